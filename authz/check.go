@@ -1,0 +1,329 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/policy"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Authenticator says who is calling.
+type Authenticator interface {
+	Authenticate(ctx context.Context, in identity.Input) (identity.Identity, error)
+}
+
+// Policies gives the policy set in service.
+type Policies interface {
+	Current() *policy.Set
+}
+
+// Revocations says whether a token is revoked.
+type Revocations interface {
+	Revoked(ctx context.Context, subject, jti string, iat time.Time) (bool, error)
+}
+
+// RateLimiter applies the rate-limit rules.
+type RateLimiter interface {
+	Allow(ctx context.Context, r *ratelimit.Request) (ratelimit.Decision, error)
+}
+
+// Recorder receives decision records; it must not block.
+type Recorder interface {
+	Record(r *Record)
+}
+
+// Options configure an Authorizer.
+type Options struct {
+	Authenticator Authenticator
+	Policies      Policies
+	Revocations   Revocations // nil: no revocation stage
+	RateLimiter   RateLimiter // nil: no rate limiting
+	Recorder      Recorder    // nil: no decision log
+	Metrics       *Metrics    // nil: no metrics
+	Logger        *slog.Logger
+	Now           func() time.Time
+	Node          string
+
+	ForwardAuthorization bool
+	HeadersPrefix        string
+	RevocationFailOpen   bool
+	RateLimitFailOpen    bool
+	// SampleAllow is the fraction of allows recorded (deny is always).
+	SampleAllow float64
+}
+
+// Authorizer runs the pipeline. It is safe for concurrent use.
+type Authorizer struct {
+	o Options
+	h headerNames
+}
+
+// New builds an Authorizer.
+func New(o Options) *Authorizer {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HeadersPrefix == "" {
+		o.HeadersPrefix = "x-warden-"
+	}
+	return &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
+}
+
+// Outcome is the result of one Check: the response for Envoy and the record.
+type Outcome struct {
+	Response *authv3.CheckResponse
+	Record   *Record
+	Result   *policy.Result // nil when the request never reached authorization
+}
+
+// Check implements envoy.service.auth.v3.Authorization/Check.
+func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return a.Evaluate(ctx, req).Response, nil
+}
+
+// Evaluate runs the pipeline and returns the response with its record. It
+// never fails: an internal fault is a deny (503).
+func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
+	start := time.Now()
+	in := parseRequest(req)
+	rec := &Record{
+		Time:       a.o.Now(),
+		DecisionID: newDecisionID(),
+		Node:       a.o.Node,
+		Request: RecordRequest{
+			Method: in.method, Host: in.host, Path: in.pathOnly(), RequestID: in.requestID,
+		},
+	}
+	if in.sourceIP.IsValid() {
+		rec.Request.SourceIP = in.sourceIP.Unmap().String()
+	}
+	out.Record = rec
+	defer func() {
+		if p := recover(); p != nil {
+			a.o.Logger.Error("panic in Check; denying", "panic", fmt.Sprint(p), "decision_id", rec.DecisionID)
+			out.Response = a.deny(rec, &in, denial{reason: ReasonUnavailable, detail: "internal error", retryAfter: time.Second})
+		}
+		rec.LatencyUS = time.Since(start).Microseconds()
+		a.o.Metrics.observe(rec, time.Since(start))
+		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+			a.o.Recorder.Record(rec)
+		}
+	}()
+	resp, err := a.pipeline(ctx, &in, rec, &out)
+	if err != nil {
+		a.o.Logger.Error("check failed; denying", "err", err, "decision_id", rec.DecisionID)
+		resp = a.deny(rec, &in, denial{reason: ReasonUnavailable, detail: "authorization is temporarily unavailable", retryAfter: time.Second})
+	}
+	out.Response = resp
+	return out
+}
+
+func (a *Authorizer) sampled() bool {
+	s := a.o.SampleAllow
+	if s >= 1 {
+		return true
+	}
+	if s <= 0 {
+		return false
+	}
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return float64(uint16(b[0])<<8|uint16(b[1]))/65536 < s
+}
+
+// pipeline: authenticate → revocation → authorize → ratelimit → respond.
+// An error return is an internal fault (the caller denies with 503).
+func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
+	// authenticate
+	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: in.authorization, PeerPrincipal: in.peerPrincipal})
+	if id.Peer != nil {
+		rec.Workload = id.Peer.ID
+	}
+	if err != nil {
+		return a.deny(rec, in, authDenial(err)), nil
+	}
+	if t := id.Token; t != nil {
+		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+	}
+	// revocation
+	if t := id.Token; t != nil && a.o.Revocations != nil {
+		revoked, err := a.o.Revocations.Revoked(ctx, t.Issuer+"|"+t.Sub, t.Jti, t.Iat)
+		switch {
+		case err != nil && !a.o.RevocationFailOpen:
+			a.o.Metrics.storeError("revocation")
+			a.o.Logger.Warn("revocation check failed; denying", "err", err)
+			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}), nil
+		case err != nil:
+			a.o.Metrics.storeError("revocation")
+		case revoked:
+			return a.deny(rec, in, denial{reason: ReasonTokenRevoked, detail: "token revoked",
+				www: `Bearer error="invalid_token", error_description="token revoked"`}), nil
+		}
+	}
+	// authorize
+	set := a.o.Policies.Current()
+	if set == nil {
+		return nil, errors.New("no policy set loaded")
+	}
+	preq := in.policyRequest(&id)
+	res := set.Decide(preq)
+	out.Result = &res
+	rec.Principal, rec.Action, rec.Resource = res.Principal.String(), res.Action.String(), res.Resource.String()
+	rec.Policies, rec.Errors = res.Reasons, res.Errors
+	if rec.Policies == nil {
+		rec.Policies = []string{}
+	}
+	if !res.Allow {
+		return a.deny(rec, in, policyDenial(&id, &res)), nil
+	}
+	// ratelimit
+	var rl *ratelimit.Decision
+	if a.o.RateLimiter != nil {
+		d, err := a.o.RateLimiter.Allow(ctx, rateRequest(in, &id, &res))
+		switch {
+		case err != nil && !a.o.RateLimitFailOpen:
+			a.o.Metrics.storeError("ratelimit")
+			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}), nil
+		case err != nil:
+			a.o.Metrics.storeError("ratelimit")
+		case d.Matched():
+			rl = &d
+			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
+			if !d.Allowed {
+				resp := a.deny(rec, in, denial{reason: ReasonRateLimited, detail: "rate limit " + d.Rule + " exceeded", retryAfter: d.RetryAfter})
+				addRateLimitHeaders(&resp.GetDeniedResponse().Headers, d)
+				return resp, nil
+			}
+		}
+	}
+	// respond
+	return a.allow(rec, in, &id, &res, rl), nil
+}
+
+// authDenial maps an authentication error to a denial.
+func authDenial(err error) denial {
+	switch {
+	case errors.Is(err, identity.ErrNoCredentials):
+		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+	case identity.IsUnavailable(err):
+		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: 5 * time.Second}
+	}
+	desc := describeTokenError(err)
+	return denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}
+}
+
+// describeTokenError is the client-safe description of a token error: the
+// sentinel's text only, never token contents.
+func describeTokenError(err error) string {
+	for _, s := range []error{
+		identity.ErrExpired, identity.ErrNotYetValid, identity.ErrIssuedInFuture, identity.ErrTooLarge,
+		identity.ErrUnsupportedForm, identity.ErrAlgorithm, identity.ErrUnknownIssuer, identity.ErrUnknownKey,
+		identity.ErrSignature, identity.ErrAudience, identity.ErrType, identity.ErrClaims, identity.ErrMalformed,
+	} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "invalid token"
+}
+
+// policyDenial maps a Cedar deny to a denial.
+func policyDenial(id *identity.Identity, res *policy.Result) denial {
+	if su := res.StepUp; su != nil {
+		www := `Bearer error="insufficient_user_authentication", error_description="stronger authentication required"`
+		if len(su.ACR) > 0 {
+			www += `, acr_values="` + strings.Join(su.ACR, " ") + `"`
+		}
+		if su.MaxAge >= 0 {
+			www += fmt.Sprintf(", max_age=%d", su.MaxAge)
+		}
+		return denial{reason: ReasonStepUp, detail: "stronger authentication required", www: www}
+	}
+	if id.Kind == identity.Anonymous {
+		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+	}
+	return denial{reason: ReasonPolicyDeny, status: res.Status, detail: "access denied by policy"}
+}
+
+func rateRequest(in *request, id *identity.Identity, res *policy.Result) *ratelimit.Request {
+	r := &ratelimit.Request{
+		PrincipalType: id.Kind.String(),
+		Principal:     id.ID,
+		Groups:        id.Groups,
+		Action:        string(res.Action.ID),
+		Method:        in.method,
+		Service:       res.Service,
+		Route:         res.Template,
+		Header:        in.header,
+	}
+	if in.sourceIP.IsValid() {
+		r.SourceIP = in.sourceIP.Unmap().String()
+	}
+	if t := id.Token; t != nil {
+		r.ClientID = t.ClientID
+		r.Claim = func(name string) string {
+			if s, ok := t.Claims[name].(string); ok {
+				return s
+			}
+			return ""
+		}
+	}
+	return r
+}
+
+func newDecisionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// policyRequest builds the policy stage's view of the request.
+func (in *request) policyRequest(id *identity.Identity) *policy.Request {
+	r := &policy.Request{
+		Principal:  policy.Principal{Type: id.Kind.String(), ID: id.ID, Groups: id.Groups},
+		Method:     in.method,
+		Scheme:     in.scheme,
+		Host:       in.host,
+		Path:       in.path,
+		Protocol:   in.protocol,
+		ID:         in.requestID,
+		Headers:    in.headers,
+		SourceIP:   in.sourceIP,
+		SourcePort: in.sourcePort,
+		Time:       in.time,
+		Extensions: in.extensions,
+	}
+	if p := id.Peer; p != nil {
+		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}
+	}
+	if t := id.Token; t != nil {
+		r.Token = &policy.Token{
+			Iss: t.Iss, Sub: t.Sub, ClientID: t.ClientID, Acr: t.Acr,
+			Aud: t.Aud, Scopes: t.Scopes, Groups: t.Groups, Amr: t.Amr,
+			Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
+			Claims: t.Claims,
+		}
+	}
+	return r
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+

@@ -1,0 +1,434 @@
+// Package config loads warden.yaml: strict YAML (unknown keys, wrong types
+// and invalid values are all reported at once, each with file and line),
+// defaults, and validation of every section through its package's Validate.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wardenauthz/warden/examples/quickstart"
+	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/policy"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Config is warden.yaml.
+type Config struct {
+	Server      Server                     `yaml:"server"`
+	Identity    identity.Config            `yaml:"identity"`
+	Policy      policy.Config              `yaml:"policy"`
+	RateLimit   ratelimit.Config           `yaml:"ratelimit"`
+	Revocation  ratelimit.RevocationConfig `yaml:"revocation"`
+	Store       Store                      `yaml:"store"`
+	Response    Response                   `yaml:"response"`
+	DecisionLog DecisionLog                `yaml:"decision_log"`
+
+	// File is where the config was read from ("embedded:quickstart/warden.yaml"
+	// for the embedded default).
+	File string `yaml:"-"`
+	// Embedded is set for the built-in quick start.
+	Embedded bool `yaml:"-"`
+	// fsys and base resolve relative paths (the policy directory).
+	fsys fs.FS
+	base string
+}
+
+// Server is the listeners section.
+type Server struct {
+	GRPCAddr      string        `yaml:"grpc_addr"`
+	HTTPAddr      string        `yaml:"http_addr"`
+	TLS           TLS           `yaml:"tls"`
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MaxRecvBytes bounds a CheckRequest (bodies included).
+	MaxRecvBytes int `yaml:"max_recv_bytes"`
+}
+
+// TLS configures the gRPC listener's certificate (and client CA for mTLS).
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Store selects the shared-state store.
+type Store struct {
+	Kind  string `yaml:"kind"`
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis is the Redis store's connection (secrets from env or file only).
+type Redis struct {
+	Addrs        []string `yaml:"addrs"`
+	MasterName   string   `yaml:"master_name"`
+	Username     string   `yaml:"username"`
+	PasswordEnv  string   `yaml:"password_env"`
+	PasswordFile string   `yaml:"password_file"`
+	DB           int      `yaml:"db"`
+	TLS          TLS      `yaml:"tls"`
+}
+
+// Response configures what Warden sends to Envoy.
+type Response struct {
+	ForwardAuthorization *bool  `yaml:"forward_authorization"`
+	HeadersPrefix        string `yaml:"headers_prefix"`
+}
+
+// DecisionLog configures the decision log.
+type DecisionLog struct {
+	Sinks       []Sink   `yaml:"sinks"`
+	SampleAllow *float64 `yaml:"sample_allow"`
+	BufferSize  int      `yaml:"buffer_size"`
+}
+
+// Sink is one decision log destination.
+type Sink struct {
+	Kind       string `yaml:"kind"`
+	Path       string `yaml:"path"`
+	MaxSizeMB  int    `yaml:"max_size_mb"`
+	MaxBackups int    `yaml:"max_backups"`
+	Stream     string `yaml:"stream"`
+	MaxLen     int64  `yaml:"max_len"`
+}
+
+// Load reads, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	return parse(path, b, os.DirFS(dir), dir)
+}
+
+// EmbeddedName is how the embedded quick start config is named.
+const EmbeddedName = "embedded:examples/quickstart/warden.yaml"
+
+// LoadEmbedded returns the built-in quick start config.
+func LoadEmbedded() (*Config, error) {
+	b, err := fs.ReadFile(quickstart.FS, "warden.yaml")
+	if err != nil {
+		return nil, err
+	}
+	c, err := parse(EmbeddedName, b, quickstart.FS, "embedded:examples/quickstart")
+	if err != nil {
+		return nil, err
+	}
+	c.Embedded = true
+	return c, nil
+}
+
+// Parse decodes config text; name is used in errors, and relative paths are
+// resolved against dir on disk.
+func Parse(name string, b []byte, dir string) (*Config, error) {
+	return parse(name, b, os.DirFS(dir), dir)
+}
+
+func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fileError(name, err)
+	}
+	c := &Config{File: name, fsys: fsys, base: base}
+	var errs []error
+	if len(bytes.TrimSpace(b)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil {
+			errs = append(errs, fileError(name, err))
+		}
+	}
+	c.setDefaults()
+	for _, err := range c.validate() {
+		errs = append(errs, locate(name, &root, err))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// fileError rewrites yaml.v3's "line N: msg" errors (all of them, for a
+// TypeError) as "file:N: msg".
+func fileError(name string, err error) error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out []error
+	for _, m := range msgs {
+		if g := lineRE.FindStringSubmatch(m); g != nil {
+			msg := g[2]
+			if f, ok := strings.CutPrefix(msg, "field "); ok {
+				if k, typ, ok := strings.Cut(f, " not found in type "); ok {
+					msg = fmt.Sprintf("unknown key %q (in %s)", k, typ)
+				}
+			}
+			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
+			continue
+		}
+		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+	}
+	return errors.Join(out...)
+}
+
+// locate prefixes a validation error "a.b[0].c: msg" with file:line of the
+// deepest node of that path present in the file.
+func locate(name string, root *yaml.Node, err error) error {
+	msg := err.Error()
+	path, rest, ok := strings.Cut(msg, ": ")
+	if !ok || strings.ContainsAny(path, " \t") {
+		return fmt.Errorf("%s: %s", name, msg)
+	}
+	line := lineOf(root, path)
+	if line == 0 {
+		return fmt.Errorf("%s: %s: %s", name, path, rest)
+	}
+	return fmt.Errorf("%s:%d: %s: %s", name, line, path, rest)
+}
+
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	if n.Kind == yaml.MappingNode {
+		line = max(n.Line, 1)
+	}
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if i := strings.IndexByte(part, '['); i > 0 && strings.HasSuffix(part, "]") {
+			key = part[:i]
+			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
+		}
+		next := (*yaml.Node)(nil)
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					next = n.Content[i+1]
+					line = n.Content[i].Line
+					break
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func (c *Config) setDefaults() {
+	if c.Server.GRPCAddr == "" {
+		c.Server.GRPCAddr = "127.0.0.1:9191"
+	}
+	if c.Server.HTTPAddr == "" {
+		c.Server.HTTPAddr = "127.0.0.1:9192"
+	}
+	if c.Server.ShutdownGrace == 0 {
+		c.Server.ShutdownGrace = 10 * time.Second
+	}
+	if c.Server.MaxRecvBytes == 0 {
+		c.Server.MaxRecvBytes = 4 << 20
+	}
+	c.Identity.SetDefaults()
+	c.Policy.SetDefaults()
+	c.RateLimit.SetDefaults()
+	c.Revocation.SetDefaults()
+	if c.Store.Kind == "" {
+		c.Store.Kind = "memory"
+	}
+	if c.Response.ForwardAuthorization == nil {
+		t := true
+		c.Response.ForwardAuthorization = &t
+	}
+	if c.Response.HeadersPrefix == "" {
+		c.Response.HeadersPrefix = "x-warden-"
+	}
+	if c.DecisionLog.Sinks == nil {
+		c.DecisionLog.Sinks = []Sink{{Kind: "stdout"}}
+	}
+	if c.DecisionLog.SampleAllow == nil {
+		one := 1.0
+		c.DecisionLog.SampleAllow = &one
+	}
+	if c.DecisionLog.BufferSize == 0 {
+		c.DecisionLog.BufferSize = 8192
+	}
+	for i := range c.DecisionLog.Sinks {
+		s := &c.DecisionLog.Sinks[i]
+		if s.Kind == "file" && s.MaxSizeMB == 0 {
+			s.MaxSizeMB = 100
+		}
+		if s.Kind == "file" && s.MaxBackups == 0 {
+			s.MaxBackups = 3
+		}
+	}
+}
+
+// section prefixes each error of a package's Validate with its section.
+func section(name string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		out = append(out, fmt.Errorf("%s.%s", name, e.Error()))
+	}
+	walk(err)
+	return out
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+	}
+	for _, l := range []struct{ key, addr string }{{"server.grpc_addr", c.Server.GRPCAddr}, {"server.http_addr", c.Server.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			bad(l.key, "%q is not host:port", l.addr)
+		}
+	}
+	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {
+		bad("server.tls", "cert_file and key_file go together")
+	}
+	if c.Server.TLS.ClientCAFile != "" && c.Server.TLS.CertFile == "" {
+		bad("server.tls.client_ca_file", "needs cert_file and key_file")
+	}
+	if c.Server.ShutdownGrace < 0 {
+		bad("server.shutdown_grace", "must not be negative")
+	}
+	if c.Server.MaxRecvBytes < 64<<10 || c.Server.MaxRecvBytes > 64<<20 {
+		bad("server.max_recv_bytes", "must be between 65536 and 67108864")
+	}
+	errs = append(errs, section("identity", c.Identity.Validate())...)
+	if c.Identity.DevIssuer.Enabled && !loopback(c.Server.GRPCAddr) {
+		bad("identity.dev_issuer.enabled", "the dev issuer is for local use only: server.grpc_addr %q is not a loopback address", c.Server.GRPCAddr)
+	}
+	if len(c.Identity.Issuers) == 0 && !c.Identity.DevIssuer.Enabled && !*c.Identity.Anonymous && len(c.Identity.Workloads.TrustDomains) == 0 {
+		bad("identity", "no issuer, no dev issuer, no workloads and no anonymous access: nothing can ever be allowed")
+	}
+	errs = append(errs, section("policy", c.Policy.Validate())...)
+	if c.Policy.Reload == "watch" && c.Embedded {
+		c.Policy.Reload = "off"
+	}
+	errs = append(errs, section("ratelimit", c.RateLimit.Validate())...)
+	errs = append(errs, section("revocation", c.Revocation.Validate())...)
+	switch c.Store.Kind {
+	case "memory":
+	case "redis":
+		bad("store.kind", "redis is not available in this build yet; use memory")
+	default:
+		bad("store.kind", "must be memory or redis, got %q", c.Store.Kind)
+	}
+	if p := c.Response.HeadersPrefix; !validPrefix(p) {
+		bad("response.headers_prefix", "%q must be a lower-case header name prefix such as x-warden-, not x-envoy-", p)
+	}
+	for i, s := range c.DecisionLog.Sinks {
+		p := fmt.Sprintf("decision_log.sinks[%d]", i)
+		switch s.Kind {
+		case "stdout":
+		case "file":
+			if s.Path == "" {
+				bad(p+".path", "is required for a file sink")
+			}
+		case "redis_stream":
+			bad(p+".kind", "redis_stream is not available in this build yet")
+		default:
+			bad(p+".kind", "must be stdout, file or redis_stream, got %q", s.Kind)
+		}
+	}
+	if sa := *c.DecisionLog.SampleAllow; sa < 0 || sa > 1 {
+		bad("decision_log.sample_allow", "must be between 0 and 1, got %v", sa)
+	}
+	if c.DecisionLog.BufferSize < 1 {
+		bad("decision_log.buffer_size", "must be positive")
+	}
+	return errs
+}
+
+func validPrefix(p string) bool {
+	if p == "" || strings.HasPrefix(p, "x-envoy-") || strings.HasPrefix(p, ":") || p != strings.ToLower(p) {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// PolicySource is where the policy directory is read from.
+func (c *Config) PolicySource() policy.Source {
+	dir := c.Policy.Dir
+	if c.Embedded || !filepath.IsAbs(dir) {
+		name := filepath.ToSlash(filepath.Clean(dir))
+		if c.Embedded {
+			return policy.Source{FS: c.fsys, Dir: name, Name: c.base + "/" + name}
+		}
+		return policy.Source{FS: c.fsys, Dir: name, Name: filepath.Join(c.base, dir)}
+	}
+	return policy.Source{FS: os.DirFS(dir), Dir: ".", Name: dir}
+}
+
+// PolicyDir is the policy directory on disk ("" for the embedded config).
+func (c *Config) PolicyDir() string {
+	if c.Embedded {
+		return ""
+	}
+	if filepath.IsAbs(c.Policy.Dir) {
+		return c.Policy.Dir
+	}
+	return filepath.Join(c.base, c.Policy.Dir)
+}
+
+// Resolve makes a path from the config relative to the config's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Embedded {
+		return p
+	}
+	return filepath.Join(c.base, p)
+}

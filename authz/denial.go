@@ -1,0 +1,50 @@
+package authz
+
+import (
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc/codes"
+)
+
+// Reason is why a Check ended as it did (the decision log's reason).
+type Reason string
+
+// Reasons, as in SPEC §8.
+const (
+	ReasonPolicyAllow   Reason = "policy_allow"
+	ReasonPolicyDeny    Reason = "policy_deny"
+	ReasonTokenInvalid  Reason = "token_invalid"
+	ReasonTokenRevoked  Reason = "token_revoked"
+	ReasonAnonymousDeny Reason = "anonymous_deny"
+	ReasonStepUp        Reason = "step_up"
+	ReasonRateLimited   Reason = "rate_limited"
+	ReasonUnavailable   Reason = "unavailable"
+)
+
+// denial is a stage's typed refusal; respond maps it to a CheckResponse.
+type denial struct {
+	reason Reason
+	status int    // HTTP status; 0 means the reason's default
+	detail string // safe to show the client
+	// www is the WWW-Authenticate value, when one applies.
+	www string
+	// retryAfter is set for 429 and 503.
+	retryAfter time.Duration
+}
+
+// mapping is the one table from reason to gRPC code, default HTTP status and
+// problem title.
+var mapping = map[Reason]struct {
+	code   codes.Code
+	status int
+	title  string
+}{
+	ReasonTokenInvalid:  {codes.Unauthenticated, http.StatusUnauthorized, "Invalid token"},
+	ReasonTokenRevoked:  {codes.Unauthenticated, http.StatusUnauthorized, "Token revoked"},
+	ReasonAnonymousDeny: {codes.Unauthenticated, http.StatusUnauthorized, "Authentication required"},
+	ReasonStepUp:        {codes.Unauthenticated, http.StatusUnauthorized, "Stronger authentication required"},
+	ReasonPolicyDeny:    {codes.PermissionDenied, http.StatusForbidden, "Forbidden"},
+	ReasonRateLimited:   {codes.ResourceExhausted, http.StatusTooManyRequests, "Too many requests"},
+	ReasonUnavailable:   {codes.Unavailable, http.StatusServiceUnavailable, "Authorization unavailable"},
+}

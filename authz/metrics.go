@@ -1,0 +1,59 @@
+package authz
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are Warden's Prometheus metrics (SPEC §10). A nil *Metrics
+// records nothing.
+type Metrics struct {
+	checkDuration *prometheus.HistogramVec
+	decisions     *prometheus.CounterVec
+	Reloads       *prometheus.CounterVec
+	JWKSFetches   *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
+	LogDropped    prometheus.Counter
+}
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "warden_check_duration_seconds", Help: "Time to answer a Check, by decision.",
+			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3},
+		}, []string{"decision"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_decisions_total", Help: "Checks answered, by decision and reason.",
+		}, []string{"decision", "reason"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_policy_reloads_total", Help: "Policy reload attempts, by result.",
+		}, []string{"result"}),
+		JWKSFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_jwks_fetches_total", Help: "JWKS fetches, by issuer and result.",
+		}, []string{"issuer", "result"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_store_errors_total", Help: "Shared-state store errors, by operation.",
+		}, []string{"op"}),
+		LogDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_decision_log_dropped_total", Help: "Decision records dropped because the buffer was full.",
+		}),
+	}
+	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.JWKSFetches, m.storeErrors, m.LogDropped)
+	return m
+}
+
+func (m *Metrics) observe(rec *Record, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.checkDuration.WithLabelValues(rec.Decision).Observe(d.Seconds())
+	m.decisions.WithLabelValues(rec.Decision, string(rec.Reason)).Inc()
+}
+
+func (m *Metrics) storeError(op string) {
+	if m != nil {
+		m.storeErrors.WithLabelValues(op).Inc()
+	}
+}

@@ -1,0 +1,48 @@
+package authz
+
+import "time"
+
+// Record is one decision log entry (SPEC §8). It never holds a token,
+// cookie or authorization header.
+type Record struct {
+	Time       time.Time        `json:"time"`
+	DecisionID string           `json:"decision_id"`
+	Decision   string           `json:"decision"` // allow | deny
+	Status     int              `json:"status"`
+	Reason     Reason           `json:"reason"`
+	Policies   []string         `json:"policies"`
+	Errors     []string         `json:"errors,omitempty"`
+	Principal  string           `json:"principal,omitempty"`
+	Action     string           `json:"action,omitempty"`
+	Resource   string           `json:"resource,omitempty"`
+	Request    RecordRequest    `json:"request"`
+	Token      *RecordToken     `json:"token,omitempty"`
+	Workload   string           `json:"workload,omitempty"`
+	RateLimit  *RecordRateLimit `json:"ratelimit,omitempty"`
+	LatencyUS  int64            `json:"latency_us"`
+	Node       string           `json:"node,omitempty"`
+	// Detail is the explanation given to the client on a deny.
+	Detail string `json:"detail,omitempty"`
+}
+
+// RecordRequest is the logged part of the HTTP request.
+type RecordRequest struct {
+	Method    string `json:"method,omitempty"`
+	Host      string `json:"host,omitempty"`
+	Path      string `json:"path,omitempty"`
+	SourceIP  string `json:"source_ip,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// RecordToken identifies a token without holding it.
+type RecordToken struct {
+	Iss string    `json:"iss"`
+	Jti string    `json:"jti,omitempty"`
+	Exp time.Time `json:"exp,omitzero"`
+}
+
+// RecordRateLimit is the rate-limit rule that applied.
+type RecordRateLimit struct {
+	Rule      string `json:"rule"`
+	Remaining int    `json:"remaining"`
+}

@@ -1,0 +1,175 @@
+package authz
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/policy"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// headerNames are the identity header names under the configured prefix.
+type headerNames struct {
+	prefix, principal, subject, issuer, groups, scopes, workload, decisionID string
+}
+
+func newHeaderNames(prefix string) headerNames {
+	p := strings.ToLower(prefix)
+	return headerNames{prefix: p, principal: p + "principal", subject: p + "subject", issuer: p + "issuer",
+		groups: p + "groups", scopes: p + "scopes", workload: p + "workload", decisionID: p + "decision-id"}
+}
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Status     int    `json:"status"`
+	Detail     string `json:"detail"`
+	DecisionID string `json:"decision_id"`
+}
+
+// ProblemType is the problem "type" URI of a reason.
+func ProblemType(r Reason) string { return "urn:warden:problem:" + string(r) }
+
+func set(key, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, Append: wrapperspb.Bool(false)}
+}
+
+// validValue reports whether v can be sent as a header value (no control
+// characters; Envoy with validate_mutations would answer 500).
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return len(v) <= 8192
+}
+
+func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckResponse {
+	m := mapping[d.reason]
+	status := m.status
+	if d.status != 0 {
+		status = d.status
+	}
+	rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", status, d.reason, d.detail
+	body, _ := json.Marshal(problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: d.detail, DecisionID: rec.DecisionID})
+	headers := []*corev3.HeaderValueOption{
+		set("content-type", "application/problem+json"),
+		set("cache-control", "no-store"),
+		set(a.h.decisionID, rec.DecisionID),
+	}
+	if d.www != "" {
+		headers = append(headers, set("www-authenticate", d.www))
+	}
+	if d.retryAfter > 0 {
+		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
+			Headers: headers,
+			Body:    string(body),
+		}},
+		DynamicMetadata: metadata(rec),
+	}
+}
+
+func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res *policy.Result, rl *ratelimit.Decision) *authv3.CheckResponse {
+	rec.Decision, rec.Status, rec.Reason = "allow", 200, ReasonPolicyAllow
+	ok := &authv3.OkHttpResponse{}
+	add := func(name, value string) {
+		if value != "" && validValue(value) {
+			ok.Headers = append(ok.Headers, set(name, value))
+		}
+	}
+	add(a.h.principal, res.Principal.String())
+	if t := id.Token; t != nil {
+		add(a.h.subject, t.Sub)
+		add(a.h.issuer, t.Iss)
+		add(a.h.groups, strings.Join(t.Groups, ","))
+		add(a.h.scopes, strings.Join(t.Scopes, " "))
+	}
+	if id.Peer != nil {
+		add(a.h.workload, id.Peer.ID)
+	}
+	add(a.h.decisionID, rec.DecisionID)
+	// Strip every client-sent header under our prefix that we did not set:
+	// the upstream must be able to trust them.
+	for _, h := range in.headers {
+		if !strings.HasPrefix(h.Name, a.h.prefix) {
+			continue
+		}
+		ours := false
+		for _, o := range ok.Headers {
+			ours = ours || o.Header.Key == h.Name
+		}
+		if !ours {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, h.Name)
+		}
+	}
+	if !a.o.ForwardAuthorization && in.authorization != "" {
+		ok.HeadersToRemove = append(ok.HeadersToRemove, "authorization")
+	}
+	if rl != nil {
+		addRateLimitHeaders(&ok.ResponseHeadersToAdd, *rl)
+	}
+	return &authv3.CheckResponse{
+		Status:          &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
+		DynamicMetadata: metadata(rec),
+	}
+}
+
+// addRateLimitHeaders adds RateLimit-Policy and RateLimit
+// (draft-ietf-httpapi-ratelimit-headers) and, when denied, Retry-After.
+func addRateLimitHeaders(dst *[]*corev3.HeaderValueOption, d ratelimit.Decision) {
+	*dst = append(*dst,
+		set("ratelimit-policy", fmt.Sprintf(`"%s";q=%d;w=%d`, d.Rule, d.Limit, ceilSeconds(d.Window))),
+		set("ratelimit", fmt.Sprintf(`"%s";r=%d;t=%d`, d.Rule, d.Remaining, ceilSeconds(d.Reset))))
+	if !d.Allowed {
+		for _, h := range *dst {
+			if h.Header.Key == "retry-after" {
+				return
+			}
+		}
+		*dst = append(*dst, set("retry-after", strconv.Itoa(ceilSeconds(d.RetryAfter))))
+	}
+}
+
+func ceilSeconds(d time.Duration) int {
+	return int(math.Ceil(max(d, 0).Seconds()))
+}
+
+func metadata(rec *Record) *structpb.Struct {
+	policies := make([]any, len(rec.Policies))
+	for i, p := range rec.Policies {
+		policies[i] = p
+	}
+	s, err := structpb.NewStruct(map[string]any{
+		"decision_id": rec.DecisionID,
+		"principal":   rec.Principal,
+		"policies":    policies,
+		"reason":      string(rec.Reason),
+		"action":      rec.Action,
+		"resource":    rec.Resource,
+	})
+	if err != nil {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,304 @@
+// Package server assembles a running Warden from a config: the identity,
+// policy and shared-state components, the ext_authz gRPC server (with
+// health, reflection and keepalive), and the HTTP listener for metrics and
+// probes. It owns start-up and the shutdown sequence.
+package server
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/policy"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Options are the injected dependencies.
+type Options struct {
+	Logger *slog.Logger
+	// Stdout receives the stdout decision log sink. Default os.Stdout.
+	Stdout io.Writer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// HTTPClient fetches OIDC discovery and JWKS.
+	HTTPClient *http.Client
+	// Node names this replica in decision records. Default: the hostname.
+	Node string
+}
+
+// Service is an assembled Warden.
+type Service struct {
+	Config     *config.Config
+	Authorizer *authz.Authorizer
+	Policies   *policy.Engine
+	Authn      *identity.Authenticator
+	Store      *ratelimit.Memory
+	Log        *authz.DecisionLog
+	Metrics    *authz.Metrics
+	Registry   *prometheus.Registry
+
+	logger   *slog.Logger
+	stopping atomic.Bool
+}
+
+// New builds a Service; it does no network I/O.
+func New(cfg *config.Config, o Options) (*Service, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Node == "" {
+		o.Node, _ = os.Hostname()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := authz.NewMetrics(reg)
+	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger}
+
+	idOpts := identity.Options{
+		HTTPClient: o.HTTPClient,
+		Now:        o.Now,
+		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
+	}
+	if cfg.Identity.DevIssuer.Enabled {
+		k, err := DevKey(cfg)
+		if err != nil {
+			return nil, err
+		}
+		idOpts.DevKey = k
+	}
+	authn, err := identity.New(cfg.Identity, idOpts)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	s.Authn = authn
+
+	eng, err := policy.NewEngine(cfg.PolicySource(), cfg.Policy.Routes)
+	if err != nil {
+		m.Reloads.WithLabelValues("error").Inc()
+		return nil, err
+	}
+	m.Reloads.WithLabelValues("ok").Inc()
+	eng.OnReload = func(err error) {
+		if err != nil {
+			m.Reloads.WithLabelValues("error").Inc()
+		} else {
+			m.Reloads.WithLabelValues("ok").Inc()
+		}
+	}
+	s.Policies = eng
+
+	s.Store = ratelimit.NewMemory()
+
+	var sinks []io.Writer
+	for _, sk := range cfg.DecisionLog.Sinks {
+		switch sk.Kind {
+		case "stdout":
+			sinks = append(sinks, nopCloser{o.Stdout})
+		case "file":
+			sinks = append(sinks, &lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups})
+		}
+	}
+	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, sinks, m.LogDropped.Inc)
+
+	ao := authz.Options{
+		Authenticator:        authn,
+		Policies:             eng,
+		Revocations:          s.Store,
+		Recorder:             s.Log,
+		Metrics:              m,
+		Logger:               o.Logger,
+		Now:                  o.Now,
+		Node:                 o.Node,
+		ForwardAuthorization: *cfg.Response.ForwardAuthorization,
+		HeadersPrefix:        cfg.Response.HeadersPrefix,
+		RevocationFailOpen:   cfg.Revocation.FailOpen,
+		RateLimitFailOpen:    *cfg.RateLimit.FailOpen,
+		SampleAllow:          *cfg.DecisionLog.SampleAllow,
+	}
+	if len(cfg.RateLimit.Rules) > 0 {
+		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, s.Store, o.Now)
+	}
+	s.Authorizer = authz.New(ao)
+	return s, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+// DevKey loads (creating on first use) the dev issuer key of cfg.
+func DevKey(cfg *config.Config) (*rsa.PrivateKey, error) {
+	path := cfg.Resolve(cfg.Identity.DevIssuer.KeyFile)
+	if path == "" {
+		p, err := identity.DevKeyPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return identity.LoadDevKey(path)
+}
+
+// Ready reports readiness: policies loaded, every issuer's keys fetched once,
+// not shutting down. detail explains a "no".
+func (s *Service) Ready() (bool, string) {
+	var problems []string
+	if s.stopping.Load() {
+		problems = append(problems, "shutting down")
+	}
+	if s.Policies.Current() == nil {
+		problems = append(problems, "no policies loaded")
+	}
+	for _, is := range s.Authn.NotReady() {
+		problems = append(problems, "issuer "+is+": keys not fetched yet")
+	}
+	if len(problems) > 0 {
+		return false, strings.Join(problems, "\n")
+	}
+	return true, ""
+}
+
+// Start begins background work (key fetches, policy watching).
+func (s *Service) Start(ctx context.Context) {
+	s.Authn.Start(ctx)
+	if dir := s.Config.PolicyDir(); dir != "" && s.Config.Policy.Reload == "watch" {
+		if err := s.Policies.Watch(ctx, dir, s.logger); err != nil {
+			s.logger.Warn("cannot watch the policy directory; reloads are off", "dir", dir, "err", err)
+		}
+	}
+}
+
+// GRPCServer builds the gRPC server with ext_authz, health and reflection.
+func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.Config.Server.MaxRecvBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	if t := s.Config.Server.TLS; t.CertFile != "" {
+		tc, err := s.tlsConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	g := grpc.NewServer(opts...)
+	authv3.RegisterAuthorizationServer(g, s.Authorizer)
+	h := health.NewServer()
+	healthpb.RegisterHealthServer(g, h)
+	h.SetServingStatus("envoy.service.auth.v3.Authorization", healthpb.HealthCheckResponse_SERVING)
+	reflection.Register(g)
+	return g, h, nil
+}
+
+func (s *Service) tlsConfig() (*tls.Config, error) {
+	t := s.Config.Server.TLS
+	cert, err := tls.LoadX509KeyPair(s.Config.Resolve(t.CertFile), s.Config.Resolve(t.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("server.tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(s.Config.Resolve(t.ClientCAFile))
+		if err != nil {
+			return nil, fmt.Errorf("server.tls.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("server.tls.client_ca_file: no certificates")
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// HTTPHandler serves /metrics, /healthz and /readyz.
+func (s *Service) HTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, detail := s.Ready()
+		if err := s.Policies.LastError(); err != nil {
+			detail = strings.TrimSpace(detail + "\nlast policy reload failed (serving the last good set): " + err.Error())
+		}
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready\n"+detail+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, strings.TrimSpace("ready\n"+detail)+"\n")
+	})
+	return mux
+}
+
+// Serve runs until ctx ends, then shuts down in order: NOT_SERVING and
+// not-ready, GracefulStop within the grace period (Stop after it), HTTP
+// shutdown, decision log flush.
+func (s *Service) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	g, h, err := s.GRPCServer()
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- g.Serve(grpcLis) }()
+	go func() {
+		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.stopping.Store(true)
+	h.Shutdown() // every service NOT_SERVING
+	grace := s.Config.Server.ShutdownGrace
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.logger.Warn("grace period over; closing remaining connections")
+		g.Stop()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	_ = s.Log.Close(sctx)
+	return serveErr
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/wardenauthz/warden/authz/checkreq"
+	"github.com/wardenauthz/warden/authz/server"
+)
+
+// checkResult is what `warden check` prints.
+type checkResult struct {
+	Decision          string   `json:"decision"`
+	Status            int      `json:"status"`
+	GRPCCode          string   `json:"grpc_code"`
+	Reason            string   `json:"reason,omitempty"`
+	DecisionID        string   `json:"decision_id,omitempty"`
+	Principal         string   `json:"principal,omitempty"`
+	Action            string   `json:"action,omitempty"`
+	Resource          string   `json:"resource,omitempty"`
+	Policies          []string `json:"policies"`
+	Errors            []string `json:"errors,omitempty"`
+	UpstreamHeaders   []header `json:"upstream_headers,omitempty"`
+	HeadersToRemove   []string `json:"headers_to_remove,omitempty"`
+	DownstreamHeaders []header `json:"downstream_headers,omitempty"`
+	Body              string   `json:"body,omitempty"`
+}
+
+type header struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Append bool   `json:"append"`
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr)
+	method := fs.String("method", "GET", "HTTP method")
+	rawURL := fs.String("url", "", "request URL, e.g. http://localhost:8080/orders/42 (required)")
+	var headers, exts multi
+	fs.Var(&headers, "header", "request header 'name: value'; repeatable")
+	fs.Var(&exts, "context-ext", "ext_authz context extension k=v (e.g. service=orders); repeatable")
+	sourceIP := fs.String("source-ip", "127.0.0.1", "client address Envoy sees")
+	peer := fs.String("peer-principal", "", "mTLS peer SPIFFE ID (source.principal)")
+	body := fs.String("body", "", "request body (as with_request_body)")
+	serverAddr := fs.String("server", "", "ask a running Warden at host:port")
+	cfgFile := fs.String("config", "", "evaluate in-process with this config instead of --server")
+	output := fs.String("output", "text", "text or json")
+	timeout := fs.Duration("timeout", 5*time.Second, "time limit")
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	if *rawURL == "" {
+		fmt.Fprintln(stderr, "warden check: --url is required")
+		return exitError
+	}
+	if *output != "text" && *output != "json" {
+		fmt.Fprintln(stderr, "warden check: --output must be text or json")
+		return exitError
+	}
+	if (*serverAddr == "") == (*cfgFile == "") {
+		fmt.Fprintln(stderr, "warden check: give exactly one of --server ADDR or --config FILE")
+		return exitError
+	}
+	extMap := map[string]string{}
+	for _, e := range exts {
+		k, v, ok := strings.Cut(e, "=")
+		if !ok || k == "" {
+			fmt.Fprintf(stderr, "warden check: --context-ext %q: want k=v\n", e)
+			return exitError
+		}
+		extMap[k] = v
+	}
+	if len(extMap) == 0 {
+		extMap = nil
+	}
+	req, err := checkreq.Build(checkreq.HTTP{
+		Method: *method, URL: *rawURL, Headers: headers, Body: *body,
+		SourceIP: *sourceIP, PeerPrincipal: *peer, ContextExtensions: extMap,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "warden check: %v\n", err)
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var resp *authv3.CheckResponse
+	if *serverAddr != "" {
+		resp, err = checkRemote(ctx, *serverAddr, req)
+	} else {
+		resp, err = checkLocal(ctx, *cfgFile, req)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "warden check: %v\n", err)
+		return exitError
+	}
+	res := describe(resp)
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	} else {
+		printResult(stdout, res)
+	}
+	if res.Decision == "allow" {
+		return exitOK
+	}
+	return exitDeny
+}
+
+func checkRemote(ctx context.Context, addr string, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return authv3.NewAuthorizationClient(conn).Check(ctx, req)
+}
+
+func checkLocal(ctx context.Context, file string, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	cfg, err := loadConfig(file)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DecisionLog.Sinks = nil // the answer goes to stdout, not a log
+	svc, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
+	if err != nil {
+		return nil, err
+	}
+	svc.Authn.Start(ctx)
+	for len(svc.Authn.NotReady()) > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("issuer keys not fetched: %s", strings.Join(svc.Authn.NotReady(), ", "))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	resp, err := svc.Authorizer.Check(ctx, req)
+	_ = svc.Log.Close(ctx)
+	return resp, err
+}
+
+func describe(resp *authv3.CheckResponse) checkResult {
+	res := checkResult{Decision: "deny", Status: 403, GRPCCode: codes.Code(resp.GetStatus().GetCode()).String(), Policies: []string{}}
+	if resp.GetStatus().GetCode() == int32(codes.OK) {
+		res.Decision, res.Status = "allow", 200
+	}
+	if md := resp.GetDynamicMetadata().GetFields(); md != nil {
+		res.DecisionID = md["decision_id"].GetStringValue()
+		res.Principal = md["principal"].GetStringValue()
+		res.Reason = md["reason"].GetStringValue()
+		res.Action = md["action"].GetStringValue()
+		res.Resource = md["resource"].GetStringValue()
+		for _, p := range md["policies"].GetListValue().GetValues() {
+			res.Policies = append(res.Policies, p.GetStringValue())
+		}
+	}
+	if ok := resp.GetOkResponse(); ok != nil {
+		res.UpstreamHeaders = headersOf(ok.GetHeaders())
+		res.HeadersToRemove = ok.GetHeadersToRemove()
+		res.DownstreamHeaders = headersOf(ok.GetResponseHeadersToAdd())
+	}
+	if d := resp.GetDeniedResponse(); d != nil {
+		if c := d.GetStatus().GetCode(); c != 0 {
+			res.Status = int(c)
+		}
+		res.DownstreamHeaders = headersOf(d.GetHeaders())
+		res.Body = d.GetBody()
+	}
+	return res
+}
+
+func headersOf(hs []*corev3.HeaderValueOption) []header {
+	var out []header
+	for _, h := range hs {
+		out = append(out, header{Key: h.GetHeader().GetKey(), Value: h.GetHeader().GetValue(), Append: h.GetAppend().GetValue()})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func printResult(w io.Writer, r checkResult) {
+	fmt.Fprintf(w, "decision:    %s\n", r.Decision)
+	fmt.Fprintf(w, "status:      %d (%s)\n", r.Status, r.GRPCCode)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%-12s %s\n", k+":", v)
+		}
+	}
+	line("reason", r.Reason)
+	line("principal", r.Principal)
+	line("action", r.Action)
+	line("resource", r.Resource)
+	if len(r.Policies) > 0 {
+		line("policies", strings.Join(r.Policies, ", "))
+	} else {
+		line("policies", "(none)")
+	}
+	line("decision_id", r.DecisionID)
+	hdrs := func(title string, hs []header) {
+		if len(hs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%s:\n", title)
+		for _, h := range hs {
+			fmt.Fprintf(w, "  %s: %s\n", h.Key, h.Value)
+		}
+	}
+	hdrs("headers to upstream", r.UpstreamHeaders)
+	if len(r.HeadersToRemove) > 0 {
+		fmt.Fprintf(w, "headers removed before upstream: %s\n", strings.Join(r.HeadersToRemove, ", "))
+	}
+	hdrs("headers to client", r.DownstreamHeaders)
+	if r.Body != "" {
+		fmt.Fprintf(w, "body:\n  %s\n", r.Body)
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/wardenauthz/warden/authz/config"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitDeny  = 1 // check: denied; validate/test: problems found
+	exitError = 2
+)
+
+const usage = `warden — Envoy external authorization with Cedar policies
+
+Usage:
+  warden serve [--config FILE]              run the ext_authz server (no config: embedded quick start)
+  warden check [flags]                      ask for a decision, as Envoy would
+  warden dev token --sub SUB [flags]        issue a dev issuer token
+  warden policy validate [--config FILE]    check policies, schema, routes and actions
+  warden config validate FILE               check a config file (and its policies)
+
+Run 'warden COMMAND --help' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
+	case "dev":
+		if len(rest) > 0 && rest[0] == "token" {
+			return cmdDevToken(rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden dev token --sub SUB [--groups a,b] [--scope 'x y'] [--ttl 1h] [--claim k=v]")
+		return exitError
+	case "policy":
+		if len(rest) > 0 && rest[0] == "validate" {
+			return cmdPolicyValidate(rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE]")
+		return exitError
+	case "config":
+		if len(rest) > 0 && rest[0] == "validate" {
+			return cmdConfigValidate(rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden config validate FILE")
+		return exitError
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "warden: unknown command %q\n\n%s", cmd, usage)
+	return exitError
+}
+
+// newFlags makes a FlagSet that reports to stderr.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("warden "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses; it returns an exit code when the caller should stop.
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, true
+		}
+		return exitError, true
+	}
+	return 0, false
+}
+
+// loadConfig loads FILE, else $WARDEN_CONFIG, else the embedded quick start.
+func loadConfig(file string) (*config.Config, error) {
+	if file == "" {
+		file = os.Getenv("WARDEN_CONFIG")
+	}
+	if file == "" {
+		return config.LoadEmbedded()
+	}
+	return config.Load(file)
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ", ") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// printErrors prints every joined error on its own line.
+func printErrors(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line != "" {
+			fmt.Fprintln(w, line)
+		}
+	}
+}

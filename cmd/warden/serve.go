@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/wardenauthz/warden/authz/server"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", stderr)
+	cfgFile := fs.String("config", "", "config file (default: $WARDEN_CONFIG, else the embedded quick start)")
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	cfg, err := loadConfig(*cfgFile)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	if cfg.Embedded {
+		log.Warn("no config given: serving the embedded quick start (dev issuer, memory store, example policies) on loopback; not for production",
+			"config", cfg.File)
+	}
+	svc, err := server.New(cfg, server.Options{Logger: log, Stdout: stdout})
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	grpcLis, err := net.Listen("tcp", cfg.Server.GRPCAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "warden: server.grpc_addr: %v\n", err)
+		return exitError
+	}
+	httpLis, err := net.Listen("tcp", cfg.Server.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		fmt.Fprintf(stderr, "warden: server.http_addr: %v\n", err)
+		return exitError
+	}
+	svc.Start(ctx)
+	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+		"policies", svc.Policies.Current().Len(), "config", cfg.File)
+	if err := svc.Serve(ctx, grpcLis, httpLis); err != nil {
+		log.Error("serve", "err", err)
+		return exitError
+	}
+	log.Info("warden stopped")
+	return exitOK
+}

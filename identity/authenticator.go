@@ -1,0 +1,207 @@
+package identity
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// ErrNoCredentials is returned when nothing identifies the caller and
+// anonymous access is disabled.
+var ErrNoCredentials = errors.New("no credentials")
+
+// Options are the dependencies of an Authenticator.
+type Options struct {
+	// HTTPClient fetches discovery documents and JWKS. Default: 5 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Observe is told the outcome of every key fetch.
+	Observe FetchObserver
+	// DevKey is the dev issuer's key; required when the dev issuer is enabled.
+	DevKey *rsa.PrivateKey
+}
+
+// Authenticator verifies credentials. It is safe for concurrent use.
+type Authenticator struct {
+	cfg       Config
+	issuers   map[string]*issuer // by iss
+	remote    []*keySet
+	cache     *tokenCache
+	trust     map[string]bool
+	anonymous bool
+	now       func() time.Time
+}
+
+// New builds an Authenticator. It does no I/O: call Start to fetch keys.
+func New(cfg Config, o Options) (*Authenticator, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: fetchTimeout}
+	}
+	if o.Observe == nil {
+		o.Observe = func(string, string) {}
+	}
+	a := &Authenticator{
+		cfg:       cfg,
+		issuers:   map[string]*issuer{},
+		cache:     newTokenCache(cfg.CacheSize),
+		trust:     map[string]bool{},
+		anonymous: *cfg.Anonymous,
+		now:       o.Now,
+	}
+	for _, td := range cfg.Workloads.TrustDomains {
+		a.trust[td] = true
+	}
+	for _, ic := range cfg.Issuers {
+		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe)
+		a.remote = append(a.remote, ks)
+		a.issuers[ic.Issuer] = newIssuer(ic, ks, o.Now)
+	}
+	if cfg.DevIssuer.Enabled {
+		if o.DevKey == nil {
+			return nil, errors.New("identity: dev issuer enabled but no key given")
+		}
+		ic := IssuerConfig{Name: DevIssuerName, Issuer: DevIssuerURL, Audiences: []string{DevAudience}, Algorithms: []string{"RS256"}}
+		cfgs := Config{Issuers: []IssuerConfig{ic}}
+		cfgs.SetDefaults()
+		a.issuers[DevIssuerURL] = newIssuer(cfgs.Issuers[0], &staticKeys{set: DevJWKS(o.DevKey), algs: []jose.SignatureAlgorithm{jose.RS256}}, o.Now)
+	}
+	return a, nil
+}
+
+// Start fetches every issuer's keys in the background, retrying with
+// backoff until each has succeeded once or ctx ends.
+func (a *Authenticator) Start(ctx context.Context) {
+	for _, ks := range a.remote {
+		go func() {
+			backoff := 250 * time.Millisecond
+			for !ks.ready() {
+				if _, err := ks.refresh(ctx, true); err == nil {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 30*time.Second)
+			}
+		}()
+	}
+}
+
+// NotReady lists the issuers whose keys have never been fetched.
+func (a *Authenticator) NotReady() []string {
+	var out []string
+	for _, ks := range a.remote {
+		if !ks.ready() {
+			out = append(out, ks.name)
+		}
+	}
+	return out
+}
+
+// Input is what identifies a caller in a CheckRequest.
+type Input struct {
+	// Authorization is the authorization header value ("" when absent).
+	Authorization string
+	// PeerPrincipal is Envoy's source.principal (the peer certificate's URI SAN).
+	PeerPrincipal string
+}
+
+// Authenticate returns who is calling. A presented but invalid token is an
+// error (wrapping one of the sentinels), never anonymous.
+func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, error) {
+	var id Identity
+	if in.PeerPrincipal != "" {
+		if w, ok := ParseSPIFFE(in.PeerPrincipal); ok && a.trust[w.TrustDomain] {
+			id.Peer = &w
+		}
+	}
+	raw, present := bearer(in.Authorization)
+	if present {
+		v, err := a.verifyToken(ctx, raw)
+		if err != nil {
+			return Identity{Peer: id.Peer}, err
+		}
+		id.Kind, id.ID, id.Groups, id.Token = v.kind, v.id, v.groups, v.token
+		return id, nil
+	}
+	if id.Peer != nil {
+		id.Kind, id.ID = Workload, id.Peer.ID
+		return id, nil
+	}
+	if !a.anonymous {
+		return id, ErrNoCredentials
+	}
+	id.Kind, id.ID = Anonymous, "anonymous"
+	return id, nil
+}
+
+// bearer extracts the token of a Bearer authorization header. present is
+// true for any Bearer header, even an empty or malformed one; other schemes
+// are not credentials Warden judges.
+func bearer(h string) (tok string, present bool) {
+	if len(h) < 6 || !strings.EqualFold(h[:6], "bearer") {
+		return "", false
+	}
+	if len(h) == 6 {
+		return "", true
+	}
+	if h[6] != ' ' {
+		return "", false // e.g. "Bearerx": not the Bearer scheme
+	}
+	return strings.TrimLeft(h[7:], " "), true
+}
+
+func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified, error) {
+	if len(raw) > a.cfg.MaxTokenBytes {
+		return nil, fmt.Errorf("%w: %d bytes over the %d byte limit", ErrTooLarge, len(raw), a.cfg.MaxTokenBytes)
+	}
+	now := a.now()
+	key := hashToken(raw)
+	if v := a.cache.get(key, now); v != nil {
+		return v, nil
+	}
+	p, err := preparse(raw, a.cfg.MaxTokenBytes)
+	if err != nil {
+		return nil, err
+	}
+	is, ok := a.issuers[p.iss]
+	if !ok {
+		return nil, ErrUnknownIssuer // never discovery for an unlisted issuer
+	}
+	t, err := is.verify(ctx, raw, p)
+	if err != nil {
+		return nil, err
+	}
+	v := principalOf(t)
+	a.cache.put(key, v, t.Exp.Add(is.cfg.ClockSkew), now)
+	return v, nil
+}
+
+// principalOf derives the principal of a verified token: a Client when the
+// token has no user (client credentials: no sub, or sub == client id).
+func principalOf(t *Token) *verified {
+	v := &verified{token: t, kind: User, id: t.Issuer + "|" + t.Sub}
+	if t.Sub == "" || t.Sub == t.ClientID {
+		v.kind, v.id = Client, t.Issuer+"|"+t.ClientID
+	}
+	for _, g := range t.Groups {
+		v.groups = append(v.groups, t.Issuer+"|"+g)
+	}
+	return v
+}

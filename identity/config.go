@@ -1,0 +1,152 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the identity section of warden.yaml.
+type Config struct {
+	Issuers       []IssuerConfig  `yaml:"issuers"`
+	DevIssuer     DevIssuerConfig `yaml:"dev_issuer"`
+	Workloads     WorkloadsConfig `yaml:"workloads"`
+	Anonymous     *bool           `yaml:"anonymous"`
+	MaxTokenBytes int             `yaml:"max_token_bytes"`
+	// CacheSize bounds the verified-token cache (entries); 0 means the default.
+	CacheSize int `yaml:"cache_size"`
+}
+
+// IssuerConfig describes one trusted OIDC issuer.
+type IssuerConfig struct {
+	Name       string        `yaml:"name"`
+	Issuer     string        `yaml:"issuer"`
+	JWKSURI    string        `yaml:"jwks_uri"`
+	Audiences  []string      `yaml:"audiences"`
+	Algorithms []string      `yaml:"algorithms"`
+	RequireTyp string        `yaml:"require_typ"`
+	ClockSkew  time.Duration `yaml:"clock_skew"`
+	Claims     ClaimsConfig  `yaml:"claims"`
+}
+
+// ClaimsConfig names the claims that carry groups, scopes and the client id.
+type ClaimsConfig struct {
+	Groups   string `yaml:"groups"`
+	Scopes   string `yaml:"scopes"`
+	ClientID string `yaml:"client_id"`
+}
+
+// DevIssuerConfig enables the built-in development issuer (quick start only).
+type DevIssuerConfig struct {
+	Enabled bool   `yaml:"enabled"`
+	KeyFile string `yaml:"key_file"`
+}
+
+// WorkloadsConfig lists the SPIFFE trust domains whose workloads are accepted.
+type WorkloadsConfig struct {
+	TrustDomains []string `yaml:"trust_domains"`
+}
+
+// Algorithms Warden can verify. HS* and none are never accepted.
+var supportedAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+const (
+	defaultMaxTokenBytes = 8192
+	defaultClockSkew     = 30 * time.Second
+	defaultCacheSize     = 65536
+)
+
+// SetDefaults fills in every unset field.
+func (c *Config) SetDefaults() {
+	if c.Anonymous == nil {
+		t := true
+		c.Anonymous = &t
+	}
+	if c.MaxTokenBytes == 0 {
+		c.MaxTokenBytes = defaultMaxTokenBytes
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = defaultCacheSize
+	}
+	if len(c.Workloads.TrustDomains) == 0 {
+		c.Workloads.TrustDomains = []string{"cluster.local"}
+	}
+	for i := range c.Issuers {
+		is := &c.Issuers[i]
+		if len(is.Algorithms) == 0 {
+			is.Algorithms = []string{"RS256", "ES256", "EdDSA"}
+		}
+		if is.ClockSkew == 0 {
+			is.ClockSkew = defaultClockSkew
+		}
+		if is.Claims.Groups == "" {
+			is.Claims.Groups = "groups"
+		}
+		if is.Claims.Scopes == "" {
+			is.Claims.Scopes = "scope"
+		}
+		if is.Claims.ClientID == "" {
+			is.Claims.ClientID = "client_id"
+		}
+	}
+}
+
+// Validate reports every problem at once. Each message starts with the key
+// path relative to this section, then ": ".
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+	}
+	if c.MaxTokenBytes < 256 || c.MaxTokenBytes > 1<<20 {
+		bad("max_token_bytes", "must be between 256 and 1048576, got %d", c.MaxTokenBytes)
+	}
+	if c.CacheSize < 0 {
+		bad("cache_size", "must not be negative")
+	}
+	names := map[string]bool{DevIssuerName: c.DevIssuer.Enabled}
+	issuers := map[string]bool{}
+	for i, is := range c.Issuers {
+		p := fmt.Sprintf("issuers[%d]", i)
+		switch {
+		case is.Name == "":
+			bad(p+".name", "is required")
+		case strings.ContainsAny(is.Name, "|\" "):
+			bad(p+".name", "must not contain '|', '\"' or spaces")
+		case names[is.Name]:
+			bad(p+".name", "%q is used twice", is.Name)
+		}
+		names[is.Name] = true
+		if u, err := url.Parse(is.Issuer); is.Issuer == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(p+".issuer", "must be an http(s) URL, got %q", is.Issuer)
+		} else if issuers[is.Issuer] {
+			bad(p+".issuer", "%q is configured twice", is.Issuer)
+		}
+		issuers[is.Issuer] = true
+		if is.JWKSURI != "" {
+			if u, err := url.Parse(is.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				bad(p+".jwks_uri", "must be an http(s) URL, got %q", is.JWKSURI)
+			}
+		}
+		if len(is.Audiences) == 0 {
+			bad(p+".audiences", "must list at least one accepted audience")
+		}
+		for j, a := range is.Algorithms {
+			if !slices.Contains(supportedAlgs, a) {
+				bad(fmt.Sprintf("%s.algorithms[%d]", p, j), "%q is not allowed (one of %s)", a, strings.Join(supportedAlgs, ", "))
+			}
+		}
+		if is.ClockSkew < 0 || is.ClockSkew > 5*time.Minute {
+			bad(p+".clock_skew", "must be between 0s and 5m, got %s", is.ClockSkew)
+		}
+	}
+	for i, td := range c.Workloads.TrustDomains {
+		if td == "" || strings.ContainsAny(td, "/: ") {
+			bad(fmt.Sprintf("workloads.trust_domains[%d]", i), "%q is not a trust domain name", td)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,268 @@
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// issuer verifies tokens of one configured issuer.
+type issuer struct {
+	cfg       IssuerConfig
+	keys      keyVerifier
+	verifier  *oidc.IDTokenVerifier
+	algs      map[string]bool
+	audiences map[string]bool
+	now       func() time.Time
+}
+
+// keyVerifier is the oidc.KeySet plus readiness.
+type keyVerifier interface {
+	oidc.KeySet
+	ready() bool
+}
+
+type errSlotKey struct{}
+
+// errSlot carries a KeySet's typed error past go-oidc, which flattens it.
+type errSlot struct{ err error }
+
+func setSlot(ctx context.Context, err error) error {
+	if s, ok := ctx.Value(errSlotKey{}).(*errSlot); ok {
+		s.err = err
+	}
+	return err
+}
+
+// slotted wraps a KeySet so its error reaches the slot in ctx.
+type slotted struct{ keyVerifier }
+
+func (s slotted) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	p, err := s.keyVerifier.VerifySignature(ctx, jwt)
+	if err != nil {
+		return nil, setSlot(ctx, err)
+	}
+	return p, nil
+}
+
+func newIssuer(cfg IssuerConfig, keys keyVerifier, now func() time.Time) *issuer {
+	is := &issuer{cfg: cfg, keys: keys, now: now, algs: map[string]bool{}, audiences: map[string]bool{}}
+	for _, a := range cfg.Algorithms {
+		is.algs[a] = true
+	}
+	for _, a := range cfg.Audiences {
+		is.audiences[a] = true
+	}
+	is.verifier = oidc.NewVerifier(cfg.Issuer, slotted{keys}, &oidc.Config{
+		SkipClientIDCheck:    true, // audiences checked below, against a list
+		SkipExpiryCheck:      true, // exp/nbf checked below, with our skew
+		SupportedSigningAlgs: cfg.Algorithms,
+		Now:                  now,
+	})
+	return is
+}
+
+// newRemoteKeys builds the key set of an issuer fetched over HTTP, with
+// discovery unless jwks_uri is given.
+func newRemoteKeys(cfg IssuerConfig, client *http.Client, now func() time.Time, observe FetchObserver) *keySet {
+	var algs []jose.SignatureAlgorithm
+	for _, a := range cfg.Algorithms {
+		algs = append(algs, jose.SignatureAlgorithm(a))
+	}
+	var (
+		mu      sync.Mutex
+		jwksURI = cfg.JWKSURI
+	)
+	resolve := func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if jwksURI != "" {
+			return jwksURI, nil
+		}
+		var doc struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		wellKnown := strings.TrimSuffix(cfg.Issuer, "/") + "/.well-known/openid-configuration"
+		if err := getJSON(ctx, client, wellKnown, maxDiscoveryBytes, &doc); err != nil {
+			return "", fmt.Errorf("discovery: %w", err)
+		}
+		if doc.Issuer != cfg.Issuer {
+			return "", fmt.Errorf("discovery: issuer %q does not match configured %q", doc.Issuer, cfg.Issuer)
+		}
+		if doc.JWKSURI == "" {
+			return "", errors.New("discovery: no jwks_uri")
+		}
+		jwksURI = doc.JWKSURI
+		return jwksURI, nil
+	}
+	return &keySet{name: cfg.Name, url: resolve, client: client, algs: algs, now: now, observe: observe, cooldown: refetchCooldown}
+}
+
+// verify checks signature and claims of a pre-parsed token.
+func (is *issuer) verify(ctx context.Context, raw string, p *parsed) (*Token, error) {
+	if !is.algs[p.header.Alg] {
+		return nil, fmt.Errorf("%w: %s", ErrAlgorithm, p.header.Alg)
+	}
+	if is.cfg.RequireTyp != "" && !typMatches(p.header.Typ, is.cfg.RequireTyp) {
+		return nil, fmt.Errorf("%w: typ %q, want %q", ErrType, p.header.Typ, is.cfg.RequireTyp)
+	}
+	slot := &errSlot{}
+	if _, err := is.verifier.Verify(context.WithValue(ctx, errSlotKey{}, slot), raw); err != nil {
+		if slot.err != nil {
+			return nil, slot.err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	t, err := tokenFromClaims(is.cfg, p.claims)
+	if err != nil {
+		return nil, err
+	}
+	if err := is.checkClaims(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// typMatches compares typ values as RFC 8725 says: case-insensitively, with
+// an optional "application/" prefix.
+func typMatches(got, want string) bool {
+	norm := func(s string) string { return strings.TrimPrefix(strings.ToLower(s), "application/") }
+	return norm(got) == norm(want)
+}
+
+// checkClaims does what go-oidc does not: exp and nbf within our skew, iat
+// not in the future, audience from a list, azp/client_id consistency.
+func (is *issuer) checkClaims(t *Token) error {
+	now := is.now()
+	skew := is.cfg.ClockSkew
+	if t.Exp.IsZero() {
+		return fmt.Errorf("%w: no exp", ErrClaims)
+	}
+	if !now.Before(t.Exp.Add(skew)) {
+		return ErrExpired
+	}
+	if !t.Nbf.IsZero() && now.Add(skew).Before(t.Nbf) {
+		return ErrNotYetValid
+	}
+	if !t.Iat.IsZero() && now.Add(skew).Before(t.Iat) {
+		return ErrIssuedInFuture
+	}
+	if !slices.ContainsFunc(t.Aud, func(a string) bool { return is.audiences[a] }) {
+		return ErrAudience
+	}
+	azp, _ := t.Claims["azp"].(string)
+	cid, _ := t.Claims[is.cfg.Claims.ClientID].(string)
+	if azp != "" && cid != "" && azp != cid {
+		return fmt.Errorf("%w: azp and %s differ", ErrClaims, is.cfg.Claims.ClientID)
+	}
+	return nil
+}
+
+// tokenFromClaims extracts the registered and configured claims.
+func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
+	t := &Token{Issuer: cfg.Name, Claims: claims}
+	var err error
+	str := func(name string) string {
+		v, ok := claims[name]
+		if !ok {
+			return ""
+		}
+		s, ok := v.(string)
+		if !ok && err == nil {
+			err = fmt.Errorf("%w: %s is not a string", ErrClaims, name)
+		}
+		return s
+	}
+	tm := func(name string) time.Time {
+		v, ok := claims[name]
+		if !ok {
+			return time.Time{}
+		}
+		n, ok := v.(json.Number)
+		if !ok {
+			if err == nil {
+				err = fmt.Errorf("%w: %s is not a number", ErrClaims, name)
+			}
+			return time.Time{}
+		}
+		f, ferr := n.Float64()
+		if ferr != nil || f < 0 || f > 1e11 {
+			if err == nil {
+				err = fmt.Errorf("%w: %s is out of range", ErrClaims, name)
+			}
+			return time.Time{}
+		}
+		return time.Unix(int64(f), 0)
+	}
+	t.Iss = str("iss")
+	t.Sub = str("sub")
+	t.Jti = str("jti")
+	t.Acr = str("acr")
+	t.ClientID = str(cfg.Claims.ClientID)
+	if t.ClientID == "" {
+		t.ClientID = str("azp")
+	}
+	t.Exp = tm("exp")
+	t.Nbf = tm("nbf")
+	t.Iat = tm("iat")
+	t.AuthTime = tm("auth_time")
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	if t.Aud, ok = stringList(claims["aud"], false); !ok {
+		return nil, fmt.Errorf("%w: aud is not a string or array of strings", ErrClaims)
+	}
+	if t.Amr, ok = stringList(claims["amr"], false); !ok {
+		return nil, fmt.Errorf("%w: amr is not an array of strings", ErrClaims)
+	}
+	if t.Groups, ok = stringList(claims[cfg.Claims.Groups], true); !ok {
+		return nil, fmt.Errorf("%w: %s is not a string or array of strings", ErrClaims, cfg.Claims.Groups)
+	}
+	scopes := claims[cfg.Claims.Scopes]
+	if scopes == nil && cfg.Claims.Scopes == "scope" {
+		scopes = claims["scp"] // Hydra, Entra
+	}
+	if t.Scopes, ok = stringList(scopes, true); !ok {
+		return nil, fmt.Errorf("%w: %s is not a string or array of strings", ErrClaims, cfg.Claims.Scopes)
+	}
+	if t.Sub == "" && t.ClientID == "" {
+		return nil, fmt.Errorf("%w: neither sub nor client id", ErrClaims)
+	}
+	return t, nil
+}
+
+// stringList accepts a string (split on spaces and commas when split is set)
+// or an array of strings. A missing value is an empty list.
+func stringList(v any, split bool) ([]string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case string:
+		if !split {
+			return []string{v}, true
+		}
+		return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' }), true
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+		return out, true
+	}
+	return nil, false
+}

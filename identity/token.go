@@ -1,0 +1,80 @@
+package identity
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Kind is the kind of principal a request is made by.
+type Kind uint8
+
+// Principal kinds, named as their Cedar entity types.
+const (
+	Anonymous Kind = iota
+	User
+	Client
+	Workload
+)
+
+func (k Kind) String() string {
+	switch k {
+	case User:
+		return "User"
+	case Client:
+		return "Client"
+	case Workload:
+		return "Workload"
+	}
+	return "Anonymous"
+}
+
+// Identity is who is calling.
+type Identity struct {
+	Kind Kind
+	// ID is the entity id: "<issuer>|<sub>", "<issuer>|<client_id>", a SPIFFE
+	// ID, or "anonymous".
+	ID string
+	// Groups are issuer-qualified group ids: "<issuer>|<group>".
+	Groups []string
+	// Token is the verified token, nil when none was presented.
+	Token *Token
+	// Peer is the calling workload (mTLS), nil when there is none. When Kind
+	// is Workload it is also the principal.
+	Peer *WorkloadID
+}
+
+// Token is a verified access token. It never holds the raw token.
+type Token struct {
+	// Issuer is the configured issuer name (the principal id prefix).
+	Issuer   string
+	Iss      string
+	Sub      string
+	Jti      string
+	ClientID string
+	Acr      string
+	Aud      []string
+	Scopes   []string
+	Groups   []string
+	Amr      []string
+	Exp      time.Time
+	Iat      time.Time
+	Nbf      time.Time
+	AuthTime time.Time
+	// Claims are all claims as decoded from JSON (numbers as json.Number).
+	Claims map[string]any
+}
+
+// LogValue keeps tokens out of logs: only the issuer, subject and jti.
+func (t *Token) LogValue() slog.Value {
+	if t == nil {
+		return slog.StringValue("")
+	}
+	return slog.GroupValue(slog.String("iss", t.Iss), slog.String("sub", t.Sub), slog.String("jti", t.Jti))
+}
+
+// Credential is a raw bearer token. Its String and LogValue never reveal it.
+type Credential string
+
+func (Credential) String() string       { return "REDACTED" }
+func (Credential) LogValue() slog.Value { return slog.StringValue("REDACTED") }
+func (c Credential) GoString() string   { return "REDACTED" }

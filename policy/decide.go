@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// Result is the outcome of one authorization.
+type Result struct {
+	Allow     bool
+	Principal cedar.EntityUID
+	Action    cedar.EntityUID
+	Resource  cedar.EntityUID
+	Context   cedar.Record
+	// Service and Template describe the matched route ("" when none).
+	Service  string
+	Template string
+	// Reasons are the determining policy ids; Errors the policies skipped
+	// on an evaluation error ("id: message").
+	Reasons []string
+	Errors  []string
+	// Status is a deny's @status (0 when none applies).
+	Status int
+	// StepUp is set when the deny can be cured by re-authenticating (RFC 9470).
+	StepUp *StepUp
+}
+
+// StepUp is what a step-up deny asks the client for.
+type StepUp struct {
+	ACR    []string
+	MaxAge int // seconds, -1 when not asked
+}
+
+var candPool = sync.Pool{New: func() any { b := make([]int32, 0, 64); return &b }}
+
+// Decide authorizes r against the set.
+func (s *Set) Decide(r *Request) Result {
+	return s.decide(r, true)
+}
+
+// Mapped is the Cedar request built for r, without evaluating it.
+func (s *Set) Mapped(r *Request) (cedar.Request, cedar.EntityGetter) {
+	m := s.mapRequest(r)
+	return m.req, m.ents
+}
+
+type mapped struct {
+	req        cedar.Request
+	ents       *overlay
+	actions    []cedar.EntityUID // action and its ancestors
+	principals []cedar.EntityUID // principal and its ancestors
+	route      *Route
+	service    string
+}
+
+func (s *Set) mapRequest(r *Request) *mapped {
+	m := &mapped{ents: &overlay{static: s.entities}}
+	path, rawQuery, _ := strings.Cut(r.Path, "?")
+	method := strings.ToUpper(r.Method)
+	host := hostOnly(r.Host)
+	extService := r.Extensions["service"]
+	var params []Param
+	for _, rt := range s.routes {
+		if p, ok := rt.match(method, host, extService, path, params); ok {
+			m.route, params = rt, p
+			break
+		}
+	}
+	// Action.
+	methodUID := cedar.NewEntityUID(actionType, cedar.String(method))
+	action := methodUID
+	if m.route != nil {
+		action = routeAction(method, m.route.Template)
+	}
+	m.actions = append(m.actions, action)
+	if anc, ok := s.ancestors[action]; ok {
+		m.actions = append(m.actions, anc...)
+	} else {
+		// A method Warden has not seen: synthesize its place in the hierarchy.
+		parents := []cedar.EntityUID{methodGroup(method)}
+		if action != methodUID {
+			parents = append(parents, methodUID)
+		}
+		m.ents.add(cedar.Entity{UID: action, Parents: cedar.NewEntityUIDSet(parents...)})
+		m.actions = append(m.actions, parents...)
+		m.actions = append(m.actions, s.ancestors[methodUID]...)
+	}
+	// Resource.
+	m.service = extService
+	if m.service == "" && m.route != nil {
+		m.service = m.route.Service
+	}
+	if m.service == "" {
+		m.service = host
+	}
+	svc := cedar.NewEntityUID("Service", cedar.String(m.service))
+	resource := svc
+	if m.route != nil {
+		if uid, ok := m.route.resource(params); ok {
+			resource = uid
+			m.ents.addMerged(s.entities, resource, []cedar.EntityUID{svc}, cedar.Record{})
+		}
+	}
+	// Principal.
+	principal := cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID))
+	m.principals = append(m.principals, principal)
+	var parents []cedar.EntityUID
+	for _, g := range r.Principal.Groups {
+		parents = append(parents, cedar.NewEntityUID("Group", cedar.String(g)))
+	}
+	var attrs cedar.Record
+	if w := r.Workload; w != nil && r.Principal.Type == "Workload" {
+		am := cedar.RecordMap{"trust_domain": str(w.TrustDomain)}
+		if w.Namespace != "" {
+			am["namespace"] = str(w.Namespace)
+			am["service_account"] = str(w.ServiceAccount)
+		}
+		attrs = cedar.NewRecord(am)
+	}
+	if len(parents) > 0 || attrs.Len() > 0 {
+		m.ents.addMerged(s.entities, principal, parents, attrs)
+	}
+	m.principals = append(m.principals, s.ancestors[principal]...)
+	for _, p := range parents {
+		m.principals = append(m.principals, p)
+		m.principals = append(m.principals, s.ancestors[p]...)
+	}
+	m.req = cedar.Request{
+		Principal: principal,
+		Action:    action,
+		Resource:  resource,
+		Context:   buildContext(r, path, rawQuery, params, m.route, m.service),
+	}
+	return m
+}
+
+func (s *Set) decide(r *Request, indexed bool) Result {
+	m := s.mapRequest(r)
+	res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
+	if m.route != nil {
+		res.Template = m.route.Template
+	}
+	var policies cedar.PolicyIterator = fullScan{s}
+	if indexed {
+		bufp := candPool.Get().(*[]int32)
+		defer func() { *bufp = (*bufp)[:0]; candPool.Put(bufp) }()
+		*bufp = s.index.candidates((*bufp)[:0], m.actions, m.req.Principal.Type, m.principals)
+		policies = selection{set: s, order: *bufp}
+	}
+	dec, diag := cedar.Authorize(policies, m.ents, m.req)
+	res.Allow = dec == cedar.Allow
+	for _, rs := range diag.Reasons {
+		res.Reasons = append(res.Reasons, string(rs.PolicyID))
+	}
+	for _, e := range diag.Errors {
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", e.PolicyID, e.Message))
+	}
+	if res.Allow || len(diag.Reasons) == 0 {
+		return res
+	}
+	// A deny by forbids that all carry @status or step-up annotations takes
+	// their answer only if the request would be allowed without them.
+	forbids := make([]*compiled, 0, len(diag.Reasons))
+	allStep, allStatus := true, true
+	for _, rs := range diag.Reasons {
+		c := s.byID[rs.PolicyID]
+		forbids = append(forbids, c)
+		allStep = allStep && c.stepUp()
+		allStatus = allStatus && c.status != 0
+	}
+	if !allStep && !allStatus {
+		return res
+	}
+	skip := func(c *compiled) bool {
+		for _, f := range forbids {
+			if f == c {
+				return true
+			}
+		}
+		return false
+	}
+	var without cedar.PolicyIterator
+	switch p := policies.(type) {
+	case selection:
+		p.skip = skip
+		without = p
+	default:
+		without = selection{set: s, order: allOrder(s), skip: skip}
+	}
+	if again, _ := cedar.Authorize(without, m.ents, m.req); again != cedar.Allow {
+		return res
+	}
+	if allStep {
+		su := &StepUp{MaxAge: -1}
+		for _, f := range forbids {
+			if f.stepACR != "" && !contains(su.ACR, f.stepACR) {
+				su.ACR = append(su.ACR, f.stepACR)
+			}
+			if f.stepAge >= 0 && (su.MaxAge < 0 || f.stepAge < su.MaxAge) {
+				su.MaxAge = f.stepAge
+			}
+		}
+		res.StepUp = su
+		return res
+	}
+	res.Status = forbids[0].status
+	return res
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func allOrder(s *Set) []int32 {
+	out := make([]int32, len(s.policies))
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
+}
+
+// overlay puts the request's own entities (principal, resource, synthesized
+// action) in front of the static ones.
+type overlay struct {
+	static cedar.EntityMap
+	ents   []cedar.Entity
+}
+
+func (o *overlay) add(e cedar.Entity) { o.ents = append(o.ents, e) }
+
+// addMerged adds uid with extra parents and attributes, merged with the
+// static entity of the same uid, if any.
+func (o *overlay) addMerged(static cedar.EntityMap, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
+	e := cedar.Entity{UID: uid, Attributes: attrs}
+	if se, ok := static[uid]; ok {
+		for p := range se.Parents.All() {
+			parents = append(parents, p)
+		}
+		if attrs.Len() == 0 {
+			e.Attributes = se.Attributes
+		} else if se.Attributes.Len() > 0 {
+			am := se.Attributes.Map()
+			for k, v := range attrs.All() {
+				am[k] = v
+			}
+			e.Attributes = cedar.NewRecord(am)
+		}
+		e.Tags = se.Tags
+	}
+	e.Parents = cedar.NewEntityUIDSet(parents...)
+	o.add(e)
+}
+
+func (o *overlay) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
+	for i := range o.ents {
+		if o.ents[i].UID == uid {
+			return o.ents[i], true
+		}
+	}
+	return o.static.Get(uid)
+}

@@ -1,0 +1,7 @@
+// Package policy authorizes requests with Cedar: it loads *.cedar policies
+// (ids from @id), an optional schema and static entities, maps an HTTP request
+// to a Cedar principal, action, resource and context through a route table,
+// and evaluates only the policies whose scope can match (an index that gives
+// the same decisions, reasons and errors as a full scan). Loads are
+// all-or-nothing; a failed reload keeps the last good set serving.
+package policy

@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Engine serves the current Set and replaces it on reload, all or nothing.
+type Engine struct {
+	src    Source
+	routes []RouteConfig
+	cur    atomic.Pointer[Set]
+	last   atomic.Pointer[reloadStatus]
+	// OnReload, if set, is told of every reload attempt.
+	OnReload func(err error)
+}
+
+type reloadStatus struct {
+	at  time.Time
+	err error
+}
+
+// NewEngine loads src; it fails if the first load fails.
+func NewEngine(src Source, routes []RouteConfig) (*Engine, error) {
+	s, err := Load(src, routes)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{src: src, routes: routes}
+	e.cur.Store(s)
+	e.last.Store(&reloadStatus{at: time.Now()})
+	return e, nil
+}
+
+// Current is the set in service.
+func (e *Engine) Current() *Set { return e.cur.Load() }
+
+// LastError is the error of the latest reload attempt (nil when it worked).
+func (e *Engine) LastError() error { return e.last.Load().err }
+
+// Reload loads the source again; on error the current set keeps serving.
+func (e *Engine) Reload() error {
+	s, err := Load(e.src, e.routes)
+	if err == nil {
+		e.cur.Store(s)
+	}
+	e.last.Store(&reloadStatus{at: time.Now(), err: err})
+	if e.OnReload != nil {
+		e.OnReload(err)
+	}
+	return err
+}
+
+// Watch reloads when anything in dir (a directory on disk) changes, until
+// ctx ends. It watches the directory, not the files, so that Kubernetes
+// ConfigMap symlink swaps are seen; bursts of events cause one reload.
+func (e *Engine) Watch(ctx context.Context, dir string, log *slog.Logger) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return err
+	}
+	go func() {
+		defer w.Close()
+		var timer <-chan time.Time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				timer = time.After(200 * time.Millisecond)
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("policy watch", "err", err)
+			case <-timer:
+				timer = nil
+				if _, err := os.Stat(dir); err != nil {
+					log.Error("policy directory gone; keeping the last good set", "dir", dir, "err", err)
+					continue
+				}
+				if err := e.Reload(); err != nil {
+					log.Error("policy reload failed; keeping the last good set", "err", err)
+				} else {
+					log.Info("policies reloaded", "policies", e.Current().Len())
+				}
+			}
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,429 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cedar-policy/cedar-go"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+	"github.com/cedar-policy/cedar-go/x/exp/schema"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+)
+
+// Source is where policies are read from: a directory of an fs.FS. Name is
+// how the directory is named in errors (its path on disk, or "embedded:...").
+type Source struct {
+	FS   fs.FS
+	Dir  string
+	Name string
+}
+
+// Files named in a policy directory.
+const (
+	SchemaFile   = "schema.cedarschema"
+	EntitiesFile = "entities.json"
+)
+
+// Set is one loaded, immutable generation of policies, entities and routes.
+type Set struct {
+	policies  []*compiled
+	byID      map[cedar.PolicyID]*compiled
+	index     *index
+	entities  cedar.EntityMap
+	ancestors map[cedar.EntityUID][]cedar.EntityUID
+	routes    []*Route
+	// Files are the files the set was read from.
+	Files []string
+}
+
+// Len is the number of policies.
+func (s *Set) Len() int { return len(s.policies) }
+
+// IDs are the policy ids in file order.
+func (s *Set) IDs() []string {
+	out := make([]string, len(s.policies))
+	for i, p := range s.policies {
+		out[i] = string(p.id)
+	}
+	return out
+}
+
+type compiled struct {
+	id       cedar.PolicyID
+	policy   *cedar.Policy
+	ast      *xast.Policy
+	forbid   bool
+	pos      string // file:line:col
+	status   int    // @status, 0 when absent
+	stepACR  string // @step_up_acr
+	stepAge  int    // @step_up_max_age (seconds), -1 when absent
+	order    int32
+}
+
+func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
+
+// Load reads and checks everything in src; it returns all problems at once
+// (file:line:col: message), or a complete Set.
+func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
+	var errs []error
+	routes, err := compileRoutes(routeCfgs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	entries, err := fs.ReadDir(src.FS, src.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory %s: %w", src.Name, err)
+	}
+	s := &Set{byID: map[cedar.PolicyID]*compiled{}, routes: routes}
+	display := func(name string) string { return path.Join(src.Name, name) }
+	var policyFiles []string
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		switch n := e.Name(); {
+		case strings.HasPrefix(n, "."):
+		case strings.HasSuffix(n, ".cedar"):
+			policyFiles = append(policyFiles, n)
+		}
+	}
+	sort.Strings(policyFiles)
+	for _, name := range policyFiles {
+		b, err := fs.ReadFile(src.FS, path.Join(src.Dir, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", display(name), err))
+			continue
+		}
+		s.Files = append(s.Files, display(name))
+		errs = append(errs, s.addPolicies(display(name), b)...)
+	}
+	if len(policyFiles) == 0 {
+		errs = append(errs, fmt.Errorf("%s: no *.cedar policy files", src.Name))
+	}
+
+	// Static entities, then Warden's action entities (merged into them).
+	s.entities = cedar.EntityMap{}
+	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
+		s.Files = append(s.Files, display(EntitiesFile))
+		ents, err := parseEntities(display(EntitiesFile), b)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.entities = ents
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("%s: %w", display(EntitiesFile), err))
+	}
+	addActionEntities(s.entities, routes)
+	s.ancestors = closure(s.entities)
+
+	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile)); err == nil {
+		s.Files = append(s.Files, display(SchemaFile))
+		errs = append(errs, s.validateSchema(display(SchemaFile), b)...)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), err))
+	} else {
+		errs = append(errs, s.checkActions()...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s.index = buildIndex(s.policies)
+	return s, nil
+}
+
+// addPolicies parses one file and checks ids and annotations.
+func (s *Set) addPolicies(file string, b []byte) []error {
+	list, err := cedar.NewPolicyListFromBytes(file, b)
+	if err != nil {
+		return []error{cedarParseError(file, err)}
+	}
+	var errs []error
+	for _, p := range list {
+		pos := p.Position()
+		c := &compiled{policy: p, ast: (*xast.Policy)(p.AST()), forbid: p.Effect() == cedar.Forbid, stepAge: -1,
+			pos: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column), order: int32(len(s.policies))}
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.pos}, args...)...))
+		}
+		ann := p.Annotations()
+		id, ok := ann["id"]
+		switch {
+		case !ok:
+			bad(`policy has no @id("...") annotation`)
+			continue
+		case id == "":
+			bad(`@id must not be empty`)
+			continue
+		}
+		c.id = cedar.PolicyID(id)
+		if prev, dup := s.byID[c.id]; dup {
+			bad("duplicate @id(%q), first used at %s", id, prev.pos)
+			continue
+		}
+		if v, ok := ann["status"]; ok {
+			n, err := strconv.Atoi(string(v))
+			switch {
+			case !c.forbid:
+				bad("@status applies to forbid policies only")
+			case err != nil || n < 400 || n > 499:
+				bad("@status(%q): must be a 4xx HTTP status", v)
+			default:
+				c.status = n
+			}
+		}
+		if v, ok := ann["step_up_acr"]; ok {
+			if !c.forbid {
+				bad("@step_up_acr applies to forbid policies only")
+			} else if v == "" || strings.ContainsAny(string(v), "\"\\") {
+				bad("@step_up_acr(%q): must be a non-empty acr value without quotes", v)
+			}
+			c.stepACR = string(v)
+		}
+		if v, ok := ann["step_up_max_age"]; ok {
+			n, err := strconv.Atoi(string(v))
+			if !c.forbid {
+				bad("@step_up_max_age applies to forbid policies only")
+			} else if err != nil || n < 0 {
+				bad("@step_up_max_age(%q): must be a whole number of seconds", v)
+			}
+			c.stepAge = n
+		}
+		s.byID[c.id] = c
+		s.policies = append(s.policies, c)
+	}
+	return errs
+}
+
+// cedarParseError turns cedar-go's "parser error: parse error at <input>:3:24
+// ...": into "file:3:24: ...".
+func cedarParseError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "parser error: ")
+	msg = strings.TrimPrefix(msg, "parse error at ")
+	if rest, ok := strings.CutPrefix(msg, "<input>:"); ok {
+		// rest is "L:C msg"
+		if sp := strings.IndexByte(rest, ' '); sp > 0 {
+			return fmt.Errorf("%s:%s: %s", file, rest[:sp], rest[sp+1:])
+		}
+	}
+	return fmt.Errorf("%s: %s", file, msg)
+}
+
+// parseEntities reads the Cedar entities JSON format, naming the line of
+// each bad entity.
+func parseEntities(file string, b []byte) (cedar.EntityMap, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			l, c := lineCol(b, int(se.Offset))
+			return nil, fmt.Errorf("%s:%d:%d: %v", file, l, c, err)
+		}
+		return nil, fmt.Errorf("%s:1:1: must be a JSON list of entities: %v", file, err)
+	}
+	out := cedar.EntityMap{}
+	var errs []error
+	off := 0
+	for i, raw := range raws {
+		at := bytes.Index(b[off:], raw)
+		if at >= 0 {
+			at += off
+			off = at + len(raw)
+		} else {
+			at = 0
+		}
+		l, c := lineCol(b, at)
+		var e cedar.Entity
+		if err := json.Unmarshal(raw, &e); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %d: %v", file, l, c, i, err))
+			continue
+		}
+		if _, dup := out[e.UID]; dup {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %s defined twice", file, l, c, e.UID))
+			continue
+		}
+		out[e.UID] = e
+	}
+	return out, errors.Join(errs...)
+}
+
+func lineCol(b []byte, off int) (line, col int) {
+	off = min(max(off, 0), len(b))
+	line = 1 + bytes.Count(b[:off], []byte{'\n'})
+	col = off - bytes.LastIndexByte(b[:off], '\n')
+	return line, col
+}
+
+// Action entities Warden defines: every method action is in read or write,
+// and every route action in its method action and in read or write.
+var (
+	actionType = cedar.EntityType("Action")
+	readAction = cedar.NewEntityUID(actionType, "read")
+	writeAct   = cedar.NewEntityUID(actionType, "write")
+	stdMethods = []string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
+)
+
+func methodGroup(m string) cedar.EntityUID {
+	switch m {
+	case "GET", "HEAD", "OPTIONS":
+		return readAction
+	}
+	return writeAct
+}
+
+func addActionEntities(em cedar.EntityMap, routes []*Route) {
+	add := func(uid cedar.EntityUID, parents ...cedar.EntityUID) {
+		e, ok := em[uid]
+		if !ok {
+			e = cedar.Entity{UID: uid}
+		}
+		ps := slices.Collect(e.Parents.All())
+		for _, p := range parents {
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+		}
+		e.Parents = cedar.NewEntityUIDSet(ps...)
+		em[uid] = e
+	}
+	add(readAction)
+	add(writeAct)
+	methods := slices.Clone(stdMethods)
+	for _, r := range routes {
+		if r.Method != "*" && !slices.Contains(methods, r.Method) {
+			methods = append(methods, r.Method)
+		}
+	}
+	for _, m := range methods {
+		add(cedar.NewEntityUID(actionType, cedar.String(m)), methodGroup(m))
+	}
+	for _, r := range routes {
+		ms := []string{r.Method}
+		if r.Method == "*" {
+			ms = stdMethods
+		}
+		for _, m := range ms {
+			mu := cedar.NewEntityUID(actionType, cedar.String(m))
+			add(routeAction(m, r.Template), mu, methodGroup(m))
+		}
+	}
+}
+
+func routeAction(method, template string) cedar.EntityUID {
+	return cedar.NewEntityUID(actionType, cedar.String(method+" "+template))
+}
+
+// closure computes every entity's transitive ancestors (cycle-safe).
+func closure(em cedar.EntityMap) map[cedar.EntityUID][]cedar.EntityUID {
+	out := make(map[cedar.EntityUID][]cedar.EntityUID, len(em))
+	for uid, e := range em {
+		if e.Parents.Len() == 0 {
+			continue
+		}
+		seen := map[cedar.EntityUID]bool{uid: true}
+		stack := slices.Collect(e.Parents.All())
+		var anc []cedar.EntityUID
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			anc = append(anc, p)
+			if pe, ok := em[p]; ok {
+				stack = append(stack, slices.Collect(pe.Parents.All())...)
+			}
+		}
+		out[uid] = anc
+	}
+	return out
+}
+
+// checkActions, without a schema, catches misspelt actions: every action in
+// a policy scope must be one Warden defines or one in entities.json.
+func (s *Set) checkActions() []error {
+	var errs []error
+	check := func(c *compiled, uid cedar.EntityUID) {
+		if _, ok := s.entities[uid]; !ok {
+			errs = append(errs, fmt.Errorf("%s: policy %q: unknown action %s (not a route action, a method, read, write, or in %s)", c.pos, c.id, uid, EntitiesFile))
+		}
+	}
+	for _, c := range s.policies {
+		switch a := c.ast.Action.(type) {
+		case xast.ScopeTypeEq:
+			check(c, a.Entity)
+		case xast.ScopeTypeIn:
+			check(c, a.Entity)
+		case xast.ScopeTypeInSet:
+			for _, e := range a.Entities {
+				check(c, e)
+			}
+		}
+	}
+	return errs
+}
+
+// validateSchema validates policies and entities against the schema, and
+// checks that every route action is declared in it.
+func (s *Set) validateSchema(file string, b []byte) []error {
+	var sc schema.Schema
+	sc.SetFilename(file)
+	if err := sc.UnmarshalCedar(b); err != nil {
+		return []error{fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))}
+	}
+	res, err := sc.Resolve()
+	if err != nil {
+		return []error{fmt.Errorf("%s: %v", file, err)}
+	}
+	v := validate.New(res)
+	var errs []error
+	for _, c := range s.policies {
+		if err := v.Policy(string(c.id), c.ast); err != nil {
+			for _, e := range flatten(err) {
+				errs = append(errs, fmt.Errorf("%s: %v", c.pos, e))
+			}
+		}
+	}
+	user := cedar.EntityMap{}
+	for uid, e := range s.entities {
+		if uid.Type != actionType {
+			user[uid] = e
+		}
+	}
+	if err := v.Entities(user); err != nil {
+		for _, e := range flatten(err) {
+			errs = append(errs, fmt.Errorf("%s: %v", EntitiesFile, e))
+		}
+	}
+	for _, r := range s.routes {
+		ms := []string{r.Method}
+		if r.Method == "*" {
+			ms = stdMethods
+		}
+		for _, m := range ms {
+			if _, ok := res.Actions[routeAction(m, r.Template)]; !ok {
+				errs = append(errs, fmt.Errorf("%s: route %s %s: action %s is not declared in the schema", file, r.Method, r.Template, routeAction(m, r.Template)))
+			}
+		}
+	}
+	return errs
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

@@ -1,0 +1,233 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// Route is a compiled route.
+type Route struct {
+	Service  string
+	Method   string // upper case, or "*"
+	Template string
+	Host     string // lower case, without port; "" matches any
+	segs     []segment
+	prefix   bool // template ends in "/" or "{name...}": matches the rest
+	rest     string
+	resType  cedar.EntityType
+	resID    []segment // literal and {param} parts of the resource id
+	hasRes   bool
+}
+
+type segment struct {
+	lit   string
+	param string // "" for a literal
+}
+
+// compileRoutes checks and compiles the route table.
+func compileRoutes(cfgs []RouteConfig) ([]*Route, error) {
+	var errs []error
+	var out []*Route
+	for i, rc := range cfgs {
+		r, err := compileRoute(rc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("routes[%d]%s", i, err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+func compileRoute(rc RouteConfig) (*Route, error) {
+	r := &Route{Service: rc.Service, Method: strings.ToUpper(rc.Method), Template: rc.Path, Host: strings.ToLower(rc.Host)}
+	if r.Method != "*" && !isToken(r.Method) {
+		return nil, fmt.Errorf(".method: %q is not an HTTP method", rc.Method)
+	}
+	if !strings.HasPrefix(rc.Path, "/") {
+		return nil, fmt.Errorf(".path: %q must start with /", rc.Path)
+	}
+	if strings.ContainsAny(rc.Path, "?#") {
+		return nil, fmt.Errorf(".path: %q must not contain a query or fragment", rc.Path)
+	}
+	if strings.Contains(r.Host, ":") {
+		return nil, fmt.Errorf(".host: %q must not have a port", rc.Host)
+	}
+	params := map[string]bool{}
+	parts := strings.Split(rc.Path[1:], "/")
+	for i, p := range parts {
+		last := i == len(parts)-1
+		switch {
+		case last && p == "" && i > 0:
+			r.prefix = true // "/files/" matches everything below
+		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}"):
+			name := p[1 : len(p)-1]
+			if strings.HasSuffix(name, "...") {
+				if !last {
+					return nil, fmt.Errorf(".path: %q: {name...} must be the last segment", rc.Path)
+				}
+				name = strings.TrimSuffix(name, "...")
+				r.prefix, r.rest = true, name
+			}
+			if !isIdent(name) {
+				return nil, fmt.Errorf(".path: %q: bad parameter name %q", rc.Path, name)
+			}
+			if params[name] {
+				return nil, fmt.Errorf(".path: %q: parameter %q used twice", rc.Path, name)
+			}
+			params[name] = true
+			if r.rest != name {
+				r.segs = append(r.segs, segment{param: name})
+			}
+		case strings.ContainsAny(p, "{}"):
+			return nil, fmt.Errorf(".path: %q: a parameter must be a whole segment", rc.Path)
+		default:
+			lit, err := url.PathUnescape(p)
+			if err != nil {
+				return nil, fmt.Errorf(".path: %q: %v", rc.Path, err)
+			}
+			r.segs = append(r.segs, segment{lit: lit})
+		}
+	}
+	if rc.Resource != "" {
+		typ, id, ok := splitUIDTemplate(rc.Resource)
+		if !ok {
+			return nil, fmt.Errorf(".resource: %q is not of the form Type::\"id\"", rc.Resource)
+		}
+		r.resType, r.hasRes = cedar.EntityType(typ), true
+		for id != "" {
+			open := strings.IndexByte(id, '{')
+			if open < 0 {
+				r.resID = append(r.resID, segment{lit: id})
+				break
+			}
+			end := strings.IndexByte(id[open:], '}')
+			if end < 0 {
+				return nil, fmt.Errorf(".resource: %q: unclosed {", rc.Resource)
+			}
+			if open > 0 {
+				r.resID = append(r.resID, segment{lit: id[:open]})
+			}
+			name := id[open+1 : open+end]
+			if !params[name] {
+				return nil, fmt.Errorf(".resource: %q: {%s} is not a parameter of path %q", rc.Resource, name, rc.Path)
+			}
+			r.resID = append(r.resID, segment{param: name})
+			id = id[open+end+1:]
+		}
+	}
+	return r, nil
+}
+
+// splitUIDTemplate splits `Type::"id"` (Type may be namespaced).
+func splitUIDTemplate(s string) (typ, id string, ok bool) {
+	i := strings.LastIndex(s, `::"`)
+	if i <= 0 || !strings.HasSuffix(s, `"`) || len(s) < i+4 {
+		return "", "", false
+	}
+	typ, id = s[:i], s[i+3:len(s)-1]
+	for _, part := range strings.Split(typ, "::") {
+		if !isIdent(part) {
+			return "", "", false
+		}
+	}
+	if strings.ContainsAny(id, `"\`) {
+		return "", "", false
+	}
+	return typ, id, true
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Param is one path parameter.
+type Param struct{ Name, Value string }
+
+// match reports whether r matches; params are appended to buf.
+func (r *Route) match(method, host, service, path string, buf []Param) ([]Param, bool) {
+	if r.Method != "*" && r.Method != method {
+		return buf, false
+	}
+	if r.Host != "" && r.Host != host {
+		return buf, false
+	}
+	if service != "" && r.Service != "" && r.Service != service {
+		return buf, false
+	}
+	if path == "" || path[0] != '/' {
+		return buf, false
+	}
+	rest := path[1:]
+	n := len(buf)
+	for i, s := range r.segs {
+		last := i == len(r.segs)-1
+		var seg string
+		if j := strings.IndexByte(rest, '/'); j < 0 {
+			if !last || r.prefix {
+				return buf[:n], false // the template needs more of the path
+			}
+			seg, rest = rest, ""
+		} else {
+			if last && !r.prefix {
+				return buf[:n], false // the path has more segments
+			}
+			seg, rest = rest[:j], rest[j+1:]
+		}
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return buf[:n], false
+		}
+		if s.param == "" {
+			if dec != s.lit {
+				return buf[:n], false
+			}
+			continue
+		}
+		if dec == "" {
+			return buf[:n], false // {name} matches a non-empty segment
+		}
+		buf = append(buf, Param{s.param, dec})
+	}
+	if r.prefix && r.rest != "" {
+		dec, err := url.PathUnescape(rest)
+		if err != nil {
+			return buf[:n], false
+		}
+		buf = append(buf, Param{r.rest, dec})
+	}
+	return buf, true
+}
+
+// resource fills the resource template; ok is false when the route has none.
+func (r *Route) resource(params []Param) (cedar.EntityUID, bool) {
+	if !r.hasRes {
+		return cedar.EntityUID{}, false
+	}
+	var b strings.Builder
+	for _, s := range r.resID {
+		if s.param == "" {
+			b.WriteString(s.lit)
+			continue
+		}
+		for _, p := range params {
+			if p.Name == s.param {
+				b.WriteString(p.Value)
+				break
+			}
+		}
+	}
+	return cedar.NewEntityUID(r.resType, cedar.String(b.String())), true
+}
