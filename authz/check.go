@@ -326,4 +326,3 @@ func unix(t time.Time) int64 {
 	}
 	return t.Unix()
 }
-

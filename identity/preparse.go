@@ -59,15 +59,12 @@ func preparse(raw string, maxBytes int) (*parsed, error) {
 	}
 	h64, rest, _ := strings.Cut(raw, ".")
 	p64, s64, _ := strings.Cut(rest, ".")
-	if h64 == "" || p64 == "" || s64 == "" {
+	if h64 == "" || p64 == "" {
 		return nil, fmt.Errorf("%w: empty segment", ErrMalformed)
 	}
 	hb, err := b64.DecodeString(h64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header is not base64url", ErrMalformed)
-	}
-	if _, err := b64.DecodeString(s64); err != nil {
-		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 	}
 	var hdrFields map[string]any
 	if err := decodeObject(hb, &hdrFields); err != nil {
@@ -87,6 +84,12 @@ func preparse(raw string, maxBytes int) (*parsed, error) {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
 	case strings.HasPrefix(strings.ToUpper(h.Alg), "HS"):
 		return nil, fmt.Errorf("%w: %s (symmetric)", ErrAlgorithm, h.Alg)
+	}
+	if s64 == "" {
+		return nil, fmt.Errorf("%w: unsigned token", ErrMalformed)
+	}
+	if _, err := b64.DecodeString(s64); err != nil {
+		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 	}
 	pb, err := b64.DecodeString(p64)
 	if err != nil {

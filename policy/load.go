@@ -57,15 +57,15 @@ func (s *Set) IDs() []string {
 }
 
 type compiled struct {
-	id       cedar.PolicyID
-	policy   *cedar.Policy
-	ast      *xast.Policy
-	forbid   bool
-	pos      string // file:line:col
-	status   int    // @status, 0 when absent
-	stepACR  string // @step_up_acr
-	stepAge  int    // @step_up_max_age (seconds), -1 when absent
-	order    int32
+	id      cedar.PolicyID
+	policy  *cedar.Policy
+	ast     *xast.Policy
+	forbid  bool
+	pos     string // file:line:col
+	status  int    // @status, 0 when absent
+	stepACR string // @step_up_acr
+	stepAge int    // @step_up_max_age (seconds), -1 when absent
+	order   int32
 }
 
 func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
