@@ -116,8 +116,9 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		ents, err := parseEntities(display(EntitiesFile), b)
 		if err != nil {
 			errs = append(errs, err)
+		} else {
+			s.entities = ents
 		}
-		s.entities = ents
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("%s: %w", display(EntitiesFile), err))
 	}

@@ -1,0 +1,100 @@
+package policy_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/examples/quickstart"
+	"github.com/wardenauthz/warden/policy"
+)
+
+var quickRoutes = []policy.RouteConfig{
+	{Service: "orders", Method: "GET", Path: "/healthz"},
+	{Service: "orders", Method: "GET", Path: "/orders"},
+	{Service: "orders", Method: "POST", Path: "/orders"},
+	{Service: "orders", Method: "GET", Path: "/orders/{id}", Resource: `Order::"{id}"`},
+	{Service: "orders", Method: "PUT", Path: "/orders/{id}", Resource: `Order::"{id}"`},
+	{Service: "orders", Method: "DELETE", Path: "/orders/{id}", Resource: `Order::"{id}"`},
+}
+
+func quickSet(t testing.TB) *policy.Set {
+	t.Helper()
+	s, err := policy.Load(policy.Source{FS: quickstart.FS, Dir: "policies", Name: "quickstart"}, quickRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func user(id string, groups ...string) policy.Principal {
+	return policy.Principal{Type: "User", ID: "dev|" + id, Groups: prefix(groups)}
+}
+
+func prefix(gs []string) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = "dev|" + g
+	}
+	return out
+}
+
+func TestQuickstartDecisions(t *testing.T) {
+	s := quickSet(t)
+	mfa := &policy.Token{Iss: "dev", Sub: "alice", Acr: "mfa"}
+	for _, tc := range []struct {
+		name    string
+		p       policy.Principal
+		method  string
+		path    string
+		token   *policy.Token
+		peer    *policy.Workload
+		allow   bool
+		stepUp  bool
+		reasons string
+	}{
+		{"admin reads", user("alice", "admins"), "GET", "/orders/42", nil, nil, true, false, "orders-admins-all,orders-owner-read"},
+		{"reader reads", user("bob", "readers"), "GET", "/orders", nil, nil, true, false, "orders-readers-read"},
+		{"writer is a reader (entities.json)", user("carol", "writers"), "GET", "/orders", nil, nil, true, false, "orders-readers-read"},
+		{"writer creates", user("carol", "writers"), "POST", "/orders", nil, nil, true, false, "orders-writers-write"},
+		{"reader cannot create", user("bob", "readers"), "POST", "/orders", nil, nil, false, false, ""},
+		{"reader delete: 403, not step-up", user("bob", "readers"), "DELETE", "/orders/42", nil, nil, false, false, "orders-delete-needs-mfa"},
+		{"admin delete without MFA: step-up", user("alice", "admins"), "DELETE", "/orders/42", nil, nil, false, true, "orders-delete-needs-mfa"},
+		{"admin delete with MFA", user("alice", "admins"), "DELETE", "/orders/42", mfa, nil, true, false, "orders-admins-all"},
+		{"owner reads own order", user("alice"), "GET", "/orders/42", nil, nil, true, false, "orders-owner-read"},
+		{"owner cannot read another's order", user("alice"), "GET", "/orders/43", nil, nil, false, false, ""},
+		{"invoicer reads an order", policy.Principal{Type: "Workload", ID: "spiffe://cluster.local/ns/billing/sa/invoicer"}, "GET", "/orders/42", nil,
+			&policy.Workload{ID: "spiffe://cluster.local/ns/billing/sa/invoicer", TrustDomain: "cluster.local", Namespace: "billing", ServiceAccount: "invoicer"}, true, false, "billing-invoicer-reads-orders"},
+		{"invoicer cannot list", policy.Principal{Type: "Workload", ID: "spiffe://cluster.local/ns/billing/sa/invoicer"}, "GET", "/orders", nil, nil, false, false, ""},
+		{"anonymous health", policy.Principal{Type: "Anonymous", ID: "anonymous"}, "GET", "/healthz", nil, nil, true, false, "public-health"},
+		{"anonymous orders", policy.Principal{Type: "Anonymous", ID: "anonymous"}, "GET", "/orders", nil, nil, false, false, ""},
+		{"unrouted method falls back to the host service", user("alice", "admins"), "PROPFIND", "/orders/42", nil, nil, false, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := s.Decide(&policy.Request{Principal: tc.p, Method: tc.method, Path: tc.path, Host: "localhost:8080", Token: tc.token, Workload: tc.peer, Time: time.Now()})
+			if res.Allow != tc.allow || (res.StepUp != nil) != tc.stepUp || strings.Join(res.Reasons, ",") != tc.reasons {
+				t.Errorf("got allow=%v stepUp=%v reasons=%q errors=%v, want allow=%v stepUp=%v reasons=%q",
+					res.Allow, res.StepUp != nil, strings.Join(res.Reasons, ","), res.Errors, tc.allow, tc.stepUp, tc.reasons)
+			}
+		})
+	}
+}
+
+func TestStatusAnnotation(t *testing.T) {
+	src := `
+@id("all") permit(principal, action, resource);
+@id("hide") @status("404") forbid(principal, action, resource) when { context.request.path == "/secret" };
+@id("plain") forbid(principal, action, resource) when { context.request.path == "/both" };
+@id("hide2") @status("404") forbid(principal, action, resource) when { context.request.path == "/both" };
+`
+	s, err := policy.Load(policy.Source{FS: mapFS("p.cedar", src), Dir: ".", Name: "p"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Decide(&policy.Request{Principal: user("a"), Method: "GET", Path: "/secret"}); r.Status != 404 {
+		t.Errorf("/secret: status %d, want 404", r.Status)
+	}
+	if r := s.Decide(&policy.Request{Principal: user("a"), Method: "GET", Path: "/both"}); r.Status != 0 {
+		t.Errorf("/both (one forbid lacks @status): status %d, want 0", r.Status)
+	}
+}

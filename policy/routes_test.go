@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"fmt"
+	"testing"
+	"testing/fstest"
+)
+
+func TestRouteMatch(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl, method, path string
+		want               string // "" = no match, else params as k=v,...
+	}{
+		{"/orders/{id}", "GET", "/orders/42", "id=42"},
+		{"/orders/{id}", "GET", "/orders/42/", "-"},
+		{"/orders/{id}", "GET", "/orders/", "-"},
+		{"/orders/{id}", "GET", "/orders", "-"},
+		{"/orders/{id}", "GET", "/orders/42/items", "-"},
+		{"/orders/{id}", "GET", "/orders/a%2Fb", "id=a/b"},
+		{"/orders/{id}", "GET", "/orders/caf%C3%A9", "id=café"},
+		{"/orders/{id}", "GET", "/orders/%zz", "-"},
+		{"/orders/{id}", "POST", "/orders/42", "-"},
+		{"/orders", "GET", "/orders", ""},
+		{"/orders", "GET", "/orders/", "-"},
+		{"/files/{rest...}", "GET", "/files/a/b/c", "rest=a/b/c"},
+		{"/files/{rest...}", "GET", "/files/", "rest="},
+		{"/files/{rest...}", "GET", "/files", "-"},
+		{"/static/", "GET", "/static/x/y", ""},
+		{"/static/", "GET", "/static", "-"},
+		{"/", "GET", "/", ""},
+		{"/", "GET", "/x", "-"},
+		{"/{a}/{b}", "GET", "/x/y", "a=x,b=y"},
+		{"/{a}/{b}", "GET", "//y", "-"},
+		{"/caf%C3%A9", "GET", "/café", ""},
+	} {
+		t.Run(fmt.Sprintf("%s %s %s", tc.method, tc.tmpl, tc.path), func(t *testing.T) {
+			r, err := compileRoute(RouteConfig{Method: "GET", Path: tc.tmpl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			params, ok := r.match(tc.method, "h", "", tc.path, nil)
+			got := "-"
+			if ok {
+				got = ""
+				for i, p := range params {
+					if i > 0 {
+						got += ","
+					}
+					got += p.Name + "=" + p.Value
+				}
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRouteHostAndService(t *testing.T) {
+	r, err := compileRoute(RouteConfig{Method: "*", Path: "/x", Host: "API.example.com", Service: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host, service string
+		want          bool
+	}{
+		{"api.example.com", "", true},
+		{"api.example.com", "orders", true},
+		{"api.example.com", "billing", false},
+		{"other.example.com", "", false},
+	} {
+		if _, ok := r.match("DELETE", tc.host, tc.service, "/x", nil); ok != tc.want {
+			t.Errorf("host %q service %q: got %v, want %v", tc.host, tc.service, ok, tc.want)
+		}
+	}
+}
+
+func TestCompileRouteErrors(t *testing.T) {
+	for _, rc := range []RouteConfig{
+		{Method: "GET", Path: "orders"},
+		{Method: "GE T", Path: "/x"},
+		{Method: "GET", Path: "/x/{rest...}/y"},
+		{Method: "GET", Path: "/x/{a}{b}"},
+		{Method: "GET", Path: "/x/{a}/{a}"},
+		{Method: "GET", Path: "/x?y=1"},
+		{Method: "GET", Path: "/x", Host: "h:80"},
+		{Method: "GET", Path: "/x/{id}", Resource: "Order::{id}"},
+		{Method: "GET", Path: "/x/{id}", Resource: `Order::"{other}"`},
+	} {
+		if _, err := compileRoute(rc); err == nil {
+			t.Errorf("%+v: want an error", rc)
+		}
+	}
+}
+
+func FuzzRouteMatch(f *testing.F) {
+	f.Add("/orders/{id}", "/orders/42")
+	f.Add("/files/{rest...}", "/files/a/%2e%2e/b")
+	f.Add("/static/", "//static//x")
+	f.Fuzz(func(t *testing.T, tmpl, path string) {
+		r, err := compileRoute(RouteConfig{Method: "GET", Path: tmpl})
+		if err != nil {
+			return
+		}
+		params, ok := r.match("GET", "h", "", path, nil)
+		if !ok && len(params) != 0 {
+			t.Fatal("params returned without a match")
+		}
+		if ok && r.hasRes {
+			r.resource(params)
+		}
+	})
+}
+
+func mapFSOf(kv ...string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = &fstest.MapFile{Data: []byte(kv[i+1])}
+	}
+	return m
+}
