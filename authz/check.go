@@ -98,7 +98,7 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 // never fails: an internal fault is a deny (503).
 func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
 	start := time.Now()
-	in := parseRequest(req)
+	in := parseRequest(req, a.o.Now)
 	rec := &Record{
 		Time:       a.o.Now(),
 		DecisionID: newDecisionID(),
