@@ -1,0 +1,95 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wardenauthz/warden/authz/config"
+)
+
+func TestEmbeddedQuickstartLoads(t *testing.T) {
+	c, err := config.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Embedded || !c.Identity.DevIssuer.Enabled || c.Store.Kind != "memory" || c.Server.GRPCAddr != "127.0.0.1:9191" {
+		t.Errorf("unexpected quick start: %+v", c)
+	}
+}
+
+// TestAllProblemsAtOnce: unknown keys, wrong types and bad values are all
+// reported in one go, each with the file and line.
+func TestAllProblemsAtOnce(t *testing.T) {
+	src := `server:
+  grpc_addr: nowhere
+  shutdown_grace: soon
+identity:
+  issuers:
+    - name: corp
+      issuer: https://idp.example.com
+      audience: [api]
+  dev_issuer: {enabled: true}
+policy:
+  reload: sometimes
+  routes:
+    - {method: GET, path: orders}
+store: {kind: etcd}
+decision_log:
+  sample_allow: 2
+`
+	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		`warden.yaml:3: cannot unmarshal !!str ` + "`soon`",
+		`warden.yaml:8: unknown key "audience"`,
+		`warden.yaml:2: server.grpc_addr: "nowhere" is not host:port`,
+		`warden.yaml:6: identity.issuers[0].audiences: must list at least one accepted audience`,
+		`warden.yaml:9: identity.dev_issuer.enabled: the dev issuer is for local use only`,
+		`warden.yaml:11: policy.reload: must be watch or off`,
+		`warden.yaml:13: policy.routes[0].path: "orders" must start with /`,
+		`warden.yaml:14: store.kind: must be memory or redis`,
+		`warden.yaml:16: decision_log.sample_allow: must be between 0 and 1`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestYAMLSyntaxError(t *testing.T) {
+	_, err := config.Parse("w.yaml", []byte("server:\n  grpc_addr: [\n"), t.TempDir())
+	if err == nil || !strings.HasPrefix(err.Error(), "w.yaml:") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRelativePolicyDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "pol"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "warden.yaml")
+	if err := os.WriteFile(file, []byte("identity: {anonymous: true}\npolicy: {dir: pol}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PolicyDir(); got != filepath.Join(dir, "pol") {
+		t.Errorf("PolicyDir: %s", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	b, _ := os.ReadFile("../../examples/quickstart/warden.yaml")
+	f.Add(string(b))
+	f.Add("server: {grpc_addr: 1}\nidentity: {issuers: [{name: x}]}\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		_, _ = config.Parse("f.yaml", []byte(src), t.TempDir())
+	})
+}

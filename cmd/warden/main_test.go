@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// quickstartCopy copies examples/quickstart to a temp dir with free ports.
+func quickstartCopy(t *testing.T) (cfg, grpcAddr string) {
+	t.Helper()
+	dir := t.TempDir()
+	src := "../../examples/quickstart"
+	grpcAddr = freePort(t)
+	b, err := os.ReadFile(filepath.Join(src, "warden.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(b), "127.0.0.1:9191", grpcAddr, 1)
+	y = strings.Replace(y, "127.0.0.1:9192", freePort(t), 1)
+	if err := os.WriteFile(filepath.Join(dir, "warden.yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(src, "policies"))
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(src, "policies", e.Name()))
+		if err := os.WriteFile(filepath.Join(dir, "policies", e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "warden.yaml"), grpcAddr
+}
+
+type checkOut struct {
+	Decision          string   `json:"decision"`
+	Status            int      `json:"status"`
+	Reason            string   `json:"reason"`
+	Policies          []string `json:"policies"`
+	DecisionID        string   `json:"decision_id"`
+	Body              string   `json:"body"`
+	DownstreamHeaders []header `json:"downstream_headers"`
+}
+
+func (c checkOut) header(k string) string {
+	for _, h := range c.DownstreamHeaders {
+		if h.Key == k {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// TestNewUserWalkthrough is the README quick start: dev tokens, then
+// decisions from a running server and in-process.
+func TestNewUserWalkthrough(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("WARDEN_CONFIG", "")
+	token := func(args ...string) string {
+		code, out, errs := runCLI(t, append([]string{"dev", "token"}, args...)...)
+		if code != 0 {
+			t.Fatalf("dev token: %d %s", code, errs)
+		}
+		return strings.TrimSpace(out)
+	}
+	admin := token("--sub", "alice", "--groups", "admins")
+	reader := token("--sub", "bob", "--groups", "readers")
+	expired := token("--sub", "alice", "--groups", "admins", "--ttl", "-5m")
+	mfa := token("--sub", "alice", "--groups", "admins", "--claim", "acr=mfa")
+
+	cfg, addr := quickstartCopy(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan int, 1)
+	var serveOut, serveErr bytes.Buffer
+	go func() { served <- run(ctx, []string{"serve", "--config", cfg}, &serveOut, &serveErr) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", serveErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	for _, mode := range [][]string{{"--server", addr}, {"--config", cfg}} {
+		check := func(wantCode int, args ...string) checkOut {
+			t.Helper()
+			code, out, errs := runCLI(t, append(append([]string{"check", "--output", "json"}, mode...), args...)...)
+			if code != wantCode {
+				t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, wantCode, out, errs)
+			}
+			var c checkOut
+			if err := json.Unmarshal([]byte(out), &c); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+			return c
+		}
+		t.Run(mode[0], func(t *testing.T) {
+			c := check(0, "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+admin)
+			if c.Decision != "allow" || !strings.Contains(strings.Join(c.Policies, ","), "orders-admins-all") {
+				t.Errorf("admin GET: %+v", c)
+			}
+			c = check(1, "--method", "DELETE", "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+reader)
+			if c.Status != 403 || !strings.Contains(c.Body, `"decision_id":"`+c.DecisionID+`"`) || c.header("content-type") != "application/problem+json" {
+				t.Errorf("reader DELETE: %+v", c)
+			}
+			c = check(1, "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+expired)
+			if c.Status != 401 || !strings.Contains(c.header("www-authenticate"), `error="invalid_token"`) {
+				t.Errorf("expired: %+v", c)
+			}
+			c = check(1, "--method", "DELETE", "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+admin)
+			if c.Status != 401 || !strings.Contains(c.header("www-authenticate"), `error="insufficient_user_authentication", error_description="stronger authentication required", acr_values="mfa"`) {
+				t.Errorf("DELETE without MFA: %+v", c)
+			}
+			c = check(0, "--method", "DELETE", "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+mfa)
+			if c.Decision != "allow" {
+				t.Errorf("DELETE with MFA: %+v", c)
+			}
+			c = check(0, "--url", "http://localhost:8080/orders/42", "--peer-principal", "spiffe://cluster.local/ns/billing/sa/invoicer")
+			if c.Decision != "allow" {
+				t.Errorf("invoicer workload: %+v", c)
+			}
+		})
+	}
+	cancel()
+	select {
+	case code := <-served:
+		if code != 0 {
+			t.Errorf("serve exit %d: %s", code, serveErr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	// The decision log went to stdout, one record per Check, without tokens.
+	if n := strings.Count(serveOut.String(), "\n"); n != 6 {
+		t.Errorf("decision records: got %d, want 6", n)
+	}
+	if strings.Contains(serveOut.String()+serveErr.String(), "eyJ") {
+		t.Error("a token reached the logs")
+	}
+}
+
+func TestTextOutput(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	cfg, _ := quickstartCopy(t)
+	code, out, _ := runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/orders")
+	if code != 1 || !strings.Contains(out, "decision:    deny") || !strings.Contains(out, "www-authenticate: Bearer realm=\"warden\"") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestPolicyValidatePointsAtTheLine(t *testing.T) {
+	cfg, _ := quickstartCopy(t)
+	p := filepath.Join(filepath.Dir(cfg), "policies", "broken.cedar")
+	if err := os.WriteFile(p, []byte("@id(\"x\")\npermit (principal, action, resource)\nwhen { context.a == };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "policy", "validate", "--config", cfg)
+	want := filepath.Join(filepath.Dir(cfg), "policies", "broken.cedar") + ":3:22: "
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("exit %d, want 1 and %q in:\n%s", code, want, errs)
+	}
+	os.Remove(p)
+	if code, out, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 0 || !strings.HasPrefix(out, "ok: 7 policies") {
+		t.Errorf("valid: exit %d %s %s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "config", "validate", cfg); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("config validate: exit %d %s %s", code, out, errs)
+	}
+}
+
+func TestDevTokenRefusedWithoutDevIssuer(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "w.yaml")
+	os.MkdirAll(filepath.Join(dir, "policies"), 0o755)
+	os.WriteFile(filepath.Join(dir, "policies", "p.cedar"), []byte(`@id("a") permit(principal, action, resource);`), 0o644)
+	os.WriteFile(cfg, []byte("identity: {anonymous: true}\n"), 0o644)
+	code, out, errs := runCLI(t, "dev", "token", "--config", cfg, "--sub", "x")
+	if code != 2 || out != "" || !strings.Contains(errs, "does not enable identity.dev_issuer") {
+		t.Errorf("exit %d out %q err %q", code, out, errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"bogus"}, {"check", "--url", "http://x/"}, {"check", "--server", "a", "--config", "b", "--url", "http://x/"}, {"dev"}} {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
