@@ -44,7 +44,10 @@ type problem struct {
 // ProblemType is the problem "type" URI of a reason.
 func ProblemType(r Reason) string { return "urn:warden:problem:" + string(r) }
 
+// set is an overwriting header. Envoy ≤ 1.36 honours only the deprecated
+// append field (not append_action), so it is set explicitly to false.
 func set(key, value string) *corev3.HeaderValueOption {
+	//lint:ignore SA1019 Envoy ≤ 1.36 reads only append (ENVOY.md)
 	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, Append: wrapperspb.Bool(false)}
 }
 

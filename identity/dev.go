@@ -178,7 +178,7 @@ type staticKeys struct {
 func (s *staticKeys) ready() bool { return true }
 
 func (s *staticKeys) VerifySignature(_ context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, s.algs)
+	jws, err := jose.ParseSignedCompact(jwt, s.algs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

@@ -47,7 +47,7 @@ type env struct {
 	done   chan error
 }
 
-func loadTestConfig(t *testing.T, is *oidctest.Issuer) *config.Config {
+func loadTestConfig(t testing.TB, is *oidctest.Issuer) *config.Config {
 	t.Helper()
 	b, err := os.ReadFile("testdata/warden.yaml")
 	if err != nil {
@@ -60,10 +60,13 @@ func loadTestConfig(t *testing.T, is *oidctest.Issuer) *config.Config {
 	return cfg
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB, mutate ...func(*config.Config)) *env {
 	t.Helper()
 	is := oidctest.New(t)
 	cfg := loadTestConfig(t, is)
+	for _, m := range mutate {
+		m(cfg)
+	}
 	svc, err := server.New(cfg, server.Options{Stdout: io.Discard, Node: "test", Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +108,7 @@ func start(t *testing.T) *env {
 }
 
 // token is a corp token for sub with fixed claims (deterministic contexts).
-func (e *env) token(t *testing.T, sub string, groups ...string) string {
+func (e *env) token(t testing.TB, sub string, groups ...string) string {
 	c := map[string]any{
 		"iss": e.is.URL, "sub": sub, "aud": aud, "iat": 1780000000, "exp": 4102444800,
 		"jti": "jti-" + sub, "groups": groups, "scope": "orders:read",
@@ -113,7 +116,7 @@ func (e *env) token(t *testing.T, sub string, groups ...string) string {
 	return e.is.Sign(t, c)
 }
 
-func sample(t *testing.T, name, token string) *authv3.CheckRequest {
+func sample(t testing.TB, name, token string) *authv3.CheckRequest {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata/checkrequests", name))
 	if err != nil {
@@ -233,6 +236,7 @@ func TestAllowResponseShape(t *testing.T) {
 	ok := resp.GetOkResponse()
 	got := map[string]string{}
 	for _, hv := range ok.GetHeaders() {
+		//lint:ignore SA1019 append is what Envoy ≤ 1.36 reads
 		if hv.GetAppend() == nil || hv.GetAppend().GetValue() {
 			t.Errorf("header %s: append must be set explicitly to false", hv.GetHeader().GetKey())
 		}

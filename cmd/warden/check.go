@@ -184,6 +184,7 @@ func describe(resp *authv3.CheckResponse) checkResult {
 func headersOf(hs []*corev3.HeaderValueOption) []header {
 	var out []header
 	for _, h := range hs {
+		//lint:ignore SA1019 append is what Envoy ≤ 1.36 reads
 		out = append(out, header{Key: h.GetHeader().GetKey(), Value: h.GetHeader().GetValue(), Append: h.GetAppend().GetValue()})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
