@@ -1,0 +1,62 @@
+package policy
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestReloadKeepsLastGood: a broken file keeps the last good set serving;
+// a fixed one is picked up; the directory is watched, not the files.
+func TestReloadKeepsLastGood(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.cedar", `@id("a") permit(principal, action, resource);`)
+	e, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloads := make(chan error, 16)
+	e.OnReload = func(err error) { reloads <- err }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := e.Watch(ctx, dir, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	wait := func() error {
+		t.Helper()
+		select {
+		case err := <-reloads:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("no reload")
+			return nil
+		}
+	}
+	first := e.Current()
+	write("b.cedar", `@id("b") permit(principal action, resource);`)
+	if err := wait(); err == nil {
+		t.Fatal("broken file: want a reload error")
+	}
+	if e.Current() != first || e.LastError() == nil {
+		t.Error("broken reload replaced the serving set")
+	}
+	if !e.Current().Decide(&Request{Principal: Principal{Type: "User", ID: "x"}, Method: "GET", Path: "/"}).Allow {
+		t.Error("last good set stopped serving")
+	}
+	write("b.cedar", `@id("b") forbid(principal, action, resource);`)
+	if err := wait(); err != nil {
+		t.Fatalf("fixed file: %v", err)
+	}
+	if e.Current().Len() != 2 || e.LastError() != nil {
+		t.Errorf("after fix: %d policies, last error %v", e.Current().Len(), e.LastError())
+	}
+}
