@@ -178,14 +178,11 @@ type staticKeys struct {
 func (s *staticKeys) ready() bool { return true }
 
 func (s *staticKeys) VerifySignature(_ context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(jwt, s.algs)
+	jws, kid, err := parseJWS(jwt, s.algs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, err
 	}
-	if len(jws.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: exactly one signature required", ErrUnsupportedForm)
-	}
-	payload, found, err := verifyWith(&s.set, jws.Signatures[0].Header.KeyID, jws)
+	payload, found, err := verifyWith(&s.set, kid, jws)
 	if !found {
 		return nil, ErrUnknownKey
 	}

@@ -46,14 +46,10 @@ func (k *keySet) ready() bool { return k.keys.Load() != nil }
 
 // VerifySignature implements oidc.KeySet.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(jwt, k.algs)
+	jws, kid, err := parseJWS(jwt, k.algs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, err
 	}
-	if len(jws.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: exactly one signature required", ErrUnsupportedForm)
-	}
-	kid := jws.Signatures[0].Header.KeyID
 	set := k.keys.Load()
 	if set != nil {
 		if payload, found, err := verifyWith(set, kid, jws); found {
@@ -69,6 +65,19 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 		return payload, err
 	}
 	return nil, ErrUnknownKey
+}
+
+// parseJWS parses a compact JWS with exactly one signature and returns its
+// key id.
+func parseJWS(jwt string, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignature, string, error) {
+	jws, err := jose.ParseSignedCompact(jwt, algs)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, "", fmt.Errorf("%w: exactly one signature required", ErrUnsupportedForm)
+	}
+	return jws, jws.Signatures[0].Header.KeyID, nil
 }
 
 // verifyWith verifies against the key with kid (or every key when the token

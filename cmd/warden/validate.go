@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -13,14 +14,8 @@ func cmdPolicyValidate(args []string, stdout, stderr io.Writer) int {
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
-	cfg, err := loadConfig(*cfgFile)
-	if err != nil {
-		printErrors(stderr, err)
-		return exitDeny
-	}
-	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
-	if err != nil {
-		printErrors(stderr, err)
+	cfg, set, ok := loadAll(*cfgFile, stderr)
+	if !ok {
 		return exitDeny
 	}
 	fmt.Fprintf(stdout, "ok: %d policies, %d routes (%s)\n", set.Len(), len(cfg.Policy.Routes), cfg.PolicySource().Name)
@@ -36,16 +31,25 @@ func cmdConfigValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: warden config validate FILE")
 		return exitError
 	}
-	cfg, err := loadConfig(fs.Arg(0))
-	if err != nil {
-		printErrors(stderr, err)
-		return exitDeny
-	}
-	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
-	if err != nil {
-		printErrors(stderr, err)
+	cfg, set, ok := loadAll(fs.Arg(0), stderr)
+	if !ok {
 		return exitDeny
 	}
 	fmt.Fprintf(stdout, "ok: %s (%d policies, %d routes)\n", cfg.File, set.Len(), len(cfg.Policy.Routes))
 	return exitOK
+}
+
+// loadAll loads a config and its policies, printing every problem.
+func loadAll(file string, stderr io.Writer) (*config.Config, *policy.Set, bool) {
+	cfg, err := loadConfig(file)
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, nil, false
+	}
+	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, nil, false
+	}
+	return cfg, set, true
 }

@@ -161,36 +161,20 @@ func (is *Issuer) Sign(t testing.TB, claims map[string]any) string {
 // SignWith signs claims with k and extra protected headers.
 func SignWith(t testing.TB, k Key, claims map[string]any, headers map[jose.HeaderKey]any) string {
 	t.Helper()
-	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
-	if k.ID != "" {
-		opts.ExtraHeaders["kid"] = k.ID
-	}
-	for h, v := range headers {
-		opts.ExtraHeaders[h] = v
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: k.Key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return SignRaw(t, k, payload, headers)
 }
 
 // SignRaw signs payload bytes as they are (for duplicate-key attacks).
 func SignRaw(t testing.TB, k Key, payload []byte, headers map[jose.HeaderKey]any) string {
 	t.Helper()
-	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": k.ID}}
+	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
+	if k.ID != "" {
+		opts.ExtraHeaders["kid"] = k.ID
+	}
 	for h, v := range headers {
 		opts.ExtraHeaders[h] = v
 	}
