@@ -120,14 +120,21 @@ type Input struct {
 	Authorization string
 	// PeerPrincipal is Envoy's source.principal (the peer certificate's URI SAN).
 	PeerPrincipal string
+	// XFCC is the x-forwarded-client-cert header, used only when configured
+	// (workloads.trust_xfcc) and PeerPrincipal is empty.
+	XFCC string
 }
 
 // Authenticate returns who is calling. A presented but invalid token is an
 // error (wrapping one of the sentinels), never anonymous.
 func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, error) {
 	var id Identity
-	if in.PeerPrincipal != "" {
-		if w, ok := ParseSPIFFE(in.PeerPrincipal); ok && a.trust[w.TrustDomain] {
+	peer := in.PeerPrincipal
+	if peer == "" && a.cfg.Workloads.TrustXFCC && in.XFCC != "" {
+		peer = XFCCURI(in.XFCC)
+	}
+	if peer != "" {
+		if w, ok := ParseSPIFFE(peer); ok && a.trust[w.TrustDomain] {
 			id.Peer = &w
 		}
 	}

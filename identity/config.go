@@ -48,6 +48,11 @@ type DevIssuerConfig struct {
 // WorkloadsConfig lists the SPIFFE trust domains whose workloads are accepted.
 type WorkloadsConfig struct {
 	TrustDomains []string `yaml:"trust_domains"`
+	// TrustXFCC takes the workload from x-forwarded-client-cert when Envoy
+	// reports no peer certificate. Only safe when every proxy in front
+	// sanitizes the header (forward_client_cert_details: SANITIZE_SET, as
+	// Istio does); off by default.
+	TrustXFCC bool `yaml:"trust_xfcc"`
 }
 
 // Algorithms Warden can verify. HS* and none are never accepted.

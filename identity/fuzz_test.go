@@ -44,3 +44,13 @@ func FuzzBearer(f *testing.F) {
 		}
 	})
 }
+
+func FuzzXFCCURI(f *testing.F) {
+	f.Add(`By=spiffe://a;URI=spiffe://cluster.local/ns/a/sa/b`)
+	f.Add(`Subject="x,y;z";URI=a,URI=b`)
+	f.Fuzz(func(t *testing.T, h string) {
+		if u := XFCCURI(h); len(u) > len(h) {
+			t.Fatal("URI longer than the header")
+		}
+	})
+}
