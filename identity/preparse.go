@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,10 +12,7 @@ import (
 
 // header is the protected JOSE header of a compact JWS.
 type header struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	Typ string `json:"typ"`
-	Enc string `json:"enc"`
+	Alg, Kid, Typ string
 }
 
 // parsed is a token that passed every check that needs no key.
@@ -76,8 +74,17 @@ func preparse(raw string, maxBytes int) (*parsed, error) {
 		}
 	}
 	var h header
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return nil, fmt.Errorf("%w: header: wrong type", ErrMalformed)
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"alg", &h.Alg}, {"kid", &h.Kid}, {"typ", &h.Typ}} {
+		if v, ok := hdrFields[f.name]; ok {
+			s, isStr := v.(string)
+			if !isStr {
+				return nil, fmt.Errorf("%w: header %s is not a string", ErrMalformed, f.name)
+			}
+			*f.dst = s
+		}
 	}
 	switch {
 	case h.Alg == "" || strings.EqualFold(h.Alg, "none"):
@@ -126,61 +133,162 @@ func decodeObject(b []byte, v *map[string]any) error {
 	return nil
 }
 
-// checkDuplicates walks the JSON token stream and fails on a repeated key
-// in any object (go-oidc and encoding/json silently keep the last one).
+// checkDuplicates fails on a repeated key in any object, comparing keys
+// after unescaping (go-oidc and encoding/json silently keep the last one).
+// It only scans: the JSON is fully validated by the decode that follows.
 func checkDuplicates(b []byte) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	type frame struct {
-		keys   map[string]struct{}
-		object bool
-		expect bool // next string token is a key
+	s := dupScanner{b: b}
+	s.ws()
+	if err := s.value(0); err != nil {
+		return err
 	}
-	var stack []frame
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
+	s.ws()
+	if s.i != len(s.b) {
+		return errors.New("invalid JSON")
+	}
+	return nil
+}
+
+type dupScanner struct {
+	b []byte
+	i int
+}
+
+var errJSON = errors.New("invalid JSON")
+
+func (s *dupScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *dupScanner) value(depth int) error {
+	if depth > 32 {
+		return errors.New("JSON nested too deeply")
+	}
+	if s.i >= len(s.b) {
+		return errJSON
+	}
+	switch s.b[s.i] {
+	case '{':
+		return s.object(depth)
+	case '[':
+		s.i++
+		s.ws()
+		if s.i < len(s.b) && s.b[s.i] == ']' {
+			s.i++
 			return nil
 		}
+		for {
+			s.ws()
+			if err := s.value(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.i >= len(s.b) {
+				return errJSON
+			}
+			switch s.b[s.i] {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return nil
+			default:
+				return errJSON
+			}
+		}
+	case '"':
+		_, err := s.str()
+		return err
+	}
+	start := s.i
+	for s.i < len(s.b) && !strings.ContainsRune(",}] \t\r\n", rune(s.b[s.i])) {
+		s.i++
+	}
+	if s.i == start {
+		return errJSON
+	}
+	return nil
+}
+
+func (s *dupScanner) object(depth int) error {
+	s.i++ // {
+	var keys []string
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return errJSON
+		}
+		k, err := s.str()
 		if err != nil {
-			return fmt.Errorf("invalid JSON")
+			return err
 		}
-		if len(stack) > 32 {
-			return fmt.Errorf("JSON nested too deeply")
+		for _, prev := range keys {
+			if prev == k {
+				return fmt.Errorf("duplicate key %q", k)
+			}
 		}
-		top := len(stack) - 1
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				if top >= 0 && stack[top].object {
-					stack[top].expect = true
-				}
-				stack = append(stack, frame{keys: map[string]struct{}{}, object: true, expect: true})
-			case '[':
-				if top >= 0 && stack[top].object {
-					stack[top].expect = true
-				}
-				stack = append(stack, frame{})
-			case '}', ']':
-				stack = stack[:top]
-			}
-		case string:
-			if top >= 0 && stack[top].object && stack[top].expect {
-				if _, dup := stack[top].keys[t]; dup {
-					return fmt.Errorf("duplicate key %q", t)
-				}
-				stack[top].keys[t] = struct{}{}
-				stack[top].expect = false
-				continue
-			}
-			if top >= 0 && stack[top].object {
-				stack[top].expect = true
-			}
+		keys = append(keys, k)
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return errJSON
+		}
+		s.i++
+		s.ws()
+		if err := s.value(depth + 1); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return errJSON
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return nil
 		default:
-			if top >= 0 && stack[top].object {
-				stack[top].expect = true
-			}
+			return errJSON
 		}
 	}
+}
+
+// str scans a string at s.i and returns its decoded value.
+func (s *dupScanner) str() (string, error) {
+	start := s.i
+	s.i++
+	escaped := false
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case '\\':
+			escaped = true
+			s.i += 2
+			continue
+		case '"':
+			s.i++
+			raw := s.b[start:s.i]
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return "", errJSON
+			}
+			return v, nil
+		}
+		s.i++
+	}
+	return "", errJSON
 }
