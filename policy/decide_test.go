@@ -98,3 +98,27 @@ func TestStatusAnnotation(t *testing.T) {
 		t.Errorf("/both (one forbid lacks @status): status %d, want 0", r.Status)
 	}
 }
+
+// TestUserThroughWorkload: one policy can require both the user and the
+// workload calling on their behalf.
+func TestUserThroughWorkload(t *testing.T) {
+	src := `@id("alice-via-frontend")
+permit (principal == User::"corp|alice", action, resource)
+when { context has workload && context.workload.id == "spiffe://cluster.local/ns/web/sa/frontend" };`
+	s, err := policy.Load(policy.Source{FS: mapFS("p.cedar", src), Dir: ".", Name: "p"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := policy.Principal{Type: "User", ID: "corp|alice"}
+	frontend := &policy.Workload{ID: "spiffe://cluster.local/ns/web/sa/frontend", TrustDomain: "cluster.local", Namespace: "web", ServiceAccount: "frontend"}
+	other := &policy.Workload{ID: "spiffe://cluster.local/ns/batch/sa/job", TrustDomain: "cluster.local"}
+	for _, tc := range []struct {
+		name string
+		peer *policy.Workload
+		want bool
+	}{{"through the frontend", frontend, true}, {"through another workload", other, false}, {"directly", nil, false}} {
+		if got := s.Decide(&policy.Request{Principal: alice, Method: "GET", Path: "/x", Workload: tc.peer}).Allow; got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -419,5 +420,40 @@ func TestHealthReadyMetricsAndShutdown(t *testing.T) {
 		e.done <- nil // for the cleanup
 	case <-time.After(5 * time.Second):
 		t.Fatal("no shutdown within 5s")
+	}
+}
+
+// TestAttackTokensAre401: crafted tokens come back from a real Check as 401
+// token_invalid with an invalid_token challenge naming the reason.
+func TestAttackTokensAre401(t *testing.T) {
+	e := start(t)
+	good := e.token(t, "alice", "staff")
+	p := strings.Split(good, ".")
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	expired := map[string]any{"iss": e.is.URL, "sub": "alice", "aud": aud, "exp": 1780000000, "iat": 1779990000}
+	other := map[string]any{"iss": "https://evil.example", "sub": "alice", "aud": aud, "exp": 4102444800}
+	for _, tc := range []struct{ name, token, desc string }{
+		{"alg none", b64(`{"alg":"none"}`) + "." + p[1] + ".", "algorithm not allowed"},
+		{"HS256", b64(`{"alg":"HS256","kid":"k1"}`) + "." + p[1] + "." + p[2], "algorithm not allowed"},
+		{"tampered", p[0] + "." + b64(`{"iss":"`+e.is.URL+`","sub":"root","aud":"`+aud+`","exp":4102444800}`) + "." + p[2], "invalid signature"},
+		{"expired", e.is.Sign(t, expired), "token expired"},
+		{"unknown issuer", e.is.Sign(t, other), "unknown issuer"},
+		{"JWE", "a.b.c.d.e", "unsupported token form"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", tc.token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetDeniedResponse().GetStatus().GetCode() != 401 || resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue() != "token_invalid" {
+				t.Fatalf("got %v", resp.GetStatus())
+			}
+			want := `Bearer error="invalid_token", error_description="` + tc.desc + `"`
+			for _, hv := range resp.GetDeniedResponse().GetHeaders() {
+				if hv.GetHeader().GetKey() == "www-authenticate" && hv.GetHeader().GetValue() != want {
+					t.Errorf("WWW-Authenticate: got %s, want %s", hv.GetHeader().GetValue(), want)
+				}
+			}
+		})
 	}
 }
