@@ -189,18 +189,8 @@ func (s *dupScanner) value(depth int) error {
 			if err := s.value(depth + 1); err != nil {
 				return err
 			}
-			s.ws()
-			if s.i >= len(s.b) {
-				return errJSON
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return nil
-			default:
-				return errJSON
+			if done, err := s.next(']'); done || err != nil {
+				return err
 			}
 		}
 	case '"':
@@ -249,20 +239,27 @@ func (s *dupScanner) object(depth int) error {
 		if err := s.value(depth + 1); err != nil {
 			return err
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return errJSON
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return errJSON
+		if done, err := s.next('}'); done || err != nil {
+			return err
 		}
 	}
+}
+
+// next consumes "," (done is false: more follows) or the closing bracket.
+func (s *dupScanner) next(closing byte) (done bool, err error) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, errJSON
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case closing:
+		s.i++
+		return true, nil
+	}
+	return false, errJSON
 }
 
 // str scans a string at s.i and returns its decoded value.
