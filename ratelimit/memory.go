@@ -146,11 +146,15 @@ func (m *Memory) List(_ context.Context, now time.Time) ([]Revocation, error) {
 	for id, before := range m.subjects {
 		out = append(out, Revocation{Kind: "subject", ID: id, Before: before})
 	}
+	sortRevocations(out)
+	return out, nil
+}
+
+func sortRevocations(out []Revocation) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
 			return out[i].Kind < out[j].Kind
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, nil
 }

@@ -1,0 +1,173 @@
+package ratelimit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
+)
+
+// store is what both stores offer.
+type store interface {
+	ratelimit.Counter
+	Revoke(ctx context.Context, r ratelimit.Revocation) error
+	Revoked(ctx context.Context, subject, jti string, iat time.Time) (bool, error)
+	List(ctx context.Context, now time.Time) ([]ratelimit.Revocation, error)
+}
+
+func newRedis(t *testing.T, srv *redistest.Server, staleness time.Duration) *ratelimit.Redis {
+	t.Helper()
+	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}})
+	r := ratelimit.NewRedis(c, ratelimit.RedisOptions{MaxStaleness: staleness, Timeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); r.Close() })
+	r.Start(ctx)
+	return r
+}
+
+// TestConformance runs the same expectations against both stores.
+func TestConformance(t *testing.T) {
+	stores := map[string]func(t *testing.T) store{
+		"memory": func(*testing.T) store { return ratelimit.NewMemory() },
+		"redis":  func(t *testing.T) store { return newRedis(t, redistest.Start(t), 5*time.Second) },
+	}
+	for name, mk := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Run("gcra", func(t *testing.T) {
+				s := mk(t)
+				l := ratelimit.NewLimiter([]ratelimit.Rule{{Name: "r", Limit: 10, Per: time.Minute, Burst: 10, Key: []string{"principal"}}}, s, nil)
+				req := &ratelimit.Request{PrincipalType: "User", Principal: "corp|alice"}
+				for i := range 10 {
+					d, err := l.Allow(context.Background(), req)
+					if err != nil || !d.Allowed {
+						t.Fatalf("request %d: %+v %v", i+1, d, err)
+					}
+					if d.Remaining != 9-i {
+						t.Errorf("request %d: remaining %d, want %d", i+1, d.Remaining, 9-i)
+					}
+				}
+				d, err := l.Allow(context.Background(), req)
+				if err != nil || d.Allowed || d.RetryAfter <= 5*time.Second || d.RetryAfter > 6*time.Second {
+					t.Fatalf("11th: %+v %v, want denied with Retry-After in (5s, 6s]", d, err)
+				}
+			})
+			t.Run("revocations", func(t *testing.T) {
+				s := mk(t)
+				ctx := context.Background()
+				now := time.Now()
+				if err := s.Revoke(ctx, ratelimit.Revocation{Kind: "jti", ID: "j1", Until: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Revoke(ctx, ratelimit.Revocation{Kind: "subject", ID: "corp|bob", Before: now}); err != nil {
+					t.Fatal(err)
+				}
+				for _, tc := range []struct {
+					subject, jti string
+					iat          time.Time
+					want         bool
+				}{
+					{"corp|alice", "j1", now, true},
+					{"corp|alice", "j2", now, false},
+					{"corp|bob", "j3", now.Add(-time.Minute), true},
+					{"corp|bob", "j3", now.Add(time.Minute), false},
+				} {
+					if got, err := s.Revoked(ctx, tc.subject, tc.jti, tc.iat); err != nil || got != tc.want {
+						t.Errorf("%+v: got %v %v", tc, got, err)
+					}
+				}
+				list, err := s.List(ctx, now)
+				if err != nil || len(list) != 2 || list[0].Kind != "jti" || list[1].ID != "corp|bob" {
+					t.Errorf("list: %+v %v", list, err)
+				}
+			})
+		})
+	}
+}
+
+// TestRedisReplicas: two replicas share one redis-server: one limit in
+// total, and a revocation made through one is honoured by the other
+// within a second; revocations survive a restart of Warden.
+func TestRedisReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newRedis(t, srv, 5*time.Second), newRedis(t, srv, 5*time.Second)
+	rules := []ratelimit.Rule{{Name: "r", Limit: 10, Per: time.Minute, Burst: 10, Key: []string{"principal"}}}
+	la, lb := ratelimit.NewLimiter(rules, a, nil), ratelimit.NewLimiter(rules, b, nil)
+	req := &ratelimit.Request{PrincipalType: "User", Principal: "corp|alice"}
+	allowed := 0
+	for i := range 14 {
+		l := la
+		if i%2 == 1 {
+			l = lb
+		}
+		d, err := l.Allow(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed {
+			allowed++
+		}
+	}
+	if allowed != 10 {
+		t.Errorf("allowed across both replicas: %d, want 10", allowed)
+	}
+	if err := a.Revoke(context.Background(), ratelimit.Revocation{Kind: "jti", ID: "j9", Until: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		if ok, _ := b.Revoked(context.Background(), "corp|x", "j9", time.Now()); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("revocation through replica a not seen by replica b within 1s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := newRedis(t, srv, 5*time.Second) // a Warden started later
+	if ok, err := c.Revoked(context.Background(), "corp|x", "j9", time.Now()); !ok || err != nil {
+		t.Errorf("revocation not persisted for a new replica: %v %v", ok, err)
+	}
+}
+
+// TestRedisFaults: a paused redis-server makes rate-limit calls fail within
+// their deadline, the revocation view goes stale (fail closed) after
+// MaxStaleness, and everything recovers by itself when Redis is back.
+func TestRedisFaults(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, srv, 600*time.Millisecond)
+	l := ratelimit.NewLimiter([]ratelimit.Rule{{Name: "r", Limit: 100, Per: time.Minute, Key: []string{"principal"}}}, r, nil)
+	req := &ratelimit.Request{PrincipalType: "User", Principal: "u"}
+	if _, err := l.Allow(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(true)
+	start := time.Now()
+	if _, err := l.Allow(context.Background(), req); err == nil {
+		t.Error("paused Redis: want an error")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("paused Redis: the call took %s, want its 200ms deadline", d)
+	}
+	time.Sleep(800 * time.Millisecond)
+	if _, err := r.Revoked(context.Background(), "s", "j", time.Now()); !errors.Is(err, ratelimit.ErrStale) {
+		t.Errorf("after max_staleness: got %v, want ErrStale", err)
+	}
+	srv.Pause(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err1 := r.Revoked(context.Background(), "s", "j", time.Now())
+		_, err2 := l.Allow(context.Background(), req)
+		if err1 == nil && err2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery: %v / %v", err1, err2)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,95 @@
+// Package redistest starts a private redis-server for a test, on a unix
+// socket in the test's temp directory (never a shared server).
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running redis-server.
+type Server struct {
+	Addr string // unix socket path, usable as a go-redis Addr with Network "unix"
+	cmd  *exec.Cmd
+}
+
+// Start runs redis-server until the test ends. It skips the test when
+// redis-server is not installed and WARDEN_REQUIRE_REDIS is not set, and
+// fails it when it is (CI sets it, so Redis tests never silently vanish).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("WARDEN_REQUIRE_REDIS") != "" {
+			t.Fatal("redis-server not installed (go tool task test installs it)")
+		}
+		t.Skip("redis-server not installed; run go tool task test to install it")
+	}
+	dir, err := os.MkdirTemp("", "wr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "redis.sock")
+	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: sock, cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	go func() { // drain the log
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ping() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
+
+// Ping checks the server answers.
+func (s *Server) Ping() error {
+	c, err := net.DialTimeout("unix", s.Addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprint(c, "PING\r\n"); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("ping: %q %v", line, err)
+	}
+	return nil
+}
+
+// Stop pauses (SIGSTOP) or resumes (SIGCONT) the server, for fault tests.
+func (s *Server) Pause(paused bool) {
+	sig := syscall.SIGCONT
+	if paused {
+		sig = syscall.SIGSTOP
+	}
+	_ = s.cmd.Process.Signal(sig)
+}
