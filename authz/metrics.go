@@ -52,6 +52,9 @@ func (m *Metrics) observe(rec *Record, d time.Duration) {
 	m.decisions.WithLabelValues(rec.Decision, string(rec.Reason)).Inc()
 }
 
+// StoreError counts a shared-state store error.
+func (m *Metrics) StoreError(op string) { m.storeError(op) }
+
 func (m *Metrics) storeError(op string) {
 	if m != nil {
 		m.storeErrors.WithLabelValues(op).Inc()

@@ -77,6 +77,8 @@ type Redis struct {
 	PasswordFile string   `yaml:"password_file"`
 	DB           int      `yaml:"db"`
 	TLS          TLS      `yaml:"tls"`
+	// Timeout bounds every Redis call made for a Check.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Response configures what Warden sends to Envoy.
@@ -261,6 +263,9 @@ func (c *Config) setDefaults() {
 	if c.Store.Kind == "" {
 		c.Store.Kind = "memory"
 	}
+	if c.Store.Redis.Timeout == 0 {
+		c.Store.Redis.Timeout = 100 * time.Millisecond
+	}
 	if c.Response.ForwardAuthorization == nil {
 		t := true
 		c.Response.ForwardAuthorization = &t
@@ -347,7 +352,16 @@ func (c *Config) validate() []error {
 	switch c.Store.Kind {
 	case "memory":
 	case "redis":
-		bad("store.kind", "redis is not available in this build yet; use memory")
+		r := c.Store.Redis
+		if len(r.Addrs) == 0 {
+			bad("store.redis.addrs", "is required for store.kind redis")
+		}
+		if r.PasswordEnv != "" && r.PasswordFile != "" {
+			bad("store.redis", "password_env and password_file are exclusive")
+		}
+		if r.Timeout < 0 || r.Timeout > 5*time.Second {
+			bad("store.redis.timeout", "must be between 0s and 5s")
+		}
 	default:
 		bad("store.kind", "must be memory or redis, got %q", c.Store.Kind)
 	}
@@ -431,4 +445,24 @@ func (c *Config) Resolve(p string) string {
 		return p
 	}
 	return filepath.Join(c.base, p)
+}
+
+// RedisPassword reads the Redis password from its env var or file.
+func (c *Config) RedisPassword() (string, error) {
+	r := c.Store.Redis
+	switch {
+	case r.PasswordEnv != "":
+		v, ok := os.LookupEnv(r.PasswordEnv)
+		if !ok {
+			return "", fmt.Errorf("store.redis.password_env: %s is not set", r.PasswordEnv)
+		}
+		return v, nil
+	case r.PasswordFile != "":
+		b, err := os.ReadFile(c.Resolve(r.PasswordFile))
+		if err != nil {
+			return "", fmt.Errorf("store.redis.password_file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -58,13 +59,14 @@ type Service struct {
 	Authorizer *authz.Authorizer
 	Policies   *policy.Engine
 	Authn      *identity.Authenticator
-	Store      *ratelimit.Memory
+	Store      ratelimit.Store
 	Log        *authz.DecisionLog
 	Metrics    *authz.Metrics
 	Registry   *prometheus.Registry
 
 	logger   *slog.Logger
 	stopping atomic.Bool
+	closers  []func() error
 }
 
 // New builds a Service; it does no network I/O.
@@ -119,7 +121,10 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	}
 	s.Policies = eng
 
-	s.Store = ratelimit.NewMemory()
+	counter, err := s.newStore(cfg, o)
+	if err != nil {
+		return nil, err
+	}
 
 	var sinks []io.Writer
 	for _, sk := range cfg.DecisionLog.Sinks {
@@ -148,13 +153,69 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		SampleAllow:          *cfg.DecisionLog.SampleAllow,
 	}
 	if len(cfg.RateLimit.Rules) > 0 {
-		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, s.Store, o.Now)
+		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, counter, o.Now)
 	}
 	s.Authorizer = authz.New(ao)
 	return s, nil
 }
 
 type nopCloser struct{ io.Writer }
+
+// newStore builds the configured store and the Counter rate limiting uses
+// (with fail_open, a Redis failure falls back to a per-instance limiter).
+func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, error) {
+	if cfg.Store.Kind != "redis" {
+		m := ratelimit.NewMemory()
+		s.Store = m
+		return m, nil
+	}
+	r, err := NewRedisStore(cfg, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.Store = r
+	s.closers = append(s.closers, r.Close)
+	if !*cfg.RateLimit.FailOpen {
+		return r, nil
+	}
+	return &ratelimit.Fallback{Primary: r, Local: ratelimit.NewMemory(), OnError: func(err error) {
+		s.Metrics.StoreError("ratelimit_fallback")
+	}}, nil
+}
+
+// NewRedisStore connects the Redis store of cfg (it does no I/O yet).
+func NewRedisStore(cfg *config.Config, log *slog.Logger) (*ratelimit.Redis, error) {
+	rc := cfg.Store.Redis
+	pw, err := cfg.RedisPassword()
+	if err != nil {
+		return nil, err
+	}
+	opts := &redis.UniversalOptions{Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: pw, DB: rc.DB}
+	if rc.TLS.CertFile != "" || rc.TLS.ClientCAFile != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if rc.TLS.ClientCAFile != "" {
+			pem, err := os.ReadFile(cfg.Resolve(rc.TLS.ClientCAFile))
+			if err != nil {
+				return nil, fmt.Errorf("store.redis.tls.client_ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, errors.New("store.redis.tls.client_ca_file: no certificates")
+			}
+		}
+		if rc.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.Resolve(rc.TLS.CertFile), cfg.Resolve(rc.TLS.KeyFile))
+			if err != nil {
+				return nil, fmt.Errorf("store.redis.tls: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts.TLSConfig = tc
+	}
+	return ratelimit.NewRedis(ratelimit.NewRedisClient(opts), ratelimit.RedisOptions{
+		Timeout: rc.Timeout, MaxStaleness: cfg.Revocation.MaxStaleness, Logger: log,
+	}), nil
+}
 
 // DevKey loads (creating on first use) the dev issuer key of cfg.
 func DevKey(cfg *config.Config) (*rsa.PrivateKey, error) {
@@ -191,6 +252,9 @@ func (s *Service) Ready() (bool, string) {
 // Start begins background work (key fetches, policy watching).
 func (s *Service) Start(ctx context.Context) {
 	s.Authn.Start(ctx)
+	if r, ok := s.Store.(*ratelimit.Redis); ok {
+		r.Start(ctx)
+	}
 	if dir := s.Config.PolicyDir(); dir != "" && s.Config.Policy.Reload == "watch" {
 		if err := s.Policies.Watch(ctx, dir, s.logger); err != nil {
 			s.logger.Warn("cannot watch the policy directory; reloads are off", "dir", dir, "err", err)
@@ -300,5 +364,14 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis net.Listener) erro
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	_ = s.Log.Close(sctx)
+	s.Close()
 	return serveErr
+}
+
+// Close releases the store's connections (Serve calls it on shutdown).
+func (s *Service) Close() {
+	for _, c := range s.closers {
+		_ = c()
+	}
+	s.closers = nil
 }

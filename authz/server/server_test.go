@@ -63,7 +63,12 @@ func loadTestConfig(t testing.TB, is *oidctest.Issuer) *config.Config {
 
 func start(t testing.TB, mutate ...func(*config.Config)) *env {
 	t.Helper()
-	is := oidctest.New(t)
+	return startWith(t, oidctest.New(t), mutate...)
+}
+
+// startWith starts a Warden trusting is (replicas share one issuer).
+func startWith(t testing.TB, is *oidctest.Issuer, mutate ...func(*config.Config)) *env {
+	t.Helper()
 	cfg := loadTestConfig(t, is)
 	for _, m := range mutate {
 		m(cfg)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -215,5 +217,32 @@ func TestUsageErrors(t *testing.T) {
 		if code, _, _ := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+func TestRevokeCLI(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg, _ := quickstartCopy(t)
+	b, _ := os.ReadFile(cfg)
+	y := strings.Replace(string(b), "store: {kind: memory}", "store: {kind: redis, redis: {addrs: ['"+srv.Addr+"']}}", 1)
+	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI(t, "revoke", "--config", cfg, "--jti", "abc", "--exp", "2099-01-01T00:00:00Z"); code != 0 || out != "revoked jti abc\n" {
+		t.Fatalf("revoke jti: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "revoke", "--config", cfg, "--subject", "dev|bob"); code != 0 {
+		t.Fatalf("revoke subject: %d %q", code, errs)
+	}
+	code, out, errs := runCLI(t, "revoke", "list", "--config", cfg, "--output", "json")
+	if code != 0 || !strings.Contains(out, `"id": "abc"`) || !strings.Contains(out, `"id": "dev|bob"`) {
+		t.Fatalf("list: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "revoke", "--config", cfg, "--subject", "bob"); code != 2 || !strings.Contains(errs, "ISSUER|SUB") {
+		t.Errorf("bad subject: %d %s", code, errs)
+	}
+	plain, _ := quickstartCopy(t)
+	if code, _, errs := runCLI(t, "revoke", "--config", plain, "--jti", "x"); code != 2 || !strings.Contains(errs, "store.kind: redis") {
+		t.Errorf("memory store: %d %s", code, errs)
 	}
 }

@@ -27,6 +27,8 @@ Usage:
   warden dev token --sub SUB [flags]        issue a dev issuer token
   warden policy validate [--config FILE]    check policies, schema, routes and actions
   warden config validate FILE               check a config file (and its policies)
+  warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store); 'warden revoke list'
+
 
 Run 'warden COMMAND --help' for a command's flags.
 `
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE]")
 		return exitError
+	case "revoke":
+		return cmdRevoke(ctx, rest, stdout, stderr)
 	case "config":
 		if len(rest) > 0 && rest[0] == "validate" {
 			return cmdConfigValidate(rest[1:], stdout, stderr)

@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
+)
+
+// TestTwoReplicasShareRedis: two Wardens on one redis-server enforce one
+// combined limit (10 per minute in total, then 429 from either), honour a
+// revocation made through the other within a second, and with Redis down
+// answer as configured (rate limiting falls back to a local limiter,
+// revocation fails closed with 503 once stale) and recover by themselves.
+func TestTwoReplicasShareRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	redisCfg := func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{srv.Addr}
+		c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 10, 10
+		c.Revocation.MaxStaleness = 600 * time.Millisecond
+	}
+	a := start(t, redisCfg)
+	b := startWith(t, a.is, redisCfg)
+	tok := a.token(t, "alice", "staff")
+	reason := func(e *env, token string) string {
+		t.Helper()
+		resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue()
+	}
+	allowed := 0
+	for i := range 14 {
+		e := a
+		if i%2 == 1 {
+			e = b
+		}
+		switch r := reason(e, tok); r {
+		case "policy_allow":
+			allowed++
+		case "rate_limited":
+		default:
+			t.Fatalf("request %d: %s", i, r)
+		}
+	}
+	if allowed != 10 {
+		t.Errorf("allowed across both replicas: %d, want 10", allowed)
+	}
+
+	bob := a.token(t, "bob", "staff")
+	if r := reason(b, bob); r != "policy_allow" {
+		t.Fatalf("bob before revocation: %s", r)
+	}
+	if err := a.svc.Store.Revoke(context.Background(), ratelimit.Revocation{Kind: "jti", ID: "jti-bob", Until: time.Unix(4102444800, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for reason(b, bob) != "token_revoked" {
+		if time.Now().After(deadline) {
+			t.Fatal("revocation through replica a not honoured by replica b within 1s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	carol := a.token(t, "carol", "staff")
+	srv.Pause(true)
+	time.Sleep(900 * time.Millisecond)
+	if r := reason(a, carol); r != "unavailable" {
+		t.Errorf("Redis down past max_staleness: got %s, want unavailable (revocation fails closed)", r)
+	}
+	srv.Pause(false)
+	deadline = time.Now().Add(5 * time.Second)
+	for reason(a, carol) != "policy_allow" {
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery after Redis came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRateLimitFallsBackWhenRedisIsDown: with revocation allowed to fail
+// open, a dead Redis leaves rate limiting to the local per-instance limiter.
+func TestRateLimitFallsBackWhenRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	e := start(t, func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{srv.Addr}
+		c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 3, 3
+		c.Revocation.FailOpen = true
+	})
+	tok := e.token(t, "dave", "staff")
+	srv.Pause(true)
+	defer srv.Pause(false)
+	var got []string
+	for range 4 {
+		resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue())
+	}
+	if want := "policy_allow,policy_allow,policy_allow,rate_limited"; join(got) != want {
+		t.Errorf("got %s, want %s", join(got), want)
+	}
+}
+
+func join(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += ","
+		}
+		out += s
+	}
+	return out
+}
