@@ -17,7 +17,10 @@ import (
 
 // Server is a running redis-server.
 type Server struct {
-	Addr string // unix socket path, usable as a go-redis Addr with Network "unix"
+	Addr string // unix socket path (a go-redis Addr; see ratelimit.NewRedisClient)
+	t    testing.TB
+	bin  string
+	args []string
 	cmd  *exec.Cmd
 }
 
@@ -39,19 +42,23 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-		"--save", "", "--appendonly", "no", "--dir", dir)
+	s := &Server{Addr: sock, t: t, bin: bin, args: []string{"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--dir", dir}}
+	s.run()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// run starts the process and waits until it answers.
+func (s *Server) run() {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, s.args...)
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	s := &Server{Addr: sock, cmd: cmd}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	s.cmd = cmd
 	go func() { // drain the log
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -60,11 +67,28 @@ func Start(t testing.TB) *Server {
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Ping() != nil {
 		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
+			s.t.Fatal("redis-server did not start")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return s
+}
+
+// Kill ends the server with SIGKILL (its data is lost: no persistence).
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts a killed server again on the same socket.
+func (s *Server) Restart() {
+	s.t.Helper()
+	os.Remove(s.Addr)
+	s.run()
 }
 
 // Ping checks the server answers.
