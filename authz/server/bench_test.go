@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"net"
+	"os/exec"
 	"testing"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // noop is the ceiling: an ext_authz server that allows everything.
@@ -36,7 +39,29 @@ func dial(b *testing.B, addr string) authv3.AuthorizationClient {
 // process and over loopback gRPC, next to the no-op ceiling over gRPC.
 func BenchmarkCheck(b *testing.B) {
 	// A limit that never trips: measure the allow path, limiter included.
-	e := start(b, func(c *config.Config) { c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 1e9, 1e9 })
+	noLimit := func(c *config.Config) { c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 1e9, 1e9 }
+	stores := map[string]func(*config.Config){"memory": noLimit}
+	if srv := startRedisForBench(b); srv != nil {
+		stores["redis"] = func(c *config.Config) {
+			noLimit(c)
+			c.Store.Kind, c.Store.Redis.Addrs = "redis", []string{srv.Addr}
+			c.Revocation.MaxStaleness = time.Hour // the fixed test clock never advances
+		}
+	}
+	for name, mut := range stores {
+		b.Run(name, func(b *testing.B) { benchCheck(b, mut) })
+	}
+}
+
+func startRedisForBench(b *testing.B) *redistest.Server {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil
+	}
+	return redistest.Start(b)
+}
+
+func benchCheck(b *testing.B, mut func(*config.Config)) {
+	e := start(b, mut)
 	req := sample(b, "01-get-bearer-jwt.json", e.token(b, "alice", "staff"))
 
 	b.Run("in-process", func(b *testing.B) {
