@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -169,5 +170,70 @@ func TestRedisFaults(t *testing.T) {
 			t.Fatalf("no recovery: %v / %v", err1, err2)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedisCluster: on a 3-master cluster, buckets and revocations spread
+// across slots work (no CROSSSLOT), and replicas share them.
+func TestRedisCluster(t *testing.T) {
+	addrs := redistest.StartCluster(t)
+	mk := func() *ratelimit.Redis {
+		c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: addrs})
+		r := ratelimit.NewRedis(c, ratelimit.RedisOptions{Timeout: time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(func() { cancel(); r.Close() })
+		r.Start(ctx)
+		return r
+	}
+	a, b := mk(), mk()
+	rules := []ratelimit.Rule{
+		{Name: "user", Limit: 5, Per: time.Minute, Burst: 5, Key: []string{"principal"}},
+		{Name: "ip", Limit: 1000, Per: time.Minute, Burst: 1000, Key: []string{"source_ip"}},
+	}
+	la, lb := ratelimit.NewLimiter(rules, a, nil), ratelimit.NewLimiter(rules, b, nil)
+	for u := range 20 { // 20 principals: keys in many slots
+		req := &ratelimit.Request{PrincipalType: "User", Principal: fmt.Sprintf("corp|u%d", u), SourceIP: "10.0.0.1"}
+		allowed := 0
+		for i := range 7 {
+			l := la
+			if i%2 == 1 {
+				l = lb
+			}
+			d, err := l.Allow(context.Background(), req)
+			if err != nil {
+				t.Fatalf("principal %d: %v", u, err)
+			}
+			if d.Allowed {
+				allowed++
+			}
+		}
+		if allowed != 5 {
+			t.Errorf("principal %d: %d allowed across replicas, want 5", u, allowed)
+		}
+	}
+	for i := range 10 {
+		if err := a.Revoke(context.Background(), ratelimit.Revocation{Kind: "jti", ID: fmt.Sprintf("j%d", i), Until: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		n := 0
+		for i := range 10 {
+			if ok, _ := b.Revoked(context.Background(), "s", fmt.Sprintf("j%d", i), time.Now()); ok {
+				n++
+			}
+		}
+		if n == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b sees %d of 10 revocations", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := mk() // a new replica reads them all back from every master
+	if list, err := c.List(context.Background(), time.Now()); err != nil || len(list) != 10 {
+		t.Errorf("list on the cluster: %d entries, %v", len(list), err)
 	}
 }
