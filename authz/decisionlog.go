@@ -13,8 +13,7 @@ import (
 // counted.
 type DecisionLog struct {
 	ch      chan *Record
-	sinks   []*bufio.Writer
-	closers []io.Closer
+	sinks   []LineSink
 	dropped func()
 	done    chan struct{}
 	once    sync.Once
@@ -22,19 +21,42 @@ type DecisionLog struct {
 	closed  bool
 }
 
-// NewDecisionLog starts a log with a buffer of size records. Writers that
-// are also io.Closers are closed by Close.
-func NewDecisionLog(size int, sinks []io.Writer, dropped func()) *DecisionLog {
+// LineSink receives whole JSON lines (newline included), then Flush at the
+// end of each burst, and Close once.
+type LineSink interface {
+	WriteLine(line []byte) error
+	Flush() error
+	Close() error
+}
+
+// WriterSink adapts an io.Writer (closed by Close when it is an io.Closer).
+func WriterSink(w io.Writer) LineSink {
+	return &writerSink{w: w, b: bufio.NewWriterSize(w, 64<<10)}
+}
+
+type writerSink struct {
+	w io.Writer
+	b *bufio.Writer
+}
+
+func (s *writerSink) WriteLine(line []byte) error { _, err := s.b.Write(line); return err }
+func (s *writerSink) Flush() error                { return s.b.Flush() }
+func (s *writerSink) Close() error {
+	err := s.b.Flush()
+	if c, ok := s.w.(io.Closer); ok {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// NewDecisionLog starts a log with a buffer of size records.
+func NewDecisionLog(size int, sinks []LineSink, dropped func()) *DecisionLog {
 	if dropped == nil {
 		dropped = func() {}
 	}
-	l := &DecisionLog{ch: make(chan *Record, size), dropped: dropped, done: make(chan struct{})}
-	for _, s := range sinks {
-		l.sinks = append(l.sinks, bufio.NewWriterSize(s, 64<<10))
-		if c, ok := s.(io.Closer); ok {
-			l.closers = append(l.closers, c)
-		}
-	}
+	l := &DecisionLog{ch: make(chan *Record, size), sinks: sinks, dropped: dropped, done: make(chan struct{})}
 	go l.run()
 	return l
 }
@@ -57,6 +79,7 @@ func (l *DecisionLog) Record(r *Record) {
 func (l *DecisionLog) run() {
 	defer close(l.done)
 	var buf []byte
+	n := 0
 	for r := range l.ch {
 		var err error
 		buf, err = appendJSON(buf[:0], r)
@@ -64,9 +87,9 @@ func (l *DecisionLog) run() {
 			continue
 		}
 		for _, w := range l.sinks {
-			_, _ = w.Write(buf)
+			_ = w.WriteLine(buf)
 		}
-		if len(l.ch) == 0 {
+		if n++; len(l.ch) == 0 || n%256 == 0 {
 			for _, w := range l.sinks {
 				_ = w.Flush()
 			}
@@ -100,8 +123,8 @@ func (l *DecisionLog) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, c := range l.closers {
-		_ = c.Close()
+	for _, s := range l.sinks {
+		_ = s.Close()
 	}
 	return nil
 }

@@ -110,6 +110,10 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}}
 }
 
+// Client is the underlying client (shared with the decision log's Redis
+// stream sink).
+func (r *Redis) Client() redis.UniversalClient { return r.c }
+
 // Close closes the client.
 func (r *Redis) Close() error { return r.c.Close() }
 

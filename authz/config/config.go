@@ -53,6 +53,8 @@ type Server struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// MaxRecvBytes bounds a CheckRequest (bodies included).
 	MaxRecvBytes int `yaml:"max_recv_bytes"`
+	// Node names this replica in decision records (default: the hostname).
+	Node string `yaml:"node"`
 }
 
 // TLS configures the gRPC listener's certificate (and client CA for mTLS).
@@ -291,6 +293,9 @@ func (c *Config) setDefaults() {
 		if s.Kind == "file" && s.MaxBackups == 0 {
 			s.MaxBackups = 3
 		}
+		if s.Kind == "redis_stream" && s.MaxLen == 0 {
+			s.MaxLen = 1_000_000
+		}
 	}
 }
 
@@ -377,7 +382,15 @@ func (c *Config) validate() []error {
 				bad(p+".path", "is required for a file sink")
 			}
 		case "redis_stream":
-			bad(p+".kind", "redis_stream is not available in this build yet")
+			if c.Store.Kind != "redis" {
+				bad(p+".kind", "redis_stream writes to the Redis of store.redis: needs store.kind: redis")
+			}
+			if s.Stream == "" {
+				bad(p+".stream", "is required for a redis_stream sink")
+			}
+			if s.MaxLen < 0 {
+				bad(p+".max_len", "must not be negative")
+			}
 		default:
 			bad(p+".kind", "must be stdout, file or redis_stream, got %q", s.Kind)
 		}

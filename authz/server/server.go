@@ -81,6 +81,9 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		o.Now = time.Now
 	}
 	if o.Node == "" {
+		o.Node = cfg.Server.Node
+	}
+	if o.Node == "" {
 		o.Node, _ = os.Hostname()
 	}
 	reg := prometheus.NewRegistry()
@@ -126,13 +129,21 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		return nil, err
 	}
 
-	var sinks []io.Writer
+	var sinks []authz.LineSink
 	for _, sk := range cfg.DecisionLog.Sinks {
 		switch sk.Kind {
 		case "stdout":
-			sinks = append(sinks, nopCloser{o.Stdout})
+			sinks = append(sinks, authz.WriterSink(nopCloser{o.Stdout}))
 		case "file":
-			sinks = append(sinks, &lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups})
+			sinks = append(sinks, authz.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
+		case "redis_stream":
+			r, ok := s.Store.(*ratelimit.Redis)
+			if !ok {
+				return nil, errors.New("decision_log: a redis_stream sink needs store.kind: redis")
+			}
+			sink := authz.NewRedisStreamSink(r.Client(), sk.Stream, sk.MaxLen)
+			sink.OnError = func(err error) { m.StoreError("decision_log") }
+			sinks = append(sinks, sink)
 		}
 	}
 	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, sinks, m.LogDropped.Inc)

@@ -28,6 +28,7 @@ Usage:
   warden policy validate [--config FILE]    check policies, schema, routes and actions
   warden config validate FILE               check a config file (and its policies)
   warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store); 'warden revoke list'
+  warden logs [--config FILE] [filters]     query decision logs (file or Redis stream sink)
 
 
 Run 'warden COMMAND --help' for a command's flags.
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE]")
 		return exitError
+	case "logs":
+		return cmdLogs(ctx, rest, stdout, stderr)
 	case "revoke":
 		return cmdRevoke(ctx, rest, stdout, stderr)
 	case "config":

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
+)
+
+// serveWith runs `warden serve` on cfg until the test ends.
+func serveWith(t *testing.T, cfg, grpcAddr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errb) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", grpcAddr); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func rewrite(t *testing.T, cfg string, from, to string) {
+	t.Helper()
+	b, _ := os.ReadFile(cfg)
+	if !strings.Contains(string(b), from) {
+		t.Fatalf("%q not in %s", from, cfg)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func parseRecords(t *testing.T, out string) []authz.Record {
+	t.Helper()
+	var recs []authz.Record
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var r authz.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestLogsAcrossReplicas: two replicas write to one Redis stream; `warden
+// logs --decision deny --since 5m` lists both replicas' denials with their
+// deciding policies.
+func TestLogsAcrossReplicas(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	srv := redistest.Start(t)
+	var addrs []string
+	var cfgs []string
+	for _, node := range []string{"replica-a", "replica-b"} {
+		cfg, addr := quickstartCopy(t)
+		rewrite(t, cfg, "store: {kind: memory}", "store: {kind: redis, redis: {addrs: ['"+srv.Addr+"']}}")
+		rewrite(t, cfg, "sinks: [{kind: stdout}]", "sinks: [{kind: redis_stream, stream: warden:decisions, max_len: 10000}]")
+		rewrite(t, cfg, "http_addr: 127.0.0.1", "node: "+node+"\n  http_addr: 127.0.0.1")
+		serveWith(t, cfg, addr)
+		addrs, cfgs = append(addrs, addr), append(cfgs, cfg)
+	}
+	_, reader, _ := runCLI(t, "dev", "token", "--config", cfgs[0], "--sub", "bob", "--groups", "readers")
+	reader = strings.TrimSpace(reader)
+	for _, addr := range addrs {
+		runCLI(t, "check", "--server", addr, "--method", "DELETE", "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+reader)
+		runCLI(t, "check", "--server", addr, "--url", "http://localhost:8080/orders", "--header", "authorization: Bearer "+reader)
+	}
+	var recs []authz.Record
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, out, errs := runCLI(t, "logs", "--config", cfgs[1], "--decision", "deny", "--since", "5m", "--output", "json")
+		if code != 0 {
+			t.Fatalf("logs: %d %s", code, errs)
+		}
+		if recs = parseRecords(t, out); len(recs) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	nodes := map[string]bool{}
+	for _, r := range recs {
+		nodes[r.Node] = true
+		if r.Decision != "deny" || strings.Join(r.Policies, ",") != "orders-delete-needs-mfa" || r.Principal != `User::"dev|bob"` {
+			t.Errorf("record: %+v", r)
+		}
+	}
+	if len(recs) != 2 || !nodes["replica-a"] || !nodes["replica-b"] {
+		t.Fatalf("want one denial from each replica, got %+v", recs)
+	}
+	code, out, _ := runCLI(t, "logs", "--config", cfgs[0], "--since", "5m")
+	if code != 0 || strings.Count(out, "\n") != 5 || !strings.Contains(out, "DECISION_ID") {
+		t.Errorf("table of all four records:\n%s", out)
+	}
+	if code, out, _ := runCLI(t, "logs", "--config", cfgs[0], "--action", "GET /orders", "--output", "json"); code != 0 || len(parseRecords(t, out)) != 2 {
+		t.Errorf("--action filter:\n%s", out)
+	}
+}
+
+func TestLogsFileSink(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	cfg, addr := quickstartCopy(t)
+	rewrite(t, cfg, "sinks: [{kind: stdout}]", "sinks: [{kind: file, path: decisions.log}]")
+	serveWith(t, cfg, addr)
+	runCLI(t, "check", "--server", addr, "--url", "http://localhost:8080/healthz")
+	runCLI(t, "check", "--server", addr, "--url", "http://localhost:8080/orders")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, out, _ := runCLI(t, "logs", "--config", cfg, "--output", "json")
+		recs := parseRecords(t, out)
+		if code == 0 && len(recs) == 2 {
+			if recs[0].Decision != "allow" || recs[1].Status != 401 {
+				t.Errorf("records: %+v", recs)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs: %d %s", code, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "decisions.log")); err != nil {
+		t.Error(err)
+	}
+	if code, _, errs := runCLI(t, "logs", "--config", cfg, "--status", "401", "--limit", "1", "--output", "json"); code != 0 {
+		t.Error(errs)
+	}
+}
+
+func TestStreamIsTrimmed(t *testing.T) {
+	srv := redistest.Start(t)
+	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}})
+	defer c.Close()
+	sink := authz.NewRedisStreamSink(c, "s", 100)
+	log := authz.NewDecisionLog(100000, []authz.LineSink{sink}, nil)
+	for i := range 5000 {
+		log.Record(&authz.Record{DecisionID: string(rune('a' + i%26)), Decision: "allow"})
+	}
+	if err := log.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.XLen(context.Background(), "s").Result()
+	if err != nil || n > 300 || n < 100 {
+		t.Errorf("stream length %d (%v), want about 100 (MAXLEN ~ 100)", n, err)
+	}
+}
