@@ -11,6 +11,9 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
@@ -51,8 +54,11 @@ type Options struct {
 	Recorder      Recorder    // nil: no decision log
 	Metrics       *Metrics    // nil: no metrics
 	Logger        *slog.Logger
-	Now           func() time.Time
-	Node          string
+	// Tracer makes a span per Check, continuing the request's traceparent.
+	// Nil: no tracing.
+	Tracer trace.Tracer
+	Now    func() time.Time
+	Node   string
 
 	ForwardAuthorization bool
 	HeadersPrefix        string
@@ -78,6 +84,9 @@ func New(o Options) *Authorizer {
 	}
 	if o.HeadersPrefix == "" {
 		o.HeadersPrefix = "x-warden-"
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
 }
@@ -111,6 +120,18 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		rec.Request.SourceIP = in.sourceIP.Unmap().String()
 	}
 	out.Record = rec
+	ctx, span := a.o.Tracer.Start(traceContext.Extract(ctx, headerCarrier{&in}), "warden.Check", trace.WithSpanKind(trace.SpanKindServer))
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(
+				attribute.String("warden.decision", rec.Decision),
+				attribute.String("warden.reason", string(rec.Reason)),
+				attribute.String("warden.decision_id", rec.DecisionID),
+				attribute.Int("http.response.status_code", rec.Status),
+			)
+		}
+		span.End()
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			a.o.Logger.Error("panic in Check; denying", "panic", fmt.Sprint(p), "decision_id", rec.DecisionID)

@@ -34,6 +34,7 @@ type Config struct {
 	Store       Store                      `yaml:"store"`
 	Response    Response                   `yaml:"response"`
 	DecisionLog DecisionLog                `yaml:"decision_log"`
+	Tracing     Tracing                    `yaml:"tracing"`
 
 	// File is where the config was read from ("embedded:quickstart/warden.yaml"
 	// for the embedded default).
@@ -87,6 +88,13 @@ type Redis struct {
 type Response struct {
 	ForwardAuthorization *bool  `yaml:"forward_authorization"`
 	HeadersPrefix        string `yaml:"headers_prefix"`
+}
+
+// Tracing configures OpenTelemetry export (off when no endpoint is set).
+type Tracing struct {
+	OTLPEndpoint string   `yaml:"otlp_endpoint"` // host:port of an OTLP/gRPC collector
+	Insecure     bool     `yaml:"insecure"`      // plaintext to the collector
+	SampleRatio  *float64 `yaml:"sample_ratio"`  // for traces not already sampled upstream
 }
 
 // DecisionLog configures the decision log.
@@ -282,6 +290,10 @@ func (c *Config) setDefaults() {
 		one := 1.0
 		c.DecisionLog.SampleAllow = &one
 	}
+	if c.Tracing.SampleRatio == nil {
+		one := 1.0
+		c.Tracing.SampleRatio = &one
+	}
 	if c.DecisionLog.BufferSize == 0 {
 		c.DecisionLog.BufferSize = 8192
 	}
@@ -397,6 +409,14 @@ func (c *Config) validate() []error {
 	}
 	if sa := *c.DecisionLog.SampleAllow; sa < 0 || sa > 1 {
 		bad("decision_log.sample_allow", "must be between 0 and 1, got %v", sa)
+	}
+	if r := *c.Tracing.SampleRatio; r < 0 || r > 1 {
+		bad("tracing.sample_ratio", "must be between 0 and 1, got %v", r)
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if _, _, err := net.SplitHostPort(e); err != nil {
+			bad("tracing.otlp_endpoint", "%q is not host:port", e)
+		}
 	}
 	if c.DecisionLog.BufferSize < 1 {
 		bad("decision_log.buffer_size", "must be positive")

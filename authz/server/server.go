@@ -25,6 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -162,6 +166,27 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		RevocationFailOpen:   cfg.Revocation.FailOpen,
 		RateLimitFailOpen:    *cfg.RateLimit.FailOpen,
 		SampleAllow:          *cfg.DecisionLog.SampleAllow,
+	}
+	if t := cfg.Tracing; t.OTLPEndpoint != "" {
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(t.OTLPEndpoint)}
+		if t.Insecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		}
+		exp, err := otlptracegrpc.New(context.Background(), opts...) // connects lazily
+		if err != nil {
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		tp := sdktrace.NewTracerProvider(
+			sdktrace.WithBatcher(exp),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*t.SampleRatio))),
+			sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "warden"), attribute.String("service.instance.id", o.Node))),
+		)
+		s.closers = append(s.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return tp.Shutdown(ctx)
+		})
+		ao.Tracer = tp.Tracer("github.com/wardenauthz/warden")
 	}
 	if len(cfg.RateLimit.Rules) > 0 {
 		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, counter, o.Now)
