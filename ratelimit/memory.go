@@ -105,15 +105,16 @@ type Revocation struct {
 func (m *Memory) Revoked(_ context.Context, subject, jti string, iat time.Time) (bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if jti != "" {
-		if _, ok := m.jtis[jti]; ok {
-			return true, nil
-		}
+	return revoked(m.jtis, m.subjects, subject, jti, iat), nil
+}
+
+// revoked is the rule both stores apply to their revocation maps.
+func revoked(jtis, subjects map[string]time.Time, subject, jti string, iat time.Time) bool {
+	if _, ok := jtis[jti]; ok && jti != "" {
+		return true
 	}
-	if before, ok := m.subjects[subject]; ok && (iat.IsZero() || iat.Before(before)) {
-		return true, nil
-	}
-	return false, nil
+	before, ok := subjects[subject]
+	return ok && (iat.IsZero() || iat.Before(before))
 }
 
 // Revoke records a revocation.

@@ -211,15 +211,7 @@ func (r *Redis) Revoked(_ context.Context, subject, jti string, iat time.Time) (
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if jti != "" {
-		if _, ok := r.jtis[jti]; ok {
-			return true, nil
-		}
-	}
-	if before, ok := r.subjects[subject]; ok && (iat.IsZero() || iat.Before(before)) {
-		return true, nil
-	}
-	return false, nil
+	return revoked(r.jtis, r.subjects, subject, jti, iat), nil
 }
 
 // List reads the revocations in force from Redis.
