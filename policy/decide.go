@@ -41,12 +41,6 @@ func (s *Set) Decide(r *Request) Result {
 	return s.decide(r, true)
 }
 
-// Mapped is the Cedar request built for r, without evaluating it.
-func (s *Set) Mapped(r *Request) (cedar.Request, cedar.EntityGetter) {
-	m := s.mapRequest(r)
-	return m.req, m.ents
-}
-
 type mapped struct {
 	req        cedar.Request
 	ents       *overlay

@@ -40,21 +40,10 @@ type Set struct {
 	entities  cedar.EntityMap
 	ancestors map[cedar.EntityUID][]cedar.EntityUID
 	routes    []*Route
-	// Files are the files the set was read from.
-	Files []string
 }
 
 // Len is the number of policies.
 func (s *Set) Len() int { return len(s.policies) }
-
-// IDs are the policy ids in file order.
-func (s *Set) IDs() []string {
-	out := make([]string, len(s.policies))
-	for i, p := range s.policies {
-		out[i] = string(p.id)
-	}
-	return out
-}
 
 type compiled struct {
 	id      cedar.PolicyID
@@ -102,7 +91,6 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", display(name), err))
 			continue
 		}
-		s.Files = append(s.Files, display(name))
 		errs = append(errs, s.addPolicies(display(name), b)...)
 	}
 	if len(policyFiles) == 0 {
@@ -112,7 +100,6 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	// Static entities, then Warden's action entities (merged into them).
 	s.entities = cedar.EntityMap{}
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
-		s.Files = append(s.Files, display(EntitiesFile))
 		ents, err := parseEntities(display(EntitiesFile), b)
 		if err != nil {
 			errs = append(errs, err)
@@ -126,7 +113,6 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	s.ancestors = closure(s.entities)
 
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile)); err == nil {
-		s.Files = append(s.Files, display(SchemaFile))
 		errs = append(errs, s.validateSchema(display(SchemaFile), b)...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), err))

@@ -75,9 +75,6 @@ func NewLimiter(rules []Rule, c Counter, now func() time.Time) *Limiter {
 	return &Limiter{rules: rules, counter: c, now: now}
 }
 
-// Rules reports whether any rule is configured.
-func (l *Limiter) Rules() int { return len(l.rules) }
-
 func (w When) matches(r *Request) bool {
 	if w.PrincipalType != "" && w.PrincipalType != r.PrincipalType {
 		return false
