@@ -169,7 +169,7 @@ func (a *Authorizer) sampled() bool {
 // An error return is an internal fault (the caller denies with 503).
 func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
 	// authenticate
-	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: in.authorization, PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
+	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
 	if id.Peer != nil {
 		rec.Workload = id.Peer.ID
 	}

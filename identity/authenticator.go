@@ -116,8 +116,9 @@ func (a *Authenticator) NotReady() []string {
 
 // Input is what identifies a caller in a CheckRequest.
 type Input struct {
-	// Authorization is the authorization header value ("" when absent).
-	Authorization string
+	// Authorization is the authorization header value ("" when absent); its
+	// type keeps it out of logs.
+	Authorization Credential
 	// PeerPrincipal is Envoy's source.principal (the peer certificate's URI SAN).
 	PeerPrincipal string
 	// XFCC is the x-forwarded-client-cert header, used only when configured
@@ -138,7 +139,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 			id.Peer = &w
 		}
 	}
-	raw, present := bearer(in.Authorization)
+	raw, present := bearer(string(in.Authorization))
 	if present {
 		v, err := a.verifyToken(ctx, raw)
 		if err != nil {

@@ -78,3 +78,7 @@ type Credential string
 func (Credential) String() string       { return "REDACTED" }
 func (Credential) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 func (c Credential) GoString() string   { return "REDACTED" }
+
+// MarshalJSON redacts too: slog's JSON handler marshals struct fields with
+// encoding/json, which ignores LogValue.
+func (Credential) MarshalJSON() ([]byte, error) { return []byte(`"REDACTED"`), nil }
