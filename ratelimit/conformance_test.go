@@ -23,8 +23,14 @@ type store interface {
 
 func newRedis(t *testing.T, srv *redistest.Server, staleness time.Duration) *ratelimit.Redis {
 	t.Helper()
-	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}})
-	r := ratelimit.NewRedis(c, ratelimit.RedisOptions{MaxStaleness: staleness, Timeout: 200 * time.Millisecond})
+	return startRedis(t, []string{srv.Addr}, ratelimit.RedisOptions{MaxStaleness: staleness, Timeout: 200 * time.Millisecond})
+}
+
+// startRedis connects a Redis store to addrs and follows its revocations
+// until the test ends.
+func startRedis(t *testing.T, addrs []string, o ratelimit.RedisOptions) *ratelimit.Redis {
+	t.Helper()
+	r := ratelimit.NewRedis(ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: addrs}), o)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); r.Close() })
 	r.Start(ctx)
@@ -177,14 +183,7 @@ func TestRedisFaults(t *testing.T) {
 // across slots work (no CROSSSLOT), and replicas share them.
 func TestRedisCluster(t *testing.T) {
 	addrs := redistest.StartCluster(t)
-	mk := func() *ratelimit.Redis {
-		c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: addrs})
-		r := ratelimit.NewRedis(c, ratelimit.RedisOptions{Timeout: time.Second})
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(func() { cancel(); r.Close() })
-		r.Start(ctx)
-		return r
-	}
+	mk := func() *ratelimit.Redis { return startRedis(t, addrs, ratelimit.RedisOptions{Timeout: time.Second}) }
 	a, b := mk(), mk()
 	rules := []ratelimit.Rule{
 		{Name: "user", Limit: 5, Per: time.Minute, Burst: 5, Key: []string{"principal"}},

@@ -451,14 +451,16 @@ func loopback(addr string) bool {
 // PolicySource is where the policy directory is read from.
 func (c *Config) PolicySource() policy.Source {
 	dir := c.Policy.Dir
-	if c.Embedded || !filepath.IsAbs(dir) {
-		name := filepath.ToSlash(filepath.Clean(dir))
-		if c.Embedded {
-			return policy.Source{FS: c.fsys, Dir: name, Name: c.base + "/" + name}
-		}
-		return policy.Source{FS: c.fsys, Dir: name, Name: filepath.Join(c.base, dir)}
+	if !c.Embedded && filepath.IsAbs(dir) {
+		return policy.Source{FS: os.DirFS(dir), Dir: ".", Name: dir}
 	}
-	return policy.Source{FS: os.DirFS(dir), Dir: ".", Name: dir}
+	// Relative to the config: its directory on disk, or the embedded FS.
+	name := filepath.ToSlash(filepath.Clean(dir))
+	display := filepath.Join(c.base, dir)
+	if c.Embedded {
+		display = c.base + "/" + name
+	}
+	return policy.Source{FS: c.fsys, Dir: name, Name: display}
 }
 
 // PolicyDir is the policy directory on disk ("" for the embedded config).

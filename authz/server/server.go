@@ -137,7 +137,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	for _, sk := range cfg.DecisionLog.Sinks {
 		switch sk.Kind {
 		case "stdout":
-			sinks = append(sinks, authz.WriterSink(nopCloser{o.Stdout}))
+			sinks = append(sinks, authz.WriterSink(keepOpen{o.Stdout}))
 		case "file":
 			sinks = append(sinks, authz.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
 		case "redis_stream":
@@ -195,7 +195,8 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	return s, nil
 }
 
-type nopCloser struct{ io.Writer }
+// keepOpen hides an io.Writer's Close (stdout outlives the decision log).
+type keepOpen struct{ io.Writer }
 
 // newStore builds the configured store and the Counter rate limiting uses
 // (with fail_open, a Redis failure falls back to a per-instance limiter).
