@@ -213,7 +213,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	// ratelimit
 	var rl *ratelimit.Decision
 	if a.o.RateLimiter != nil {
-		d, err := a.o.RateLimiter.Allow(ctx, rateRequest(in, &id, &res))
+		d, err := a.o.RateLimiter.Allow(ctx, rateRequest(in, rec.Request.SourceIP, &id, &res))
 		switch {
 		case err != nil && !a.o.RateLimitFailOpen:
 			a.o.Metrics.storeError("ratelimit")
@@ -279,7 +279,7 @@ func policyDenial(id *identity.Identity, res *policy.Result) denial {
 	return denial{reason: ReasonPolicyDeny, status: res.Status, detail: "access denied by policy"}
 }
 
-func rateRequest(in *request, id *identity.Identity, res *policy.Result) *ratelimit.Request {
+func rateRequest(in *request, sourceIP string, id *identity.Identity, res *policy.Result) *ratelimit.Request {
 	r := &ratelimit.Request{
 		PrincipalType: id.Kind.String(),
 		Principal:     id.ID,
@@ -289,9 +289,7 @@ func rateRequest(in *request, id *identity.Identity, res *policy.Result) *rateli
 		Service:       res.Service,
 		Route:         res.Template,
 		Header:        in.header,
-	}
-	if in.sourceIP.IsValid() {
-		r.SourceIP = in.sourceIP.Unmap().String()
+		SourceIP:      sourceIP,
 	}
 	if t := id.Token; t != nil {
 		r.ClientID = t.ClientID
