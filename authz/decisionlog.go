@@ -19,6 +19,12 @@ type DecisionLog struct {
 	once    sync.Once
 	mu      sync.Mutex // guards close of ch against Record
 	closed  bool
+	// OnError, when set before the first Record, is told of every failed
+	// sink write or flush.
+	OnError func(error)
+	// Keep, when set before the first Record, also receives every record
+	// (the admin API's in-memory view when no sink can be queried).
+	Keep *Ring
 }
 
 // LineSink receives whole JSON lines (newline included), then Flush at the
@@ -81,22 +87,31 @@ func (l *DecisionLog) run() {
 	var buf []byte
 	n := 0
 	for r := range l.ch {
+		if l.Keep != nil {
+			l.Keep.Add(r)
+		}
 		var err error
 		buf, err = appendJSON(buf[:0], r)
 		if err != nil {
 			continue
 		}
 		for _, w := range l.sinks {
-			_ = w.WriteLine(buf)
+			l.fail(w.WriteLine(buf))
 		}
 		if n++; len(l.ch) == 0 || n%256 == 0 {
 			for _, w := range l.sinks {
-				_ = w.Flush()
+				l.fail(w.Flush())
 			}
 		}
 	}
 	for _, w := range l.sinks {
-		_ = w.Flush()
+		l.fail(w.Flush())
+	}
+}
+
+func (l *DecisionLog) fail(err error) {
+	if err != nil && l.OnError != nil {
+		l.OnError(err)
 	}
 }
 

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,5 +42,27 @@ func TestEveryRecordWrittenOrCounted(t *testing.T) {
 		if size == 100000 && dropped.Load() != 0 {
 			t.Errorf("large buffer dropped %d", dropped.Load())
 		}
+	}
+}
+
+type failSink struct{ countSink }
+
+func (f *failSink) WriteLine([]byte) error { return errors.New("disk full") }
+
+// TestSinkErrorsReported: a failing sink is reported on every write, and
+// the other sinks still get every record.
+func TestSinkErrorsReported(t *testing.T) {
+	good := &countSink{}
+	var errs atomic.Int64
+	l := NewDecisionLog(100, []LineSink{&failSink{}, good}, nil)
+	l.OnError = func(error) { errs.Add(1) }
+	for range 10 {
+		l.Record(&Record{DecisionID: "d"})
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if errs.Load() != 10 || good.lines.Load() != 10 {
+		t.Errorf("errors %d (want 10), good sink %d lines (want 10)", errs.Load(), good.lines.Load())
 	}
 }

@@ -15,6 +15,7 @@ type Metrics struct {
 	JWKSFetches   *prometheus.CounterVec
 	storeErrors   *prometheus.CounterVec
 	LogDropped    prometheus.Counter
+	LogErrors     prometheus.Counter
 }
 
 // NewMetrics registers the metrics with reg.
@@ -39,8 +40,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LogDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "warden_decision_log_dropped_total", Help: "Decision records dropped because the buffer was full.",
 		}),
+		LogErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_decision_log_write_errors_total", Help: "Failed writes or flushes of a decision log sink.",
+		}),
 	}
-	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.JWKSFetches, m.storeErrors, m.LogDropped)
+	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.JWKSFetches, m.storeErrors, m.LogDropped, m.LogErrors)
 	return m
 }
 

@@ -30,16 +30,20 @@ const (
 
 // DevKeyPath is the default dev issuer key file:
 // $XDG_STATE_HOME/warden/dev-issuer.pem, else ~/.local/state/warden/dev-issuer.pem.
-func DevKeyPath() (string, error) {
+func DevKeyPath() (string, error) { return StateFile("dev-issuer.pem") }
+
+// StateFile is where Warden keeps a local state file (quick start keys and
+// tokens): $XDG_STATE_HOME/warden/NAME, else ~/.local/state/warden/NAME.
+func StateFile(name string) (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("dev issuer key: no XDG_STATE_HOME and no home directory: %w", err)
+			return "", fmt.Errorf("%s: no XDG_STATE_HOME and no home directory: %w", name, err)
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "warden", "dev-issuer.pem"), nil
+	return filepath.Join(dir, "warden", name), nil
 }
 
 // LoadDevKey reads the dev issuer key at path, creating it (0600) on first use.

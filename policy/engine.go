@@ -15,6 +15,7 @@ type Engine struct {
 	src    Source
 	routes []RouteConfig
 	cur    atomic.Pointer[Set]
+	loaded atomic.Pointer[time.Time] // when cur was loaded
 	last   atomic.Pointer[reloadStatus]
 	// OnReload, if set, is told of every reload attempt.
 	OnReload func(err error)
@@ -32,8 +33,10 @@ func NewEngine(src Source, routes []RouteConfig) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{src: src, routes: routes}
+	now := time.Now()
 	e.cur.Store(s)
-	e.last.Store(&reloadStatus{at: time.Now()})
+	e.loaded.Store(&now)
+	e.last.Store(&reloadStatus{at: now})
 	return e, nil
 }
 
@@ -43,13 +46,22 @@ func (e *Engine) Current() *Set { return e.cur.Load() }
 // LastError is the error of the latest reload attempt (nil when it worked).
 func (e *Engine) LastError() error { return e.last.Load().err }
 
+// Status tells when the set in service was loaded, and when the latest
+// reload was tried with its error (nil when it worked).
+func (e *Engine) Status() (loaded, lastTry time.Time, lastErr error) {
+	l := e.last.Load()
+	return *e.loaded.Load(), l.at, l.err
+}
+
 // Reload loads the source again; on error the current set keeps serving.
 func (e *Engine) Reload() error {
 	s, err := Load(e.src, e.routes)
+	now := time.Now()
 	if err == nil {
 		e.cur.Store(s)
+		e.loaded.Store(&now)
 	}
-	e.last.Store(&reloadStatus{at: time.Now(), err: err})
+	e.last.Store(&reloadStatus{at: now, err: err})
 	if e.OnReload != nil {
 		e.OnReload(err)
 	}

@@ -45,6 +45,22 @@ type Set struct {
 // Len is the number of policies.
 func (s *Set) Len() int { return len(s.policies) }
 
+// PolicyInfo describes one policy of a Set.
+type PolicyInfo struct {
+	ID       string
+	Forbid   bool
+	Position string // file:line:col
+}
+
+// Policies lists the set's policies in file order.
+func (s *Set) Policies() []PolicyInfo {
+	out := make([]PolicyInfo, len(s.policies))
+	for i, c := range s.policies {
+		out[i] = PolicyInfo{ID: string(c.id), Forbid: c.forbid, Position: c.pos}
+	}
+	return out
+}
+
 type compiled struct {
 	id      cedar.PolicyID
 	policy  *cedar.Policy

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type Config struct {
 	Response    Response                   `yaml:"response"`
 	DecisionLog DecisionLog                `yaml:"decision_log"`
 	Tracing     Tracing                    `yaml:"tracing"`
+	Admin       Admin                      `yaml:"admin"`
 
 	// File is where the config was read from ("embedded:quickstart/warden.yaml"
 	// for the embedded default).
@@ -64,6 +66,44 @@ type TLS struct {
 	KeyFile      string `yaml:"key_file"`
 	ClientCAFile string `yaml:"client_ca_file"`
 }
+
+// Admin configures the admin API (warden.admin.v1) and who may call what.
+// It is served only when it can authenticate its callers: a token file,
+// mTLS clients, or (quick start only) the dev token.
+type Admin struct {
+	// Addr is the admin gRPC listener; "off" turns the admin API off.
+	Addr string `yaml:"addr"`
+	// TokenFile holds bearer tokens, one per line: "TOKEN METHOD[,METHOD...]"
+	// (METHOD: QueryDecisions, Revoke, ListRevocations, PolicyStatus or *).
+	// It is read again on every call, so tokens rotate without a restart.
+	TokenFile string `yaml:"token_file"`
+	// TLS serves the admin API over TLS; with client_ca_file, client
+	// certificates are required and Clients says what each may call.
+	TLS     TLS           `yaml:"tls"`
+	Clients []AdminClient `yaml:"clients"`
+	// DevToken creates a token allowed everything at
+	// $XDG_STATE_HOME/warden/admin-token (0600) on first use, for the quick
+	// start; loopback only.
+	DevToken bool `yaml:"dev_token"`
+}
+
+// AdminClient grants an mTLS client certificate admin methods.
+type AdminClient struct {
+	// ID is the certificate's URI SAN (e.g. a SPIFFE ID), else its subject CN.
+	ID    string   `yaml:"id"`
+	Allow []string `yaml:"allow"`
+}
+
+// AdminMethods are the admin API's methods, the names admin grants use.
+var AdminMethods = []string{"QueryDecisions", "Revoke", "ListRevocations", "PolicyStatus"}
+
+// Enabled reports whether the admin API is served.
+func (a Admin) Enabled() bool {
+	return a.Addr != "off" && (a.TokenFile != "" || a.TLS.ClientCAFile != "" || a.DevToken)
+}
+
+// ValidAdminGrant reports whether g names an admin method or is "*".
+func ValidAdminGrant(g string) bool { return g == "*" || slices.Contains(AdminMethods, g) }
 
 // Store selects the shared-state store.
 type Store struct {
@@ -263,6 +303,9 @@ func (c *Config) setDefaults() {
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = 10 * time.Second
 	}
+	if c.Admin.Addr == "" {
+		c.Admin.Addr = "127.0.0.1:9193"
+	}
 	if c.Server.MaxRecvBytes == 0 {
 		c.Server.MaxRecvBytes = 4 << 20
 	}
@@ -354,7 +397,7 @@ func (c *Config) validate() []error {
 		bad("server.max_recv_bytes", "must be between 65536 and 67108864")
 	}
 	errs = append(errs, section("identity", c.Identity.Validate())...)
-	if c.Identity.DevIssuer.Enabled && !loopback(c.Server.GRPCAddr) {
+	if c.Identity.DevIssuer.Enabled && !Loopback(c.Server.GRPCAddr) {
 		bad("identity.dev_issuer.enabled", "the dev issuer is for local use only: server.grpc_addr %q is not a loopback address", c.Server.GRPCAddr)
 	}
 	if len(c.Identity.Issuers) == 0 && !c.Identity.DevIssuer.Enabled && !*c.Identity.Anonymous && len(c.Identity.Workloads.TrustDomains) == 0 {
@@ -421,6 +464,51 @@ func (c *Config) validate() []error {
 	if c.DecisionLog.BufferSize < 1 {
 		bad("decision_log.buffer_size", "must be positive")
 	}
+	errs = append(errs, c.validateAdmin()...)
+	return errs
+}
+
+func (c *Config) validateAdmin() []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+	}
+	a := c.Admin
+	if a.Addr == "off" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
+		bad("admin.addr", "%q is not host:port (or off)", a.Addr)
+	}
+	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		bad("admin.tls", "cert_file and key_file go together")
+	}
+	if a.TLS.ClientCAFile != "" && a.TLS.CertFile == "" {
+		bad("admin.tls.client_ca_file", "needs cert_file and key_file")
+	}
+	if a.Enabled() && a.TLS.CertFile == "" && !Loopback(a.Addr) {
+		bad("admin.addr", "%q is not a loopback address: the admin API needs admin.tls there (its bearer tokens must not cross a network in clear)", a.Addr)
+	}
+	if a.DevToken && !Loopback(a.Addr) {
+		bad("admin.dev_token", "the dev token is for local use only: admin.addr %q is not a loopback address", a.Addr)
+	}
+	if len(a.Clients) > 0 && a.TLS.ClientCAFile == "" {
+		bad("admin.clients", "needs admin.tls.client_ca_file (clients are identified by their certificates)")
+	}
+	for i, cl := range a.Clients {
+		p := fmt.Sprintf("admin.clients[%d]", i)
+		if cl.ID == "" {
+			bad(p+".id", "is required (a URI SAN such as spiffe://..., or a subject CN)")
+		}
+		if len(cl.Allow) == 0 {
+			bad(p+".allow", "is required: list the methods this client may call (%s, or *)", strings.Join(AdminMethods, ", "))
+		}
+		for j, g := range cl.Allow {
+			if !ValidAdminGrant(g) {
+				bad(fmt.Sprintf("%s.allow[%d]", p, j), "%q is not an admin method (%s, or *)", g, strings.Join(AdminMethods, ", "))
+			}
+		}
+	}
 	return errs
 }
 
@@ -436,7 +524,8 @@ func validPrefix(p string) bool {
 	return true
 }
 
-func loopback(addr string) bool {
+// Loopback reports whether addr (host:port) is on a loopback address.
+func Loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

@@ -38,9 +38,11 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
+	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
 )
 
@@ -67,6 +69,16 @@ type Service struct {
 	Log        *authz.DecisionLog
 	Metrics    *authz.Metrics
 	Registry   *prometheus.Registry
+	// Logs answers the admin API's decision queries: the queryable sink, or
+	// this replica's recent records in memory.
+	Logs authz.LogSource
+
+	now   func() time.Time
+	node  string
+	admin *grpc.Server
+	// AdminTokenFile is the token file the admin API checks ("" when off
+	// or mTLS only); for the dev token, where it was created.
+	AdminTokenFile string
 
 	logger   *slog.Logger
 	stopping atomic.Bool
@@ -93,7 +105,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
-	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger}
+	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
 
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
@@ -151,6 +163,17 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		}
 	}
 	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, sinks, m.LogDropped.Inc)
+	s.Log.OnError = func(error) { m.LogErrors.Inc() }
+	var rc redis.UniversalClient
+	if r, ok := s.Store.(*ratelimit.Redis); ok {
+		rc = r.Client()
+	}
+	if src := logSource(cfg, rc); src != nil {
+		s.Logs = src
+	} else {
+		ring := authz.NewRing(recentRecords)
+		s.Log.Keep, s.Logs = ring, ring
+	}
 
 	ao := authz.Options{
 		Authenticator:        authn,
@@ -192,7 +215,87 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, counter, o.Now)
 	}
 	s.Authorizer = authz.New(ao)
+	if err := s.newAdmin(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// newAdmin builds the admin API's server when the config enables it.
+func (s *Service) newAdmin() error {
+	a := s.Config.Admin
+	if !a.Enabled() {
+		return nil
+	}
+	g := &admin.Guard{TokenFile: s.Config.Resolve(a.TokenFile), Clients: a.Clients, Logger: s.logger}
+	if a.DevToken && a.TokenFile == "" {
+		p, err := admin.EnsureDevToken()
+		if err != nil {
+			return fmt.Errorf("admin.dev_token: %w", err)
+		}
+		g.TokenFile = p
+	}
+	if err := g.Check(); err != nil {
+		return err
+	}
+	s.AdminTokenFile = g.TokenFile
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)}
+	if a.TLS.CertFile != "" {
+		tc, err := s.loadTLS(a.TLS, "admin.tls")
+		if err != nil {
+			return err
+		}
+		if tc.ClientCAs != nil && g.TokenFile != "" {
+			tc.ClientAuth = tls.VerifyClientCertIfGiven // token callers need no certificate
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	s.admin = grpc.NewServer(opts...)
+	adminv1.RegisterAdminServiceServer(s.admin, &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now})
+	return nil
+}
+
+// recentRecords is how many records a replica keeps in memory for the admin
+// API when no sink can be queried.
+const recentRecords = 10000
+
+// logSource is cfg's queryable decision log sink: the Redis stream (every
+// replica's records), else the file; nil when there is neither.
+func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
+	for _, s := range cfg.DecisionLog.Sinks {
+		if s.Kind == "redis_stream" && rc != nil {
+			return &authz.StreamSource{Client: rc, Stream: s.Stream}
+		}
+	}
+	for _, s := range cfg.DecisionLog.Sinks {
+		if s.Kind == "file" {
+			return &authz.FileSource{Path: cfg.Resolve(s.Path)}
+		}
+	}
+	return nil
+}
+
+// OpenLogSource opens cfg's queryable decision log sink for a reader (the
+// CLI), with its own Redis connection when the sink is a stream.
+func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
+	var rc redis.UniversalClient
+	if cfg.Store.Kind == "redis" {
+		st, err := NewRedisStore(cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		rc = st.Client()
+	}
+	src := logSource(cfg, rc)
+	if ss, ok := src.(*authz.StreamSource); ok {
+		ss.CloseClient = true
+	} else if rc != nil {
+		_ = rc.Close()
+	}
+	if src == nil {
+		return nil, fmt.Errorf("%s has no queryable decision log sink (file or redis_stream); ask the server instead: warden logs --server %s", cfg.File, cfg.Admin.Addr)
+	}
+	return src, nil
 }
 
 // keepOpen hides an io.Writer's Close (stdout outlives the decision log).
@@ -307,7 +410,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	}
 	if t := s.Config.Server.TLS; t.CertFile != "" {
-		tc, err := s.tlsConfig()
+		tc, err := s.loadTLS(t, "server.tls")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -322,21 +425,22 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 	return g, h, nil
 }
 
-func (s *Service) tlsConfig() (*tls.Config, error) {
-	t := s.Config.Server.TLS
+// loadTLS builds a listener's TLS config; with a client CA, client
+// certificates are required.
+func (s *Service) loadTLS(t config.TLS, key string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(s.Config.Resolve(t.CertFile), s.Config.Resolve(t.KeyFile))
 	if err != nil {
-		return nil, fmt.Errorf("server.tls: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if t.ClientCAFile != "" {
 		pem, err := os.ReadFile(s.Config.Resolve(t.ClientCAFile))
 		if err != nil {
-			return nil, fmt.Errorf("server.tls.client_ca_file: %w", err)
+			return nil, fmt.Errorf("%s.client_ca_file: %w", key, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("server.tls.client_ca_file: no certificates")
+			return nil, fmt.Errorf("%s.client_ca_file: no certificates", key)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
@@ -365,17 +469,25 @@ func (s *Service) HTTPHandler() http.Handler {
 	return mux
 }
 
+// AdminEnabled reports whether Serve wants an admin listener.
+func (s *Service) AdminEnabled() bool { return s.admin != nil }
+
 // Serve runs until ctx ends, then shuts down in order: NOT_SERVING and
 // not-ready, GracefulStop within the grace period (Stop after it), HTTP
-// shutdown, decision log flush.
-func (s *Service) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+// and admin shutdown, decision log flush. adminLis is nil when the admin
+// API is off.
+func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.Listener) error {
 	g, h, err := s.GRPCServer()
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- g.Serve(grpcLis) }()
+	if adminLis != nil && s.admin != nil {
+		go func() { errc <- s.admin.Serve(adminLis) }()
+		defer s.admin.Stop()
+	}
 	go func() {
 		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err

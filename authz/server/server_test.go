@@ -46,6 +46,7 @@ type env struct {
 	http   string
 	cancel context.CancelFunc
 	done   chan error
+	admin  string // admin API address, when enabled
 }
 
 func loadTestConfig(t testing.TB, is *oidctest.Issuer) *config.Config {
@@ -69,11 +70,19 @@ func start(t testing.TB, mutate ...func(*config.Config)) *env {
 // startWith starts a Warden trusting is (replicas share one issuer).
 func startWith(t testing.TB, is *oidctest.Issuer, mutate ...func(*config.Config)) *env {
 	t.Helper()
+	return startOpts(t, is, server.Options{Stdout: io.Discard}, mutate...)
+}
+
+// startOpts starts a Warden with options o (its node and clock are the
+// tests').
+func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...func(*config.Config)) *env {
+	t.Helper()
 	cfg := loadTestConfig(t, is)
 	for _, m := range mutate {
 		m(cfg)
 	}
-	svc, err := server.New(cfg, server.Options{Stdout: io.Discard, Node: "test", Now: fixedNow})
+	o.Node, o.Now = "test", fixedNow
+	svc, err := server.New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +94,19 @@ func startWith(t testing.TB, is *oidctest.Issuer, mutate ...func(*config.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var al net.Listener
+	if svc.AdminEnabled() {
+		if al, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{is: is, svc: svc, http: "http://" + hl.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	if al != nil {
+		e.admin = al.Addr().String()
+	}
 	svc.Start(ctx)
-	go func() { e.done <- svc.Serve(ctx, gl, hl) }()
+	go func() { e.done <- svc.Serve(ctx, gl, hl, al) }()
 	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +138,16 @@ func (e *env) token(t testing.TB, sub string, groups ...string) string {
 		"jti": "jti-" + sub, "groups": groups, "scope": "orders:read",
 	}
 	return e.is.Sign(t, c)
+}
+
+// reason sends the sample GET with token and returns the decision's reason.
+func (e *env) reason(t testing.TB, token string) string {
+	t.Helper()
+	resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue()
 }
 
 func sample(t testing.TB, name, token string) *authv3.CheckRequest {

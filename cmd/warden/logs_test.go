@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/ratelimit"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
@@ -110,7 +111,16 @@ func TestLogsAcrossReplicas(t *testing.T) {
 	if len(recs) != 2 || !nodes["replica-a"] || !nodes["replica-b"] {
 		t.Fatalf("want one denial from each replica, got %+v", recs)
 	}
-	code, out, _ := runCLI(t, "logs", "--config", cfgs[0], "--since", "5m")
+	// The same query through replica a's admin API reads the shared stream.
+	c, err := config.Load(cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "logs", "--server", c.Admin.Addr, "--decision", "deny", "--since", "5m", "--output", "json")
+	if viaAdmin := parseRecords(t, out); code != 0 || len(viaAdmin) != 2 || viaAdmin[0].DecisionID != recs[0].DecisionID || viaAdmin[1].DecisionID != recs[1].DecisionID {
+		t.Errorf("logs --server: exit %d %s\n%s", code, errs, out)
+	}
+	code, out, _ = runCLI(t, "logs", "--config", cfgs[0], "--since", "5m")
 	if code != 0 || strings.Count(out, "\n") != 5 || !strings.Contains(out, "DECISION_ID") {
 		t.Errorf("table of all four records:\n%s", out)
 	}

@@ -43,6 +43,7 @@ func quickstartCopy(t *testing.T) (cfg, grpcAddr string) {
 	}
 	y := strings.Replace(string(b), "127.0.0.1:9191", grpcAddr, 1)
 	y = strings.Replace(y, "127.0.0.1:9192", freePort(t), 1)
+	y = strings.Replace(y, "127.0.0.1:9193", freePort(t), 1)
 	if err := os.WriteFile(filepath.Join(dir, "warden.yaml"), []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +154,31 @@ func TestNewUserWalkthrough(t *testing.T) {
 			}
 		})
 	}
+
+	// The operator's side, through the admin API with the dev token: the
+	// quick start logs to stdout, so `warden logs` asks the server.
+	code, out, errs := runCLI(t, "logs", "--config", cfg, "--decision", "deny", "--output", "json")
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, `"reason":"policy_deny"`) {
+		t.Errorf("logs --decision deny: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "policy", "status", "--config", cfg)
+	if code != 0 || !strings.Contains(out, ": 7 policies") || !strings.Contains(out, "orders-admins-all") {
+		t.Errorf("policy status: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "revoke", "--config", cfg, "--subject", "dev|alice"); code != 0 {
+		t.Errorf("revoke through the admin API: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := runCLI(t, "check", "--server", addr, "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+admin); code != 1 || !strings.Contains(out, "token_revoked") {
+		t.Errorf("alice after revocation: exit %d\n%s", code, out)
+	}
+	if code, out, errs := runCLI(t, "revoke", "list", "--config", cfg); code != 0 || !strings.Contains(out, "dev|alice") {
+		t.Errorf("revoke list: exit %d\n%s%s", code, out, errs)
+	}
+	t.Setenv("WARDEN_ADMIN_TOKEN_FILE", filepath.Join(t.TempDir(), "missing"))
+	if code, _, errs := runCLI(t, "logs", "--config", cfg); code != 2 || !strings.Contains(errs, "missing") {
+		t.Errorf("logs with a missing token file: exit %d %s", code, errs)
+	}
+
 	cancel()
 	select {
 	case code := <-served:
@@ -163,8 +189,8 @@ func TestNewUserWalkthrough(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 	// The decision log went to stdout, one record per Check, without tokens.
-	if n := strings.Count(serveOut.String(), "\n"); n != 6 {
-		t.Errorf("decision records: got %d, want 6", n)
+	if n := strings.Count(serveOut.String(), "\n"); n != 7 {
+		t.Errorf("decision records: got %d, want 7", n)
 	}
 	if strings.Contains(serveOut.String()+serveErr.String(), "eyJ") {
 		t.Error("a token reached the logs")
@@ -242,7 +268,15 @@ func TestRevokeCLI(t *testing.T) {
 		t.Errorf("bad subject: %d %s", code, errs)
 	}
 	plain, _ := quickstartCopy(t)
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	if code, _, errs := runCLI(t, "revoke", "--config", plain, "--jti", "x"); code != 2 || !strings.Contains(errs, "is `warden serve` running?") {
+		t.Errorf("memory store, admin API, no server: %d %s", code, errs)
+	}
+	b, _ = os.ReadFile(plain)
+	if err := os.WriteFile(plain, []byte(strings.Replace(string(b), "dev_token: true", "dev_token: false", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, errs := runCLI(t, "revoke", "--config", plain, "--jti", "x"); code != 2 || !strings.Contains(errs, "store.kind: redis") {
-		t.Errorf("memory store: %d %s", code, errs)
+		t.Errorf("memory store without admin API: %d %s", code, errs)
 	}
 }

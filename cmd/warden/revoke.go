@@ -9,16 +9,83 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/server"
+	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
 )
 
 const revokeUsage = `usage:
-  warden revoke [--config FILE] --jti ID [--exp TIME]
-  warden revoke [--config FILE] --subject ISSUER|SUB [--before TIME]
-  warden revoke list [--config FILE] [--output table|json]
+  warden revoke [--config FILE | --server ADDR] --jti ID [--exp TIME]
+  warden revoke [--config FILE | --server ADDR] --subject ISSUER|SUB [--before TIME]
+  warden revoke list [--config FILE | --server ADDR] [--output table|json]
 Times are RFC 3339. --before defaults to now; --exp (when the token expires,
-so the entry can be forgotten) defaults to 7 days from now.`
+so the entry can be forgotten) defaults to 7 days from now.
+With --server (or a config with the memory store and an admin API), the
+revocation goes through a running Warden's admin API; otherwise it is
+written to the config's Redis store. Admin flags: --token-file, --ca-file,
+--cert-file, --key-file.`
+
+// revocations is where revocations are written: the Redis store, or a
+// server's admin API.
+type revocations interface {
+	Revoke(ctx context.Context, r ratelimit.Revocation) error
+	List(ctx context.Context, now time.Time) ([]ratelimit.Revocation, error)
+	Close() error
+}
+
+type adminRevocations struct {
+	c     adminv1.AdminServiceClient
+	close func() error
+}
+
+func (a adminRevocations) Revoke(ctx context.Context, r ratelimit.Revocation) error {
+	req := &adminv1.RevokeRequest{}
+	if r.Kind == "jti" {
+		req.Target = &adminv1.RevokeRequest_Token{Token: &adminv1.RevokeToken{Jti: r.ID, Expires: timestamppb.New(r.Until)}}
+	} else {
+		req.Target = &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: r.ID, Before: timestamppb.New(r.Before)}}
+	}
+	_, err := a.c.Revoke(ctx, req)
+	return adminError(err)
+}
+
+func (a adminRevocations) List(ctx context.Context, _ time.Time) ([]ratelimit.Revocation, error) {
+	resp, err := a.c.ListRevocations(ctx, &adminv1.ListRevocationsRequest{})
+	if err != nil {
+		return nil, adminError(err)
+	}
+	out := make([]ratelimit.Revocation, len(resp.Revocations))
+	for i, r := range resp.Revocations {
+		out[i] = admin.RevocationFromProto(r)
+	}
+	return out, nil
+}
+
+func (a adminRevocations) Close() error { return a.close() }
+
+func openRevocations(cfgFile string, af *adminFlags) (revocations, error) {
+	cfg, err := af.config(cfgFile)
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		switch {
+		case cfg.Store.Kind == "redis":
+			return server.NewRedisStore(cfg, nil)
+		case !cfg.Admin.Enabled():
+			return nil, fmt.Errorf("%s uses the memory store, which lives inside one 'warden serve' process, and has no admin API to reach it;\n"+
+				"enable admin (admin.token_file) and use --server, or use store.kind: redis (shared by every replica and kept across restarts)", cfg.File)
+		}
+	}
+	c, closer, err := af.dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return adminRevocations{c: c, close: closer}, nil
+}
 
 func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	list := len(args) > 0 && args[0] == "list"
@@ -33,6 +100,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	subject := fs.String("subject", "", "revoke every token of ISSUER|SUB issued before --before")
 	before := fs.String("before", "", "cut-off time (RFC 3339, default now)")
 	output := fs.String("output", "table", "list output: table or json")
+	af := addAdminFlags(fs)
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
@@ -40,19 +108,9 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, revokeUsage)
 		return exitError
 	}
-	cfg, err := loadConfig(*cfgFile)
+	store, err := openRevocations(*cfgFile, af)
 	if err != nil {
-		printErrors(stderr, err)
-		return exitError
-	}
-	if cfg.Store.Kind != "redis" {
-		fmt.Fprintf(stderr, "warden revoke: %s uses the memory store, which lives inside one 'warden serve' process;\n"+
-			"revocations need store.kind: redis (shared by every replica and kept across restarts)\n", cfg.File)
-		return exitError
-	}
-	store, err := server.NewRedisStore(cfg, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "warden revoke: %v\n", err)
+		printErrors(stderr, fmt.Errorf("warden revoke: %w", err))
 		return exitError
 	}
 	defer store.Close()
@@ -95,7 +153,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var r ratelimit.Revocation
 	if *jti != "" {
-		until, ok := parse("exp", *exp, time.Now().Add(7*24*time.Hour))
+		until, ok := parse("exp", *exp, time.Now().Add(admin.DefaultRevocationTTL))
 		if !ok {
 			return exitError
 		}

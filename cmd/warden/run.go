@@ -26,9 +26,11 @@ Usage:
   warden check [flags]                      ask for a decision, as Envoy would
   warden dev token --sub SUB [flags]        issue a dev issuer token
   warden policy validate [--config FILE]    check policies, schema, routes and actions
+  warden policy status [--server ADDR]      the policy set a running Warden serves (admin API)
   warden config validate FILE               check a config file (and its policies)
-  warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store); 'warden revoke list'
-  warden logs [--config FILE] [filters]     query decision logs (file or Redis stream sink)
+  warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store or admin API); 'warden revoke list'
+  warden logs [--config FILE | --server ADDR] [filters]
+                                            query decision logs (file or Redis stream sink, or admin API)
 
 
 Run 'warden COMMAND --help' for a command's flags.
@@ -55,7 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "validate" {
 			return cmdPolicyValidate(rest[1:], stdout, stderr)
 		}
-		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE]")
+		if len(rest) > 0 && rest[0] == "status" {
+			return cmdPolicyStatus(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE] | warden policy status [--server ADDR]")
 		return exitError
 	case "logs":
 		return cmdLogs(ctx, rest, stdout, stderr)

@@ -42,10 +42,24 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "warden: server.http_addr: %v\n", err)
 		return exitError
 	}
+	var adminLis net.Listener
+	adminAddr := "off (set admin.token_file or admin.tls.client_ca_file)"
+	if svc.AdminEnabled() {
+		if adminLis, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			fmt.Fprintf(stderr, "warden: admin.addr: %v\n", err)
+			return exitError
+		}
+		adminAddr = adminLis.Addr().String()
+	}
 	svc.Start(ctx)
-	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr,
 		"policies", svc.Policies.Current().Len(), "config", cfg.File)
-	if err := svc.Serve(ctx, grpcLis, httpLis); err != nil {
+	if cfg.Admin.DevToken && svc.AdminEnabled() {
+		log.Info("admin API dev token (allowed every method)", "token_file", svc.AdminTokenFile)
+	}
+	if err := svc.Serve(ctx, grpcLis, httpLis, adminLis); err != nil {
 		log.Error("serve", "err", err)
 		return exitError
 	}

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/policy"
+	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
 func cmdPolicyValidate(args []string, stdout, stderr io.Writer) int {
@@ -52,4 +58,51 @@ func loadAll(file string, stderr io.Writer) (*config.Config, *policy.Set, bool) 
 		return nil, nil, false
 	}
 	return cfg, set, true
+}
+
+func cmdPolicyStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("policy status", stderr)
+	cfgFile := fs.String("config", "", "ask the admin API of this config (default: $WARDEN_CONFIG, else the quick start)")
+	output := fs.String("output", "table", "table or json")
+	af := addAdminFlags(fs)
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	cfg, err := af.config(*cfgFile)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	c, closer, err := af.dial(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "warden policy status: %v\n", err)
+		return exitError
+	}
+	defer closer()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := c.PolicyStatus(ctx, &adminv1.PolicyStatusRequest{})
+	if err != nil {
+		fmt.Fprintf(stderr, "warden policy status: %v\n", adminError(err))
+		return exitError
+	}
+	if *output == "json" {
+		b, _ := protojson.MarshalOptions{Multiline: true}.Marshal(st)
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		fmt.Fprintf(stdout, "node %s: %d policies, loaded %s\n", st.Node, st.Policies, st.LoadedAt.AsTime().Format(time.RFC3339))
+		if st.LastReloadError != "" {
+			fmt.Fprintf(stdout, "last reload at %s FAILED (serving the last good set):\n%s\n", st.LastReloadAt.AsTime().Format(time.RFC3339), st.LastReloadError)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEFFECT\tPOSITION")
+		for _, p := range st.Policy {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Id, p.Effect, p.Position)
+		}
+		_ = tw.Flush()
+	}
+	if st.LastReloadError != "" {
+		return exitDeny
+	}
+	return exitOK
 }

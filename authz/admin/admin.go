@@ -1,0 +1,216 @@
+// Package admin serves Warden's admin API (proto/warden/admin/v1): decision
+// log queries, revocations and policy status, each method granted to a
+// caller by a bearer token file or an mTLS client list, and dials it for
+// the CLI.
+package admin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/policy"
+	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Page sizes of QueryDecisions.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// DefaultRevocationTTL is how long a jti revocation without an expiry is kept.
+const DefaultRevocationTTL = 7 * 24 * time.Hour
+
+// Service implements adminv1.AdminServiceServer.
+type Service struct {
+	adminv1.UnimplementedAdminServiceServer
+	Logs     authz.LogSource
+	Store    ratelimit.Store
+	Policies *policy.Engine
+	Node     string
+	Now      func() time.Time
+}
+
+// QueryDecisions implements adminv1.AdminServiceServer.
+func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecisionsRequest) (*adminv1.QueryDecisionsResponse, error) {
+	f, err := FilterFromProto(req, s.Now())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, status.Error(codes.InvalidArgument, "page_size must not be negative")
+	case size == 0:
+		size = DefaultPageSize
+	case size > MaxPageSize:
+		size = MaxPageSize
+	}
+	recs, next, err := s.Logs.Query(ctx, f, size, req.GetPageToken())
+	switch {
+	case errors.Is(err, authz.ErrBadCursor):
+		return nil, status.Error(codes.InvalidArgument, "page_token: not one this server issued")
+	case err != nil:
+		return nil, status.Errorf(codes.Unavailable, "decision log (%s): %v", s.Logs.Kind(), err)
+	}
+	out := &adminv1.QueryDecisionsResponse{NextPageToken: next, Source: s.Logs.Kind()}
+	for _, r := range recs {
+		out.Decisions = append(out.Decisions, DecisionToProto(r))
+	}
+	return out, nil
+}
+
+// FilterFromProto checks a query's filters; since defaults to 15 minutes
+// before now.
+func FilterFromProto(req *adminv1.QueryDecisionsRequest, now time.Time) (authz.Filter, error) {
+	f := authz.Filter{Since: now.Add(-15 * time.Minute), Decision: req.GetDecision(), Principal: req.GetPrincipal(),
+		Action: req.GetAction(), Status: int(req.GetStatus())}
+	if req.Since != nil {
+		if err := req.Since.CheckValid(); err != nil {
+			return f, err
+		}
+		f.Since = req.Since.AsTime()
+	}
+	if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
+		return f, errors.New(`decision must be "allow", "deny" or empty`)
+	}
+	if f.Status < 0 || f.Status > 599 {
+		return f, errors.New("status must be an HTTP status or 0")
+	}
+	return f, nil
+}
+
+// Revoke implements adminv1.AdminServiceServer.
+func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*adminv1.RevokeResponse, error) {
+	now := s.Now()
+	var r ratelimit.Revocation
+	switch t := req.Target.(type) {
+	case *adminv1.RevokeRequest_Token:
+		if t.Token.GetJti() == "" {
+			return nil, status.Error(codes.InvalidArgument, "token.jti is required")
+		}
+		r = ratelimit.Revocation{Kind: "jti", ID: t.Token.GetJti(), Until: now.Add(DefaultRevocationTTL)}
+		if e := t.Token.GetExpires(); e != nil {
+			r.Until = e.AsTime()
+		}
+	case *adminv1.RevokeRequest_Subject:
+		sub := t.Subject.GetSubject()
+		if iss, id, ok := strings.Cut(sub, "|"); !ok || iss == "" || id == "" {
+			return nil, status.Errorf(codes.InvalidArgument, "subject %q: want ISSUER|SUB, e.g. corp|alice (the issuer's configured name)", sub)
+		}
+		r = ratelimit.Revocation{Kind: "subject", ID: sub, Before: now}
+		if b := t.Subject.GetBefore(); b != nil {
+			r.Before = b.AsTime()
+		}
+	default:
+		return nil, status.Error(codes.InvalidArgument, "set token or subject")
+	}
+	if err := s.Store.Revoke(ctx, r); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "store: %v", err)
+	}
+	return &adminv1.RevokeResponse{Revocation: RevocationToProto(r)}, nil
+}
+
+// ListRevocations implements adminv1.AdminServiceServer.
+func (s *Service) ListRevocations(ctx context.Context, _ *adminv1.ListRevocationsRequest) (*adminv1.ListRevocationsResponse, error) {
+	rs, err := s.Store.List(ctx, s.Now())
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "store: %v", err)
+	}
+	out := &adminv1.ListRevocationsResponse{}
+	for _, r := range rs {
+		out.Revocations = append(out.Revocations, RevocationToProto(r))
+	}
+	return out, nil
+}
+
+// PolicyStatus implements adminv1.AdminServiceServer.
+func (s *Service) PolicyStatus(context.Context, *adminv1.PolicyStatusRequest) (*adminv1.PolicyStatusResponse, error) {
+	set := s.Policies.Current()
+	loaded, last, lastErr := s.Policies.Status()
+	out := &adminv1.PolicyStatusResponse{Node: s.Node, Policies: int32(set.Len()),
+		LoadedAt: timestamppb.New(loaded), LastReloadAt: timestamppb.New(last)}
+	if lastErr != nil {
+		out.LastReloadError = lastErr.Error()
+	}
+	for _, p := range set.Policies() {
+		eff := "permit"
+		if p.Forbid {
+			eff = "forbid"
+		}
+		out.Policy = append(out.Policy, &adminv1.PolicyStatusResponse_Policy{Id: p.ID, Effect: eff, Position: p.Position})
+	}
+	return out, nil
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func tm(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+// RevocationToProto converts a revocation.
+func RevocationToProto(r ratelimit.Revocation) *adminv1.Revocation {
+	return &adminv1.Revocation{Kind: r.Kind, Id: r.ID, Until: ts(r.Until), Before: ts(r.Before)}
+}
+
+// RevocationFromProto converts a revocation back.
+func RevocationFromProto(r *adminv1.Revocation) ratelimit.Revocation {
+	return ratelimit.Revocation{Kind: r.GetKind(), ID: r.GetId(), Until: tm(r.GetUntil()), Before: tm(r.GetBefore())}
+}
+
+// DecisionToProto converts a decision record.
+func DecisionToProto(r *authz.Record) *adminv1.Decision {
+	d := &adminv1.Decision{
+		Time: ts(r.Time), DecisionId: r.DecisionID, Decision: r.Decision, Status: int32(r.Status), Reason: string(r.Reason),
+		Policies: r.Policies, Errors: r.Errors, Principal: r.Principal, Action: r.Action, Resource: r.Resource,
+		Request: &adminv1.Decision_Request{Method: r.Request.Method, Host: r.Request.Host, Path: r.Request.Path,
+			SourceIp: r.Request.SourceIP, RequestId: r.Request.RequestID},
+		Workload: r.Workload, LatencyUs: r.LatencyUS, Node: r.Node, Detail: r.Detail,
+	}
+	if t := r.Token; t != nil {
+		d.Token = &adminv1.Decision_Token{Iss: t.Iss, Jti: t.Jti, Exp: ts(t.Exp)}
+	}
+	if rl := r.RateLimit; rl != nil {
+		d.Ratelimit = &adminv1.Decision_RateLimit{Rule: rl.Rule, Remaining: int32(rl.Remaining)}
+	}
+	return d
+}
+
+// RecordFromProto converts a decision back to a record.
+func RecordFromProto(d *adminv1.Decision) *authz.Record {
+	q := d.GetRequest()
+	r := &authz.Record{
+		Time: tm(d.GetTime()), DecisionID: d.GetDecisionId(), Decision: d.GetDecision(), Status: int(d.GetStatus()),
+		Reason: authz.Reason(d.GetReason()), Policies: d.GetPolicies(), Errors: d.GetErrors(), Principal: d.GetPrincipal(),
+		Action: d.GetAction(), Resource: d.GetResource(),
+		Request:  authz.RecordRequest{Method: q.GetMethod(), Host: q.GetHost(), Path: q.GetPath(), SourceIP: q.GetSourceIp(), RequestID: q.GetRequestId()},
+		Workload: d.GetWorkload(), LatencyUS: d.GetLatencyUs(), Node: d.GetNode(), Detail: d.GetDetail(),
+	}
+	if r.Policies == nil {
+		r.Policies = []string{}
+	}
+	if t := d.GetToken(); t != nil {
+		r.Token = &authz.RecordToken{Iss: t.GetIss(), Jti: t.GetJti(), Exp: tm(t.GetExp())}
+	}
+	if rl := d.GetRatelimit(); rl != nil {
+		r.RateLimit = &authz.RecordRateLimit{Rule: rl.GetRule(), Remaining: int(rl.GetRemaining())}
+	}
+	return r
+}

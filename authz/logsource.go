@@ -1,0 +1,367 @@
+package authz
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// LogSource is a queryable decision log: `warden logs` and the admin API
+// read it.
+type LogSource interface {
+	// Query returns at most limit matching records, newest first, starting
+	// after cursor ("" for the newest). next is the cursor of the following
+	// page, "" when there is none.
+	Query(ctx context.Context, f Filter, limit int, cursor string) (recs []*Record, next string, err error)
+	// Kind names the source: redis_stream, file or memory.
+	Kind() string
+	Close() error
+}
+
+// Follower is a LogSource that can also follow: the file and Redis stream
+// sources.
+type Follower interface {
+	LogSource
+	// Follow calls fn for every new matching record until ctx ends.
+	Follow(ctx context.Context, f Filter, fn func(*Record)) error
+}
+
+var (
+	_ Follower  = (*FileSource)(nil)
+	_ Follower  = (*StreamSource)(nil)
+	_ LogSource = (*Ring)(nil)
+)
+
+// ErrBadCursor is returned for a cursor the source did not issue.
+var ErrBadCursor = errors.New("invalid page token")
+
+// timeCursor orders records newest first by (time, decision id); sources
+// without a native order (files, memory) page with it.
+type timeCursor struct {
+	t  int64 // UnixNano
+	id string
+}
+
+func (c timeCursor) String() string { return "t:" + strconv.FormatInt(c.t, 10) + ":" + c.id }
+
+func parseTimeCursor(s string) (timeCursor, bool, error) {
+	if s == "" {
+		return timeCursor{}, false, nil
+	}
+	rest, ok := strings.CutPrefix(s, "t:")
+	ns, id, ok2 := strings.Cut(rest, ":")
+	t, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || !ok2 || err != nil || id == "" {
+		return timeCursor{}, false, ErrBadCursor
+	}
+	return timeCursor{t, id}, true, nil
+}
+
+func cursorOf(r *Record) timeCursor { return timeCursor{r.Time.UnixNano(), r.DecisionID} }
+
+// older reports whether a sorts after b in newest-first order.
+func (c timeCursor) older(b timeCursor) bool {
+	return c.t < b.t || (c.t == b.t && c.id < b.id)
+}
+
+// page is the newest-first selection shared by the file and memory sources:
+// it keeps the limit+1 newest records older than the cursor.
+type page struct {
+	after timeCursor
+	has   bool
+	limit int
+	recs  []*Record
+}
+
+func (p *page) add(r *Record) {
+	if p.has && !cursorOf(r).older(p.after) {
+		return
+	}
+	p.recs = append(p.recs, r)
+	// Records arrive oldest first (nearly: replicas and buffers reorder
+	// them a little), so trimming from the front keeps the newest.
+	if len(p.recs) > 2*(p.limit+1)+64 {
+		p.trim()
+	}
+}
+
+func (p *page) trim() {
+	sort.Slice(p.recs, func(i, j int) bool { return cursorOf(p.recs[j]).older(cursorOf(p.recs[i])) })
+	if len(p.recs) > p.limit+1 {
+		p.recs = slices.Clone(p.recs[:p.limit+1])
+	}
+}
+
+func (p *page) result() ([]*Record, string) {
+	p.trim()
+	if len(p.recs) <= p.limit {
+		return p.recs, ""
+	}
+	recs := p.recs[:p.limit]
+	return recs, cursorOf(recs[len(recs)-1]).String()
+}
+
+// FileSource reads a file sink and its rotated backups (lumberjack names
+// them NAME-TIMESTAMP.EXT beside it).
+type FileSource struct{ Path string }
+
+// Kind implements LogSource.
+func (s *FileSource) Kind() string { return "file" }
+
+func (s *FileSource) files() []string {
+	ext := filepath.Ext(s.Path)
+	backups, _ := filepath.Glob(strings.TrimSuffix(s.Path, ext) + "-*" + ext)
+	sort.Strings(backups) // timestamps sort oldest first
+	return append(backups, s.Path)
+}
+
+// Query implements LogSource.
+func (s *FileSource) Query(_ context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {
+	after, has, err := parseTimeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	p := &page{after: after, has: has, limit: limit}
+	found := false
+	for _, name := range s.files() {
+		fh, err := os.Open(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		found = true
+		_, err = scanRecords(fh, f, p.add)
+		fh.Close()
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if !found {
+		return nil, "", fmt.Errorf("%s: no decision log yet", s.Path)
+	}
+	recs, next := p.result()
+	return recs, next, nil
+}
+
+// scanRecords decodes JSON lines, skipping lines that are not records.
+func scanRecords(r io.Reader, f Filter, fn func(*Record)) (int64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var n int64
+	for sc.Scan() {
+		n += int64(len(sc.Bytes())) + 1
+		var rec Record
+		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.DecisionID == "" {
+			continue
+		}
+		if f.Match(&rec) {
+			fn(&rec)
+		}
+	}
+	return n, sc.Err()
+}
+
+// Follow implements Follower.
+func (s *FileSource) Follow(ctx context.Context, f Filter, fn func(*Record)) error {
+	fh, err := os.Open(s.Path)
+	if err != nil {
+		return err
+	}
+	defer func() { fh.Close() }()
+	off, err := fh.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		if st, err := os.Stat(s.Path); err == nil && st.Size() < off { // rotated
+			fh.Close()
+			if fh, err = os.Open(s.Path); err != nil {
+				return err
+			}
+			off = 0
+		}
+		if _, err := fh.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+		// Only whole lines: a partial last line is read next time.
+		b, err := io.ReadAll(fh)
+		if err != nil {
+			return err
+		}
+		if i := strings.LastIndexByte(string(b), '\n'); i >= 0 {
+			n, _ := scanRecords(strings.NewReader(string(b[:i+1])), f, fn)
+			off += n
+		}
+	}
+}
+
+// Close implements LogSource.
+func (s *FileSource) Close() error { return nil }
+
+// StreamSource reads the Redis stream sink: every replica's records.
+type StreamSource struct {
+	Client redis.UniversalClient
+	Stream string
+	// CloseClient makes Close close Client.
+	CloseClient bool
+}
+
+// Kind implements LogSource.
+func (s *StreamSource) Kind() string { return "redis_stream" }
+
+func decodeStream(m redis.XMessage) (*Record, bool) {
+	v, _ := m.Values[StreamField].(string)
+	var rec Record
+	if json.Unmarshal([]byte(v), &rec) != nil || rec.DecisionID == "" {
+		return nil, false
+	}
+	return &rec, true
+}
+
+// Query implements LogSource. Its cursor is a stream entry id.
+func (s *StreamSource) Query(ctx context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {
+	end := "+"
+	if cursor != "" {
+		id, ok := strings.CutPrefix(cursor, "s:")
+		if !ok || !validStreamID(id) {
+			return nil, "", ErrBadCursor
+		}
+		end = "(" + id
+	}
+	// Entry ids are XADD times, never earlier than the record's time.
+	start := "-"
+	if !f.Since.IsZero() {
+		start = strconv.FormatInt(f.Since.UnixMilli(), 10)
+	}
+	var recs []*Record
+	var ids []string
+	for {
+		msgs, err := s.Client.XRevRangeN(ctx, s.Stream, end, start, 1000).Result()
+		if err != nil {
+			return nil, "", err
+		}
+		for _, m := range msgs {
+			if r, ok := decodeStream(m); ok && f.Match(r) {
+				recs, ids = append(recs, r), append(ids, m.ID)
+				if len(recs) > limit {
+					return recs[:limit], "s:" + ids[limit-1], nil
+				}
+			}
+		}
+		if len(msgs) < 1000 {
+			return recs, "", nil
+		}
+		end = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+func validStreamID(id string) bool {
+	ms, seq, ok := strings.Cut(id, "-")
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return ok && err1 == nil && err2 == nil
+}
+
+// Follow implements Follower.
+func (s *StreamSource) Follow(ctx context.Context, f Filter, fn func(*Record)) error {
+	last := "$"
+	for {
+		res, err := s.Client.XRead(ctx, &redis.XReadArgs{Streams: []string{s.Stream, last}, Block: time.Second, Count: 1000}).Result()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return err
+		}
+		for _, st := range res {
+			for _, m := range st.Messages {
+				if r, ok := decodeStream(m); ok && f.Match(r) {
+					fn(r)
+				}
+				last = m.ID
+			}
+		}
+	}
+}
+
+// Close implements LogSource.
+func (s *StreamSource) Close() error {
+	if s.CloseClient {
+		return s.Client.Close()
+	}
+	return nil
+}
+
+// Ring keeps this replica's most recent records in memory, so the admin API
+// can answer when no sink is queryable (stdout).
+type Ring struct {
+	mu   sync.Mutex
+	recs []*Record
+	next int
+	full bool
+}
+
+// NewRing keeps the newest n records.
+func NewRing(n int) *Ring { return &Ring{recs: make([]*Record, n)} }
+
+// Add stores r (the decision log calls it off the request path).
+func (g *Ring) Add(r *Record) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.recs[g.next] = r
+	g.next = (g.next + 1) % len(g.recs)
+	if g.next == 0 {
+		g.full = true
+	}
+}
+
+// Kind implements LogSource.
+func (g *Ring) Kind() string { return "memory" }
+
+// Query implements LogSource.
+func (g *Ring) Query(_ context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {
+	after, has, err := parseTimeCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	p := &page{after: after, has: has, limit: limit}
+	g.mu.Lock()
+	var all []*Record
+	if g.full {
+		all = append(all, g.recs[g.next:]...)
+	}
+	all = append(all, g.recs[:g.next]...)
+	g.mu.Unlock()
+	for _, r := range all {
+		if f.Match(r) {
+			p.add(r)
+		}
+	}
+	recs, next := p.result()
+	return recs, next, nil
+}
+
+// Close implements LogSource.
+func (g *Ring) Close() error { return nil }
