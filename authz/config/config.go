@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/wardenauthz/warden/examples/quickstart"
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/yamlpath"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
@@ -246,51 +246,11 @@ func locate(name string, root *yaml.Node, err error) error {
 	if !ok || strings.ContainsAny(path, " \t") {
 		return fmt.Errorf("%s: %s", name, msg)
 	}
-	line := lineOf(root, path)
+	line := yamlpath.Line(root, path)
 	if line == 0 {
 		return fmt.Errorf("%s: %s: %s", name, path, rest)
 	}
 	return fmt.Errorf("%s:%d: %s: %s", name, line, path, rest)
-}
-
-func lineOf(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := 0
-	if n.Kind == yaml.MappingNode {
-		line = max(n.Line, 1)
-	}
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if i := strings.IndexByte(part, '['); i > 0 && strings.HasSuffix(part, "]") {
-			key = part[:i]
-			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
-		}
-		next := (*yaml.Node)(nil)
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == key {
-					next = n.Content[i+1]
-					line = n.Content[i].Line
-					break
-				}
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
 }
 
 func (c *Config) setDefaults() {

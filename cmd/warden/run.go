@@ -31,6 +31,7 @@ Usage:
   warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store or admin API); 'warden revoke list'
   warden logs [--config FILE | --server ADDR] [filters]
                                             query decision logs (file or Redis stream sink, or admin API)
+  warden envoy validate FILE...             check Envoy bootstrap/listener YAML offline, as Envoy loads it
 
 
 Run 'warden COMMAND --help' for a command's flags.
@@ -71,6 +72,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return cmdConfigValidate(rest[1:], stdout, stderr)
 		}
 		fmt.Fprintln(stderr, "usage: warden config validate FILE")
+		return exitError
+	case "envoy":
+		if len(rest) > 0 && rest[0] == "validate" {
+			return cmdEnvoyValidate(rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden envoy validate FILE...")
 		return exitError
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

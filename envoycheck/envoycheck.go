@@ -1,0 +1,406 @@
+// Package envoycheck checks Envoy configuration offline, the way Envoy
+// would at load time, without an Envoy binary: YAML to JSON, strict protojson
+// into a Bootstrap (or a Listener) with every Any resolved, the generated
+// validation run inside every Any (it does not descend into them by
+// itself), and the load-time checks validation cannot express (router
+// filter last, referenced clusters defined, the ext_authz gRPC cluster
+// speaks HTTP/2). Every problem names the file, line and field.
+package envoycheck
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	netauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/ext_authz/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/wardenauthz/warden/internal/yamlpath"
+)
+
+// Problem is one finding.
+type Problem struct {
+	File string
+	Line int    // 0 when unknown
+	Path string // field path, e.g. static_resources.listeners[0].filter_chains[0]
+	Msg  string
+}
+
+func (p Problem) Error() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc += ":" + strconv.Itoa(p.Line)
+	}
+	if p.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, p.Path, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, p.Msg)
+}
+
+// File checks one Envoy YAML file.
+func File(name string) []Problem {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return []Problem{{File: name, Msg: err.Error()}}
+	}
+	return Check(name, b)
+}
+
+// Check checks Envoy YAML text (a Bootstrap, or a single Listener); name is
+// used in problems.
+func Check(name string, b []byte) []Problem {
+	c := &checker{file: name}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(&c.root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return []Problem{{File: name, Msg: "empty file"}}
+		}
+		return []Problem{{File: name, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var doc any
+	if err := c.root.Decode(&doc); err != nil {
+		return []Problem{{File: name, Msg: "YAML: " + err.Error()}}
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return []Problem{{File: name, Msg: "YAML to JSON: " + err.Error()}}
+	}
+	top, _ := doc.(map[string]any)
+	var msg proto.Message = &bootstrapv3.Bootstrap{}
+	if _, ok := top["filter_chains"]; ok {
+		msg = &listenerv3.Listener{}
+	} else if _, ok := top["filterChains"]; ok {
+		msg = &listenerv3.Listener{}
+	}
+	if err := protojson.Unmarshal(js, msg); err != nil {
+		return []Problem{c.jsonProblem(js, err)}
+	}
+	c.validate("", msg)
+	c.walk("", msg.ProtoReflect())
+	switch m := msg.(type) {
+	case *bootstrapv3.Bootstrap:
+		c.loadChecks(m.GetStaticResources().GetListeners(), m.GetStaticResources().GetClusters(), "static_resources.listeners", true)
+	case *listenerv3.Listener:
+		c.loadChecks([]*listenerv3.Listener{m}, nil, "", false)
+	}
+	return c.problems
+}
+
+type checker struct {
+	file     string
+	root     yaml.Node
+	problems []Problem
+}
+
+func (c *checker) add(path, format string, args ...any) {
+	c.problems = append(c.problems, Problem{File: c.file, Line: yamlpath.Line(&c.root, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var protojsonPos = regexp.MustCompile(`\(line (\d+):(\d+)\): `)
+
+// jsonProblem turns protojson's "(line 1:345): unknown field" into the YAML
+// path and line of that offset.
+func (c *checker) jsonProblem(js []byte, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	m := protojsonPos.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return Problem{File: c.file, Msg: msg}
+	}
+	col, _ := strconv.Atoi(msg[m[4]:m[5]])
+	text := msg[:m[0]] + msg[m[1]:]
+	path := pathAt(js, col-1)
+	return Problem{File: c.file, Line: yamlpath.Line(&c.root, path), Path: path, Msg: text}
+}
+
+// pathAt is the path of the value being read at byte offset off of
+// compact JSON: "a.b[2].c".
+func pathAt(js []byte, off int) string {
+	type frame struct {
+		obj   bool
+		key   string
+		index int
+		want  bool // object: next string is a key
+	}
+	var stack []frame
+	path := func() string {
+		var sb strings.Builder
+		for _, f := range stack {
+			if f.obj {
+				if f.key == "" {
+					continue
+				}
+				if sb.Len() > 0 {
+					sb.WriteByte('.')
+				}
+				sb.WriteString(f.key)
+			} else {
+				fmt.Fprintf(&sb, "[%d]", f.index)
+			}
+		}
+		return sb.String()
+	}
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	for {
+		if int(dec.InputOffset()) > off {
+			return path()
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return path()
+		}
+		valueDone := func() {
+			if n := len(stack); n > 0 {
+				if stack[n-1].obj {
+					stack[n-1].want = true
+				} else {
+					stack[n-1].index++
+				}
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{obj: true, want: true})
+			case '[':
+				stack = append(stack, frame{index: 0})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		default:
+			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].want {
+				stack[n-1].key, _ = t.(string)
+				stack[n-1].want = false
+				continue
+			}
+			valueDone()
+		}
+	}
+}
+
+type validatorAll interface{ ValidateAll() error }
+
+// validate runs a message's generated validation (which stops at Any).
+func (c *checker) validate(path string, m proto.Message) {
+	v, ok := m.(validatorAll)
+	if !ok {
+		return
+	}
+	if err := v.ValidateAll(); err != nil {
+		for _, e := range flatten(err) {
+			c.add(path, "%s", e)
+		}
+	}
+}
+
+func flatten(err error) []string {
+	type multi interface{ AllErrors() []error }
+	if m, ok := err.(multi); ok {
+		var out []string
+		for _, e := range m.AllErrors() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// walk finds every Any, unpacks it and validates what is inside.
+func (c *checker) walk(path string, m protoreflect.Message) {
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			c.add(path, "%s: %v", a.GetTypeUrl(), err)
+			return
+		}
+		c.validate(path, inner)
+		c.walk(path, inner.ProtoReflect())
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.GroupKind {
+			return true
+		}
+		name := join(path, string(fd.Name()))
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				c.walk(fmt.Sprintf("%s[%d]", name, i), l.Get(i).Message())
+			}
+		case fd.IsMap():
+			if fd.MapValue().Kind() != protoreflect.MessageKind {
+				return true
+			}
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				c.walk(join(name, k.String()), mv.Message())
+				return true
+			})
+		default:
+			c.walk(name, v.Message())
+		}
+		return true
+	})
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// loadChecks are Envoy's load-time checks that validation cannot express.
+func (c *checker) loadChecks(listeners []*listenerv3.Listener, clusters []*clusterv3.Cluster, base string, haveClusters bool) {
+	byName := map[string]*clusterv3.Cluster{}
+	for i, cl := range clusters {
+		if _, dup := byName[cl.GetName()]; dup {
+			c.add(fmt.Sprintf("static_resources.clusters[%d].name", i), "cluster %q defined twice", cl.GetName())
+		}
+		byName[cl.GetName()] = cl
+	}
+	cluster := func(path, name, what string) *clusterv3.Cluster {
+		cl, ok := byName[name]
+		if haveClusters && !ok {
+			c.add(path, "%s refers to cluster %q, which is not defined in static_resources.clusters", what, name)
+		}
+		return cl
+	}
+	for li, l := range listeners {
+		lp := base
+		if base != "" {
+			lp = fmt.Sprintf("%s[%d]", base, li)
+		}
+		chains := l.GetFilterChains()
+		if l.GetDefaultFilterChain() != nil {
+			chains = append(chains, l.GetDefaultFilterChain())
+		}
+		for ci, fc := range chains {
+			cp := join(lp, fmt.Sprintf("filter_chains[%d]", ci))
+			if ci == len(l.GetFilterChains()) {
+				cp = join(lp, "default_filter_chain")
+			}
+			for fi, f := range fc.GetFilters() {
+				fp := join(cp, fmt.Sprintf("filters[%d]", fi))
+				inner, err := f.GetTypedConfig().UnmarshalNew()
+				if err != nil {
+					continue // reported by walk
+				}
+				switch t := inner.(type) {
+				case *hcmv3.HttpConnectionManager:
+					c.checkHCM(join(fp, "typed_config"), t, cluster)
+				case *netauthzv3.ExtAuthz:
+					c.checkGRPCCluster(join(fp, "typed_config.grpc_service.envoy_grpc.cluster_name"), t.GetGrpcService().GetEnvoyGrpc().GetClusterName(), cluster)
+				case *tcpproxyv3.TcpProxy:
+					if n := t.GetCluster(); n != "" {
+						cluster(join(fp, "typed_config.cluster"), n, "tcp_proxy")
+					}
+				}
+			}
+		}
+	}
+}
+
+type clusterFn func(path, name, what string) *clusterv3.Cluster
+
+func (c *checker) checkHCM(p string, h *hcmv3.HttpConnectionManager, cluster clusterFn) {
+	filters := h.GetHttpFilters()
+	if len(filters) == 0 {
+		c.add(join(p, "http_filters"), "no HTTP filters: the router filter must be last")
+	}
+	for i, f := range filters {
+		fp := fmt.Sprintf("%s.http_filters[%d]", p, i)
+		inner, err := f.GetTypedConfig().UnmarshalNew()
+		if err != nil {
+			if f.GetTypedConfig() == nil {
+				c.add(fp, "filter %q has no typed_config", f.GetName())
+			}
+			continue
+		}
+		_, isRouter := inner.(*routerv3.Router)
+		if isRouter && i != len(filters)-1 {
+			c.add(fp, "the router filter must be the last HTTP filter (filters after it never run)")
+		}
+		if !isRouter && i == len(filters)-1 {
+			c.add(fp, "the last HTTP filter is %q: it must be the router (envoy.filters.http.router)", f.GetName())
+		}
+		if az, ok := inner.(*extauthzv3.ExtAuthz); ok {
+			switch {
+			case az.GetGrpcService() != nil:
+				c.checkGRPCCluster(join(fp, "typed_config.grpc_service.envoy_grpc.cluster_name"), az.GetGrpcService().GetEnvoyGrpc().GetClusterName(), cluster)
+			case az.GetHttpService() != nil:
+				cluster(join(fp, "typed_config.http_service.server_uri.cluster"), az.GetHttpService().GetServerUri().GetCluster(), "ext_authz http_service")
+			}
+		}
+	}
+	for vi, vh := range h.GetRouteConfig().GetVirtualHosts() {
+		for ri, r := range vh.GetRoutes() {
+			rp := fmt.Sprintf("%s.route_config.virtual_hosts[%d].routes[%d].route", p, vi, ri)
+			c.checkRoute(rp, r.GetRoute(), cluster)
+		}
+	}
+}
+
+func (c *checker) checkRoute(p string, r *routev3.RouteAction, cluster clusterFn) {
+	if r == nil {
+		return
+	}
+	if n := r.GetCluster(); n != "" {
+		cluster(join(p, "cluster"), n, "route")
+	}
+	for i, w := range r.GetWeightedClusters().GetClusters() {
+		cluster(fmt.Sprintf("%s.weighted_clusters.clusters[%d].name", p, i), w.GetName(), "route")
+	}
+}
+
+// checkGRPCCluster: an ext_authz gRPC cluster must exist and speak HTTP/2.
+func (c *checker) checkGRPCCluster(p, name string, cluster clusterFn) {
+	if name == "" {
+		return // google_grpc: Envoy's own client, no cluster
+	}
+	cl := cluster(p, name, "ext_authz grpc_service")
+	if cl == nil || http2(cl) {
+		return
+	}
+	c.add(p, "cluster %q is used for gRPC but does not speak HTTP/2: set typed_extension_protocol_options "+
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions with explicit_http_config.http2_protocol_options: {}", name)
+}
+
+func http2(cl *clusterv3.Cluster) bool {
+	//lint:ignore SA1019 the deprecated field still configures HTTP/2
+	if cl.GetHttp2ProtocolOptions() != nil {
+		return true
+	}
+	a, ok := cl.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+	if !ok {
+		return false
+	}
+	var o httpv3.HttpProtocolOptions
+	if a.UnmarshalTo(&o) != nil {
+		return false
+	}
+	if o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil {
+		return true
+	}
+	// use_downstream_protocol / auto_config may pick HTTP/1.1: not enough for gRPC.
+	return false
+}

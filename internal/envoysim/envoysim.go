@@ -1,0 +1,166 @@
+// Package envoysim is a test-only stand-in for Envoy's ext_authz HTTP
+// filter in front of an upstream (no Envoy binary can run here). It builds
+// the CheckRequest Envoy would (via authz/checkreq), calls the authorizer
+// over gRPC with the filter's timeout, and applies the CheckResponse the way
+// Envoy does (ENVOY.md): a gRPC error is a failure answered with
+// status_on_error (or allowed with failure_mode_allow); a denial sends
+// denied_response's status (403 when unset), headers and body; an allow
+// applies OkHttpResponse headers honouring only the deprecated `append`
+// (unset/false overwrites, true appends only to a header already present),
+// ignores removals of pseudo-headers and host, and sends
+// response_headers_to_add to the client.
+package envoysim
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/wardenauthz/warden/authz/checkreq"
+)
+
+// Route is a route of the virtual host, matched by path prefix in order.
+type Route struct {
+	Prefix string
+	// Disabled turns ext_authz off (ExtAuthzPerRoute.disabled).
+	Disabled bool
+	// ContextExtensions are the route's check_settings.context_extensions.
+	ContextExtensions map[string]string
+}
+
+// Front is the proxy. Zero values are Envoy's defaults.
+type Front struct {
+	Authz    authv3.AuthorizationClient
+	Upstream *url.URL
+	Routes   []Route
+	// Timeout is the filter's grpc_service timeout (Envoy's default 200ms).
+	Timeout time.Duration
+	// StatusOnError answers authorizer failures (default 403).
+	StatusOnError    int
+	FailureModeAllow bool
+}
+
+func (f *Front) route(path string) (Route, bool) {
+	for _, r := range f.Routes {
+		if strings.HasPrefix(path, r.Prefix) {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
+func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := f.route(r.URL.Path)
+	if !ok {
+		http.Error(w, "", http.StatusNotFound) // Envoy: no route, 404
+		return
+	}
+	req, err := f.checkRequest(r, rt)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// What the connection manager adds is forwarded upstream too.
+	h := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+	for _, k := range []string{"x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-envoy-external-address"} {
+		r.Header.Set(k, h[k])
+	}
+	var respHeaders []*corev3.HeaderValueOption
+	if !rt.Disabled {
+		timeout := f.Timeout
+		if timeout == 0 {
+			timeout = 200 * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		resp, err := f.Authz.Check(ctx, req)
+		cancel()
+		switch {
+		case err != nil && f.FailureModeAllow:
+			// let it through untouched
+		case err != nil:
+			code := f.StatusOnError
+			if code == 0 {
+				code = http.StatusForbidden
+			}
+			w.WriteHeader(code) // empty body
+			return
+		case codes.Code(resp.GetStatus().GetCode()) != codes.OK:
+			d := resp.GetDeniedResponse()
+			for _, hv := range d.GetHeaders() {
+				apply(w.Header(), hv)
+			}
+			code := int(d.GetStatus().GetCode())
+			if code == 0 {
+				code = http.StatusForbidden
+			}
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, d.GetBody())
+			return
+		default:
+			ok := resp.GetOkResponse()
+			for _, hv := range ok.GetHeaders() {
+				apply(r.Header, hv)
+			}
+			for _, name := range ok.GetHeadersToRemove() {
+				if strings.HasPrefix(name, ":") || strings.EqualFold(name, "host") {
+					continue // Envoy ignores these
+				}
+				r.Header.Del(name)
+			}
+			respHeaders = ok.GetResponseHeadersToAdd()
+		}
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(f.Upstream); pr.Out.Host = pr.In.Host },
+		ModifyResponse: func(res *http.Response) error {
+			for _, hv := range respHeaders {
+				apply(res.Header, hv)
+			}
+			return nil
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+// apply adds one header the way Envoy ≤ 1.36 does: only `append` counts.
+func apply(h http.Header, hv *corev3.HeaderValueOption) {
+	k, v := hv.GetHeader().GetKey(), hv.GetHeader().GetValue()
+	//lint:ignore SA1019 Envoy ≤ 1.36 honours only the deprecated field
+	if hv.GetAppend().GetValue() {
+		if len(h.Values(k)) > 0 {
+			h.Add(k, v)
+		}
+		return
+	}
+	h.Set(k, v)
+}
+
+// checkRequest builds what Envoy sends for r (edge proxy, use_remote_address).
+func (f *Front) checkRequest(r *http.Request, rt Route) (*authv3.CheckRequest, error) {
+	var headers []string
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			headers = append(headers, k+": "+v)
+		}
+	}
+	host, _, _ := strings.Cut(r.RemoteAddr, ":")
+	if strings.HasPrefix(r.RemoteAddr, "[") {
+		host = strings.Trim(strings.Split(r.RemoteAddr, "]")[0], "[")
+	}
+	proto := "HTTP/1.1"
+	if r.ProtoMajor == 2 {
+		proto = "HTTP/2"
+	}
+	return checkreq.Build(checkreq.HTTP{
+		Method: r.Method, URL: "http://" + r.Host + r.RequestURI, Headers: headers, SourceIP: host,
+		ContextExtensions: rt.ContextExtensions, Protocol: proto,
+	})
+}
