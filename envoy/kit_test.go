@@ -1,0 +1,262 @@
+// Package envoy_test checks the Istio kit's manifests against each other and
+// against Warden's config (no cluster can run here).
+package envoy_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/policy"
+)
+
+type obj struct {
+	APIVersion string         `yaml:"apiVersion"`
+	Kind       string         `yaml:"kind"`
+	Metadata   map[string]any `yaml:"metadata"`
+	Spec       yaml.Node      `yaml:"spec"`
+}
+
+func docs(t *testing.T, file string) []obj {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []obj
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var o obj
+		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		out = append(out, o)
+	}
+}
+
+func decode[T any](t *testing.T, n *yaml.Node) T {
+	t.Helper()
+	var v T
+	if err := n.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+type deployment struct {
+	Replicas int `yaml:"replicas"`
+	Selector struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
+	} `yaml:"selector"`
+	Template struct {
+		Metadata struct {
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"metadata"`
+		Spec struct {
+			SecurityContext struct {
+				RunAsNonRoot bool `yaml:"runAsNonRoot"`
+			} `yaml:"securityContext"`
+			Containers []struct {
+				Args  []string `yaml:"args"`
+				Ports []struct {
+					Name          string `yaml:"name"`
+					ContainerPort int    `yaml:"containerPort"`
+				} `yaml:"ports"`
+				ReadinessProbe struct {
+					HTTPGet struct {
+						Path string `yaml:"path"`
+						Port string `yaml:"port"`
+					} `yaml:"httpGet"`
+				} `yaml:"readinessProbe"`
+				VolumeMounts []struct {
+					Name      string `yaml:"name"`
+					MountPath string `yaml:"mountPath"`
+				} `yaml:"volumeMounts"`
+			} `yaml:"containers"`
+			Volumes []struct {
+				Name      string `yaml:"name"`
+				ConfigMap struct {
+					Name string `yaml:"name"`
+				} `yaml:"configMap"`
+			} `yaml:"volumes"`
+		} `yaml:"spec"`
+	} `yaml:"template"`
+}
+
+type service struct {
+	Selector map[string]string `yaml:"selector"`
+	Ports    []struct {
+		Name        string `yaml:"name"`
+		Port        int    `yaml:"port"`
+		TargetPort  string `yaml:"targetPort"`
+		AppProtocol string `yaml:"appProtocol"`
+	} `yaml:"ports"`
+}
+
+func TestIstioKitAgrees(t *testing.T) {
+	dir := "istio"
+	var kust struct {
+		Namespace          string   `yaml:"namespace"`
+		Resources          []string `yaml:"resources"`
+		ConfigMapGenerator []struct {
+			Name  string   `yaml:"name"`
+			Files []string `yaml:"files"`
+		} `yaml:"configMapGenerator"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err := yaml.Unmarshal(b, &kust); err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[string]*obj{}
+	for _, r := range kust.Resources {
+		for _, o := range docs(t, filepath.Join(dir, r)) {
+			byKind[o.Kind+"/"+o.Metadata["name"].(string)] = &o
+		}
+	}
+	cms := map[string]map[string]string{} // configmap -> key -> file
+	for _, g := range kust.ConfigMapGenerator {
+		cms[g.Name] = map[string]string{}
+		for _, f := range g.Files {
+			key, file, ok := strings.Cut(f, "=")
+			if !ok {
+				key, file = filepath.Base(f), f
+			}
+			if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+				t.Error(err)
+			}
+			cms[g.Name][key] = file
+		}
+	}
+
+	dep := decode[deployment](t, &byKind["Deployment/warden"].Spec)
+	svc := decode[service](t, &byKind["Service/warden"].Spec)
+	pdb := decode[struct {
+		MinAvailable int `yaml:"minAvailable"`
+		Selector     struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"selector"`
+	}](t, &byKind["PodDisruptionBudget/warden"].Spec)
+	labels := dep.Template.Metadata.Labels
+	for name, sel := range map[string]map[string]string{"deployment": dep.Selector.MatchLabels, "service": svc.Selector, "pdb": pdb.Selector.MatchLabels} {
+		for k, v := range sel {
+			if labels[k] != v {
+				t.Errorf("%s selector %s=%s does not select the pods (%v)", name, k, v, labels)
+			}
+		}
+	}
+	if pdb.MinAvailable >= dep.Replicas || !dep.Template.Spec.SecurityContext.RunAsNonRoot {
+		t.Errorf("pdb minAvailable %d with %d replicas; runAsNonRoot %v", pdb.MinAvailable, dep.Replicas, dep.Template.Spec.SecurityContext.RunAsNonRoot)
+	}
+
+	// The container runs the generated config, with the policies where the
+	// config says.
+	c := dep.Template.Spec.Containers[0]
+	mounts := map[string]string{} // mount path -> configmap
+	for _, m := range c.VolumeMounts {
+		for _, v := range dep.Template.Spec.Volumes {
+			if v.Name == m.Name {
+				mounts[m.MountPath] = v.ConfigMap.Name
+			}
+		}
+	}
+	cfgPath := c.Args[len(c.Args)-1]
+	cfgFile := cms[mounts[filepath.Dir(cfgPath)]][filepath.Base(cfgPath)]
+	if cfgFile == "" {
+		t.Fatalf("%s is not a generated config map file", cfgPath)
+	}
+	cfg, err := config.Load(filepath.Join(dir, cfgFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyCM := cms[mounts[cfg.Policy.Dir]]
+	if policyCM == nil {
+		t.Fatalf("policy.dir %s is not a mounted config map", cfg.Policy.Dir)
+	}
+	// Load the policies from the files the config map is generated from.
+	tmp := t.TempDir()
+	for key, file := range policyCM {
+		b, _ := os.ReadFile(filepath.Join(dir, file))
+		_ = os.WriteFile(filepath.Join(tmp, key), b, 0o644)
+	}
+	if _, err := policy.Load(policy.Source{FS: os.DirFS(tmp), Dir: ".", Name: cfg.Policy.Dir}, cfg.Policy.Routes); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ports: container, Service and config agree; readiness is /readyz.
+	port := func(addr string) int {
+		_, p, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	cports := map[string]int{}
+	for _, p := range c.Ports {
+		cports[p.Name] = p.ContainerPort
+	}
+	if cports["grpc"] != port(cfg.Server.GRPCAddr) || cports["http"] != port(cfg.Server.HTTPAddr) {
+		t.Errorf("container ports %v, config %s %s", cports, cfg.Server.GRPCAddr, cfg.Server.HTTPAddr)
+	}
+	if p := c.ReadinessProbe.HTTPGet; p.Path != "/readyz" || p.Port != "http" {
+		t.Errorf("readiness probe %+v", p)
+	}
+	grpcPort := 0
+	for _, p := range svc.Ports {
+		if p.TargetPort == "grpc" {
+			grpcPort = p.Port
+			if p.AppProtocol != "grpc" {
+				t.Error("the gRPC service port needs appProtocol: grpc (HTTP/2 from the sidecars)")
+			}
+		}
+	}
+
+	// Redis: the config's address is the kit's Redis Service.
+	rsvc := decode[service](t, &byKind["Service/redis"].Spec)
+	if want := "redis." + kust.Namespace + ".svc.cluster.local:" + strconv.Itoa(rsvc.Ports[0].Port); cfg.Store.Redis.Addrs[0] != want {
+		t.Errorf("store.redis.addrs %v, want %s", cfg.Store.Redis.Addrs, want)
+	}
+
+	// istiod's provider points at the Service, with a short timeout and no
+	// fail-open; the AuthorizationPolicy uses that provider.
+	mc := docs(t, filepath.Join(dir, "meshconfig.yaml"))[0]
+	spec := decode[struct {
+		MeshConfig struct {
+			ExtensionProviders []struct {
+				Name string `yaml:"name"`
+				Grpc struct {
+					Service  string `yaml:"service"`
+					Port     int    `yaml:"port"`
+					Timeout  string `yaml:"timeout"`
+					FailOpen bool   `yaml:"failOpen"`
+				} `yaml:"envoyExtAuthzGrpc"`
+			} `yaml:"extensionProviders"`
+		} `yaml:"meshConfig"`
+	}](t, &mc.Spec)
+	prov := spec.MeshConfig.ExtensionProviders[0]
+	if want := "warden." + kust.Namespace + ".svc.cluster.local"; prov.Grpc.Service != want || prov.Grpc.Port != grpcPort {
+		t.Errorf("provider %s:%d, want %s:%d", prov.Grpc.Service, prov.Grpc.Port, want, grpcPort)
+	}
+	if d, err := time.ParseDuration(prov.Grpc.Timeout); err != nil || d > time.Second || prov.Grpc.FailOpen {
+		t.Errorf("provider timeout %q (want ≤ 1s), failOpen %v", prov.Grpc.Timeout, prov.Grpc.FailOpen)
+	}
+	ap := docs(t, filepath.Join(dir, "authorizationpolicy.yaml"))[0]
+	aps := decode[struct {
+		Action   string `yaml:"action"`
+		Provider struct {
+			Name string `yaml:"name"`
+		} `yaml:"provider"`
+	}](t, &ap.Spec)
+	if aps.Action != "CUSTOM" || aps.Provider.Name != prov.Name {
+		t.Errorf("AuthorizationPolicy %s/%s, want CUSTOM/%s", aps.Action, aps.Provider.Name, prov.Name)
+	}
+}
