@@ -107,9 +107,10 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 // never fails: an internal fault is a deny (503).
 func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
 	start := time.Now()
-	in := parseRequest(req, a.o.Now)
+	now := a.o.Now()
+	in := parseRequest(req, now)
 	rec := &Record{
-		Time:       a.o.Now(),
+		Time:       now,
 		DecisionID: newDecisionID(),
 		Node:       a.o.Node,
 		Request: RecordRequest{
@@ -137,8 +138,9 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 			a.o.Logger.Error("panic in Check; denying", "panic", fmt.Sprint(p), "decision_id", rec.DecisionID)
 			out.Response = a.deny(rec, &in, denial{reason: ReasonUnavailable, detail: "internal error", retryAfter: time.Second})
 		}
-		rec.LatencyUS = time.Since(start).Microseconds()
-		a.o.Metrics.observe(rec, time.Since(start))
+		took := time.Since(start)
+		rec.LatencyUS = took.Microseconds()
+		a.o.Metrics.observe(rec, took)
 		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
 			a.o.Recorder.Record(rec)
 		}
@@ -181,7 +183,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	}
 	// revocation
 	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, t.Issuer+"|"+t.Sub, t.Jti, t.Iat)
+		revoked, err := a.o.Revocations.Revoked(ctx, t.Subject, t.Jti, t.Iat)
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")

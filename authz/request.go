@@ -28,7 +28,8 @@ type request struct {
 
 // parseRequest reads a CheckRequest as Envoy sends it (ENVOY.md). It never
 // calls Validate: Envoy's header values may exceed the generated limits.
-func parseRequest(req *authv3.CheckRequest, now func() time.Time) request {
+// now is the request time when Envoy sent none.
+func parseRequest(req *authv3.CheckRequest, now time.Time) request {
 	attrs := req.GetAttributes()
 	var in request
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
@@ -43,7 +44,7 @@ func parseRequest(req *authv3.CheckRequest, now func() time.Time) request {
 	if t := attrs.GetRequest().GetTime(); t != nil && t.IsValid() {
 		in.time = t.AsTime()
 	} else {
-		in.time = now()
+		in.time = now
 	}
 	if h == nil {
 		// Network (TCP) filter: only addresses, principals and SNI.

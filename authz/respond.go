@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -100,7 +101,7 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res 
 			ok.Headers = append(ok.Headers, set(name, value))
 		}
 	}
-	add(a.h.principal, res.Principal.String())
+	add(a.h.principal, rec.Principal)
 	if t := id.Token; t != nil {
 		add(a.h.subject, t.Sub)
 		add(a.h.issuer, t.Iss)
@@ -158,21 +159,29 @@ func ceilSeconds(d time.Duration) int {
 	return int(math.Ceil(max(d, 0).Seconds()))
 }
 
+// metadata is the dynamic metadata Envoy's access log sees, built directly
+// (structpb.NewStruct would go through map[string]any and a type switch).
+// Like NewStruct, it gives none when a string is not valid UTF-8 (proto3
+// could not marshal the response).
 func metadata(rec *Record) *structpb.Struct {
-	policies := make([]any, len(rec.Policies))
+	for _, s := range []string{rec.DecisionID, rec.Principal, string(rec.Reason), rec.Action, rec.Resource} {
+		if !utf8.ValidString(s) {
+			return nil
+		}
+	}
+	policies := make([]*structpb.Value, len(rec.Policies))
 	for i, p := range rec.Policies {
-		policies[i] = p
+		if !utf8.ValidString(p) {
+			return nil
+		}
+		policies[i] = structpb.NewStringValue(p)
 	}
-	s, err := structpb.NewStruct(map[string]any{
-		"decision_id": rec.DecisionID,
-		"principal":   rec.Principal,
-		"policies":    policies,
-		"reason":      string(rec.Reason),
-		"action":      rec.Action,
-		"resource":    rec.Resource,
-	})
-	if err != nil {
-		return nil
-	}
-	return s
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"decision_id": structpb.NewStringValue(rec.DecisionID),
+		"principal":   structpb.NewStringValue(rec.Principal),
+		"policies":    structpb.NewListValue(&structpb.ListValue{Values: policies}),
+		"reason":      structpb.NewStringValue(string(rec.Reason)),
+		"action":      structpb.NewStringValue(rec.Action),
+		"resource":    structpb.NewStringValue(rec.Resource),
+	}}
 }

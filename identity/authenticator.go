@@ -204,7 +204,7 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 // principalOf derives the principal of a verified token: a Client when the
 // token has no user (client credentials: no sub, or sub == client id).
 func principalOf(t *Token) *verified {
-	v := &verified{token: t, kind: User, id: t.Issuer + "|" + t.Sub}
+	v := &verified{token: t, kind: User, id: t.Subject}
 	if t.Sub == "" || t.Sub == t.ClientID {
 		v.kind, v.id = Client, t.Issuer+"|"+t.ClientID
 	}

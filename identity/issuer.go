@@ -239,6 +239,7 @@ func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
 	if t.Sub == "" && t.ClientID == "" {
 		return nil, fmt.Errorf("%w: neither sub nor client id", ErrClaims)
 	}
+	t.Subject = cfg.Name + "|" + t.Sub
 	return t, nil
 }
 

@@ -46,7 +46,10 @@ type Identity struct {
 // Token is a verified access token. It never holds the raw token.
 type Token struct {
 	// Issuer is the configured issuer name (the principal id prefix).
-	Issuer   string
+	Issuer string
+	// Subject is "Issuer|Sub": the user principal's id and the key subject
+	// revocations name (built once per verified token, not per Check).
+	Subject  string
 	Iss      string
 	Sub      string
 	Jti      string
