@@ -64,24 +64,52 @@ func File(name string) []Problem {
 	return Check(name, b)
 }
 
+// LoadBootstrap reads an Envoy bootstrap file and returns it when it has no
+// problems (tests derive their Envoy stand-in from the shipped files).
+func LoadBootstrap(name string) (*bootstrapv3.Bootstrap, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	msg, ps := check(name, b)
+	if len(ps) > 0 {
+		errs := make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = p
+		}
+		return nil, errors.Join(errs...)
+	}
+	bs, ok := msg.(*bootstrapv3.Bootstrap)
+	if !ok {
+		return nil, fmt.Errorf("%s: a listener, not a bootstrap", name)
+	}
+	return bs, nil
+}
+
 // Check checks Envoy YAML text (a Bootstrap, or a single Listener); name is
 // used in problems.
 func Check(name string, b []byte) []Problem {
+	_, ps := check(name, b)
+	return ps
+}
+
+func check(name string, b []byte) (proto.Message, []Problem) {
 	c := &checker{file: name}
+	fail := func(msg string) (proto.Message, []Problem) { return nil, []Problem{{File: name, Msg: msg}} }
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	if err := dec.Decode(&c.root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return []Problem{{File: name, Msg: "empty file"}}
+			return fail("empty file")
 		}
-		return []Problem{{File: name, Msg: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return fail("YAML: " + strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var doc any
 	if err := c.root.Decode(&doc); err != nil {
-		return []Problem{{File: name, Msg: "YAML: " + err.Error()}}
+		return fail("YAML: " + err.Error())
 	}
 	js, err := json.Marshal(doc)
 	if err != nil {
-		return []Problem{{File: name, Msg: "YAML to JSON: " + err.Error()}}
+		return fail("YAML to JSON: " + err.Error())
 	}
 	top, _ := doc.(map[string]any)
 	var msg proto.Message = &bootstrapv3.Bootstrap{}
@@ -91,7 +119,7 @@ func Check(name string, b []byte) []Problem {
 		msg = &listenerv3.Listener{}
 	}
 	if err := protojson.Unmarshal(js, msg); err != nil {
-		return []Problem{c.jsonProblem(js, err)}
+		return nil, []Problem{c.jsonProblem(js, err)}
 	}
 	c.validate("", msg)
 	c.walk("", msg.ProtoReflect())
@@ -101,7 +129,7 @@ func Check(name string, b []byte) []Problem {
 	case *listenerv3.Listener:
 		c.loadChecks([]*listenerv3.Listener{m}, nil, "", false)
 	}
-	return c.problems
+	return msg, c.problems
 }
 
 type checker struct {

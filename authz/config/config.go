@@ -105,6 +105,18 @@ func (a Admin) Enabled() bool {
 // ValidAdminGrant reports whether g names an admin method or is "*".
 func ValidAdminGrant(g string) bool { return g == "*" || slices.Contains(AdminMethods, g) }
 
+// validate checks a listener's TLS section, named key in errors.
+func (t TLS) validate(key string) []error {
+	var errs []error
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		errs = append(errs, fmt.Errorf("%s: cert_file and key_file go together", key))
+	}
+	if t.ClientCAFile != "" && t.CertFile == "" {
+		errs = append(errs, fmt.Errorf("%s.client_ca_file: needs cert_file and key_file", key))
+	}
+	return errs
+}
+
 // Store selects the shared-state store.
 type Store struct {
 	Kind  string `yaml:"kind"`
@@ -344,12 +356,7 @@ func (c *Config) validate() []error {
 			bad(l.key, "%q is not host:port", l.addr)
 		}
 	}
-	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {
-		bad("server.tls", "cert_file and key_file go together")
-	}
-	if c.Server.TLS.ClientCAFile != "" && c.Server.TLS.CertFile == "" {
-		bad("server.tls.client_ca_file", "needs cert_file and key_file")
-	}
+	errs = append(errs, c.Server.TLS.validate("server.tls")...)
 	if c.Server.ShutdownGrace < 0 {
 		bad("server.shutdown_grace", "must not be negative")
 	}
@@ -440,12 +447,7 @@ func (c *Config) validateAdmin() []error {
 	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
 		bad("admin.addr", "%q is not host:port (or off)", a.Addr)
 	}
-	if (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
-		bad("admin.tls", "cert_file and key_file go together")
-	}
-	if a.TLS.ClientCAFile != "" && a.TLS.CertFile == "" {
-		bad("admin.tls.client_ca_file", "needs cert_file and key_file")
-	}
+	errs = append(errs, a.TLS.validate("admin.tls")...)
 	if a.Enabled() && a.TLS.CertFile == "" && !Loopback(a.Addr) {
 		bad("admin.addr", "%q is not a loopback address: the admin API needs admin.tls there (its bearer tokens must not cross a network in clear)", a.Addr)
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/internal/envoysim"
+	"github.com/wardenauthz/warden/policy"
 )
 
 // upstream records what reaches the service behind Envoy.
@@ -47,16 +47,15 @@ func (u *upstream) take() []*http.Request {
 	return r
 }
 
-// front puts the Envoy stand-in, configured as envoy/front-proxy/envoy.yaml
-// (timeout 250ms, failure_mode_allow false, status_on_error 503, ext_authz
-// off on /healthz, context_extensions service=orders), before up.
+// front puts the Envoy stand-in, configured from the shipped
+// envoy/front-proxy/envoy.yaml (its ext_authz timeout, failure_mode_allow,
+// status_on_error, and routes), before up.
 func front(t *testing.T, authz authv3.AuthorizationClient, up *upstream) string {
 	u, _ := url.Parse(up.srv.URL)
-	f := &envoysim.Front{Authz: authz, Upstream: u, Timeout: 250 * time.Millisecond, StatusOnError: 503,
-		Routes: []envoysim.Route{
-			{Prefix: "/healthz", Disabled: true},
-			{Prefix: "/", ContextExtensions: map[string]string{"service": "orders"}},
-		}}
+	f, err := envoysim.FromFile("../../envoy/front-proxy/envoy.yaml", authz, u)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := httptest.NewServer(f)
 	t.Cleanup(s.Close)
 	return s.URL
@@ -87,14 +86,18 @@ func TestThroughEnvoy(t *testing.T) {
 			name = "forward_authorization=true"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := start(t, func(c *config.Config) { c.Response.ForwardAuthorization = &forward })
+			e := start(t, func(c *config.Config) {
+				c.Response.ForwardAuthorization = &forward
+				// The front proxy's API: /orders/{id} of service orders.
+				c.Policy.Routes = append(c.Policy.Routes, policy.RouteConfig{Service: "orders", Method: "*", Path: "/orders/{id}", Resource: `Order::"{id}"`})
+			})
 			up := newUpstream(t)
 			base := front(t, e.client, up)
 			tok := e.token(t, "alice", "staff")
 
 			// Allowed: identity headers arrive, spoofed ones do not, the
 			// client's authorization is forwarded only when configured.
-			resp, body := do(t, "GET", base+"/v1/orders/42?x=1", "authorization: Bearer "+tok,
+			resp, body := do(t, "GET", base+"/orders/42?x=1", "authorization: Bearer "+tok,
 				"x-warden-principal: User::\"corp|root\"", "x-warden-admin: true", "x-trace: a", "x-trace: b")
 			if resp.StatusCode != 200 || body != "hello from upstream\n" {
 				t.Fatalf("allowed: %d %q", resp.StatusCode, body)
@@ -122,22 +125,22 @@ func TestThroughEnvoy(t *testing.T) {
 			if has := got.Get("authorization") != ""; has != forward {
 				t.Errorf("authorization upstream: %v, want %v", has, forward)
 			}
-			if reqs[0].URL.RequestURI() != "/v1/orders/42?x=1" {
+			if reqs[0].URL.RequestURI() != "/orders/42?x=1" {
 				t.Errorf("path upstream: %s", reqs[0].URL.RequestURI())
 			}
 
 			// Denied by policy: 403 problem+json to the client; nothing upstream.
-			resp, body = do(t, "DELETE", base+"/v1/orders/42", "authorization: Bearer "+e.token(t, "mallory"))
+			resp, body = do(t, "DELETE", base+"/orders/42", "authorization: Bearer "+e.token(t, "mallory"))
 			if resp.StatusCode != 403 || resp.Header.Get("content-type") != "application/problem+json" || !strings.Contains(body, `"decision_id"`) {
 				t.Errorf("denied: %d %s %q", resp.StatusCode, resp.Header, body)
 			}
 			// No credentials: 401 with a Bearer challenge.
-			resp, _ = do(t, "GET", base+"/v1/orders/42")
+			resp, _ = do(t, "GET", base+"/orders/42")
 			if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("www-authenticate"), "Bearer") {
 				t.Errorf("anonymous: %d %v", resp.StatusCode, resp.Header)
 			}
 			// A forged token: 401 invalid_token.
-			resp, _ = do(t, "GET", base+"/v1/orders/42", "authorization: Bearer "+tok[:len(tok)-4]+"AAAA")
+			resp, _ = do(t, "GET", base+"/orders/42", "authorization: Bearer "+tok[:len(tok)-4]+"AAAA")
 			if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("www-authenticate"), `error="invalid_token"`) {
 				t.Errorf("forged: %d %v", resp.StatusCode, resp.Header)
 			}
@@ -169,7 +172,7 @@ func TestEnvoyWhenWardenIsDown(t *testing.T) {
 	defer conn.Close()
 	up := newUpstream(t)
 	base := front(t, authv3.NewAuthorizationClient(conn), up)
-	resp, body := do(t, "GET", base+"/v1/orders/42", "authorization: Bearer x")
+	resp, body := do(t, "GET", base+"/orders/42", "authorization: Bearer x")
 	if resp.StatusCode != 503 || body != "" || len(up.take()) != 0 {
 		t.Errorf("warden down: %d %q", resp.StatusCode, body)
 	}

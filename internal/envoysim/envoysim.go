@@ -13,7 +13,9 @@ package envoysim
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -21,14 +23,67 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
+	"github.com/wardenauthz/warden/envoycheck"
 )
 
-// Route is a route of the virtual host, matched by path prefix in order.
+// FromFile configures a Front as the first HTTP listener of an Envoy
+// bootstrap file: its ext_authz filter's timeout, failure_mode_allow and
+// status_on_error, and its first virtual host's routes (exact path or
+// prefix, ext_authz disabled or context_extensions per route).
+func FromFile(file string, authz authv3.AuthorizationClient, upstream *url.URL) (*Front, error) {
+	bs, err := envoycheck.LoadBootstrap(file)
+	if err != nil {
+		return nil, err
+	}
+	f := &Front{Authz: authz, Upstream: upstream}
+	var hcm hcmv3.HttpConnectionManager
+	found := false
+	for _, l := range bs.GetStaticResources().GetListeners() {
+		for _, fc := range l.GetFilterChains() {
+			for _, flt := range fc.GetFilters() {
+				if !found && flt.GetTypedConfig().UnmarshalTo(&hcm) == nil {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s: no HTTP connection manager", file)
+	}
+	for _, hf := range hcm.GetHttpFilters() {
+		var az extauthzv3.ExtAuthz
+		if hf.GetTypedConfig().UnmarshalTo(&az) != nil {
+			continue
+		}
+		f.Timeout = az.GetGrpcService().GetTimeout().AsDuration()
+		f.FailureModeAllow = az.GetFailureModeAllow()
+		f.StatusOnError = int(az.GetStatusOnError().GetCode())
+	}
+	for _, r := range hcm.GetRouteConfig().GetVirtualHosts()[0].GetRoutes() {
+		rt := Route{Path: r.GetMatch().GetPath(), Prefix: r.GetMatch().GetPrefix()}
+		if a, ok := r.GetTypedPerFilterConfig()["envoy.filters.http.ext_authz"]; ok {
+			var pr extauthzv3.ExtAuthzPerRoute
+			if err := a.UnmarshalTo(&pr); err != nil {
+				return nil, err
+			}
+			rt.Disabled = pr.GetDisabled()
+			rt.ContextExtensions = pr.GetCheckSettings().GetContextExtensions()
+		}
+		f.Routes = append(f.Routes, rt)
+	}
+	return f, nil
+}
+
+// Route is a route of the virtual host, matched in order by exact path or
+// by prefix.
 type Route struct {
+	Path   string
 	Prefix string
 	// Disabled turns ext_authz off (ExtAuthzPerRoute.disabled).
 	Disabled bool
@@ -50,7 +105,7 @@ type Front struct {
 
 func (f *Front) route(path string) (Route, bool) {
 	for _, r := range f.Routes {
-		if strings.HasPrefix(path, r.Prefix) {
+		if r.Path != "" && path == r.Path || r.Path == "" && strings.HasPrefix(path, r.Prefix) {
 			return r, true
 		}
 	}
@@ -151,10 +206,7 @@ func (f *Front) checkRequest(r *http.Request, rt Route) (*authv3.CheckRequest, e
 			headers = append(headers, k+": "+v)
 		}
 	}
-	host, _, _ := strings.Cut(r.RemoteAddr, ":")
-	if strings.HasPrefix(r.RemoteAddr, "[") {
-		host = strings.Trim(strings.Split(r.RemoteAddr, "]")[0], "[")
-	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	proto := "HTTP/1.1"
 	if r.ProtoMajor == 2 {
 		proto = "HTTP/2"
