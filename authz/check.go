@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -204,7 +205,16 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	preq := in.policyRequest(&id)
 	res := set.Decide(preq)
 	out.Result = &res
-	rec.Principal, rec.Action, rec.Resource = res.Principal.String(), res.Action.String(), res.Resource.String()
+	rec.Principal = ""
+	if id.Token != nil {
+		if v := views(&id); v.principalUID == res.Principal {
+			rec.Principal = v.principal
+		}
+	}
+	if rec.Principal == "" {
+		rec.Principal = res.Principal.String()
+	}
+	rec.Action, rec.Resource = set.UIDString(res.Action), res.Resource.String()
 	rec.Policies, rec.Errors = res.Reasons, res.Errors
 	if rec.Policies == nil {
 		rec.Policies = []string{}
@@ -331,14 +341,40 @@ func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}
 	}
 	if t := id.Token; t != nil {
-		r.Token = &policy.Token{
-			Iss: t.Iss, Sub: t.Sub, ClientID: t.ClientID, Acr: t.Acr,
-			Aud: t.Aud, Scopes: t.Scopes, Groups: t.Groups, Amr: t.Amr,
-			Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
-			Claims: t.Claims,
-		}
+		r.Token = views(id).policy
 	}
 	return r
+}
+
+// tokenViews are the forms of a verified token the later stages use, built
+// once per cached token (identity.Token.Memo) rather than on every Check.
+type tokenViews struct {
+	policy         *policy.Token // its Cedar record is memoised inside
+	groups, scopes string        // identity header values
+	// principalUID is the principal the token makes, and principal its
+	// String() (for the record and the identity header).
+	principalUID cedar.EntityUID
+	principal    string
+}
+
+// views are id.Token's views; id must hold a token (its kind and id derive
+// from the token alone, and are cached with it).
+func views(id *identity.Identity) *tokenViews {
+	return id.Token.Memo(func(t *identity.Token) any {
+		uid := cedar.NewEntityUID(cedar.EntityType(id.Kind.String()), cedar.String(id.ID))
+		return &tokenViews{
+			principalUID: uid,
+			principal:    uid.String(),
+			policy: &policy.Token{
+				Iss: t.Iss, Sub: t.Sub, ClientID: t.ClientID, Acr: t.Acr,
+				Aud: t.Aud, Scopes: t.Scopes, Groups: t.Groups, Amr: t.Amr,
+				Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
+				Claims: t.Claims,
+			},
+			groups: strings.Join(t.Groups, ","),
+			scopes: strings.Join(t.Scopes, " "),
+		}
+	}).(*tokenViews)
 }
 
 func unix(t time.Time) int64 {

@@ -3,7 +3,6 @@ package authz
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"sync"
 )
@@ -113,15 +112,6 @@ func (l *DecisionLog) fail(err error) {
 	if err != nil && l.OnError != nil {
 		l.OnError(err)
 	}
-}
-
-func appendJSON(buf []byte, r *Record) ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return buf, err
-	}
-	buf = append(buf, b...)
-	return append(buf, '\n'), nil
 }
 
 // Close stops accepting records, writes out the buffered ones and closes

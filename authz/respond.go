@@ -45,11 +45,40 @@ type problem struct {
 // ProblemType is the problem "type" URI of a reason.
 func ProblemType(r Reason) string { return "urn:warden:problem:" + string(r) }
 
+// appendFalse is shared by every header option: messages are only read
+// (marshalled) once built, which protobuf allows concurrently.
+var appendFalse = wrapperspb.Bool(false)
+
 // set is an overwriting header. Envoy ≤ 1.36 honours only the deprecated
 // append field (not append_action), so it is set explicitly to false.
 func set(key, value string) *corev3.HeaderValueOption {
 	//lint:ignore SA1019 Envoy ≤ 1.36 reads only append (ENVOY.md)
-	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, Append: wrapperspb.Bool(false)}
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, Append: appendFalse}
+}
+
+// headerSlab hands out the overwriting header options of one response from
+// two allocations instead of two per header.
+type headerSlab struct {
+	opts []corev3.HeaderValueOption
+	vals []corev3.HeaderValue
+}
+
+func newHeaderSlab(n int) headerSlab {
+	return headerSlab{opts: make([]corev3.HeaderValueOption, 0, n), vals: make([]corev3.HeaderValue, 0, n)}
+}
+
+// set is set(key, value), from the slab while it lasts.
+func (s *headerSlab) set(key, value string) *corev3.HeaderValueOption {
+	if len(s.opts) == cap(s.opts) {
+		return set(key, value)
+	}
+	s.vals = append(s.vals, corev3.HeaderValue{Key: key, Value: value})
+	s.opts = s.opts[:len(s.opts)+1]
+	o := &s.opts[len(s.opts)-1]
+	o.Header = &s.vals[len(s.vals)-1]
+	//lint:ignore SA1019 Envoy ≤ 1.36 reads only append (ENVOY.md)
+	o.Append = appendFalse
+	return o
 }
 
 // validValue reports whether v can be sent as a header value (no control
@@ -95,18 +124,20 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 
 func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res *policy.Result, rl *ratelimit.Decision) *authv3.CheckResponse {
 	rec.Decision, rec.Status, rec.Reason = "allow", 200, ReasonPolicyAllow
-	ok := &authv3.OkHttpResponse{}
+	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
+	slab := newHeaderSlab(7)
 	add := func(name, value string) {
 		if value != "" && validValue(value) {
-			ok.Headers = append(ok.Headers, set(name, value))
+			ok.Headers = append(ok.Headers, slab.set(name, value))
 		}
 	}
 	add(a.h.principal, rec.Principal)
 	if t := id.Token; t != nil {
 		add(a.h.subject, t.Sub)
 		add(a.h.issuer, t.Iss)
-		add(a.h.groups, strings.Join(t.Groups, ","))
-		add(a.h.scopes, strings.Join(t.Scopes, " "))
+		v := views(id)
+		add(a.h.groups, v.groups)
+		add(a.h.scopes, v.scopes)
 	}
 	if id.Peer != nil {
 		add(a.h.workload, id.Peer.ID)
@@ -169,19 +200,28 @@ func metadata(rec *Record) *structpb.Struct {
 			return nil
 		}
 	}
+	// The values come from two slabs rather than two allocations each.
+	n := 5 + len(rec.Policies)
+	vals := make([]structpb.Value, n)
+	strs := make([]structpb.Value_StringValue, n)
+	str := func(i int, s string) *structpb.Value {
+		strs[i].StringValue = s
+		vals[i].Kind = &strs[i]
+		return &vals[i]
+	}
 	policies := make([]*structpb.Value, len(rec.Policies))
 	for i, p := range rec.Policies {
 		if !utf8.ValidString(p) {
 			return nil
 		}
-		policies[i] = structpb.NewStringValue(p)
+		policies[i] = str(5+i, p)
 	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
-		"decision_id": structpb.NewStringValue(rec.DecisionID),
-		"principal":   structpb.NewStringValue(rec.Principal),
+		"decision_id": str(0, rec.DecisionID),
+		"principal":   str(1, rec.Principal),
 		"policies":    structpb.NewListValue(&structpb.ListValue{Values: policies}),
-		"reason":      structpb.NewStringValue(string(rec.Reason)),
-		"action":      structpb.NewStringValue(rec.Action),
-		"resource":    structpb.NewStringValue(rec.Resource),
+		"reason":      str(2, string(rec.Reason)),
+		"action":      str(3, rec.Action),
+		"resource":    str(4, rec.Resource),
 	}}
 }

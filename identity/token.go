@@ -2,6 +2,7 @@ package identity
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +66,24 @@ type Token struct {
 	AuthTime time.Time
 	// Claims are all claims as decoded from JSON (numbers as json.Number).
 	Claims map[string]any
+
+	memo atomic.Pointer[any]
+}
+
+// Memo returns what build returns for this token, calling build only the
+// first time (or, under a race, a few times, keeping one answer). A verified
+// token is cached and shared by every Check that presents it, so later
+// stages keep their derived views of it here instead of rebuilding them per
+// request. build must not depend on anything but the token.
+func (t *Token) Memo(build func(*Token) any) any {
+	if p := t.memo.Load(); p != nil {
+		return *p
+	}
+	v := build(t)
+	if t.memo.CompareAndSwap(nil, &v) {
+		return v
+	}
+	return *t.memo.Load()
 }
 
 // LogValue keeps tokens out of logs: only the issuer, subject and jti.

@@ -126,7 +126,7 @@ func (s *Set) mapRequest(r *Request) *mapped {
 		Principal: principal,
 		Action:    action,
 		Resource:  resource,
-		Context:   buildContext(r, path, rawQuery, params, m.route, m.service),
+		Context:   buildContext(r, path, rawQuery, params, m.route, m.service, s.needs),
 	}
 	return m
 }

@@ -24,6 +24,11 @@ type Source struct {
 	FS   fs.FS
 	Dir  string
 	Name string
+	// FullContext builds the whole Cedar context of SPEC §5 for every
+	// decision, even the parts no policy of the set reads (which are
+	// otherwise left out: see ctxNeeds). For where the context itself is
+	// kept or shown.
+	FullContext bool
 }
 
 // Files named in a policy directory.
@@ -40,6 +45,17 @@ type Set struct {
 	entities  cedar.EntityMap
 	ancestors map[cedar.EntityUID][]cedar.EntityUID
 	routes    []*Route
+	needs     *ctxNeeds // what of the context the policies can observe
+	names     map[cedar.EntityUID]string
+}
+
+// UIDString is uid.String(), precomputed for the set's actions (every
+// decision logs its action; the quoting costs more than a map lookup).
+func (s *Set) UIDString(uid cedar.EntityUID) string {
+	if n, ok := s.names[uid]; ok {
+		return n
+	}
+	return uid.String()
 }
 
 // Len is the number of policies.
@@ -127,6 +143,12 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	}
 	addActionEntities(s.entities, routes)
 	s.ancestors = closure(s.entities)
+	s.names = map[cedar.EntityUID]string{}
+	for uid := range s.entities {
+		if uid.Type == actionType {
+			s.names[uid] = uid.String()
+		}
+	}
 
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile)); err == nil {
 		errs = append(errs, s.validateSchema(display(SchemaFile), b)...)
@@ -139,6 +161,10 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		return nil, errors.Join(errs...)
 	}
 	s.index = buildIndex(s.policies)
+	s.needs = fullContext
+	if !src.FullContext {
+		s.needs = contextNeeds(s.policies)
+	}
 	return s, nil
 }
 

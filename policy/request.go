@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -29,6 +30,17 @@ type Token struct {
 	Aud, Scopes, Groups, Amr []string
 	Iat, Exp, AuthTime       int64 // Unix seconds; 0 when absent
 	Claims                   map[string]any
+
+	recOnce sync.Once
+	rec     cedar.Record
+}
+
+// record is the token's Cedar record, built once: a Token shared by the
+// Checks that present the same cached token converts it once, not per Check.
+// The fields must not change after the first call.
+func (t *Token) record() cedar.Record {
+	t.recOnce.Do(func() { t.rec = tokenRecord(t) })
+	return t.rec
 }
 
 // Header is one request header (lower-case name).
@@ -92,68 +104,74 @@ func strRecord(m map[string]string) cedar.Record {
 	return cedar.NewRecord(rm)
 }
 
-// buildContext is the Cedar context of SPEC §5; absent parts are omitted.
-func buildContext(r *Request, path, rawQuery string, params []Param, route *Route, service string) cedar.Record {
-	req := cedar.RecordMap{
-		"method": str(r.Method),
-		"path":   str(path),
-	}
-	if r.Scheme != "" {
-		req["scheme"] = str(r.Scheme)
-	}
-	if r.Host != "" {
-		req["host"] = str(hostOnly(r.Host))
-	}
-	if r.Protocol != "" {
-		req["protocol"] = str(r.Protocol)
-	}
-	if r.ID != "" {
-		req["id"] = str(r.ID)
-	}
-	if rawQuery != "" {
-		q, _ := url.ParseQuery(rawQuery) // keeps the well-formed pairs
-		qm := make(cedar.RecordMap, len(q))
-		for k, vs := range q {
-			qm[cedar.String(k)] = strSet(vs)
-		}
-		req["query"] = cedar.NewRecord(qm)
-	}
-	if len(r.Headers) > 0 {
-		hm := make(cedar.RecordMap, len(r.Headers))
-		for _, h := range r.Headers {
-			if secretHeader(h.Name) || strings.HasPrefix(h.Name, ":") {
-				continue
+// buildContext is the Cedar context of SPEC §5; absent parts are omitted,
+// and so are the parts no policy of the set can observe (see ctxNeeds; nil
+// builds everything).
+func buildContext(r *Request, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds) cedar.Record {
+	ctx := make(cedar.RecordMap, 8)
+	if n.wantRequest() {
+		req := make(cedar.RecordMap, 8)
+		add := func(k, v string) {
+			if v != "" && n.wantReq(k) {
+				req[cedar.String(k)] = cedar.String(v)
 			}
-			if prev, ok := hm[cedar.String(h.Name)]; ok {
-				hm[cedar.String(h.Name)] = cedar.String(string(prev.(cedar.String)) + "," + h.Value)
-				continue
-			}
-			hm[cedar.String(h.Name)] = cedar.String(h.Value)
 		}
-		req["headers"] = cedar.NewRecord(hm)
+		for k, v := range map[string]string{"method": r.Method, "path": path} { // always present
+			if n.wantReq(k) {
+				req[cedar.String(k)] = str(v)
+			}
+		}
+		add("scheme", r.Scheme)
+		if r.Host != "" && n.wantReq("host") {
+			req["host"] = str(hostOnly(r.Host))
+		}
+		add("protocol", r.Protocol)
+		add("id", r.ID)
+		if rawQuery != "" && n.wantReq("query") {
+			q, _ := url.ParseQuery(rawQuery) // keeps the well-formed pairs
+			qm := make(cedar.RecordMap, len(q))
+			for k, vs := range q {
+				qm[cedar.String(k)] = strSet(vs)
+			}
+			req["query"] = cedar.NewRecord(qm)
+		}
+		if len(r.Headers) > 0 && n.wantReq("headers") {
+			hm := make(cedar.RecordMap, len(r.Headers))
+			for _, h := range r.Headers {
+				if secretHeader(h.Name) || strings.HasPrefix(h.Name, ":") {
+					continue
+				}
+				if prev, ok := hm[cedar.String(h.Name)]; ok {
+					hm[cedar.String(h.Name)] = cedar.String(string(prev.(cedar.String)) + "," + h.Value)
+					continue
+				}
+				hm[cedar.String(h.Name)] = cedar.String(h.Value)
+			}
+			req["headers"] = cedar.NewRecord(hm)
+		}
+		ctx["request"] = cedar.NewRecord(req)
 	}
-	ctx := cedar.RecordMap{"request": cedar.NewRecord(req)}
-	if len(params) > 0 {
+	if len(params) > 0 && n.wantTop("path_params") {
 		pm := make(cedar.RecordMap, len(params))
 		for _, p := range params {
 			pm[cedar.String(p.Name)] = cedar.String(p.Value)
 		}
 		ctx["path_params"] = cedar.NewRecord(pm)
 	}
-	if r.SourceIP.IsValid() {
+	if r.SourceIP.IsValid() && n.wantTop("source") {
 		ip := r.SourceIP.Unmap().WithZone("")
 		ctx["source"] = cedar.NewRecord(cedar.RecordMap{
 			"ip":   cedar.IPAddr(netip.PrefixFrom(ip, ip.BitLen())),
 			"port": cedar.Long(r.SourcePort),
 		})
 	}
-	if !r.Time.IsZero() {
+	if !r.Time.IsZero() && n.wantTop("now") {
 		ctx["now"] = cedar.NewDatetime(r.Time)
 	}
-	if r.Token != nil {
-		ctx["token"] = tokenRecord(r.Token)
+	if r.Token != nil && n.wantTop("token") {
+		ctx["token"] = r.Token.record()
 	}
-	if w := r.Workload; w != nil {
+	if w := r.Workload; w != nil && n.wantTop("workload") {
 		wm := cedar.RecordMap{"id": str(w.ID), "trust_domain": str(w.TrustDomain)}
 		if w.Namespace != "" {
 			wm["namespace"] = str(w.Namespace)
@@ -161,18 +179,20 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 		}
 		ctx["workload"] = cedar.NewRecord(wm)
 	}
-	if len(r.Extensions) > 0 {
+	if len(r.Extensions) > 0 && n.wantTop("extensions") {
 		ctx["extensions"] = strRecord(r.Extensions)
 	}
-	rt := cedar.RecordMap{}
-	if service != "" {
-		rt["service"] = str(service)
-	}
-	if route != nil {
-		rt["template"] = str(route.Template)
-	}
-	if len(rt) > 0 {
-		ctx["route"] = cedar.NewRecord(rt)
+	if n.wantTop("route") {
+		rt := cedar.RecordMap{}
+		if service != "" {
+			rt["service"] = str(service)
+		}
+		if route != nil {
+			rt["template"] = str(route.Template)
+		}
+		if len(rt) > 0 {
+			ctx["route"] = cedar.NewRecord(rt)
+		}
 	}
 	return cedar.NewRecord(ctx)
 }

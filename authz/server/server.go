@@ -57,6 +57,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Node names this replica in decision records. Default: the hostname.
 	Node string
+	// FullContext builds the whole Cedar context for every decision (see
+	// policy.Source.FullContext).
+	FullContext bool
 }
 
 // Service is an assembled Warden.
@@ -125,7 +128,9 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	}
 	s.Authn = authn
 
-	eng, err := policy.NewEngine(cfg.PolicySource(), cfg.Policy.Routes)
+	src := cfg.PolicySource()
+	src.FullContext = o.FullContext
+	eng, err := policy.NewEngine(src, cfg.Policy.Routes)
 	if err != nil {
 		m.Reloads.WithLabelValues("error").Inc()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,10 +171,13 @@ func sample(t testing.TB, name, token string) *authv3.CheckRequest {
 }
 
 // TestEnvoySamples sends every request shape Envoy produces (ENVOY.md) over
-// gRPC and checks the answer; the Cedar request built for each is pinned in
-// testdata/golden (go test -update rewrites them).
+// gRPC and checks the answer; the Cedar request built for each (the whole
+// context, from a Warden that builds all of it) is pinned in testdata/golden
+// (go test -update rewrites them), and that Warden must decide alike.
 func TestEnvoySamples(t *testing.T) {
-	e := start(t)
+	is := oidctest.New(t)
+	e := startWith(t, is)
+	full := startOpts(t, is, server.Options{Stdout: io.Discard, FullContext: true})
 	staff := e.token(t, "alice", "staff")
 	for _, tc := range []struct {
 		file   string
@@ -215,7 +219,13 @@ func TestEnvoySamples(t *testing.T) {
 			if got := resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue(); got != string(tc.reason) {
 				t.Errorf("reason: got %q, want %q", got, tc.reason)
 			}
-			golden(t, e, tc.file, req)
+			golden(t, full, tc.file, req)
+			pruned := e.svc.Authorizer.Evaluate(context.Background(), req).Record
+			whole := full.svc.Authorizer.Evaluate(context.Background(), req).Record
+			if pruned.Decision != whole.Decision || pruned.Reason != whole.Reason || !slices.Equal(pruned.Policies, whole.Policies) {
+				t.Errorf("context left out changed the decision: %s %s %v, with the whole context %s %s %v",
+					pruned.Decision, pruned.Reason, pruned.Policies, whole.Decision, whole.Reason, whole.Policies)
+			}
 		})
 	}
 }
