@@ -116,19 +116,22 @@ func (is *issuer) verify(ctx context.Context, raw string, p *parsed) (*Token, er
 	if is.cfg.RequireTyp != "" && !typMatches(p.header.Typ, is.cfg.RequireTyp) {
 		return nil, fmt.Errorf("%w: typ %q, want %q", ErrType, p.header.Typ, is.cfg.RequireTyp)
 	}
-	slot := &errSlot{}
-	if _, err := is.verifier.Verify(context.WithValue(ctx, errSlotKey{}, slot), raw); err != nil {
-		if slot.err != nil {
-			return nil, slot.err
-		}
-		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
-	}
+	// The claims are checked before the signature: a token that fails them
+	// (expired above all) is refused without spending a signature
+	// verification on it. Both are refusals; only the reason differs.
 	t, err := tokenFromClaims(is.cfg, p.claims)
 	if err != nil {
 		return nil, err
 	}
 	if err := is.checkClaims(t); err != nil {
 		return nil, err
+	}
+	slot := &errSlot{}
+	if _, err := is.verifier.Verify(context.WithValue(ctx, errSlotKey{}, slot), raw); err != nil {
+		if slot.err != nil {
+			return nil, slot.err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
 	}
 	return t, nil
 }
