@@ -6,7 +6,7 @@ import (
 	"testing/fstest"
 )
 
-func load(t *testing.T, files map[string]string, routes ...RouteConfig) (*Set, error) {
+func load(t testing.TB, files map[string]string, routes ...RouteConfig) (*Set, error) {
 	t.Helper()
 	m := fstest.MapFS{}
 	for name, body := range files {
