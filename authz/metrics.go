@@ -9,13 +9,14 @@ import (
 // Metrics are Warden's Prometheus metrics (SPEC §10). A nil *Metrics
 // records nothing.
 type Metrics struct {
-	checkDuration *prometheus.HistogramVec
-	decisions     *prometheus.CounterVec
-	Reloads       *prometheus.CounterVec
-	JWKSFetches   *prometheus.CounterVec
-	storeErrors   *prometheus.CounterVec
-	LogDropped    prometheus.Counter
-	LogErrors     prometheus.Counter
+	checkDuration  *prometheus.HistogramVec
+	decisions      *prometheus.CounterVec
+	Reloads        *prometheus.CounterVec
+	ReloadDuration prometheus.Histogram
+	JWKSFetches    *prometheus.CounterVec
+	storeErrors    *prometheus.CounterVec
+	LogDropped     prometheus.Counter
+	LogErrors      prometheus.Counter
 }
 
 // NewMetrics registers the metrics with reg.
@@ -31,6 +32,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_policy_reloads_total", Help: "Policy reload attempts, by result.",
 		}, []string{"result"}),
+		ReloadDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "warden_policy_reload_duration_seconds", Help: "Time to load and check a policy set on reload (parse, entities, schema, index).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
 		JWKSFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_jwks_fetches_total", Help: "JWKS fetches, by issuer and result.",
 		}, []string{"issuer", "result"}),
@@ -44,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "warden_decision_log_write_errors_total", Help: "Failed writes or flushes of a decision log sink.",
 		}),
 	}
-	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.JWKSFetches, m.storeErrors, m.LogDropped, m.LogErrors)
+	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.ReloadDuration, m.JWKSFetches, m.storeErrors, m.LogDropped, m.LogErrors)
 	return m
 }
 

