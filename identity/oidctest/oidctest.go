@@ -61,6 +61,14 @@ func rsaKey(i int) *rsa.PrivateKey {
 
 // New starts an issuer publishing one RS256 key ("k1"); it stops with t.
 func New(t testing.TB) *Issuer {
+	is := Start()
+	t.Cleanup(is.Close)
+	return is
+}
+
+// Start starts an issuer publishing one RS256 key ("k1") on a loopback
+// port, for programs that are not tests (the load benchmark); Close stops it.
+func Start() *Issuer {
 	is := &Issuer{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -88,9 +96,11 @@ func New(t testing.TB) *Issuer {
 	is.server = httptest.NewServer(mux)
 	is.URL = is.server.URL
 	is.keys = []Key{{ID: "k1", Alg: jose.RS256, Key: rsaKey(0)}}
-	t.Cleanup(is.server.Close)
 	return is
 }
+
+// Close stops the issuer.
+func (is *Issuer) Close() { is.server.Close() }
 
 // JWKS is the published key set.
 func (is *Issuer) JWKS() jose.JSONWebKeySet {
@@ -171,6 +181,15 @@ func SignWith(t testing.TB, k Key, claims map[string]any, headers map[jose.Heade
 // SignRaw signs payload bytes as they are (for duplicate-key attacks).
 func SignRaw(t testing.TB, k Key, payload []byte, headers map[jose.HeaderKey]any) string {
 	t.Helper()
+	s, err := Mint(k, payload, headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Mint signs payload with k and extra protected headers: a compact JWS.
+func Mint(k Key, payload []byte, headers map[jose.HeaderKey]any) (string, error) {
 	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
 	if k.ID != "" {
 		opts.ExtraHeaders["kid"] = k.ID
@@ -180,15 +199,11 @@ func SignRaw(t testing.TB, k Key, payload []byte, headers map[jose.HeaderKey]any
 	}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: k.Key}, opts)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return jws.CompactSerialize()
 }

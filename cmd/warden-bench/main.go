@@ -1,0 +1,385 @@
+// Command warden-bench is Warden's load benchmark (SPEC §11). It starts
+// Warden and a no-op ext_authz server as child processes (pinned to one core
+// when the machine has two or more, the load generator on the others), a
+// real OIDC issuer over HTTP and, for -store redis, a private redis-server;
+// it sends an Envoy-shaped request mix over gRPC and reports requests/s,
+// latency percentiles, the server's CPU and allocations per Check (from the
+// server's own /metrics), and the ratio to the no-op ceiling measured in the
+// same run.
+//
+//	warden-bench [-mode load|memory|reload] [-store memory|redis] [-runs 3] ...
+//
+// Run by `go tool task bench`; BENCHMARKS.md has the figures.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wardenauthz/warden/identity/oidctest"
+)
+
+type options struct {
+	mode           string
+	store          string
+	runs           int
+	warmup, window time.Duration
+	conns, conc    int
+	rate           float64
+	policies       int
+	entities       int
+	users          int
+	mix            map[string]int
+	pin            bool
+	reloadEvery    time.Duration
+	jsonOut        string
+}
+
+func main() {
+	role := flag.String("child", "", "internal: run as the warden or noop server")
+	cfgFile := flag.String("config", "", "internal: the child's config")
+	var o options
+	mix := flag.String("mix", "reader=50,admin=20,denied=15,anonymous=10,expired=5", "request mix: kind=weight,...")
+	flag.StringVar(&o.mode, "mode", "load", "load: Warden vs the no-op ceiling; memory: RSS with many policies and entities; reload: policies replaced under load")
+	flag.StringVar(&o.store, "store", "memory", "Warden's store: memory or redis (a private redis-server)")
+	flag.IntVar(&o.runs, "runs", 3, "runs (each measures the ceiling and Warden); figures are medians with the range")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured window")
+	flag.DurationVar(&o.window, "duration", 5*time.Second, "measured window per target and run")
+	flag.IntVar(&o.conns, "conns", 4, "gRPC connections (M)")
+	flag.IntVar(&o.conc, "concurrency", 64, "concurrent calls in flight (N)")
+	flag.Float64Var(&o.rate, "rate", 0, "offered requests/s (open loop); 0: as fast as the server answers")
+	flag.IntVar(&o.policies, "policies", 1000, "policies in the set (3 application policies, the rest tenant policies)")
+	flag.IntVar(&o.entities, "entities", 0, "User entities in entities.json")
+	flag.IntVar(&o.users, "users", 200, "distinct users (tokens) per kind of request")
+	flag.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the load generator to the rest (needs taskset and 2+ CPUs)")
+	flag.DurationVar(&o.reloadEvery, "reload-every", 2*time.Second, "reload mode: how often the policy file is replaced")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.Parse()
+
+	if *role != "" {
+		if err := runChild(*role, *cfgFile); err != nil {
+			fmt.Fprintln(os.Stderr, "warden-bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	o.mix = map[string]int{}
+	for part := range strings.SplitSeq(*mix, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "warden-bench: -mix: bad weight in %q\n", part)
+			os.Exit(2)
+		}
+		o.mix[strings.TrimSpace(k)] = n
+	}
+	if o.mode == "memory" || o.mode == "reload" {
+		if !flagSet("policies") {
+			o.policies = 10000
+		}
+		if !flagSet("entities") && o.mode == "memory" {
+			o.entities = 100000
+		}
+	}
+	c := placement(o.pin)
+	if err := pinSelf(c); err != nil {
+		fmt.Fprintln(os.Stderr, "warden-bench:", err)
+		os.Exit(1)
+	}
+	if err := run(o, c, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "warden-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// measure is one target's figures in one window.
+type measure struct {
+	Target    string  `json:"target"`
+	Run       int     `json:"run"`
+	RPS       float64 `json:"rps"`
+	P50       float64 `json:"p50_us"`
+	P90       float64 `json:"p90_us"`
+	P99       float64 `json:"p99_us"`
+	P999      float64 `json:"p999_us"`
+	CPU       float64 `json:"cpu_us_per_check"`
+	Allocs    float64 `json:"allocs_per_check"`
+	Calls     int64   `json:"calls"`
+	Errors    int64   `json:"errors"`
+	Wrong     int64   `json:"wrong_answers"`
+	ClientCPU float64 `json:"client_cores_busy"`
+	RSS       float64 `json:"rss_mb,omitempty"`
+	PeakRSS   float64 `json:"peak_rss_mb,omitempty"`
+	HeapLive  float64 `json:"heap_alloc_mb,omitempty"`
+	HeapSys   float64 `json:"heap_sys_mb,omitempty"`
+	Reloads   float64 `json:"reloads,omitempty"`
+	ReloadErr float64 `json:"reload_errors,omitempty"`
+	ReloadAvg float64 `json:"reload_mean_s,omitempty"`
+	ReloadMax float64 `json:"reload_max_bucket_s,omitempty"`
+}
+
+func run(o options, c cpus, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "warden-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	is := oidctest.Start()
+	defer is.Close()
+	redisAddr := ""
+	if o.store == "redis" {
+		addr, stop, err := redisServer(c, dir)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		redisAddr = addr
+	} else if o.store != "memory" {
+		return fmt.Errorf("-store: memory or redis, not %q", o.store)
+	}
+	f, err := newFixture(dir, o, is, redisAddr)
+	if err != nil {
+		return err
+	}
+	header(out, o, c, f)
+	var all []measure
+	targets := []string{"noop", "warden"}
+	if o.mode != "load" {
+		targets, o.runs = []string{"warden"}, max(o.runs, 1)
+	}
+	for r := 1; r <= o.runs; r++ {
+		for _, t := range targets {
+			m, err := measureTarget(o, c, f, t, r)
+			if err != nil {
+				return fmt.Errorf("run %d, %s: %w", r, t, err)
+			}
+			all = append(all, *m)
+			row(out, m)
+		}
+	}
+	summary(out, o, all)
+	if o.jsonOut != "" {
+		b, err := json.MarshalIndent(map[string]any{"mode": o.mode, "store": o.store, "policies": o.policies,
+			"entities": o.entities, "rate": o.rate, "concurrency": o.conc, "conns": o.conns, "pinned": c.server != "",
+			"results": all}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, m := range all {
+		if m.Target == "warden" && (m.Errors > 0 || m.Wrong > 0 || m.ReloadErr > 0) {
+			return fmt.Errorf("failed Checks: %d errors, %d wrong answers, %.0f failed reloads", m.Errors, m.Wrong, m.ReloadErr)
+		}
+	}
+	return nil
+}
+
+func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*measure, error) {
+	ch, err := startChild(c, target, f.config)
+	if err != nil {
+		return nil, err
+	}
+	defer ch.stop()
+	var before, after map[string]float64
+	var ru0, ru1 syscall.Rusage
+	var scrapeErr error
+	stopReload := make(chan struct{})
+	reloadDone := make(chan error, 1)
+	onStart := func() {
+		before, scrapeErr = ch.metrics()
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		if o.mode == "reload" {
+			go func() { reloadDone <- replacePolicies(f, o, stopReload) }()
+		}
+	}
+	onEnd := func() {
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		if o.mode == "reload" {
+			close(stopReload)
+			if err := <-reloadDone; err != nil && scrapeErr == nil {
+				scrapeErr = err
+			}
+			time.Sleep(time.Second) // let the last reload finish before reading its metrics
+		}
+		var err error
+		if after, err = ch.metrics(); err != nil && scrapeErr == nil {
+			scrapeErr = err
+		}
+	}
+	res, err := load(ch.GRPC, f, o.conns, o.conc, o.rate, o.warmup, o.window, target == "warden", onStart, onEnd)
+	if err != nil {
+		return nil, err
+	}
+	if scrapeErr != nil {
+		return nil, scrapeErr
+	}
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	diff := func(name string) float64 { return after[name] - before[name] }
+	n := float64(res.calls)
+	m := &measure{
+		Target: target, Run: runN, RPS: n / res.elapsed.Seconds(),
+		P50: us(percentile(res.latencies, 50)), P90: us(percentile(res.latencies, 90)),
+		P99: us(percentile(res.latencies, 99)), P999: us(percentile(res.latencies, 99.9)),
+		CPU:    diff("process_cpu_seconds_total") * 1e6 / n,
+		Allocs: diff("go_memstats_mallocs_total") / n,
+		Calls:  res.calls, Errors: res.errors, Wrong: res.wrong,
+		ClientCPU: (cpuTime(ru1) - cpuTime(ru0)).Seconds() / res.elapsed.Seconds(),
+	}
+	if o.mode == "memory" {
+		m.RSS = after["process_resident_memory_bytes"] / (1 << 20)
+		m.HeapLive = after["go_memstats_heap_alloc_bytes"] / (1 << 20)
+		m.HeapSys = after["go_memstats_heap_sys_bytes"] / (1 << 20)
+		if peak, err := ch.peakRSS(); err == nil {
+			m.PeakRSS = float64(peak) / (1 << 20)
+		}
+	}
+	if o.mode == "reload" {
+		m.Reloads = diff(`warden_policy_reloads_total{result="ok"}`)
+		m.ReloadErr = diff(`warden_policy_reloads_total{result="error"}`)
+		if cnt := diff("warden_policy_reload_duration_seconds_count"); cnt > 0 {
+			m.ReloadAvg = diff("warden_policy_reload_duration_seconds_sum") / cnt
+			for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"} {
+				if diff(`warden_policy_reload_duration_seconds_bucket{le="`+le+`"}`) >= cnt {
+					m.ReloadMax, _ = strconv.ParseFloat(le, 64)
+					break
+				}
+			}
+		}
+		if m.Reloads == 0 {
+			return nil, fmt.Errorf("no policy reload happened during the window")
+		}
+	}
+	return m, nil
+}
+
+func cpuTime(r syscall.Rusage) time.Duration {
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+}
+
+// replacePolicies rewrites the policy file every o.reloadEvery, alternating
+// two sets that differ only in their tenant policies' ids (same answers for
+// the mix), until stop.
+func replacePolicies(f *fixture, o options, stop <-chan struct{}) error {
+	t := time.NewTicker(o.reloadEvery)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-stop:
+			return nil
+		case <-t.C:
+			if err := writePolicies(f.policies, o.policies, []string{"", "-b"}[i%2]); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func header(w io.Writer, o options, c cpus, f *fixture) {
+	place := "not pinned (client and servers share every CPU)"
+	if c.server != "" {
+		place = fmt.Sprintf("servers on CPU %s, load generator on CPU %s", c.server, c.client)
+	}
+	fmt.Fprintf(w, "warden-bench: mode %s, store %s, %d policies, %d entities; %s\n", o.mode, o.store, o.policies, o.entities, place)
+	load := "full speed (closed loop)"
+	if o.rate > 0 {
+		load = fmt.Sprintf("%.0f requests/s offered (open loop)", o.rate)
+	}
+	fmt.Fprintf(w, "load: %s, %d calls in flight over %d connections, %s warm-up + %s measured per target, %d run(s)\n",
+		load, o.conc, o.conns, o.warmup, o.window, o.runs)
+	var parts []string
+	for _, k := range f.kinds {
+		parts = append(parts, fmt.Sprintf("%s %d (%d B)", k.name, k.weight, k.size))
+	}
+	fmt.Fprintf(w, "mix: %s\n\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "%-3s %-7s %9s %8s %8s %8s %8s %9s %9s %7s %6s %6s\n",
+		"run", "target", "req/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "CPU µs/op", "allocs/op", "client", "errors", "wrong")
+}
+
+func row(w io.Writer, m *measure) {
+	fmt.Fprintf(w, "%-3d %-7s %9.0f %8.0f %8.0f %8.0f %8.0f %9.1f %9.1f %6.2fc %6d %6d", m.Run, m.Target, m.RPS,
+		m.P50, m.P90, m.P99, m.P999, m.CPU, m.Allocs, m.ClientCPU, m.Errors, m.Wrong)
+	if m.RSS > 0 {
+		fmt.Fprintf(w, "  RSS %.0f MB (peak %.0f MB; Go heap %.0f MB allocated of %.0f MB)", m.RSS, m.PeakRSS, m.HeapLive, m.HeapSys)
+	}
+	if m.Reloads > 0 {
+		fmt.Fprintf(w, "  reloads %.0f ok, %.0f failed, mean %.0f ms, max ≤ %g s", m.Reloads, m.ReloadErr, m.ReloadAvg*1e3, m.ReloadMax)
+	}
+	fmt.Fprintln(w)
+}
+
+// stat is a median with its range.
+type stat struct{ med, lo, hi float64 }
+
+func (s stat) String() string {
+	if s.lo == s.hi {
+		return fmt.Sprintf("%.3g", s.med)
+	}
+	return fmt.Sprintf("%.3g (%.3g–%.3g)", s.med, s.lo, s.hi)
+}
+
+func statOf(xs []float64) stat {
+	if len(xs) == 0 {
+		return stat{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stat{med, s[0], s[len(s)-1]}
+}
+
+func summary(w io.Writer, o options, all []measure) {
+	by := func(target string, get func(measure) float64) stat {
+		var xs []float64
+		for _, m := range all {
+			if m.Target == target {
+				xs = append(xs, get(m))
+			}
+		}
+		return statOf(xs)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "median (min–max) over runs:")
+	for _, t := range []string{"noop", "warden"} {
+		if by(t, func(m measure) float64 { return m.RPS }).med == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  %-7s req/s %s; p99 %s µs; CPU %s µs/Check; allocs %s/Check\n", t,
+			by(t, func(m measure) float64 { return m.RPS }), by(t, func(m measure) float64 { return m.P99 }),
+			by(t, func(m measure) float64 { return m.CPU }), by(t, func(m measure) float64 { return m.Allocs }))
+	}
+	if o.mode != "load" {
+		return
+	}
+	var ratio, over []float64
+	for _, m := range all {
+		if m.Target != "warden" {
+			continue
+		}
+		for _, n := range all {
+			if n.Target == "noop" && n.Run == m.Run {
+				ratio = append(ratio, m.RPS/n.RPS)
+				over = append(over, m.CPU-n.CPU)
+			}
+		}
+	}
+	fmt.Fprintf(w, "  warden/noop throughput %s; CPU above the no-op server %s µs/Check\n", statOf(ratio), statOf(over))
+}
