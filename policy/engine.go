@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +33,6 @@ func NewEngine(src Source, routes []RouteConfig) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{src: src, routes: routes}
-	debug.FreeOSMemory() // see Reload
 	now := time.Now()
 	e.cur.Store(s)
 	e.loaded.Store(&now)
@@ -64,11 +62,6 @@ func (e *Engine) Reload() error {
 		e.cur.Store(s)
 		e.loaded.Store(&now)
 	}
-	// Parsing a large set leaves several times its size in garbage (JSON
-	// and Cedar parse trees); give it back to the OS now rather than
-	// carrying a load-time peak as resident memory (with 10,000 policies
-	// and 100,000 entities: 395 MB resident without this).
-	debug.FreeOSMemory()
 	e.last.Store(&reloadStatus{at: now, err: err})
 	if e.OnReload != nil {
 		e.OnReload(err, now.Sub(start))

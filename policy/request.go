@@ -116,10 +116,11 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 				req[cedar.String(k)] = cedar.String(v)
 			}
 		}
-		for k, v := range map[string]string{"method": r.Method, "path": path} { // always present
-			if n.wantReq(k) {
-				req[cedar.String(k)] = str(v)
-			}
+		if n.wantReq("method") { // method and path are always present
+			req["method"] = str(r.Method)
+		}
+		if n.wantReq("path") {
+			req["path"] = str(path)
 		}
 		add("scheme", r.Scheme)
 		if r.Host != "" && n.wantReq("host") {
