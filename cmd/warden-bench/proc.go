@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // cpus is how the benchmark places its processes: the servers (and Redis)
@@ -165,8 +167,7 @@ func redisServer(c cpus, dir string) (addr string, stop func(), err error) {
 		return "", nil, fmt.Errorf("redis-server not installed (go tool task test installs it)")
 	}
 	sock := filepath.Join(dir, "redis.sock")
-	cmd := command(c.server, bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-		"--save", "", "--appendonly", "no", "--dir", dir)
+	cmd := command(c.server, append([]string{bin}, redistest.Args(sock, dir)...)...)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}

@@ -42,11 +42,18 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "redis.sock")
-	s := &Server{Addr: sock, t: t, bin: bin, args: []string{"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-		"--save", "", "--appendonly", "no", "--dir", dir}}
+	s := &Server{Addr: sock, t: t, bin: bin, args: Args(sock, dir)}
 	s.run()
 	t.Cleanup(s.Kill)
 	return s
+}
+
+// Args are redis-server's arguments for a private server: no TCP port, a
+// unix socket at sock only its owner may use, no persistence, dir as its
+// working directory.
+func Args(sock, dir string) []string {
+	return []string{"--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--dir", dir}
 }
 
 // run starts the process and waits until it answers.
