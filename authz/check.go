@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -67,6 +68,32 @@ type Options struct {
 	RateLimitFailOpen    bool
 	// SampleAllow is the fraction of allows recorded (deny is always).
 	SampleAllow float64
+	// Limits bound what a CheckRequest may carry; zero fields are unlimited.
+	Limits Limits
+}
+
+// Limits bound the headers and body Warden considers. A request over one is
+// denied (431 or 413) before any credential is looked at.
+type Limits struct {
+	MaxHeaders     int // header fields as Envoy sent them, pseudo-headers included
+	MaxHeaderBytes int // their names and values
+	MaxBodyBytes   int // body or raw_body
+}
+
+// screen is the first stage: a request over the limits is refused unread.
+func (l Limits) screen(in *request) *denial {
+	switch {
+	case l.MaxHeaders > 0 && in.headerCount > l.MaxHeaders:
+		return &denial{reason: ReasonRequestInvalid, status: http.StatusRequestHeaderFieldsTooLarge,
+			detail: fmt.Sprintf("%d header fields: the limit is %d", in.headerCount, l.MaxHeaders)}
+	case l.MaxHeaderBytes > 0 && in.headerBytes > l.MaxHeaderBytes:
+		return &denial{reason: ReasonRequestInvalid, status: http.StatusRequestHeaderFieldsTooLarge,
+			detail: fmt.Sprintf("%d bytes of headers: the limit is %d", in.headerBytes, l.MaxHeaderBytes)}
+	case l.MaxBodyBytes > 0 && in.bodyBytes > l.MaxBodyBytes:
+		return &denial{reason: ReasonRequestInvalid, status: http.StatusRequestEntityTooLarge,
+			detail: fmt.Sprintf("%d bytes of body: the limit is %d", in.bodyBytes, l.MaxBodyBytes)}
+	}
+	return nil
 }
 
 // Authorizer runs the pipeline. It is safe for concurrent use.
@@ -171,6 +198,9 @@ func (a *Authorizer) sampled() bool {
 // pipeline: authenticate → revocation → authorize → ratelimit → respond.
 // An error return is an internal fault (the caller denies with 503).
 func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
+	if d := a.o.Limits.screen(in); d != nil {
+		return a.deny(rec, in, *d), nil
+	}
 	// authenticate
 	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
 	if id.Peer != nil {
@@ -218,6 +248,9 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	rec.Policies, rec.Errors = res.Reasons, res.Errors
 	if rec.Policies == nil {
 		rec.Policies = []string{}
+	}
+	if res.PathError != nil {
+		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: res.PathError.Error()}), nil
 	}
 	if !res.Allow {
 		return a.deny(rec, in, policyDenial(&id, &res)), nil

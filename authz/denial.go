@@ -20,6 +20,10 @@ const (
 	ReasonStepUp        Reason = "step_up"
 	ReasonRateLimited   Reason = "rate_limited"
 	ReasonUnavailable   Reason = "unavailable"
+	// ReasonRequestInvalid: a request Warden will not judge (a malformed or
+	// ambiguous path, 400; headers over the limits, 431; a body over the
+	// limit, 413). Not in SPEC §8's first list; see SECURITY.md.
+	ReasonRequestInvalid Reason = "request_invalid"
 )
 
 // denial is a stage's typed refusal; respond maps it to a CheckResponse.
@@ -40,11 +44,12 @@ var mapping = map[Reason]struct {
 	status int
 	title  string
 }{
-	ReasonTokenInvalid:  {codes.Unauthenticated, http.StatusUnauthorized, "Invalid token"},
-	ReasonTokenRevoked:  {codes.Unauthenticated, http.StatusUnauthorized, "Token revoked"},
-	ReasonAnonymousDeny: {codes.Unauthenticated, http.StatusUnauthorized, "Authentication required"},
-	ReasonStepUp:        {codes.Unauthenticated, http.StatusUnauthorized, "Stronger authentication required"},
-	ReasonPolicyDeny:    {codes.PermissionDenied, http.StatusForbidden, "Forbidden"},
-	ReasonRateLimited:   {codes.ResourceExhausted, http.StatusTooManyRequests, "Too many requests"},
-	ReasonUnavailable:   {codes.Unavailable, http.StatusServiceUnavailable, "Authorization unavailable"},
+	ReasonTokenInvalid:   {codes.Unauthenticated, http.StatusUnauthorized, "Invalid token"},
+	ReasonTokenRevoked:   {codes.Unauthenticated, http.StatusUnauthorized, "Token revoked"},
+	ReasonAnonymousDeny:  {codes.Unauthenticated, http.StatusUnauthorized, "Authentication required"},
+	ReasonStepUp:         {codes.Unauthenticated, http.StatusUnauthorized, "Stronger authentication required"},
+	ReasonPolicyDeny:     {codes.PermissionDenied, http.StatusForbidden, "Forbidden"},
+	ReasonRateLimited:    {codes.ResourceExhausted, http.StatusTooManyRequests, "Too many requests"},
+	ReasonUnavailable:    {codes.Unavailable, http.StatusServiceUnavailable, "Authorization unavailable"},
+	ReasonRequestInvalid: {codes.InvalidArgument, http.StatusBadRequest, "Bad request"},
 }

@@ -24,6 +24,10 @@ type request struct {
 	extensions                           map[string]string
 	// network is set for the TCP network filter, which sends no request.
 	network bool
+	// headerCount and headerBytes are the header fields as Envoy sent them
+	// (before repeated ones are joined) and their names' and values' bytes;
+	// bodyBytes is the body's size. Limits screens them.
+	headerCount, headerBytes, bodyBytes int
 }
 
 // parseRequest reads a CheckRequest as Envoy sends it (ENVOY.md). It never
@@ -60,12 +64,16 @@ func parseRequest(req *authv3.CheckRequest, now time.Time) request {
 				v = hv.GetValue()
 			}
 			in.addHeader(strings.ToLower(hv.GetKey()), v)
+			in.headerBytes += len(hv.GetKey()) + len(v)
 		}
+		in.headerCount = len(hm.GetHeaders())
 	} else {
 		in.headers = make([]policy.Header, 0, len(h.GetHeaders()))
 		for k, v := range h.GetHeaders() {
 			in.headers = append(in.headers, policy.Header{Name: strings.ToLower(k), Value: v})
+			in.headerBytes += len(k) + len(v)
 		}
+		in.headerCount = len(h.GetHeaders())
 	}
 	slices.SortFunc(in.headers, func(a, b policy.Header) int { return strings.Compare(a.Name, b.Name) })
 	in.method = firstNonEmpty(h.GetMethod(), in.header(":method"))
@@ -73,6 +81,7 @@ func parseRequest(req *authv3.CheckRequest, now time.Time) request {
 	in.host = firstNonEmpty(h.GetHost(), in.header(":authority"))
 	in.scheme = firstNonEmpty(h.GetScheme(), in.header(":scheme"))
 	in.protocol = h.GetProtocol()
+	in.bodyBytes = max(len(h.GetBody()), len(h.GetRawBody()))
 	in.requestID = in.header("x-request-id")
 	in.authorization = in.header("authorization")
 	return in

@@ -26,6 +26,10 @@ type Result struct {
 	Status int
 	// StepUp is set when the deny can be cured by re-authenticating (RFC 9470).
 	StepUp *StepUp
+	// PathError is set (and Allow false, with no policy evaluated) when the
+	// request path is malformed or ambiguous (ErrPathMalformed,
+	// ErrPathAmbiguous); the action is then the route-less one.
+	PathError error
 }
 
 // StepUp is what a step-up deny asks the client for.
@@ -48,6 +52,7 @@ type mapped struct {
 	principals []cedar.EntityUID // principal and its ancestors
 	route      *Route
 	service    string
+	pathErr    error
 }
 
 func (s *Set) mapRequest(r *Request) *mapped {
@@ -57,11 +62,8 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	host := hostOnly(r.Host)
 	extService := r.Extensions["service"]
 	var params []Param
-	for _, rt := range s.routes {
-		if p, ok := rt.match(method, host, extService, path, params); ok {
-			m.route, params = rt, p
-			break
-		}
+	if r.Method != "CONNECT" || r.Path != "" { // the TCP filter sends no path
+		m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
 	}
 	// Action.
 	methodUID := cedar.NewEntityUID(actionType, cedar.String(method))
@@ -136,6 +138,10 @@ func (s *Set) decide(r *Request, indexed bool) Result {
 	res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
 	if m.route != nil {
 		res.Template = m.route.Template
+	}
+	if m.pathErr != nil {
+		res.PathError = m.pathErr
+		return res
 	}
 	var policies cedar.PolicyIterator = fullScan{s}
 	if indexed {

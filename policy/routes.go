@@ -156,8 +156,9 @@ func isIdent(s string) bool {
 // Param is one path parameter.
 type Param struct{ Name, Value string }
 
-// match reports whether r matches; params are appended to buf.
-func (r *Route) match(method, host, service, path string, buf []Param) ([]Param, bool) {
+// match reports whether r matches; params are appended to buf. With fold,
+// literal segments match without regard to ASCII case.
+func (r *Route) match(method, host, service, path string, buf []Param, fold bool) ([]Param, bool) {
 	if r.Method != "*" && r.Method != method {
 		return buf, false
 	}
@@ -191,7 +192,7 @@ func (r *Route) match(method, host, service, path string, buf []Param) ([]Param,
 			return buf[:n], false
 		}
 		if s.param == "" {
-			if dec != s.lit {
+			if dec != s.lit && !(fold && strings.EqualFold(dec, s.lit)) {
 				return buf[:n], false
 			}
 			continue

@@ -38,7 +38,7 @@ func TestRouteMatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			params, ok := r.match(tc.method, "h", "", tc.path, nil)
+			params, ok := r.match(tc.method, "h", "", tc.path, nil, false)
 			got := "-"
 			if ok {
 				got = ""
@@ -70,7 +70,7 @@ func TestRouteHostAndService(t *testing.T) {
 		{"api.example.com", "billing", false},
 		{"other.example.com", "", false},
 	} {
-		if _, ok := r.match("DELETE", tc.host, tc.service, "/x", nil); ok != tc.want {
+		if _, ok := r.match("DELETE", tc.host, tc.service, "/x", nil, false); ok != tc.want {
 			t.Errorf("host %q service %q: got %v, want %v", tc.host, tc.service, ok, tc.want)
 		}
 	}
@@ -103,7 +103,7 @@ func FuzzRouteMatch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		params, ok := r.match("GET", "h", "", path, nil)
+		params, ok := r.match("GET", "h", "", path, nil, false)
 		if !ok && len(params) != 0 {
 			t.Fatal("params returned without a match")
 		}

@@ -54,10 +54,22 @@ type Server struct {
 	HTTPAddr      string        `yaml:"http_addr"`
 	TLS           TLS           `yaml:"tls"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	// MaxRecvBytes bounds a CheckRequest (bodies included).
+	// MaxRecvBytes bounds a CheckRequest (bodies included) at the gRPC
+	// layer; past it Envoy sees a failure, not a denial, so Limits must
+	// deny first.
 	MaxRecvBytes int `yaml:"max_recv_bytes"`
+	// Limits bound what a request may carry; over one it is denied (431 or
+	// 413) before its credentials are read.
+	Limits Limits `yaml:"limits"`
 	// Node names this replica in decision records (default: the hostname).
 	Node string `yaml:"node"`
+}
+
+// Limits are server.limits.
+type Limits struct {
+	MaxHeaders     int `yaml:"max_headers"`      // header fields, pseudo-headers included
+	MaxHeaderBytes int `yaml:"max_header_bytes"` // names and values
+	MaxBodyBytes   int `yaml:"max_body_bytes"`   // body or raw_body (with_request_body)
 }
 
 // TLS configures the gRPC listener's certificate (and client CA for mTLS).
@@ -281,6 +293,17 @@ func (c *Config) setDefaults() {
 	if c.Server.MaxRecvBytes == 0 {
 		c.Server.MaxRecvBytes = 4 << 20
 	}
+	// Envoy's own defaults are 100 headers and 60 KiB; it adds a few of
+	// its own (x-forwarded-*, x-request-id, pseudo-headers) before ext_authz.
+	if c.Server.Limits.MaxHeaders == 0 {
+		c.Server.Limits.MaxHeaders = 128
+	}
+	if c.Server.Limits.MaxHeaderBytes == 0 {
+		c.Server.Limits.MaxHeaderBytes = 96 << 10
+	}
+	if c.Server.Limits.MaxBodyBytes == 0 {
+		c.Server.Limits.MaxBodyBytes = 1 << 20
+	}
 	c.Identity.SetDefaults()
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
@@ -362,6 +385,12 @@ func (c *Config) validate() []error {
 	}
 	if c.Server.MaxRecvBytes < 64<<10 || c.Server.MaxRecvBytes > 64<<20 {
 		bad("server.max_recv_bytes", "must be between 65536 and 67108864")
+	}
+	if l := c.Server.Limits; l.MaxHeaders < 0 || l.MaxHeaderBytes < 0 || l.MaxBodyBytes < 0 {
+		bad("server.limits", "limits must not be negative")
+	} else if l.MaxHeaderBytes+l.MaxBodyBytes > c.Server.MaxRecvBytes-(16<<10) {
+		bad("server.limits", "max_header_bytes + max_body_bytes (%d) must leave 16 KiB under server.max_recv_bytes (%d), so that a request over a limit gets a clear denial rather than a gRPC error",
+			l.MaxHeaderBytes+l.MaxBodyBytes, c.Server.MaxRecvBytes)
 	}
 	errs = append(errs, section("identity", c.Identity.Validate())...)
 	if c.Identity.DevIssuer.Enabled && !Loopback(c.Server.GRPCAddr) {

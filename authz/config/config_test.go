@@ -93,3 +93,20 @@ func FuzzParse(f *testing.F) {
 		_, _ = config.Parse("f.yaml", []byte(src), t.TempDir())
 	})
 }
+
+// TestLimitsUnderRecvSize: a request over server.limits must get a clear
+// denial, so the limits must fit under the gRPC receive size.
+func TestLimitsUnderRecvSize(t *testing.T) {
+	src := "server:\n  max_recv_bytes: 1048576\n  limits: {max_body_bytes: 1048576}\n"
+	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "warden.yaml:3: server.limits: max_header_bytes + max_body_bytes") {
+		t.Fatalf("got %v", err)
+	}
+	c, err := config.Parse("warden.yaml", []byte("identity: {anonymous: true}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Server.Limits; l.MaxHeaders != 128 || l.MaxHeaderBytes != 96<<10 || l.MaxBodyBytes != 1<<20 {
+		t.Errorf("defaults: %+v", l)
+	}
+}

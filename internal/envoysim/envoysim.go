@@ -56,6 +56,9 @@ func FromFile(file string, authz authv3.AuthorizationClient, upstream *url.URL) 
 	if !found {
 		return nil, fmt.Errorf("%s: no HTTP connection manager", file)
 	}
+	f.NormalizePath = hcm.GetNormalizePath().GetValue()
+	f.MergeSlashes = hcm.GetMergeSlashes()
+	f.RejectEscapedSlashes = hcm.GetPathWithEscapedSlashesAction() == hcmv3.HttpConnectionManager_REJECT_REQUEST
 	for _, hf := range hcm.GetHttpFilters() {
 		var az extauthzv3.ExtAuthz
 		if hf.GetTypedConfig().UnmarshalTo(&az) != nil {
@@ -101,6 +104,50 @@ type Front struct {
 	// StatusOnError answers authorizer failures (default 403).
 	StatusOnError    int
 	FailureModeAllow bool
+	// The connection manager's path handling, applied before routing and
+	// ext_authz: normalize_path (RFC 3986 dot-segments, "%2e" included,
+	// and "\" as "/"), merge_slashes, and path_with_escaped_slashes_action
+	// REJECT_REQUEST (a 400 for %2F or %5C). Envoy's defaults are all off.
+	NormalizePath, MergeSlashes, RejectEscapedSlashes bool
+}
+
+// normalize is the connection manager's path handling; ok is false when
+// Envoy rejects the request.
+func (f *Front) normalize(path string) (string, bool) {
+	if f.RejectEscapedSlashes {
+		l := strings.ToLower(path)
+		if strings.Contains(l, "%2f") || strings.Contains(l, "%5c") {
+			return "", false
+		}
+	}
+	if f.NormalizePath {
+		path = strings.ReplaceAll(path, `\`, "/")
+		segs := strings.Split(path[1:], "/")
+		var out []string
+		for i, s := range segs {
+			last := i == len(segs)-1
+			switch strings.ToLower(s) {
+			case ".", "%2e":
+			case "..", ".%2e", "%2e.", "%2e%2e":
+				if len(out) > 0 {
+					out = out[:len(out)-1]
+				}
+			default:
+				out = append(out, s)
+				continue
+			}
+			if last {
+				out = append(out, "")
+			}
+		}
+		path = "/" + strings.Join(out, "/")
+	}
+	if f.MergeSlashes {
+		for strings.Contains(path, "//") {
+			path = strings.ReplaceAll(path, "//", "/")
+		}
+	}
+	return path, true
 }
 
 func (f *Front) route(path string) (Route, bool) {
@@ -113,7 +160,25 @@ func (f *Front) route(path string) (Route, bool) {
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, ok := f.route(r.URL.Path)
+	raw, query, hasQuery := strings.Cut(r.RequestURI, "?")
+	path, ok := f.normalize(raw)
+	if !ok {
+		http.Error(w, "", http.StatusBadRequest) // escaped slashes rejected
+		return
+	}
+	if path != raw { // what ext_authz and the upstream see
+		r.RequestURI = path
+		if hasQuery {
+			r.RequestURI += "?" + query
+		}
+		u, err := url.ParseRequestURI(r.RequestURI)
+		if err != nil {
+			http.Error(w, "", http.StatusBadRequest)
+			return
+		}
+		r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+	}
+	rt, ok := f.route(path)
 	if !ok {
 		http.Error(w, "", http.StatusNotFound) // Envoy: no route, 404
 		return
