@@ -17,6 +17,7 @@ type Metrics struct {
 	storeErrors    *prometheus.CounterVec
 	LogDropped     prometheus.Counter
 	LogErrors      prometheus.Counter
+	TLSReloads     *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -48,8 +49,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LogErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "warden_decision_log_write_errors_total", Help: "Failed writes or flushes of a decision log sink.",
 		}),
+		TLSReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_tls_reloads_total", Help: "Reloads of a listener's changed certificate files, by listener and result.",
+		}, []string{"listener", "result"}),
 	}
-	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.ReloadDuration, m.JWKSFetches, m.storeErrors, m.LogDropped, m.LogErrors)
+	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.ReloadDuration, m.JWKSFetches, m.storeErrors, m.LogDropped, m.LogErrors, m.TLSReloads)
 	return m
 }
 

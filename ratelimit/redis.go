@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,10 +77,16 @@ type Redis struct {
 // starts with "/" is a unix socket.
 func NewRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
 	if o.Dialer == nil {
+		// go-redis applies TLSConfig only in its own dialer, so this one
+		// does (over TCP; a unix socket is local and plain).
 		d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+		td := &tls.Dialer{NetDialer: d, Config: o.TLSConfig}
 		o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if strings.HasPrefix(addr, "/") {
+			switch {
+			case strings.HasPrefix(addr, "/"):
 				return d.DialContext(ctx, "unix", addr)
+			case o.TLSConfig != nil:
+				return td.DialContext(ctx, network, addr) // ServerName: the address's host unless set
 			}
 			return d.DialContext(ctx, network, addr)
 		}

@@ -143,10 +143,25 @@ type Redis struct {
 	PasswordEnv  string   `yaml:"password_env"`
 	PasswordFile string   `yaml:"password_file"`
 	DB           int      `yaml:"db"`
-	TLS          TLS      `yaml:"tls"`
+	TLS          RedisTLS `yaml:"tls"`
 	// Timeout bounds every Redis call made for a Check.
 	Timeout time.Duration `yaml:"timeout"`
 }
+
+// RedisTLS is store.redis.tls: TLS to Redis. The server's certificate is
+// checked against ca_file (else the system roots) and server_name (else the
+// address's host); cert_file and key_file are the client certificate Redis
+// asks for with tls-auth-clients.
+type RedisTLS struct {
+	Enabled    bool   `yaml:"enabled"` // implied by any file below
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// On reports whether TLS to Redis is configured.
+func (t RedisTLS) On() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" }
 
 // Response configures what Warden sends to Envoy.
 type Response struct {
@@ -414,6 +429,9 @@ func (c *Config) validate() []error {
 		}
 		if r.PasswordEnv != "" && r.PasswordFile != "" {
 			bad("store.redis", "password_env and password_file are exclusive")
+		}
+		if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
+			bad("store.redis.tls", "cert_file and key_file go together")
 		}
 		if r.Timeout < 0 || r.Timeout > 5*time.Second {
 			bad("store.redis.timeout", "must be between 0s and 5s")

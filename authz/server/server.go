@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -249,12 +248,10 @@ func (s *Service) newAdmin() error {
 	s.AdminTokenFile = g.TokenFile
 	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)}
 	if a.TLS.CertFile != "" {
-		tc, err := s.loadTLS(a.TLS, "admin.tls")
+		// token callers need no certificate
+		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
 		if err != nil {
 			return err
-		}
-		if tc.ClientCAs != nil && g.TokenFile != "" {
-			tc.ClientAuth = tls.VerifyClientCertIfGiven // token callers need no certificate
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
@@ -339,20 +336,15 @@ func NewRedisStore(cfg *config.Config, log *slog.Logger) (*ratelimit.Redis, erro
 		return nil, err
 	}
 	opts := &redis.UniversalOptions{Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: pw, DB: rc.DB}
-	if rc.TLS.CertFile != "" || rc.TLS.ClientCAFile != "" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if rc.TLS.ClientCAFile != "" {
-			pem, err := os.ReadFile(cfg.Resolve(rc.TLS.ClientCAFile))
-			if err != nil {
-				return nil, fmt.Errorf("store.redis.tls.client_ca_file: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, errors.New("store.redis.tls.client_ca_file: no certificates")
+	if t := rc.TLS; t.On() {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+		if t.CAFile != "" {
+			if tc.RootCAs, err = certPool(cfg.Resolve(t.CAFile)); err != nil {
+				return nil, fmt.Errorf("store.redis.tls.ca_file: %w", err)
 			}
 		}
-		if rc.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.Resolve(rc.TLS.CertFile), cfg.Resolve(rc.TLS.KeyFile))
+		if t.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.Resolve(t.CertFile), cfg.Resolve(t.KeyFile))
 			if err != nil {
 				return nil, fmt.Errorf("store.redis.tls: %w", err)
 			}
@@ -422,7 +414,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
 	}
 	if t := s.Config.Server.TLS; t.CertFile != "" {
-		tc, err := s.loadTLS(t, "server.tls")
+		tc, err := s.listenerTLS(t, "server.tls", false)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -437,26 +429,22 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 	return g, h, nil
 }
 
-// loadTLS builds a listener's TLS config; with a client CA, client
-// certificates are required.
-func (s *Service) loadTLS(t config.TLS, key string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(s.Config.Resolve(t.CertFile), s.Config.Resolve(t.KeyFile))
+// listenerTLS is a listener's TLS config, its files reloaded when they
+// change (tlsFiles); with a client CA, client certificates are required
+// (verified if given, with optionalClient).
+func (s *Service) listenerTLS(t config.TLS, key string, optionalClient bool) (*tls.Config, error) {
+	f, err := newTLSFiles(key, s.Config.Resolve(t.CertFile), s.Config.Resolve(t.KeyFile), s.Config.Resolve(t.ClientCAFile), optionalClient, s.logger,
+		func(err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			s.Metrics.TLSReloads.WithLabelValues(key, result).Inc()
+		})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+		return nil, err
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(s.Config.Resolve(t.ClientCAFile))
-		if err != nil {
-			return nil, fmt.Errorf("%s.client_ca_file: %w", key, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s.client_ca_file: no certificates", key)
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
+	return f.config(), nil
 }
 
 // HTTPHandler serves /metrics, /healthz and /readyz.

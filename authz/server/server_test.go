@@ -48,6 +48,7 @@ type env struct {
 	cancel context.CancelFunc
 	done   chan error
 	admin  string // admin API address, when enabled
+	addr   string // the ext_authz gRPC address
 }
 
 func loadTestConfig(t testing.TB, is *oidctest.Issuer) *config.Config {
@@ -102,7 +103,7 @@ func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...fu
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{is: is, svc: svc, http: "http://" + hl.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	e := &env{is: is, svc: svc, http: "http://" + hl.Addr().String(), cancel: cancel, done: make(chan error, 1), addr: gl.Addr().String()}
 	if al != nil {
 		e.admin = al.Addr().String()
 	}

@@ -29,6 +29,12 @@ type Server struct {
 // fails it when it is (CI sets it, so Redis tests never silently vanish).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartArgs(t)
+}
+
+// StartArgs is Start with more redis-server arguments (TLS, say).
+func StartArgs(t testing.TB, extra ...string) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("WARDEN_REQUIRE_REDIS") != "" {
@@ -42,7 +48,7 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "redis.sock")
-	s := &Server{Addr: sock, t: t, bin: bin, args: Args(sock, dir)}
+	s := &Server{Addr: sock, t: t, bin: bin, args: append(Args(sock, dir), extra...)}
 	s.run()
 	t.Cleanup(s.Kill)
 	return s
@@ -116,7 +122,18 @@ func (s *Server) Ping() error {
 	return nil
 }
 
-// Stop pauses (SIGSTOP) or resumes (SIGCONT) the server, for fault tests.
+// FreePort is a loopback TCP port free at the time of the call.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Pause stops (SIGSTOP) or resumes (SIGCONT) the server, for fault tests.
 func (s *Server) Pause(paused bool) {
 	sig := syscall.SIGCONT
 	if paused {
