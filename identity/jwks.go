@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,7 +117,7 @@ func (k *keySet) refresh(ctx context.Context, force bool) (*jose.JSONWebKeySet, 
 	}
 	k.lastTry = now
 	k.mu.Unlock()
-	v, err, _ := k.group.Do("jwks", func() (any, error) {
+	ch := k.group.DoChan("jwks", func() (any, error) {
 		// Detached from the caller: one Check's cancellation must not fail
 		// the fetch for everyone waiting on it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
@@ -130,6 +131,17 @@ func (k *keySet) refresh(ctx context.Context, force bool) (*jose.JSONWebKeySet, 
 		k.keys.Store(set)
 		return set, nil
 	})
+	// The caller waits no longer than its own deadline (Envoy's timeout):
+	// past it, it goes on with the keys there are, and the fetch goes on
+	// for later callers.
+	var v any
+	var err error
+	select {
+	case r := <-ch:
+		v, err = r.Val, r.Err
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if err != nil {
 		if set := k.keys.Load(); set != nil {
 			return set, nil // keep serving the keys we have
@@ -150,7 +162,7 @@ func (k *keySet) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	}
 	usable := set.Keys[:0]
 	for _, key := range set.Keys {
-		if key.Valid() && key.IsPublic() {
+		if key.Valid() && key.IsPublic() && strongEnough(key) {
 			usable = append(usable, key)
 		}
 	}
@@ -187,4 +199,13 @@ func getJSON(ctx context.Context, client *http.Client, url string, limit int64, 
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	return nil
+}
+
+// strongEnough refuses RSA keys under 2048 bits (a published weak key
+// could be factored, and then anyone could sign).
+func strongEnough(key jose.JSONWebKey) bool {
+	if k, ok := key.Key.(*rsa.PublicKey); ok {
+		return k.N.BitLen() >= 2048
+	}
+	return true
 }

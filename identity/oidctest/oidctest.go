@@ -30,6 +30,7 @@ type Issuer struct {
 	fetches atomic.Int64
 	down    atomic.Bool
 	delay   atomic.Int64 // ns added to each JWKS response
+	garbage atomic.Pointer[[]byte]
 }
 
 // Key is a signing key with its id and algorithm.
@@ -91,6 +92,10 @@ func Start() *Issuer {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
+		if g := is.garbage.Load(); g != nil {
+			_, _ = w.Write(*g)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(is.JWKS())
 	})
 	is.server = httptest.NewServer(mux)
@@ -121,6 +126,16 @@ func (is *Issuer) SetDown(down bool) { is.down.Store(down) }
 
 // SetDelay delays every JWKS answer.
 func (is *Issuer) SetDelay(d time.Duration) { is.delay.Store(int64(d)) }
+
+// SetGarbage makes the JWKS endpoint answer 200 with body instead of the
+// keys (nil: the keys again).
+func (is *Issuer) SetGarbage(body []byte) {
+	if body == nil {
+		is.garbage.Store(nil)
+		return
+	}
+	is.garbage.Store(&body)
+}
 
 // Publish sets the published keys (rotation: publish old and new, then new).
 func (is *Issuer) Publish(keys ...Key) {
