@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/internal/testpki"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
@@ -26,6 +27,7 @@ const (
 
 // adminTokens writes a token file granting a reader and a revoker.
 func adminTokens(t *testing.T) string {
+	testlog.Secret(t, readerToken, revokerToken)
 	p := filepath.Join(t.TempDir(), "admin-tokens")
 	body := "# test admin tokens\n" +
 		readerToken + " QueryDecisions,ListRevocations,PolicyStatus\n" +

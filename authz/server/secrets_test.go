@@ -17,6 +17,7 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testlog"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
@@ -64,6 +65,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + p[1] + "."
 	sends := []string{good, forged, p[0] + "." + p[1] + ".AAAA", e.token(t, "mallory"), "not-a-jwt-secret-value", ""}
 	secrets = append(secrets, "not-a-jwt-secret-value")
+	testlog.Secret(t, secrets...)
 	ctx := context.Background()
 	for i := range 12 { // past the rate limit too
 		for _, tok := range sends {

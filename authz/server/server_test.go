@@ -27,6 +27,7 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
@@ -82,6 +83,11 @@ func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...fu
 	cfg := loadTestConfig(t, is)
 	for _, m := range mutate {
 		m(cfg)
+	}
+	// The suite-wide secret scan sees every log line and record.
+	o.Logger, o.Stdout = testlog.Logger(t, o.Logger), testlog.Writer(t, "records", o.Stdout)
+	if testlog.Enabled() && !slices.ContainsFunc(cfg.DecisionLog.Sinks, func(s config.Sink) bool { return s.Kind == "stdout" }) {
+		cfg.DecisionLog.Sinks = append(cfg.DecisionLog.Sinks, config.Sink{Kind: "stdout"})
 	}
 	o.Node, o.Now = "test", fixedNow
 	svc, err := server.New(cfg, o)

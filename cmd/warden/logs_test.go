@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/ratelimit"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
@@ -25,7 +26,9 @@ func serveWith(t *testing.T, cfg, grpcAddr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var out, errb bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errb) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", cfg}, testlog.Writer(t, "records", &out), testlog.Writer(t, "stderr", &errb))
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
@@ -100,7 +101,9 @@ func TestNewUserWalkthrough(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan int, 1)
 	var serveOut, serveErr bytes.Buffer
-	go func() { served <- run(ctx, []string{"serve", "--config", cfg}, &serveOut, &serveErr) }()
+	go func() {
+		served <- run(ctx, []string{"serve", "--config", cfg}, testlog.Writer(t, "records", &serveOut), testlog.Writer(t, "stderr", &serveErr))
+	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
