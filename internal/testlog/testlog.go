@@ -99,4 +99,3 @@ func Secret(t testing.TB, secrets ...string) {
 
 // Enabled reports whether the suite is being captured.
 func Enabled() bool { return os.Getenv(Env) != "" }
-
