@@ -246,6 +246,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	}
 	rec.Action, rec.Resource = set.UIDString(res.Action), res.Resource.String()
 	rec.Policies, rec.Errors = res.Reasons, res.Errors
+	rec.Cedar = res.Logged
 	if rec.Policies == nil {
 		rec.Policies = []string{}
 	}

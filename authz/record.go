@@ -1,6 +1,10 @@
 package authz
 
-import "time"
+import (
+	"time"
+
+	"github.com/wardenauthz/warden/policy"
+)
 
 // Record is one decision log entry (SPEC §8). It never holds a token,
 // cookie or authorization header.
@@ -23,6 +27,10 @@ type Record struct {
 	Node       string           `json:"node,omitempty"`
 	// Detail is the explanation given to the client on a deny.
 	Detail string `json:"detail,omitempty"`
+	// Cedar is the Cedar request of a decision that reached the policies,
+	// kept with decision_log.replayable for warden replay and
+	// access-review.
+	Cedar *policy.Logged `json:"cedar,omitempty"`
 }
 
 // RecordRequest is the logged part of the HTTP request.

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -53,6 +54,14 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 	b = strconv.AppendInt(append(b, `,"latency_us":`...), r.LatencyUS, 10)
 	b = appendOpt(b, `,"node":`, r.Node)
 	b = appendOpt(b, `,"detail":`, r.Detail)
+	if r.Cedar != nil {
+		// Only replayable logs have it: reflection is fine here. A context
+		// Cedar's JSON cannot hold (a header named __extn) leaves the
+		// record without it: kept, but not replayable.
+		if c, err := json.Marshal(r.Cedar); err == nil {
+			b = append(append(b, `,"cedar":`...), c...)
+		}
+	}
 	return append(b, "}\n"...), nil
 }
 

@@ -30,6 +30,9 @@ type Result struct {
 	// request path is malformed or ambiguous (ErrPathMalformed,
 	// ErrPathAmbiguous); the action is then the route-less one.
 	PathError error
+	// Logged is the Cedar request as a replayable decision record keeps
+	// it (Source.Replayable; nil otherwise, and for a PathError).
+	Logged *Logged
 }
 
 // StepUp is what a step-up deny asks the client for.
@@ -53,6 +56,9 @@ type mapped struct {
 	route      *Route
 	service    string
 	pathErr    error
+	// for Logged: the request entities' parents and attributes
+	principalParents, resourceParents []cedar.EntityUID
+	principalAttrs                    cedar.Record
 }
 
 func (s *Set) mapRequest(r *Request) *mapped {
@@ -71,19 +77,7 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	if m.route != nil {
 		action = routeAction(method, m.route.Template)
 	}
-	m.actions = append(m.actions, action)
-	if anc, ok := s.ancestors[action]; ok {
-		m.actions = append(m.actions, anc...)
-	} else {
-		// A method Warden has not seen: synthesize its place in the hierarchy.
-		parents := []cedar.EntityUID{methodGroup(method)}
-		if action != methodUID {
-			parents = append(parents, methodUID)
-		}
-		m.ents.add(cedar.Entity{UID: action, Parents: cedar.NewEntityUIDSet(parents...)})
-		m.actions = append(m.actions, parents...)
-		m.actions = append(m.actions, s.ancestors[methodUID]...)
-	}
+	s.addAction(m, action, method)
 	// Resource.
 	m.service = extService
 	if m.service == "" && m.route != nil {
@@ -97,12 +91,12 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	if m.route != nil {
 		if uid, ok := m.route.resource(params); ok {
 			resource = uid
-			m.ents.addMerged(s.entities, resource, []cedar.EntityUID{svc}, cedar.Record{})
+			m.resourceParents = []cedar.EntityUID{svc}
+			m.ents.addMerged(s.entities, resource, m.resourceParents, cedar.Record{})
 		}
 	}
 	// Principal.
 	principal := cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID))
-	m.principals = append(m.principals, principal)
 	var parents []cedar.EntityUID
 	for _, g := range r.Principal.Groups {
 		parents = append(parents, cedar.NewEntityUID("Group", cedar.String(g)))
@@ -116,14 +110,7 @@ func (s *Set) mapRequest(r *Request) *mapped {
 		}
 		attrs = cedar.NewRecord(am)
 	}
-	if len(parents) > 0 || attrs.Len() > 0 {
-		m.ents.addMerged(s.entities, principal, parents, attrs)
-	}
-	m.principals = append(m.principals, s.ancestors[principal]...)
-	for _, p := range parents {
-		m.principals = append(m.principals, p)
-		m.principals = append(m.principals, s.ancestors[p]...)
-	}
+	s.addPrincipal(m, principal, parents, attrs)
 	m.req = cedar.Request{
 		Principal: principal,
 		Action:    action,
@@ -133,16 +120,59 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	return m
 }
 
+// addAction puts action and its ancestors in m; an action the set has not
+// seen (a method of no route) gets its place in the hierarchy synthesized.
+func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
+	m.actions = append(m.actions, action)
+	if anc, ok := s.ancestors[action]; ok {
+		m.actions = append(m.actions, anc...)
+		return
+	}
+	methodUID := cedar.NewEntityUID(actionType, cedar.String(method))
+	parents := []cedar.EntityUID{methodGroup(method)}
+	if action != methodUID {
+		parents = append(parents, methodUID)
+	}
+	m.ents.add(cedar.Entity{UID: action, Parents: cedar.NewEntityUIDSet(parents...)})
+	m.actions = append(m.actions, parents...)
+	m.actions = append(m.actions, s.ancestors[methodUID]...)
+}
+
+// addPrincipal puts the principal with its parents and attributes in m.
+func (s *Set) addPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
+	m.principals = append(m.principals, principal)
+	if len(parents) > 0 || attrs.Len() > 0 {
+		m.ents.addMerged(s.entities, principal, parents, attrs)
+	}
+	m.principals = append(m.principals, s.ancestors[principal]...)
+	for _, p := range parents {
+		m.principals = append(m.principals, p)
+		m.principals = append(m.principals, s.ancestors[p]...)
+	}
+	m.principalParents, m.principalAttrs = parents, attrs
+}
+
 func (s *Set) decide(r *Request, indexed bool) Result {
 	m := s.mapRequest(r)
-	res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
-	if m.route != nil {
-		res.Template = m.route.Template
-	}
 	if m.pathErr != nil {
+		res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
 		res.PathError = m.pathErr
 		return res
 	}
+	res := s.evaluate(m, indexed)
+	if m.route != nil {
+		res.Template = m.route.Template
+	}
+	if s.replayable {
+		res.Logged = m.logged(res.Allow)
+	}
+	return res
+}
+
+// evaluate authorizes a mapped request: Cedar over the indexed candidates
+// (or every policy), then the @status and step-up answers of a deny.
+func (s *Set) evaluate(m *mapped, indexed bool) Result {
+	res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
 	var policies cedar.PolicyIterator = fullScan{s}
 	if indexed {
 		bufp := candPool.Get().(*[]int32)

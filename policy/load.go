@@ -29,6 +29,10 @@ type Source struct {
 	// otherwise left out: see ctxNeeds). For where the context itself is
 	// kept or shown.
 	FullContext bool
+	// Replayable keeps each decision's Cedar request in its Result
+	// (Result.Logged) for replayable decision records; it implies
+	// FullContext.
+	Replayable bool
 }
 
 // Files named in a policy directory.
@@ -47,6 +51,8 @@ type Set struct {
 	routes    []*Route
 	needs     *ctxNeeds // what of the context the policies can observe
 	names     map[cedar.EntityUID]string
+	// replayable: keep each decision's Cedar request (Source.Replayable).
+	replayable bool
 }
 
 // UIDString is uid.String(), precomputed for the set's actions (every
@@ -162,7 +168,8 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	}
 	s.index = buildIndex(s.policies)
 	s.needs = fullContext
-	if !src.FullContext {
+	s.replayable = src.Replayable
+	if !src.FullContext && !src.Replayable {
 		s.needs = contextNeeds(s.policies)
 	}
 	return s, nil

@@ -6,6 +6,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -190,6 +191,11 @@ func DecisionToProto(r *authz.Record) *adminv1.Decision {
 	if rl := r.RateLimit; rl != nil {
 		d.Ratelimit = &adminv1.Decision_RateLimit{Rule: rl.Rule, Remaining: int32(rl.Remaining)}
 	}
+	if r.Cedar != nil {
+		if b, err := json.Marshal(r.Cedar); err == nil {
+			d.CedarJson = string(b)
+		}
+	}
 	return d
 }
 
@@ -211,6 +217,12 @@ func RecordFromProto(d *adminv1.Decision) *authz.Record {
 	}
 	if rl := d.GetRatelimit(); rl != nil {
 		r.RateLimit = &authz.RecordRateLimit{Rule: rl.GetRule(), Remaining: int(rl.GetRemaining())}
+	}
+	if c := d.GetCedarJson(); c != "" {
+		var l policy.Logged
+		if json.Unmarshal([]byte(c), &l) == nil {
+			r.Cedar = &l
+		}
 	}
 	return r
 }

@@ -181,6 +181,10 @@ type DecisionLog struct {
 	Sinks       []Sink   `yaml:"sinks"`
 	SampleAllow *float64 `yaml:"sample_allow"`
 	BufferSize  int      `yaml:"buffer_size"`
+	// Replayable keeps each decision's Cedar request (principal with its
+	// parents, action, resource, the whole context) in its record, for
+	// warden replay and warden access-review.
+	Replayable bool `yaml:"replayable"`
 }
 
 // Sink is one decision log destination.

@@ -130,6 +130,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 
 	src := cfg.PolicySource()
 	src.FullContext = o.FullContext
+	src.Replayable = cfg.DecisionLog.Replayable
 	eng, err := policy.NewEngine(src, cfg.Policy.Routes)
 	if err != nil {
 		m.Reloads.WithLabelValues("error").Inc()

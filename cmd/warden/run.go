@@ -32,6 +32,10 @@ Usage:
   warden logs [--config FILE | --server ADDR] [filters]
                                             query decision logs (file or Redis stream sink, or admin API)
   warden envoy validate FILE...             check Envoy bootstrap/listener YAML offline, as Envoy loads it
+  warden replay --policies DIR [--since 24h]
+                                            replay logged decisions against candidate policies; exit 1 on any change
+  warden access-review [--since 30d] [--principal P | --group G] [--suggest DIR]
+                                            grants versus use, unused policies, and a narrower policy set
 
 
 Run 'warden COMMAND --help' for a command's flags.
@@ -65,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	case "logs":
 		return cmdLogs(ctx, rest, stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, rest, stdout, stderr)
+	case "access-review":
+		return cmdAccessReview(ctx, rest, stdout, stderr)
 	case "revoke":
 		return cmdRevoke(ctx, rest, stdout, stderr)
 	case "config":

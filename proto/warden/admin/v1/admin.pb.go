@@ -194,24 +194,28 @@ func (x *QueryDecisionsResponse) GetSource() string {
 // Decision is one decision record (SPEC §8). It never holds a token, cookie
 // or authorization header.
 type Decision struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	DecisionId    string                 `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
-	Decision      string                 `protobuf:"bytes,3,opt,name=decision,proto3" json:"decision,omitempty"`
-	Status        int32                  `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	Policies      []string               `protobuf:"bytes,6,rep,name=policies,proto3" json:"policies,omitempty"`
-	Errors        []string               `protobuf:"bytes,7,rep,name=errors,proto3" json:"errors,omitempty"`
-	Principal     string                 `protobuf:"bytes,8,opt,name=principal,proto3" json:"principal,omitempty"`
-	Action        string                 `protobuf:"bytes,9,opt,name=action,proto3" json:"action,omitempty"`
-	Resource      string                 `protobuf:"bytes,10,opt,name=resource,proto3" json:"resource,omitempty"`
-	Request       *Decision_Request      `protobuf:"bytes,11,opt,name=request,proto3" json:"request,omitempty"`
-	Token         *Decision_Token        `protobuf:"bytes,12,opt,name=token,proto3" json:"token,omitempty"`
-	Workload      string                 `protobuf:"bytes,13,opt,name=workload,proto3" json:"workload,omitempty"`
-	Ratelimit     *Decision_RateLimit    `protobuf:"bytes,14,opt,name=ratelimit,proto3" json:"ratelimit,omitempty"`
-	LatencyUs     int64                  `protobuf:"varint,15,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
-	Node          string                 `protobuf:"bytes,16,opt,name=node,proto3" json:"node,omitempty"`
-	Detail        string                 `protobuf:"bytes,17,opt,name=detail,proto3" json:"detail,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Time       *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	DecisionId string                 `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	Decision   string                 `protobuf:"bytes,3,opt,name=decision,proto3" json:"decision,omitempty"`
+	Status     int32                  `protobuf:"varint,4,opt,name=status,proto3" json:"status,omitempty"`
+	Reason     string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Policies   []string               `protobuf:"bytes,6,rep,name=policies,proto3" json:"policies,omitempty"`
+	Errors     []string               `protobuf:"bytes,7,rep,name=errors,proto3" json:"errors,omitempty"`
+	Principal  string                 `protobuf:"bytes,8,opt,name=principal,proto3" json:"principal,omitempty"`
+	Action     string                 `protobuf:"bytes,9,opt,name=action,proto3" json:"action,omitempty"`
+	Resource   string                 `protobuf:"bytes,10,opt,name=resource,proto3" json:"resource,omitempty"`
+	Request    *Decision_Request      `protobuf:"bytes,11,opt,name=request,proto3" json:"request,omitempty"`
+	Token      *Decision_Token        `protobuf:"bytes,12,opt,name=token,proto3" json:"token,omitempty"`
+	Workload   string                 `protobuf:"bytes,13,opt,name=workload,proto3" json:"workload,omitempty"`
+	Ratelimit  *Decision_RateLimit    `protobuf:"bytes,14,opt,name=ratelimit,proto3" json:"ratelimit,omitempty"`
+	LatencyUs  int64                  `protobuf:"varint,15,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	Node       string                 `protobuf:"bytes,16,opt,name=node,proto3" json:"node,omitempty"`
+	Detail     string                 `protobuf:"bytes,17,opt,name=detail,proto3" json:"detail,omitempty"`
+	// cedar_json is the decision's Cedar request (principal with parents,
+	// action, resource, whole context) as JSON, when decision_log.replayable
+	// is on; warden replay and warden access-review read it.
+	CedarJson     string `protobuf:"bytes,18,opt,name=cedar_json,json=cedarJson,proto3" json:"cedar_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +365,13 @@ func (x *Decision) GetNode() string {
 func (x *Decision) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *Decision) GetCedarJson() string {
+	if x != nil {
+		return x.CedarJson
 	}
 	return ""
 }
@@ -1144,7 +1155,7 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\x16QueryDecisionsResponse\x127\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x19.warden.admin.v1.DecisionR\tdecisions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"\xed\x06\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\x8c\a\n" +
 	"\bDecision\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
 	"\vdecision_id\x18\x02 \x01(\tR\n" +
@@ -1165,7 +1176,9 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"latency_us\x18\x0f \x01(\x03R\tlatencyUs\x12\x12\n" +
 	"\x04node\x18\x10 \x01(\tR\x04node\x12\x16\n" +
-	"\x06detail\x18\x11 \x01(\tR\x06detail\x1a\x85\x01\n" +
+	"\x06detail\x18\x11 \x01(\tR\x06detail\x12\x1d\n" +
+	"\n" +
+	"cedar_json\x18\x12 \x01(\tR\tcedarJson\x1a\x85\x01\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
