@@ -4,6 +4,11 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/wardenauthz/warden/policy"
 )
 
 // The hand-written encoder writes exactly what encoding/json writes.
@@ -25,6 +30,14 @@ func FuzzRecordJSON(f *testing.F) {
 		}
 		if rl {
 			r.RateLimit = &RecordRateLimit{Rule: pol, Remaining: status}
+		}
+		if tok && pol != "" { // a replayable record
+			r.Cedar = &policy.Logged{Decision: decision,
+				Principal: types.ImplicitlyMarshaledEntityUID(cedar.NewEntityUID("User", cedar.String(principal))),
+				Action:    types.ImplicitlyMarshaledEntityUID(cedar.NewEntityUID("Action", cedar.String(method))),
+				Resource:  types.ImplicitlyMarshaledEntityUID(cedar.NewEntityUID("Service", cedar.String(iss))),
+				Context:   cedar.NewRecord(cedar.RecordMap{"path": cedar.String(path), cedar.String(jti): cedar.String(detail)}),
+			}
 		}
 		want, err := json.Marshal(r)
 		if err != nil {

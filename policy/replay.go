@@ -13,8 +13,10 @@ type uid = types.ImplicitlyMarshaledEntityUID
 
 // Logged is one decision's Cedar request as a replayable decision record
 // keeps it (decision_log.replayable): the request entities with their
-// parents, the action, and the whole context (which never holds the
-// credential headers). Replay evaluates it again against another set.
+// parents, the action, and the whole context, which never holds the
+// credential headers, and whose headers and query parameters that look
+// like credentials are Redacted. Replay evaluates it again against another
+// set.
 type Logged struct {
 	// Decision is the policy decision: allow or deny.
 	Decision        string        `json:"decision"`
@@ -29,7 +31,7 @@ type Logged struct {
 
 // logged is m's request in its logged form.
 func (m *mapped) logged(allow bool) *Logged {
-	l := &Logged{Decision: "deny", Principal: uid(m.req.Principal), Action: uid(m.req.Action), Resource: uid(m.req.Resource), Context: m.req.Context}
+	l := &Logged{Decision: "deny", Principal: uid(m.req.Principal), Action: uid(m.req.Action), Resource: uid(m.req.Resource), Context: redact(m.req.Context)}
 	if allow {
 		l.Decision = "allow"
 	}
@@ -77,4 +79,70 @@ func uids(us []uid) []cedar.EntityUID {
 		out[i] = cedar.EntityUID(u)
 	}
 	return out
+}
+
+// Redacted replaces, in a logged context, the values of headers and query
+// parameters whose names look like credentials (see sensitive).
+const Redacted = "[REDACTED]"
+
+// sensitive reports whether a header or query parameter name looks like it
+// carries a credential. Such values never leave in a decision record; a
+// policy that compares them with a literal replays against Redacted.
+func sensitive(name string) bool {
+	n := strings.ToLower(name)
+	if n == "code" || n == "sig" { // OAuth codes, signed URLs
+		return true
+	}
+	for _, s := range []string{"auth", "key", "token", "secret", "passw", "session", "cookie", "signature", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redact is ctx with request.headers and request.query values of sensitive
+// names replaced (ctx itself, unchanged, when there are none).
+func redact(ctx cedar.Record) cedar.Record {
+	rv, ok := ctx.Get("request")
+	req, isRec := rv.(cedar.Record)
+	if !ok || !isRec {
+		return ctx
+	}
+	changed := false
+	rm := req.Map()
+	for _, member := range []cedar.String{"headers", "query"} {
+		v, ok := rm[member]
+		sub, isRec := v.(cedar.Record)
+		if !ok || !isRec {
+			continue
+		}
+		sm := sub.Map()
+		hit := false
+		for k, val := range sm {
+			if !sensitive(string(k)) {
+				continue
+			}
+			hit = true
+			if set, ok := val.(cedar.Set); ok {
+				vs := make([]cedar.Value, 0, set.Len())
+				for range set.All() {
+					vs = append(vs, cedar.String(Redacted))
+				}
+				sm[k] = cedar.NewSet(vs...)
+			} else {
+				sm[k] = cedar.String(Redacted)
+			}
+		}
+		if hit {
+			rm[member] = cedar.NewRecord(sm)
+			changed = true
+		}
+	}
+	if !changed {
+		return ctx
+	}
+	cm := ctx.Map()
+	cm["request"] = cedar.NewRecord(rm)
+	return cedar.NewRecord(cm)
 }

@@ -82,3 +82,29 @@ func TestReplayDecidesAlike(t *testing.T) {
 		}
 	}
 }
+
+// TestLoggedContextRedacted: headers and query parameters that look like
+// credentials leave only as Redacted; the rest as they were.
+func TestLoggedContextRedacted(t *testing.T) {
+	s, err := Load(Source{FS: mapFSOf("p/p.cedar", `@id("a") permit(principal, action, resource);`), Dir: "p", Name: "p", Replayable: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.Decide(&Request{Principal: Principal{Type: "Anonymous", ID: "anonymous"}, Method: "GET", Host: "h",
+		Path:    "/x?access_token=s3cret-q&code=c0de&page=2&code=c0de2",
+		Headers: []Header{{"x-api-key", "s3cret-h"}, {"x-session-id", "s3cret-s"}, {"x-country-code", "fr"}, {"accept", "text/plain"}}})
+	j, err := json.Marshal(res.Logged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cret", "c0de"} {
+		if strings.Contains(string(j), secret) {
+			t.Errorf("%s in %s", secret, j)
+		}
+	}
+	for _, kept := range []string{`"x-country-code":"fr"`, `"accept":"text/plain"`, `"page":["2"]`, `"x-api-key":"[REDACTED]"`} {
+		if !strings.Contains(string(j), kept) {
+			t.Errorf("%s not in %s", kept, j)
+		}
+	}
+}

@@ -57,6 +57,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		c.DecisionLog.Sinks = []config.Sink{{Kind: "stdout"}, {Kind: "file", Path: file, MaxSizeMB: 1, MaxBackups: 1}}
 		c.Admin.TokenFile = tokens
 		c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 5, 5
+		c.DecisionLog.Replayable = true // records then hold the whole Cedar context
 	})
 	const cookie, apiKey = "session=c00kie-secret-value", "api-key-secret-value"
 	secrets := []string{cookie, apiKey, readerToken, revokerToken}
@@ -109,6 +110,9 @@ func TestNoSecretsInLogs(t *testing.T) {
 				t.Errorf("%s holds %q", name, s)
 			}
 		}
+	}
+	if !strings.Contains(string(fileOut), `"cedar":{`) {
+		t.Error("records hold no Cedar request: the replayable context was not scanned")
 	}
 	if !strings.Contains(logs.String(), `"admin call"`) {
 		t.Error("admin calls were not logged")
