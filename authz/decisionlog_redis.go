@@ -34,7 +34,9 @@ func (s *RedisStreamSink) WriteLine(line []byte) error {
 	}
 	s.pipe.XAdd(context.Background(), &redis.XAddArgs{
 		Stream: s.stream, MaxLen: s.maxLen, Approx: true,
-		Values: []any{StreamField, line[:len(line)-1]},
+		// A copy: the pipeline holds its arguments until Flush, and the
+		// decision log reuses line for the next record.
+		Values: []any{StreamField, string(line[:len(line)-1])},
 	})
 	return nil
 }
