@@ -17,7 +17,7 @@ import (
 func TestReplayAndAccessReviewCLI(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	cfg, addr := quickstartCopy(t)
-	rewrite(t, cfg, "sinks: [{kind: stdout}]", "sinks: [{kind: file, path: decisions.log}]\n  replayable: true")
+	rewrite(t, cfg, "sinks: [{kind: stdout}]", "sinks: [{kind: file, path: decisions.log}]") // the quick start is replayable
 	serveWith(t, cfg, addr)
 	tok := func(sub, groups string) string {
 		_, out, errs := runCLI(t, "dev", "token", "--sub", sub, "--groups", groups)
