@@ -74,10 +74,11 @@ type Options struct {
 
 // Limits bound the headers and body Warden considers. A request over one is
 // denied (431 or 413) before any credential is looked at.
+// It is also the config's server.limits.
 type Limits struct {
-	MaxHeaders     int // header fields as Envoy sent them, pseudo-headers included
-	MaxHeaderBytes int // their names and values
-	MaxBodyBytes   int // body or raw_body
+	MaxHeaders     int `yaml:"max_headers"`      // header fields as Envoy sent them, pseudo-headers included
+	MaxHeaderBytes int `yaml:"max_header_bytes"` // their names and values
+	MaxBodyBytes   int `yaml:"max_body_bytes"`   // body or raw_body (with_request_body)
 }
 
 // screen is the first stage: a request over the limits is refused unread.
@@ -235,7 +236,6 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	preq := in.policyRequest(&id)
 	res := set.Decide(preq)
 	out.Result = &res
-	rec.Principal = ""
 	if id.Token != nil {
 		if v := views(&id); v.principalUID == res.Principal {
 			rec.Principal = v.principal

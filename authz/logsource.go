@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -128,31 +127,22 @@ func (s *FileSource) files() []string {
 	return append(backups, s.Path)
 }
 
-// Query implements LogSource.
-func (s *FileSource) Query(_ context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {
+// Query implements LogSource: one pass over the window (ScanRaw).
+func (s *FileSource) Query(ctx context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {
 	after, has, err := parseTimeCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
 	p := &page{after: after, has: has, limit: limit}
-	found := false
-	for _, name := range s.files() {
-		fh, err := os.Open(name)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
+	err = s.ScanRaw(ctx, f.Since, func(line []byte) error {
+		var rec Record
+		if json.Unmarshal(line, &rec) == nil && rec.DecisionID != "" && f.Match(&rec) {
+			p.add(&rec)
 		}
-		if err != nil {
-			return nil, "", err
-		}
-		found = true
-		_, err = scanRecords(fh, f, p.add)
-		fh.Close()
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	if !found {
-		return nil, "", fmt.Errorf("%s: no decision log yet", s.Path)
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	recs, next := p.result()
 	return recs, next, nil

@@ -120,6 +120,11 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	return m
 }
 
+// result is the Result of m before any policy is evaluated.
+func (m *mapped) result() Result {
+	return Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
+}
+
 // addAction puts action and its ancestors in m; an action the set has not
 // seen (a method of no route) gets its place in the hierarchy synthesized.
 func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
@@ -155,7 +160,7 @@ func (s *Set) addPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar
 func (s *Set) decide(r *Request, indexed bool) Result {
 	m := s.mapRequest(r)
 	if m.pathErr != nil {
-		res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
+		res := m.result()
 		res.PathError = m.pathErr
 		return res
 	}
@@ -172,7 +177,7 @@ func (s *Set) decide(r *Request, indexed bool) Result {
 // evaluate authorizes a mapped request: Cedar over the indexed candidates
 // (or every policy), then the @status and step-up answers of a deny.
 func (s *Set) evaluate(m *mapped, indexed bool) Result {
-	res := Result{Principal: m.req.Principal, Action: m.req.Action, Resource: m.req.Resource, Context: m.req.Context, Service: m.service}
+	res := m.result()
 	var policies cedar.PolicyIterator = fullScan{s}
 	if indexed {
 		bufp := candPool.Get().(*[]int32)

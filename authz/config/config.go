@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/examples/quickstart"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/yamlpath"
@@ -60,16 +61,9 @@ type Server struct {
 	MaxRecvBytes int `yaml:"max_recv_bytes"`
 	// Limits bound what a request may carry; over one it is denied (431 or
 	// 413) before its credentials are read.
-	Limits Limits `yaml:"limits"`
+	Limits authz.Limits `yaml:"limits"`
 	// Node names this replica in decision records (default: the hostname).
 	Node string `yaml:"node"`
-}
-
-// Limits are server.limits.
-type Limits struct {
-	MaxHeaders     int `yaml:"max_headers"`      // header fields, pseudo-headers included
-	MaxHeaderBytes int `yaml:"max_header_bytes"` // names and values
-	MaxBodyBytes   int `yaml:"max_body_bytes"`   // body or raw_body (with_request_body)
 }
 
 // TLS configures the gRPC listener's certificate (and client CA for mTLS).

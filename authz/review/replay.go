@@ -3,6 +3,7 @@ package review
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"runtime"
 	"slices"
 	"sort"
@@ -42,7 +43,7 @@ type Verdict struct {
 type ReplayReport struct {
 	Records       int            `json:"records"`        // read in the window
 	Replayed      int            `json:"replayed"`       // with a Cedar request
-	NotReplayable int            `json:"not_replayable"` // refused before the policies, or logged without replayable
+	NotReplayable int            `json:"not_replayable"` // refused before the policies, logged without replayable, or unreadable
 	Counts        map[string]int `json:"counts"`         // by change kind
 	Changes       []Change       `json:"changes"`        // oldest first, at most the limit asked
 	Truncated     bool           `json:"truncated,omitempty"`
@@ -76,14 +77,21 @@ func Replay(ctx context.Context, src authz.LogSource, since time.Time, set *poli
 			defer wg.Done()
 			for b := range lines {
 				var l logLine
-				if json.Unmarshal(b, &l) != nil || l.Cedar == nil {
+				var res policy.Result
+				err := json.Unmarshal(b, &l)
+				if err == nil && l.Cedar == nil {
+					err = errNoCedar
+				}
+				if err == nil {
+					res, err = set.Replay(l.Cedar)
+				}
+				if err != nil {
 					mu.Lock()
 					rep.NotReplayable++
 					mu.Unlock()
 					continue
 				}
-				res, err := set.Replay(l.Cedar)
-				ch, changed := compare(&l, res, err)
+				ch, changed := compare(&l, res)
 				mu.Lock()
 				rep.Replayed++
 				if changed {
@@ -112,10 +120,12 @@ func Replay(ctx context.Context, src authz.LogSource, since time.Time, set *poli
 	return rep, nil
 }
 
-func compare(l *logLine, res policy.Result, err error) (Change, bool) {
+var errNoCedar = errors.New("record without its Cedar request")
+
+func compare(l *logLine, res policy.Result) (Change, bool) {
 	before := Verdict{Decision: l.Cedar.Decision, Policies: sorted(l.Policies)}
 	after := Verdict{Decision: "deny", Policies: sorted(res.Reasons)}
-	if err == nil && res.Allow {
+	if res.Allow {
 		after.Decision = "allow"
 	}
 	ch := Change{Time: l.Time, DecisionID: l.DecisionID, Principal: l.Principal, Action: l.Action, Resource: l.Resource, Before: before, After: after}

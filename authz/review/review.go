@@ -72,6 +72,8 @@ type seen struct {
 	used    map[cedar.EntityUID]int
 	// via: the actions allowed through each determining policy.
 	via map[string]map[cedar.EntityUID]bool
+	// grants: what the set's scopes grant it (filled after the scan).
+	grants []policy.Grant
 }
 
 // reviewLine is the part of a record a review reads (the context is
@@ -130,19 +132,23 @@ func Review(ctx context.Context, src authz.LogSource, since time.Time, set *poli
 			rep.UnusedPolicies = append(rep.UnusedPolicies, id)
 		}
 	}
-	groups := map[cedar.EntityUID][]string{}
+	// members: the principals seen in each group, directly or through a
+	// group it is in (in sorted order, each once).
+	members := map[cedar.EntityUID][]cedar.EntityUID{}
 	for _, p := range sortedUIDs(maps.Keys(u.principals)) {
 		s := u.principals[p]
 		var pr PrincipalReport
 		pr.Principal = p.String()
 		for _, g := range s.parents {
 			pr.Groups = append(pr.Groups, g.String())
-			groups[g] = append(groups[g], pr.Principal)
-			for _, a := range set.Ancestors(g) {
-				groups[a] = append(groups[a], pr.Principal)
+			for _, in := range append([]cedar.EntityUID{g}, set.Ancestors(g)...) {
+				if ms := members[in]; len(ms) == 0 || ms[len(ms)-1] != p {
+					members[in] = append(ms, p)
+				}
 			}
 		}
-		for _, g := range set.Grants(p, s.parents) {
+		s.grants = set.Grants(p, s.parents)
+		for _, g := range s.grants {
 			pr.Granted = append(pr.Granted, g.Action.String())
 			if s.used[g.Action] == 0 {
 				pr.Unused = append(pr.Unused, g.Action.String())
@@ -158,8 +164,11 @@ func Review(ctx context.Context, src authz.LogSource, since time.Time, set *poli
 		}
 	}
 	pgs := set.PolicyGrants()
-	for _, g := range sortedUIDs(maps.Keys(groups)) {
-		gr := GroupReport{Group: g.String(), Members: compact(groups[g])}
+	for _, g := range sortedUIDs(maps.Keys(members)) {
+		gr := GroupReport{Group: g.String()}
+		for _, m := range members[g] {
+			gr.Members = append(gr.Members, m.String())
+		}
 		if f.Group != "" && f.Group != gr.Group || f.Principal != "" && !slices.Contains(gr.Members, f.Principal) {
 			continue
 		}
@@ -173,11 +182,8 @@ func Review(ctx context.Context, src authz.LogSource, since time.Time, set *poli
 			for _, a := range pg.Actions {
 				granted[a] = true
 			}
-			for p, s := range u.principals {
-				if !slices.Contains(gr.Members, p.String()) {
-					continue
-				}
-				for a := range s.via[pg.ID] {
+			for _, m := range members[g] {
+				for a := range u.principals[m].via[pg.ID] {
 					used[a] = true
 				}
 			}
@@ -199,9 +205,4 @@ func sortedUIDs(seq func(func(cedar.EntityUID) bool)) []cedar.EntityUID {
 	out := slices.Collect(seq)
 	slices.SortFunc(out, func(a, b cedar.EntityUID) int { return strings.Compare(a.String(), b.String()) })
 	return out
-}
-
-func compact(ss []string) []string {
-	slices.Sort(ss)
-	return slices.Compact(ss)
 }

@@ -1,6 +1,7 @@
 package review
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -107,7 +108,7 @@ func generate(t testing.TB, set *policy.Set, days int, extra func(i int) []polic
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := bufioWriter(f)
+	w := bufio.NewWriterSize(f, 1<<20)
 	ids := map[string][]string{}
 	start := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
 	n := 0

@@ -24,12 +24,14 @@ import (
 //   - forbids are kept as they are.
 //
 // Ids are the original's, with ".used" (and a number per copy) added.
+//
+// set must be the set the report was made with (Review).
 func (r *Report) Suggest(set *policy.Set) (string, error) {
 	u := r.usage
 	// Who each permit grants to, among the logged principals.
 	grantees := map[string][]cedar.EntityUID{}
 	for p, s := range u.principals {
-		for _, g := range set.Grants(p, s.parents) {
+		for _, g := range s.grants {
 			for _, id := range g.Policies {
 				if !slices.Contains(grantees[id], p) {
 					grantees[id] = append(grantees[id], p)

@@ -14,6 +14,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 
+	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/policy"
@@ -163,7 +164,7 @@ func TestPathsThroughShippedEnvoy(t *testing.T) {
 // it, before its credentials are read; the token limit is a 401.
 func TestLimits(t *testing.T) {
 	e := start(t, withOrders, func(c *config.Config) {
-		c.Server.Limits = config.Limits{MaxHeaders: 20, MaxHeaderBytes: 4096, MaxBodyBytes: 1000}
+		c.Server.Limits = authz.Limits{MaxHeaders: 20, MaxHeaderBytes: 4096, MaxBodyBytes: 1000}
 		c.Identity.MaxTokenBytes = 2048
 	})
 	tok := e.token(t, "alice", "staff")

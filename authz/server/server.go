@@ -196,7 +196,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		RevocationFailOpen:   cfg.Revocation.FailOpen,
 		RateLimitFailOpen:    *cfg.RateLimit.FailOpen,
 		SampleAllow:          *cfg.DecisionLog.SampleAllow,
-		Limits:               authz.Limits(cfg.Server.Limits),
+		Limits:               cfg.Server.Limits,
 	}
 	if t := cfg.Tracing; t.OTLPEndpoint != "" {
 		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(t.OTLPEndpoint)}

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -100,9 +100,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitError
 	}
 	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		printJSON(stdout, rep)
 	} else {
 		printReplay(stdout, rep)
 	}
@@ -182,9 +180,7 @@ func cmdAccessReview(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 	}
 	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
+		printJSON(stdout, rep)
 		return exitOK
 	}
 	printReview(stdout, rep)
@@ -207,12 +203,12 @@ func writeSuggestion(dir string, cfg *config.Config, set *policy.Set, rep *revie
 	src := cfg.PolicySource()
 	for _, f := range []string{policy.SchemaFile, policy.EntitiesFile} {
 		if b, err := fsReadFile(src, f); err == nil {
-			if err := os.WriteFile(dir+"/"+f, b, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 				return err
 			}
 		}
 	}
-	if err := os.WriteFile(dir+"/suggested.cedar", []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "suggested.cedar"), []byte(text), 0o644); err != nil {
 		return err
 	}
 	if _, err := policy.Load(policy.Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, cfg.Policy.Routes); err != nil {

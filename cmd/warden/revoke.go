@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -123,9 +122,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitError
 		}
 		if *output == "json" {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(rs)
+			printJSON(stdout, rs)
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

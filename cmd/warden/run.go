@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -122,6 +123,13 @@ func loadConfig(file string) (*config.Config, error) {
 		return config.LoadEmbedded()
 	}
 	return config.Load(file)
+}
+
+// printJSON writes v as indented JSON (the commands' --output json).
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 // multi is a repeatable string flag.

@@ -1,8 +1,0 @@
-package review
-
-import (
-	"bufio"
-	"io"
-)
-
-func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 1<<20) }
