@@ -200,12 +200,17 @@ func TestAccessReviewKnownMonth(t *testing.T) {
 	if !slices.Equal(rep.UnusedPolicies, []string{"legacy"}) {
 		t.Errorf("unused policies: %v, want [legacy]", rep.UnusedPolicies)
 	}
+	staffSeen := false
 	for _, g := range rep.Groups {
 		if g.Group == `Group::"corp|staff"` {
+			staffSeen = true
 			if !slices.Equal(g.Policies, []string{"staff-read", "staff-create"}) || !slices.Equal(sortedStrings(g.Unused), []string{`Action::"GET"`, `Action::"HEAD"`, `Action::"OPTIONS"`}) {
 				t.Errorf("staff group: %+v", g)
 			}
 		}
+	}
+	if !staffSeen {
+		t.Error("no review of Group::\"corp|staff\"")
 	}
 
 	// The suggested set.
