@@ -26,6 +26,11 @@ type Options struct {
 	Observe FetchObserver
 	// DevKey is the dev issuer's key; required when the dev issuer is enabled.
 	DevKey *rsa.PrivateKey
+	// TestKey, when set, replaces the keys of every issuer (the dev issuer's
+	// too) with this one RS256 key, and fetches nothing: `warden policy
+	// test` verifies the tokens it signs with SignStatic offline, through
+	// every other check of the issuer (issuer, audience, typ, times, claims).
+	TestKey *rsa.PrivateKey
 }
 
 // Authenticator verifies credentials. It is safe for concurrent use.
@@ -65,19 +70,29 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	for _, td := range cfg.Workloads.TrustDomains {
 		a.trust[td] = true
 	}
+	var test *staticKeys
+	if o.TestKey != nil {
+		test = &staticKeys{set: DevJWKS(o.TestKey), algs: []jose.SignatureAlgorithm{jose.RS256}}
+	}
 	for _, ic := range cfg.Issuers {
+		if test != nil {
+			ic.Algorithms = []string{"RS256"}
+			a.issuers[ic.Issuer] = newIssuer(ic, test, o.Now)
+			continue
+		}
 		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe)
 		a.remote = append(a.remote, ks)
 		a.issuers[ic.Issuer] = newIssuer(ic, ks, o.Now)
 	}
 	if cfg.DevIssuer.Enabled {
-		if o.DevKey == nil {
-			return nil, errors.New("identity: dev issuer enabled but no key given")
+		keys := test
+		if keys == nil {
+			if o.DevKey == nil {
+				return nil, errors.New("identity: dev issuer enabled but no key given")
+			}
+			keys = &staticKeys{set: DevJWKS(o.DevKey), algs: []jose.SignatureAlgorithm{jose.RS256}}
 		}
-		ic := IssuerConfig{Name: DevIssuerName, Issuer: DevIssuerURL, Audiences: []string{DevAudience}, Algorithms: []string{"RS256"}}
-		cfgs := Config{Issuers: []IssuerConfig{ic}}
-		cfgs.SetDefaults()
-		a.issuers[DevIssuerURL] = newIssuer(cfgs.Issuers[0], &staticKeys{set: DevJWKS(o.DevKey), algs: []jose.SignatureAlgorithm{jose.RS256}}, o.Now)
+		a.issuers[DevIssuerURL] = newIssuer(DevIssuer(), keys, o.Now)
 	}
 	return a, nil
 }

@@ -28,6 +28,14 @@ const (
 	DevAudience   = "warden"
 )
 
+// DevIssuer is the dev issuer's IssuerConfig: RS256 tokens of issuer
+// DevIssuerURL for audience DevAudience, with the default claims and skew.
+func DevIssuer() IssuerConfig {
+	c := Config{Issuers: []IssuerConfig{{Name: DevIssuerName, Issuer: DevIssuerURL, Audiences: []string{DevAudience}, Algorithms: []string{"RS256"}}}}
+	c.SetDefaults()
+	return c.Issuers[0]
+}
+
 // DevKeyPath is the default dev issuer key file:
 // $XDG_STATE_HOME/warden/dev-issuer.pem, else ~/.local/state/warden/dev-issuer.pem.
 func DevKeyPath() (string, error) { return StateFile("dev-issuer.pem") }
@@ -121,7 +129,14 @@ type DevTokenOptions struct {
 
 // SignDevToken issues an RS256 access token from the dev issuer.
 func SignDevToken(k *rsa.PrivateKey, o DevTokenOptions) (string, error) {
-	return SignJWT(k, devKeyID(&k.PublicKey), DevClaims(o))
+	return SignStatic(k, "at+jwt", DevClaims(o))
+}
+
+// SignStatic signs claims as an RS256 compact JWS with header typ, under
+// the key id of k in DevJWKS: what the dev issuer, and every issuer of an
+// Authenticator built with Options.TestKey k, verifies.
+func SignStatic(k *rsa.PrivateKey, typ string, claims map[string]any) (string, error) {
+	return signJWT(k, devKeyID(&k.PublicKey), typ, claims)
 }
 
 // DevClaims are the claims SignDevToken signs.
@@ -155,10 +170,10 @@ func DevClaims(o DevTokenOptions) map[string]any {
 	return claims
 }
 
-// SignJWT signs claims as an RS256 compact JWS with typ at+jwt.
-func SignJWT(k *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
+// signJWT signs claims as an RS256 compact JWS.
+func signJWT(k *rsa.PrivateKey, kid, typ string, claims map[string]any) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k},
-		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", kid))
 	if err != nil {
 		return "", err
 	}
@@ -173,7 +188,7 @@ func SignJWT(k *rsa.PrivateKey, kid string, claims map[string]any) (string, erro
 	return jws.CompactSerialize()
 }
 
-// staticKeys is a fixed key set (the dev issuer's).
+// staticKeys is a fixed key set (the dev issuer's, or Options.TestKey's).
 type staticKeys struct {
 	set  jose.JSONWebKeySet
 	algs []jose.SignatureAlgorithm

@@ -187,12 +187,7 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	}
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
-	for _, rs := range diag.Reasons {
-		res.Reasons = append(res.Reasons, string(rs.PolicyID))
-	}
-	for _, e := range diag.Errors {
-		res.Errors = append(res.Errors, fmt.Sprintf("%s: %s", e.PolicyID, e.Message))
-	}
+	res.Reasons, res.Errors = diagnostics(diag)
 	if res.Allow || len(diag.Reasons) == 0 {
 		return res
 	}
@@ -243,6 +238,17 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	}
 	res.Status = forbids[0].status
 	return res
+}
+
+// diagnostics are Cedar's determining policy ids and "id: message" errors.
+func diagnostics(diag cedar.Diagnostic) (reasons, errs []string) {
+	for _, rs := range diag.Reasons {
+		reasons = append(reasons, string(rs.PolicyID))
+	}
+	for _, e := range diag.Errors {
+		errs = append(errs, fmt.Sprintf("%s: %s", e.PolicyID, e.Message))
+	}
+	return reasons, errs
 }
 
 func contains(ss []string, s string) bool {

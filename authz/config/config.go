@@ -227,7 +227,7 @@ func Parse(name string, b []byte, dir string) (*Config, error) {
 func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, fileError(name, err)
+		return nil, FileError(name, err)
 	}
 	c := &Config{File: name, fsys: fsys, base: base}
 	var errs []error
@@ -235,7 +235,7 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			errs = append(errs, fileError(name, err))
+			errs = append(errs, FileError(name, err))
 		}
 	}
 	c.setDefaults()
@@ -250,9 +250,9 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// fileError rewrites yaml.v3's "line N: msg" errors (all of them, for a
+// FileError rewrites yaml.v3's "line N: msg" errors (all of them, for a
 // TypeError) as "file:N: msg".
-func fileError(name string, err error) error {
+func FileError(name string, err error) error {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {

@@ -60,6 +60,9 @@ type Options struct {
 	// FullContext builds the whole Cedar context for every decision (see
 	// policy.Source.FullContext).
 	FullContext bool
+	// TestKey verifies every issuer's tokens with this key, offline (see
+	// identity.Options.TestKey): for `warden policy test`.
+	TestKey *rsa.PrivateKey
 }
 
 // Service is an assembled Warden.
@@ -114,8 +117,9 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
 		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
+		TestKey:    o.TestKey,
 	}
-	if cfg.Identity.DevIssuer.Enabled {
+	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
 		k, err := DevKey(cfg)
 		if err != nil {
 			return nil, err

@@ -5,43 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/server"
 )
-
-// checkResult is what `warden check` prints.
-type checkResult struct {
-	Decision          string   `json:"decision"`
-	Status            int      `json:"status"`
-	GRPCCode          string   `json:"grpc_code"`
-	Reason            string   `json:"reason,omitempty"`
-	DecisionID        string   `json:"decision_id,omitempty"`
-	Principal         string   `json:"principal,omitempty"`
-	Action            string   `json:"action,omitempty"`
-	Resource          string   `json:"resource,omitempty"`
-	Policies          []string `json:"policies"`
-	Errors            []string `json:"errors,omitempty"`
-	UpstreamHeaders   []header `json:"upstream_headers,omitempty"`
-	HeadersToRemove   []string `json:"headers_to_remove,omitempty"`
-	DownstreamHeaders []header `json:"downstream_headers,omitempty"`
-	Body              string   `json:"body,omitempty"`
-}
-
-type header struct {
-	Key    string `json:"key"`
-	Value  string `json:"value"`
-	Append bool   `json:"append"`
-}
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
@@ -104,7 +77,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "warden check: %v\n", err)
 		return exitError
 	}
-	res := describe(resp)
+	res := checkreq.Describe(resp)
 	if *output == "json" {
 		printJSON(stdout, res)
 	} else {
@@ -148,47 +121,7 @@ func checkLocal(ctx context.Context, file string, req *authv3.CheckRequest) (*au
 	return resp, err
 }
 
-func describe(resp *authv3.CheckResponse) checkResult {
-	res := checkResult{Decision: "deny", Status: 403, GRPCCode: codes.Code(resp.GetStatus().GetCode()).String(), Policies: []string{}}
-	if resp.GetStatus().GetCode() == int32(codes.OK) {
-		res.Decision, res.Status = "allow", 200
-	}
-	if md := resp.GetDynamicMetadata().GetFields(); md != nil {
-		res.DecisionID = md["decision_id"].GetStringValue()
-		res.Principal = md["principal"].GetStringValue()
-		res.Reason = md["reason"].GetStringValue()
-		res.Action = md["action"].GetStringValue()
-		res.Resource = md["resource"].GetStringValue()
-		for _, p := range md["policies"].GetListValue().GetValues() {
-			res.Policies = append(res.Policies, p.GetStringValue())
-		}
-	}
-	if ok := resp.GetOkResponse(); ok != nil {
-		res.UpstreamHeaders = headersOf(ok.GetHeaders())
-		res.HeadersToRemove = ok.GetHeadersToRemove()
-		res.DownstreamHeaders = headersOf(ok.GetResponseHeadersToAdd())
-	}
-	if d := resp.GetDeniedResponse(); d != nil {
-		if c := d.GetStatus().GetCode(); c != 0 {
-			res.Status = int(c)
-		}
-		res.DownstreamHeaders = headersOf(d.GetHeaders())
-		res.Body = d.GetBody()
-	}
-	return res
-}
-
-func headersOf(hs []*corev3.HeaderValueOption) []header {
-	var out []header
-	for _, h := range hs {
-		//lint:ignore SA1019 append is what Envoy ≤ 1.36 reads
-		out = append(out, header{Key: h.GetHeader().GetKey(), Value: h.GetHeader().GetValue(), Append: h.GetAppend().GetValue()})
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
-}
-
-func printResult(w io.Writer, r checkResult) {
+func printResult(w io.Writer, r checkreq.Result) {
 	fmt.Fprintf(w, "decision:    %s\n", r.Decision)
 	fmt.Fprintf(w, "status:      %d (%s)\n", r.Status, r.GRPCCode)
 	line := func(k, v string) {
@@ -206,7 +139,7 @@ func printResult(w io.Writer, r checkResult) {
 		line("policies", "(none)")
 	}
 	line("decision_id", r.DecisionID)
-	hdrs := func(title string, hs []header) {
+	hdrs := func(title string, hs []checkreq.Header) {
 		if len(hs) == 0 {
 			return
 		}

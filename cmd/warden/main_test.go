@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
@@ -62,13 +63,13 @@ func quickstartCopy(t *testing.T) (cfg, grpcAddr string) {
 }
 
 type checkOut struct {
-	Decision          string   `json:"decision"`
-	Status            int      `json:"status"`
-	Reason            string   `json:"reason"`
-	Policies          []string `json:"policies"`
-	DecisionID        string   `json:"decision_id"`
-	Body              string   `json:"body"`
-	DownstreamHeaders []header `json:"downstream_headers"`
+	Decision          string            `json:"decision"`
+	Status            int               `json:"status"`
+	Reason            string            `json:"reason"`
+	Policies          []string          `json:"policies"`
+	DecisionID        string            `json:"decision_id"`
+	Body              string            `json:"body"`
+	DownstreamHeaders []checkreq.Header `json:"downstream_headers"`
 }
 
 func (c checkOut) header(k string) string {

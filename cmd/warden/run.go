@@ -27,6 +27,8 @@ Usage:
   warden check [flags]                      ask for a decision, as Envoy would
   warden dev token --sub SUB [flags]        issue a dev issuer token
   warden policy validate [--config FILE]    check policies, schema, routes and actions
+  warden policy test [--config FILE] PATH...
+                                            run policy tests (Cedar CLI JSON, or Warden's HTTP YAML)
   warden policy status [--server ADDR]      the policy set a running Warden serves (admin API)
   warden config validate FILE               check a config file (and its policies)
   warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store or admin API); 'warden revoke list'
@@ -66,7 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "status" {
 			return cmdPolicyStatus(ctx, rest[1:], stdout, stderr)
 		}
-		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE] | warden policy status [--server ADDR]")
+		if len(rest) > 0 && rest[0] == "test" {
+			return cmdPolicyTest(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE] | warden policy test [--config FILE] PATH... | warden policy status [--server ADDR]")
 		return exitError
 	case "logs":
 		return cmdLogs(ctx, rest, stdout, stderr)
