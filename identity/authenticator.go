@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
 
 // ErrNoCredentials is returned when nothing identifies the caller and
@@ -72,7 +70,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	}
 	var test *staticKeys
 	if o.TestKey != nil {
-		test = &staticKeys{set: DevJWKS(o.TestKey), algs: []jose.SignatureAlgorithm{jose.RS256}}
+		test = keysOf(o.TestKey)
 	}
 	for _, ic := range cfg.Issuers {
 		if test != nil {
@@ -90,7 +88,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 			if o.DevKey == nil {
 				return nil, errors.New("identity: dev issuer enabled but no key given")
 			}
-			keys = &staticKeys{set: DevJWKS(o.DevKey), algs: []jose.SignatureAlgorithm{jose.RS256}}
+			keys = keysOf(o.DevKey)
 		}
 		a.issuers[DevIssuerURL] = newIssuer(DevIssuer(), keys, o.Now)
 	}

@@ -132,13 +132,6 @@ func SignDevToken(k *rsa.PrivateKey, o DevTokenOptions) (string, error) {
 	return SignStatic(k, "at+jwt", DevClaims(o))
 }
 
-// SignStatic signs claims as an RS256 compact JWS with header typ, under
-// the key id of k in DevJWKS: what the dev issuer, and every issuer of an
-// Authenticator built with Options.TestKey k, verifies.
-func SignStatic(k *rsa.PrivateKey, typ string, claims map[string]any) (string, error) {
-	return signJWT(k, devKeyID(&k.PublicKey), typ, claims)
-}
-
 // DevClaims are the claims SignDevToken signs.
 func DevClaims(o DevTokenOptions) map[string]any {
 	if o.Now.IsZero() {
@@ -170,10 +163,12 @@ func DevClaims(o DevTokenOptions) map[string]any {
 	return claims
 }
 
-// signJWT signs claims as an RS256 compact JWS.
-func signJWT(k *rsa.PrivateKey, kid, typ string, claims map[string]any) (string, error) {
+// SignStatic signs claims as an RS256 compact JWS with header typ, under
+// the key id of k in DevJWKS: what the dev issuer, and every issuer of an
+// Authenticator built with Options.TestKey k, verifies.
+func SignStatic(k *rsa.PrivateKey, typ string, claims map[string]any) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", kid))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", devKeyID(&k.PublicKey)))
 	if err != nil {
 		return "", err
 	}
@@ -192,6 +187,11 @@ func signJWT(k *rsa.PrivateKey, kid, typ string, claims map[string]any) (string,
 type staticKeys struct {
 	set  jose.JSONWebKeySet
 	algs []jose.SignatureAlgorithm
+}
+
+// keysOf is the RS256 key set of k: what SignStatic's tokens verify with.
+func keysOf(k *rsa.PrivateKey) *staticKeys {
+	return &staticKeys{set: DevJWKS(k), algs: []jose.SignatureAlgorithm{jose.RS256}}
 }
 
 func (s *staticKeys) ready() bool { return true }

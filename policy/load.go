@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,9 +12,12 @@ import (
 	"strings"
 
 	"github.com/cedar-policy/cedar-go"
+
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+
+	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
 // Source is where policies are read from: a directory of an fs.FS. Name is
@@ -255,62 +257,28 @@ func cedarParseError(file string, err error) error {
 // parseEntities reads the Cedar entities JSON format, naming the line of
 // each bad entity.
 func parseEntities(file string, b []byte) (cedar.EntityMap, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			l, c := lineCol(b, int(se.Offset))
-			return nil, fmt.Errorf("%s:%d:%d: %v", file, l, c, err)
+	els, lerr := jsonlist.Split(b)
+	if lerr != nil {
+		if lerr.NotList {
+			return nil, fmt.Errorf("%s:1:1: must be a JSON list of entities: %v", file, lerr.Err)
 		}
-		return nil, fmt.Errorf("%s:1:1: must be a JSON list of entities: %v", file, err)
+		return nil, fmt.Errorf("%s:%d:%d: %v", file, lerr.Line, lerr.Col, lerr.Err)
 	}
 	out := cedar.EntityMap{}
 	var errs []error
-	off := 0
-	// pos is the line and column of an entity, counted on from the
-	// previous one (each entity's position from the start would make a
-	// large file quadratic: 100,000 entities took minutes).
-	line, lineStart, counted := 1, 0, 0
-	pos := func(at int) (int, int) {
-		if at < counted {
-			return lineCol(b, at)
-		}
-		for i := counted; i < at; i++ {
-			if b[i] == '\n' {
-				line, lineStart = line+1, i+1
-			}
-		}
-		counted = at
-		return line, at - lineStart + 1
-	}
-	for i, raw := range raws {
-		at := bytes.Index(b[off:], raw)
-		if at >= 0 {
-			at += off
-			off = at + len(raw)
-		} else {
-			at = 0
-		}
-		l, c := pos(at)
+	for i, el := range els {
 		var e cedar.Entity
-		if err := json.Unmarshal(raw, &e); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %d: %v", file, l, c, i, err))
+		if err := json.Unmarshal(el.Raw, &e); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %d: %v", file, el.Line, el.Col, i, err))
 			continue
 		}
 		if _, dup := out[e.UID]; dup {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %s defined twice", file, l, c, e.UID))
+			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %s defined twice", file, el.Line, el.Col, e.UID))
 			continue
 		}
 		out[e.UID] = e
 	}
 	return out, errors.Join(errs...)
-}
-
-func lineCol(b []byte, off int) (line, col int) {
-	off = min(max(off, 0), len(b))
-	line = 1 + bytes.Count(b[:off], []byte{'\n'})
-	col = off - bytes.LastIndexByte(b[:off], '\n')
-	return line, col
 }
 
 // Action entities Warden defines: every method action is in read or write,

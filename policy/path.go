@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -220,17 +221,7 @@ func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route,
 		return nil, buf, err
 	}
 	rt, params := s.firstRoute(method, host, service, path, buf, false)
-	same := func(rt2 *Route, p2 []Param) bool {
-		if rt2 != rt || len(p2) != len(params) {
-			return false
-		}
-		for i := range p2 {
-			if p2[i] != params[i] {
-				return false
-			}
-		}
-		return true
-	}
+	same := func(rt2 *Route, p2 []Param) bool { return rt2 == rt && slices.Equal(p2, params) }
 	var alt []Param
 	for _, r := range readings(path) {
 		var rt2 *Route

@@ -45,6 +45,7 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/jsonlist"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -185,9 +186,12 @@ func (e *entityRef) UnmarshalJSON(b []byte) error {
 }
 
 func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
-	raws, lines, err := jsonList(file, b)
-	if err != nil {
-		return nil, err
+	els, lerr := jsonlist.Split(b)
+	if lerr != nil {
+		if lerr.NotList {
+			return nil, fmt.Errorf("%s:1: want a JSON list of tests: %v", file, lerr.Err)
+		}
+		return nil, fmt.Errorf("%s:%d: %v", file, lerr.Line, lerr.Err)
 	}
 	type loaded struct {
 		t    CedarTest
@@ -195,12 +199,12 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 	}
 	var tests []loaded
 	var errs []error
-	for i, raw := range raws {
+	for i, el := range els {
 		bad := func(format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%s:%d: test %d: %s", file, lines[i], i+1, fmt.Sprintf(format, a...)))
+			errs = append(errs, fmt.Errorf("%s:%d: test %d: %s", file, el.Line, i+1, fmt.Sprintf(format, a...)))
 		}
 		var t CedarTest
-		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec := json.NewDecoder(bytes.NewReader(el.Raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&t); err != nil {
 			bad("%v", err)
@@ -234,7 +238,7 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 		if res.Allow {
 			got = "allow"
 		}
-		o := Outcome{File: file, Line: lines[i], Name: t.Name, Got: fmt.Sprintf("%s %s", got, list(res.Reasons))}
+		o := Outcome{File: file, Line: els[i].Line, Name: t.Name, Got: fmt.Sprintf("%s %s", got, list(res.Reasons))}
 		if len(res.Errors) > 0 {
 			o.Got += fmt.Sprintf(", errors: %s", strings.Join(res.Errors, "; "))
 		}
@@ -269,32 +273,6 @@ func testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, err
 		return policy.ParseEntities(p, b)
 	}
 	return policy.ParseEntities(fmt.Sprintf("%s (test %d entities)", file, i+1), raw)
-}
-
-// jsonList splits a JSON list into its elements and their lines.
-func jsonList(file string, b []byte) ([]json.RawMessage, []int, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(b, &raws); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, nil, fmt.Errorf("%s:%d: %v", file, lineAt(b, int(se.Offset)), err)
-		}
-		return nil, nil, fmt.Errorf("%s:1: want a JSON list of tests: %v", file, err)
-	}
-	lines := make([]int, len(raws))
-	off := 0
-	for i, raw := range raws {
-		if at := bytes.Index(b[off:], raw); at >= 0 {
-			off += at
-		}
-		lines[i] = lineAt(b, off)
-		off += len(raw)
-	}
-	return raws, lines, nil
-}
-
-func lineAt(b []byte, off int) int {
-	return 1 + bytes.Count(b[:min(max(off, 0), len(b))], []byte{'\n'})
 }
 
 // ---- Warden's HTTP form ----

@@ -64,20 +64,23 @@ func (f *tlsFiles) config() *tls.Config {
 func (f *tlsFiles) current() *tls.Config {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if now := f.now(); now.Sub(f.checked) >= tlsRecheck {
-		f.checked = now
-		stamp, err := f.stampNow()
-		if err == nil && stamp != f.stamp {
-			var cfg *tls.Config
-			if cfg, err = f.load(); err == nil {
-				f.cfg, f.stamp = cfg, stamp
-				f.log.Info("TLS files reloaded", "listener", f.key)
-			}
-			f.report(err)
-		} else if err != nil {
-			f.report(err)
+	now := f.now()
+	if now.Sub(f.checked) < tlsRecheck {
+		return f.cfg
+	}
+	f.checked = now
+	stamp, err := f.stampNow()
+	if err == nil && stamp == f.stamp {
+		return f.cfg
+	}
+	if err == nil {
+		var cfg *tls.Config
+		if cfg, err = f.load(); err == nil {
+			f.cfg, f.stamp = cfg, stamp
+			f.log.Info("TLS files reloaded", "listener", f.key)
 		}
 	}
+	f.report(err)
 	return f.cfg
 }
 
