@@ -171,6 +171,9 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		rec.LatencyUS = took.Microseconds()
 		a.o.Metrics.observe(rec, took)
 		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+			if rec.Cedar != nil {
+				rec.held = in.heldBytes()
+			}
 			a.o.Recorder.Record(rec)
 		}
 	}()

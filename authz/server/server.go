@@ -173,7 +173,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 			sinks = append(sinks, sink)
 		}
 	}
-	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, sinks, m.LogDropped.Inc)
+	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
 	s.Log.OnError = func(error) { m.LogErrors.Inc() }
 	var rc redis.UniversalClient
 	if r, ok := s.Store.(*ratelimit.Redis); ok {
@@ -182,7 +182,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	if src := logSource(cfg, rc); src != nil {
 		s.Logs = src
 	} else {
-		ring := authz.NewRing(recentRecords)
+		ring := authz.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
 		s.Log.Keep, s.Logs = ring, ring
 	}
 
@@ -264,10 +264,6 @@ func (s *Service) newAdmin() error {
 	adminv1.RegisterAdminServiceServer(s.admin, &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now})
 	return nil
 }
-
-// recentRecords is how many records a replica keeps in memory for the admin
-// API when no sink can be queried.
-const recentRecords = 10000
 
 // logSource is cfg's queryable decision log sink: the Redis stream (every
 // replica's records), else the file; nil when there is neither.

@@ -23,8 +23,7 @@
 //     traceparent (32) survive; a SHA-256 in hex (64) does not;
 //   - opaque: at least 32 characters (padding excluded) holding both letters
 //     and digits, with a class change (upper, lower, digit) at one in five
-//     characters or more, or at least 64 such characters whatever the
-//     changes. Random base64, base62 and base36 keys change class at about
+//     characters or more (one in ten from 64 characters on). Random base64, base62 and base36 keys change class at about
 //     every second character; words, slugs and dates rarely do
 //     ("release-2024-v2-final-notes" changes 4 times in 24).
 //
@@ -201,7 +200,7 @@ func piece(p string) bool {
 }
 
 // opaque: at least 32 characters, both letters and digits, changing class at
-// one in five or more, or at least 64 of them.
+// one in five or more (one in ten from 64 on).
 func opaque(core string) bool {
 	if len(core) < 32 {
 		return false
@@ -222,7 +221,7 @@ func opaque(core string) bool {
 		prev = k
 		n++
 	}
-	return letters && digits && (n >= 64 || n >= 28 && changes*5 >= n)
+	return letters && digits && n >= 28 && (changes*5 >= n || n >= 64 && changes*10 >= n)
 }
 
 func class(c byte) byte {

@@ -95,6 +95,8 @@ func TestRedactKeepsOrdinaryValues(t *testing.T) {
 		"getUserAccountSettingsByIdentifierName",
 		"Order::\"/orders/42\"",
 		"eyJ",
+		"/catalog/search/0" + strings.Repeat("x", 100),
+		strings.Repeat("ab12", 4) + strings.Repeat("x", 100), // few changes over many characters
 	} {
 		for _, path := range []bool{false, true} {
 			if got, hit := Redact(in, path); hit || got != in {
