@@ -408,8 +408,8 @@ func views(id *identity.Identity) *tokenViews {
 				Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
 				Claims: t.Claims,
 			},
-			groups: strings.Join(t.Groups, ","),
-			scopes: strings.Join(t.Scopes, " "),
+			groups: joinEscaped(t.Groups, ','),
+			scopes: joinEscaped(t.Scopes, ' '),
 		}
 	}).(*tokenViews)
 }
