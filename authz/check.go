@@ -226,6 +226,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("revocation")
+			a.o.Logger.Warn("revocation check failed; allowing (revocation.fail_open)", "err", err)
 		case revoked:
 			return a.deny(rec, in, denial{reason: ReasonTokenRevoked, detail: "token revoked",
 				www: `Bearer error="invalid_token", error_description="token revoked"`}), nil
@@ -266,9 +267,11 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 		switch {
 		case err != nil && !a.o.RateLimitFailOpen:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; denying", "err", err)
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
 		case d.Matched():
 			rl = &d
 			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}

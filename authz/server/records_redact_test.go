@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/checkreq"
@@ -14,6 +17,7 @@ import (
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // TestRecordsRedactCredentialShapes: credentials under names no list
@@ -102,4 +106,60 @@ func TestGroupsHeaderEscapesSeparator(t *testing.T) {
 	if n := len(strings.Split(got, ",")); n != 3 {
 		t.Errorf("the upstream splits %q into %d groups, want 3", got, n)
 	}
+}
+
+// TestRepeatedWarningsRateLimited: with Redis gone, every Check fails its
+// revocation lookup (the issue: 61,115 WARN lines, one per Check); the
+// warning is written once per interval while the metric counts each.
+func TestRepeatedWarningsRateLimited(t *testing.T) {
+	var logs syncBuf
+	srv := redistest.Start(t)
+	e := startOpts(t, oidctest.New(t), server.Options{Stdout: io.Discard, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{srv.Addr}
+		c.Revocation.MaxStaleness = 300 * time.Millisecond
+	})
+	tok := e.token(t, "alice", "staff")
+	srv.Kill()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.reason(t, tok) != "unavailable" {
+		if time.Now().After(deadline) {
+			t.Fatal("revocation state never went stale with Redis killed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := storeErrors(t, e, "revocation")
+	const n = 50
+	for range n {
+		if r := e.reason(t, tok); r != "unavailable" {
+			t.Fatalf("with Redis gone and revocation.fail_open false: %s", r)
+		}
+	}
+	if got := storeErrors(t, e, "revocation") - before; got != n {
+		t.Errorf("warden_store_errors_total{op=revocation} grew by %v, want %d (one per Check)", got, n)
+	}
+	if c := strings.Count(logs.String(), "revocation check failed; denying"); c != 1 {
+		t.Errorf("%d warning lines for %d failing Checks within one interval, want 1:\n%s", c, n+1, logs.String())
+	}
+}
+
+func storeErrors(t *testing.T, e *env, op string) float64 {
+	t.Helper()
+	mfs, err := e.svc.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "warden_store_errors_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" && l.GetValue() == op {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
