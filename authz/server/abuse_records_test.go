@@ -3,8 +3,11 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +19,8 @@ import (
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
@@ -202,6 +207,87 @@ func TestAbuseLongPathsRedis(t *testing.T) {
 		s, _ := m.Values[authz.StreamField].(string)
 		if len(s) > maxRecord || !strings.Contains(s, `"truncated":true`) {
 			t.Fatalf("stream entry of %d bytes (max_record_bytes %d), truncated mark: %v", len(s), maxRecord, strings.Contains(s, `"truncated":true`))
+		}
+	}
+}
+
+// TestAbuseRecordShapes: the other shapes of a heavy record, each within
+// the limits Envoy lets through (server.limits), flooded at the in-memory
+// ring with replayable records: many medium headers, thousands of tiny
+// query parameters (many small Cedar values), long context extensions, a
+// long host. The heap stays within 64 MiB of where it was, and within
+// twice what the ring counts its new records at (plus 8 MiB): the ring's
+// byte bound is a bound on memory only if its estimates are. Every answer
+// is right.
+func TestAbuseRecordShapes(t *testing.T) {
+	n := abuseCount(300, 4000)
+	medium := strings.Repeat("m", 900)
+	var query, small strings.Builder
+	for i := range 4000 {
+		fmt.Fprintf(&query, "&q%d=%d", i, i)
+	}
+	for i := range 400 { // a Cedar section of many small values that fits in a record
+		fmt.Fprintf(&small, "&%d=", i)
+	}
+	ext := map[string]string{}
+	for i := range 64 {
+		ext["e"+strconv.Itoa(i)] = medium
+	}
+	var headers []string
+	for i := range 90 {
+		headers = append(headers, fmt.Sprintf("x-h%d: %s", i, medium))
+	}
+	shapes := map[string]checkreq.HTTP{
+		"medium headers":     {URL: "https://api.example.com/catalog/search/x", Headers: headers},
+		"tiny query params":  {URL: "https://api.example.com/catalog/search/x?" + query.String()[1:]},
+		"small query params": {URL: "https://api.example.com/catalog/search/x?" + small.String()[1:]},
+		"long extensions":    {URL: "https://api.example.com/catalog/search/x", ContextExtensions: ext},
+		"long host":          {URL: "https://" + strings.Repeat("h", 60<<10) + ".example.com/catalog/search/x"},
+	}
+	e := startOpts(t, oidctest.New(t), server.Options{Stdout: io.Discard, FullContext: true}, anonymousReplayable)
+	ring := e.svc.Logs.(*authz.Ring)
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		h := shapes[name]
+		req, err := checkreq.Build(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood := func(n int) {
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < n; i += 4 {
+						resp, err := e.client.Check(context.Background(), req)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if resp.GetOkResponse() == nil {
+							t.Errorf("%s: denied %d, want allowed", name, resp.GetDeniedResponse().GetStatus().GetCode())
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		flood(10)
+		drained(t, e.svc.Log)
+		before := liveHeap()
+		_, ringBefore := ring.Len()
+		flood(n)
+		drained(t, e.svc.Log)
+		after := liveHeap()
+		_, ringAfter := ring.Len()
+		growth, counted := int64(after)-int64(before), int64(ringAfter-ringBefore)
+		t.Logf("%s: %d Checks: heap %d MiB -> %d MiB (%+d KiB), the ring counts %+d KiB", name, n, before>>20, after>>20, growth>>10, counted>>10)
+		if growth > 64<<20 {
+			t.Errorf("%s: heap grew by %d MiB, the budget is 64 MiB", name, growth>>20)
+		}
+		if growth > 2*max(counted, 0)+8<<20 {
+			t.Errorf("%s: heap grew by %d KiB, the ring counts %d KiB: its byte bound does not bound memory", name, growth>>10, counted>>10)
 		}
 	}
 }
