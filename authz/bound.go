@@ -36,11 +36,12 @@ var DefaultRecordLimits = RecordLimits{MaxFieldBytes: 1024, MaxRecordBytes: 16 <
 // recordOverhead is what a record costs in memory beyond its strings.
 const recordOverhead = 512
 
-// clip cuts r's caller-influenced strings to max bytes (copies, so that the
-// record does not keep the request's memory alive), redacts the
-// credential-looking words in them, and caps its lists. It returns the
-// bytes r's strings then hold.
-func (r *Record) clip(max int) int {
+// clip cuts r's caller-influenced strings to max bytes and caps its lists.
+// On the request path it copies them (so that a queued record does not
+// keep the request's memory alive); off it, it redacts the
+// credential-looking words in them. It returns the bytes r's strings then
+// hold.
+func (r *Record) clip(max int, copies, redact bool) int {
 	n := 0
 	s := func(p *string, path bool) {
 		v := *p
@@ -48,9 +49,9 @@ func (r *Record) clip(max int) int {
 			v = cut(v, max)
 			r.Truncated = true
 		}
-		if red, hit := credential.Redact(v, path); hit {
+		if red, hit := redactIf(redact, v, path); hit {
 			v = red
-		} else if v != "" {
+		} else if copies && v != "" {
 			v = strings.Clone(v)
 		}
 		*p = v
@@ -238,3 +239,10 @@ const (
 	valueCost     = 64
 	containerCost = 192
 )
+
+func redactIf(on bool, s string, path bool) (string, bool) {
+	if !on {
+		return s, false
+	}
+	return credential.Redact(s, path)
+}

@@ -84,7 +84,7 @@ func NewDecisionLog(size int, lim RecordLimits, sinks []LineSink, dropped func()
 // memory) and queues it; it drops r (and counts it) when the buffer is full
 // in records or in bytes.
 func (l *DecisionLog) Record(r *Record) {
-	r.cost = recordOverhead + r.clip(l.lim.MaxFieldBytes)
+	r.cost = recordOverhead + r.clip(l.lim.MaxFieldBytes, true, false)
 	if r.Cedar != nil {
 		r.cost += r.held
 	}
@@ -107,12 +107,15 @@ func (l *DecisionLog) Buffered() (records, bytes int) {
 	return len(l.ch), int(l.bytes.Load())
 }
 
-// bounded is a copy of r within the limits, encoded into buf: its Cedar
-// section bounded (or left out), and when the line is still over
+// bounded is a copy of r within the limits, encoded into buf: its strings
+// with credential-looking words redacted, its Cedar section bounded (or
+// left out), and when the line is still over
 // MaxRecordBytes, its strings cut shorter until it fits.
 func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
 	c := *r
 	c.held = 0
+	c.Token, c.RateLimit = cloneToken(c.Token), cloneRateLimit(c.RateLimit)
+	c.clip(l.lim.MaxFieldBytes, false, true)
 	cedarSize := 0
 	if r.Cedar != nil {
 		c.Cedar, cedarSize = boundCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
@@ -125,8 +128,7 @@ func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
 	}
 	// Escaping can make a string up to six times longer in JSON.
 	for max := l.lim.MaxFieldBytes / 2; len(buf) > l.lim.MaxRecordBytes && max >= 8; max /= 2 {
-		c.Token, c.RateLimit = cloneToken(c.Token), cloneRateLimit(c.RateLimit)
-		c.clip(max)
+		c.clip(max, false, false)
 		c.Truncated = true
 		buf, _ = appendJSON(buf[:0], &c)
 	}
