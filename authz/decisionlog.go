@@ -126,14 +126,32 @@ func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
 		c.Cedar, cedarSize, c.Truncated = nil, 0, true
 		buf, _ = appendJSON(buf[:0], &c)
 	}
-	// Escaping can make a string up to six times longer in JSON.
-	for max := l.lim.MaxFieldBytes / 2; len(buf) > l.lim.MaxRecordBytes && max >= 8; max /= 2 {
-		c.clip(max, false, false)
+	// Escaping can make a string up to six times longer in JSON: cut the
+	// strings shorter, down to 8 bytes, then the lists, until it fits (a
+	// record of 8-byte strings and no lists is under 2 KiB; config keeps
+	// max_record_bytes at 4 KiB or more).
+	for max := l.lim.MaxFieldBytes / 2; len(buf) > l.lim.MaxRecordBytes; {
+		switch {
+		case max >= 8:
+			c.clip(max, false, false)
+			max /= 2
+		case len(c.Policies) > 0 || len(c.Errors) > 0:
+			c.Policies, c.Errors = c.Policies[:len(c.Policies)/2], c.Errors[:len(c.Errors)/2]
+			if len(c.Errors) == 0 {
+				c.Errors = nil
+			}
+		default:
+			return l.finish(&c, buf, cedarSize)
+		}
 		c.Truncated = true
 		buf, _ = appendJSON(buf[:0], &c)
 	}
+	return l.finish(&c, buf, cedarSize)
+}
+
+func (l *DecisionLog) finish(c *Record, buf []byte, cedarSize int) (*Record, []byte) {
 	c.cost = recordOverhead + len(buf) + cedarSize
-	return &c, buf
+	return c, buf
 }
 
 func cloneToken(t *RecordToken) *RecordToken {
