@@ -146,10 +146,7 @@ func TestBufferBytes(t *testing.T) {
 	}
 }
 
-type blockSink struct {
-	block chan struct{}
-	once  sync.Once
-}
+type blockSink struct{ block chan struct{} }
 
 func (s *blockSink) WriteLine([]byte) error { <-s.block; return nil }
 func (s *blockSink) Flush() error           { return nil }
