@@ -123,7 +123,7 @@ func anonymousReplayable(c *config.Config) {
 // source) and the asynchronous log holding them; every answer stays right,
 // and the records are cut and marked truncated.
 func TestAbuseLongPaths(t *testing.T) {
-	n := abuseCount(1000, 12000)
+	n := abuseCount(600, 12000)
 	e := start(t, anonymousReplayable)
 	longPathFlood(t, e, 20, 60<<10) // warm up: connections, caches, pools
 	drained(t, e.svc.Log)
@@ -160,7 +160,7 @@ func TestAbuseLongPaths(t *testing.T) {
 // 545 MB, max_len counting records) grows Redis by less than max_len ×
 // max_record_bytes, and every stream entry is within max_record_bytes.
 func TestAbuseLongPathsRedis(t *testing.T) {
-	n := abuseCount(1000, 12000)
+	n := abuseCount(600, 12000)
 	const maxLen = 1000
 	srv := redistest.Start(t)
 	e := start(t, anonymousReplayable, func(c *config.Config) {
@@ -220,7 +220,7 @@ func TestAbuseLongPathsRedis(t *testing.T) {
 // byte bound is a bound on memory only if its estimates are. Every answer
 // is right.
 func TestAbuseRecordShapes(t *testing.T) {
-	n := abuseCount(300, 4000)
+	n := abuseCount(150, 4000)
 	medium := strings.Repeat("m", 900)
 	var query, small strings.Builder
 	for i := range 4000 {
