@@ -21,9 +21,10 @@
 //   - long hex: only hex digits and '-', with more than 40 hex digits in a
 //     row. A UUID (32), a Git SHA-1 (40), a Mongo ObjectId (24), a W3C
 //     traceparent (32) survive; a SHA-256 in hex (64) does not;
-//   - opaque: at least 32 characters (padding excluded) holding both letters
-//     and digits, with a class change (upper, lower, digit) at one in five
-//     characters or more (one in ten from 64 characters on). Random base64, base62 and base36 keys change class at about
+//   - opaque: somewhere in it, 32 letters and digits in a row (hex pieces
+//     of 40 or fewer between '-' and '_' left out: "user-<uuid>" is an id)
+//     holding both letters and digits and changing class (upper, lower,
+//     digit) at least 6 times in their 31 steps. Random base64, base62 and base36 keys change class at about
 //     every second character; words, slugs and dates rarely do
 //     ("release-2024-v2-final-notes" changes 4 times in 24).
 //
@@ -199,29 +200,63 @@ func piece(p string) bool {
 	return opaque(core)
 }
 
-// opaque: at least 32 characters, both letters and digits, changing class at
-// one in five or more (one in ten from 64 on).
+// opaque: some 32 letters and digits in a row (hex pieces of 40 or fewer
+// between '-' and '_' left out, so "user-<uuid>" is an id) hold both
+// letters and digits and change class at least 6 times in their 31 steps.
+// A window, not the whole: a key glued to a long uniform run is found.
 func opaque(core string) bool {
 	if len(core) < 32 {
 		return false
 	}
-	n, changes := 0, 0
-	letters, digits := false, false
-	prev := byte(0)
-	for i := 0; i < len(core); i++ {
-		k := class(core[i])
-		if k == 0 {
+	var cls [32]byte // the window's classes, a ring
+	n, changes, digits := 0, 0, 0
+	for len(core) > 0 {
+		i := strings.IndexAny(core, "-_")
+		piece := core
+		if i >= 0 {
+			piece, core = core[:i], core[i+1:]
+		} else {
+			core = ""
+		}
+		if len(piece) <= 40 && hexOnly(piece) {
 			continue
 		}
-		letters = letters || k != 3
-		digits = digits || k == 3
-		if n > 0 && k != prev {
-			changes++
+		for j := 0; j < len(piece); j++ {
+			k := class(piece[j])
+			if k == 0 {
+				continue
+			}
+			if n >= 32 { // char n-32 leaves; n-31 is next to it
+				if cls[n%32] != cls[(n+1)%32] {
+					changes--
+				}
+				if cls[n%32] == 3 {
+					digits--
+				}
+			}
+			if n > 0 && cls[(n-1)%32] != k {
+				changes++
+			}
+			cls[n%32] = k
+			if k == 3 {
+				digits++
+			}
+			n++
+			if n >= 32 && changes >= 6 && digits > 0 && digits < 32 {
+				return true
+			}
 		}
-		prev = k
-		n++
 	}
-	return letters && digits && n >= 28 && (changes*5 >= n || n >= 64 && changes*10 >= n)
+	return false
+}
+
+func hexOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if unhex(s[i]) < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func class(c byte) byte {
