@@ -21,10 +21,11 @@
 //   - long hex: only hex digits and '-', with more than 40 hex digits in a
 //     row. A UUID (32), a Git SHA-1 (40), a Mongo ObjectId (24), a W3C
 //     traceparent (32) survive; a SHA-256 in hex (64) does not;
-//   - opaque: somewhere in it, 32 letters and digits in a row (hex pieces
-//     of 40 or fewer between '-' and '_' left out: "user-<uuid>" is an id)
-//     holding both letters and digits and changing class (upper, lower,
-//     digit) at least 6 times in their 31 steps. Random base64, base62 and base36 keys change class at about
+//   - opaque: at least 32 characters, and somewhere in them 28 letters and
+//     digits in a row (hex pieces of 40 or fewer between '-' and '_' left
+//     out: "user-<uuid>" is an id) holding both letters and digits and
+//     changing class (upper, lower, digit) at least 5 times in their 27
+//     steps. Random base64, base62 and base36 keys change class at about
 //     every second character; words, slugs and dates rarely do
 //     ("release-2024-v2-final-notes" changes 4 times in 24).
 //
@@ -200,15 +201,16 @@ func piece(p string) bool {
 	return opaque(core)
 }
 
-// opaque: some 32 letters and digits in a row (hex pieces of 40 or fewer
+// opaque: some 28 letters and digits in a row (hex pieces of 40 or fewer
 // between '-' and '_' left out, so "user-<uuid>" is an id) hold both
-// letters and digits and change class at least 6 times in their 31 steps.
+// letters and digits and change class at least 5 times in their 27 steps.
 // A window, not the whole: a key glued to a long uniform run is found.
 func opaque(core string) bool {
 	if len(core) < 32 {
 		return false
 	}
-	var cls [32]byte // the window's classes, a ring
+	const win = 28
+	var cls [win]byte // the window's classes, a ring
 	n, changes, digits := 0, 0, 0
 	for len(core) > 0 {
 		i := strings.IndexAny(core, "-_")
@@ -226,23 +228,23 @@ func opaque(core string) bool {
 			if k == 0 {
 				continue
 			}
-			if n >= 32 { // char n-32 leaves; n-31 is next to it
-				if cls[n%32] != cls[(n+1)%32] {
+			if n >= win { // char n-win leaves; n-win+1 is next to it
+				if cls[n%win] != cls[(n+1)%win] {
 					changes--
 				}
-				if cls[n%32] == 3 {
+				if cls[n%win] == 3 {
 					digits--
 				}
 			}
-			if n > 0 && cls[(n-1)%32] != k {
+			if n > 0 && cls[(n-1)%win] != k {
 				changes++
 			}
-			cls[n%32] = k
+			cls[n%win] = k
 			if k == 3 {
 				digits++
 			}
 			n++
-			if n >= 32 && changes >= 6 && digits > 0 && digits < 32 {
+			if n >= win && changes >= 5 && digits > 0 && digits < win {
 				return true
 			}
 		}
