@@ -22,14 +22,17 @@
 //     row. A UUID (32), a Git SHA-1 (40), a Mongo ObjectId (24), a W3C
 //     traceparent (32) survive; a SHA-256 in hex (64) does not;
 //   - opaque: at least 32 characters, and somewhere in them 28 letters and
-//     digits in a row (hex pieces of 40 or fewer between '-' and '_' left
-//     out: "user-<uuid>" is an id) holding both letters and digits and
-//     changing class (upper, lower, digit) at least 5 times in their 27
-//     steps. Random base64, base62 and base36 keys change class at about
+//     digits in a row (hex pieces of 8 to 40 digits between '-' and '_'
+//     left out: "user-<uuid>" is an id) holding both letters and digits
+//     and changing class (upper, lower, digit) at least 5 times in their
+//     27 steps, or letters alone changing case at least 11 times. Random base64, base62 and base36 keys change class at about
 //     every second character; words, slugs and dates rarely do
 //     ("release-2024-v2-final-notes" changes 4 times in 24).
 //
-// Short ids (under 32 characters that are not base64 JSON) always survive.
+// Random 32-byte keys are found: all in hex and base64url, all but about
+// 0.5% in standard base64 (those starting with '/' read as a path) and
+// 1.5% in base32 (TestRandomKeysFound). Short ids (under 32 characters
+// that are not base64 JSON) always survive.
 // Known limits: a credential under 32 characters (unless base64 JSON), or
 // a long one drawn from an alphabet with few digits (base32) whose class
 // changes fall under the threshold, is not recognised by shape; the names
@@ -58,7 +61,7 @@ func Redact(s string, path bool) (string, bool) {
 		for j < len(s) && wordByte(s[j], path) {
 			j++
 		}
-		if looks(s[i:j]) {
+		if looks(s[i:j], path) {
 			if !hit {
 				b.Grow(len(s))
 				hit = true
@@ -100,7 +103,7 @@ func wordByte(c byte, path bool) bool {
 }
 
 // looks decides one word.
-func looks(w string) bool {
+func looks(w string, path bool) bool {
 	if len(w) < 8 {
 		return false
 	}
@@ -121,7 +124,7 @@ func looks(w string) bool {
 		for j < len(d) && d[j] == '=' {
 			j++
 		}
-		if part(d[i:j]) {
+		if part(d[i:j], path) {
 			return true
 		}
 		i = j
@@ -159,7 +162,7 @@ func unhex(c byte) int {
 // or a path's: each '/'-separated piece is judged, and the whole too when
 // it reads as base64 rather than a path (it does not start with '/', and
 // has at most one '/' in 16 characters; random base64 has one in 64).
-func part(p string) bool {
+func part(p string, escapedSlash bool) bool {
 	if len(p) < 8 {
 		return false
 	}
@@ -171,7 +174,9 @@ func part(p string) bool {
 			return true
 		}
 	}
-	return p[0] != '/' && (jsonB64(p) || strings.Count(p, "/")*16 <= len(p) && opaque(strings.TrimRight(p, "=")))
+	// In a path every '/' left in a word was escaped (%2F): base64's.
+	whole := escapedSlash || p[0] != '/' && strings.Count(p, "/")*8 <= len(p)
+	return whole && (jsonB64(strings.TrimLeft(p, "/")) || opaque(strings.TrimRight(p, "=")))
 }
 
 func piece(p string) bool {
@@ -201,9 +206,11 @@ func piece(p string) bool {
 	return opaque(core)
 }
 
-// opaque: some 28 letters and digits in a row (hex pieces of 40 or fewer
+// opaque: some 28 letters and digits in a row (hex pieces of 8 to 40
 // between '-' and '_' left out, so "user-<uuid>" is an id) hold both
-// letters and digits and change class at least 5 times in their 27 steps.
+// letters and digits and change class at least 5 times in their 27 steps,
+// or letters alone changing case at least 11 times. '/' separates pieces
+// too (a relative path's segments).
 // A window, not the whole: a key glued to a long uniform run is found.
 func opaque(core string) bool {
 	if len(core) < 32 {
@@ -213,14 +220,14 @@ func opaque(core string) bool {
 	var cls [win]byte // the window's classes, a ring
 	n, changes, digits := 0, 0, 0
 	for len(core) > 0 {
-		i := strings.IndexAny(core, "-_")
+		i := strings.IndexAny(core, "-_/")
 		piece := core
 		if i >= 0 {
 			piece, core = core[:i], core[i+1:]
 		} else {
 			core = ""
 		}
-		if len(piece) <= 40 && hexOnly(piece) {
+		if 8 <= len(piece) && len(piece) <= 40 && hexOnly(piece) {
 			continue
 		}
 		for j := 0; j < len(piece); j++ {
@@ -244,7 +251,7 @@ func opaque(core string) bool {
 				digits++
 			}
 			n++
-			if n >= win && changes >= 5 && digits > 0 && digits < win {
+			if n >= win && (digits > 0 && digits < win && changes >= 5 || digits == 0 && changes >= 11) {
 				return true
 			}
 		}
