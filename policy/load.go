@@ -35,6 +35,14 @@ type Source struct {
 	// (Result.Logged) for replayable decision records; it implies
 	// FullContext.
 	Replayable bool
+	// SkipErrors gives a forbid whose condition errors Cedar's own meaning
+	// (ignored; policy.on_error: skip). By default it denies (ErrPolicy).
+	SkipErrors bool
+	// AllowUnrouted lets Cedar decide a request to a service that has
+	// routes but matches none, as the route-less Action::"<METHOD>"
+	// (policy.unrouted: allow_policies). By default it is denied
+	// (ErrRouteUnknown) before any policy is evaluated.
+	AllowUnrouted bool
 }
 
 // Files named in a policy directory.
@@ -54,7 +62,8 @@ type Set struct {
 	needs     *ctxNeeds // what of the context the policies can observe
 	names     map[cedar.EntityUID]string
 	// replayable: keep each decision's Cedar request (Source.Replayable).
-	replayable bool
+	replayable                bool
+	skipErrors, allowUnrouted bool
 }
 
 // UIDString is uid.String(), precomputed for the set's actions (every
@@ -171,6 +180,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	s.index = buildIndex(s.policies)
 	s.needs = fullContext
 	s.replayable = src.Replayable
+	s.skipErrors, s.allowUnrouted = src.SkipErrors, src.AllowUnrouted
 	if !src.FullContext && !src.Replayable {
 		s.needs = contextNeeds(s.policies)
 	}

@@ -365,6 +365,9 @@ func (r *Runner) runHTTP(ctx context.Context, file string, b []byte) ([]Outcome,
 			continue
 		}
 		o.Got = fmt.Sprintf("%s %d %s %s", res.Decision, res.Status, res.Reason, list(res.Policies))
+		if len(res.Errors) > 0 {
+			o.Got += fmt.Sprintf(", errors: %s", strings.Join(res.Errors, "; "))
+		}
 		if res.Decision != t.Decision {
 			o.Failures = append(o.Failures, fmt.Sprintf("decision %s, want %s", res.Decision, t.Decision))
 		}
