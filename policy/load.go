@@ -15,7 +15,7 @@ import (
 
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
-	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
 
 	"github.com/wardenauthz/warden/internal/jsonlist"
 )
@@ -64,6 +64,10 @@ type Set struct {
 	// replayable: keep each decision's Cedar request (Source.Replayable).
 	replayable                bool
 	skipErrors, allowUnrouted bool
+	// userSchema is schema.cedarschema's declarations (nil without one),
+	// for ModelSchema.
+	userSchema     *sast.Schema
+	userSchemaFile string
 }
 
 // UIDString is uid.String(), precomputed for the set's actions (every
@@ -95,15 +99,20 @@ func (s *Set) Policies() []PolicyInfo {
 }
 
 type compiled struct {
-	id      cedar.PolicyID
-	policy  *cedar.Policy
-	ast     *xast.Policy
-	forbid  bool
-	pos     string // file:line:col
-	status  int    // @status, 0 when absent
-	stepACR string // @step_up_acr
-	stepAge int    // @step_up_max_age (seconds), -1 when absent
-	order   int32
+	id     cedar.PolicyID
+	policy *cedar.Policy
+	ast    *xast.Policy
+	forbid bool
+	pos    string // file:line:col
+	// file, line, col and text (up to the next policy) locate the
+	// expressions of a validation error.
+	file      string
+	line, col int
+	text      string
+	status    int    // @status, 0 when absent
+	stepACR   string // @step_up_acr
+	stepAge   int    // @step_up_max_age (seconds), -1 when absent
+	order     int32
 }
 
 func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
@@ -194,10 +203,19 @@ func (s *Set) addPolicies(file string, b []byte) []error {
 		return []error{cedarParseError(file, err)}
 	}
 	var errs []error
-	for _, p := range list {
+	for i, p := range list {
 		pos := p.Position()
+		end := len(b)
+		if i+1 < len(list) {
+			end = list[i+1].Position().Offset
+		}
+		text := ""
+		if pos.Offset >= 0 && pos.Offset <= end && end <= len(b) {
+			text = string(b[pos.Offset:end])
+		}
 		c := &compiled{policy: p, ast: (*xast.Policy)(p.AST()), forbid: p.Effect() == cedar.Forbid, stepAge: -1,
-			pos: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column), order: int32(len(s.policies))}
+			pos: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column), order: int32(len(s.policies)),
+			file: file, line: pos.Line, col: pos.Column, text: text}
 		bad := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.pos}, args...)...))
 		}
@@ -401,27 +419,21 @@ func (s *Set) checkActions() []error {
 	return errs
 }
 
-// validateSchema validates policies and entities against the schema, and
-// checks that every route action is declared in it.
+// validateSchema validates policies and entities against the schema merged
+// into Warden's model (ModelSchema): the user's declarations replace
+// Warden's of the same name.
 func (s *Set) validateSchema(file string, b []byte) []error {
 	var sc schema.Schema
 	sc.SetFilename(file)
 	if err := sc.UnmarshalCedar(b); err != nil {
 		return []error{fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))}
 	}
-	res, err := sc.Resolve()
+	s.userSchema, s.userSchemaFile = sc.AST(), file
+	v, err := s.modelValidator()
 	if err != nil {
-		return []error{fmt.Errorf("%s: %v", file, err)}
+		return []error{err}
 	}
-	v := validate.New(res)
-	var errs []error
-	for _, c := range s.policies {
-		if err := v.Policy(string(c.id), c.ast); err != nil {
-			for _, e := range flatten(err) {
-				errs = append(errs, fmt.Errorf("%s: %v", c.pos, e))
-			}
-		}
-	}
+	errs := s.validatePolicies(v)
 	user := cedar.EntityMap{}
 	for uid, e := range s.entities {
 		if uid.Type != actionType {
@@ -431,17 +443,6 @@ func (s *Set) validateSchema(file string, b []byte) []error {
 	if err := v.Entities(user); err != nil {
 		for _, e := range flatten(err) {
 			errs = append(errs, fmt.Errorf("%s: %v", EntitiesFile, e))
-		}
-	}
-	for _, r := range s.routes {
-		ms := []string{r.Method}
-		if r.Method == "*" {
-			ms = stdMethods
-		}
-		for _, m := range ms {
-			if _, ok := res.Actions[routeAction(m, r.Template)]; !ok {
-				errs = append(errs, fmt.Errorf("%s: route %s %s: action %s is not declared in the schema", file, r.Method, r.Template, routeAction(m, r.Template)))
-			}
 		}
 	}
 	return errs

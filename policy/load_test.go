@@ -72,11 +72,11 @@ action "GET /orders/{id}" appliesTo { principal: [User], resource: [Order], cont
 	}
 	bad := "@id(\"a\")\npermit(principal, action == Action::\"GET /orders/{id}\", resource) when { resource.owner == 3 };"
 	_, err := load(t, map[string]string{"a.cedar": bad, SchemaFile: schema}, route)
-	if err == nil || !strings.Contains(err.Error(), "policies/a.cedar:1:1: the types Long and User are not compatible") {
+	if err == nil || !strings.Contains(err.Error(), `policies/a.cedar:1:1: policy "a": the types Long and User are not compatible`) {
 		t.Fatalf("type error: got %v", err)
 	}
-	_, err = load(t, map[string]string{"a.cedar": good, SchemaFile: schema}, route, RouteConfig{Method: "POST", Path: "/orders"})
-	if err == nil || !strings.Contains(err.Error(), `action Action::"POST /orders" is not declared in the schema`) {
-		t.Fatalf("route action missing from schema: got %v", err)
+	// Warden's model declares the route actions the schema does not.
+	if _, err = load(t, map[string]string{"a.cedar": good, SchemaFile: schema}, route, RouteConfig{Method: "POST", Path: "/orders"}); err != nil {
+		t.Fatalf("a route action the schema leaves to Warden's model: %v", err)
 	}
 }

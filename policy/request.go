@@ -141,7 +141,7 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 			req["path"] = str(path)
 		}
 		add("scheme", r.Scheme)
-		if r.Host != "" && n.wantReq("host") {
+		if n.wantReq("host") { // always present (ModelSchema): "" when Envoy sent none
 			req["host"] = str(hostOnly(r.Host))
 		}
 		add("protocol", r.Protocol)
@@ -154,7 +154,7 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 			}
 			req["query"] = cedar.NewRecord(qm)
 		}
-		if len(r.Headers) > 0 && n.wantReq("headers") {
+		if n.wantReq("headers") { // always present (ModelSchema), if empty
 			hm := make(cedar.RecordMap, len(r.Headers))
 			for _, h := range r.Headers {
 				if secretHeader(h.Name) || strings.HasPrefix(h.Name, ":") {

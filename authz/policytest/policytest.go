@@ -71,12 +71,16 @@ type Runner struct {
 	key *rsa.PrivateKey
 }
 
-// New loads cfg's policies; an error is the policy set's own (as `warden
+// New loads cfg's policies and validates them against Warden's model
+// (policy.Set.ValidateModel); an error is the policy set's own (as `warden
 // policy validate` reports it).
 func New(cfg *config.Config) (*Runner, error) {
 	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
 	if err != nil {
 		return nil, err
+	}
+	if errs := set.ValidateModel(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &Runner{cfg: cfg, set: set}, nil
 }

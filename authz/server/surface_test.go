@@ -2,13 +2,19 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -234,4 +240,69 @@ policy:
 	if err == nil || !strings.Contains(err.Error(), "w.yaml:5: policy.routes[1]") || !strings.Contains(err.Error(), "can never match") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestContextMatchesModelSchema: the Cedar request Warden builds for every
+// Envoy sample (through a real Check pipeline, whole context) conforms to
+// `warden policy schema`: what the schema requires is there, nothing is
+// there it does not declare, every type is the declared one. The open
+// records (headers, query, extensions, custom token claims), which users
+// declare themselves, are emptied first.
+func TestContextMatchesModelSchema(t *testing.T) {
+	is := oidctest.New(t)
+	full := startOpts(t, is, server.Options{Stdout: io.Discard, FullContext: true})
+	sc, err := full.svc.Policies.Current().ModelSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sc.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := validate.New(res)
+	staff := full.token(t, "alice", "staff")
+	files, _ := filepath.Glob("testdata/checkrequests/*.json")
+	if len(files) < 10 {
+		t.Fatalf("%d samples", len(files))
+	}
+	for _, f := range files {
+		out := full.svc.Authorizer.Evaluate(context.Background(), sample(t, filepath.Base(f), staff))
+		r := out.Result
+		if r == nil || r.PathError != nil {
+			continue
+		}
+		req := cedar.Request{Principal: r.Principal, Action: r.Action, Resource: r.Resource, Context: closeOpen(r.Context)}
+		if err := v.Request(req); err != nil {
+			t.Errorf("%s: the context does not match the model schema: %v\n%v", filepath.Base(f), err, req.Context)
+		}
+	}
+}
+
+// closeOpen empties the records users declare (Headers, Query, Extensions)
+// and drops the token's custom claims (TokenClaims).
+func closeOpen(c cedar.Record) cedar.Record {
+	m := c.Map()
+	if rv, ok := m["request"]; ok {
+		rm := rv.(cedar.Record).Map()
+		for _, k := range []cedar.String{"headers", "query"} {
+			if _, ok := rm[k]; ok {
+				rm[k] = cedar.NewRecord(nil)
+			}
+		}
+		m["request"] = cedar.NewRecord(rm)
+	}
+	if _, ok := m["extensions"]; ok {
+		m["extensions"] = cedar.NewRecord(nil)
+	}
+	if tv, ok := m["token"]; ok {
+		tm := cedar.RecordMap{}
+		for k, v := range tv.(cedar.Record).All() {
+			switch k {
+			case "iss", "sub", "client_id", "acr", "aud", "scope", "groups", "amr", "iat", "exp", "auth_time":
+				tm[k] = v
+			}
+		}
+		m["token"] = cedar.NewRecord(tm)
+	}
+	return cedar.NewRecord(m)
 }
