@@ -83,17 +83,14 @@ func (s *Set) mapRequest(r *Request) *mapped {
 		m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
 	}
 	// Action.
-	methodUID := cedar.NewEntityUID(actionType, cedar.String(method))
-	action, actionMethod := methodUID, method
+	am := actionMethod(method, m.route)
+	action := cedar.NewEntityUID(actionType, cedar.String(am))
 	if m.route != nil {
-		if m.route.Method != "*" {
-			actionMethod = m.route.Method // a HEAD on a GET route is that route's GET
-		}
-		action = routeAction(actionMethod, m.route.Template)
+		action = routeAction(am, m.route.Template)
 	} else if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
 		m.unrouted = s.hasRoutes(host, extService)
 	}
-	s.addAction(m, action, actionMethod)
+	s.addAction(m, action, am)
 	// Resource.
 	m.service = extService
 	if m.service == "" && m.route != nil {

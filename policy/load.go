@@ -183,6 +183,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	} else {
 		errs = append(errs, s.checkActions()...)
 	}
+	errs = append(errs, s.checkHead(routes)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -316,6 +317,9 @@ var (
 	readAction = cedar.NewEntityUID(actionType, "read")
 	writeAct   = cedar.NewEntityUID(actionType, "write")
 	stdMethods = []string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
+	// anyMethods are the route actions of a method "*" route: a HEAD
+	// request is decided as GET (actionMethod), so there is no HEAD one.
+	anyMethods = []string{"GET", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
 )
 
 func methodGroup(m string) cedar.EntityUID {
@@ -355,13 +359,58 @@ func addActionEntities(em cedar.EntityMap, routes []*Route) {
 	for _, r := range routes {
 		ms := []string{r.Method}
 		if r.Method == "*" {
-			ms = stdMethods
+			ms = anyMethods
 		}
 		for _, m := range ms {
 			mu := cedar.NewEntityUID(actionType, cedar.String(m))
 			add(routeAction(m, r.Template), mu, methodGroup(m))
 		}
 	}
+}
+
+// actionMethod is the method of the action a request with method is
+// decided as, on route (nil: none). HEAD is GET without the body: a HEAD
+// request is decided as the GET it reads (so a forbid on GET applies to
+// it), except on a route declared for HEAD alone.
+func actionMethod(method string, route *Route) string {
+	if route != nil && route.Method != "*" {
+		return route.Method
+	}
+	if method == "HEAD" {
+		return "GET"
+	}
+	return method
+}
+
+// checkHead refuses policies that name Action::"HEAD": no request is
+// decided as it (actionMethod), so such a policy would never apply,
+// unless a route is declared for HEAD alone.
+func (s *Set) checkHead(routes []*Route) []error {
+	for _, r := range routes {
+		if r.Method == "HEAD" {
+			return nil
+		}
+	}
+	head := cedar.NewEntityUID(actionType, "HEAD")
+	var errs []error
+	check := func(c *compiled, uid cedar.EntityUID) {
+		if uid == head {
+			errs = append(errs, fmt.Errorf(`%s: policy %q: no request is decided as Action::"HEAD": a HEAD request is decided as the GET it reads (Action::"GET", or its GET route's action)`, c.pos, c.id))
+		}
+	}
+	for _, c := range s.policies {
+		switch a := c.ast.Action.(type) {
+		case xast.ScopeTypeEq:
+			check(c, a.Entity)
+		case xast.ScopeTypeIn:
+			check(c, a.Entity)
+		case xast.ScopeTypeInSet:
+			for _, e := range a.Entities {
+				check(c, e)
+			}
+		}
+	}
+	return errs
 }
 
 func routeAction(method, template string) cedar.EntityUID {

@@ -134,7 +134,7 @@ func (s *Set) ModelSchema() (*schema.Schema, error) {
 	for _, r := range s.routes {
 		ms := []string{r.Method}
 		if r.Method == "*" {
-			ms = stdMethods
+			ms = anyMethods
 		}
 		res := sast.EntityTypeRef("Service")
 		if r.hasRes {

@@ -155,16 +155,19 @@ func TestQuickStartReadingsCombined(t *testing.T) {
 	}
 }
 
-// TestRoutesMeanOneThing: HEAD is decided as the GET route it reads (a
-// forbid on GET applies to it), and a host-scoped route applies to its host
+// TestRoutesMeanOneThing: HEAD is decided as the GET it reads (a forbid on
+// a GET route, a "*" route's GET, or the route-less GET applies to it), and a host-scoped route applies to its host
 // in any case, with a trailing dot or a port.
 func TestRoutesMeanOneThing(t *testing.T) {
 	e := start(t, policyDir(t, `@id("all") permit(principal, action, resource);
 @id("no-reports") forbid(principal, action == Action::"GET /reports/{id}", resource);
-@id("no-admin") forbid(principal, action == Action::"POST /admin", resource);`), func(c *config.Config) {
+@id("no-admin") forbid(principal, action == Action::"POST /admin", resource);
+@id("no-files") forbid(principal, action == Action::"GET /files/{name}", resource);
+@id("no-get") forbid(principal, action == Action::"GET", resource == Service::"plain");`), func(c *config.Config) {
 		c.Policy.Routes = []policy.RouteConfig{
 			{Service: "reports", Method: "GET", Path: "/reports/{id}"},
 			{Service: "admin", Method: "POST", Path: "/admin", Host: "api.example.com"},
+			{Service: "files", Method: "*", Path: "/files/{name}"},
 		}
 		c.Policy.Unrouted = "allow_policies" // the route-less action is what these tricks used to reach
 	})
@@ -178,6 +181,9 @@ func TestRoutesMeanOneThing(t *testing.T) {
 		{"POST", "http://API.Example.COM/admin"},
 		{"POST", "http://API.example.com.:8443/admin"},
 		{"POST", "http://api.example.com..:443/admin"},
+		{"HEAD", "http://h/files/a"}, // a "*" route: HEAD is its GET
+		{"GET", "http://plain/x"},    // a service without routes: the route-less Action::"GET"
+		{"HEAD", "http://plain/x"},
 	} {
 		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
 			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: tc.method, URL: tc.url, Headers: []string{auth}})
