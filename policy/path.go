@@ -91,8 +91,18 @@ var transforms = []transform{
 // as ambiguous (none that an honest client sends comes near).
 const maxReadings = 64
 
-// errTooManyReadings: the path has more readings than maxReadings.
-var errTooManyReadings = fmt.Errorf("%w: it has too many readings", ErrPathAmbiguous)
+// maxReadPath bounds the length of a path that has readings (one that an
+// upstream may read another way): longer, it is refused as ambiguous, so
+// that the cost of one request stays bounded (BenchmarkRouteForWorstPath:
+// a few milliseconds for the worst such path).
+const maxReadPath = 4 << 10
+
+// errTooManyReadings: the path has more readings than maxReadings;
+// errTooLongToRead: it has readings and is longer than maxReadPath.
+var (
+	errTooManyReadings = fmt.Errorf("%w: it has too many readings", ErrPathAmbiguous)
+	errTooLongToRead   = fmt.Errorf("%w: it is over %d bytes and could be read more than one way", ErrPathAmbiguous, maxReadPath)
+)
 
 // readings are the other ways an upstream may read path than Warden's own
 // (split on "/", each segment percent-decoded): every path that the
@@ -104,16 +114,25 @@ func readings(path string) ([]reading, error) {
 	if !pathFeatures(path) {
 		return nil, nil
 	}
+	if len(path) > maxReadPath {
+		return nil, errTooLongToRead
+	}
 	// First the closure under the transforms that keep trailing slashes,
 	// then under all: what only the second reaches is routedOnly.
 	var out []reading
 	seen := map[string]bool{path: true}
 	for _, withTrailing := range []bool{false, true} {
+		// The second pass starts from the first's readings, which the
+		// other transforms have already been applied to.
 		queue := append([]reading{{path: path}}, out...)
+		done := 0
+		if withTrailing {
+			done = len(queue)
+		}
 		for i := 0; i < len(queue); i++ {
 			r := queue[i]
 			for _, t := range transforms {
-				if t.trailing && !withTrailing {
+				if t.trailing != withTrailing && (!withTrailing || i >= done) {
 					continue
 				}
 				p := t.apply(r.path)
@@ -182,11 +201,16 @@ func decodeDots(seg string) string {
 	if !strings.Contains(seg, "%") {
 		return seg
 	}
-	return strings.NewReplacer("%2e", ".", "%2E", ".").Replace(seg)
+	return dotReplacer.Replace(seg)
 }
 
+var (
+	dotReplacer   = strings.NewReplacer("%2e", ".", "%2E", ".")
+	slashReplacer = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/")
+)
+
 func decodeSlashes(p string) string {
-	return strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/").Replace(p)
+	return slashReplacer.Replace(p)
 }
 
 func dropMatrix(p string) string {

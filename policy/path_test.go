@@ -138,7 +138,7 @@ func FuzzPathReadings(f *testing.F) {
 		}
 		mrt, mparams, ambiguous := modelRoute(set, path)
 		switch {
-		case errors.Is(err, errTooManyReadings):
+		case errors.Is(err, errTooManyReadings), errors.Is(err, errTooLongToRead):
 			// refused for its cost: fail-closed, whatever the model says
 		case err != nil && !ambiguous:
 			t.Fatalf("%q refused (%v), but every reading of the model routes to %v %v", path, err, tmpl(mrt), mparams)
@@ -206,4 +206,21 @@ func tmpl(r *Route) string {
 		return "<none>"
 	}
 	return r.Template
+}
+
+// BenchmarkRouteForWorstPath: a path with every feature, as long as Warden
+// reads such a path (maxReadPath): what one hostile request costs.
+func BenchmarkRouteForWorstPath(b *testing.B) {
+	set, err := load(b, map[string]string{"p.cedar": `@id("all") permit(principal, action, resource);`}, pathRoutes...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := "/" + strings.Repeat("a;x/./..//%2F%5C\\B/", maxReadPath/20) + "/"
+	if len(path) > maxReadPath {
+		path = path[:maxReadPath-1] + "/"
+	}
+	b.ResetTimer()
+	for range b.N {
+		set.routeFor("GET", "h", "", path, nil)
+	}
 }
