@@ -246,6 +246,13 @@ policy:
 	if err == nil || !strings.Contains(err.Error(), "w.yaml:5: policy.routes[1]") || !strings.Contains(err.Error(), "can never match") {
 		t.Fatalf("got %v", err)
 	}
+	// The new keys take only their values.
+	_, err = config.Parse("w.yaml", []byte("identity: {anonymous: true}\npolicy:\n  on_error: maybe\n  unrouted: allow\n"), t.TempDir())
+	for _, want := range []string{"w.yaml:3: policy.on_error: must be deny or skip", "w.yaml:4: policy.unrouted: must be deny or allow_policies"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
 }
 
 // TestContextMatchesModelSchema: the Cedar request Warden builds for every

@@ -329,3 +329,27 @@ func TestPolicyValidateAgainstTheModel(t *testing.T) {
 		t.Errorf("merged schema: exit %d\n%s", code, out)
 	}
 }
+
+// TestCheckShowsPolicyErrors: `warden check` (text and JSON) names the
+// erroring forbid that denied, with its message.
+func TestCheckShowsPolicyErrors(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	cfg, _ := quickstartCopy(t)
+	p := filepath.Join(filepath.Dir(cfg), "policies", "mfa.cedar")
+	if err := os.WriteFile(p, []byte("@id(\"mfa\")\nforbid (principal, action, resource)\nunless { context.token.acr == \"mfa\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/healthz")
+	if code != 1 || !strings.Contains(out, "reason:      policy_error") || !strings.Contains(out, "policies:    mfa") || !strings.Contains(out, "error:       mfa: ") {
+		t.Errorf("text: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/healthz", "--output", "json")
+	var r struct {
+		Reason   string
+		Policies []string
+		Errors   []string
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 1 || err != nil || r.Reason != "policy_error" || len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0], "mfa: ") {
+		t.Errorf("json: exit %d %v %+v\n%s%s", code, err, r, out, errs)
+	}
+}
