@@ -219,6 +219,7 @@ func BenchmarkRouteForWorstPath(b *testing.B) {
 	if len(path) > maxReadPath {
 		path = path[:maxReadPath-1] + "/"
 	}
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		set.routeFor("GET", "h", "", path, nil)
