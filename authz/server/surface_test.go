@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,19 @@ func TestErroringForbidDenies(t *testing.T) {
 			}
 		})
 	}
+	t.Run("counted by reason", func(t *testing.T) {
+		e := start(t, policyDir(t, permitAll+forbids[0].src))
+		outcome(t, e, req)
+		resp, err := http.Get(e.http + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if want := `warden_decisions_total{decision="deny",reason="policy_error"} 1`; !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	})
 	t.Run("on_error skip", func(t *testing.T) {
 		e := start(t, policyDir(t, permitAll+forbids[0].src), func(c *config.Config) { c.Policy.OnError = "skip" })
 		if status, reason, errs := outcome(t, e, req); status != 0 || reason != "policy_allow" || len(errs) != 1 {
