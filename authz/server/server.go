@@ -132,8 +132,8 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	s.Authn = authn
-	for _, w := range cfg.Identity.Warnings() {
-		s.logger.Warn("config: identity." + w)
+	for _, w := range cfg.Warnings {
+		s.logger.Warn("config warning: " + w)
 	}
 
 	src := cfg.PolicySource()

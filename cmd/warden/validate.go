@@ -41,8 +41,8 @@ func cmdConfigValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitDeny
 	}
-	for _, w := range cfg.Identity.Warnings() {
-		fmt.Fprintf(stderr, "%s: warning: identity.%s\n", cfg.File, w)
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning: "+w)
 	}
 	fmt.Fprintf(stdout, "ok: %s (%d policies, %d routes)\n", cfg.File, set.Len(), len(cfg.Policy.Routes))
 	return exitOK
