@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -97,7 +98,23 @@ func newRemoteKeys(cfg IssuerConfig, client *http.Client, now func() time.Time, 
 		jwksURI = doc
 		return jwksURI, nil
 	}
-	return &keySet{name: cfg.Name, issuer: cfg.Issuer, url: resolve, client: client, algs: algs, now: now, observe: observe, log: log, refresh: cfg.JWKSRefresh}
+	// Redirects must not downgrade the keys to plain http either.
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		if !cfg.InsecureHTTP && insecureURL(req.URL.String()) {
+			return fmt.Errorf("redirect to %s refused: plain http on a host that is not loopback (set insecure_http: true to allow it)", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	client = &c
+	return &keySet{name: cfg.Name, issuer: redactURL(cfg.Issuer), url: resolve, client: client, algs: algs, now: now, observe: observe, log: log, refresh: cfg.JWKSRefresh}
 }
 
 // discover reads the discovery document at wellKnown and returns its
@@ -111,6 +128,9 @@ func discover(ctx context.Context, client *http.Client, wellKnown string, cfg Is
 		return "", fmt.Errorf("discovery: %w", err)
 	}
 	if doc.Issuer != cfg.Issuer {
+		if len(doc.Issuer) > 512 {
+			doc.Issuer = doc.Issuer[:512] + "..."
+		}
 		hint := ""
 		if strings.TrimRight(doc.Issuer, "/") == strings.TrimRight(cfg.Issuer, "/") {
 			hint = " (they differ only in the trailing slash, which counts: tokens carry the provider's form)"
@@ -120,6 +140,9 @@ func discover(ctx context.Context, client *http.Client, wellKnown string, cfg Is
 	}
 	if doc.JWKSURI == "" {
 		return "", fmt.Errorf("discovery: %s has no jwks_uri", wellKnown)
+	}
+	if len(doc.JWKSURI) > 2048 {
+		return "", fmt.Errorf("discovery: %s: jwks_uri over 2048 bytes", wellKnown)
 	}
 	u, err := url.Parse(doc.JWKSURI)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,10 +203,11 @@ func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, erro
 func (k *keySet) run(ctx context.Context, call *fetchCall) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	set, url, lifetime, err := k.fetch(ctx)
+	set, u, lifetime, err := k.fetch(ctx)
 	if err == nil {
 		k.keys.Store(set)
 	}
+	url := redactURL(u)
 	call.set, call.err = set, err
 	k.mu.Lock()
 	now := k.now()
@@ -283,7 +285,7 @@ func (k *keySet) fetch(ctx context.Context) (set *jose.JSONWebKeySet, url string
 		}
 	}
 	if len(usable) == 0 {
-		return nil, url, 0, fmt.Errorf("jwks: GET %s: no usable public keys", url)
+		return nil, url, 0, fmt.Errorf("jwks: GET %s: no usable public keys", redactURL(url))
 	}
 	set.Keys = usable
 	return set, url, cacheLifetime(h, k.now(), k.refresh), nil
@@ -330,11 +332,12 @@ func cacheLifetime(h http.Header, now time.Time, r JWKSRefreshConfig) time.Durat
 
 // getJSON GETs url and decodes at most limit bytes of JSON into v.
 // It returns the response headers.
-func getJSON(ctx context.Context, client *http.Client, url string, limit int64, v any) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func getJSON(ctx context.Context, client *http.Client, rawURL string, limit int64, v any) (http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
 	}
+	url := redactURL(rawURL)
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
@@ -355,6 +358,15 @@ func getJSON(ctx context.Context, client *http.Client, url string, limit int64, 
 		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	return resp.Header, nil
+}
+
+// redactURL is raw with any password replaced (for logs and /readyz).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // strongEnough refuses RSA keys under 2048 bits (a published weak key

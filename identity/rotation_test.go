@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -265,5 +267,44 @@ func TestInsecureHTTPRefused(t *testing.T) {
 	_, err = a.Authenticate(context.Background(), bearer(is.Sign(t, is.Claims("alice", aud))))
 	if !identity.IsUnavailable(err) || !strings.Contains(err.Error(), "insecure_http") {
 		t.Errorf("downgraded jwks_uri: got %v", err)
+	}
+	// A redirect to plain http elsewhere is refused too, before any request
+	// leaves loopback.
+	redirect := httptest.NewServer(http.RedirectHandler("http://keys.example.com/jwks", http.StatusFound))
+	defer redirect.Close()
+	cfg = identity.Config{Issuers: []identity.IssuerConfig{{Name: "corp", Issuer: is.URL, JWKSURI: redirect.URL + "/jwks", Audiences: []string{aud}}}}
+	if a, err = identity.New(cfg, identity.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Authenticate(context.Background(), bearer(is.Sign(t, is.Claims("alice", aud))))
+	if !identity.IsUnavailable(err) || !strings.Contains(err.Error(), "redirect to http://keys.example.com/jwks refused") {
+		t.Errorf("redirect to plain http: got %v", err)
+	}
+}
+
+// TestFetchErrorsRedactPasswords: a jwks_uri with credentials never shows
+// its password in errors, KeyStatus or the log.
+func TestFetchErrorsRedactPasswords(t *testing.T) {
+	is := oidctest.New(t)
+	is.SetDown(true)
+	var logs logBuffer
+	jwks := strings.Replace(is.URL, "http://", "http://user:s3cr3t-pw@", 1) + "/jwks"
+	cfg := identity.Config{Issuers: []identity.IssuerConfig{{Name: "corp", Issuer: is.URL, JWKSURI: jwks, Audiences: []string{aud}}}}
+	a, err := identity.New(cfg, identity.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Authenticate(context.Background(), bearer(is.Sign(t, is.Claims("alice", aud))))
+	st := a.KeyStatus()[0]
+	logs.mu.Lock()
+	logged := logs.buf.String()
+	logs.mu.Unlock()
+	if err == nil || st.LastError == "" || logged == "" {
+		t.Fatalf("no failure: %v %+v %q", err, st, logged)
+	}
+	for _, s := range []string{err.Error(), st.LastError, st.URL, logged} {
+		if strings.Contains(s, "s3cr3t-pw") {
+			t.Errorf("password shown: %s", s)
+		}
 	}
 }
