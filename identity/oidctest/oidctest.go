@@ -34,6 +34,8 @@ type Issuer struct {
 	headers atomic.Pointer[map[string]string] // added to JWKS responses
 	docIss  atomic.Pointer[string]            // discovery's issuer, if not URL
 	docJWKS atomic.Pointer[string]            // discovery's jwks_uri, if not URL/jwks
+	closed  chan struct{}                     // closed by Close: delayed answers end
+	closing sync.Once
 }
 
 // Key is a signing key with its id and algorithm.
@@ -73,7 +75,7 @@ func New(t testing.TB) *Issuer {
 // Start starts an issuer publishing one RS256 key ("k1") on a loopback
 // port, for programs that are not tests (the load benchmark); Close stops it.
 func Start() *Issuer {
-	is := &Issuer{}
+	is := &Issuer{closed: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		if is.down.Load() {
@@ -98,7 +100,9 @@ func Start() *Issuer {
 		if d := is.delay.Load(); d > 0 {
 			select {
 			case <-time.After(time.Duration(d)):
-			case <-r.Context().Done(): // the client gave up (or Close)
+			case <-r.Context().Done(): // the client gave up
+				return
+			case <-is.closed:
 				return
 			}
 		}
@@ -125,8 +129,10 @@ func Start() *Issuer {
 
 // Close stops the issuer, cutting JWKS requests it is delaying.
 func (is *Issuer) Close() {
-	is.server.CloseClientConnections()
-	is.server.Close()
+	is.closing.Do(func() {
+		close(is.closed)
+		is.server.Close()
+	})
 }
 
 // JWKS is the published key set.
