@@ -253,6 +253,12 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if res.PathError != nil {
 		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: res.PathError.Error()}), nil
 	}
+	if res.RouteUnknown {
+		return a.deny(rec, in, denial{reason: ReasonRouteUnknown, detail: "no route of this service matches the request"}), nil
+	}
+	if res.PolicyError {
+		return a.deny(rec, in, denial{reason: ReasonPolicyError, detail: "access denied: a policy could not be evaluated"}), nil
+	}
 	if !res.Allow {
 		return a.deny(rec, in, policyDenial(&id, &res)), nil
 	}

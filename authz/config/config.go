@@ -552,6 +552,13 @@ func Loopback(addr string) bool {
 
 // PolicySource is where the policy directory is read from.
 func (c *Config) PolicySource() policy.Source {
+	src := c.policySource()
+	src.SkipErrors = c.Policy.OnError == "skip"
+	src.AllowUnrouted = c.Policy.Unrouted == "allow_policies"
+	return src
+}
+
+func (c *Config) policySource() policy.Source {
 	dir := c.Policy.Dir
 	if !c.Embedded && filepath.IsAbs(dir) {
 		return policy.Source{FS: os.DirFS(dir), Dir: ".", Name: dir}

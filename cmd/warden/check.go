@@ -145,6 +145,9 @@ func printResult(w io.Writer, r checkreq.Result) {
 	} else {
 		line("policies", "(none)")
 	}
+	for _, e := range r.Errors {
+		line("error", e)
+	}
 	line("decision_id", r.DecisionID)
 	hdrs := func(title string, hs []checkreq.Header) {
 		if len(hs) == 0 {

@@ -285,6 +285,75 @@ func TestRevokeCLI(t *testing.T) {
 	}
 }
 
+// TestPolicyValidateAgainstTheModel: the issue's forbid (an optional
+// attribute read without a has guard) fails `warden policy validate` and
+// `warden policy test` at the access's file:line:col; `warden policy schema`
+// prints the model; a schema.cedarschema adds the user's own attributes.
+func TestPolicyValidateAgainstTheModel(t *testing.T) {
+	cfg, _ := quickstartCopy(t)
+	dir := filepath.Join(filepath.Dir(cfg), "policies")
+	p := filepath.Join(dir, "mfa.cedar")
+	if err := os.WriteFile(p, []byte("@id(\"mfa\")\nforbid (principal, action, resource)\nunless { context.token.acr == \"mfa\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := p + ":3:17: policy \"mfa\": unable to guarantee safety of access to optional attribute `token`"
+	if code, _, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("validate: exit %d, want 1 and %q in:\n%s", code, want, errs)
+	}
+	if code, _, errs := runCLI(t, "policy", "test", "--config", cfg, "../../examples/quickstart/tests"); code != 2 || !strings.Contains(errs, want) {
+		t.Errorf("test: exit %d, want 2 and %q in:\n%s", code, want, errs)
+	}
+	code, out, errs := runCLI(t, "policy", "schema", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `action "DELETE /orders/{id}" in [write, DELETE] appliesTo`) || !strings.Contains(out, "type Headers = {};") {
+		t.Errorf("schema: exit %d\n%s%s", code, out, errs)
+	}
+	// The user's own header: undeclared, an error; declared (optional),
+	// valid behind its has guard.
+	if err := os.WriteFile(p, []byte("@id(\"tenant\")\nforbid (principal, action, resource)\nunless { context.request.headers[\"x-tenant\"] == \"acme\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 1 || !strings.Contains(errs, "attribute `x-tenant`") {
+		t.Errorf("undeclared header: exit %d\n%s", code, errs)
+	}
+	if err := os.WriteFile(p, []byte("@id(\"tenant\")\nforbid (principal, action, resource)\nunless { context.request.headers has \"x-tenant\" && context.request.headers[\"x-tenant\"] == \"acme\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	userSchema := "type Headers = {\"x-tenant\"?: String};\nentity Order in [Service] {owner?: User};\n"
+	if err := os.WriteFile(filepath.Join(dir, "schema.cedarschema"), []byte(userSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 0 {
+		t.Errorf("declared header: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := runCLI(t, "policy", "schema", "--config", cfg); code != 0 || !strings.Contains(out, `"x-tenant"?: String`) {
+		t.Errorf("merged schema: exit %d\n%s", code, out)
+	}
+}
+
+// TestCheckShowsPolicyErrors: `warden check` (text and JSON) names the
+// erroring forbid that denied, with its message.
+func TestCheckShowsPolicyErrors(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	cfg, _ := quickstartCopy(t)
+	p := filepath.Join(filepath.Dir(cfg), "policies", "mfa.cedar")
+	if err := os.WriteFile(p, []byte("@id(\"mfa\")\nforbid (principal, action, resource)\nunless { context.token.acr == \"mfa\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/healthz")
+	if code != 1 || !strings.Contains(out, "reason:      policy_error") || !strings.Contains(out, "policies:    mfa") || !strings.Contains(out, "error:       mfa: ") {
+		t.Errorf("text: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/healthz", "--output", "json")
+	var r struct {
+		Reason   string
+		Policies []string
+		Errors   []string
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 1 || err != nil || r.Reason != "policy_error" || len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0], "mfa: ") {
+		t.Errorf("json: exit %d %v %+v\n%s%s", code, err, r, out, errs)
+	}
+}
+
 // TestConfigValidateIssuerChecks: a trailing slash on an issuer is a warning
 // (exit 0, naming the key); plain http to a host that is not loopback is an
 // error unless insecure_http.

@@ -27,6 +27,7 @@ Usage:
   warden check [flags]                      ask for a decision, as Envoy would
   warden dev token --sub SUB [flags]        issue a dev issuer token
   warden policy validate [--config FILE]    check policies, schema, routes and actions
+  warden policy schema [--config FILE]      print the Cedar schema of Warden's model (merged with yours)
   warden policy test [--config FILE] PATH...
                                             run policy tests (Cedar CLI JSON, or Warden's HTTP YAML)
   warden policy status [--server ADDR]      the policy set a running Warden serves (admin API)
@@ -71,7 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "test" {
 			return cmdPolicyTest(ctx, rest[1:], stdout, stderr)
 		}
-		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE] | warden policy test [--config FILE] PATH... | warden policy status [--server ADDR]")
+		if len(rest) > 0 && rest[0] == "schema" {
+			return cmdPolicySchema(rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: warden policy validate [--config FILE] | warden policy test [--config FILE] PATH... | warden policy schema [--config FILE] | warden policy status [--server ADDR]")
 		return exitError
 	case "logs":
 		return cmdLogs(ctx, rest, stdout, stderr)
