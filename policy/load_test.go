@@ -80,3 +80,42 @@ action "GET /orders/{id}" appliesTo { principal: [User], resource: [Order], cont
 		t.Fatalf("route action missing from schema: got %v", err)
 	}
 }
+
+// TestLoadSubdirectories: *.cedar files in subdirectories are read, in
+// lexical order of their paths; errors name them by path under the
+// directory as given; names starting with "." are skipped, so a Kubernetes
+// ConfigMap volume's ..data and ..TIMESTAMP copies are not read twice.
+func TestLoadSubdirectories(t *testing.T) {
+	s, err := load(t, map[string]string{
+		"top.cedar":                       `@id("top") permit(principal, action, resource);`,
+		"teams/orders/orders.cedar":       `@id("orders") permit(principal, action, resource);`,
+		"teams/billing.cedar":             `@id("billing") forbid(principal, action, resource);`,
+		"..2026_11_28_10_00_00.1/x.cedar": `@id("top") permit(principal, action, resource);`,
+		"..data/x.cedar":                  `@id("top") permit(principal, action, resource);`,
+		".hidden/y.cedar":                 `not cedar`,
+		"teams/notes.txt":                 `not cedar`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 3 {
+		t.Errorf("%d policies, want 3 (top, teams/billing, teams/orders/orders)", s.Len())
+	}
+	_, err = load(t, map[string]string{
+		"a.cedar":            `@id("x") permit(principal, action, resource);`,
+		"sub/deeper/b.cedar": "\n@id(\"x\") forbid(principal, action, resource);",
+		"sub/c.cedar":        "@id(\"c\") permit(principal action, resource);",
+	})
+	for _, want := range []string{
+		`policies/sub/deeper/b.cedar:2:1: duplicate @id("x"), first used at policies/a.cedar:1:1`,
+		`policies/sub/c.cedar:1:`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in:\n%v", want, err)
+		}
+	}
+	// Deterministic: sub/c.cedar (sorted before sub/deeper/) is reported first.
+	if err != nil && strings.Index(err.Error(), "sub/c.cedar") > strings.Index(err.Error(), "sub/deeper/b.cedar") {
+		t.Errorf("not in path order:\n%v", err)
+	}
+}
