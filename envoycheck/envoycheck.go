@@ -222,7 +222,7 @@ func (c *checker) notEnvoy(top map[string]any) (Problem, bool) {
 	if kind, ok := top["kind"].(string); ok {
 		if api, ok := top["apiVersion"].(string); ok {
 			return Problem{File: c.file, Line: yamlpath.Line(&c.root, "kind"),
-				Msg: fmt.Sprintf(what+"a Kubernetes manifest (apiVersion: %s, kind: %s)", api, kind),
+				Msg:  fmt.Sprintf(what+"a Kubernetes manifest (apiVersion: %s, kind: %s)", api, kind),
 				Hint: "for Istio, check the mesh config with istioctl analyze; " + hint}, false
 		}
 	}

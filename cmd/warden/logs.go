@@ -15,24 +15,6 @@ import (
 	"github.com/wardenauthz/warden/authz/server"
 )
 
-const logsHelp = `Usage: warden logs [--config FILE | --server ADDR] [filters] [--follow]
-
-Query decision records: from the config's redis_stream sink (every replica),
-else its file sink (and rotated backups), else its admin API; --server asks
-a running Warden's admin API. Filters combine (AND); a malformed filter value
-is an error naming the form it wants.
-
-Examples:
-  warden logs --decision deny --since 1h
-  warden logs --decision-id 4f1c9a0e6b2d4c8f9e7a1b3c5d7e9f01 --since 24h
-  warden logs --principal 'User::"corp|alice"' --reason policy_deny
-  warden logs --policy orders-delete-needs-mfa --since 2026-11-28T09:00:00Z --until 2026-11-28T10:00:00Z
-  warden logs --server 127.0.0.1:9193 --node warden-1 --output json
-  warden logs --config warden.yaml --follow
-
-Flags:
-`
-
 func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("logs", stderr)
 	cfgFile := fs.String("config", "", "read the decision log sinks of this config (redis_stream, else file; else ask its admin API)")
