@@ -319,7 +319,9 @@ var protojsonPos = regexp.MustCompile(`\(line (\d+):(\d+)\): `)
 // jsonProblem turns protojson's "(line 1:345): unknown field" into the YAML
 // path and line of that offset.
 func (c *checker) jsonProblem(js []byte, err error) Problem {
-	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	// protobuf-go writes "proto:" then a space or, at random, a no-break
+	// space (so that no one matches its messages exactly).
+	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
 	m := protojsonPos.FindStringSubmatchIndex(msg)
 	if m == nil {
 		return Problem{File: c.file, Msg: msg}
