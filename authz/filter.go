@@ -54,7 +54,7 @@ func (f Filter) Check() (Filter, error) {
 	if f.DecisionID != "" {
 		id := strings.ToLower(f.DecisionID)
 		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-			bad("decision_id", "%q: want the 32 hex digits of a decision id (a deny's problem+json decision_id, or the decision-id header)", f.DecisionID)
+			bad("decision_id", "%q: want the 32 hex digits of a decision id (a deny's problem+json decision_id, or the x-warden-decision-id header)", f.DecisionID)
 		}
 		f.DecisionID = id
 	}

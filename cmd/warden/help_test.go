@@ -57,7 +57,8 @@ func TestHelpEverySubcommand(t *testing.T) {
 		}
 	}
 	// A usage error still goes to stderr, with exit 2.
-	if code, out, errs := runCLI(t, "logs", "--bogus"); code != 2 || out != "" || !strings.Contains(errs, "flag provided but not defined: -bogus") {
+	if code, out, errs := runCLI(t, "logs", "--bogus"); code != 2 || out != "" || !strings.Contains(errs, "flag provided but not defined: -bogus") ||
+		!strings.Contains(errs, "Run 'warden logs --help' for its flags and examples.") || strings.Contains(errs, "Examples:") {
 		t.Errorf("logs --bogus: exit %d\n%s%s", code, out, errs)
 	}
 }

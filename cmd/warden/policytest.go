@@ -16,7 +16,7 @@ func cmdPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return code
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		printHelp(fs)
 		return exitError
 	}
 	files, err := policytest.Files(fs.Args())

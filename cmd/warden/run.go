@@ -161,17 +161,31 @@ Run 'warden envoy validate --help' for what is checked and the exit codes.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("warden "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if text, ok := help[name]; ok {
-		fs.Usage = func() {
-			fmt.Fprint(fs.Output(), text, "\nFlags:\n")
-			fs.PrintDefaults()
-		}
+	if _, ok := help[name]; ok {
+		// After a flag error, a pointer to the help rather than all of it.
+		fs.Usage = func() { fmt.Fprintf(fs.Output(), "Run '%s --help' for its flags and examples.\n", fs.Name()) }
 	}
 	return fs
 }
 
+// printHelp prints the command's help text, then its flags.
+func printHelp(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), help[strings.TrimPrefix(fs.Name(), "warden ")], "\nFlags:\n")
+	fs.PrintDefaults()
+}
+
 // parseFlags parses; it returns an exit code when the caller should stop.
+// -h, -help or --help (before any "--") prints the help, exit 0.
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if _, ok := help[strings.TrimPrefix(fs.Name(), "warden ")]; ok && isHelp(a) {
+			printHelp(fs)
+			return exitOK, true
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK, true
