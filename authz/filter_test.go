@@ -1,6 +1,13 @@
 package authz
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +82,39 @@ func TestFilterMatch(t *testing.T) {
 		if got := tc.f.Match(r); got != tc.want {
 			t.Errorf("%+v: got %v, want %v", tc.f, got, tc.want)
 		}
+	}
+}
+
+// TestReasonsComplete: every Reason constant of the package is in Reasons,
+// so that `warden logs --reason` accepts each reason a record can hold.
+func TestReasonsComplete(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range pkgs["authz"].Files {
+		ast.Inspect(f, func(node ast.Node) bool {
+			vs, ok := node.(*ast.ValueSpec)
+			if !ok || vs.Type == nil || fmt.Sprint(vs.Type) != "Reason" {
+				return true
+			}
+			for _, v := range vs.Values {
+				lit, ok := v.(*ast.BasicLit)
+				if !ok {
+					continue
+				}
+				n++
+				r, _ := strconv.Unquote(lit.Value)
+				if !slices.Contains(Reasons, Reason(r)) {
+					t.Errorf("reason %s is not in Reasons", lit.Value)
+				}
+			}
+			return true
+		})
+	}
+	if n != len(Reasons) {
+		t.Errorf("%d Reason constants, %d in Reasons", n, len(Reasons))
 	}
 }

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -117,5 +119,37 @@ func TestLoadSubdirectories(t *testing.T) {
 	// Deterministic: sub/c.cedar (sorted before sub/deeper/) is reported first.
 	if err != nil && strings.Index(err.Error(), "sub/c.cedar") > strings.Index(err.Error(), "sub/deeper/b.cedar") {
 		t.Errorf("not in path order:\n%v", err)
+	}
+}
+
+// TestLoadConfigMapVolume: a Kubernetes ConfigMap volume on disk (files are
+// links into ..data, a link to the current ..TIMESTAMP directory) loads each
+// policy once.
+func TestLoadConfigMapVolume(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2026_11_28_10_00_00.123")
+	if err := os.Mkdir(ts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"orders.cedar":  `@id("orders") permit(principal, action, resource);`,
+		"billing.cedar": `@id("billing") forbid(principal, action, resource);`,
+	} {
+		if err := os.WriteFile(filepath.Join(ts, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 2 {
+		t.Errorf("%d policies, want 2", s.Len())
 	}
 }
