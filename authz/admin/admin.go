@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -78,13 +77,13 @@ func FilterFromProto(req *adminv1.QueryDecisionsRequest, now time.Time) (authz.F
 		Reason: authz.Reason(req.GetReason()), Resource: req.GetResource(), Policy: req.GetPolicy(), Node: req.GetNode()}
 	if req.Since != nil {
 		if err := req.Since.CheckValid(); err != nil {
-			return f, fmt.Errorf("since: %w", err)
+			return f, errors.New("since: " + err.Error())
 		}
 		f.Since = req.Since.AsTime()
 	}
 	if req.Until != nil {
 		if err := req.Until.CheckValid(); err != nil {
-			return f, fmt.Errorf("until: %w", err)
+			return f, errors.New("until: " + err.Error())
 		}
 		f.Until = req.Until.AsTime()
 	}
