@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/parser"
-	"go/token"
+	gotoken "go/token"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -88,7 +88,7 @@ func TestFilterMatch(t *testing.T) {
 // TestReasonsComplete: every Reason constant of the package is in Reasons,
 // so that `warden logs --reason` accepts each reason a record can hold.
 func TestReasonsComplete(t *testing.T) {
-	fset := token.NewFileSet()
+	fset := gotoken.NewFileSet()
 	names, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
