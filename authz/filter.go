@@ -26,10 +26,16 @@ type Filter struct {
 	Status     int
 }
 
-// Reasons are every decision log reason (SPEC §8), for filters and their
-// errors.
-var Reasons = []Reason{ReasonPolicyAllow, ReasonPolicyDeny, ReasonTokenInvalid, ReasonTokenRevoked,
-	ReasonAnonymousDeny, ReasonStepUp, ReasonRateLimited, ReasonUnavailable, ReasonRequestInvalid}
+// Reasons are every decision log reason (SPEC §8), sorted, for filters and
+// their errors: policy_allow and every reason of the denial table.
+var Reasons = func() []Reason {
+	rs := []Reason{ReasonPolicyAllow}
+	for r := range mapping {
+		rs = append(rs, r)
+	}
+	slices.Sort(rs)
+	return rs
+}()
 
 // Check reports every malformed filter value at once, each naming the
 // expected form, and returns the filter with entity references in their

@@ -30,7 +30,7 @@ func TestFilterCheck(t *testing.T) {
 		`resource: "Resource::\"unclosed": want a Cedar entity reference`,
 		`action: "User::\"x\"": want an Action entity`,
 		`decision: "Deny": want allow or deny`,
-		`reason: "denied": want one of policy_allow, policy_deny,`,
+		`reason: "denied": want one of anonymous_deny, policy_allow, policy_deny,`,
 		`decision_id: "xyz": want the 32 hex digits`,
 		`status: 42: want an HTTP status`,
 		`policy: "a\nb"`, `node: "n\x00"`,

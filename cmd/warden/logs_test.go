@@ -186,7 +186,7 @@ func checkFilters(t *testing.T, source []string, deny authz.Record) {
 		{[]string{"--principal", "bob"}, `--principal: "bob": want a Cedar entity reference, e.g. User::"corp|alice"`},
 		{[]string{"--principal", `User::dev|bob`}, `--principal`},
 		{[]string{"--resource", "/orders/42"}, `--resource: "/orders/42": want a Cedar entity reference`},
-		{[]string{"--reason", "forbidden"}, `--reason: "forbidden": want one of policy_allow`},
+		{[]string{"--reason", "forbidden"}, `--reason: "forbidden": want one of anonymous_deny, policy_allow, policy_deny`},
 		{[]string{"--decision-id", "42"}, `--decision-id: "42": want the 32 hex digits`},
 		{[]string{"--decision", "denied"}, `--decision: "denied": want allow or deny`},
 		{[]string{"--until", "yesterday"}, `want a number of days (30d), a duration (12h) or an RFC 3339 time`},
