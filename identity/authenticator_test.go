@@ -171,7 +171,7 @@ func TestAttacks(t *testing.T) {
 		{"JWE (five parts)", a, func() string { return "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d" }, identity.ErrUnsupportedForm},
 		{"JWS JSON serialization", a, func() string {
 			return `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`
-		}, identity.ErrUnsupportedForm},
+		}, identity.ErrMalformed}, // not a token68, so no Bearer credential (RFC 6750 §2.1)
 		{"whitespace inside", a, func() string { return parts[0] + ". " + parts[1] + "." + parts[2] }, identity.ErrMalformed},
 		{"two dots only", a, func() string { return parts[0] + "." + parts[1] }, identity.ErrMalformed},
 		{"non-canonical base64", a, func() string {
