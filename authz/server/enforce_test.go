@@ -2,13 +2,18 @@ package server_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/envoysim"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -84,5 +89,108 @@ func TestBearerAnyWhitespace(t *testing.T) {
 	}
 	if n := len(up.take()); n != 0 {
 		t.Errorf("%d requests reached the upstream", n)
+	}
+}
+
+// shippedFront is the Envoy stand-in configured from the shipped front
+// proxy, before up, with mutate applied.
+func shippedFront(t *testing.T, e *env, up *upstream, mutate func(*envoysim.Front)) *envoysim.Front {
+	t.Helper()
+	u, _ := url.Parse(up.srv.URL)
+	f, err := envoysim.FromFile("../../envoy/front-proxy/envoy.yaml", e.client, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(f)
+	}
+	return f
+}
+
+// identitySpellings are client header names an upstream may read as one of
+// Warden's identity headers.
+var identitySpellings = []string{
+	"x_warden_groups", "X_Warden-Principal", "x-warden_groups", "X_WARDEN_SUBJECT", "x_warden-issuer",
+	"x_warden_decision_id", "x-warden-decision_id", "X-Warden-Admin", "x_warden_admin", "x_WaRdEn-workload",
+}
+
+// TestIdentityHeaderAnySpelling: a client header that reads as an identity
+// header once "_" is taken for "-" and case is ignored never reaches the
+// upstream. The shipped Envoy config refuses every header name with "_"
+// (400 for HTTP/1, a reset HTTP/2 stream); an Envoy left at its default
+// (ALLOW) passes them to Warden, which removes every spelling it did not
+// set; DROP_HEADER drops them.
+func TestIdentityHeaderAnySpelling(t *testing.T) {
+	e := start(t, func(c *config.Config) {
+		c.Policy.Routes = append(c.Policy.Routes, policy.RouteConfig{Service: "orders", Method: "*", Path: "/orders/{id}", Resource: `Order::"{id}"`})
+	})
+	tok := e.token(t, "alice", "staff")
+	up := newUpstream(t)
+
+	// The shipped config: refused before Warden or the upstream sees it.
+	shipped := httptest.NewServer(shippedFront(t, e, up, nil))
+	t.Cleanup(shipped.Close)
+	for _, h := range identitySpellings {
+		if !strings.Contains(h, "_") {
+			continue
+		}
+		resp, _ := do(t, "GET", shipped.URL+"/orders/42", "authorization: Bearer "+tok, h+": admins")
+		if resp.StatusCode != 400 {
+			t.Errorf("shipped front, %s: %d, want 400", h, resp.StatusCode)
+		}
+	}
+	// HTTP/2: the stream is reset.
+	h2 := httptest.NewUnstartedServer(shippedFront(t, e, up, nil))
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	req, _ := http.NewRequest("GET", h2.URL+"/orders/42", nil)
+	req.Header.Set("authorization", "Bearer "+tok)
+	req.Header["x_warden_groups"] = []string{"admins"}
+	if resp, err := h2.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("shipped front over HTTP/2: %s %d, want a reset stream", resp.Proto, resp.StatusCode)
+	}
+	// Without the header the same request goes through, over both.
+	if resp, _ := do(t, "GET", shipped.URL+"/orders/42", "authorization: Bearer "+tok); resp.StatusCode != 200 {
+		t.Errorf("shipped front, no spoofed header: %d", resp.StatusCode)
+	}
+	delete(req.Header, "x_warden_groups")
+	if resp, err := h2.Client().Do(req); err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Errorf("shipped front over HTTP/2, no spoofed header: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if n := len(up.take()); n != 2 {
+		t.Errorf("%d requests reached the upstream, want 2", n)
+	}
+
+	for _, action := range []corev3.HttpProtocolOptions_HeadersWithUnderscoresAction{corev3.HttpProtocolOptions_ALLOW, corev3.HttpProtocolOptions_DROP_HEADER} {
+		t.Run(action.String(), func(t *testing.T) {
+			s := httptest.NewServer(shippedFront(t, e, up, func(f *envoysim.Front) { f.HeadersWithUnderscores = action }))
+			t.Cleanup(s.Close)
+			for _, h := range identitySpellings {
+				resp, _ := do(t, "GET", s.URL+"/orders/42", "authorization: Bearer "+tok, h+": admins")
+				if resp.StatusCode != 200 {
+					t.Fatalf("%s: %d", h, resp.StatusCode)
+				}
+				reqs := up.take()
+				if len(reqs) != 1 {
+					t.Fatalf("%s: %d requests upstream", h, len(reqs))
+				}
+				for k, vs := range reqs[0].Header {
+					n := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+					if !strings.HasPrefix(n, "x-warden-") {
+						continue
+					}
+					switch {
+					case k != http.CanonicalHeaderKey(n): // not a name Warden sets
+						t.Errorf("sent %s: %s: %q reached the upstream", h, k, vs)
+					case len(vs) != 1 || vs[0] == "admins":
+						t.Errorf("sent %s: %s upstream is %q", h, k, vs)
+					}
+				}
+			}
+		})
 	}
 }
