@@ -262,7 +262,7 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 		return nil, err
 	}
 	v := principalOf(t)
-	a.cache.put(key, v, t.Exp.Add(is.cfg.ClockSkew), now)
+	a.cache.put(key, v, t.Exp.Add(is.cfg.Skew()), now)
 	return v, nil
 }
 

@@ -260,6 +260,23 @@ func TestClockSkew(t *testing.T) {
 	}
 }
 
+// TestClockSkewZero: an explicit zero skew is zero (not the 30s default):
+// a token 2.5s past exp, or with nbf 2.5s ahead, is refused.
+func TestClockSkewZero(t *testing.T) {
+	is := oidctest.New(t)
+	a, clk := newAuth(t, is, func(c *identity.Config) { c.Issuers[0].ClockSkew = new(time.Duration(0)) })
+	c := is.Claims("alice", aud)
+	c["exp"] = clk.Now().Add(-2500 * time.Millisecond).Unix()
+	if _, err := a.Authenticate(context.Background(), bearer(is.Sign(t, c))); !errors.Is(err, identity.ErrExpired) {
+		t.Errorf("expired 2.5s ago with clock_skew 0s: got %v, want ErrExpired", err)
+	}
+	c = is.Claims("alice", aud)
+	c["nbf"] = clk.Now().Add(2500 * time.Millisecond).Unix()
+	if _, err := a.Authenticate(context.Background(), bearer(is.Sign(t, c))); !errors.Is(err, identity.ErrNotYetValid) {
+		t.Errorf("nbf 2.5s ahead with clock_skew 0s: got %v, want ErrNotYetValid", err)
+	}
+}
+
 func TestCachedTokenStillExpires(t *testing.T) {
 	is := oidctest.New(t)
 	a, clk := newAuth(t, is)
@@ -484,7 +501,7 @@ func TestCredentialRedacted(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	cfg := identity.Config{Issuers: []identity.IssuerConfig{
 		{Name: "", Issuer: "not a url", Algorithms: []string{"HS256"}},
-		{Name: "a|b", Issuer: "https://x", Audiences: []string{"y"}, ClockSkew: time.Hour},
+		{Name: "a|b", Issuer: "https://x", Audiences: []string{"y"}, ClockSkew: new(time.Hour)},
 	}}
 	cfg.SetDefaults()
 	err := cfg.Validate()

@@ -28,8 +28,18 @@ type IssuerConfig struct {
 	Audiences  []string      `yaml:"audiences"`
 	Algorithms []string      `yaml:"algorithms"`
 	RequireTyp string        `yaml:"require_typ"`
-	ClockSkew  time.Duration `yaml:"clock_skew"`
-	Claims     ClaimsConfig  `yaml:"claims"`
+	// ClockSkew is the leeway for exp, nbf and iat; nil (unset) is 30s, and
+	// an explicit 0s is none.
+	ClockSkew *time.Duration `yaml:"clock_skew"`
+	Claims    ClaimsConfig   `yaml:"claims"`
+}
+
+// Skew is the issuer's clock skew (SetDefaults has filled it in).
+func (c IssuerConfig) Skew() time.Duration {
+	if c.ClockSkew == nil {
+		return defaultClockSkew
+	}
+	return *c.ClockSkew
 }
 
 // ClaimsConfig names the claims that carry groups, scopes and the client id.
@@ -84,8 +94,9 @@ func (c *Config) SetDefaults() {
 		if len(is.Algorithms) == 0 {
 			is.Algorithms = []string{"RS256", "ES256", "EdDSA"}
 		}
-		if is.ClockSkew == 0 {
-			is.ClockSkew = defaultClockSkew
+		if is.ClockSkew == nil { // unset; an explicit 0s stays 0
+			d := defaultClockSkew
+			is.ClockSkew = &d
 		}
 		if is.Claims.Groups == "" {
 			is.Claims.Groups = "groups"
@@ -144,8 +155,8 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s.algorithms[%d]", p, j), "%q is not allowed (one of %s)", a, strings.Join(supportedAlgs, ", "))
 			}
 		}
-		if is.ClockSkew < 0 || is.ClockSkew > 5*time.Minute {
-			bad(p+".clock_skew", "must be between 0s and 5m, got %s", is.ClockSkew)
+		if d := is.Skew(); d < 0 || d > 5*time.Minute {
+			bad(p+".clock_skew", "must be between 0s and 5m, got %s", d)
 		}
 	}
 	for i, td := range c.Workloads.TrustDomains {

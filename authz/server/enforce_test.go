@@ -5,14 +5,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/envoysim"
 	"github.com/wardenauthz/warden/policy"
 )
@@ -192,5 +195,48 @@ func TestIdentityHeaderAnySpelling(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// startYAML starts a Warden from the test config with edit applied to its
+// YAML text (so what is tested is what a user writes).
+func startYAML(t *testing.T, edit func(string) string) *env {
+	t.Helper()
+	is := oidctest.New(t)
+	return startWith(t, is, func(c *config.Config) {
+		b, err := os.ReadFile("testdata/warden.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := config.Parse("testdata/warden.yaml", []byte(edit(strings.ReplaceAll(string(b), "ISSUER_URL", is.URL))), "testdata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*c = *parsed
+	})
+}
+
+// TestClockSkewZeroIsZero: `clock_skew: 0s` is no leeway at all — a token
+// one second past exp is refused (401 token expired) — while an unset
+// clock_skew is the 30 s default.
+func TestClockSkewZeroIsZero(t *testing.T) {
+	for _, tc := range []struct {
+		skew string
+		want string
+	}{{"      clock_skew: 0s\n", "token_invalid"}, {"", "policy_allow"}} {
+		e := startYAML(t, func(y string) string {
+			return strings.Replace(y, "      algorithms: [RS256]\n", "      algorithms: [RS256]\n"+tc.skew, 1)
+		})
+		for _, past := range []time.Duration{time.Second, 3 * time.Second} {
+			tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "alice", "aud": aud, "iat": fixedNow().Add(-time.Hour).Unix(),
+				"exp": fixedNow().Add(-past).Unix(), "groups": []string{"staff"}})
+			resp := checkHTTP(t, e, checkreq.HTTP{Method: "GET", URL: "http://api.example.com/v1/orders/42", Headers: []string{"authorization: Bearer " + tok}, Time: fixedNow()})
+			if got := reasonOf(resp); got != tc.want {
+				t.Errorf("clock_skew %q, %s past exp: %s, want %s", strings.TrimSpace(tc.skew), past, got, tc.want)
+			}
+			if tc.want == "token_invalid" && !strings.Contains(deniedHeader(resp, "www-authenticate"), "token expired") {
+				t.Errorf("clock_skew 0s: %s", deniedHeader(resp, "www-authenticate"))
+			}
+		}
 	}
 }
