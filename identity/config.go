@@ -22,12 +22,12 @@ type Config struct {
 
 // IssuerConfig describes one trusted OIDC issuer.
 type IssuerConfig struct {
-	Name       string        `yaml:"name"`
-	Issuer     string        `yaml:"issuer"`
-	JWKSURI    string        `yaml:"jwks_uri"`
-	Audiences  []string      `yaml:"audiences"`
-	Algorithms []string      `yaml:"algorithms"`
-	RequireTyp string        `yaml:"require_typ"`
+	Name       string   `yaml:"name"`
+	Issuer     string   `yaml:"issuer"`
+	JWKSURI    string   `yaml:"jwks_uri"`
+	Audiences  []string `yaml:"audiences"`
+	Algorithms []string `yaml:"algorithms"`
+	RequireTyp string   `yaml:"require_typ"`
 	// ClockSkew is the leeway for exp, nbf and iat; nil (unset) is 30s, and
 	// an explicit 0s is none.
 	ClockSkew *time.Duration `yaml:"clock_skew"`
