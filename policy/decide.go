@@ -188,6 +188,13 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
 	res.Reasons, res.Errors = diagnostics(diag)
+	if res.Allow {
+		// @step_up_max_age holds whatever the forbid's condition says.
+		if su, ids := s.staleAuth(m); su != nil {
+			res.Allow, res.Reasons, res.StepUp = false, ids, su
+			return res
+		}
+	}
 	if res.Allow || len(diag.Reasons) == 0 {
 		return res
 	}

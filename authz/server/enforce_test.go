@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,68 @@ func TestClockSkewZeroIsZero(t *testing.T) {
 			if tc.want == "token_invalid" && !strings.Contains(deniedHeader(resp, "www-authenticate"), "token expired") {
 				t.Errorf("clock_skew 0s: %s", deniedHeader(resp, "www-authenticate"))
 			}
+		}
+	}
+}
+
+// TestStepUpMaxAgeEnforced: @step_up_max_age("300") on the test set's
+// admin-writes-need-mfa forbid holds even though the forbid's condition
+// only asks for acr "mfa": an MFA token whose auth_time is two hours (or
+// 301 s) old, or that has no auth_time, gets the step-up answer (401,
+// max_age=300); one authenticated a minute ago is allowed. The times are
+// also Cedar datetimes: a policy compares auth_time_datetime with
+// context.now.
+func TestStepUpMaxAgeEnforced(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("testdata/policies/api.cedar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := `
+@id("ledger-needs-login-within-1h")
+forbid (principal, action == Action::"GET /ledger/entries/{id}", resource)
+unless { context has token && context.token has auth_time_datetime &&
+         context.token.auth_time_datetime > context.now.offset(duration("-1h")) &&
+         context.token.iat_datetime <= context.now && context.token.exp_datetime > context.now };
+`
+	if err := os.WriteFile(filepath.Join(dir, "api.cedar"), append(b, fresh...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(c *config.Config) { c.Policy.Dir = dir })
+	tok := func(authTime time.Duration, acr string) string {
+		c := map[string]any{"iss": e.is.URL, "sub": "alice", "aud": aud, "iat": fixedNow().Add(-time.Minute).Unix(),
+			"exp": fixedNow().Add(time.Hour).Unix(), "groups": []string{"admins", "staff"}, "acr": acr}
+		if authTime >= 0 {
+			c["auth_time"] = fixedNow().Add(-authTime).Unix()
+		}
+		return e.is.Sign(t, c)
+	}
+	const none = -1
+	for _, tc := range []struct {
+		name, method, url string
+		authAge           time.Duration
+		acr               string
+		reason, www       string
+	}{
+		{"mfa two hours ago", "DELETE", "https://admin.example.com/admin/users/1234", 2 * time.Hour, "mfa", "step_up", `acr_values="mfa", max_age=300`},
+		{"mfa 301s ago", "DELETE", "https://admin.example.com/admin/users/1234", 301 * time.Second, "mfa", "step_up", `max_age=300`},
+		{"mfa, no auth_time", "DELETE", "https://admin.example.com/admin/users/1234", none, "mfa", "step_up", `max_age=300`},
+		{"no mfa, fresh", "DELETE", "https://admin.example.com/admin/users/1234", time.Minute, "pwd", "step_up", `acr_values="mfa", max_age=300`},
+		{"mfa a minute ago", "DELETE", "https://admin.example.com/admin/users/1234", time.Minute, "mfa", "policy_allow", ""},
+		{"mfa exactly 300s ago", "DELETE", "https://admin.example.com/admin/users/1234", 300 * time.Second, "mfa", "policy_allow", ""},
+		{"a read is outside the forbid's scope", "GET", "https://admin.example.com/admin/users/1234", 2 * time.Hour, "pwd", "policy_allow", ""},
+		{"ledger, login 2h ago", "GET", "https://api.example.com/ledger/entries/9", 2 * time.Hour, "pwd", "policy_deny", ""},
+		{"ledger, no auth_time", "GET", "https://api.example.com/ledger/entries/9", none, "pwd", "policy_deny", ""},
+		{"ledger, login 30m ago", "GET", "https://api.example.com/ledger/entries/9", 30 * time.Minute, "pwd", "policy_allow", ""},
+	} {
+		resp := checkHTTP(t, e, checkreq.HTTP{Method: tc.method, URL: tc.url, Time: fixedNow(),
+			Headers: []string{"authorization: Bearer " + tok(tc.authAge, tc.acr)}})
+		if got := reasonOf(resp); got != tc.reason {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.reason)
+			continue
+		}
+		if www := deniedHeader(resp, "www-authenticate"); tc.www != "" && (!strings.Contains(www, tc.www) || resp.GetDeniedResponse().GetStatus().GetCode() != 401) {
+			t.Errorf("%s: %d %s, want %s", tc.name, resp.GetDeniedResponse().GetStatus().GetCode(), www, tc.www)
 		}
 	}
 }
