@@ -13,12 +13,15 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
 
+	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/envoysim"
 	"github.com/wardenauthz/warden/policy"
+	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
 // checkHTTP sends the CheckRequest Envoy builds for one HTTP request over
@@ -301,5 +304,67 @@ unless { context has token && context.token has auth_time_datetime &&
 		if www := deniedHeader(resp, "www-authenticate"); tc.www != "" && (!strings.Contains(www, tc.www) || resp.GetDeniedResponse().GetStatus().GetCode() != 401) {
 			t.Errorf("%s: %d %s, want %s", tc.name, resp.GetDeniedResponse().GetStatus().GetCode(), www, tc.www)
 		}
+	}
+}
+
+// TestRevokeByPrincipal: a revocation by subject takes effect on the next
+// Check for every token principal, named as records and identity headers
+// show it: a client-credentials token without sub (Client::"corp|svc",
+// revoked as corp|svc, not corp|), a user token without jti, a sub with
+// "|" inside, with the issuer's name or its URL (with or without a trailing
+// slash) or the record's User::"..." form. Tokens issued after the
+// revocation work again. An unknown issuer or an empty id is refused, never
+// "revoked".
+func TestRevokeByPrincipal(t *testing.T) {
+	tokens := adminTokens(t)
+	e := start(t, func(c *config.Config) { c.Admin.TokenFile = tokens })
+	revoker := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, revokerToken)})
+	ctx := context.Background()
+	sign := func(iat time.Time, extra map[string]any) string {
+		c := map[string]any{"iss": e.is.URL, "aud": aud, "iat": iat.Unix(), "exp": fixedNow().Add(time.Hour).Unix(), "groups": []string{"staff"}}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return e.is.Sign(t, c)
+	}
+	old := fixedNow().Add(-time.Hour)
+	for _, tc := range []struct {
+		name, revoke, principal string
+		claims                  map[string]any
+	}{
+		{"client credentials, by name", "corp|svc", `Client::"corp|svc"`, map[string]any{"client_id": "svc", "jti": "c-1"}},
+		{"user without jti, by URL", e.is.URL + "|nojti", `User::"corp|nojti"`, map[string]any{"sub": "nojti"}},
+		{"user, by URL with a trailing slash", e.is.URL + "/|carol", `User::"corp|carol"`, map[string]any{"sub": "carol", "jti": "u-3"}},
+		{"user whose sub holds |, as the record shows it", `User::"corp|auth0|123"`, `User::"corp|auth0|123"`, map[string]any{"sub": "auth0|123"}},
+		{"client whose sub is its id", `Client::"corp|batch"`, `Client::"corp|batch"`, map[string]any{"sub": "batch", "client_id": "batch"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := sign(old, tc.claims)
+			resp, err := e.client.Check(ctx, sample(t, "01-get-bearer-jwt.json", tok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reasonOf(resp) != "policy_allow" || resp.GetDynamicMetadata().GetFields()["principal"].GetStringValue() != tc.principal {
+				t.Fatalf("before: %s %v", reasonOf(resp), resp.GetDynamicMetadata())
+			}
+			r, err := revoker.Revoke(ctx, &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: tc.revoke}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.TrimSuffix(tc.principal[strings.Index(tc.principal, `"`)+1:], `"`); r.Revocation.Id != want {
+				t.Errorf("revoked %q, want %q", r.Revocation.Id, want)
+			}
+			if got := e.reason(t, tok); got != "token_revoked" {
+				t.Errorf("after revoking %s: %s", tc.revoke, got)
+			}
+			// Signing in again after the revocation works.
+			if got := e.reason(t, sign(fixedNow().Add(time.Second), tc.claims)); got != "policy_allow" {
+				t.Errorf("a token issued after the revocation: %s", got)
+			}
+		})
+	}
+	for _, bad := range []string{"evil|alice", "https://evil.example|alice", e.is.URL + "x|alice", "corp|", "alice", `Workload::"spiffe://cluster.local/ns/a/sa/b"`} {
+		_, err := revoker.Revoke(ctx, &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: bad}}})
+		wantCode(t, "revoke "+bad, err, codes.InvalidArgument)
 	}
 }
