@@ -112,7 +112,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cfgFile := fs.String("config", "", "config whose store is written (default: $WARDEN_CONFIG)")
 	jti := fs.String("jti", "", "revoke the token with this jti")
 	exp := fs.String("exp", "", "the token's expiry (RFC 3339)")
-	subject := fs.String("subject", "", "revoke every token of ISSUER|SUB issued before --before")
+	subject := fs.String("subject", "", "revoke every token of the principal ISSUER|ID issued before --before")
 	before := fs.String("before", "", "cut-off time (RFC 3339, default now)")
 	output := fs.String("output", "table", "list output: table or json")
 	af := addAdminFlags(fs)
