@@ -106,6 +106,9 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 			r.Until = e.AsTime()
 		}
 	case *adminv1.RevokeRequest_Subject:
+		if s.Subjects == nil {
+			return nil, status.Error(codes.FailedPrecondition, "this server cannot read subjects (no issuers)")
+		}
 		sub, err := s.Subjects(t.Subject.GetSubject())
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "subject %v", err)
