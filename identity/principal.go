@@ -41,14 +41,17 @@ func (c *Config) RevocationSubject(s string) (string, error) {
 	if strings.HasPrefix(s, "Workload::") || strings.HasPrefix(s, "Anonymous::") || strings.HasPrefix(s, "Group::") {
 		return "", fmt.Errorf("%q: only token principals (User, Client) are revoked by subject", s)
 	}
-	type known struct{ key, name string }
+	type known struct {
+		key, name string
+		twin      bool // the URL with its trailing slash toggled
+	}
 	var keys []known
 	add := func(name, url string) {
-		keys = append(keys, known{name, name}, known{url, name})
+		keys = append(keys, known{key: name, name: name}, known{key: url, name: name})
 		if u, ok := strings.CutSuffix(url, "/"); ok {
-			keys = append(keys, known{u, name})
+			keys = append(keys, known{key: u, name: name, twin: true})
 		} else {
-			keys = append(keys, known{url + "/", name})
+			keys = append(keys, known{key: url + "/", name: name, twin: true})
 		}
 	}
 	for _, is := range c.Issuers {
@@ -57,9 +60,20 @@ func (c *Config) RevocationSubject(s string) (string, error) {
 	if c.DevIssuer.Enabled {
 		add(DevIssuerName, DevIssuerURL)
 	}
-	// The longest issuer that prefixes s wins: an exact URL over its
-	// trailing-slash twin, a URL over a name.
-	slices.SortStableFunc(keys, func(a, b known) int { return len(b.key) - len(a.key) })
+	// The longest issuer that prefixes s wins (a URL over a name), and of
+	// two as long a configured URL over another's trailing-slash twin.
+	slices.SortStableFunc(keys, func(a, b known) int {
+		if len(a.key) != len(b.key) {
+			return len(b.key) - len(a.key)
+		}
+		switch {
+		case a.twin == b.twin:
+			return 0
+		case b.twin:
+			return -1
+		}
+		return 1
+	})
 	for _, k := range keys {
 		id, ok := strings.CutPrefix(s, k.key+"|")
 		if !ok {

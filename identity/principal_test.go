@@ -49,6 +49,16 @@ func TestRevocationSubject(t *testing.T) {
 			t.Errorf("%q: got %q, %v; want an error with %q", tc.in, got, err, tc.err)
 		}
 	}
+	// Two issuers that differ only by a trailing slash: each URL names its own.
+	twins := identity.Config{Issuers: []identity.IssuerConfig{
+		{Name: "slash", Issuer: "https://idp.example.com/"},
+		{Name: "bare", Issuer: "https://idp.example.com"},
+	}}
+	for in, want := range map[string]string{"https://idp.example.com|x": "bare|x", "https://idp.example.com/|x": "slash|x"} {
+		if got, err := twins.RevocationSubject(in); err != nil || got != want {
+			t.Errorf("%q: got %q, %v; want %q", in, got, err, want)
+		}
+	}
 	// Without the dev issuer, dev is unknown.
 	c.DevIssuer.Enabled = false
 	if _, err := c.RevocationSubject("dev|svc"); err == nil {
