@@ -287,7 +287,7 @@ func authDenial(err error) denial {
 	case errors.Is(err, identity.ErrNoCredentials):
 		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
 	case identity.IsUnavailable(err):
-		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: 5 * time.Second}
+		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
 	}
 	desc := describeTokenError(err)
 	return denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}

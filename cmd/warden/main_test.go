@@ -284,3 +284,30 @@ func TestRevokeCLI(t *testing.T) {
 		t.Errorf("memory store without admin API: %d %s", code, errs)
 	}
 }
+
+// TestConfigValidateIssuerChecks: a trailing slash on an issuer is a warning
+// (exit 0, naming the key); plain http to a host that is not loopback is an
+// error unless insecure_http.
+func TestConfigValidateIssuerChecks(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "policies"), 0o755)
+	os.WriteFile(filepath.Join(dir, "policies", "p.cedar"), []byte(`@id("a") permit(principal, action, resource);`), 0o644)
+	write := func(issuer, extra string) string {
+		cfg := filepath.Join(dir, "w.yaml")
+		os.WriteFile(cfg, []byte("identity:\n  issuers:\n    - {name: corp, issuer: \""+issuer+"\", audiences: [api]"+extra+"}\n"), 0o644)
+		return cfg
+	}
+	code, out, errs := runCLI(t, "config", "validate", write("http://127.0.0.1:8080/", ""))
+	if code != 0 || !strings.HasPrefix(out, "ok: ") || !strings.Contains(errs, "w.yaml:3: identity.issuers[0].issuer: ") || !strings.Contains(errs, "trailing slash") {
+		t.Errorf("trailing slash: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "config", "validate", write("https://idp.example.com", "")); code != 0 || errs != "" {
+		t.Errorf("no slash: exit %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "config", "validate", write("http://idp.example.com", "")); code != 1 || !strings.Contains(errs, "identity.issuers[0].issuer") || !strings.Contains(errs, "insecure_http") {
+		t.Errorf("plain http: exit %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "config", "validate", write("http://idp.example.com", ", insecure_http: true")); code != 0 {
+		t.Errorf("plain http allowed: exit %d %s", code, errs)
+	}
+}

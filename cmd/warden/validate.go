@@ -41,6 +41,9 @@ func cmdConfigValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitDeny
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	fmt.Fprintf(stdout, "ok: %s (%d policies, %d routes)\n", cfg.File, set.Len(), len(cfg.Policy.Routes))
 	return exitOK
 }
