@@ -216,9 +216,10 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if t := id.Token; t != nil {
 		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
-	// revocation
+	// revocation, by jti or by principal: id.ID is "issuer|sub", or
+	// "issuer|client_id" for a client-credentials token
 	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, t.Subject, t.Jti, t.Iat)
+		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.Iat)
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")
@@ -257,6 +258,12 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if res.PathError != nil {
 		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: res.PathError.Error()}), nil
 	}
+	if res.RouteUnknown {
+		return a.deny(rec, in, denial{reason: ReasonRouteUnknown, detail: "no route of this service matches the request"}), nil
+	}
+	if res.PolicyError {
+		return a.deny(rec, in, denial{reason: ReasonPolicyError, detail: "access denied: a policy could not be evaluated"}), nil
+	}
 	if !res.Allow {
 		return a.deny(rec, in, policyDenial(&id, &res)), nil
 	}
@@ -292,7 +299,7 @@ func authDenial(err error) denial {
 	case errors.Is(err, identity.ErrNoCredentials):
 		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
 	case identity.IsUnavailable(err):
-		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: 5 * time.Second}
+		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
 	}
 	desc := describeTokenError(err)
 	return denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}

@@ -5,9 +5,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrNoCredentials is returned when nothing identifies the caller and
@@ -22,6 +24,9 @@ type Options struct {
 	Now func() time.Time
 	// Observe is told the outcome of every key fetch.
 	Observe FetchObserver
+	// Logger gets key fetch failures (at most one line per issuer per 30 s)
+	// and recoveries. Default: discard.
+	Logger *slog.Logger
 	// DevKey is the dev issuer's key; required when the dev issuer is enabled.
 	DevKey *rsa.PrivateKey
 	// TestKey, when set, replaces the keys of every issuer (the dev issuer's
@@ -57,6 +62,9 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	if o.Observe == nil {
 		o.Observe = func(string, string) {}
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	a := &Authenticator{
 		cfg:       cfg,
 		issuers:   map[string]*issuer{},
@@ -78,7 +86,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 			a.issuers[ic.Issuer] = newIssuer(ic, test, o.Now)
 			continue
 		}
-		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe)
+		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe, o.Logger)
 		a.remote = append(a.remote, ks)
 		a.issuers[ic.Issuer] = newIssuer(ic, ks, o.Now)
 	}
@@ -95,24 +103,12 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	return a, nil
 }
 
-// Start fetches every issuer's keys in the background, retrying with
-// backoff until each has succeeded once or ctx ends.
+// Start fetches every issuer's keys in the background until ctx ends:
+// retried with backoff until the first success, then again whenever the
+// JWKS's cache lifetime (bounded by jwks_refresh) runs out.
 func (a *Authenticator) Start(ctx context.Context) {
 	for _, ks := range a.remote {
-		go func() {
-			backoff := 250 * time.Millisecond
-			for !ks.ready() {
-				if _, err := ks.refresh(ctx, true); err == nil {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(backoff*2, 30*time.Second)
-			}
-		}()
+		go ks.background(ctx, time.After)
 	}
 }
 
@@ -123,6 +119,16 @@ func (a *Authenticator) NotReady() []string {
 		if !ks.ready() {
 			out = append(out, ks.name)
 		}
+	}
+	return out
+}
+
+// KeyStatus reports the key state of every issuer fetched over HTTP, in
+// configuration order.
+func (a *Authenticator) KeyStatus() []KeyStatus {
+	out := make([]KeyStatus, 0, len(a.remote))
+	for _, ks := range a.remote {
+		out = append(out, ks.status())
 	}
 	return out
 }
@@ -172,20 +178,71 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 	return id, nil
 }
 
-// bearer extracts the token of a Bearer authorization header. present is
-// true for any Bearer header, even an empty or malformed one; other schemes
-// are not credentials Warden judges.
+// bearer extracts the token of a Bearer authorization header (RFC 6750,
+// RFC 9110 §11.4: credentials = auth-scheme 1*SP token68, the scheme
+// case-insensitive). present is true for every attempt at Bearer
+// credentials, well-formed or not: a value, or any of its comma-separated
+// elements (repeated headers are joined with ","), that starts — after any
+// whitespace — with "bearer" in any case not followed by another token
+// character, so "Bearer<TAB>x", "bearer\u00a0x", "BEARER,x" and
+// "Basic y,Bearer x" all are. Only the exact grammar yields a token; every
+// other attempt yields "" (a malformed token, 401), never "no credential".
+// Other schemes ("Basic", "Bearerx") are not credentials Warden judges.
 func bearer(h string) (tok string, present bool) {
-	if len(h) < 6 || !strings.EqualFold(h[:6], "bearer") {
-		return "", false
+	v := strings.Trim(h, " \t") // a field value's optional whitespace
+	if len(v) > 6 && strings.EqualFold(v[:6], "bearer") && v[6] == ' ' {
+		t := strings.TrimLeft(v[7:], " ")
+		if isToken68(t) {
+			return t, true
+		}
 	}
-	if len(h) == 6 {
-		return "", true
+	for e := range strings.SplitSeq(h, ",") {
+		if bearerAttempt(e) {
+			return "", true
+		}
 	}
-	if h[6] != ' ' {
-		return "", false // e.g. "Bearerx": not the Bearer scheme
+	return "", false
+}
+
+// bearerAttempt reports whether e, after leading whitespace of any kind,
+// is the scheme "bearer" (any case) ending there: at the end, or at a
+// character that cannot continue a token (whitespace, a separator, a
+// control or non-ASCII byte).
+func bearerAttempt(e string) bool {
+	e = strings.TrimLeftFunc(e, unicode.IsSpace)
+	return len(e) >= 6 && strings.EqualFold(e[:6], "bearer") && (len(e) == 6 || !isTchar(e[6]))
+}
+
+// isTchar reports whether c is an RFC 9110 tchar.
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	return strings.TrimLeft(h[7:], " "), true
+	return c < 0x80 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// isToken68 reports whether t is an RFC 9110 token68:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isToken68(t string) bool {
+	i := 0
+	for i < len(t) {
+		c := t[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0 {
+			i++
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(t); i++ {
+		if t[i] != '=' {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified, error) {
@@ -210,7 +267,7 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 		return nil, err
 	}
 	v := principalOf(t)
-	a.cache.put(key, v, t.Exp.Add(is.cfg.ClockSkew), now)
+	a.cache.put(key, v, t.Exp.Add(is.cfg.Skew()), now)
 	return v, nil
 }
 

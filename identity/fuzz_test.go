@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzPreparse(f *testing.F) {
@@ -30,17 +33,32 @@ func FuzzPreparse(f *testing.F) {
 	})
 }
 
+// The Authorization header grammar (RFC 9110 §11.4, RFC 6750 §2.1), as a
+// model independent of bearer's scanner: a well-formed Bearer credential is
+// the scheme in any case, 1*SP and a token68 (the field's optional
+// whitespace around it), and an attempt at one is any comma-separated
+// element starting, after any Unicode whitespace, with the scheme not
+// followed by a token character.
+var (
+	grammarValid   = regexp.MustCompile(`^[ \t]*(?i:bearer) +([A-Za-z0-9._~+/-]+=*)[ \t]*$`)
+	grammarAttempt = regexp.MustCompile("(?:^|,)[\t\n\v\f\r \\x{85}\\p{Z}]*(?i:bearer)(?:$|[^!#$%&'*+.^_`|~0-9A-Za-z-])")
+)
+
 func FuzzBearer(f *testing.F) {
-	for _, s := range []string{"Bearer x", "bearer  y", "Basic z", "Bearer", "Bearerx", ""} {
+	for _, s := range []string{"Bearer x", "bearer  y", "Basic z", "Bearer", "Bearerx", "",
+		"Bearer\tx", "BEARER \t x", "bearer\u00a0x", "\vBearer x", "Basic a,Bearer x", "Bearer a,Bearer b",
+		"Bearer x=", "Bearer =", "bearer=x", "Bearer\x00x", "Bearer\xffx", " Bearer x \t", "bEaReR,", "Bearer-x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		tok, present := bearer(h)
-		if !present && tok != "" {
-			t.Fatal("token without a bearer header")
+		m := grammarValid.FindStringSubmatch(h)
+		wantTok, wantPresent := "", grammarAttempt.MatchString(h)
+		if m != nil {
+			wantTok, wantPresent = m[1], true
 		}
-		if present && len(tok) > len(h) {
-			t.Fatal("token longer than header")
+		if tok != wantTok || present != wantPresent {
+			t.Fatalf("bearer(%q) = %q, %v; the grammar says %q, %v", h, tok, present, wantTok, wantPresent)
 		}
 	})
 }
@@ -51,6 +69,32 @@ func FuzzXFCCURI(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		if u := XFCCURI(h); len(u) > len(h) {
 			t.Fatal("URI longer than the header")
+		}
+	})
+}
+
+// FuzzCacheLifetime: whatever Cache-Control, Expires and Date a JWKS
+// response carries, the background refresh waits between the minimum and
+// the maximum interval.
+func FuzzCacheLifetime(f *testing.F) {
+	for _, s := range [][3]string{
+		{"max-age=300", "", ""}, {"no-cache, max-age=600", "", ""}, {"max-age=99999999999999999999", "", ""},
+		{"", "Thu, 01 Jan 2099 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"}, {"", "0", ""},
+		{`max-age="-1"`, "", ""}, {"max-age=0", "", ""}, {",,max-age=,", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	r := JWKSRefreshConfig{MinInterval: time.Minute, MaxInterval: 15 * time.Minute, UnknownKidInterval: 3 * time.Second}
+	now := time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, cc, expires, date string) {
+		h := http.Header{}
+		for k, v := range map[string]string{"Cache-Control": cc, "Expires": expires, "Date": date} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		if d := cacheLifetime(h, now, r); d < r.MinInterval || d > r.MaxInterval {
+			t.Fatalf("%q %q %q: %v", cc, expires, date, d)
 		}
 	})
 }
