@@ -75,11 +75,22 @@ type Redis struct {
 // NewRedisClient builds a go-redis UniversalClient: Cluster with several
 // addresses, Sentinel with a master name, else standalone. An address that
 // starts with "/" is a unix socket.
-func NewRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
+//
+// timeout (default 100ms, store.redis.timeout) bounds every operation end
+// to end: context deadlines reach the socket (ContextTimeoutEnabled), and
+// the dial, read, write and pool-wait timeouts are timeout too, so a call
+// without a deadline of its own is bounded as well. go-redis's retries stay
+// inside the caller's deadline (its backoff and dials honour the context).
+// Fields o already sets are kept.
+func NewRedisClient(o *redis.UniversalOptions, timeout time.Duration) redis.UniversalClient {
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
 	if o.Dialer == nil {
 		// go-redis applies TLSConfig only in its own dialer, so this one
-		// does (over TCP; a unix socket is local and plain).
-		d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+		// does (over TCP; a unix socket is local and plain). The dial
+		// honours ctx, which go-redis bounds by DialTimeout per attempt.
+		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 		td := &tls.Dialer{NetDialer: d, Config: o.TLSConfig}
 		o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			switch {
@@ -91,19 +102,22 @@ func NewRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
 			return d.DialContext(ctx, network, addr)
 		}
 	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 500 * time.Millisecond
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 500 * time.Millisecond
+	o.ContextTimeoutEnabled = true
+	for _, d := range []*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout} {
+		if *d == 0 {
+			*d = timeout
+		}
 	}
 	return redis.NewUniversalClient(o)
 }
 
+// defaultTimeout is store.redis.timeout's default.
+const defaultTimeout = 100 * time.Millisecond
+
 // NewRedis wraps a client. Call Start to fill and follow the mirror.
 func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Timeout == 0 {
-		o.Timeout = 100 * time.Millisecond
+		o.Timeout = defaultTimeout
 	}
 	if o.MaxStaleness == 0 {
 		o.MaxStaleness = 5 * time.Second

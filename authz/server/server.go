@@ -290,7 +290,7 @@ func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
 func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
 	var rc redis.UniversalClient
 	if cfg.Store.Kind == "redis" {
-		st, err := NewRedisStore(cfg, nil)
+		st, err := NewRedisStore(cfg, nil, CLIRedisTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -319,7 +319,7 @@ func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, er
 		s.Store = m
 		return m, nil
 	}
-	r, err := NewRedisStore(cfg, o.Logger)
+	r, err := NewRedisStore(cfg, o.Logger, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +333,13 @@ func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, er
 	}}, nil
 }
 
-// NewRedisStore connects the Redis store of cfg (it does no I/O yet).
-func NewRedisStore(cfg *config.Config, log *slog.Logger) (*ratelimit.Redis, error) {
+// CLIRedisTimeout bounds each Redis operation of the CLI's commands (warden
+// logs, revoke): they read whole pages of records, and no Envoy waits.
+const CLIRedisTimeout = 10 * time.Second
+
+// NewRedisStore connects the Redis store of cfg (it does no I/O yet). Every
+// Redis operation is bounded by timeout, by store.redis.timeout when 0.
+func NewRedisStore(cfg *config.Config, log *slog.Logger, timeout time.Duration) (*ratelimit.Redis, error) {
 	rc := cfg.Store.Redis
 	pw, err := cfg.RedisPassword()
 	if err != nil {
@@ -357,8 +362,11 @@ func NewRedisStore(cfg *config.Config, log *slog.Logger) (*ratelimit.Redis, erro
 		}
 		opts.TLSConfig = tc
 	}
-	return ratelimit.NewRedis(ratelimit.NewRedisClient(opts), ratelimit.RedisOptions{
-		Timeout: rc.Timeout, MaxStaleness: cfg.Revocation.MaxStaleness, Logger: log,
+	if timeout == 0 {
+		timeout = rc.Timeout
+	}
+	return ratelimit.NewRedis(ratelimit.NewRedisClient(opts, timeout), ratelimit.RedisOptions{
+		Timeout: timeout, MaxStaleness: cfg.Revocation.MaxStaleness, Logger: log,
 	}), nil
 }
 

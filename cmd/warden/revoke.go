@@ -73,7 +73,7 @@ func openRevocations(cfgFile string, af *adminFlags) (revocations, error) {
 	if cfg != nil {
 		switch {
 		case cfg.Store.Kind == "redis":
-			return server.NewRedisStore(cfg, nil)
+			return server.NewRedisStore(cfg, nil, server.CLIRedisTimeout)
 		case !cfg.Admin.Enabled():
 			return nil, fmt.Errorf("%s uses the memory store, which lives inside one 'warden serve' process, and has no admin API to reach it;\n"+
 				"enable admin (admin.token_file) and use --server, or use store.kind: redis (shared by every replica and kept across restarts)", cfg.File)
