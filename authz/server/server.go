@@ -29,11 +29,11 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"gopkg.in/natefinch/lumberjack.v2"
 
@@ -87,6 +87,7 @@ type Service struct {
 	AdminTokenFile string
 
 	logger   *slog.Logger
+	refused  *prometheus.CounterVec // streams refused over a listener's max_streams
 	stopping atomic.Bool
 	closers  []func() error
 }
@@ -112,6 +113,11 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
 	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
+		Help: "gRPC streams refused because the listener had max_streams open.",
+	}, []string{"listener"})
+	reg.MustRegister(s.refused)
 
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
@@ -251,7 +257,8 @@ func (s *Service) newAdmin() error {
 		return err
 	}
 	s.AdminTokenFile = g.TokenFile
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)}
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)},
+		grpcLimits(adminLimits, s.refused.WithLabelValues("admin").Inc)...)
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate
 		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
@@ -417,15 +424,13 @@ func (s *Service) Start(ctx context.Context) {
 
 // GRPCServer builds the gRPC server with ext_authz, health and reflection.
 func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
-	opts := []grpc.ServerOption{
+	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.Config.Server.MaxRecvBytes),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Long-lived workers run the Checks: a fresh goroutine per stream
 		// would grow its stack through the pipeline on every Check (about a
 		// tenth of the CPU under load); past the workers, grpc-go spawns.
 		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
-	}
+	}, grpcLimits(s.Config.Server.GRPC, s.refused.WithLabelValues("grpc").Inc)...)
 	if t := s.Config.Server.TLS; t.CertFile != "" {
 		tc, err := s.listenerTLS(t, "server.tls", false)
 		if err != nil {
@@ -494,11 +499,15 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	// The probe and metrics listener: slow or idle clients are cut off,
+	// and at most maxHTTPConns are open.
+	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	httpLis = netutil.LimitListener(httpLis, maxHTTPConns)
 	errc := make(chan error, 3)
-	go func() { errc <- g.Serve(grpcLis) }()
+	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
 	if adminLis != nil && s.admin != nil {
-		go func() { errc <- s.admin.Serve(adminLis) }()
+		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits)) }()
 		defer s.admin.Stop()
 	}
 	go func() {
@@ -529,6 +538,9 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	s.Close()
 	return serveErr
 }
+
+// maxHTTPConns bounds the probe and metrics listener's connections.
+const maxHTTPConns = 256
 
 // Close releases the store's connections (Serve calls it on shutdown).
 func (s *Service) Close() {

@@ -1,0 +1,187 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/abusetest"
+)
+
+// h2flood is a raw HTTP/2 client on one connection that opens streams
+// with HEADERS alone (no DATA, no END_STREAM) and keeps the connection
+// alive: it answers SETTINGS and PINGs and counts what the server resets.
+type h2flood struct {
+	conn    net.Conn
+	fr      *http2.Framer
+	wmu     sync.Mutex
+	next    uint32
+	refused atomic.Int64 // RST_STREAM REFUSED_STREAM
+	ended   atomic.Int64 // streams the server ended otherwise (trailers, RST)
+	goaway  atomic.Bool
+	done    chan struct{}
+}
+
+func dialFlood(t *testing.T, addr string) *h2flood {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &h2flood{conn: c, fr: http2.NewFramer(c, c), next: 1, done: make(chan struct{})}
+	f.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	go f.read()
+	t.Cleanup(func() { c.Close(); <-f.done })
+	return f
+}
+
+func (f *h2flood) read() {
+	defer close(f.done)
+	for {
+		fr, err := f.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		f.wmu.Lock()
+		switch fr := fr.(type) {
+		case *http2.SettingsFrame:
+			if !fr.IsAck() {
+				_ = f.fr.WriteSettingsAck()
+			}
+		case *http2.PingFrame:
+			if !fr.IsAck() {
+				_ = f.fr.WritePing(true, fr.Data)
+			}
+		case *http2.RSTStreamFrame:
+			if fr.ErrCode == http2.ErrCodeRefusedStream {
+				f.refused.Add(1)
+			} else {
+				f.ended.Add(1)
+			}
+		case *http2.MetaHeadersFrame:
+			if fr.StreamEnded() {
+				f.ended.Add(1)
+			}
+		case *http2.GoAwayFrame:
+			f.goaway.Store(true)
+		}
+		f.wmu.Unlock()
+	}
+}
+
+// open writes n HEADERS frames, each a new Check stream left open; it
+// returns the bytes written.
+func (f *h2flood) open(t *testing.T, n int) int {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	total := 0
+	for range n {
+		hb.Reset()
+		for _, h := range [][2]string{
+			{":method", "POST"}, {":scheme", "http"}, {":path", "/envoy.service.auth.v3.Authorization/Check"},
+			{":authority", "warden"}, {"content-type", "application/grpc"}, {"te", "trailers"},
+		} {
+			_ = enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+		}
+		f.wmu.Lock()
+		err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.next, BlockFragment: hb.Bytes(), EndHeaders: true})
+		f.wmu.Unlock()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || f.goaway.Load() {
+				return total // the server closed the connection: fine
+			}
+			t.Fatalf("stream %d: %v", f.next, err)
+		}
+		total += 9 + hb.Len()
+		f.next += 2
+	}
+	return total
+}
+
+// TestAbuseStreamFlood: streams opened with HEADERS alone and held while
+// the client answers pings (issue 16: 60,017 streams and +450 MB RSS on
+// one connection, held 75 s) are capped per connection and in all
+// (server.grpc.max_concurrent_streams, max_streams), each ends by
+// server.grpc.stream_timeout, and a normal client is answered throughout.
+func TestAbuseStreamFlood(t *testing.T) {
+	const perConn, streamTimeout = 100, time.Second
+	e := start(t, func(c *config.Config) {
+		c.Server.GRPC.MaxConcurrentStreams = perConn
+		c.Server.GRPC.MaxStreams = 1000
+		c.Server.GRPC.StreamTimeout = streamTimeout
+		c.Store.Redis.Timeout = 100 * time.Millisecond
+	})
+	tok := e.token(t, "alice", "staff")
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Fatalf("before: %s", r)
+	}
+	conns := abusetest.Count(4, 16)
+	streams := abusetest.Count(2000, 60_000) // per connection; 60,000 is the issue's 900 KB of HEADERS
+	before := abusetest.Measure()
+	var floods []*h2flood
+	written := 0
+	for range conns {
+		f := dialFlood(t, e.addr)
+		written += f.open(t, streams)
+		floods = append(floods, f)
+	}
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Errorf("a normal client during the flood: %s", r)
+	}
+	during := abusetest.Measure()
+	held := min(conns*perConn, 1000)
+	t.Logf("%d connections, %d streams each, %d KB of HEADERS; at most %d held", conns, streams, written>>10, held)
+	abusetest.Check(t, "while held", before, during, abusetest.Budget{
+		Goroutines: held + 200,
+		Heap:       abusetest.Scale[uint64](64 * abusetest.MiB),
+		RSS:        abusetest.Scale[uint64](128 * abusetest.MiB),
+		CPU:        abusetest.Scale(time.Duration(conns*streams) * 50 * time.Microsecond),
+	})
+	var refused int64
+	for _, f := range floods {
+		refused += f.refused.Load()
+	}
+	if want := int64(conns*streams - held); refused < want/2 {
+		t.Errorf("%d streams refused, want about %d (every one past the limits)", refused, want)
+	}
+	// The held streams end by stream_timeout though the client keeps its
+	// connections alive (a connection is a few goroutines of its own).
+	deadline := time.Now().Add(streamTimeout + 5*time.Second)
+	left := 20 + 5*conns
+	for {
+		after := abusetest.Measure()
+		if after.Goroutines-before.Goroutines <= left {
+			abusetest.Check(t, "after stream_timeout", before, after, abusetest.Budget{Goroutines: left, Heap: abusetest.Scale[uint64](32 * abusetest.MiB)})
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more than before %s after the flood: held streams did not end", after.Goroutines-before.Goroutines, streamTimeout+5*time.Second)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var ended int64
+	for _, f := range floods {
+		ended += f.ended.Load()
+	}
+	if ended < int64(held)/2 {
+		t.Errorf("the server ended %d held streams, want about %d", ended, held)
+	}
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Errorf("after: %s", r)
+	}
+}

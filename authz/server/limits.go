@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/netutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
+
+	"github.com/wardenauthz/warden/authz/config"
+)
+
+// maxHeaderListBytes bounds a gRPC request's HTTP/2 header block (its
+// metadata; the CheckRequest itself is the message). grpc-go's default is
+// 16 MiB; Envoy sends well under 8 KiB.
+const maxHeaderListBytes = 64 << 10
+
+// Fixed limits of the admin listener: few callers, longer calls (queries
+// over the decision log).
+var adminLimits = config.GRPC{
+	MaxConcurrentStreams: 16, MaxStreams: 64, MaxConnections: 64,
+	StreamTimeout: 30 * time.Second, ConnectionTimeout: 5 * time.Second,
+	KeepaliveMinTime: 5 * time.Second, KeepalivePermitWithoutStream: new(false),
+	KeepaliveTime: 30 * time.Second, KeepaliveTimeout: 10 * time.Second,
+	MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second,
+}
+
+// grpcLimits are the server options that bound what callers hold open on a
+// gRPC listener (g: server.grpc, or adminLimits). Each stream counts against
+// g.MaxStreams until it ends, and ends by g.StreamTimeout at the latest,
+// data or not: a stream opened with HEADERS alone holds its slot (and
+// goroutine) no longer than that. onRefuse is told of each stream refused.
+func grpcLimits(g config.GRPC, onRefuse func()) []grpc.ServerOption {
+	streams := &streamLimit{max: int64(g.MaxStreams), timeout: g.StreamTimeout, onRefuse: onRefuse}
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(uint32(g.MaxConcurrentStreams)),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
+		grpc.ConnectionTimeout(g.ConnectionTimeout),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: g.KeepaliveMinTime, PermitWithoutStream: *g.KeepalivePermitWithoutStream}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time: g.KeepaliveTime, Timeout: g.KeepaliveTimeout,
+			MaxConnectionIdle: g.MaxConnectionIdle, MaxConnectionAge: g.MaxConnectionAge, MaxConnectionAgeGrace: g.MaxConnectionAgeGrace,
+		}),
+		grpc.InTapHandle(streams.tap),
+	}
+}
+
+// limitListener bounds l to g.MaxConnections open connections.
+func limitListener(l net.Listener, g config.GRPC) net.Listener {
+	return netutil.LimitListener(l, g.MaxConnections)
+}
+
+// streamLimit counts the streams open over all connections and gives each
+// a deadline.
+type streamLimit struct {
+	open     atomic.Int64
+	max      int64
+	timeout  time.Duration
+	onRefuse func()
+}
+
+var errBusy = status.Error(codes.Unavailable, "warden: too many streams open; retry")
+
+// tap runs for each new stream before its handler goroutine starts (under
+// the transport's lock: it must not block).
+func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		if l.onRefuse != nil {
+			l.onRefuse()
+		}
+		return nil, errBusy
+	}
+	// The stream's context ends with the stream (grpc-go cancels it), or
+	// at the deadline, which ends the stream; either way the slot is
+	// given back. The timer goes with the parent's cancellation.
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	context.AfterFunc(ctx, func() { l.open.Add(-1); cancel() })
+	return ctx, nil
+}
