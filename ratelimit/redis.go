@@ -70,6 +70,7 @@ type Redis struct {
 	jtis     map[string]time.Time
 	subjects map[string]time.Time
 	synced   atomic.Int64 // unix ns of the last successful resync
+	inflight chan struct{} // Take's outstanding calls (see call)
 }
 
 // NewRedisClient builds a go-redis UniversalClient: Cluster with several
@@ -128,7 +129,7 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}}
+	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}, inflight: make(chan struct{}, maxInflight)}
 }
 
 // Client is the underlying client (shared with the decision log's Redis
@@ -152,13 +153,17 @@ func (r *Redis) Take(ctx context.Context, _ time.Time, buckets []Bucket) ([]Outc
 		_, err := pipe.Exec(ctx)
 		return cmds, err
 	}
-	cmds, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := gcraScript.Load(ctx, r.c).Err(); err != nil {
-			return nil, err
-		}
+	var cmds []*redis.Cmd
+	err := r.call(ctx, func() (err error) {
 		cmds, err = run()
-	}
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err := gcraScript.Load(ctx, r.c).Err(); err != nil {
+				return err
+			}
+			cmds, err = run()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +181,39 @@ func (r *Redis) Take(ctx context.Context, _ time.Time, buckets []Bucket) ([]Outc
 		outs[i] = o
 	}
 	return outs, nil
+}
+
+// ErrBusy means too many Redis calls are outstanding: Redis is slow or
+// unreachable, and the call was not tried.
+var ErrBusy = errors.New("redis: too many calls outstanding")
+
+// maxInflight bounds the Redis calls a Check may leave running (see call).
+const maxInflight = 1024
+
+// call runs f, a Redis call bounded by ctx, and waits for it no longer than
+// ctx: go-redis returns soon after the deadline, but not always by it (a
+// connection handshake or pool wait in progress on a stopped server), and
+// the Check must answer by store.redis.timeout. A call left behind ends by
+// go-redis's own timeouts (each the same timeout); at most maxInflight run
+// at once, and past that a call fails at once with ErrBusy, so they cannot
+// pile up while Redis is down.
+func (r *Redis) call(ctx context.Context, f func() error) error {
+	select {
+	case r.inflight <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-r.inflight }()
+		done <- f()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("redis: %w", context.Cause(ctx))
+	}
 }
 
 // Revoke persists a revocation and tells every replica.
