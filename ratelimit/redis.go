@@ -69,7 +69,7 @@ type Redis struct {
 	mu       sync.RWMutex
 	jtis     map[string]time.Time
 	subjects map[string]time.Time
-	synced   atomic.Int64 // unix ns of the last successful resync
+	synced   atomic.Int64  // unix ns of the last successful resync
 	inflight chan struct{} // Take's outstanding calls (see call)
 }
 
