@@ -35,9 +35,9 @@ type Memory struct {
 
 const memoryShards = 32
 
-// MemoryKeys is how many rate-limit buckets NewMemory keeps (about 64 MiB
+// MemoryKeys is how many rate-limit buckets NewMemory keeps (about 45 MiB
 // when full).
-const MemoryKeys = 1 << 20
+const MemoryKeys = 1 << 19
 
 // NewMemory returns an empty memory store that keeps MemoryKeys buckets.
 func NewMemory() *Memory { return NewMemorySize(MemoryKeys) }

@@ -164,8 +164,18 @@ func (t TLS) validate(key string) []error {
 
 // Store selects the shared-state store.
 type Store struct {
-	Kind  string `yaml:"kind"`
-	Redis Redis  `yaml:"redis"`
+	Kind   string      `yaml:"kind"`
+	Redis  Redis       `yaml:"redis"`
+	Memory MemoryStore `yaml:"memory"`
+}
+
+// MemoryStore is store.memory: the in-memory rate-limit buckets (of the
+// memory store, and of the local limiter that stands in for Redis with
+// ratelimit.fail_open).
+type MemoryStore struct {
+	// MaxKeys bounds the buckets kept; past it the least recently used is
+	// evicted (its key starts a fresh window if it comes back).
+	MaxKeys int `yaml:"max_keys"`
 }
 
 // Redis is the Redis store's connection (secrets from env or file only).
@@ -364,6 +374,9 @@ func (c *Config) setDefaults() {
 	if c.Store.Kind == "" {
 		c.Store.Kind = "memory"
 	}
+	if c.Store.Memory.MaxKeys == 0 {
+		c.Store.Memory.MaxKeys = ratelimit.MemoryKeys
+	}
 	if c.Store.Redis.Timeout == 0 {
 		c.Store.Redis.Timeout = 100 * time.Millisecond
 	}
@@ -529,6 +542,9 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, section("ratelimit", c.RateLimit.Validate())...)
 	errs = append(errs, section("revocation", c.Revocation.Validate())...)
+	if k := c.Store.Memory.MaxKeys; k < 1024 || k > 1<<26 {
+		bad("store.memory.max_keys", "must be between 1024 and 67108864")
+	}
 	switch c.Store.Kind {
 	case "memory":
 	case "redis":

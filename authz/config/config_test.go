@@ -135,6 +135,7 @@ server:
 store:
   kind: redis
   redis: {addrs: ["127.0.0.1:6379"], timeout: 2s}
+  memory: {max_keys: 10}
 `
 	_, err = config.Parse("warden.yaml", []byte(src), t.TempDir())
 	if err == nil {
@@ -146,6 +147,7 @@ store:
 		"warden.yaml:6: server.grpc.stream_timeout: must be at least 100ms",
 		"warden.yaml:7: server.grpc.keepalive_min_time: must be at least 1s",
 		"warden.yaml:10: store.redis.timeout: (2s) must be shorter than server.grpc.stream_timeout",
+		"warden.yaml:11: store.memory.max_keys: must be between 1024 and 67108864",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

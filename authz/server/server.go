@@ -321,8 +321,16 @@ type keepOpen struct{ io.Writer }
 // newStore builds the configured store and the Counter rate limiting uses
 // (with fail_open, a Redis failure falls back to a per-instance limiter).
 func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, error) {
+	memory := func() *ratelimit.Memory {
+		m := ratelimit.NewMemorySize(cfg.Store.Memory.MaxKeys)
+		s.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "warden", Subsystem: "ratelimit", Name: "evictions_total",
+			Help: "Rate-limit buckets evicted from memory to stay within store.memory.max_keys.",
+		}, func() float64 { return float64(m.Evicted()) }))
+		return m
+	}
 	if cfg.Store.Kind != "redis" {
-		m := ratelimit.NewMemory()
+		m := memory()
 		s.Store = m
 		return m, nil
 	}
@@ -335,7 +343,7 @@ func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, er
 	if !*cfg.RateLimit.FailOpen {
 		return r, nil
 	}
-	return &ratelimit.Fallback{Primary: r, Local: ratelimit.NewMemory(), OnError: func(err error) {
+	return &ratelimit.Fallback{Primary: r, Local: memory(), OnError: func(err error) {
 		s.Metrics.StoreError("ratelimit_fallback")
 	}}, nil
 }
