@@ -162,7 +162,7 @@ func TestAbuseStreamFlood(t *testing.T) {
 	// The held streams end by stream_timeout though the client keeps its
 	// connections alive (a connection is a few goroutines of its own).
 	deadline := time.Now().Add(streamTimeout + 5*time.Second)
-	left := 20 + 5*conns
+	left := 20 + 8*conns
 	for {
 		after := abusetest.Measure()
 		if after.Goroutines-before.Goroutines <= left {
