@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -183,5 +184,92 @@ func TestAbuseStreamFlood(t *testing.T) {
 	}
 	if r := e.reason(t, tok); r != "policy_allow" {
 		t.Errorf("after: %s", r)
+	}
+}
+
+// resetFlood opens n streams on f, each reset (RST_STREAM CANCEL) right
+// after its HEADERS: HTTP/2 rapid reset (CVE-2023-44487).
+func (f *h2flood) resetFlood(t *testing.T, n int) {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for range n {
+		hb.Reset()
+		for _, h := range [][2]string{
+			{":method", "POST"}, {":scheme", "http"}, {":path", "/envoy.service.auth.v3.Authorization/Check"},
+			{":authority", "warden"}, {"content-type", "application/grpc"}, {"te", "trailers"},
+		} {
+			_ = enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+		}
+		f.wmu.Lock()
+		err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.next, BlockFragment: hb.Bytes(), EndHeaders: true})
+		if err == nil {
+			err = f.fr.WriteRSTStream(f.next, http2.ErrCodeCancel)
+		}
+		f.wmu.Unlock()
+		if err != nil {
+			if f.goaway.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.Fatalf("stream %d: %v", f.next, err)
+		}
+		f.next += 2
+	}
+}
+
+// TestAbuseRapidReset: streams opened and reset at once (HTTP/2 rapid
+// reset) leave no handler behind and cost bounded CPU per stream; a normal
+// client is answered throughout.
+func TestAbuseRapidReset(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.Server.GRPC.MaxConcurrentStreams = 100 })
+	tok := e.token(t, "alice", "staff")
+	n := abusetest.Count(20_000, 500_000)
+	before := abusetest.Measure()
+	f := dialFlood(t, e.addr)
+	f.resetFlood(t, n)
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Errorf("a normal client during the flood: %s", r)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after := abusetest.Measure()
+		if after.Goroutines-before.Goroutines <= 30 || time.Now().After(deadline) {
+			abusetest.Check(t, fmt.Sprintf("%d streams reset at once", n), before, after, abusetest.Budget{
+				Goroutines: 30,
+				Heap:       abusetest.Scale[uint64](32 * abusetest.MiB),
+				CPU:        abusetest.Scale(time.Duration(n) * 50 * time.Microsecond),
+			})
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAbusePingFlood: a client that pings more often than
+// server.grpc.keepalive_min_time is sent GOAWAY (ENHANCE_YOUR_CALM) and
+// its connection closed; other clients are unaffected.
+func TestAbusePingFlood(t *testing.T) {
+	e := start(t)
+	tok := e.token(t, "alice", "staff")
+	f := dialFlood(t, e.addr)
+	sent := 0
+	for range abusetest.Count(1000, 100_000) {
+		f.wmu.Lock()
+		err := f.fr.WritePing(false, [8]byte{byte(sent)})
+		f.wmu.Unlock()
+		if err != nil {
+			break
+		}
+		sent++
+	}
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("%d pings in a row: the connection is still open", sent)
+	}
+	if !f.goaway.Load() {
+		t.Errorf("%d pings in a row: no GOAWAY", sent)
+	}
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Errorf("another client: %s", r)
 	}
 }

@@ -21,14 +21,15 @@ import (
 // 16 MiB; Envoy sends well under 8 KiB.
 const maxHeaderListBytes = 64 << 10
 
-// Fixed limits of the admin listener: few callers, longer calls (queries
+// adminLimits are the admin listener's: server.grpc's timeouts and
+// keepalive, and smaller caps (few callers), with longer streams (queries
 // over the decision log).
-var adminLimits = config.GRPC{
-	MaxConcurrentStreams: 16, MaxStreams: 64, MaxConnections: 64,
-	StreamTimeout: 30 * time.Second, ConnectionTimeout: 5 * time.Second,
-	KeepaliveMinTime: 5 * time.Second, KeepalivePermitWithoutStream: new(false),
-	KeepaliveTime: 30 * time.Second, KeepaliveTimeout: 10 * time.Second,
-	MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second,
+func adminLimits(g config.GRPC) config.GRPC {
+	g.MaxConcurrentStreams = min(g.MaxConcurrentStreams, 16)
+	g.MaxStreams = min(g.MaxStreams, 64)
+	g.MaxConnections = min(g.MaxConnections, 64)
+	g.StreamTimeout = max(g.StreamTimeout, 30*time.Second)
+	return g
 }
 
 // grpcLimits are the server options that bound what callers hold open on a

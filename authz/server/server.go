@@ -258,7 +258,7 @@ func (s *Service) newAdmin() error {
 	}
 	s.AdminTokenFile = g.TokenFile
 	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)},
-		grpcLimits(adminLimits, s.refused.WithLabelValues("admin").Inc)...)
+		grpcLimits(adminLimits(s.Config.Server.GRPC), s.refused.WithLabelValues("admin").Inc)...)
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate
 		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
@@ -515,7 +515,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	errc := make(chan error, 3)
 	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
 	if adminLis != nil && s.admin != nil {
-		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits)) }()
+		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits(s.Config.Server.GRPC))) }()
 		defer s.admin.Stop()
 	}
 	go func() {
