@@ -78,11 +78,13 @@ type Redis struct {
 // starts with "/" is a unix socket.
 //
 // timeout (default 100ms, store.redis.timeout) bounds every operation end
-// to end: context deadlines reach the socket (ContextTimeoutEnabled), and
-// the dial, read, write and pool-wait timeouts are timeout too, so a call
-// without a deadline of its own is bounded as well. go-redis's retries stay
-// inside the caller's deadline (its backoff and dials honour the context).
-// Fields o already sets are kept.
+// to end: context deadlines reach the socket (ContextTimeoutEnabled), so a
+// Check's call (Take gives it timeout as its deadline) ends by then, and
+// go-redis's retries, dials and pool waits stay inside it. An operation
+// with no deadline of its own (a decision-log batch, a revocation resync,
+// an admin call) is bounded by the dial, read, write and pool-wait
+// timeouts, each opTimeouts times timeout (1s at the default): room for a
+// batch of records, still bounded. Fields o already sets are kept.
 func NewRedisClient(o *redis.UniversalOptions, timeout time.Duration) redis.UniversalClient {
 	if timeout <= 0 {
 		timeout = defaultTimeout
@@ -106,7 +108,7 @@ func NewRedisClient(o *redis.UniversalOptions, timeout time.Duration) redis.Univ
 	o.ContextTimeoutEnabled = true
 	for _, d := range []*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout} {
 		if *d == 0 {
-			*d = timeout
+			*d = opTimeouts * timeout
 		}
 	}
 	return redis.NewUniversalClient(o)
@@ -114,6 +116,10 @@ func NewRedisClient(o *redis.UniversalOptions, timeout time.Duration) redis.Univ
 
 // defaultTimeout is store.redis.timeout's default.
 const defaultTimeout = 100 * time.Millisecond
+
+// opTimeouts is go-redis's dial, read, write and pool-wait timeouts, in
+// store.redis.timeouts.
+const opTimeouts = 10
 
 // NewRedis wraps a client. Call Start to fill and follow the mirror.
 func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {

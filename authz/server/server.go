@@ -348,9 +348,10 @@ func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, er
 	}}, nil
 }
 
-// CLIRedisTimeout bounds each Redis operation of the CLI's commands (warden
-// logs, revoke): they read whole pages of records, and no Envoy waits.
-const CLIRedisTimeout = 10 * time.Second
+// CLIRedisTimeout is the CLI's store.redis.timeout (warden logs, revoke):
+// they read whole pages of records, and no Envoy waits; each operation is
+// bounded by ten times it (see ratelimit.NewRedisClient).
+const CLIRedisTimeout = time.Second
 
 // NewRedisStore connects the Redis store of cfg (it does no I/O yet). Every
 // Redis operation is bounded by timeout, by store.redis.timeout when 0.
