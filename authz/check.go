@@ -253,6 +253,12 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if res.PathError != nil {
 		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: res.PathError.Error()}), nil
 	}
+	if res.RouteUnknown {
+		return a.deny(rec, in, denial{reason: ReasonRouteUnknown, detail: "no route of this service matches the request"}), nil
+	}
+	if res.PolicyError {
+		return a.deny(rec, in, denial{reason: ReasonPolicyError, detail: "access denied: a policy could not be evaluated"}), nil
+	}
 	if !res.Allow {
 		return a.deny(rec, in, policyDenial(&id, &res)), nil
 	}
@@ -286,7 +292,7 @@ func authDenial(err error) denial {
 	case errors.Is(err, identity.ErrNoCredentials):
 		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
 	case identity.IsUnavailable(err):
-		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: 5 * time.Second}
+		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
 	}
 	desc := describeTokenError(err)
 	return denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}

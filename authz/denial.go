@@ -24,6 +24,12 @@ const (
 	// ambiguous path, 400; headers over the limits, 431; a body over the
 	// limit, 413). Not in SPEC §8's first list; see SECURITY.md.
 	ReasonRequestInvalid Reason = "request_invalid"
+	// ReasonPolicyError: a forbid's condition errored, so it could have
+	// applied (policy.on_error: deny), 403.
+	ReasonPolicyError Reason = "policy_error"
+	// ReasonRouteUnknown: the request's service has routes and the request
+	// matches none (policy.unrouted: deny), 403, before any policy.
+	ReasonRouteUnknown Reason = "route_unknown"
 )
 
 // denial is a stage's typed refusal; respond maps it to a CheckResponse.
@@ -52,4 +58,6 @@ var mapping = map[Reason]struct {
 	ReasonRateLimited:    {codes.ResourceExhausted, http.StatusTooManyRequests, "Too many requests"},
 	ReasonUnavailable:    {codes.Unavailable, http.StatusServiceUnavailable, "Authorization unavailable"},
 	ReasonRequestInvalid: {codes.InvalidArgument, http.StatusBadRequest, "Bad request"},
+	ReasonPolicyError:    {codes.PermissionDenied, http.StatusForbidden, "Forbidden"},
+	ReasonRouteUnknown:   {codes.PermissionDenied, http.StatusForbidden, "Forbidden"},
 }

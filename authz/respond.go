@@ -216,7 +216,7 @@ func metadata(rec *Record) *structpb.Struct {
 		}
 		policies[i] = str(5+i, p)
 	}
-	return &structpb.Struct{Fields: map[string]*structpb.Value{
+	md := &structpb.Struct{Fields: map[string]*structpb.Value{
 		"decision_id": str(0, rec.DecisionID),
 		"principal":   str(1, rec.Principal),
 		"policies":    structpb.NewListValue(&structpb.ListValue{Values: policies}),
@@ -224,4 +224,15 @@ func metadata(rec *Record) *structpb.Struct {
 		"action":      str(3, rec.Action),
 		"resource":    str(4, rec.Resource),
 	}}
+	if len(rec.Errors) > 0 { // the policies that errored ("id: message")
+		errs := make([]*structpb.Value, len(rec.Errors))
+		for i, e := range rec.Errors {
+			if !utf8.ValidString(e) {
+				return nil
+			}
+			errs[i] = structpb.NewStringValue(e)
+		}
+		md.Fields["errors"] = structpb.NewListValue(&structpb.ListValue{Values: errs})
+	}
+	return md
 }

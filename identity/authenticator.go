@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -22,6 +23,9 @@ type Options struct {
 	Now func() time.Time
 	// Observe is told the outcome of every key fetch.
 	Observe FetchObserver
+	// Logger gets key fetch failures (at most one line per issuer per 30 s)
+	// and recoveries. Default: discard.
+	Logger *slog.Logger
 	// DevKey is the dev issuer's key; required when the dev issuer is enabled.
 	DevKey *rsa.PrivateKey
 	// TestKey, when set, replaces the keys of every issuer (the dev issuer's
@@ -57,6 +61,9 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	if o.Observe == nil {
 		o.Observe = func(string, string) {}
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	a := &Authenticator{
 		cfg:       cfg,
 		issuers:   map[string]*issuer{},
@@ -78,7 +85,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 			a.issuers[ic.Issuer] = newIssuer(ic, test, o.Now)
 			continue
 		}
-		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe)
+		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe, o.Logger)
 		a.remote = append(a.remote, ks)
 		a.issuers[ic.Issuer] = newIssuer(ic, ks, o.Now)
 	}
@@ -95,24 +102,12 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	return a, nil
 }
 
-// Start fetches every issuer's keys in the background, retrying with
-// backoff until each has succeeded once or ctx ends.
+// Start fetches every issuer's keys in the background until ctx ends:
+// retried with backoff until the first success, then again whenever the
+// JWKS's cache lifetime (bounded by jwks_refresh) runs out.
 func (a *Authenticator) Start(ctx context.Context) {
 	for _, ks := range a.remote {
-		go func() {
-			backoff := 250 * time.Millisecond
-			for !ks.ready() {
-				if _, err := ks.refresh(ctx, true); err == nil {
-					return
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(backoff*2, 30*time.Second)
-			}
-		}()
+		go ks.background(ctx, time.After)
 	}
 }
 
@@ -123,6 +118,16 @@ func (a *Authenticator) NotReady() []string {
 		if !ks.ready() {
 			out = append(out, ks.name)
 		}
+	}
+	return out
+}
+
+// KeyStatus reports the key state of every issuer fetched over HTTP, in
+// configuration order.
+func (a *Authenticator) KeyStatus() []KeyStatus {
+	out := make([]KeyStatus, 0, len(a.remote))
+	for _, ks := range a.remote {
+		out = append(out, ks.status())
 	}
 	return out
 }

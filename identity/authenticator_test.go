@@ -290,7 +290,7 @@ func TestUnknownIssuerNeverFetches(t *testing.T) {
 }
 
 // TestJWKSStorm: a flood of unknown-kid tokens costs at most one fetch per
-// cooldown, while valid tokens keep working.
+// unknown-kid interval, while valid tokens keep working.
 func TestJWKSStorm(t *testing.T) {
 	is := oidctest.New(t)
 	a, clk := newAuth(t, is)
@@ -321,7 +321,7 @@ func TestJWKSStorm(t *testing.T) {
 	if n := validFailures.Load(); n != 0 {
 		t.Errorf("valid token failed %d times during the storm", n)
 	}
-	// After the cooldown one more fetch is allowed.
+	// After the unknown-kid interval one more fetch is allowed.
 	clk.Add(31 * time.Second)
 	tok := oidctest.SignWith(t, oidctest.RSAKey("unknown-late", 1), is.Claims("m", aud), nil)
 	_, _ = a.Authenticate(context.Background(), bearer(tok))

@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -30,6 +31,22 @@ type IssuerConfig struct {
 	RequireTyp string        `yaml:"require_typ"`
 	ClockSkew  time.Duration `yaml:"clock_skew"`
 	Claims     ClaimsConfig  `yaml:"claims"`
+	// InsecureHTTP allows an http:// issuer or jwks_uri on a host that is
+	// not loopback (anyone on the path could swap the keys).
+	InsecureHTTP bool `yaml:"insecure_http"`
+	// JWKSRefresh says how often the keys are fetched again.
+	JWKSRefresh JWKSRefreshConfig `yaml:"jwks_refresh"`
+}
+
+// JWKSRefreshConfig bounds key refetches. The keys are fetched again in the
+// background when the JWKS response's Cache-Control max-age (or Expires)
+// says, kept between MinInterval and MaxInterval (MinInterval when the
+// response says nothing or no-cache); a token with a key id not in the set
+// fetches at once, unless a fetch was tried within UnknownKidInterval.
+type JWKSRefreshConfig struct {
+	MinInterval        time.Duration `yaml:"min_interval"`
+	MaxInterval        time.Duration `yaml:"max_interval"`
+	UnknownKidInterval time.Duration `yaml:"unknown_kid_interval"`
 }
 
 // ClaimsConfig names the claims that carry groups, scopes and the client id.
@@ -62,6 +79,10 @@ const (
 	defaultMaxTokenBytes = 8192
 	defaultClockSkew     = 30 * time.Second
 	defaultCacheSize     = 65536
+
+	defaultMinRefresh        = time.Minute
+	defaultMaxRefresh        = 15 * time.Minute
+	defaultUnknownKidRefetch = 3 * time.Second
 )
 
 // SetDefaults fills in every unset field.
@@ -96,6 +117,16 @@ func (c *Config) SetDefaults() {
 		if is.Claims.ClientID == "" {
 			is.Claims.ClientID = "client_id"
 		}
+		r := &is.JWKSRefresh
+		if r.MinInterval == 0 {
+			r.MinInterval = defaultMinRefresh
+		}
+		if r.MaxInterval == 0 {
+			r.MaxInterval = max(defaultMaxRefresh, r.MinInterval)
+		}
+		if r.UnknownKidInterval == 0 {
+			r.UnknownKidInterval = defaultUnknownKidRefetch
+		}
 	}
 }
 
@@ -129,12 +160,26 @@ func (c *Config) Validate() error {
 			bad(p+".issuer", "must be an http(s) URL, got %q", is.Issuer)
 		} else if issuers[is.Issuer] {
 			bad(p+".issuer", "%q is configured twice", is.Issuer)
+		} else if !is.InsecureHTTP && insecureURL(is.Issuer) {
+			bad(p+".issuer", "%q is plain http on a host that is not loopback: anyone on the path could swap the keys; use https (or set insecure_http: true)", is.Issuer)
 		}
 		issuers[is.Issuer] = true
 		if is.JWKSURI != "" {
 			if u, err := url.Parse(is.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 				bad(p+".jwks_uri", "must be an http(s) URL, got %q", is.JWKSURI)
+			} else if !is.InsecureHTTP && insecureURL(is.JWKSURI) {
+				bad(p+".jwks_uri", "%q is plain http on a host that is not loopback: anyone on the path could swap the keys; use https (or set insecure_http: true)", is.JWKSURI)
 			}
+		}
+		r := is.JWKSRefresh
+		if r.UnknownKidInterval < time.Second || r.UnknownKidInterval > time.Minute {
+			bad(p+".jwks_refresh.unknown_kid_interval", "must be between 1s and 1m, got %s", r.UnknownKidInterval)
+		}
+		if r.MinInterval < time.Second || r.MinInterval > 24*time.Hour {
+			bad(p+".jwks_refresh.min_interval", "must be between 1s and 24h, got %s", r.MinInterval)
+		}
+		if r.MaxInterval < r.MinInterval || r.MaxInterval > 24*time.Hour {
+			bad(p+".jwks_refresh.max_interval", "must be between min_interval (%s) and 24h, got %s", r.MinInterval, r.MaxInterval)
 		}
 		if len(is.Audiences) == 0 {
 			bad(p+".audiences", "must list at least one accepted audience")
@@ -154,4 +199,39 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Warnings are problems Validate lets pass because they are not certain:
+// each starts with the key path, then ": ".
+func (c *Config) Warnings() []string {
+	var out []string
+	for i, is := range c.Issuers {
+		u, err := url.Parse(is.Issuer)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		if strings.HasSuffix(u.Path, "/") {
+			out = append(out, fmt.Sprintf("issuers[%d].issuer: %q ends with '/': it must equal the provider's discovery issuer and the tokens' iss character for character, and most providers (Auth0 is an exception) have no trailing slash; if discovery says %q, Warden will never be ready",
+				i, is.Issuer, strings.TrimRight(is.Issuer, "/")))
+		}
+	}
+	return out
+}
+
+// insecureURL reports whether raw is plain http to a host that is not
+// loopback.
+func insecureURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	return !loopbackHost(u.Hostname())
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,6 +1,9 @@
 package identity
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Sentinel errors. Authenticate wraps them with detail that is safe to show
 // to the caller (never token contents).
@@ -24,3 +27,14 @@ var (
 // IsUnavailable reports whether err means Warden could not judge the token
 // (keys never fetched), as opposed to the token being bad.
 func IsUnavailable(err error) bool { return errors.Is(err, ErrIssuerNotReady) }
+
+// RetryAfter is how long a caller refused because Warden could not judge
+// its token (IsUnavailable) should wait: until the key source may be asked
+// again, at least def.
+func RetryAfter(err error, def time.Duration) time.Duration {
+	var u *unavailable
+	if errors.As(err, &u) && u.after > def {
+		return u.after
+	}
+	return def
+}

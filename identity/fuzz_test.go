@@ -1,8 +1,10 @@
 package identity
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzPreparse(f *testing.F) {
@@ -51,6 +53,32 @@ func FuzzXFCCURI(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		if u := XFCCURI(h); len(u) > len(h) {
 			t.Fatal("URI longer than the header")
+		}
+	})
+}
+
+// FuzzCacheLifetime: whatever Cache-Control, Expires and Date a JWKS
+// response carries, the background refresh waits between the minimum and
+// the maximum interval.
+func FuzzCacheLifetime(f *testing.F) {
+	for _, s := range [][3]string{
+		{"max-age=300", "", ""}, {"no-cache, max-age=600", "", ""}, {"max-age=99999999999999999999", "", ""},
+		{"", "Thu, 01 Jan 2099 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"}, {"", "0", ""},
+		{`max-age="-1"`, "", ""}, {"max-age=0", "", ""}, {",,max-age=,", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	r := JWKSRefreshConfig{MinInterval: time.Minute, MaxInterval: 15 * time.Minute, UnknownKidInterval: 3 * time.Second}
+	now := time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, cc, expires, date string) {
+		h := http.Header{}
+		for k, v := range map[string]string{"Cache-Control": cc, "Expires": expires, "Date": date} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		if d := cacheLifetime(h, now, r); d < r.MinInterval || d > r.MaxInterval {
+			t.Fatalf("%q %q %q: %v", cc, expires, date, d)
 		}
 	})
 }

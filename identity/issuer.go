@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -73,7 +75,7 @@ func newIssuer(cfg IssuerConfig, keys keyVerifier, now func() time.Time) *issuer
 
 // newRemoteKeys builds the key set of an issuer fetched over HTTP, with
 // discovery unless jwks_uri is given.
-func newRemoteKeys(cfg IssuerConfig, client *http.Client, now func() time.Time, observe FetchObserver) *keySet {
+func newRemoteKeys(cfg IssuerConfig, client *http.Client, now func() time.Time, observe FetchObserver, log *slog.Logger) *keySet {
 	var algs []jose.SignatureAlgorithm
 	for _, a := range cfg.Algorithms {
 		algs = append(algs, jose.SignatureAlgorithm(a))
@@ -88,24 +90,68 @@ func newRemoteKeys(cfg IssuerConfig, client *http.Client, now func() time.Time, 
 		if jwksURI != "" {
 			return jwksURI, nil
 		}
-		var doc struct {
-			Issuer  string `json:"issuer"`
-			JWKSURI string `json:"jwks_uri"`
-		}
 		wellKnown := strings.TrimSuffix(cfg.Issuer, "/") + "/.well-known/openid-configuration"
-		if err := getJSON(ctx, client, wellKnown, maxDiscoveryBytes, &doc); err != nil {
-			return "", fmt.Errorf("discovery: %w", err)
+		doc, err := discover(ctx, client, wellKnown, cfg)
+		if err != nil {
+			return wellKnown, err
 		}
-		if doc.Issuer != cfg.Issuer {
-			return "", fmt.Errorf("discovery: issuer %q does not match configured %q", doc.Issuer, cfg.Issuer)
-		}
-		if doc.JWKSURI == "" {
-			return "", errors.New("discovery: no jwks_uri")
-		}
-		jwksURI = doc.JWKSURI
+		jwksURI = doc
 		return jwksURI, nil
 	}
-	return &keySet{name: cfg.Name, url: resolve, client: client, algs: algs, now: now, observe: observe, cooldown: refetchCooldown}
+	// Redirects must not downgrade the keys to plain http either.
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		if !cfg.InsecureHTTP && insecureURL(req.URL.String()) {
+			return fmt.Errorf("redirect to %s refused: plain http on a host that is not loopback (set insecure_http: true to allow it)", req.URL.Redacted())
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	client = &c
+	return &keySet{name: cfg.Name, issuer: redactURL(cfg.Issuer), url: resolve, client: client, algs: algs, now: now, observe: observe, log: log, refresh: cfg.JWKSRefresh}
+}
+
+// discover reads the discovery document at wellKnown and returns its
+// jwks_uri, after checking that it names the configured issuer exactly.
+func discover(ctx context.Context, client *http.Client, wellKnown string, cfg IssuerConfig) (string, error) {
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if _, err := getJSON(ctx, client, wellKnown, maxDiscoveryBytes, &doc); err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	if doc.Issuer != cfg.Issuer {
+		if len(doc.Issuer) > 512 {
+			doc.Issuer = doc.Issuer[:512] + "..."
+		}
+		hint := ""
+		if strings.TrimRight(doc.Issuer, "/") == strings.TrimRight(cfg.Issuer, "/") {
+			hint = " (they differ only in the trailing slash, which counts: tokens carry the provider's form)"
+		}
+		return "", fmt.Errorf("discovery: %s says issuer %q, but the configured issuer is %q: they must be equal%s; set issuer: %q",
+			wellKnown, doc.Issuer, cfg.Issuer, hint, doc.Issuer)
+	}
+	if doc.JWKSURI == "" {
+		return "", fmt.Errorf("discovery: %s has no jwks_uri", wellKnown)
+	}
+	if len(doc.JWKSURI) > 2048 {
+		return "", fmt.Errorf("discovery: %s: jwks_uri over 2048 bytes", wellKnown)
+	}
+	u, err := url.Parse(doc.JWKSURI)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("discovery: %s: jwks_uri %q is not an http(s) URL", wellKnown, doc.JWKSURI)
+	}
+	if !cfg.InsecureHTTP && insecureURL(doc.JWKSURI) {
+		return "", fmt.Errorf("discovery: %s: jwks_uri %q is plain http on a host that is not loopback (set insecure_http: true to allow it)", wellKnown, doc.JWKSURI)
+	}
+	return doc.JWKSURI, nil
 }
 
 // verify checks signature and claims of a pre-parsed token.

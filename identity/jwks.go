@@ -7,43 +7,97 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"golang.org/x/sync/singleflight"
 )
 
 const (
 	maxJWKSBytes      = 1 << 20
 	maxDiscoveryBytes = 256 << 10
-	refetchCooldown   = 30 * time.Second
 	fetchTimeout      = 5 * time.Second
+	// failureLogEvery bounds the fetch-failure log lines of one issuer.
+	failureLogEvery = 30 * time.Second
 )
 
 // FetchObserver is told the outcome of every key fetch ("ok", "error").
 type FetchObserver func(issuer, result string)
 
 // keySet is an oidc.KeySet over a remote JWKS with what go-oidc's
-// RemoteKeySet lacks: a size limit, a timeout, and at most one refetch per
-// cooldown for unknown key ids (a flood of unknown kids costs one fetch).
+// RemoteKeySet lacks: a size limit, a timeout, background refresh honouring
+// the response's Cache-Control, and at most one fetch per unknown-kid
+// interval (a flood of unknown kids costs one fetch), shared by every
+// caller that wants it.
 type keySet struct {
-	name     string
-	url      func(ctx context.Context) (string, error)
-	client   *http.Client
-	algs     []jose.SignatureAlgorithm
-	now      func() time.Time
-	observe  FetchObserver
-	keys     atomic.Pointer[jose.JSONWebKeySet]
-	group    singleflight.Group
+	name   string
+	issuer string
+	// url resolves the JWKS URL (discovery). On error it returns the URL
+	// that failed.
+	url     func(ctx context.Context) (string, error)
+	client  *http.Client
+	algs    []jose.SignatureAlgorithm
+	now     func() time.Time
+	observe FetchObserver
+	log     *slog.Logger
+	refresh JWKSRefreshConfig
+	keys    atomic.Pointer[jose.JSONWebKeySet]
+
 	mu       sync.Mutex
-	lastTry  time.Time
-	cooldown time.Duration
+	inflight *fetchCall // the fetch under way, if any
+	lastTry  time.Time  // start of the last fetch
+	next     time.Duration
+	st       KeyStatus
+	loggedAt time.Time // last failure log line
+	unlogged int       // failures since then, not logged
+}
+
+// fetchCall is one fetch that every caller wanting keys meanwhile shares.
+type fetchCall struct {
+	done chan struct{}
+	set  *jose.JSONWebKeySet
+	err  error
+}
+
+// KeyStatus is the state of one issuer's keys, for /readyz.
+type KeyStatus struct {
+	Issuer string // the configured name
+	// URL is the last URL fetched (discovery or JWKS).
+	URL       string
+	Ready     bool      // keys fetched at least once
+	LastOK    time.Time // last successful fetch
+	LastError string    // the last fetch's error, "" once one succeeds
+	LastErrAt time.Time
+	Failures  int // consecutive failed fetches
 }
 
 func (k *keySet) ready() bool { return k.keys.Load() != nil }
+
+func (k *keySet) status() KeyStatus {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s := k.st
+	s.Issuer, s.Ready = k.name, k.ready()
+	return s
+}
+
+// unavailable is ErrIssuerNotReady with the time after which asking again
+// makes sense.
+type unavailable struct {
+	after time.Duration
+	cause error
+}
+
+func (u *unavailable) Error() string {
+	return fmt.Sprintf("%v: %v", ErrIssuerNotReady, u.cause)
+}
+func (u *unavailable) Unwrap() error { return ErrIssuerNotReady }
 
 // VerifySignature implements oidc.KeySet.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
@@ -57,10 +111,10 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 			return payload, err
 		}
 	}
-	// Unknown key id (or no keys yet): refetch, at most once per cooldown.
-	set, err = k.refresh(ctx, false)
+	// Unknown key id (or no keys yet): the provider may have rotated.
+	set, err = k.get(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, err // Warden cannot know: 503, never 401
 	}
 	if payload, found, err := verifyWith(set, kid, jws); found {
 		return payload, err
@@ -103,62 +157,126 @@ func verifyWith(set *jose.JSONWebKeySet, kid string, jws *jose.JSONWebSignature)
 	return nil, false, nil
 }
 
-// refresh fetches the JWKS unless one was tried within the cooldown (force
-// skips the cooldown, for start-up retries). Concurrent callers share a fetch.
-func (k *keySet) refresh(ctx context.Context, force bool) (*jose.JSONWebKeySet, error) {
+// get returns keys at least as new as the caller's question: it joins the
+// fetch under way, or starts one unless one was tried within the unknown-kid
+// interval (force skips that, for the background refresh). It returns an
+// unavailable error when the last fetch failed or the caller's deadline
+// passed first: the key source cannot say whether a key id exists.
+func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, error) {
 	k.mu.Lock()
-	now := k.now()
-	if !force && !k.lastTry.IsZero() && now.Sub(k.lastTry) < k.cooldown {
-		k.mu.Unlock()
-		if set := k.keys.Load(); set != nil {
-			return set, nil
+	call := k.inflight
+	if call == nil {
+		now := k.now()
+		if since := now.Sub(k.lastTry); !force && !k.lastTry.IsZero() && since < k.refresh.UnknownKidInterval && since >= 0 {
+			failed := k.st.LastError
+			k.mu.Unlock()
+			if set := k.keys.Load(); set != nil && failed == "" {
+				return set, nil // fetched just now: an unknown kid is unknown
+			}
+			if failed == "" {
+				failed = "no keys yet"
+			}
+			return nil, &unavailable{after: k.refresh.UnknownKidInterval - since, cause: errors.New(failed)}
 		}
-		return nil, ErrIssuerNotReady
-	}
-	k.lastTry = now
-	k.mu.Unlock()
-	ch := k.group.DoChan("jwks", func() (any, error) {
+		k.lastTry = now
+		call = &fetchCall{done: make(chan struct{})}
+		k.inflight = call
 		// Detached from the caller: one Check's cancellation must not fail
 		// the fetch for everyone waiting on it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-		defer cancel()
-		set, err := k.fetch(fctx)
-		if err != nil {
-			k.observe(k.name, "error")
-			return nil, err
-		}
-		k.observe(k.name, "ok")
-		k.keys.Store(set)
-		return set, nil
-	})
-	// The caller waits no longer than its own deadline (Envoy's timeout):
-	// past it, it goes on with the keys there are, and the fetch goes on
-	// for later callers.
-	var v any
-	var err error
+		go k.run(context.WithoutCancel(ctx), call)
+	}
+	k.mu.Unlock()
+	// The caller waits no longer than its own deadline (Envoy's timeout);
+	// the fetch goes on for later callers.
 	select {
-	case r := <-ch:
-		v, err = r.Val, r.Err
+	case <-call.done:
 	case <-ctx.Done():
-		err = ctx.Err()
+		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: fmt.Errorf("key fetch still under way: %w", ctx.Err())}
 	}
-	if err != nil {
-		if set := k.keys.Load(); set != nil {
-			return set, nil // keep serving the keys we have
-		}
-		return nil, fmt.Errorf("%w: %v", ErrIssuerNotReady, err)
+	if call.err != nil {
+		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: call.err}
 	}
-	return v.(*jose.JSONWebKeySet), nil
+	return call.set, nil
 }
 
-func (k *keySet) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	u, err := k.url(ctx)
-	if err != nil {
-		return nil, err
+// run does one fetch and records its outcome.
+func (k *keySet) run(ctx context.Context, call *fetchCall) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	set, u, lifetime, err := k.fetch(ctx)
+	if err == nil {
+		k.keys.Store(set)
 	}
-	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, k.client, u, maxJWKSBytes, &set); err != nil {
-		return nil, fmt.Errorf("jwks: %w", err)
+	url := redactURL(u)
+	call.set, call.err = set, err
+	k.mu.Lock()
+	now := k.now()
+	k.st.URL = url
+	if err != nil {
+		k.st.LastError, k.st.LastErrAt = err.Error(), now
+		k.st.Failures++
+		if k.loggedAt.IsZero() || now.Sub(k.loggedAt) >= failureLogEvery || now.Before(k.loggedAt) {
+			k.log.Error("cannot fetch signing keys", "issuer", k.name, "issuer_url", k.issuer, "url", url,
+				"err", err, "failures", k.st.Failures, "not_logged", k.unlogged, "have_keys", k.ready())
+			k.loggedAt, k.unlogged = now, 0
+		} else {
+			k.unlogged++
+		}
+	} else {
+		if k.st.Failures > 0 {
+			k.log.Info("signing keys fetched again", "issuer", k.name, "url", url, "failures", k.st.Failures)
+		}
+		k.st.LastOK, k.st.LastError, k.st.Failures = now, "", 0
+		k.loggedAt, k.unlogged = time.Time{}, 0
+		k.next = lifetime
+	}
+	k.inflight = nil
+	k.mu.Unlock()
+	if err != nil {
+		k.observe(k.name, "error")
+	} else {
+		k.observe(k.name, "ok")
+	}
+	close(call.done)
+}
+
+// nextRefresh is how long the background refresh waits after a fetch.
+func (k *keySet) nextRefresh() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.next
+}
+
+// background keeps the keys fresh until ctx ends: the first fetch retried
+// with backoff, then one fetch per the JWKS's cache lifetime, with backoff
+// (at most the minimum interval) after failures.
+func (k *keySet) background(ctx context.Context, after func(time.Duration) <-chan time.Time) {
+	backoff := 250 * time.Millisecond
+	for {
+		wait := backoff
+		if _, err := k.get(ctx, true); err == nil {
+			backoff = 250 * time.Millisecond
+			wait = k.nextRefresh()
+		} else {
+			backoff = min(backoff*2, 30*time.Second, k.refresh.MinInterval)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-after(wait):
+		}
+	}
+}
+
+func (k *keySet) fetch(ctx context.Context) (set *jose.JSONWebKeySet, url string, lifetime time.Duration, err error) {
+	url, err = k.url(ctx)
+	if err != nil {
+		return nil, url, 0, err
+	}
+	set = &jose.JSONWebKeySet{}
+	h, err := getJSON(ctx, k.client, url, maxJWKSBytes, set)
+	if err != nil {
+		return nil, url, 0, fmt.Errorf("jwks: %w", err)
 	}
 	usable := set.Keys[:0]
 	for _, key := range set.Keys {
@@ -167,38 +285,88 @@ func (k *keySet) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		}
 	}
 	if len(usable) == 0 {
-		return nil, errors.New("jwks: no usable public keys")
+		return nil, url, 0, fmt.Errorf("jwks: GET %s: no usable public keys", redactURL(url))
 	}
 	set.Keys = usable
-	return &set, nil
+	return set, url, cacheLifetime(h, k.now(), k.refresh), nil
+}
+
+// cacheLifetime is how long a JWKS response may be used, from its
+// Cache-Control max-age (no-cache and no-store: none) or else its Expires,
+// bounded by the refresh settings (the minimum when it says nothing).
+func cacheLifetime(h http.Header, now time.Time, r JWKSRefreshConfig) time.Duration {
+	d, ok := time.Duration(0), false
+	for _, cc := range h.Values("Cache-Control") {
+		for _, dir := range strings.Split(cc, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+			switch strings.ToLower(name) {
+			case "no-cache", "no-store":
+				return r.MinInterval
+			case "max-age":
+				secs, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+				if err != nil || secs < 0 {
+					return r.MinInterval // a broken header says nothing safe
+				}
+				d, ok = time.Duration(min(secs, int64(r.MaxInterval/time.Second)+1))*time.Second, true
+			}
+		}
+	}
+	if !ok {
+		if exp := h.Get("Expires"); exp != "" {
+			t, err := http.ParseTime(exp)
+			if err != nil {
+				return r.MinInterval // "0" and the like: already expired
+			}
+			base := now
+			if date, err := http.ParseTime(h.Get("Date")); err == nil {
+				base = date
+			}
+			d, ok = t.Sub(base), true
+		}
+	}
+	if !ok {
+		return r.MinInterval
+	}
+	return min(max(d, r.MinInterval), r.MaxInterval)
 }
 
 // getJSON GETs url and decodes at most limit bytes of JSON into v.
-func getJSON(ctx context.Context, client *http.Client, url string, limit int64, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// It returns the response headers.
+func getJSON(ctx context.Context, client *http.Client, rawURL string, limit int64, v any) (http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	url := redactURL(rawURL)
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err // *url.Error names the URL
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	if int64(len(body)) > limit {
-		return fmt.Errorf("GET %s: response over %d bytes", url, limit)
+		return nil, fmt.Errorf("GET %s: response over %d bytes", url, limit)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
-	return nil
+	return resp.Header, nil
+}
+
+// redactURL is raw with any password replaced (for logs and /readyz).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // strongEnough refuses RSA keys under 2048 bits (a published weak key

@@ -10,7 +10,9 @@ import (
 // policy of s, over s's entities (with Warden's action entities) overlaid
 // by ents, whose entities replace s's of the same uid. There is no route
 // mapping and no @status or step-up answer: this is what `warden policy
-// test` runs for a test case in the Cedar CLI's format.
+// test` runs for a test case in the Cedar CLI's format. An erroring forbid
+// denies as Warden enforces it (policy.on_error), not as the Cedar CLI
+// would.
 func (s *Set) Authorize(ents cedar.EntityMap, req cedar.Request) Result {
 	all := s.entities
 	if len(ents) > 0 {
@@ -20,6 +22,7 @@ func (s *Set) Authorize(ents cedar.EntityMap, req cedar.Request) Result {
 	dec, diag := cedar.Authorize(fullScan{s}, all, req)
 	res := Result{Allow: dec == cedar.Allow, Principal: req.Principal, Action: req.Action, Resource: req.Resource, Context: req.Context}
 	res.Reasons, res.Errors = diagnostics(diag)
+	s.forbidErrored(&res, dec, diag)
 	return res
 }
 

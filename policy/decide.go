@@ -18,10 +18,20 @@ type Result struct {
 	// Service and Template describe the matched route ("" when none).
 	Service  string
 	Template string
-	// Reasons are the determining policy ids; Errors the policies skipped
-	// on an evaluation error ("id: message").
+	// Reasons are the determining policy ids; Errors the policies whose
+	// evaluation errored ("id: message"). An erroring permit grants nothing;
+	// an erroring forbid denies (PolicyError) unless the set skips errors.
 	Reasons []string
 	Errors  []string
+	// PolicyError is set (and Allow false) when a forbid's condition
+	// errored: it could have applied, so it denies (policy.on_error: deny,
+	// the default). Reasons then lists the erroring forbids after any that
+	// applied; no @status or step-up answer is given.
+	PolicyError bool
+	// RouteUnknown is set (and Allow false, with no policy evaluated) when
+	// the request's service has routes but the request matches none, and
+	// the set denies such requests (policy.unrouted: deny, the default).
+	RouteUnknown bool
 	// Status is a deny's @status (0 when none applies).
 	Status int
 	// StepUp is set when the deny can be cured by re-authenticating (RFC 9470).
@@ -56,6 +66,7 @@ type mapped struct {
 	route      *Route
 	service    string
 	pathErr    error
+	unrouted   bool // the service has routes, the request matches none (and that denies)
 	// for Logged: the request entities' parents and attributes
 	principalParents, resourceParents []cedar.EntityUID
 	principalAttrs                    cedar.Record
@@ -72,12 +83,14 @@ func (s *Set) mapRequest(r *Request) *mapped {
 		m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
 	}
 	// Action.
-	methodUID := cedar.NewEntityUID(actionType, cedar.String(method))
-	action := methodUID
+	am := actionMethod(method, m.route)
+	action := cedar.NewEntityUID(actionType, cedar.String(am))
 	if m.route != nil {
-		action = routeAction(method, m.route.Template)
+		action = routeAction(am, m.route.Template)
+	} else if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
+		m.unrouted = s.hasRoutes(host, extService)
 	}
-	s.addAction(m, action, method)
+	s.addAction(m, action, am)
 	// Resource.
 	m.service = extService
 	if m.service == "" && m.route != nil {
@@ -164,6 +177,11 @@ func (s *Set) decide(r *Request, indexed bool) Result {
 		res.PathError = m.pathErr
 		return res
 	}
+	if m.unrouted {
+		res := m.result()
+		res.RouteUnknown = true
+		return res
+	}
 	res := s.evaluate(m, indexed)
 	if m.route != nil {
 		res.Template = m.route.Template
@@ -188,6 +206,9 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
 	res.Reasons, res.Errors = diagnostics(diag)
+	if s.forbidErrored(&res, dec, diag) {
+		return res
+	}
 	if res.Allow || len(diag.Reasons) == 0 {
 		return res
 	}
@@ -238,6 +259,32 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	}
 	res.Status = forbids[0].status
 	return res
+}
+
+// forbidErrored applies policy.on_error: deny. When a forbid's evaluation
+// errored, the request is denied as if it had applied (whatever its
+// condition, when or unless, and whatever the error: a missing attribute, a
+// type error, an extension function's or an overflow). An erroring permit
+// is left to Cedar, which ignores it: it grants nothing.
+func (s *Set) forbidErrored(res *Result, dec cedar.Decision, diag cedar.Diagnostic) bool {
+	if s.skipErrors {
+		return false
+	}
+	var ids []string
+	for _, e := range diag.Errors {
+		if c := s.byID[e.PolicyID]; c == nil || c.forbid {
+			ids = append(ids, string(e.PolicyID))
+		}
+	}
+	if len(ids) == 0 {
+		return false
+	}
+	if dec == cedar.Allow {
+		res.Reasons = nil
+	}
+	res.Allow, res.PolicyError = false, true
+	res.Reasons = append(res.Reasons, ids...)
+	return true
 }
 
 // diagnostics are Cedar's determining policy ids and "id: message" errors.

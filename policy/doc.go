@@ -2,6 +2,10 @@
 // (ids from @id), an optional schema and static entities, maps an HTTP request
 // to a Cedar principal, action, resource and context through a route table,
 // and evaluates only the policies whose scope can match (an index that gives
-// the same decisions, reasons and errors as a full scan). Loads are
+// the same decisions, reasons and errors as a full scan). Errors never allow:
+// an erroring forbid denies (Result.PolicyError) unless the set skips errors,
+// and a routed service's request that matches no route is denied
+// (Result.RouteUnknown) unless the set lets Cedar decide it. ModelSchema is
+// the Cedar schema of what the set builds, merged with the user's. Loads are
 // all-or-nothing; a failed reload keeps the last good set serving.
 package policy

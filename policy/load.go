@@ -15,7 +15,7 @@ import (
 
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
-	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
 
 	"github.com/wardenauthz/warden/internal/jsonlist"
 )
@@ -35,6 +35,14 @@ type Source struct {
 	// (Result.Logged) for replayable decision records; it implies
 	// FullContext.
 	Replayable bool
+	// SkipErrors gives a forbid whose condition errors Cedar's own meaning
+	// (ignored; policy.on_error: skip). By default it denies (ErrPolicy).
+	SkipErrors bool
+	// AllowUnrouted lets Cedar decide a request to a service that has
+	// routes but matches none, as the route-less Action::"<METHOD>"
+	// (policy.unrouted: allow_policies). By default it is denied
+	// (ErrRouteUnknown) before any policy is evaluated.
+	AllowUnrouted bool
 }
 
 // Files named in a policy directory.
@@ -54,7 +62,12 @@ type Set struct {
 	needs     *ctxNeeds // what of the context the policies can observe
 	names     map[cedar.EntityUID]string
 	// replayable: keep each decision's Cedar request (Source.Replayable).
-	replayable bool
+	replayable                bool
+	skipErrors, allowUnrouted bool
+	// userSchema is schema.cedarschema's declarations (nil without one),
+	// for ModelSchema.
+	userSchema     *sast.Schema
+	userSchemaFile string
 }
 
 // UIDString is uid.String(), precomputed for the set's actions (every
@@ -86,15 +99,20 @@ func (s *Set) Policies() []PolicyInfo {
 }
 
 type compiled struct {
-	id      cedar.PolicyID
-	policy  *cedar.Policy
-	ast     *xast.Policy
-	forbid  bool
-	pos     string // file:line:col
-	status  int    // @status, 0 when absent
-	stepACR string // @step_up_acr
-	stepAge int    // @step_up_max_age (seconds), -1 when absent
-	order   int32
+	id     cedar.PolicyID
+	policy *cedar.Policy
+	ast    *xast.Policy
+	forbid bool
+	pos    string // file:line:col
+	// file, line, col and text (up to the next policy) locate the
+	// expressions of a validation error.
+	file      string
+	line, col int
+	text      string
+	status    int    // @status, 0 when absent
+	stepACR   string // @step_up_acr
+	stepAge   int    // @step_up_max_age (seconds), -1 when absent
+	order     int32
 }
 
 func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
@@ -107,24 +125,12 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	entries, err := fs.ReadDir(src.FS, src.Dir)
+	policyFiles, err := policyFilesOf(src)
 	if err != nil {
-		return nil, fmt.Errorf("policy directory %s: %w", src.Name, err)
+		return nil, err
 	}
 	s := &Set{byID: map[cedar.PolicyID]*compiled{}, routes: routes}
 	display := func(name string) string { return path.Join(src.Name, name) }
-	var policyFiles []string
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		switch n := e.Name(); {
-		case strings.HasPrefix(n, "."):
-		case strings.HasSuffix(n, ".cedar"):
-			policyFiles = append(policyFiles, n)
-		}
-	}
-	sort.Strings(policyFiles)
 	for _, name := range policyFiles {
 		b, err := fs.ReadFile(src.FS, path.Join(src.Dir, name))
 		if err != nil {
@@ -165,16 +171,58 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	} else {
 		errs = append(errs, s.checkActions()...)
 	}
+	errs = append(errs, s.checkHead(routes)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	s.index = buildIndex(s.policies)
 	s.needs = fullContext
 	s.replayable = src.Replayable
+	s.skipErrors, s.allowUnrouted = src.SkipErrors, src.AllowUnrouted
 	if !src.FullContext && !src.Replayable {
 		s.needs = contextNeeds(s.policies)
 	}
 	return s, nil
+}
+
+// policyFilesOf lists the *.cedar files of src's directory and its
+// subdirectories, as paths relative to it, in lexical order. Names starting
+// with "." are skipped, directories too: a Kubernetes ConfigMap volume keeps
+// its real files in ..data and ..TIMESTAMP beside the links to them, which
+// must not be read twice.
+func policyFilesOf(src Source) ([]string, error) {
+	var files []string
+	err := fs.WalkDir(src.FS, src.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == src.Dir {
+				return err
+			}
+			return fmt.Errorf("%s: %w", path.Join(src.Name, rel(src.Dir, p)), err)
+		}
+		if p != src.Dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".cedar") {
+			files = append(files, rel(src.Dir, p))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy directory %s: %w", src.Name, err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// rel is p relative to dir (p is dir or below it, as fs.WalkDir gives it).
+func rel(dir, p string) string {
+	if dir == "." {
+		return p
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
 }
 
 // addPolicies parses one file and checks ids and annotations.
@@ -184,10 +232,19 @@ func (s *Set) addPolicies(file string, b []byte) []error {
 		return []error{cedarParseError(file, err)}
 	}
 	var errs []error
-	for _, p := range list {
+	for i, p := range list {
 		pos := p.Position()
+		end := len(b)
+		if i+1 < len(list) {
+			end = list[i+1].Position().Offset
+		}
+		text := ""
+		if pos.Offset >= 0 && pos.Offset <= end && end <= len(b) {
+			text = string(b[pos.Offset:end])
+		}
 		c := &compiled{policy: p, ast: (*xast.Policy)(p.AST()), forbid: p.Effect() == cedar.Forbid, stepAge: -1,
-			pos: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column), order: int32(len(s.policies))}
+			pos: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column), order: int32(len(s.policies)),
+			file: file, line: pos.Line, col: pos.Column, text: text}
 		bad := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.pos}, args...)...))
 		}
@@ -288,6 +345,9 @@ var (
 	readAction = cedar.NewEntityUID(actionType, "read")
 	writeAct   = cedar.NewEntityUID(actionType, "write")
 	stdMethods = []string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
+	// anyMethods are the route actions of a method "*" route: a HEAD
+	// request is decided as GET (actionMethod), so there is no HEAD one.
+	anyMethods = []string{"GET", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
 )
 
 func methodGroup(m string) cedar.EntityUID {
@@ -327,13 +387,58 @@ func addActionEntities(em cedar.EntityMap, routes []*Route) {
 	for _, r := range routes {
 		ms := []string{r.Method}
 		if r.Method == "*" {
-			ms = stdMethods
+			ms = anyMethods
 		}
 		for _, m := range ms {
 			mu := cedar.NewEntityUID(actionType, cedar.String(m))
 			add(routeAction(m, r.Template), mu, methodGroup(m))
 		}
 	}
+}
+
+// actionMethod is the method of the action a request with method is
+// decided as, on route (nil: none). HEAD is GET without the body: a HEAD
+// request is decided as the GET it reads (so a forbid on GET applies to
+// it), except on a route declared for HEAD alone.
+func actionMethod(method string, route *Route) string {
+	if route != nil && route.Method != "*" {
+		return route.Method
+	}
+	if method == "HEAD" {
+		return "GET"
+	}
+	return method
+}
+
+// checkHead refuses policies that name Action::"HEAD": no request is
+// decided as it (actionMethod), so such a policy would never apply,
+// unless a route is declared for HEAD alone.
+func (s *Set) checkHead(routes []*Route) []error {
+	for _, r := range routes {
+		if r.Method == "HEAD" {
+			return nil
+		}
+	}
+	head := cedar.NewEntityUID(actionType, "HEAD")
+	var errs []error
+	check := func(c *compiled, uid cedar.EntityUID) {
+		if uid == head {
+			errs = append(errs, fmt.Errorf(`%s: policy %q: no request is decided as Action::"HEAD": a HEAD request is decided as the GET it reads (Action::"GET", or its GET route's action)`, c.pos, c.id))
+		}
+	}
+	for _, c := range s.policies {
+		switch a := c.ast.Action.(type) {
+		case xast.ScopeTypeEq:
+			check(c, a.Entity)
+		case xast.ScopeTypeIn:
+			check(c, a.Entity)
+		case xast.ScopeTypeInSet:
+			for _, e := range a.Entities {
+				check(c, e)
+			}
+		}
+	}
+	return errs
 }
 
 func routeAction(method, template string) cedar.EntityUID {
@@ -391,27 +496,21 @@ func (s *Set) checkActions() []error {
 	return errs
 }
 
-// validateSchema validates policies and entities against the schema, and
-// checks that every route action is declared in it.
+// validateSchema validates policies and entities against the schema merged
+// into Warden's model (ModelSchema): the user's declarations replace
+// Warden's of the same name.
 func (s *Set) validateSchema(file string, b []byte) []error {
 	var sc schema.Schema
 	sc.SetFilename(file)
 	if err := sc.UnmarshalCedar(b); err != nil {
 		return []error{fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))}
 	}
-	res, err := sc.Resolve()
+	s.userSchema, s.userSchemaFile = sc.AST(), file
+	v, err := s.modelValidator()
 	if err != nil {
-		return []error{fmt.Errorf("%s: %v", file, err)}
+		return []error{err}
 	}
-	v := validate.New(res)
-	var errs []error
-	for _, c := range s.policies {
-		if err := v.Policy(string(c.id), c.ast); err != nil {
-			for _, e := range flatten(err) {
-				errs = append(errs, fmt.Errorf("%s: %v", c.pos, e))
-			}
-		}
-	}
+	errs := s.validatePolicies(v)
 	user := cedar.EntityMap{}
 	for uid, e := range s.entities {
 		if uid.Type != actionType {
@@ -421,17 +520,6 @@ func (s *Set) validateSchema(file string, b []byte) []error {
 	if err := v.Entities(user); err != nil {
 		for _, e := range flatten(err) {
 			errs = append(errs, fmt.Errorf("%s: %v", EntitiesFile, e))
-		}
-	}
-	for _, r := range s.routes {
-		ms := []string{r.Method}
-		if r.Method == "*" {
-			ms = stdMethods
-		}
-		for _, m := range ms {
-			if _, ok := res.Actions[routeAction(m, r.Template)]; !ok {
-				errs = append(errs, fmt.Errorf("%s: route %s %s: action %s is not declared in the schema", file, r.Method, r.Template, routeAction(m, r.Template)))
-			}
 		}
 	}
 	return errs

@@ -63,85 +63,127 @@ type reading struct {
 	// routedOnly: the reading counts only when it matches a route (an
 	// upstream that ignores a trailing slash serves an unrouted path as
 	// whatever it routes the path without it to; one that does not serves
-	// a route-less path, which the route-less action already covers).
+	// a route-less path, which the route-less action already covers). It is
+	// set when the reading needs a trailing slash dropped, and no reading
+	// that keeps every trailing slash gets there.
 	routedOnly bool
 }
 
+// transform is one rewrite an upstream may apply to a raw path before
+// routing it.
+type transform struct {
+	why      string
+	apply    func(string) string
+	trailing bool // drops a trailing slash (see reading.routedOnly)
+}
+
+// transforms are the rewrites upstreams apply, each on its own or with
+// any others, in any order: readings closes a path under all of them.
+var transforms = []transform{
+	{why: "encoded or back slashes as separators", apply: decodeSlashes},
+	{why: "; parameters dropped", apply: dropMatrix},
+	{why: "repeated slashes merged", apply: mergeSlashes},
+	{why: "dot-segments resolved", apply: removeDots},
+	{why: "trailing slash dropped", apply: dropTrailing, trailing: true},
+}
+
+// maxReadings bounds the readings of one path; a path with more is refused
+// as ambiguous (none that an honest client sends comes near).
+const maxReadings = 64
+
+// maxReadPath bounds the length of a path that has readings (one that an
+// upstream may read another way): longer, it is refused as ambiguous, so
+// that the cost of one request stays bounded (BenchmarkRouteForWorstPath:
+// a few milliseconds for the worst such path).
+const maxReadPath = 4 << 10
+
+// errTooManyReadings: the path has more readings than maxReadings;
+// errTooLongToRead: it has readings and is longer than maxReadPath.
+var (
+	errTooManyReadings = fmt.Errorf("%w: it has too many readings", ErrPathAmbiguous)
+	errTooLongToRead   = fmt.Errorf("%w: it is over %d bytes and could be read more than one way", ErrPathAmbiguous, maxReadPath)
+)
+
 // readings are the other ways an upstream may read path than Warden's own
-// (split on "/", each segment percent-decoded), for the features path has.
-// A path without such features has none, and costs one scan.
-func readings(path string) []reading {
-	var dots, double, slash, matrix, trailing bool
+// (split on "/", each segment percent-decoded): every path that the
+// transforms, applied in any order and combination, lead to. A path
+// without a feature any transform acts on has none, and costs one scan.
+// (Matching literals without case is the one more reading; routeFor applies
+// it to each of these and to path itself.)
+func readings(path string) ([]reading, error) {
+	if !pathFeatures(path) {
+		return nil, nil
+	}
+	if len(path) > maxReadPath {
+		return nil, errTooLongToRead
+	}
+	// First the closure under the transforms that keep trailing slashes,
+	// then under all: what only the second reaches is routedOnly.
+	var out []reading
+	seen := map[string]bool{path: true}
+	for _, withTrailing := range []bool{false, true} {
+		// The second pass starts from the first's readings, which the
+		// other transforms have already been applied to.
+		queue := append([]reading{{path: path}}, out...)
+		done := 0
+		if withTrailing {
+			done = len(queue)
+		}
+		for i := 0; i < len(queue); i++ {
+			r := queue[i]
+			for _, t := range transforms {
+				if t.trailing != withTrailing && (!withTrailing || i >= done) {
+					continue
+				}
+				p := t.apply(r.path)
+				if p == "" || seen[p] {
+					continue
+				}
+				if len(out) >= maxReadings {
+					return nil, errTooManyReadings
+				}
+				why := t.why
+				if r.why != "" {
+					why = r.why + ", " + t.why
+				}
+				n := reading{why: why, path: p, routedOnly: withTrailing}
+				seen[p] = true
+				out = append(out, n)
+				queue = append(queue, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// pathFeatures reports whether some transform may change path.
+func pathFeatures(path string) bool {
+	dot := false
 	for i := 0; i < len(path); i++ {
 		switch path[i] {
 		case '/':
-			if i+1 < len(path) && path[i+1] == '/' {
-				double = true
+			if i+1 < len(path) && path[i+1] == '/' || i > 0 && i == len(path)-1 {
+				return true
 			}
-			if i > 0 && i == len(path)-1 {
-				trailing = true
-			}
-		case '.':
-			dots = dots || i > 0 && path[i-1] == '/' // checked exactly below
+		case '\\', ';':
+			return true
 		case '%':
 			if i+2 < len(path) {
 				switch strings.ToLower(path[i+1 : i+3]) {
 				case "2e":
-					dots = true
+					dot = true
 				case "2f", "5c":
-					slash = true
+					return true
 				}
 			}
-		case '\\':
-			slash = true
-		case ';':
-			matrix = true
+		case '.':
+			dot = dot || i > 0 && path[i-1] == '/'
 		}
 	}
-	dots = dots && hasDotSegment(path)
-	if !(dots || double || slash || matrix || trailing) {
-		return nil
-	}
-	var out []reading
-	add := func(why, p string, routedOnly bool) {
-		if p == path {
-			return
-		}
-		for _, r := range out {
-			if r.path == p {
-				return
-			}
-		}
-		out = append(out, reading{why, p, routedOnly})
-	}
-	if slash {
-		add("encoded or back slashes as separators", decodeSlashes(path), false)
-	}
-	if matrix {
-		add("; parameters dropped", dropMatrix(path), false)
-	}
-	if double {
-		add("repeated slashes merged", mergeSlashes(path), false)
-	}
-	if dots {
-		add("dot-segments resolved", removeDots(path), false)
-	}
-	all := path
-	if slash {
-		all = decodeSlashes(all)
-	}
-	if matrix {
-		all = dropMatrix(all)
-	}
-	all = removeDots(mergeSlashes(all))
-	add("normalised", all, false)
-	for _, r := range append([]reading{{path: path}}, out...) {
-		if t := strings.TrimRight(r.path, "/"); t != r.path && t != "" {
-			add("trailing slash dropped", t, true)
-		}
-	}
-	return out
+	return dot && hasDotSegment(path)
 }
+
+func dropTrailing(p string) string { return strings.TrimRight(p, "/") }
 
 // hasDotSegment reports whether a segment of path decodes to "." or "..".
 func hasDotSegment(path string) bool {
@@ -159,11 +201,16 @@ func decodeDots(seg string) string {
 	if !strings.Contains(seg, "%") {
 		return seg
 	}
-	return strings.NewReplacer("%2e", ".", "%2E", ".").Replace(seg)
+	return dotReplacer.Replace(seg)
 }
 
+var (
+	dotReplacer   = strings.NewReplacer("%2e", ".", "%2E", ".")
+	slashReplacer = strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/")
+)
+
 func decodeSlashes(p string) string {
-	return strings.NewReplacer("%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/").Replace(p)
+	return slashReplacer.Replace(p)
 }
 
 func dropMatrix(p string) string {
@@ -210,35 +257,57 @@ func removeDots(p string) string {
 
 // routeFor is the route (nil: none) and parameters of a request, or an
 // error when its path is malformed or ambiguous: when some way an upstream
-// may read the path (dot-segments resolved, slashes merged, %2F or "\" as
-// separators, ";" parameters dropped, a trailing slash ignored, literals
-// matched without case) leads to another route or other parameters than
-// Warden's own reading. Envoy configured as envoy/ shows (normalize_path,
+// may read the path leads to another route or other parameters than
+// Warden's own reading. The ways are one set (readings): dot-segments
+// resolved, slashes merged, %2F, %5C or "\" as separators, ";" parameters
+// dropped, a trailing slash ignored, each alone and in every combination
+// and order, and each of those (and the path itself) with its literals
+// matched without case. Envoy configured as envoy/ shows (normalize_path,
 // merge_slashes, escaped slashes rejected) forwards only paths that read
-// one way.
+// one way, but not case, ";" or a trailing slash: those Warden refuses here.
 func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route, []Param, error) {
 	if err := pathSyntax(path); err != nil {
 		return nil, buf, err
 	}
 	rt, params := s.firstRoute(method, host, service, path, buf, false)
-	same := func(rt2 *Route, p2 []Param) bool { return rt2 == rt && slices.Equal(p2, params) }
-	var alt []Param
-	for _, r := range readings(path) {
-		var rt2 *Route
-		rt2, alt = s.firstRoute(method, host, service, r.path, alt[:0], false)
-		if r.routedOnly && rt2 == nil {
-			continue
-		}
-		if !same(rt2, alt) {
-			return nil, buf[:0], fmt.Errorf("%w: it routes differently with %s", ErrPathAmbiguous, r.why)
-		}
+	rs, err := readings(path)
+	if err != nil {
+		return nil, buf[:0], err
 	}
-	if hasUpper(path) {
-		if rt2, p2 := s.firstRoute(method, host, service, path, alt[:0], true); !same(rt2, p2) {
-			return nil, buf[:0], fmt.Errorf("%w: it routes differently when matched without case", ErrPathAmbiguous)
+	var alt []Param
+	for i := -1; i < len(rs); i++ {
+		r := reading{path: path}
+		if i >= 0 {
+			r = rs[i]
+		}
+		for _, fold := range []bool{false, true} {
+			if !fold && i < 0 || fold && !hasUpper(r.path) {
+				continue
+			}
+			var rt2 *Route
+			rt2, alt = s.firstRoute(method, host, service, r.path, alt[:0], fold)
+			if r.routedOnly && rt2 == nil || rt2 == rt && slices.Equal(alt, params) {
+				continue
+			}
+			why := r.why
+			if fold {
+				why = strings.TrimPrefix(why+", literals matched without case", ", ")
+			}
+			return nil, buf[:0], fmt.Errorf("%w: it routes differently with %s", ErrPathAmbiguous, why)
 		}
 	}
 	return rt, params, nil
+}
+
+// hasRoutes reports whether some route may match a request to host and
+// service, whatever its method and path.
+func (s *Set) hasRoutes(host, service string) bool {
+	for _, rt := range s.routes {
+		if (rt.Host == "" || rt.Host == host) && (service == "" || rt.Service == "" || rt.Service == service) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstRoute is the first route in file order that matches.

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,6 +68,12 @@ func TestPathReadings(t *testing.T) {
 		{"/ADMIN/users", "ambiguous"},
 		{"/Orders/42", "ambiguous"},
 		{"/%41dmin/users", "ambiguous"},
+		// Combined readings (issue 15): each alone routes the same, together not.
+		{"/Orders/42/", "ambiguous"},    // case + trailing slash
+		{"/Orders;x/42", "ambiguous"},   // case + ; parameters
+		{"/ADMIN;x/users", "ambiguous"}, // case + ; parameters
+		{"/Public/x/..;/../admin/y", "ambiguous"},
+		{"/api/users;a/", "ambiguous"}, // ; parameters + trailing slash
 		// Malformed: refused, never routed.
 		{"orders/42", "malformed"},
 		{"*", "malformed"},
@@ -99,10 +107,18 @@ func TestPathReadings(t *testing.T) {
 	}
 }
 
-// FuzzPathReadings: any path either reads one way, and then every other
-// reading that routes routes the same, or is refused; never a panic.
+// FuzzPathReadings is differential: routeFor (the closure of the readings,
+// each also matched without case) against a brute-force model of how an
+// upstream may read a path: every sequence of up to five rewrites, with
+// repetition, written here independently (decode %2F, %5C and "\" as "/";
+// drop ";" parameters; merge "/" runs; resolve dot-segments; drop trailing
+// slashes), each result matched with and without case. routeFor must route
+// exactly when the model finds one route and parameters for every reading
+// (a reading reached only by dropping a trailing slash counts only when it
+// routes), and then to that route.
 func FuzzPathReadings(f *testing.F) {
-	for _, p := range []string{"/orders/42", "/public/../admin/x", "/a//b", "/x%2Fy", "/a;b/c/", "/ADMIN/x", `/a\b`, "/%2e%2E/"} {
+	for _, p := range []string{"/orders/42", "/public/../admin/x", "/a//b", "/x%2Fy", "/a;b/c/", "/ADMIN/x", `/a\b`, "/%2e%2E/",
+		"/Orders/42/", "/Orders;x/42", "/api/users;a/", "/Files/", "/orders/42/.;x/", "/public%2F..%2Fadmin/x"} {
 		f.Add(p)
 	}
 	set, err := load(f, map[string]string{"p.cedar": `@id("all") permit(principal, action, resource);`}, pathRoutes...)
@@ -110,26 +126,79 @@ func FuzzPathReadings(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, path string) {
+		if len(path) > 64 {
+			return // the model is exponential in the rewrites, not the length; keep runs fast
+		}
 		rt, params, err := set.routeFor("GET", "h", "", path, nil)
-		if err != nil {
-			if rt != nil || len(params) != 0 {
-				t.Fatal("a refused path was routed")
+		if pathSyntax(path) != nil {
+			if err == nil || rt != nil {
+				t.Fatal("a malformed path was routed")
 			}
 			return
 		}
-		if pathSyntax(path) != nil {
-			t.Fatal("a malformed path was routed")
-		}
-		for _, r := range readings(path) {
-			rt2, _ := set.firstRoute("GET", "h", "", r.path, nil, false)
-			if rt2 != rt && !(r.routedOnly && rt2 == nil) {
-				t.Fatalf("%q routes to %v but, with %s (%q), to %v", path, tmpl(rt), r.why, r.path, tmpl(rt2))
-			}
-		}
-		if !strings.HasPrefix(path, "/") {
-			t.Fatal("routed a path without a leading /")
+		mrt, mparams, ambiguous := modelRoute(set, path)
+		switch {
+		case errors.Is(err, errTooManyReadings), errors.Is(err, errTooLongToRead):
+			// refused for its cost: fail-closed, whatever the model says
+		case err != nil && !ambiguous:
+			t.Fatalf("%q refused (%v), but every reading of the model routes to %v %v", path, err, tmpl(mrt), mparams)
+		case err == nil && ambiguous:
+			t.Fatalf("%q routed to %v %v, but the model reads it more than one way", path, tmpl(rt), params)
+		case err == nil && (rt != mrt || !slices.Equal(params, mparams)):
+			t.Fatalf("%q routed to %v %v, the model to %v %v", path, tmpl(rt), params, tmpl(mrt), mparams)
 		}
 	})
+}
+
+var modelMatrix, modelSlashes = regexp.MustCompile(`;[^/]*`), regexp.MustCompile(`/{2,}`)
+
+// modelRoute is the model of FuzzPathReadings.
+func modelRoute(set *Set, path string) (*Route, []Param, bool) {
+	rewrites := []func(string) string{
+		func(p string) string {
+			for _, e := range []string{"%2f", "%2F", "%5c", "%5C", `\`} {
+				p = strings.ReplaceAll(p, e, "/")
+			}
+			return p
+		},
+		func(p string) string { return modelMatrix.ReplaceAllString(p, "") },
+		func(p string) string { return modelSlashes.ReplaceAllString(p, "/") },
+		removeDots,
+		func(p string) string { return strings.TrimRight(p, "/") },
+	}
+	const trailing = 4
+	// reached: every path a sequence leads to, and whether one without the
+	// trailing rewrite does.
+	reached := map[string]bool{path: true}
+	var walk func(p string, depth int, keepsTrailing bool)
+	walk = func(p string, depth int, keepsTrailing bool) {
+		if depth == 5 {
+			return
+		}
+		for i, rw := range rewrites {
+			q := rw(p)
+			if q == "" {
+				continue
+			}
+			k := keepsTrailing && i != trailing
+			reached[q] = reached[q] || k
+			walk(q, depth+1, k)
+		}
+	}
+	walk(path, 0, true)
+	rt, params := set.firstRoute("GET", "h", "", path, nil, false)
+	for p, keeps := range reached {
+		for _, fold := range []bool{false, true} {
+			rt2, p2 := set.firstRoute("GET", "h", "", p, nil, fold)
+			if !keeps && rt2 == nil {
+				continue
+			}
+			if rt2 != rt || !slices.Equal(p2, params) {
+				return rt, params, true
+			}
+		}
+	}
+	return rt, params, false
 }
 
 func tmpl(r *Route) string {
@@ -137,4 +206,22 @@ func tmpl(r *Route) string {
 		return "<none>"
 	}
 	return r.Template
+}
+
+// BenchmarkRouteForWorstPath: a path with every feature, as long as Warden
+// reads such a path (maxReadPath): what one hostile request costs.
+func BenchmarkRouteForWorstPath(b *testing.B) {
+	set, err := load(b, map[string]string{"p.cedar": `@id("all") permit(principal, action, resource);`}, pathRoutes...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := "/" + strings.Repeat("a;x/./..//%2F%5C\\B/", maxReadPath/20) + "/"
+	if len(path) > maxReadPath {
+		path = path[:maxReadPath-1] + "/"
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		set.routeFor("GET", "h", "", path, nil)
+	}
 }

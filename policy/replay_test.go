@@ -38,7 +38,7 @@ func TestReplayDecidesAlike(t *testing.T) {
 		for k, v := range files {
 			m["p/"+k] = mapFSOf(k, v)[k]
 		}
-		s, err := Load(Source{FS: m, Dir: "p", Name: "policies", Replayable: true}, propRoutes)
+		s, err := Load(Source{FS: m, Dir: "p", Name: "policies", Replayable: true, AllowUnrouted: true}, propRoutes)
 		if err != nil {
 			t.Fatal(err)
 		}

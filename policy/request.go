@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"golang.org/x/net/idna"
+
 	"encoding/json"
 	"math"
 	"net/netip"
@@ -73,7 +75,9 @@ func secretHeader(name string) bool {
 	return false
 }
 
-// hostOnly lower-cases an authority and drops its port.
+// hostOnly is the host of an authority as routes and policies see it: its
+// port dropped, lower case, a trailing dot (a fully qualified name) removed,
+// and an internationalised name in its ASCII (punycode) form.
 func hostOnly(authority string) string {
 	h := authority
 	if strings.HasPrefix(h, "[") {
@@ -83,7 +87,21 @@ func hostOnly(authority string) string {
 	} else if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.Count(h, ":") == 1 {
 		h = h[:i]
 	}
-	return strings.ToLower(h)
+	return normHost(h)
+}
+
+// normHost is a host name (no port) in the one form hosts are compared in.
+func normHost(h string) string {
+	h = strings.TrimRight(strings.ToLower(h), ".")
+	for i := 0; i < len(h); i++ {
+		if h[i] >= 0x80 {
+			if a, err := idna.Lookup.ToASCII(h); err == nil {
+				return strings.TrimRight(a, ".")
+			}
+			break
+		}
+	}
+	return h
 }
 
 func str(s string) cedar.Value { return cedar.String(s) }
@@ -123,7 +141,7 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 			req["path"] = str(path)
 		}
 		add("scheme", r.Scheme)
-		if r.Host != "" && n.wantReq("host") {
+		if n.wantReq("host") { // always present (ModelSchema): "" when Envoy sent none
 			req["host"] = str(hostOnly(r.Host))
 		}
 		add("protocol", r.Protocol)
@@ -136,7 +154,7 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 			}
 			req["query"] = cedar.NewRecord(qm)
 		}
-		if len(r.Headers) > 0 && n.wantReq("headers") {
+		if n.wantReq("headers") { // always present (ModelSchema), if empty
 			hm := make(cedar.RecordMap, len(r.Headers))
 			for _, h := range r.Headers {
 				if secretHeader(h.Name) || strings.HasPrefix(h.Name, ":") {

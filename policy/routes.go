@@ -32,19 +32,57 @@ type segment struct {
 func compileRoutes(cfgs []RouteConfig) ([]*Route, error) {
 	var errs []error
 	var out []*Route
+	var idx []int // out[j] is cfgs[idx[j]]
 	for i, rc := range cfgs {
 		r, err := compileRoute(rc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("routes[%d]%s", i, err))
 			continue
 		}
+		for j, prev := range out {
+			if prev.shadows(r) {
+				errs = append(errs, fmt.Errorf("routes[%d]: %s %s can never match: routes[%d] (%s %s) matches every request it would", i, rc.Method, rc.Path, idx[j], cfgs[idx[j]].Method, cfgs[idx[j]].Path))
+				break
+			}
+		}
 		out = append(out, r)
+		idx = append(idx, i)
 	}
 	return out, errors.Join(errs...)
 }
 
+// shadows reports whether r matches every request that b matches, so that
+// b, after r, can never match.
+func (r *Route) shadows(b *Route) bool {
+	methodOK := r.Method == "*" || r.Method == b.Method || r.Method == "GET" && b.Method == "HEAD"
+	if !methodOK || r.Host != "" && r.Host != b.Host || r.Service != "" && r.Service != b.Service {
+		return false
+	}
+	// Every path of b's template must match r's: segment by segment, a
+	// parameter of r takes any non-empty segment, a literal only itself.
+	if len(b.segs) < len(r.segs) {
+		return false
+	}
+	for i, rs := range r.segs {
+		bs := b.segs[i]
+		switch {
+		case rs.param != "":
+			if bs.param == "" && bs.lit == "" {
+				return false
+			}
+		case bs.param != "" || bs.lit != rs.lit:
+			return false
+		}
+	}
+	if !r.prefix {
+		return !b.prefix && len(b.segs) == len(r.segs)
+	}
+	// r matches its segments then "/" and anything: b's paths must go on.
+	return len(b.segs) > len(r.segs) || b.prefix
+}
+
 func compileRoute(rc RouteConfig) (*Route, error) {
-	r := &Route{Service: rc.Service, Method: strings.ToUpper(rc.Method), Template: rc.Path, Host: strings.ToLower(rc.Host)}
+	r := &Route{Service: rc.Service, Method: strings.ToUpper(rc.Method), Template: rc.Path, Host: normHost(rc.Host)}
 	if r.Method != "*" && !isToken(r.Method) {
 		return nil, fmt.Errorf(".method: %q is not an HTTP method", rc.Method)
 	}
@@ -159,8 +197,8 @@ type Param struct{ Name, Value string }
 // match reports whether r matches; params are appended to buf. With fold,
 // literal segments match without regard to ASCII case.
 func (r *Route) match(method, host, service, path string, buf []Param, fold bool) ([]Param, bool) {
-	if r.Method != "*" && r.Method != method {
-		return buf, false
+	if r.Method != "*" && r.Method != method && !(method == "HEAD" && r.Method == "GET") {
+		return buf, false // HEAD is GET without the body: a GET route is HEAD's too
 	}
 	if r.Host != "" && r.Host != host {
 		return buf, false

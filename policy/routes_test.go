@@ -120,3 +120,34 @@ func mapFSOf(kv ...string) fstest.MapFS {
 	}
 	return m
 }
+
+// TestShadowedRoutes: a route matching nothing an earlier one does not is
+// refused with both routes' indexes; routes that only overlap load.
+func TestShadowedRoutes(t *testing.T) {
+	for _, tc := range []struct {
+		first, second RouteConfig
+		shadowed      bool
+	}{
+		{RouteConfig{Method: "GET", Path: "/a/{id}"}, RouteConfig{Method: "GET", Path: "/a/export"}, true},
+		{RouteConfig{Method: "GET", Path: "/a/{id}"}, RouteConfig{Method: "GET", Path: "/a/{x}"}, true},
+		{RouteConfig{Method: "*", Path: "/a"}, RouteConfig{Method: "DELETE", Path: "/a"}, true},
+		{RouteConfig{Method: "GET", Path: "/a"}, RouteConfig{Method: "HEAD", Path: "/a"}, true},
+		{RouteConfig{Method: "GET", Path: "/files/"}, RouteConfig{Method: "GET", Path: "/files/{p...}"}, true},
+		{RouteConfig{Method: "GET", Path: "/files/"}, RouteConfig{Method: "GET", Path: "/files/x/y"}, true},
+		{RouteConfig{Method: "GET", Path: "/a"}, RouteConfig{Method: "GET", Path: "/a", Host: "h.example"}, true},
+		{RouteConfig{Method: "GET", Path: "/a", Host: "H.example."}, RouteConfig{Method: "GET", Path: "/a", Host: "h.example"}, true},
+		{RouteConfig{Method: "GET", Path: "/a/export"}, RouteConfig{Method: "GET", Path: "/a/{id}"}, false},
+		{RouteConfig{Method: "HEAD", Path: "/a"}, RouteConfig{Method: "GET", Path: "/a"}, false},
+		{RouteConfig{Method: "GET", Path: "/a", Host: "h.example"}, RouteConfig{Method: "GET", Path: "/a"}, false},
+		{RouteConfig{Method: "GET", Path: "/files/"}, RouteConfig{Method: "GET", Path: "/files"}, false},
+		{RouteConfig{Method: "GET", Path: "/files/{p...}"}, RouteConfig{Method: "GET", Path: "/files"}, false},
+		{RouteConfig{Method: "GET", Path: "/{a}/b"}, RouteConfig{Method: "GET", Path: "//b"}, false},
+		{RouteConfig{Service: "x", Method: "GET", Path: "/a"}, RouteConfig{Service: "y", Method: "GET", Path: "/a"}, false},
+		{RouteConfig{Method: "GET", Path: "/a/{id}"}, RouteConfig{Method: "POST", Path: "/a/export"}, false},
+	} {
+		_, err := compileRoutes([]RouteConfig{tc.first, tc.second})
+		if got := err != nil; got != tc.shadowed {
+			t.Errorf("%+v then %+v: error %v, want shadowed %v", tc.first, tc.second, err, tc.shadowed)
+		}
+	}
+}

@@ -69,24 +69,25 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 	return out, nil
 }
 
-// FilterFromProto checks a query's filters; since defaults to 15 minutes
-// before now.
+// FilterFromProto checks a query's filters (every problem at once); since
+// defaults to 15 minutes before now.
 func FilterFromProto(req *adminv1.QueryDecisionsRequest, now time.Time) (authz.Filter, error) {
 	f := authz.Filter{Since: now.Add(-15 * time.Minute), Decision: req.GetDecision(), Principal: req.GetPrincipal(),
-		Action: req.GetAction(), Status: int(req.GetStatus())}
+		Action: req.GetAction(), Status: int(req.GetStatus()), DecisionID: req.GetDecisionId(),
+		Reason: authz.Reason(req.GetReason()), Resource: req.GetResource(), Policy: req.GetPolicy(), Node: req.GetNode()}
 	if req.Since != nil {
 		if err := req.Since.CheckValid(); err != nil {
-			return f, err
+			return f, errors.New("since: " + err.Error())
 		}
 		f.Since = req.Since.AsTime()
 	}
-	if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
-		return f, errors.New(`decision must be "allow", "deny" or empty`)
+	if req.Until != nil {
+		if err := req.Until.CheckValid(); err != nil {
+			return f, errors.New("until: " + err.Error())
+		}
+		f.Until = req.Until.AsTime()
 	}
-	if f.Status < 0 || f.Status > 599 {
-		return f, errors.New("status must be an HTTP status or 0")
-	}
-	return f, nil
+	return f.Check()
 }
 
 // Revoke implements adminv1.AdminServiceServer.

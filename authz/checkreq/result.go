@@ -51,6 +51,9 @@ func Describe(resp *authv3.CheckResponse) Result {
 		for _, p := range md["policies"].GetListValue().GetValues() {
 			res.Policies = append(res.Policies, p.GetStringValue())
 		}
+		for _, e := range md["errors"].GetListValue().GetValues() {
+			res.Errors = append(res.Errors, e.GetStringValue())
+		}
 	}
 	if ok := resp.GetOkResponse(); ok != nil {
 		res.UpstreamHeaders = headersOf(ok.GetHeaders())

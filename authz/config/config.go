@@ -42,6 +42,9 @@ type Config struct {
 	// File is where the config was read from ("embedded:quickstart/warden.yaml"
 	// for the embedded default).
 	File string `yaml:"-"`
+	// Warnings are doubtful settings that are not errors ("file:line: key:
+	// message"): warden config validate prints them, serve logs them.
+	Warnings []string `yaml:"-"`
 	// Embedded is set for the built-in quick start.
 	Embedded bool `yaml:"-"`
 	// fsys and base resolve relative paths (the policy directory).
@@ -293,6 +296,9 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	for _, w := range c.Identity.Warnings() {
+		c.Warnings = append(c.Warnings, locate(name, &root, errors.New("identity."+w)).Error())
 	}
 	return c, nil
 }
@@ -675,6 +681,13 @@ func Loopback(addr string) bool {
 
 // PolicySource is where the policy directory is read from.
 func (c *Config) PolicySource() policy.Source {
+	src := c.policySource()
+	src.SkipErrors = c.Policy.OnError == "skip"
+	src.AllowUnrouted = c.Policy.Unrouted == "allow_policies"
+	return src
+}
+
+func (c *Config) policySource() policy.Source {
 	dir := c.Policy.Dir
 	if !c.Embedded && filepath.IsAbs(dir) {
 		return policy.Source{FS: os.DirFS(dir), Dir: ".", Name: dir}

@@ -71,12 +71,16 @@ type Runner struct {
 	key *rsa.PrivateKey
 }
 
-// New loads cfg's policies; an error is the policy set's own (as `warden
+// New loads cfg's policies and validates them against Warden's model
+// (policy.Set.ValidateModel); an error is the policy set's own (as `warden
 // policy validate` reports it).
 func New(cfg *config.Config) (*Runner, error) {
 	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
 	if err != nil {
 		return nil, err
+	}
+	if errs := set.ValidateModel(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &Runner{cfg: cfg, set: set}, nil
 }
@@ -365,6 +369,9 @@ func (r *Runner) runHTTP(ctx context.Context, file string, b []byte) ([]Outcome,
 			continue
 		}
 		o.Got = fmt.Sprintf("%s %d %s %s", res.Decision, res.Status, res.Reason, list(res.Policies))
+		if len(res.Errors) > 0 {
+			o.Got += fmt.Sprintf(", errors: %s", strings.Join(res.Errors, "; "))
+		}
 		if res.Decision != t.Decision {
 			o.Failures = append(o.Failures, fmt.Sprintf("decision %s, want %s", res.Decision, t.Decision))
 		}

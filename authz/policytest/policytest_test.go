@@ -39,8 +39,8 @@ func TestQuickStartTests(t *testing.T) {
 			}
 		}
 	}
-	if n != 17 {
-		t.Errorf("%d tests ran, want the quick start's 17", n)
+	if n != 20 {
+		t.Errorf("%d tests ran, want the quick start's 20", n)
 	}
 }
 

@@ -123,6 +123,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
 		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
+		Logger:     o.Logger,
 		TestKey:    o.TestKey,
 	}
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
@@ -137,6 +138,9 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	s.Authn = authn
+	for _, w := range cfg.Warnings {
+		s.logger.Warn("config warning: " + w)
+	}
 
 	src := cfg.PolicySource()
 	src.FullContext = o.FullContext
@@ -409,13 +413,22 @@ func (s *Service) Ready() (bool, string) {
 	if s.Policies.Current() == nil {
 		problems = append(problems, "no policies loaded")
 	}
-	for _, is := range s.Authn.NotReady() {
-		problems = append(problems, "issuer "+is+": keys not fetched yet")
+	var notes []string
+	for _, ks := range s.Authn.KeyStatus() {
+		switch {
+		case !ks.Ready && ks.LastError != "":
+			problems = append(problems, fmt.Sprintf("issuer %s: keys not fetched yet (%d failed fetches; last: %s)", ks.Issuer, ks.Failures, ks.LastError))
+		case !ks.Ready:
+			problems = append(problems, "issuer "+ks.Issuer+": keys not fetched yet")
+		case ks.LastError != "":
+			notes = append(notes, fmt.Sprintf("issuer %s: serving the keys fetched at %s; the last %d fetches failed (last: %s)",
+				ks.Issuer, ks.LastOK.UTC().Format(time.RFC3339), ks.Failures, ks.LastError))
+		}
 	}
 	if len(problems) > 0 {
-		return false, strings.Join(problems, "\n")
+		return false, strings.Join(append(problems, notes...), "\n")
 	}
-	return true, ""
+	return true, strings.Join(notes, "\n")
 }
 
 // Start begins background work (key fetches, policy watching).

@@ -89,7 +89,10 @@ func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...fu
 	if testlog.Enabled() && !slices.ContainsFunc(cfg.DecisionLog.Sinks, func(s config.Sink) bool { return s.Kind == "stdout" }) {
 		cfg.DecisionLog.Sinks = append(cfg.DecisionLog.Sinks, config.Sink{Kind: "stdout"})
 	}
-	o.Node, o.Now = "test", fixedNow
+	o.Node = "test"
+	if o.Now == nil {
+		o.Now = fixedNow
+	}
 	svc, err := server.New(cfg, o)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -112,7 +113,13 @@ func checkLocal(ctx context.Context, file string, req *authv3.CheckRequest) (*au
 	for len(svc.Authn.NotReady()) > 0 {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("issuer keys not fetched: %s", strings.Join(svc.Authn.NotReady(), ", "))
+			var why []string
+			for _, ks := range svc.Authn.KeyStatus() {
+				if !ks.Ready {
+					why = append(why, ks.Issuer+" ("+cmp.Or(ks.LastError, "no answer yet")+")")
+				}
+			}
+			return nil, fmt.Errorf("issuer keys not fetched: %s", strings.Join(why, ", "))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -137,6 +144,9 @@ func printResult(w io.Writer, r checkreq.Result) {
 		line("policies", strings.Join(r.Policies, ", "))
 	} else {
 		line("policies", "(none)")
+	}
+	for _, e := range r.Errors {
+		line("error", e)
 	}
 	line("decision_id", r.DecisionID)
 	hdrs := func(title string, hs []checkreq.Header) {

@@ -284,3 +284,99 @@ func TestRevokeCLI(t *testing.T) {
 		t.Errorf("memory store without admin API: %d %s", code, errs)
 	}
 }
+
+// TestPolicyValidateAgainstTheModel: the issue's forbid (an optional
+// attribute read without a has guard) fails `warden policy validate` and
+// `warden policy test` at the access's file:line:col; `warden policy schema`
+// prints the model; a schema.cedarschema adds the user's own attributes.
+func TestPolicyValidateAgainstTheModel(t *testing.T) {
+	cfg, _ := quickstartCopy(t)
+	dir := filepath.Join(filepath.Dir(cfg), "policies")
+	p := filepath.Join(dir, "mfa.cedar")
+	if err := os.WriteFile(p, []byte("@id(\"mfa\")\nforbid (principal, action, resource)\nunless { context.token.acr == \"mfa\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := p + ":3:17: policy \"mfa\": unable to guarantee safety of access to optional attribute `token`"
+	if code, _, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("validate: exit %d, want 1 and %q in:\n%s", code, want, errs)
+	}
+	if code, _, errs := runCLI(t, "policy", "test", "--config", cfg, "../../examples/quickstart/tests"); code != 2 || !strings.Contains(errs, want) {
+		t.Errorf("test: exit %d, want 2 and %q in:\n%s", code, want, errs)
+	}
+	code, out, errs := runCLI(t, "policy", "schema", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `action "DELETE /orders/{id}" in [write, DELETE] appliesTo`) || !strings.Contains(out, "type Headers = {};") {
+		t.Errorf("schema: exit %d\n%s%s", code, out, errs)
+	}
+	// The user's own header: undeclared, an error; declared (optional),
+	// valid behind its has guard.
+	if err := os.WriteFile(p, []byte("@id(\"tenant\")\nforbid (principal, action, resource)\nunless { context.request.headers[\"x-tenant\"] == \"acme\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 1 || !strings.Contains(errs, "attribute `x-tenant`") {
+		t.Errorf("undeclared header: exit %d\n%s", code, errs)
+	}
+	if err := os.WriteFile(p, []byte("@id(\"tenant\")\nforbid (principal, action, resource)\nunless { context.request.headers has \"x-tenant\" && context.request.headers[\"x-tenant\"] == \"acme\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	userSchema := "type Headers = {\"x-tenant\"?: String};\nentity Order in [Service] {owner?: User};\n"
+	if err := os.WriteFile(filepath.Join(dir, "schema.cedarschema"), []byte(userSchema), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCLI(t, "policy", "validate", "--config", cfg); code != 0 {
+		t.Errorf("declared header: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := runCLI(t, "policy", "schema", "--config", cfg); code != 0 || !strings.Contains(out, `"x-tenant"?: String`) {
+		t.Errorf("merged schema: exit %d\n%s", code, out)
+	}
+}
+
+// TestCheckShowsPolicyErrors: `warden check` (text and JSON) names the
+// erroring forbid that denied, with its message.
+func TestCheckShowsPolicyErrors(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	cfg, _ := quickstartCopy(t)
+	p := filepath.Join(filepath.Dir(cfg), "policies", "mfa.cedar")
+	if err := os.WriteFile(p, []byte("@id(\"mfa\")\nforbid (principal, action, resource)\nunless { context.token.acr == \"mfa\" };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/healthz")
+	if code != 1 || !strings.Contains(out, "reason:      policy_error") || !strings.Contains(out, "policies:    mfa") || !strings.Contains(out, "error:       mfa: ") {
+		t.Errorf("text: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI(t, "check", "--config", cfg, "--url", "http://localhost:8080/healthz", "--output", "json")
+	var r struct {
+		Reason   string
+		Policies []string
+		Errors   []string
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 1 || err != nil || r.Reason != "policy_error" || len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0], "mfa: ") {
+		t.Errorf("json: exit %d %v %+v\n%s%s", code, err, r, out, errs)
+	}
+}
+
+// TestConfigValidateIssuerChecks: a trailing slash on an issuer is a warning
+// (exit 0, naming the key); plain http to a host that is not loopback is an
+// error unless insecure_http.
+func TestConfigValidateIssuerChecks(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "policies"), 0o755)
+	os.WriteFile(filepath.Join(dir, "policies", "p.cedar"), []byte(`@id("a") permit(principal, action, resource);`), 0o644)
+	write := func(issuer, extra string) string {
+		cfg := filepath.Join(dir, "w.yaml")
+		os.WriteFile(cfg, []byte("identity:\n  issuers:\n    - {name: corp, issuer: \""+issuer+"\", audiences: [api]"+extra+"}\n"), 0o644)
+		return cfg
+	}
+	code, out, errs := runCLI(t, "config", "validate", write("http://127.0.0.1:8080/", ""))
+	if code != 0 || !strings.HasPrefix(out, "ok: ") || !strings.Contains(errs, "w.yaml:3: identity.issuers[0].issuer: ") || !strings.Contains(errs, "trailing slash") {
+		t.Errorf("trailing slash: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "config", "validate", write("https://idp.example.com", "")); code != 0 || errs != "" {
+		t.Errorf("no slash: exit %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "config", "validate", write("http://idp.example.com", "")); code != 1 || !strings.Contains(errs, "identity.issuers[0].issuer") || !strings.Contains(errs, "insecure_http") {
+		t.Errorf("plain http: exit %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "config", "validate", write("http://idp.example.com", ", insecure_http: true")); code != 0 {
+		t.Errorf("plain http allowed: exit %d %s", code, errs)
+	}
+}

@@ -14,7 +14,7 @@ import (
 func TestPolicyTestCLI(t *testing.T) {
 	t.Setenv("WARDEN_CONFIG", "")
 	code, out, errs := runCLI(t, "policy", "test", "-v", "../../examples/quickstart/tests")
-	if code != 0 || !strings.Contains(out, "17 passed, 0 failed") || strings.Contains(out, "FAIL") {
+	if code != 0 || !strings.Contains(out, "20 passed, 0 failed") || strings.Contains(out, "FAIL") {
 		t.Fatalf("quick start tests: exit %d\n%s%s", code, out, errs)
 	}
 	if !strings.Contains(out, "ok    ../../examples/quickstart/tests/orders.yaml:5: admins read any order") {
@@ -48,7 +48,7 @@ func TestPolicyTestCLI(t *testing.T) {
 		t.Errorf("broken file: exit %d\n%s%s", code, out, errs)
 	}
 
-	if code, _, errs := runCLI(t, "policy", "test"); code != 2 || !strings.Contains(errs, "usage: warden policy test") {
+	if code, _, errs := runCLI(t, "policy", "test"); code != 2 || !strings.Contains(errs, "Usage: warden policy test") {
 		t.Errorf("no PATH: exit %d, %s", code, errs)
 	}
 	if code, _, errs := runCLI(t, "policy", "test", filepath.Join(dir, "missing")); code != 2 || !strings.Contains(errs, "no such file") {

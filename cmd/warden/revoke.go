@@ -92,7 +92,6 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		args = args[1:]
 	}
 	fs := newFlags("revoke", stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, revokeUsage) }
 	cfgFile := fs.String("config", "", "config whose store is written (default: $WARDEN_CONFIG)")
 	jti := fs.String("jti", "", "revoke the token with this jti")
 	exp := fs.String("exp", "", "the token's expiry (RFC 3339)")

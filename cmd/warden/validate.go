@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -41,7 +42,41 @@ func cmdConfigValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitDeny
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	fmt.Fprintf(stdout, "ok: %s (%d policies, %d routes)\n", cfg.File, set.Len(), len(cfg.Policy.Routes))
+	return exitOK
+}
+
+func cmdPolicySchema(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("policy schema", stderr)
+	cfgFile := fs.String("config", "", "config whose routes (and policy directory's schema.cedarschema) the schema is for (default: $WARDEN_CONFIG, else the embedded quick start)")
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	cfg, err := loadConfig(*cfgFile)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	sc, err := set.ModelSchema()
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	b, err := sc.MarshalCedar()
+	if err != nil {
+		printErrors(stderr, err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "// Cedar schema of Warden's model for %s (warden policy schema).\n// Declare Headers, Query, Extensions or TokenClaims, or any entity type or action,\n// in %s to add or replace attributes.\n", cfg.File, cfg.PolicySource().Name+"/"+policy.SchemaFile)
+	stdout.Write(b)
 	return exitOK
 }
 
@@ -55,6 +90,10 @@ func loadAll(file string, stderr io.Writer) (*config.Config, *policy.Set, bool) 
 	set, err := policy.Load(cfg.PolicySource(), cfg.Policy.Routes)
 	if err != nil {
 		printErrors(stderr, err)
+		return nil, nil, false
+	}
+	if errs := set.ValidateModel(); len(errs) > 0 {
+		printErrors(stderr, errors.Join(errs...))
 		return nil, nil, false
 	}
 	return cfg, set, true

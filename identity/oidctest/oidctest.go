@@ -31,6 +31,11 @@ type Issuer struct {
 	down    atomic.Bool
 	delay   atomic.Int64 // ns added to each JWKS response
 	garbage atomic.Pointer[[]byte]
+	headers atomic.Pointer[map[string]string] // added to JWKS responses
+	docIss  atomic.Pointer[string]            // discovery's issuer, if not URL
+	docJWKS atomic.Pointer[string]            // discovery's jwks_uri, if not URL/jwks
+	closed  chan struct{}                     // closed by Close: delayed answers end
+	closing sync.Once
 }
 
 // Key is a signing key with its id and algorithm.
@@ -70,23 +75,41 @@ func New(t testing.TB) *Issuer {
 // Start starts an issuer publishing one RS256 key ("k1") on a loopback
 // port, for programs that are not tests (the load benchmark); Close stops it.
 func Start() *Issuer {
-	is := &Issuer{}
+	is := &Issuer{closed: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		if is.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
+		iss, jwks := is.URL, is.URL+"/jwks"
+		if p := is.docIss.Load(); p != nil {
+			iss = *p
+		}
+		if p := is.docJWKS.Load(); p != nil {
+			jwks = *p
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer":                                is.URL,
-			"jwks_uri":                              is.URL + "/jwks",
+			"issuer":                                iss,
+			"jwks_uri":                              jwks,
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
 		})
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
 		if d := is.delay.Load(); d > 0 {
-			time.Sleep(time.Duration(d))
+			select {
+			case <-time.After(time.Duration(d)):
+			case <-r.Context().Done(): // the client gave up
+				return
+			case <-is.closed:
+				return
+			}
+		}
+		if h := is.headers.Load(); h != nil {
+			for k, v := range *h {
+				w.Header().Set(k, v)
+			}
 		}
 		if is.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
@@ -104,8 +127,13 @@ func Start() *Issuer {
 	return is
 }
 
-// Close stops the issuer.
-func (is *Issuer) Close() { is.server.Close() }
+// Close stops the issuer, cutting JWKS requests it is delaying.
+func (is *Issuer) Close() {
+	is.closing.Do(func() {
+		close(is.closed)
+		is.server.Close()
+	})
+}
 
 // JWKS is the published key set.
 func (is *Issuer) JWKS() jose.JSONWebKeySet {
@@ -126,6 +154,27 @@ func (is *Issuer) SetDown(down bool) { is.down.Store(down) }
 
 // SetDelay delays every JWKS answer.
 func (is *Issuer) SetDelay(d time.Duration) { is.delay.Store(int64(d)) }
+
+// SetHeaders adds headers (Cache-Control, Expires) to every JWKS answer
+// (nil: none).
+func (is *Issuer) SetHeaders(h map[string]string) {
+	if h == nil {
+		is.headers.Store(nil)
+		return
+	}
+	is.headers.Store(&h)
+}
+
+// SetDiscovery makes discovery claim issuer iss (when not "") and jwks_uri
+// jwks (when not "") instead of its own URL and /jwks.
+func (is *Issuer) SetDiscovery(iss, jwks string) {
+	if iss != "" {
+		is.docIss.Store(&iss)
+	}
+	if jwks != "" {
+		is.docJWKS.Store(&jwks)
+	}
+}
 
 // SetGarbage makes the JWKS endpoint answer 200 with body instead of the
 // keys (nil: the keys again).

@@ -1,0 +1,98 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/identity/oidctest"
+)
+
+// TestUnknownKidWhileProviderDownIs503: with the key source down, a token
+// whose kid Warden has not seen is 503 unavailable with Retry-After (Warden
+// cannot know whether the provider rotated), not 401; tokens of the cached
+// keys keep being judged; /readyz stays ready but shows the failing fetch.
+func TestUnknownKidWhileProviderDownIs503(t *testing.T) {
+	var ns atomic.Int64
+	ns.Store(fixedNow().UnixNano())
+	now := func() time.Time { return time.Unix(0, ns.Load()) }
+	is := oidctest.New(t)
+	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: now})
+	is.SetDown(true)
+	ns.Add(int64(4 * time.Second)) // past the unknown-kid interval
+	rotated := oidctest.SignWith(t, oidctest.RSAKey("k-new", 2), map[string]any{
+		"iss": is.URL, "sub": "alice", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"staff"},
+	}, nil)
+	resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", rotated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetDeniedResponse()
+	hdr := map[string]string{}
+	for _, hv := range d.GetHeaders() {
+		hdr[hv.GetHeader().GetKey()] = hv.GetHeader().GetValue()
+	}
+	reason := resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue()
+	if d.GetStatus().GetCode() != 503 || reason != "unavailable" {
+		t.Errorf("unknown kid, provider down: %d %s, want 503 unavailable", d.GetStatus().GetCode(), reason)
+	}
+	if s, err := strconv.Atoi(hdr["retry-after"]); err != nil || s < 1 || s > 3 {
+		t.Errorf("retry-after %q", hdr["retry-after"])
+	}
+	if _, ok := hdr["www-authenticate"]; ok {
+		t.Errorf("a 503 with an invalid_token challenge: %v", hdr)
+	}
+	// The cached key still decides.
+	if r := e.reason(t, e.token(t, "mallory", "nobody")); r != "policy_deny" {
+		t.Errorf("cached key while down: %s", r)
+	}
+	r, err := http.Get(e.http + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !strings.Contains(string(body), "issuer corp: serving the keys fetched at") || !strings.Contains(string(body), "503 Service Unavailable") {
+		t.Errorf("/readyz while the key source is down: %d %s", r.StatusCode, body)
+	}
+}
+
+// TestReadyzSaysWhyNotReady: an issuer whose discovery names another issuer
+// (a trailing slash) keeps Warden unready, and /readyz says why.
+func TestReadyzSaysWhyNotReady(t *testing.T) {
+	is := oidctest.New(t)
+	is.SetDiscovery(is.URL+"/", "")
+	cfg := loadTestConfig(t, is)
+	svc, err := server.New(cfg, server.Options{Stdout: io.Discard, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc.Start(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, detail := svc.Ready()
+		if ok {
+			t.Fatal("ready with a mismatched issuer")
+		}
+		if strings.Contains(detail, "failed fetches") {
+			for _, want := range []string{"issuer corp: keys not fetched yet", `"` + is.URL + `/"`, `"` + is.URL + `"`, "trailing slash"} {
+				if !strings.Contains(detail, want) {
+					t.Errorf("readiness detail lacks %s: %s", want, detail)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fetch failure reported: %s", detail)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
