@@ -3,13 +3,14 @@ package server
 import (
 	"context"
 	"net"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
@@ -36,9 +37,11 @@ func adminLimits(g config.GRPC) config.GRPC {
 // gRPC listener (g: server.grpc, or adminLimits). Each stream counts against
 // g.MaxStreams until it ends, and ends by g.StreamTimeout at the latest,
 // data or not: a stream opened with HEADERS alone holds its slot (and
-// goroutine) no longer than that. onRefuse is told of each stream refused.
+// goroutine) no longer than that. Past g.MaxStreams a connection may still
+// open connReserve streams of its own. onRefuse is told of each stream
+// refused.
 func grpcLimits(g config.GRPC, onRefuse func()) []grpc.ServerOption {
-	streams := &streamLimit{max: int64(g.MaxStreams), timeout: g.StreamTimeout, onRefuse: onRefuse}
+	streams := &streamLimit{max: g.MaxStreams, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[string]int{}}
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(uint32(g.MaxConcurrentStreams)),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
@@ -57,13 +60,22 @@ func limitListener(l net.Listener, g config.GRPC) net.Listener {
 	return netutil.LimitListener(l, g.MaxConnections)
 }
 
-// streamLimit counts the streams open over all connections and gives each
-// a deadline.
+// connReserve is how many streams a connection may open even when
+// max_streams are open: a flood on other connections cannot starve a
+// connection that keeps few streams open (Envoy's), while the total stays
+// bounded by max_streams + max_connections × connReserve.
+const connReserve = 8
+
+// streamLimit counts the streams open over all connections and on each,
+// and gives each stream a deadline.
 type streamLimit struct {
-	open     atomic.Int64
-	max      int64
+	max      int
 	timeout  time.Duration
 	onRefuse func()
+
+	mu     sync.Mutex
+	open   int
+	byConn map[string]int // open streams by the connection's remote address
 }
 
 var errBusy = status.Error(codes.Unavailable, "warden: too many streams open; retry")
@@ -71,17 +83,33 @@ var errBusy = status.Error(codes.Unavailable, "warden: too many streams open; re
 // tap runs for each new stream before its handler goroutine starts (under
 // the transport's lock: it must not block).
 func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
-	if l.open.Add(1) > l.max {
-		l.open.Add(-1)
+	conn := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		conn = p.Addr.String()
+	}
+	l.mu.Lock()
+	if l.open >= l.max && l.byConn[conn] >= connReserve {
+		l.mu.Unlock()
 		if l.onRefuse != nil {
 			l.onRefuse()
 		}
 		return nil, errBusy
 	}
+	l.open++
+	l.byConn[conn]++
+	l.mu.Unlock()
 	// The stream's context ends with the stream (grpc-go cancels it), or
 	// at the deadline, which ends the stream; either way the slot is
 	// given back. The timer goes with the parent's cancellation.
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	context.AfterFunc(ctx, func() { l.open.Add(-1); cancel() })
+	context.AfterFunc(ctx, func() {
+		cancel()
+		l.mu.Lock()
+		l.open--
+		if l.byConn[conn]--; l.byConn[conn] == 0 {
+			delete(l.byConn, conn)
+		}
+		l.mu.Unlock()
+	})
 	return ctx, nil
 }
