@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -238,5 +239,46 @@ func TestRedisCluster(t *testing.T) {
 	c := mk() // a new replica reads them all back from every master
 	if list, err := c.List(context.Background(), time.Now()); err != nil || len(list) != 10 {
 		t.Errorf("list on the cluster: %d entries, %v", len(list), err)
+	}
+}
+
+// TestRedisCallsLeftBehindAreBounded: with Redis stopped, Takes return at
+// their deadline even when go-redis has not, and the calls they leave
+// running are bounded: past 1024 outstanding, a Take fails at once with
+// ErrBusy instead of starting another.
+func TestRedisCallsLeftBehindAreBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, srv, time.Minute)
+	b := []ratelimit.Bucket{{Key: "k", Interval: time.Second, Tolerance: time.Second}}
+	if _, err := r.Take(context.Background(), time.Now(), b); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(true)
+	defer srv.Pause(false)
+	const n = 1500
+	errs := make(chan error, n)
+	start := time.Now()
+	for range n {
+		go func() {
+			_, err := r.Take(context.Background(), time.Now(), b)
+			errs <- err
+		}()
+	}
+	busy := 0
+	for range n {
+		err := <-errs
+		switch {
+		case errors.Is(err, ratelimit.ErrBusy):
+			busy++
+		case err == nil:
+			t.Fatal("a Take succeeded with Redis stopped")
+		}
+	}
+	t.Logf("%d Takes: %d busy, all back in %s", n, busy, time.Since(start).Round(time.Millisecond))
+	if busy == 0 {
+		t.Errorf("%d concurrent Takes on a stopped Redis: none refused as busy", n)
+	}
+	if g := runtime.NumGoroutine(); g > 1024+200 {
+		t.Errorf("%d goroutines: calls left behind are not bounded", g)
 	}
 }
