@@ -51,8 +51,11 @@ type RedisOptions struct {
 	// MaxStaleness is how old the local revocation view may grow before
 	// Revoked reports an error (fail closed). Default 5s.
 	MaxStaleness time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// MaxInflight bounds the calls a Check may leave running when Redis
+	// overruns its deadline (see call). Default 1024.
+	MaxInflight int
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Redis is the shared store for many replicas: GCRA buckets in Redis, and
@@ -135,7 +138,10 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}, inflight: make(chan struct{}, maxInflight)}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = 1024
+	}
+	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}, inflight: make(chan struct{}, o.MaxInflight)}
 }
 
 // Client is the underlying client (shared with the decision log's Redis
@@ -193,15 +199,11 @@ func (r *Redis) Take(ctx context.Context, _ time.Time, buckets []Bucket) ([]Outc
 // unreachable, and the call was not tried.
 var ErrBusy = errors.New("redis: too many calls outstanding")
 
-// maxInflight bounds the Redis calls a Check may leave running (see call).
-const maxInflight = 1024
-
 // call runs f, a Redis call bounded by ctx, and waits for it no longer than
 // ctx: go-redis returns soon after the deadline, but not always by it (a
 // connection handshake or pool wait in progress on a stopped server), and
 // the Check must answer by store.redis.timeout. A call left behind ends by
-// go-redis's own timeouts (each the same timeout); at most maxInflight run
-// at once, and past that a call fails at once with ErrBusy, so they cannot
+// go-redis's own timeouts; at most MaxInflight run at once, and past that a call fails at once with ErrBusy, so they cannot
 // pile up while Redis is down.
 func (r *Redis) call(ctx context.Context, f func() error) error {
 	select {
