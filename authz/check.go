@@ -137,7 +137,7 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
 	start := time.Now()
 	now := a.o.Now()
-	in := parseRequest(req, now)
+	in := parseRequest(req, now, a.o.Limits)
 	rec := &Record{
 		Time:       now,
 		DecisionID: newDecisionID(),

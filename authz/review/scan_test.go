@@ -20,7 +20,7 @@ import (
 // record of the window exactly once, and none before it.
 func TestScanRawSources(t *testing.T) {
 	srv := redistest.Start(t)
-	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}})
+	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, time.Second)
 	defer c.Close()
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	file := &lumberjack.Logger{Filename: path, MaxSize: 1, MaxBackups: 10} // rotates every MB
