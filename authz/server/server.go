@@ -41,7 +41,6 @@ import (
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity"
-	"github.com/wardenauthz/warden/internal/ratelog"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -116,7 +115,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
 	// What can fail once per request (a store, a sink) warns once per
 	// interval with a count; the metrics count every failure.
-	reqLog := slog.New(ratelog.New(o.Logger.Handler(), slog.LevelWarn, RepeatedLogInterval, nil))
+	reqLog := slog.New(newRateLogged(o.Logger.Handler()))
 	o.Logger = reqLog
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
