@@ -94,9 +94,11 @@ type ScopeExplanation struct {
 type ConditionExplanation struct {
 	Kind string `json:"kind"` // when or unless
 	Text string `json:"text"`
-	// Result: true (the clause lets the policy apply), false, error, or
-	// not_evaluated (an earlier part already failed).
+	// Result is the expression's value: true, false, error, or
+	// not_evaluated (an earlier part already failed). Passed says whether
+	// the clause lets the policy apply (a when true, an unless false).
 	Result string `json:"result"`
+	Passed bool   `json:"passed"`
 	Error  string `json:"error,omitempty"`
 }
 
@@ -157,7 +159,19 @@ func (s *Set) ExplainCedar(ents cedar.EntityMap, req cedar.Request) *Explanation
 		Decision:  "deny",
 	}
 	e.Route.Note = "a plain Cedar request: no route"
-	s.explainPolicies(e, allOrder(s), all, req)
+	uids := func(x EntityExplanation, uid cedar.EntityUID) []cedar.EntityUID {
+		out := []cedar.EntityUID{uid}
+		for _, a := range x.Ancestors {
+			var u cedar.EntityUID
+			if u.UnmarshalCedar([]byte(a)) == nil {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	order := s.index.candidates(nil, uids(e.Action, req.Action), req.Principal.Type, uids(e.Principal, req.Principal))
+	e.Skipped = len(s.policies) - len(order)
+	s.explainPolicies(e, order, all, req)
 	// Authorize gives no @status or step-up answer.
 	if e.StepUp != nil || e.Status != 0 {
 		e.StepUp, e.Status, e.Reason = nil, 0, "policy_deny"
@@ -302,16 +316,23 @@ func explainPolicy(c *compiled, env xeval.Env) PolicyExplanation {
 			pe.Conditions = append(pe.Conditions, ce)
 			continue
 		}
-		v, err := xeval.Eval(xeval.PolicyToNode(&xast.Policy{Principal: all.All(), Action: all.All(), Resource: all.All(), Conditions: []xast.ConditionType{cond}}).AsIsNode(), env)
+		// The body's value, as a when clause sees it (a non-boolean is
+		// Cedar's type error).
+		when := xast.ConditionType{Condition: xast.ConditionWhen, Body: cond.Body}
+		v, err := xeval.Eval(xeval.PolicyToNode(&xast.Policy{Principal: all.All(), Action: all.All(), Resource: all.All(), Conditions: []xast.ConditionType{when}}).AsIsNode(), env)
 		switch {
 		case err != nil:
 			ce.Result, ce.Error = "error", err.Error()
 			failed, pe.Outcome = true, OutcomeError
-		case v == cedar.True:
-			ce.Result = "true"
 		default:
 			ce.Result = "false"
-			failed, pe.Outcome = true, OutcomeConditionFalse
+			if v == cedar.True {
+				ce.Result = "true"
+			}
+			ce.Passed = (v == cedar.True) == (cond.Condition == xast.ConditionWhen)
+			if !ce.Passed {
+				failed, pe.Outcome = true, OutcomeConditionFalse
+			}
 		}
 		pe.Conditions = append(pe.Conditions, ce)
 	}
