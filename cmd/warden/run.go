@@ -36,6 +36,8 @@ Usage:
   warden logs [--config FILE | --server ADDR] [filters]
                                             query decision logs (file or Redis stream sink, or admin API)
   warden envoy validate FILE...             check Envoy bootstrap/listener YAML offline, as Envoy loads it
+  warden routes import [--service S] OPENAPI_FILE
+                                            routes and schema actions from an OpenAPI 3 document
   warden replay --policies DIR [--since 24h]
                                             replay logged decisions against candidate policies; exit 1 on any change
   warden access-review [--since 30d] [--principal P | --group G] [--suggest DIR]
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "usage: warden config validate FILE")
 		return exitError
+	case "routes":
+		return cmdRoutes(rest, stdout, stderr)
 	case "envoy":
 		if len(rest) > 0 && rest[0] == "validate" {
 			return cmdEnvoyValidate(rest[1:], stdout, stderr)
