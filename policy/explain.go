@@ -362,7 +362,7 @@ func conditionText(cond xast.ConditionType) string {
 }
 
 // entityExplanation is uid with its ancestors in ents (breadth first, each
-// once).
+// once, each entity's parents sorted).
 func entityExplanation(ents cedar.EntityGetter, uid cedar.EntityUID) EntityExplanation {
 	out := EntityExplanation{UID: uid.String(), Ancestors: []string{}}
 	seen := map[cedar.EntityUID]bool{uid: true}
@@ -373,12 +373,18 @@ func entityExplanation(ents cedar.EntityGetter, uid cedar.EntityUID) EntityExpla
 		if !ok {
 			continue
 		}
+		var next []cedar.EntityUID
 		for p := range e.Parents.All() {
 			if !seen[p] {
 				seen[p] = true
-				queue = append(queue, p)
-				out.Ancestors = append(out.Ancestors, p.String())
+				next = append(next, p)
 			}
+		}
+		// Parents are a set: in a stable order.
+		sort.Slice(next, func(i, j int) bool { return next[i].String() < next[j].String() })
+		for _, p := range next {
+			queue = append(queue, p)
+			out.Ancestors = append(out.Ancestors, p.String())
 		}
 	}
 	return out
