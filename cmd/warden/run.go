@@ -142,6 +142,7 @@ func loadConfig(file string) (*config.Config, error) {
 func printJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // policy text (&&, <) as written
 	_ = enc.Encode(v)
 }
 
