@@ -216,9 +216,10 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if t := id.Token; t != nil {
 		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
-	// revocation
+	// revocation, by jti or by principal: id.ID is "issuer|sub", or
+	// "issuer|client_id" for a client-credentials token
 	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, t.Subject, t.Jti, t.Iat)
+		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.Iat)
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")

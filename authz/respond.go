@@ -25,12 +25,39 @@ import (
 // headerNames are the identity header names under the configured prefix.
 type headerNames struct {
 	prefix, principal, subject, issuer, groups, scopes, workload, decisionID string
+	// spelling is the prefix as spellingOf reads it.
+	spelling string
 }
 
 func newHeaderNames(prefix string) headerNames {
 	p := strings.ToLower(prefix)
 	return headerNames{prefix: p, principal: p + "principal", subject: p + "subject", issuer: p + "issuer",
-		groups: p + "groups", scopes: p + "scopes", workload: p + "workload", decisionID: p + "decision-id"}
+		groups: p + "groups", scopes: p + "scopes", workload: p + "workload", decisionID: p + "decision-id",
+		spelling: spellingOf(p)}
+}
+
+// spellingOf is a header name as upstreams read it: case-insensitive, and
+// "_" the same as "-" (CGI, WSGI, Rack, PHP and nginx's
+// underscores_in_headers turn both into "_", so x_warden_groups reaches an
+// application as X-Warden-Groups would).
+func spellingOf(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c == '_':
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// underPrefix reports whether a client header name reads as one under the
+// identity header prefix in any spelling: x-warden-groups, x_warden_groups,
+// X_Warden-Principal.
+func (h headerNames) underPrefix(name string) bool {
+	return len(name) >= len(h.spelling) && spellingOf(name[:len(h.spelling)]) == h.spelling
 }
 
 // problem is an RFC 9457 problem details body.
@@ -143,10 +170,11 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res 
 		add(a.h.workload, id.Peer.ID)
 	}
 	add(a.h.decisionID, rec.DecisionID)
-	// Strip every client-sent header under our prefix that we did not set:
-	// the upstream must be able to trust them.
+	// Strip every client-sent header under our prefix, in any spelling
+	// (underPrefix), that we did not set: the upstream must be able to trust
+	// them.
 	for _, h := range in.headers {
-		if !strings.HasPrefix(h.Name, a.h.prefix) {
+		if !a.h.underPrefix(h.Name) {
 			continue
 		}
 		ours := false

@@ -111,8 +111,11 @@ func TestIstioKitAgrees(t *testing.T) {
 		Namespace          string   `yaml:"namespace"`
 		Resources          []string `yaml:"resources"`
 		ConfigMapGenerator []struct {
-			Name  string   `yaml:"name"`
-			Files []string `yaml:"files"`
+			Name    string   `yaml:"name"`
+			Files   []string `yaml:"files"`
+			Options struct {
+				DisableNameSuffixHash bool `yaml:"disableNameSuffixHash"`
+			} `yaml:"options"`
 		} `yaml:"configMapGenerator"`
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
@@ -126,7 +129,9 @@ func TestIstioKitAgrees(t *testing.T) {
 		}
 	}
 	cms := map[string]map[string]string{} // configmap -> key -> file
+	inPlace := map[string]bool{}          // configmap -> updated in place (no hash suffix)
 	for _, g := range kust.ConfigMapGenerator {
+		inPlace[g.Name] = g.Options.DisableNameSuffixHash
 		cms[g.Name] = map[string]string{}
 		for _, f := range g.Files {
 			key, file, ok := strings.Cut(f, "=")
@@ -183,6 +188,11 @@ func TestIstioKitAgrees(t *testing.T) {
 	policyCM := cms[mounts[cfg.Policy.Dir]]
 	if policyCM == nil {
 		t.Fatalf("policy.dir %s is not a mounted config map", cfg.Policy.Dir)
+	}
+	// Policies update in place (Warden reloads them); the config rolls the
+	// pods (what it changes may need a restart).
+	if !inPlace[mounts[cfg.Policy.Dir]] || inPlace[mounts[filepath.Dir(cfgPath)]] {
+		t.Errorf("policies in place %v (want true), config in place %v (want false)", inPlace[mounts[cfg.Policy.Dir]], inPlace[mounts[filepath.Dir(cfgPath)]])
 	}
 	// Load the policies from the files the config map is generated from.
 	tmp := t.TempDir()

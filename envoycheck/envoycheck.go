@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,12 +37,18 @@ import (
 	"github.com/wardenauthz/warden/internal/yamlpath"
 )
 
-// Problem is one finding.
+// Problem is one finding: an error (Envoy would refuse the file, or it
+// cannot work with Warden) or a security warning (Envoy loads it, but it
+// weakens what Warden enforces: see Lint).
 type Problem struct {
 	File string
 	Line int    // 0 when unknown
 	Path string // field path, e.g. static_resources.listeners[0].filter_chains[0]
 	Msg  string
+	// Warning marks a security lint finding rather than an error.
+	Warning bool
+	// Hint is how to fix it, when there is one to give.
+	Hint string
 }
 
 func (p Problem) Error() string {
@@ -49,10 +56,28 @@ func (p Problem) Error() string {
 	if p.Line > 0 {
 		loc += ":" + strconv.Itoa(p.Line)
 	}
-	if p.Path != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, p.Path, p.Msg)
+	msg := p.Msg
+	if p.Warning {
+		msg = "warning: " + msg
 	}
-	return fmt.Sprintf("%s: %s", loc, p.Msg)
+	if p.Hint != "" {
+		msg += " (fix: " + p.Hint + ")"
+	}
+	if p.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, p.Path, msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, msg)
+}
+
+// Errors are the problems that are not warnings.
+func Errors(ps []Problem) []Problem {
+	var out []Problem
+	for _, p := range ps {
+		if !p.Warning {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // File checks one Envoy YAML file.
@@ -72,7 +97,7 @@ func LoadBootstrap(name string) (*bootstrapv3.Bootstrap, error) {
 		return nil, err
 	}
 	msg, ps := check(name, b)
-	if len(ps) > 0 {
+	if ps = Errors(ps); len(ps) > 0 {
 		errs := make([]error, len(ps))
 		for i, p := range ps {
 			errs[i] = p
@@ -87,7 +112,8 @@ func LoadBootstrap(name string) (*bootstrapv3.Bootstrap, error) {
 }
 
 // Check checks Envoy YAML text (a Bootstrap, or a single Listener); name is
-// used in problems.
+// used in problems. It returns every problem found, errors and security
+// warnings (Problem.Warning), in file order of discovery.
 func Check(name string, b []byte) []Problem {
 	_, ps := check(name, b)
 	return ps
@@ -112,15 +138,42 @@ func check(name string, b []byte) (proto.Message, []Problem) {
 		return fail("YAML to JSON: " + err.Error())
 	}
 	top, _ := doc.(map[string]any)
-	var msg proto.Message = &bootstrapv3.Bootstrap{}
+	if p, ok := c.notEnvoy(top); !ok {
+		return nil, []Problem{p}
+	}
+	newMsg := func() proto.Message { return &bootstrapv3.Bootstrap{} }
 	if _, ok := top["filter_chains"]; ok {
-		msg = &listenerv3.Listener{}
+		newMsg = func() proto.Message { return &listenerv3.Listener{} }
 	} else if _, ok := top["filterChains"]; ok {
-		msg = &listenerv3.Listener{}
+		newMsg = func() proto.Message { return &listenerv3.Listener{} }
 	}
-	if err := protojson.Unmarshal(js, msg); err != nil {
-		return nil, []Problem{c.jsonProblem(js, err)}
+	// protojson stops at the first problem: report it, drop the field it
+	// is about, and decode again, so that every such problem is reported
+	// in one run (bounded).
+	var msg proto.Message
+	removed := map[string]bool{}
+	for {
+		msg = newMsg()
+		err := protojson.Unmarshal(js, msg)
+		if err == nil {
+			break
+		}
+		p := c.jsonProblem(js, err)
+		c.problems = append(c.problems, p)
+		if len(c.problems) >= maxDecodeProblems {
+			c.problems = append(c.problems, Problem{File: name, Msg: fmt.Sprintf("stopped after %d problems", maxDecodeProblems)})
+			return nil, c.problems
+		}
+		at, ok := remove(doc, p.Path, strings.Contains(p.Msg, "@type") || strings.Contains(p.Msg, "unable to resolve"))
+		if !ok {
+			return nil, c.problems
+		}
+		removed[at] = true
+		if js, err = json.Marshal(doc); err != nil {
+			return nil, c.problems
+		}
 	}
+	decoded := len(c.problems)
 	c.validate("", msg)
 	c.walk("", msg.ProtoReflect())
 	switch m := msg.(type) {
@@ -129,7 +182,126 @@ func check(name string, b []byte) (proto.Message, []Problem) {
 	case *listenerv3.Listener:
 		c.loadChecks([]*listenerv3.Listener{m}, nil, "", false)
 	}
-	return msg, c.problems
+	// A field dropped above is not reported again as missing.
+	out := c.problems[:decoded]
+	for _, p := range c.problems[decoded:] {
+		if !removed[p.Path] {
+			out = append(out, p)
+		}
+	}
+	// In file order (problems without a line first).
+	slices.SortStableFunc(out, func(a, b Problem) int { return a.Line - b.Line })
+	return msg, out
+}
+
+// maxDecodeProblems bounds the decode-report-drop loop.
+const maxDecodeProblems = 100
+
+// bootstrapKeys are the top-level fields of an Envoy Bootstrap and Listener.
+var bootstrapKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	for _, m := range []proto.Message{&bootstrapv3.Bootstrap{}, &listenerv3.Listener{}} {
+		fields := m.ProtoReflect().Descriptor().Fields()
+		for i := range fields.Len() {
+			keys[string(fields.Get(i).Name())] = true
+			keys[fields.Get(i).JSONName()] = true
+		}
+	}
+	return keys
+}()
+
+// notEnvoy recognises YAML that is not an Envoy bootstrap or listener at
+// all (a Kubernetes manifest, an Istio resource, a Warden config), rather
+// than reporting its first key as an unknown field.
+func (c *checker) notEnvoy(top map[string]any) (Problem, bool) {
+	const what = "not an Envoy bootstrap or listener: "
+	const hint = "give warden envoy validate the bootstrap Envoy starts with (envoy -c FILE), or a listener"
+	if top == nil {
+		return Problem{File: c.file, Line: 1, Msg: what + "the top level is not a mapping", Hint: hint}, false
+	}
+	if kind, ok := top["kind"].(string); ok {
+		if api, ok := top["apiVersion"].(string); ok {
+			return Problem{File: c.file, Line: yamlpath.Line(&c.root, "kind"),
+				Msg:  fmt.Sprintf(what+"a Kubernetes manifest (apiVersion: %s, kind: %s)", api, kind),
+				Hint: "for Istio, check the mesh config with istioctl analyze; " + hint}, false
+		}
+	}
+	_, policy := top["policy"]
+	_, identity := top["identity"]
+	if policy && identity {
+		return Problem{File: c.file, Line: 1, Msg: what + "a Warden config", Hint: "check it with warden config validate FILE"}, false
+	}
+	var unknown []string
+	for k := range top {
+		if !bootstrapKeys[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	// A bootstrap with a misspelt key or two is reported key by key; YAML
+	// most of whose keys are not Envoy's is something else.
+	if len(top) > 0 && 2*len(unknown) > len(top) {
+		slices.Sort(unknown)
+		return Problem{File: c.file, Line: 1, Msg: what + "most of its top-level keys (" + strings.Join(unknown, ", ") +
+			") are not Bootstrap or Listener fields (static_resources, admin, node, filter_chains, ...)", Hint: hint}, false
+	}
+	return Problem{}, true
+}
+
+// remove deletes the value at path (as pathAt spells it) from doc, so that
+// decoding can go on past it; for an Any's unresolvable @type it removes
+// the whole Any. It returns the path removed, or false when it cannot
+// remove anything without shifting the positions of what follows.
+func remove(doc any, path string, wholeAny bool) (string, bool) {
+	type step struct {
+		m   map[string]any
+		key string
+		at  string // path up to and including key
+	}
+	var steps []step
+	cur, rest, at := doc, path, ""
+	for rest != "" {
+		switch v := cur.(type) {
+		case map[string]any:
+			// Keys may hold dots (typed_per_filter_config's filter names):
+			// take the longest key that rest starts with.
+			best := ""
+			for k := range v {
+				if len(k) > len(best) && strings.HasPrefix(rest, k) &&
+					(len(rest) == len(k) || rest[len(k)] == '.' || rest[len(k)] == '[') {
+					best = k
+				}
+			}
+			if best == "" {
+				return "", false
+			}
+			at = join(at, best)
+			steps = append(steps, step{v, best, at})
+			cur, rest = v[best], strings.TrimPrefix(rest[len(best):], ".")
+		case []any:
+			if !strings.HasPrefix(rest, "[") {
+				return "", false
+			}
+			end := strings.IndexByte(rest, ']')
+			i, err := strconv.Atoi(rest[1:max(end, 1)])
+			if end < 0 || err != nil || i < 0 || i >= len(v) {
+				return "", false
+			}
+			at += rest[:end+1]
+			steps = append(steps, step{nil, "", at})
+			cur, rest = v[i], strings.TrimPrefix(rest[end+1:], ".")
+		default:
+			return "", false
+		}
+	}
+	if n := len(steps); wholeAny && n > 0 && steps[n-1].key == "@type" {
+		steps = steps[:n-1]
+	}
+	if len(steps) == 0 || steps[len(steps)-1].m == nil {
+		return "", false
+	}
+	last := steps[len(steps)-1]
+	delete(last.m, last.key)
+	return last.at, true
 }
 
 type checker struct {
@@ -147,7 +319,9 @@ var protojsonPos = regexp.MustCompile(`\(line (\d+):(\d+)\): `)
 // jsonProblem turns protojson's "(line 1:345): unknown field" into the YAML
 // path and line of that offset.
 func (c *checker) jsonProblem(js []byte, err error) Problem {
-	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	// protobuf-go writes "proto:" then a space or, at random, a no-break
+	// space (so that no one matches its messages exactly).
+	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
 	m := protojsonPos.FindStringSubmatchIndex(msg)
 	if m == nil {
 		return Problem{File: c.file, Msg: msg}
@@ -337,6 +511,7 @@ func (c *checker) loadChecks(listeners []*listenerv3.Listener, clusters []*clust
 				case *hcmv3.HttpConnectionManager:
 					c.checkHCM(join(fp, "typed_config"), t, cluster)
 				case *netauthzv3.ExtAuthz:
+					c.lintNetAuthz(join(fp, "typed_config"), t)
 					c.checkGRPCCluster(join(fp, "typed_config.grpc_service.envoy_grpc.cluster_name"), t.GetGrpcService().GetEnvoyGrpc().GetClusterName(), cluster)
 				case *tcpproxyv3.TcpProxy:
 					if n := t.GetCluster(); n != "" {
@@ -355,6 +530,7 @@ func (c *checker) checkHCM(p string, h *hcmv3.HttpConnectionManager, cluster clu
 	if len(filters) == 0 {
 		c.add(join(p, "http_filters"), "no HTTP filters: the router filter must be last")
 	}
+	authorized := false // an ext_authz filter asks Warden
 	for i, f := range filters {
 		fp := fmt.Sprintf("%s.http_filters[%d]", p, i)
 		inner, err := f.GetTypedConfig().UnmarshalNew()
@@ -372,6 +548,8 @@ func (c *checker) checkHCM(p string, h *hcmv3.HttpConnectionManager, cluster clu
 			c.add(fp, "the last HTTP filter is %q: it must be the router (envoy.filters.http.router)", f.GetName())
 		}
 		if az, ok := inner.(*extauthzv3.ExtAuthz); ok {
+			authorized = true
+			c.lintAuthz(join(fp, "typed_config"), az)
 			switch {
 			case az.GetGrpcService() != nil:
 				c.checkGRPCCluster(join(fp, "typed_config.grpc_service.envoy_grpc.cluster_name"), az.GetGrpcService().GetEnvoyGrpc().GetClusterName(), cluster)
@@ -379,6 +557,9 @@ func (c *checker) checkHCM(p string, h *hcmv3.HttpConnectionManager, cluster clu
 				cluster(join(fp, "typed_config.http_service.server_uri.cluster"), az.GetHttpService().GetServerUri().GetCluster(), "ext_authz http_service")
 			}
 		}
+	}
+	if authorized {
+		c.lintHCM(p, h)
 	}
 	for vi, vh := range h.GetRouteConfig().GetVirtualHosts() {
 		for ri, r := range vh.GetRoutes() {

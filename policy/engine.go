@@ -2,8 +2,11 @@ package policy
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +80,7 @@ func (e *Engine) Watch(ctx context.Context, dir string, log *slog.Logger) error 
 	if err != nil {
 		return err
 	}
-	if err := w.Add(dir); err != nil {
+	if err := watchTree(w, dir); err != nil {
 		w.Close()
 		return err
 	}
@@ -104,6 +107,10 @@ func (e *Engine) Watch(ctx context.Context, dir string, log *slog.Logger) error 
 					log.Error("policy directory gone; keeping the last good set", "dir", dir, "err", err)
 					continue
 				}
+				// Subdirectories made since are watched from now on.
+				if err := watchTree(w, dir); err != nil {
+					log.Warn("policy watch", "err", err)
+				}
 				if err := e.Reload(); err != nil {
 					log.Error("policy reload failed; keeping the last good set", "err", err)
 				} else {
@@ -113,4 +120,21 @@ func (e *Engine) Watch(ctx context.Context, dir string, log *slog.Logger) error 
 		}
 	}()
 	return nil
+}
+
+// watchTree watches dir and its subdirectories (not those whose names start
+// with ".", as the loader skips them); adding a watched one again is a no-op.
+func watchTree(w *fsnotify.Watcher, dir string) error {
+	if err := w.Add(dir); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		return w.Add(p)
+	})
 }

@@ -60,3 +60,47 @@ func TestReloadKeepsLastGood(t *testing.T) {
 		t.Errorf("after fix: %d policies, last error %v", e.Current().Len(), e.LastError())
 	}
 }
+
+// TestWatchSubdirectories: a change in a subdirectory, also one made after
+// the watch began, reloads the set.
+func TestWatchSubdirectories(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("team/a.cedar", `@id("a") permit(principal, action, resource);`)
+	e, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloads := make(chan error, 16)
+	e.OnReload = func(err error, _ time.Duration) { reloads <- err }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := e.Watch(ctx, dir, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(n int) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for e.Current().Len() != n {
+			select {
+			case <-reloads:
+			case <-deadline:
+				t.Fatalf("%d policies, want %d", e.Current().Len(), n)
+			}
+		}
+	}
+	write("team/b.cedar", `@id("b") permit(principal, action, resource);`)
+	waitFor(2)
+	write("new/c.cedar", `@id("c") permit(principal, action, resource);`)
+	waitFor(3)
+	write("new/d.cedar", `@id("d") permit(principal, action, resource);`) // in the directory made after the watch began
+	waitFor(4)
+}

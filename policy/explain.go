@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cedar-policy/cedar-go"
 	cast "github.com/cedar-policy/cedar-go/ast"
@@ -135,7 +136,7 @@ func (s *Set) Explain(r *Request) *Explanation {
 	}
 	order := s.index.candidates(nil, m.actions, m.req.Principal.Type, m.principals)
 	e.Skipped = len(s.policies) - len(order)
-	s.explainPolicies(e, order, m.ents, m.req)
+	s.explainPolicies(e, order, m.ents, m.req, m)
 	return e
 }
 
@@ -171,7 +172,7 @@ func (s *Set) ExplainCedar(ents cedar.EntityMap, req cedar.Request) *Explanation
 	}
 	order := s.index.candidates(nil, uids(e.Action, req.Action), req.Principal.Type, uids(e.Principal, req.Principal))
 	e.Skipped = len(s.policies) - len(order)
-	s.explainPolicies(e, order, all, req)
+	s.explainPolicies(e, order, all, req, nil)
 	// Authorize gives no @status or step-up answer.
 	if e.StepUp != nil || e.Status != 0 {
 		e.StepUp, e.Status, e.Reason = nil, 0, "policy_deny"
@@ -181,8 +182,9 @@ func (s *Set) ExplainCedar(ents cedar.EntityMap, req cedar.Request) *Explanation
 }
 
 // explainPolicies evaluates each policy of order on its own and concludes
-// as evaluate and forbidErrored do.
-func (s *Set) explainPolicies(e *Explanation, order []int32, ents cedar.EntityGetter, req cedar.Request) {
+// as evaluate and forbidErrored do (m: the mapped request, whose allow
+// @step_up_max_age may still refuse; nil for a plain Cedar request).
+func (s *Set) explainPolicies(e *Explanation, order []int32, ents cedar.EntityGetter, req cedar.Request, m *mapped) {
 	env := xeval.Env{Entities: ents, Principal: req.Principal, Action: req.Action, Resource: req.Resource, Context: req.Context}
 	var permits, forbids, errForbids, errPermits []*compiled
 	for _, i := range order {
@@ -261,6 +263,7 @@ func (s *Set) explainPolicies(e *Explanation, order []int32, ents cedar.EntityGe
 			e.Status = forbids[0].status
 			e.Rule += fmt.Sprintf(", and only it: permit %s would allow; its @status %d answers", strings.Join(ids(permits), ", "), e.Status)
 		}
+	case len(permits) > 0 && m != nil && s.staleStepUp(e, m, ids(permits)):
 	case len(permits) > 0:
 		e.Decision, e.Reason = "allow", "policy_allow"
 		e.Determining = ids(permits)
@@ -277,6 +280,23 @@ func (s *Set) explainPolicies(e *Explanation, order []int32, ents cedar.EntityGe
 		}
 	}
 	e.Rule += ignored
+}
+
+// staleStepUp concludes e when permits allow m but a @step_up_max_age
+// forbid in whose scope m is needs a fresher authentication (staleAuth).
+func (s *Set) staleStepUp(e *Explanation, m *mapped, permits []string) bool {
+	su, ids := s.staleAuth(m)
+	if su == nil {
+		return false
+	}
+	e.Decision, e.Reason, e.StepUp, e.Determining = "deny", "step_up", su, ids
+	age := "the token has no auth_time"
+	if d, known := authAge(m.req.Context); known {
+		age = fmt.Sprintf("the token's auth_time is %s old", d.Round(time.Second))
+	}
+	e.Rule = fmt.Sprintf("permit %s applies, but the request is in the scope of forbid %s, whose @step_up_max_age (%ds) is not met (%s): step-up asked (401 insufficient_user_authentication)",
+		strings.Join(permits, ", "), strings.Join(ids, ", "), su.MaxAge, age)
+	return true
 }
 
 // explainPolicy evaluates c's scope and conditions separately, in Cedar's

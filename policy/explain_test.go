@@ -36,6 +36,12 @@ func TestExplainDecisiveLine(t *testing.T) {
 	skipSet := explainSet(t, `
 @id("all") permit (principal, action, resource);
 @id("needs-acr") forbid (principal, action, resource) unless { context.token.acr == "mfa" };`, func(s *policy.Source) { s.SkipErrors = true })
+	maxAgeSet := explainSet(t, `
+@id("all") permit (principal, action, resource);
+@id("fresh") @step_up_max_age("60") forbid (principal, action == Action::"DELETE /orders/{id}", resource) when { false };`, nil)
+	now := time.Now().Truncate(time.Second)
+	old := &policy.Token{Iss: "dev", Sub: "alice", AuthTime: now.Add(-time.Hour).Unix()}
+	fresh := &policy.Token{Iss: "dev", Sub: "alice", AuthTime: now.Add(-time.Second).Unix()}
 	for _, tc := range []struct {
 		name   string
 		set    *policy.Set
@@ -50,6 +56,8 @@ func TestExplainDecisiveLine(t *testing.T) {
 		{"step-up cured", qs, policy.Request{Principal: user("alice", "admins"), Method: "DELETE", Path: "/orders/42", Token: mfa}, "policy_allow", "permit orders-admins-all applies and no forbid"},
 		{"route_unknown", qs, policy.Request{Principal: user("alice", "admins"), Method: "GET", Path: "/nope", Host: "localhost"}, "route_unknown", `no route of service "localhost" matches, and policy.unrouted is deny`},
 		{"ambiguous path", qs, policy.Request{Principal: user("alice", "admins"), Method: "GET", Path: "/orders/42/..%2f43", Host: "localhost"}, "request_invalid", "the request path is refused before any policy (400)"},
+		{"step_up_max_age", maxAgeSet, policy.Request{Principal: user("alice"), Method: "DELETE", Path: "/orders/42", Token: old}, "step_up", "permit all applies, but the request is in the scope of forbid fresh, whose @step_up_max_age (60s) is not met (the token's auth_time is 1h0m0s old)"},
+		{"step_up_max_age met", maxAgeSet, policy.Request{Principal: user("alice"), Method: "DELETE", Path: "/orders/42", Token: fresh}, "policy_allow", "permit all applies and no forbid"},
 		{"erroring forbid", errSet, policy.Request{Principal: user("alice"), Method: "GET", Path: "/orders"}, "policy_error", "forbid needs-acr errored: policy_error (policy.on_error: deny)"},
 		{"erroring forbid skipped", skipSet, policy.Request{Principal: user("alice"), Method: "GET", Path: "/orders"}, "policy_allow", "permit all applies and no forbid (forbid needs-acr errored and is ignored: policy.on_error: skip)"},
 	} {
@@ -58,7 +66,7 @@ func TestExplainDecisiveLine(t *testing.T) {
 			if r.Host == "" {
 				r.Host = "localhost:8080"
 			}
-			r.Time = time.Now()
+			r.Time = now
 			res := tc.set.Decide(&r)
 			e := tc.set.Explain(&r)
 			if err := e.Agrees(res); err != nil {

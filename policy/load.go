@@ -60,6 +60,7 @@ type Set struct {
 	ancestors map[cedar.EntityUID][]cedar.EntityUID
 	routes    []*Route
 	needs     *ctxNeeds // what of the context the policies can observe
+	maxAges   []maxAge  // @step_up_max_age forbids, enforced on every allow
 	names     map[cedar.EntityUID]string
 	// replayable: keep each decision's Cedar request (Source.Replayable).
 	replayable                bool
@@ -125,24 +126,12 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	entries, err := fs.ReadDir(src.FS, src.Dir)
+	policyFiles, err := policyFilesOf(src)
 	if err != nil {
-		return nil, fmt.Errorf("policy directory %s: %w", src.Name, err)
+		return nil, err
 	}
 	s := &Set{byID: map[cedar.PolicyID]*compiled{}, routes: routes}
 	display := func(name string) string { return path.Join(src.Name, name) }
-	var policyFiles []string
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		switch n := e.Name(); {
-		case strings.HasPrefix(n, "."):
-		case strings.HasSuffix(n, ".cedar"):
-			policyFiles = append(policyFiles, n)
-		}
-	}
-	sort.Strings(policyFiles)
 	for _, name := range policyFiles {
 		b, err := fs.ReadFile(src.FS, path.Join(src.Dir, name))
 		if err != nil {
@@ -188,6 +177,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		return nil, errors.Join(errs...)
 	}
 	s.index = buildIndex(s.policies)
+	s.maxAges = maxAges(s.policies)
 	s.needs = fullContext
 	s.replayable = src.Replayable
 	s.skipErrors, s.allowUnrouted = src.SkipErrors, src.AllowUnrouted
@@ -195,6 +185,46 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		s.needs = contextNeeds(s.policies)
 	}
 	return s, nil
+}
+
+// policyFilesOf lists the *.cedar files of src's directory and its
+// subdirectories, as paths relative to it, in lexical order. Names starting
+// with "." are skipped, directories too: a Kubernetes ConfigMap volume keeps
+// its real files in ..data and ..TIMESTAMP beside the links to them, which
+// must not be read twice.
+func policyFilesOf(src Source) ([]string, error) {
+	var files []string
+	err := fs.WalkDir(src.FS, src.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == src.Dir {
+				return err
+			}
+			return fmt.Errorf("%s: %w", path.Join(src.Name, rel(src.Dir, p)), err)
+		}
+		if p != src.Dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".cedar") {
+			files = append(files, rel(src.Dir, p))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy directory %s: %w", src.Name, err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// rel is p relative to dir (p is dir or below it, as fs.WalkDir gives it).
+func rel(dir, p string) string {
+	if dir == "." {
+		return p
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
 }
 
 // addPolicies parses one file and checks ids and annotations.

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -121,5 +123,76 @@ func TestHostsCompareOneWay(t *testing.T) {
 		if res.Template != path {
 			t.Errorf("%s %s: route %q", host, path, res.Template)
 		}
+	}
+}
+
+// TestLoadSubdirectories: *.cedar files in subdirectories are read, in
+// lexical order of their paths; errors name them by path under the
+// directory as given; names starting with "." are skipped, so a Kubernetes
+// ConfigMap volume's ..data and ..TIMESTAMP copies are not read twice.
+func TestLoadSubdirectories(t *testing.T) {
+	s, err := load(t, map[string]string{
+		"top.cedar":                       `@id("top") permit(principal, action, resource);`,
+		"teams/orders/orders.cedar":       `@id("orders") permit(principal, action, resource);`,
+		"teams/billing.cedar":             `@id("billing") forbid(principal, action, resource);`,
+		"..2026_11_28_10_00_00.1/x.cedar": `@id("top") permit(principal, action, resource);`,
+		"..data/x.cedar":                  `@id("top") permit(principal, action, resource);`,
+		".hidden/y.cedar":                 `not cedar`,
+		"teams/notes.txt":                 `not cedar`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 3 {
+		t.Errorf("%d policies, want 3 (top, teams/billing, teams/orders/orders)", s.Len())
+	}
+	_, err = load(t, map[string]string{
+		"a.cedar":            `@id("x") permit(principal, action, resource);`,
+		"sub/deeper/b.cedar": "\n@id(\"x\") forbid(principal, action, resource);",
+		"sub/c.cedar":        "@id(\"c\") permit(principal action, resource);",
+	})
+	for _, want := range []string{
+		`policies/sub/deeper/b.cedar:2:1: duplicate @id("x"), first used at policies/a.cedar:1:1`,
+		`policies/sub/c.cedar:1:`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in:\n%v", want, err)
+		}
+	}
+	// Deterministic: sub/c.cedar (sorted before sub/deeper/) is reported first.
+	if err != nil && strings.Index(err.Error(), "sub/c.cedar") > strings.Index(err.Error(), "sub/deeper/b.cedar") {
+		t.Errorf("not in path order:\n%v", err)
+	}
+}
+
+// TestLoadConfigMapVolume: a Kubernetes ConfigMap volume on disk (files are
+// links into ..data, a link to the current ..TIMESTAMP directory) loads each
+// policy once.
+func TestLoadConfigMapVolume(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2026_11_28_10_00_00.123")
+	if err := os.Mkdir(ts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"orders.cedar":  `@id("orders") permit(principal, action, resource);`,
+		"billing.cedar": `@id("billing") forbid(principal, action, resource);`,
+	} {
+		if err := os.WriteFile(filepath.Join(ts, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 2 {
+		t.Errorf("%d policies, want 2", s.Len())
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -38,6 +37,10 @@ type Service struct {
 	Policies *policy.Engine
 	Node     string
 	Now      func() time.Time
+	// Subjects reads a subject to revoke into the principal id revocations
+	// are keyed on, refusing an unknown issuer
+	// (identity.Config.RevocationSubject).
+	Subjects func(string) (string, error)
 }
 
 // QueryDecisions implements adminv1.AdminServiceServer.
@@ -69,24 +72,25 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 	return out, nil
 }
 
-// FilterFromProto checks a query's filters; since defaults to 15 minutes
-// before now.
+// FilterFromProto checks a query's filters (every problem at once); since
+// defaults to 15 minutes before now.
 func FilterFromProto(req *adminv1.QueryDecisionsRequest, now time.Time) (authz.Filter, error) {
 	f := authz.Filter{Since: now.Add(-15 * time.Minute), Decision: req.GetDecision(), Principal: req.GetPrincipal(),
-		Action: req.GetAction(), Status: int(req.GetStatus())}
+		Action: req.GetAction(), Status: int(req.GetStatus()), DecisionID: req.GetDecisionId(),
+		Reason: authz.Reason(req.GetReason()), Resource: req.GetResource(), Policy: req.GetPolicy(), Node: req.GetNode()}
 	if req.Since != nil {
 		if err := req.Since.CheckValid(); err != nil {
-			return f, err
+			return f, errors.New("since: " + err.Error())
 		}
 		f.Since = req.Since.AsTime()
 	}
-	if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
-		return f, errors.New(`decision must be "allow", "deny" or empty`)
+	if req.Until != nil {
+		if err := req.Until.CheckValid(); err != nil {
+			return f, errors.New("until: " + err.Error())
+		}
+		f.Until = req.Until.AsTime()
 	}
-	if f.Status < 0 || f.Status > 599 {
-		return f, errors.New("status must be an HTTP status or 0")
-	}
-	return f, nil
+	return f.Check()
 }
 
 // Revoke implements adminv1.AdminServiceServer.
@@ -103,9 +107,12 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 			r.Until = e.AsTime()
 		}
 	case *adminv1.RevokeRequest_Subject:
-		sub := t.Subject.GetSubject()
-		if iss, id, ok := strings.Cut(sub, "|"); !ok || iss == "" || id == "" {
-			return nil, status.Errorf(codes.InvalidArgument, "subject %q: want ISSUER|SUB, e.g. corp|alice (the issuer's configured name)", sub)
+		if s.Subjects == nil {
+			return nil, status.Error(codes.FailedPrecondition, "this server cannot read subjects (no issuers)")
+		}
+		sub, err := s.Subjects(t.Subject.GetSubject())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "subject %v", err)
 		}
 		r = ratelimit.Revocation{Kind: "subject", ID: sub, Before: now}
 		if b := t.Subject.GetBefore(); b != nil {

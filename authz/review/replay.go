@@ -49,8 +49,15 @@ type ReplayReport struct {
 	Truncated     bool           `json:"truncated,omitempty"`
 }
 
-// Changed reports whether any decision would change.
+// Changed reports whether any decision or its deciding policies would
+// change.
 func (r *ReplayReport) Changed() bool { return len(r.Changes) > 0 || r.Truncated }
+
+// DecisionsChanged reports whether any decision would change (allow to deny
+// or deny to allow), counting the changes not kept too.
+func (r *ReplayReport) DecisionsChanged() bool {
+	return r.Counts[NewlyDenied]+r.Counts[NewlyAllowed] > 0
+}
 
 // logLine is the part of a record replay reads.
 type logLine struct {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,6 +151,38 @@ func TestAdminAPI(t *testing.T) {
 		_, err = reader.QueryDecisions(ctx, &adminv1.QueryDecisionsRequest{Since: timestamppb.New(fixedNow().Add(time.Minute))})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The filters of issue 19, applied by the server.
+		allow := resp.Decisions[0]
+		for _, tc := range []struct {
+			req  *adminv1.QueryDecisionsRequest
+			want int
+		}{
+			{&adminv1.QueryDecisionsRequest{DecisionId: allow.DecisionId}, 1},
+			{&adminv1.QueryDecisionsRequest{Reason: "policy_deny"}, 4},
+			{&adminv1.QueryDecisionsRequest{Reason: "token_invalid"}, 0},
+			{&adminv1.QueryDecisionsRequest{Policy: allow.Policies[0]}, 3},
+			{&adminv1.QueryDecisionsRequest{Resource: allow.Resource, Decision: "allow"}, 3},
+			{&adminv1.QueryDecisionsRequest{Node: allow.Node}, 7},
+			{&adminv1.QueryDecisionsRequest{Node: allow.Node + "-other"}, 0},
+			// The fixed clock gives every record one time; until is exclusive.
+			{&adminv1.QueryDecisionsRequest{Until: timestamppb.New(allow.Time.AsTime())}, 0},
+			{&adminv1.QueryDecisionsRequest{Until: timestamppb.New(allow.Time.AsTime().Add(time.Nanosecond))}, 7},
+		} {
+			resp, err := reader.QueryDecisions(ctx, tc.req)
+			if err != nil {
+				t.Fatalf("%v: %v", tc.req, err)
+			}
+			if len(resp.Decisions) != tc.want {
+				t.Errorf("%v: %d records, want %d", tc.req, len(resp.Decisions), tc.want)
+			}
+		}
+		for _, req := range []*adminv1.QueryDecisionsRequest{
+			{Principal: "mallory"}, {Reason: "denied"}, {DecisionId: "42"}, {Resource: "/orders"},
+			{Since: timestamppb.New(fixedNow()), Until: timestamppb.New(fixedNow().Add(-time.Hour))},
+		} {
+			_, err = reader.QueryDecisions(ctx, req)
+			wantCode(t, fmt.Sprintf("malformed filter %v", req), err, codes.InvalidArgument)
 		}
 	})
 

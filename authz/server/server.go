@@ -265,7 +265,8 @@ func (s *Service) newAdmin() error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	s.admin = grpc.NewServer(opts...)
-	adminv1.RegisterAdminServiceServer(s.admin, &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now})
+	adminv1.RegisterAdminServiceServer(s.admin, &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
+		Subjects: s.Config.Identity.RevocationSubject})
 	return nil
 }
 

@@ -88,17 +88,25 @@ func (r *remoteSource) Close() error { return r.close() }
 
 func (r *remoteSource) Query(ctx context.Context, f authz.Filter, limit int, cursor string) ([]*authz.Record, string, error) {
 	req := &adminv1.QueryDecisionsRequest{Decision: f.Decision, Principal: f.Principal, Action: f.Action,
-		Status: int32(f.Status), PageSize: int32(min(limit, admin.MaxPageSize)), PageToken: cursor}
+		Status: int32(f.Status), PageSize: int32(min(limit, admin.MaxPageSize)), PageToken: cursor,
+		DecisionId: f.DecisionID, Reason: string(f.Reason), Resource: f.Resource, Policy: f.Policy, Node: f.Node}
 	if !f.Since.IsZero() {
 		req.Since = timestamppb.New(f.Since)
+	}
+	if !f.Until.IsZero() {
+		req.Until = timestamppb.New(f.Until)
 	}
 	resp, err := r.c.QueryDecisions(ctx, req)
 	if err != nil {
 		return nil, "", adminError(err)
 	}
-	recs := make([]*authz.Record, len(resp.Decisions))
-	for i, d := range resp.Decisions {
-		recs[i] = admin.RecordFromProto(d)
+	// A server older than a filter field ignores it: every record is checked
+	// here too, so no record outside the filter is shown.
+	recs := make([]*authz.Record, 0, len(resp.Decisions))
+	for _, d := range resp.Decisions {
+		if r := admin.RecordFromProto(d); f.Match(r) {
+			recs = append(recs, r)
+		}
 	}
 	return recs, resp.NextPageToken, nil
 }

@@ -19,10 +19,17 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("logs", stderr)
 	cfgFile := fs.String("config", "", "read the decision log sinks of this config (redis_stream, else file; else ask its admin API)")
 	af := addAdminFlags(fs)
-	since := fs.Duration("since", 15*time.Minute, "how far back")
+	since := addSince(fs, 15*time.Minute, "records at or after (default 15m)")
+	until := &sinceFlag{}
+	fs.Var(until, "until", "records before: 30d, 12h ago or an RFC 3339 time (default: now)")
+	decisionID := fs.String("decision-id", "", "exact decision id (32 hex digits), as a client was given it")
 	decision := fs.String("decision", "", "allow or deny")
-	principal := fs.String("principal", "", `exact principal, e.g. User::"corp|alice"`)
+	reason := fs.String("reason", "", "a reason: "+reasonList())
+	principal := fs.String("principal", "", `exact principal, e.g. User::"corp|alice" (quote it for the shell)`)
 	action := fs.String("action", "", `exact action, e.g. Action::"GET /orders/{id}" (the Action:: prefix may be left out)`)
+	resource := fs.String("resource", "", `exact resource, e.g. Resource::"orders-api:/orders/42"`)
+	policyID := fs.String("policy", "", "records this policy id decided (one of the record's policies)")
+	node := fs.String("node", "", "records of this replica (the config's node)")
 	status := fs.Int("status", 0, "HTTP status")
 	limit := fs.Int("limit", 100, "at most this many records (the newest)")
 	follow := fs.Bool("follow", false, "keep printing new records until interrupted")
@@ -30,19 +37,36 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
-	if *decision != "" && *decision != "allow" && *decision != "deny" {
-		fmt.Fprintln(stderr, "warden logs: --decision must be allow or deny")
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "warden logs: unexpected argument %q (filters are flags, e.g. --principal 'User::\"corp|alice\"')\n", fs.Arg(0))
 		return exitError
 	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintln(stderr, "warden logs: --output must be table or json")
 		return exitError
 	}
+	if *limit < 1 {
+		fmt.Fprintln(stderr, "warden logs: --limit must be at least 1")
+		return exitError
+	}
 	act := *action
 	if act != "" && !strings.HasPrefix(act, "Action::") {
 		act = "Action::" + strconv.Quote(act)
 	}
-	f := authz.Filter{Since: time.Now().Add(-*since), Decision: *decision, Principal: *principal, Action: act, Status: *status}
+	f := authz.Filter{Since: since.t, Until: until.t, DecisionID: *decisionID, Decision: *decision, Reason: authz.Reason(*reason),
+		Principal: *principal, Action: act, Resource: *resource, Policy: *policyID, Node: *node, Status: *status}
+	f, err := f.Check()
+	if err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			field, msg, _ := strings.Cut(e, ": ")
+			fmt.Fprintf(stderr, "warden logs: --%s: %s\n", strings.ReplaceAll(field, "_", "-"), msg)
+		}
+		return exitError
+	}
+	if *follow && !f.Until.IsZero() {
+		fmt.Fprintln(stderr, "warden logs: --follow and --until do not go together")
+		return exitError
+	}
 	src, err := logSourceFor(*cfgFile, af)
 	if err != nil {
 		printErrors(stderr, fmt.Errorf("warden logs: %w", err))
@@ -120,4 +144,12 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func reasonList() string {
+	names := make([]string, len(authz.Reasons))
+	for i, r := range authz.Reasons {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
 }

@@ -130,6 +130,74 @@ func TestLogsAcrossReplicas(t *testing.T) {
 	if code, out, _ := runCLI(t, "logs", "--config", cfgs[0], "--action", "GET /orders", "--output", "json"); code != 0 || len(parseRecords(t, out)) != 2 {
 		t.Errorf("--action filter:\n%s", out)
 	}
+	// Every filter, on both sources: the stream and the admin API.
+	for _, source := range [][]string{{"--config", cfgs[1]}, {"--server", c.Admin.Addr}} {
+		t.Run(source[0], func(t *testing.T) { checkFilters(t, source, recs[0]) })
+	}
+}
+
+// checkFilters runs `warden logs` with each filter against a source holding
+// the quick start's four records of TestLogsAcrossReplicas (bob's DELETE
+// /orders/42, denied, and GET /orders, allowed, on replica-a and replica-b);
+// deny is one of the denials.
+func checkFilters(t *testing.T, source []string, deny authz.Record) {
+	query := func(args ...string) []authz.Record {
+		t.Helper()
+		code, out, errs := runCLI(t, append(append([]string{"logs", "--output", "json", "--since", "5m"}, source...), args...)...)
+		if code != 0 {
+			t.Fatalf("logs %v: exit %d\n%s", args, code, errs)
+		}
+		return parseRecords(t, out)
+	}
+	if recs := query("--decision-id", strings.ToUpper(deny.DecisionID)); len(recs) != 1 || recs[0].DecisionID != deny.DecisionID {
+		t.Errorf("--decision-id: %+v", recs)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--reason", "policy_deny"}, 2},
+		{[]string{"--reason", "policy_allow"}, 2},
+		{[]string{"--reason", "token_invalid"}, 0},
+		{[]string{"--policy", "orders-delete-needs-mfa"}, 2},
+		{[]string{"--policy", "orders-delete"}, 0},
+		{[]string{"--resource", deny.Resource}, 2},
+		{[]string{"--node", deny.Node}, 2},
+		{[]string{"--node", deny.Node, "--reason", "policy_deny"}, 1},
+		{[]string{"--principal", `User::"dev\u{7c}bob"`}, 4}, // any spelling of the same entity
+		{[]string{"--since", "2h", "--until", "1h"}, 0},
+		{[]string{"--until", deny.Time.Add(time.Nanosecond).Format(time.RFC3339Nano)}, -1}, // checked below
+	} {
+		recs := query(tc.args...)
+		if tc.want >= 0 && len(recs) != tc.want {
+			t.Errorf("%v: %d records, want %d: %+v", tc.args, len(recs), tc.want, recs)
+		}
+		for _, r := range recs {
+			if tc.want < 0 && !r.Time.Before(deny.Time.Add(time.Second)) {
+				t.Errorf("%v: record at %s", tc.args, r.Time)
+			}
+		}
+	}
+	// Malformed values are errors naming the form, never an empty answer.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--principal", "bob"}, `--principal: "bob": want a Cedar entity reference, e.g. User::"corp|alice"`},
+		{[]string{"--principal", `User::dev|bob`}, `--principal`},
+		{[]string{"--resource", "/orders/42"}, `--resource: "/orders/42": want a Cedar entity reference`},
+		{[]string{"--reason", "forbidden"}, `--reason: "forbidden": want one of anonymous_deny, policy_allow, policy_deny`},
+		{[]string{"--decision-id", "42"}, `--decision-id: "42": want the 32 hex digits`},
+		{[]string{"--decision", "denied"}, `--decision: "denied": want allow or deny`},
+		{[]string{"--until", "yesterday"}, `want a number of days (30d), a duration (12h) or an RFC 3339 time`},
+		{[]string{"--since", "1h", "--until", "2h"}, `--until: `},
+		{[]string{"--status", "42"}, `--status: 42`},
+	} {
+		code, out, errs := runCLI(t, append(append([]string{"logs"}, source...), tc.args...)...)
+		if code != 2 || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s%s", tc.args, code, tc.want, out, errs)
+		}
+	}
 }
 
 func TestLogsFileSink(t *testing.T) {
@@ -159,6 +227,25 @@ func TestLogsFileSink(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "logs", "--config", cfg, "--status", "401", "--limit", "1", "--output", "json"); code != 0 {
 		t.Error(errs)
+	}
+	// The filters read the file sink too.
+	_, out, _ := runCLI(t, "logs", "--config", cfg, "--reason", "anonymous_deny", "--output", "json")
+	recs := parseRecords(t, out)
+	if len(recs) != 1 || recs[0].Status != 401 {
+		t.Fatalf("--reason anonymous_deny: %+v", recs)
+	}
+	for _, args := range [][]string{
+		{"--decision-id", recs[0].DecisionID},
+		{"--resource", recs[0].Resource, "--decision", "deny"},
+		{"--until", "0s", "--status", "401"},
+	} {
+		code, out, errs := runCLI(t, append([]string{"logs", "--config", cfg, "--output", "json"}, args...)...)
+		if got := parseRecords(t, out); code != 0 || len(got) != 1 || got[0].DecisionID != recs[0].DecisionID {
+			t.Errorf("%v: exit %d %s\n%+v", args, code, errs, got)
+		}
+	}
+	if code, _, errs := runCLI(t, "logs", "--config", cfg, "--principal", "alice"); code != 2 || !strings.Contains(errs, `want a Cedar entity reference`) {
+		t.Errorf("malformed --principal on a file sink: exit %d %s", code, errs)
 	}
 }
 

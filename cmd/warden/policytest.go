@@ -12,20 +12,11 @@ func cmdPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlags("policy test", stderr)
 	cfgFile := fs.String("config", "", "config whose policies, routes and identity are tested (default: $WARDEN_CONFIG, else the embedded quick start)")
 	verbose := fs.Bool("v", false, "print every test, not only the failures, and explain each failure (route, entities, each policy that could apply, the deciding rule)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: warden policy test [--config FILE] [-v] PATH...
-
-PATH is a test file, or a directory of them (*.json, *.yaml, *.yml):
-  .json   the Cedar CLI's test format, decided by Cedar over the policies
-  .yaml   Warden's HTTP form, decided by the whole Check pipeline, as Envoy would see it
-Exit 0 when every test passes, 1 when one fails, 2 on an error.`)
-		fs.PrintDefaults()
-	}
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		printHelp(fs)
 		return exitError
 	}
 	files, err := policytest.Files(fs.Args())

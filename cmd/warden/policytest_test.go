@@ -48,7 +48,7 @@ func TestPolicyTestCLI(t *testing.T) {
 		t.Errorf("broken file: exit %d\n%s%s", code, out, errs)
 	}
 
-	if code, _, errs := runCLI(t, "policy", "test"); code != 2 || !strings.Contains(errs, "usage: warden policy test") {
+	if code, _, errs := runCLI(t, "policy", "test"); code != 2 || !strings.Contains(errs, "Usage: warden policy test") {
 		t.Errorf("no PATH: exit %d, %s", code, errs)
 	}
 	if code, _, errs := runCLI(t, "policy", "test", filepath.Join(dir, "missing")); code != 2 || !strings.Contains(errs, "no such file") {

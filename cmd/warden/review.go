@@ -71,11 +71,16 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	since := addSince(flags, 24*time.Hour, "how far back")
 	output := flags.String("output", "table", "table or json")
 	max := flags.Int("max", 100, "show at most this many changes (all are counted)")
+	failOn := flags.String("fail-on", "decisions", "exit 1 when a decision changes (decisions), or also when only the deciding policies change (policies)")
 	if code, stop := parseFlags(flags, args); stop {
 		return code
 	}
 	if *dir == "" || (*output != "table" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: warden replay --policies DIR [--since 24h] [--config FILE | --server ADDR] [--output table|json] [--max N]")
+		fmt.Fprintln(stderr, "usage: warden replay --policies DIR [--since 24h] [--config FILE | --server ADDR] [--output table|json] [--max N] [--fail-on decisions|policies]")
+		return exitError
+	}
+	if *failOn != "decisions" && *failOn != "policies" {
+		fmt.Fprintf(stderr, "warden replay: --fail-on %q: want decisions (exit 1 when an allow becomes a deny or back) or policies (also when only the deciding policy ids change)\n", *failOn)
 		return exitError
 	}
 	cfg, err := loadConfig(*cfgFile)
@@ -107,7 +112,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if rep.Replayed == 0 && rep.Records > 0 {
 		fmt.Fprintln(stderr, "warden replay: no record holds its Cedar request: turn on decision_log.replayable")
 	}
-	if rep.Changed() {
+	if rep.DecisionsChanged() || (*failOn == "policies" && rep.Changed()) {
 		return exitDeny
 	}
 	return exitOK

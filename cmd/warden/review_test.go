@@ -54,6 +54,34 @@ func TestReplayAndAccessReviewCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "5 records, 5 replayed") || !strings.Contains(out, "newly denied: 0, newly allowed: 0, reasons changed: 0") {
 		t.Fatalf("replay, same policies: exit %d\n%s%s", code, out, errs)
 	}
+	// A candidate that only renames a deciding policy, with its files in
+	// subdirectories (read recursively): no decision changes, so exit 0 by
+	// default (--fail-on decisions); --fail-on policies exits 1.
+	renamed := filepath.Join(t.TempDir(), "renamed")
+	if err := os.CopyFS(filepath.Join(renamed, "team", "orders"), os.DirFS(filepath.Join(dir, "policies"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(renamed, "team", "orders", "entities.json"), filepath.Join(renamed, "entities.json")); err != nil {
+		t.Fatal(err)
+	}
+	ob, _ := os.ReadFile(filepath.Join(renamed, "team", "orders", "orders.cedar"))
+	if err := os.WriteFile(filepath.Join(renamed, "team", "orders", "orders.cedar"),
+		[]byte(strings.Replace(string(ob), `@id("orders-readers-read")`, `@id("orders-readers-read-v2")`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{nil, 0}, {[]string{"--fail-on", "decisions"}, 0}, {[]string{"--fail-on", "policies"}, 1}} {
+		code, out, errs := runCLI(t, append([]string{"replay", "--config", cfg, "--policies", renamed, "--since", "1h"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out, "newly denied: 0, newly allowed: 0, reasons changed: 3") || !strings.Contains(out, "orders-readers-read-v2") {
+			t.Errorf("replay %v of renamed policies: exit %d, want %d\n%s%s", tc.args, code, tc.code, out, errs)
+		}
+	}
+	if code, _, errs := runCLI(t, "replay", "--config", cfg, "--policies", renamed, "--fail-on", "reasons"); code != 2 || !strings.Contains(errs, `--fail-on "reasons": want decisions`) {
+		t.Errorf("--fail-on reasons: exit %d %s", code, errs)
+	}
+
 	// A candidate where readers may no longer list orders.
 	cand := filepath.Join(t.TempDir(), "candidate")
 	if err := os.CopyFS(cand, os.DirFS(filepath.Join(dir, "policies"))); err != nil {
@@ -69,7 +97,7 @@ func TestReplayAndAccessReviewCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cand, "orders.cedar"), []byte(narrowed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs = runCLI(t, "replay", "--config", cfg, "--policies", cand, "--since", "1h")
+	code, out, errs = runCLI(t, "replay", "--config", cfg, "--policies", cand, "--since", "1h", "--fail-on", "policies")
 	if code != 1 || !strings.Contains(out, "newly denied: 1, newly allowed: 0, reasons changed: 0") ||
 		!strings.Contains(out, `newly_denied`) || !strings.Contains(out, `User::"dev|alice"  Action::"GET /orders"`) {
 		t.Fatalf("replay, candidate: exit %d\n%s%s", code, out, errs)

@@ -14,33 +14,7 @@ import (
 	"github.com/wardenauthz/warden/policy/openapi"
 )
 
-const routesUsage = `usage: warden routes import [flags] OPENAPI_FILE
-
-Reads an OpenAPI 3 document (YAML or JSON) and writes its operations as
-Warden routes (for policy.routes in warden.yaml) and the route actions as a
-Cedar schema fragment (for the policy directory's schema.cedarschema).
-
-A path /orders/{id} becomes the route template /orders/{id}; its resource is
-Order::"{id}" (the last parameter, its type singularised from the segment
-before it), or what x-warden-resource on the path or operation says, e.g.
-x-warden-resource: 'Pet::"{petId}"'. The first server URL's path is put
-before every path (--base-path overrides it). Routes are ordered so that
-none shadows another (literal segments before parameters).
-
-Without --out, the routes go to stdout (--schema: the schema fragment
-instead). --out DIR writes DIR/routes.yaml and DIR/schema.cedarschema,
-refusing to overwrite either.
-
-Examples:
-  warden routes import --service orders openapi.yaml
-  warden routes import --service pets --out ./imported petstore.json
-`
-
-func cmdRoutes(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "import" {
-		fmt.Fprint(stderr, routesUsage)
-		return exitError
-	}
+func cmdRoutesImport(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("routes import", stderr)
 	service := fs.String("service", "", "each route's service (matched against the service context extension)")
 	resType := fs.String("resource-type", "", "the resource type of every route with a path parameter (default: singularised from the path)")
@@ -48,15 +22,11 @@ func cmdRoutes(args []string, stdout, stderr io.Writer) int {
 	host := fs.Bool("host", false, "set each route's host from the first server URL")
 	out := fs.String("out", "", "write DIR/routes.yaml and DIR/schema.cedarschema instead of printing")
 	schemaOnly := fs.Bool("schema", false, "print the schema fragment instead of the routes")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, routesUsage+"\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if code, stop := parseFlags(fs, args[1:]); stop {
+	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
+		fmt.Fprintln(stderr, "usage: warden routes import [flags] OPENAPI_FILE (warden routes import --help for more)")
 		return exitError
 	}
 	file := fs.Arg(0)

@@ -61,7 +61,7 @@ when { context.path_params.petId != "" };
 	if code, out, _ := runCLI(t, "routes", "import", "--schema", "../../policy/openapi/testdata/petstore.yaml"); code != 0 || !strings.Contains(out, `action "GET /v1/pets/{petId}" in [read, GET]`) {
 		t.Errorf("--schema: exit %d\n%s", code, out)
 	}
-	if code, _, errs := runCLI(t, "routes"); code != 2 || !strings.Contains(errs, "usage: warden routes import") {
+	if code, _, errs := runCLI(t, "routes"); code != 2 || !strings.Contains(errs, "warden routes import [flags] OPENAPI_FILE") {
 		t.Errorf("usage: exit %d %s", code, errs)
 	}
 }

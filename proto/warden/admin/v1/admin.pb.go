@@ -44,7 +44,19 @@ type QueryDecisionsRequest struct {
 	// At most this many records (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token, with the same filters.
-	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only records before this time; unset for no end.
+	Until *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=until,proto3" json:"until,omitempty"`
+	// Exact decision id (32 hex digits), as a client was given it.
+	DecisionId string `protobuf:"bytes,9,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// A decision log reason, e.g. "policy_deny" or "token_invalid".
+	Reason string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Exact resource, e.g. Resource::"orders-api:/orders/42".
+	Resource string `protobuf:"bytes,11,opt,name=resource,proto3" json:"resource,omitempty"`
+	// Records whose deciding policies include this policy id.
+	Policy string `protobuf:"bytes,12,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Exact node (the replica that decided).
+	Node          string `protobuf:"bytes,13,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -124,6 +136,48 @@ func (x *QueryDecisionsRequest) GetPageSize() int32 {
 func (x *QueryDecisionsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *QueryDecisionsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *QueryDecisionsRequest) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *QueryDecisionsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *QueryDecisionsRequest) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *QueryDecisionsRequest) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *QueryDecisionsRequest) GetNode() string {
+	if x != nil {
+		return x.Node
 	}
 	return ""
 }
@@ -515,7 +569,10 @@ func (x *RevokeToken) GetExpires() *timestamppb.Timestamp {
 // RevokeSubject revokes every token of a subject issued before a time.
 type RevokeSubject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// ISSUER|SUB, ISSUER being the issuer's configured name, e.g. "corp|alice".
+	// ISSUER|ID as records and identity headers show the principal: ISSUER the
+	// issuer's configured name or URL, ID the sub (a client-credentials token's
+	// client id), e.g. "corp|alice", "dev|svc"; or User::"corp|alice". An
+	// unknown issuer or an empty ID is InvalidArgument.
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
 	// Default: now.
 	Before        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
@@ -1142,7 +1199,7 @@ var File_warden_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1bwarden/admin/v1/admin.proto\x12\x0fwarden.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x01\n" +
+	"\x1bwarden/admin/v1/admin.proto\x12\x0fwarden.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x03\n" +
 	"\x15QueryDecisionsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1a\n" +
 	"\bdecision\x18\x02 \x01(\tR\bdecision\x12\x1c\n" +
@@ -1151,7 +1208,15 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\x05R\x06status\x12\x1b\n" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tR\tpageToken\"\x91\x01\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\x120\n" +
+	"\x05until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1f\n" +
+	"\vdecision_id\x18\t \x01(\tR\n" +
+	"decisionId\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\x12\x1a\n" +
+	"\bresource\x18\v \x01(\tR\bresource\x12\x16\n" +
+	"\x06policy\x18\f \x01(\tR\x06policy\x12\x12\n" +
+	"\x04node\x18\r \x01(\tR\x04node\"\x91\x01\n" +
 	"\x16QueryDecisionsResponse\x127\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x19.warden.admin.v1.DecisionR\tdecisions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x16\n" +
@@ -1268,36 +1333,37 @@ var file_warden_admin_v1_admin_proto_goTypes = []any{
 }
 var file_warden_admin_v1_admin_proto_depIdxs = []int32{
 	16, // 0: warden.admin.v1.QueryDecisionsRequest.since:type_name -> google.protobuf.Timestamp
-	2,  // 1: warden.admin.v1.QueryDecisionsResponse.decisions:type_name -> warden.admin.v1.Decision
-	16, // 2: warden.admin.v1.Decision.time:type_name -> google.protobuf.Timestamp
-	12, // 3: warden.admin.v1.Decision.request:type_name -> warden.admin.v1.Decision.Request
-	13, // 4: warden.admin.v1.Decision.token:type_name -> warden.admin.v1.Decision.Token
-	14, // 5: warden.admin.v1.Decision.ratelimit:type_name -> warden.admin.v1.Decision.RateLimit
-	4,  // 6: warden.admin.v1.RevokeRequest.token:type_name -> warden.admin.v1.RevokeToken
-	5,  // 7: warden.admin.v1.RevokeRequest.subject:type_name -> warden.admin.v1.RevokeSubject
-	16, // 8: warden.admin.v1.RevokeToken.expires:type_name -> google.protobuf.Timestamp
-	16, // 9: warden.admin.v1.RevokeSubject.before:type_name -> google.protobuf.Timestamp
-	7,  // 10: warden.admin.v1.RevokeResponse.revocation:type_name -> warden.admin.v1.Revocation
-	16, // 11: warden.admin.v1.Revocation.until:type_name -> google.protobuf.Timestamp
-	16, // 12: warden.admin.v1.Revocation.before:type_name -> google.protobuf.Timestamp
-	7,  // 13: warden.admin.v1.ListRevocationsResponse.revocations:type_name -> warden.admin.v1.Revocation
-	15, // 14: warden.admin.v1.PolicyStatusResponse.policy:type_name -> warden.admin.v1.PolicyStatusResponse.Policy
-	16, // 15: warden.admin.v1.PolicyStatusResponse.loaded_at:type_name -> google.protobuf.Timestamp
-	16, // 16: warden.admin.v1.PolicyStatusResponse.last_reload_at:type_name -> google.protobuf.Timestamp
-	16, // 17: warden.admin.v1.Decision.Token.exp:type_name -> google.protobuf.Timestamp
-	0,  // 18: warden.admin.v1.AdminService.QueryDecisions:input_type -> warden.admin.v1.QueryDecisionsRequest
-	3,  // 19: warden.admin.v1.AdminService.Revoke:input_type -> warden.admin.v1.RevokeRequest
-	8,  // 20: warden.admin.v1.AdminService.ListRevocations:input_type -> warden.admin.v1.ListRevocationsRequest
-	10, // 21: warden.admin.v1.AdminService.PolicyStatus:input_type -> warden.admin.v1.PolicyStatusRequest
-	1,  // 22: warden.admin.v1.AdminService.QueryDecisions:output_type -> warden.admin.v1.QueryDecisionsResponse
-	6,  // 23: warden.admin.v1.AdminService.Revoke:output_type -> warden.admin.v1.RevokeResponse
-	9,  // 24: warden.admin.v1.AdminService.ListRevocations:output_type -> warden.admin.v1.ListRevocationsResponse
-	11, // 25: warden.admin.v1.AdminService.PolicyStatus:output_type -> warden.admin.v1.PolicyStatusResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 1: warden.admin.v1.QueryDecisionsRequest.until:type_name -> google.protobuf.Timestamp
+	2,  // 2: warden.admin.v1.QueryDecisionsResponse.decisions:type_name -> warden.admin.v1.Decision
+	16, // 3: warden.admin.v1.Decision.time:type_name -> google.protobuf.Timestamp
+	12, // 4: warden.admin.v1.Decision.request:type_name -> warden.admin.v1.Decision.Request
+	13, // 5: warden.admin.v1.Decision.token:type_name -> warden.admin.v1.Decision.Token
+	14, // 6: warden.admin.v1.Decision.ratelimit:type_name -> warden.admin.v1.Decision.RateLimit
+	4,  // 7: warden.admin.v1.RevokeRequest.token:type_name -> warden.admin.v1.RevokeToken
+	5,  // 8: warden.admin.v1.RevokeRequest.subject:type_name -> warden.admin.v1.RevokeSubject
+	16, // 9: warden.admin.v1.RevokeToken.expires:type_name -> google.protobuf.Timestamp
+	16, // 10: warden.admin.v1.RevokeSubject.before:type_name -> google.protobuf.Timestamp
+	7,  // 11: warden.admin.v1.RevokeResponse.revocation:type_name -> warden.admin.v1.Revocation
+	16, // 12: warden.admin.v1.Revocation.until:type_name -> google.protobuf.Timestamp
+	16, // 13: warden.admin.v1.Revocation.before:type_name -> google.protobuf.Timestamp
+	7,  // 14: warden.admin.v1.ListRevocationsResponse.revocations:type_name -> warden.admin.v1.Revocation
+	15, // 15: warden.admin.v1.PolicyStatusResponse.policy:type_name -> warden.admin.v1.PolicyStatusResponse.Policy
+	16, // 16: warden.admin.v1.PolicyStatusResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	16, // 17: warden.admin.v1.PolicyStatusResponse.last_reload_at:type_name -> google.protobuf.Timestamp
+	16, // 18: warden.admin.v1.Decision.Token.exp:type_name -> google.protobuf.Timestamp
+	0,  // 19: warden.admin.v1.AdminService.QueryDecisions:input_type -> warden.admin.v1.QueryDecisionsRequest
+	3,  // 20: warden.admin.v1.AdminService.Revoke:input_type -> warden.admin.v1.RevokeRequest
+	8,  // 21: warden.admin.v1.AdminService.ListRevocations:input_type -> warden.admin.v1.ListRevocationsRequest
+	10, // 22: warden.admin.v1.AdminService.PolicyStatus:input_type -> warden.admin.v1.PolicyStatusRequest
+	1,  // 23: warden.admin.v1.AdminService.QueryDecisions:output_type -> warden.admin.v1.QueryDecisionsResponse
+	6,  // 24: warden.admin.v1.AdminService.Revoke:output_type -> warden.admin.v1.RevokeResponse
+	9,  // 25: warden.admin.v1.AdminService.ListRevocations:output_type -> warden.admin.v1.ListRevocationsResponse
+	11, // 26: warden.admin.v1.AdminService.PolicyStatus:output_type -> warden.admin.v1.PolicyStatusResponse
+	23, // [23:27] is the sub-list for method output_type
+	19, // [19:23] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_warden_admin_v1_admin_proto_init() }
