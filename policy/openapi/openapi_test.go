@@ -177,3 +177,29 @@ paths:
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// FuzzImport: any document either imports into routes that load (and a
+// schema fragment) or is refused with an error naming it; never a panic.
+func FuzzImport(f *testing.F) {
+	b, err := os.ReadFile("testdata/petstore.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"openapi": "3.1.0", "paths": {"/a/{b}/c": {"get": {}, "head": {}}, "/a/x/{c}": {"put": {"x-warden-resource": "T::\"{c}\""}}}}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		res, err := openapi.Import("doc.yaml", doc, openapi.Options{Service: "s"})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "doc.yaml") {
+				t.Fatalf("error does not name the document: %v", err)
+			}
+			return
+		}
+		if err := policy.CheckRoutes(configs(res)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := policy.RouteSchema(configs(res)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
