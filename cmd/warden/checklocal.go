@@ -108,7 +108,7 @@ func (ex *checkExplanation) writeText(w io.Writer, res checkreq.Result) {
 	switch {
 	case ex.Note != "":
 		fmt.Fprintf(w, "  note:       %s\n", ex.Note)
-	case res.Reason != ex.Policy.Reason && !(res.Reason == "policy_allow" && ex.Policy.Reason == "policy_allow"):
+	case res.Reason != ex.Policy.Reason:
 		then := map[string]string{
 			"anonymous_deny": "the principal is anonymous, so the deny asks for credentials",
 			"rate_limited":   "the policies allowed, then a rate limit answered",
