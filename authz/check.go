@@ -174,6 +174,9 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		rec.LatencyUS = took.Microseconds()
 		a.o.Metrics.observe(rec, took)
 		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+			if rec.Cedar != nil {
+				rec.held = in.heldBytes()
+			}
 			a.o.Recorder.Record(rec)
 		}
 	}()
@@ -227,6 +230,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("revocation")
+			a.o.Logger.Warn("revocation check failed; allowing (revocation.fail_open)", "err", err)
 		case revoked:
 			return a.deny(rec, in, denial{reason: ReasonTokenRevoked, detail: "token revoked",
 				www: `Bearer error="invalid_token", error_description="token revoked"`}), nil
@@ -273,9 +277,11 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 		switch {
 		case err != nil && !a.o.RateLimitFailOpen:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; denying", "err", err)
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
 		case d.Matched():
 			rl = &d
 			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
@@ -415,8 +421,8 @@ func views(id *identity.Identity) *tokenViews {
 				Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
 				Claims: t.Claims,
 			},
-			groups: strings.Join(t.Groups, ","),
-			scopes: strings.Join(t.Scopes, " "),
+			groups: joinEscaped(t.Groups, ','),
+			scopes: joinEscaped(t.Scopes, ' '),
 		}
 	}).(*tokenViews)
 }

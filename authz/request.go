@@ -113,6 +113,16 @@ func (in *request) pathOnly() string {
 	return p
 }
 
+// heldBytes bounds the memory a record's Cedar section can reference: the
+// path, headers and context extensions.
+func (in *request) heldBytes() int {
+	n := len(in.path) + in.headerBytes
+	for k, v := range in.extensions {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 func firstNonEmpty(a, b string) string {
 	if a != "" {
 		return a

@@ -182,6 +182,20 @@ type DecisionLog struct {
 	// parents, action, resource, the whole context) in its record, for
 	// warden replay and warden access-review.
 	Replayable bool `yaml:"replayable"`
+	// MaxFieldBytes, MaxRecordBytes and BufferBytes bound each string of
+	// a record, each record and the asynchronous buffer (authz.RecordLimits).
+	MaxFieldBytes  int `yaml:"max_field_bytes"`
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	BufferBytes    int `yaml:"buffer_bytes"`
+	// MemoryRecords and MemoryBytes bound the in-memory records the admin
+	// API answers from when no sink is queryable.
+	MemoryRecords int `yaml:"memory_records"`
+	MemoryBytes   int `yaml:"memory_bytes"`
+}
+
+// RecordLimits are the decision log's bounds.
+func (d DecisionLog) RecordLimits() authz.RecordLimits {
+	return authz.RecordLimits{MaxFieldBytes: d.MaxFieldBytes, MaxRecordBytes: d.MaxRecordBytes, BufferBytes: d.BufferBytes}
 }
 
 // Sink is one decision log destination.
@@ -354,6 +368,18 @@ func (c *Config) setDefaults() {
 	if c.DecisionLog.BufferSize == 0 {
 		c.DecisionLog.BufferSize = 8192
 	}
+	dl, def := &c.DecisionLog, authz.DefaultRecordLimits
+	for _, d := range []struct {
+		p *int
+		v int
+	}{
+		{&dl.MaxFieldBytes, def.MaxFieldBytes}, {&dl.MaxRecordBytes, def.MaxRecordBytes}, {&dl.BufferBytes, def.BufferBytes},
+		{&dl.MemoryRecords, 10000}, {&dl.MemoryBytes, 32 << 20},
+	} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
 	for i := range c.DecisionLog.Sinks {
 		s := &c.DecisionLog.Sinks[i]
 		if s.Kind == "file" && s.MaxSizeMB == 0 {
@@ -481,6 +507,21 @@ func (c *Config) validate() []error {
 	}
 	if c.DecisionLog.BufferSize < 1 {
 		bad("decision_log.buffer_size", "must be positive")
+	}
+	if dl := c.DecisionLog; dl.MaxFieldBytes < 64 {
+		bad("decision_log.max_field_bytes", "must be at least 64, got %d", dl.MaxFieldBytes)
+	} else if dl.MaxRecordBytes < max(4096, 4*dl.MaxFieldBytes) {
+		bad("decision_log.max_record_bytes", "must be at least 4096 and 4 × max_field_bytes (%d), got %d", 4*dl.MaxFieldBytes, dl.MaxRecordBytes)
+	} else {
+		if dl.BufferBytes < dl.MaxRecordBytes {
+			bad("decision_log.buffer_bytes", "must be at least max_record_bytes (%d), got %d", dl.MaxRecordBytes, dl.BufferBytes)
+		}
+		if dl.MemoryBytes < dl.MaxRecordBytes {
+			bad("decision_log.memory_bytes", "must be at least max_record_bytes (%d), got %d", dl.MaxRecordBytes, dl.MemoryBytes)
+		}
+	}
+	if c.DecisionLog.MemoryRecords < 1 {
+		bad("decision_log.memory_records", "must be positive")
 	}
 	errs = append(errs, c.validateAdmin()...)
 	return errs

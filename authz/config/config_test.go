@@ -110,3 +110,27 @@ func TestLimitsUnderRecvSize(t *testing.T) {
 		t.Errorf("defaults: %+v", l)
 	}
 }
+
+// TestDecisionLogBounds: the record and buffer bounds default, and bad ones
+// are refused with their key path and line.
+func TestDecisionLogBounds(t *testing.T) {
+	c, err := config.Parse("w.yaml", []byte("identity: {anonymous: true}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl := c.DecisionLog; dl.MaxFieldBytes != 1024 || dl.MaxRecordBytes != 16384 || dl.BufferBytes != 16<<20 || dl.MemoryRecords != 10000 || dl.MemoryBytes != 32<<20 {
+		t.Errorf("defaults: %+v", dl)
+	}
+	for src, want := range map[string]string{
+		"decision_log: {max_field_bytes: 10}":                           "w.yaml:2: decision_log.max_field_bytes: must be at least 64, got 10",
+		"decision_log: {max_field_bytes: 4096, max_record_bytes: 8192}": "w.yaml:2: decision_log.max_record_bytes: must be at least 4096 and 4 × max_field_bytes (16384), got 8192",
+		"decision_log: {buffer_bytes: 100}":                             "w.yaml:2: decision_log.buffer_bytes: must be at least max_record_bytes (16384), got 100",
+		"decision_log: {memory_bytes: 100}":                             "w.yaml:2: decision_log.memory_bytes: must be at least max_record_bytes (16384), got 100",
+		"decision_log: {memory_records: -1}":                            "w.yaml:2: decision_log.memory_records: must be positive",
+	} {
+		_, err := config.Parse("w.yaml", []byte("identity: {anonymous: true}\n"+src+"\n"), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s", src, err, want)
+		}
+	}
+}

@@ -41,6 +41,7 @@ import (
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/ratelog"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -112,12 +113,16 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
 	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
+	// What can fail once per request (a store, a sink) warns once per
+	// interval with a count; the metrics count every failure.
+	reqLog := slog.New(ratelog.New(o.Logger.Handler(), slog.LevelWarn, RepeatedLogInterval, nil))
+	o.Logger = reqLog
 
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
 		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
-		Logger:     o.Logger,
+		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
 	}
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
@@ -177,8 +182,11 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 			sinks = append(sinks, sink)
 		}
 	}
-	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, sinks, m.LogDropped.Inc)
-	s.Log.OnError = func(error) { m.LogErrors.Inc() }
+	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
+	s.Log.OnError = func(err error) {
+		m.LogErrors.Inc()
+		reqLog.Warn("decision log write failed; records lost", "err", err)
+	}
 	var rc redis.UniversalClient
 	if r, ok := s.Store.(*ratelimit.Redis); ok {
 		rc = r.Client()
@@ -186,7 +194,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	if src := logSource(cfg, rc); src != nil {
 		s.Logs = src
 	} else {
-		ring := authz.NewRing(recentRecords)
+		ring := authz.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
 		s.Log.Keep, s.Logs = ring, ring
 	}
 
@@ -270,10 +278,6 @@ func (s *Service) newAdmin() error {
 	return nil
 }
 
-// recentRecords is how many records a replica keeps in memory for the admin
-// API when no sink can be queried.
-const recentRecords = 10000
-
 // logSource is cfg's queryable decision log sink: the Redis stream (every
 // replica's records), else the file; nil when there is neither.
 func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
@@ -313,6 +317,11 @@ func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
 	return src, nil
 }
 
+// RepeatedLogInterval is how often a warning repeated on every request (a
+// store or sink failing) is written: once per interval, with the count of
+// the ones suppressed (internal/ratelog).
+const RepeatedLogInterval = 10 * time.Second
+
 // keepOpen hides an io.Writer's Close (stdout outlives the decision log).
 type keepOpen struct{ io.Writer }
 
@@ -335,6 +344,7 @@ func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, er
 	}
 	return &ratelimit.Fallback{Primary: r, Local: ratelimit.NewMemory(), OnError: func(err error) {
 		s.Metrics.StoreError("ratelimit_fallback")
+		o.Logger.Warn("rate limit store failed; counting on this replica (ratelimit.fail_open)", "err", err)
 	}}, nil
 }
 
