@@ -125,6 +125,9 @@ type Outcome struct {
 	Response *authv3.CheckResponse
 	Record   *Record
 	Result   *policy.Result // nil when the request never reached authorization
+	// Request is what the policy stage was asked (nil when the request
+	// never reached it), for policy.Set.Explain.
+	Request *policy.Request
 }
 
 // Check implements envoy.service.auth.v3.Authorization/Check.
@@ -240,7 +243,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	}
 	preq := in.policyRequest(&id)
 	res := set.Decide(preq)
-	out.Result = &res
+	out.Result, out.Request = &res, preq
 	if id.Token != nil {
 		if v := views(&id); v.principalUID == res.Principal {
 			rec.Principal = v.principal
