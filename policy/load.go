@@ -68,7 +68,13 @@ type Set struct {
 	// for ModelSchema.
 	userSchema     *sast.Schema
 	userSchemaFile string
+	// attached is Engine.Attach's value.
+	attached any
 }
+
+// Attached is what the engine attached to this set (Engine.Attach), nil
+// when nothing was.
+func (s *Set) Attached() any { return s.attached }
 
 // UIDString is uid.String(), precomputed for the set's actions (every
 // decision logs its action; the quoting costs more than a map lookup).
