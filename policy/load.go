@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,9 +14,8 @@ import (
 
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
 	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
-
-	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
 // Source is where policies are read from: a directory of an fs.FS. Name is
@@ -68,6 +66,9 @@ type Set struct {
 	// for ModelSchema.
 	userSchema     *sast.Schema
 	userSchemaFile string
+	// schema is the resolved model schema entities.json was read with
+	// (nil without schema.cedarschema).
+	schema *resolved.Schema
 	// attached is Engine.Attach's value.
 	attached any
 }
@@ -161,18 +162,35 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		errs = append(errs, fmt.Errorf("%s: no *.cedar policy files", src.Name))
 	}
 
+	// The schema first: with one, entities.json is read as the Cedar CLI
+	// reads it (entity-typed attributes are references).
+	schemaB, schemaErr := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile))
+	var rs *resolved.Schema
+	switch {
+	case schemaErr == nil:
+		if err := s.readSchema(display(SchemaFile), schemaB); err != nil {
+			errs = append(errs, err)
+		} else if sc, err := s.ModelSchema(); err == nil {
+			rs, _ = sc.Resolve() // its error is reported by validateSchema
+		}
+	case !errors.Is(schemaErr, fs.ErrNotExist):
+		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), schemaErr))
+	}
+
 	// Static entities, then Warden's action entities (merged into them).
 	s.entities = cedar.EntityMap{}
+	var entPos []entityPos
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
-		ents, err := parseEntities(display(EntitiesFile), b)
+		ents, pos, err := parseEntitiesWith(display(EntitiesFile), b, rs)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			s.entities = ents
+			s.entities, entPos = ents, pos
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("%s: %w", display(EntitiesFile), err))
 	}
+	s.schema = rs
 	addActionEntities(s.entities, routes)
 	s.ancestors = closure(s.entities)
 	s.names = map[cedar.EntityUID]string{}
@@ -182,11 +200,10 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		}
 	}
 
-	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile)); err == nil {
-		errs = append(errs, s.validateSchema(display(SchemaFile), b)...)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), err))
-	} else {
+	switch {
+	case schemaErr == nil && s.userSchema != nil:
+		errs = append(errs, s.validateSchema(entPos)...)
+	case errors.Is(schemaErr, fs.ErrNotExist):
 		errs = append(errs, s.checkActions()...)
 	}
 	errs = append(errs, s.checkHead(routes)...)
@@ -289,31 +306,11 @@ func cedarParseError(file string, err error) error {
 	return fmt.Errorf("%s: %s", file, msg)
 }
 
-// parseEntities reads the Cedar entities JSON format, naming the line of
-// each bad entity.
+// parseEntities reads the Cedar entities JSON format without a schema,
+// naming the line, uid and attribute of each problem.
 func parseEntities(file string, b []byte) (cedar.EntityMap, error) {
-	els, lerr := jsonlist.Split(b)
-	if lerr != nil {
-		if lerr.NotList {
-			return nil, fmt.Errorf("%s:1:1: must be a JSON list of entities: %v", file, lerr.Err)
-		}
-		return nil, fmt.Errorf("%s:%d:%d: %v", file, lerr.Line, lerr.Col, lerr.Err)
-	}
-	out := cedar.EntityMap{}
-	var errs []error
-	for i, el := range els {
-		var e cedar.Entity
-		if err := json.Unmarshal(el.Raw, &e); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %d: %v", file, el.Line, el.Col, i, err))
-			continue
-		}
-		if _, dup := out[e.UID]; dup {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %s defined twice", file, el.Line, el.Col, e.UID))
-			continue
-		}
-		out[e.UID] = e
-	}
-	return out, errors.Join(errs...)
+	ents, _, err := parseEntitiesWith(file, b, nil)
+	return ents, err
 }
 
 // Action entities Warden defines: every method action is in read or write,
@@ -474,30 +471,32 @@ func (s *Set) checkActions() []error {
 	return errs
 }
 
-// validateSchema validates policies and entities against the schema merged
-// into Warden's model (ModelSchema): the user's declarations replace
-// Warden's of the same name.
-func (s *Set) validateSchema(file string, b []byte) []error {
+// readSchema parses schema.cedarschema (the user's declarations).
+func (s *Set) readSchema(file string, b []byte) error {
 	var sc schema.Schema
 	sc.SetFilename(file)
 	if err := sc.UnmarshalCedar(b); err != nil {
-		return []error{fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))}
+		return fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))
 	}
 	s.userSchema, s.userSchemaFile = sc.AST(), file
+	return nil
+}
+
+// validateSchema validates policies and entities against the schema merged
+// into Warden's model (ModelSchema): the user's declarations replace
+// Warden's of the same name. Each entity's problems name its place.
+func (s *Set) validateSchema(pos []entityPos) []error {
 	v, err := s.modelValidator()
 	if err != nil {
 		return []error{err}
 	}
 	errs := s.validatePolicies(v)
-	user := cedar.EntityMap{}
-	for uid, e := range s.entities {
-		if uid.Type != actionType {
-			user[uid] = e
+	for _, p := range pos {
+		if p.uid.Type == actionType {
+			continue
 		}
-	}
-	if err := v.Entities(user); err != nil {
-		for _, e := range flatten(err) {
-			errs = append(errs, fmt.Errorf("%s: %v", EntitiesFile, e))
+		if err := v.Entity(s.entities[p.uid]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: entity %s: %v", p.at, p.uid, plainCedarError(err)))
 		}
 	}
 	return errs

@@ -40,7 +40,7 @@ func TestLoadErrorsNameFileLineColumn(t *testing.T) {
 			[]string{"policies/entities.json:3:"}},
 		{"entities bad entity", map[string]string{"a.cedar": `@id("a") permit(principal, action, resource);`,
 			"entities.json": "[\n  {\"uid\": {\"type\": \"Group\", \"id\": \"g\"}},\n  {\"uid\": 7}\n]"},
-			[]string{"policies/entities.json:3:3: entity 1:"}},
+			[]string{`policies/entities.json:3:3: entity 2: uid: want {"type": ..., "id": ...}, got 7`, `policies/entities.json:2:3: entity Group::"g": invalid entity: "parents" is missing or null`}},
 		{"no policies", map[string]string{"entities.json": "[]"}, []string{"no *.cedar policy files"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
