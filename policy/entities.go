@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -455,8 +456,13 @@ func excerpt(raw json.RawMessage) string {
 
 func isNull(b json.RawMessage) bool { return string(bytes.TrimSpace(b)) == "null" }
 
-// plainCedarError drops cedar-go's Go-side wording ("types.Long").
+// goWords is cedar-go's and encoding/json's Go-side wording.
+var goWords = regexp.MustCompile(`json: (cannot|unable to) unmarshal (\S+ )?into Go (value of type )?\S+( within "[^"]*")?:? ?`)
+
+// plainCedarError drops cedar-go's Go-side wording ("types.Long", "Go
+// explicitValue").
 func plainCedarError(err error) error {
-	msg := strings.ReplaceAll(err.Error(), "types.", "")
+	msg := goWords.ReplaceAllString(err.Error(), "")
+	msg = strings.ReplaceAll(msg, "types.", "")
 	return errors.New(msg)
 }

@@ -1,10 +1,12 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,9 +15,11 @@ import (
 	"github.com/cedar-policy/cedar-go"
 
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
 // Source is where policies are read from: a directory of an fs.FS. Name is
@@ -181,10 +185,13 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	s.entities = cedar.EntityMap{}
 	var entPos []entityPos
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
+		// The entities that could be read are validated too (all
+		// problems at once); any error fails the load.
 		ents, pos, err := parseEntitiesWith(display(EntitiesFile), b, rs)
 		if err != nil {
 			errs = append(errs, err)
-		} else {
+		}
+		if ents != nil {
 			s.entities, entPos = ents, pos
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -224,7 +231,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 func (s *Set) addPolicies(file string, b []byte) []error {
 	list, err := cedar.NewPolicyListFromBytes(file, b)
 	if err != nil {
-		return []error{cedarParseError(file, err)}
+		return []error{cedarParseError(file, b, err)}
 	}
 	var errs []error
 	for i, p := range list {
@@ -293,17 +300,138 @@ func (s *Set) addPolicies(file string, b []byte) []error {
 }
 
 // cedarParseError turns cedar-go's "parser error: parse error at <input>:3:24
-// ...": into "file:3:24: ...".
-func cedarParseError(file string, err error) error {
+// ...": into "file:3:24: ...". At the end of the file, the error is where
+// the bracket that was never closed opens.
+func cedarParseError(file string, b []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "parser error: ")
 	msg = strings.TrimPrefix(msg, "parse error at ")
 	if rest, ok := strings.CutPrefix(msg, "<input>:"); ok {
 		// rest is "L:C msg"
 		if sp := strings.IndexByte(rest, ' '); sp > 0 {
-			return fmt.Errorf("%s:%s: %s", file, rest[:sp], rest[sp+1:])
+			text := rest[sp+1:]
+			if strings.HasPrefix(text, `"": `) || strings.Contains(text, "got  want") || strings.Contains(text, "unexpected EOF") {
+				if l, c, open, ok := unclosed(b); ok {
+					return fmt.Errorf("%s:%d:%d: %q is never closed: the file ends before its %q", file, l, c, open, closer[open])
+				}
+				return fmt.Errorf("%s:%s: unexpected end of file (%s)", file, rest[:sp], text)
+			}
+			if m := exactGot.FindStringSubmatch(text); m != nil {
+				// A policy that starts while a bracket is open: the
+				// bracket is the mistake.
+				if (m[1] == "@" || m[1] == "permit" || m[1] == "forbid") && (m[2] == "}" || m[2] == ")" || m[2] == "]") {
+					at := rest[:sp]
+					if l, c, ok := tokenBefore(b, at, m[1]); ok {
+						at = fmt.Sprintf("%d:%d", l, c)
+					}
+					if off, ok := offsetOf(b, at); ok {
+						if l, c, open, ok := unclosed(b[:off]); ok {
+							return fmt.Errorf("%s:%d:%d: %q is never closed: the next policy starts at %s", file, l, c, open, at)
+						}
+					}
+				}
+				// cedar-go may name the token after the one it did not want.
+				if l, c, ok := tokenBefore(b, rest[:sp], m[1]); ok {
+					return fmt.Errorf("%s:%d:%d: got %q, want %q", file, l, c, m[1], m[2])
+				}
+				return fmt.Errorf("%s:%s: got %q, want %q", file, rest[:sp], m[1], m[2])
+			}
+			return fmt.Errorf("%s:%s: %s", file, rest[:sp], text)
 		}
 	}
 	return fmt.Errorf("%s: %s", file, msg)
+}
+
+var exactGot = regexp.MustCompile(`^"(?:[^"\\]|\\.)*": exact got (\S+) want (\S+)$`)
+
+// tokenBefore finds tok just before position "L:C" of b (whitespace and
+// comments between), and returns its position.
+func tokenBefore(b []byte, lc, tok string) (line, col int, ok bool) {
+	off, ok := offsetOf(b, lc)
+	if !ok {
+		return 0, 0, false
+	}
+	end := off
+	for end > 0 {
+		switch b[end-1] {
+		case ' ', '\t', '\r', '\n':
+			end--
+			continue
+		}
+		break
+	}
+	start := end - len(tok)
+	if start < 0 || string(b[start:end]) != tok {
+		return 0, 0, false
+	}
+	line, col = jsonlist.LineCol(b, start)
+	return line, col, true
+}
+
+// offsetOf is the byte offset of position "L:C" in b.
+func offsetOf(b []byte, lc string) (int, bool) {
+	ls, cs, _ := strings.Cut(lc, ":")
+	l, err1 := strconv.Atoi(ls)
+	c, err2 := strconv.Atoi(cs)
+	if err1 != nil || err2 != nil || l < 1 || c < 1 {
+		return 0, false
+	}
+	off := 0
+	for i := 1; i < l; i++ {
+		j := bytes.IndexByte(b[off:], '\n')
+		if j < 0 {
+			return 0, false
+		}
+		off += j + 1
+	}
+	return min(off+c-1, len(b)), true
+}
+
+var closer = map[string]string{"{": "}", "(": ")", "[": "]"}
+
+// unclosed finds the innermost bracket of Cedar text b still open at its
+// end (strings and comments skipped).
+func unclosed(b []byte) (line, col int, open string, ok bool) {
+	type opener struct {
+		ch        byte
+		line, col int
+	}
+	var stack []opener
+	line, col = 1, 1
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		switch {
+		case ch == '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i, col = i+1, col+1
+				}
+				if i < len(b) && b[i] == '\n' {
+					line, col = line+1, 0
+				}
+				col++
+			}
+			col++
+		case ch == '/' && i+1 < len(b) && b[i+1] == '/':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+			line, col = line+1, 0
+		case ch == '{' || ch == '(' || ch == '[':
+			stack = append(stack, opener{ch, line, col})
+		case ch == '}' || ch == ')' || ch == ']':
+			if n := len(stack); n > 0 {
+				stack = stack[:n-1]
+			}
+		case ch == '\n':
+			line, col = line+1, 0
+		}
+		col++
+	}
+	if len(stack) == 0 {
+		return 0, 0, "", false
+	}
+	o := stack[len(stack)-1]
+	return o.line, o.col, string(o.ch), true
 }
 
 // parseEntities reads the Cedar entities JSON format without a schema,

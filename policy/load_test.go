@@ -22,7 +22,13 @@ func TestLoadErrorsNameFileLineColumn(t *testing.T) {
 		want  []string
 	}{
 		{"syntax error", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource);\n\n@id(\"b\")\npermit(principal action, resource);\n"},
-			[]string{"policies/a.cedar:5:24: "}},
+			[]string{`policies/a.cedar:5:18: got "action", want ","`}},
+		{"unclosed brace", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  \"}\" == \"x\"\n\n@id(\"b\")\npermit(principal, action, resource);"},
+			[]string{`policies/a.cedar:2:42: "{" is never closed: the next policy starts at 5:1`}},
+		{"unclosed at the end", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  principal.level > 1\n"},
+			[]string{`policies/a.cedar:2:42: "{" is never closed: the file ends before its "}"`}},
+		{"wrong closer", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  principal.level > 1;\n\n@id(\"b\")\npermit(principal, action, resource);\n"},
+			[]string{`policies/a.cedar:3:22: got ";", want "}"`}},
 		{"missing @id", map[string]string{"a.cedar": "\n  permit(principal, action, resource);"},
 			[]string{`policies/a.cedar:2:3: policy has no @id`}},
 		{"duplicate @id across files", map[string]string{

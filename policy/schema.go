@@ -248,20 +248,47 @@ func (s *Set) validatePolicies(v *validate.Validator) []error {
 	var errs []error
 	for _, c := range s.policies {
 		if err := v.Policy(string(c.id), c.ast); err != nil {
-			seen := map[string]bool{}
+			// One message per problem: not one per action, nor one per
+			// entity type an unconstrained principal or resource may be.
+			var msgs []string
+			types := map[string][]string{}
 			for _, e := range flatten(err) {
 				msg := strings.TrimPrefix(e.Error(), fmt.Sprintf("for policy `%s`, ", c.id))
-				msg = forAction.ReplaceAllString(msg, "") // one error, not one per action
-				if seen[msg] {
-					continue
+				msg = forAction.ReplaceAllString(msg, "")
+				key := msg
+				var typ string
+				if m := attrOnType.FindStringSubmatch(msg); m != nil {
+					key, typ = m[1]+"\x00"+m[3], m[2]
 				}
-				seen[msg] = true
+				if _, seen := types[key]; !seen {
+					msgs = append(msgs, key)
+				}
+				if typ != "" && !slices.Contains(types[key], typ) {
+					types[key] = append(types[key], typ)
+				} else if _, ok := types[key]; !ok {
+					types[key] = nil
+				}
+			}
+			for _, key := range msgs {
+				msg := key
+				if before, after, ok := strings.Cut(key, "\x00"); ok {
+					ts := types[key]
+					if len(ts) == 1 {
+						msg = before + " on entity type `" + ts[0] + "`" + after
+					} else {
+						msg = before + " on entity types `" + strings.Join(ts, "`, `") + "`" + after +
+							" (the scope allows each of them: constrain it, as in `principal is " + ts[0] + "`, or guard the access with `is`)"
+					}
+				}
 				errs = append(errs, fmt.Errorf("%s: policy %q: %s", c.locate(msg), c.id, msg))
 			}
 		}
 	}
 	return errs
 }
+
+// attrOnType is a validator message naming an entity type.
+var attrOnType = regexp.MustCompile("^(.*) on entity type `([^`]+)`(.*)$")
 
 var forAction = regexp.MustCompile(` for Action::"(?:[^"\\]|\\.)*"`)
 

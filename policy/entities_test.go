@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// The shapes of entities.json the Cedar CLI reads and Warden refused (every
+// failure of Cedar's integration corpus through warden policy test): with
+// a schema, an entity-typed attribute written as Cedar text or {"type",
+// "id"} is a reference; an extension call of several arguments is a value.
+func TestEntitiesReadAsCedarCLI(t *testing.T) {
+	schema := `entity Group;
+entity User in [Group] { manager: User, peers: Set<User>, meta: {boss: User}, since: datetime, addr: ipaddr };
+entity Doc { owner: User, viewers: Set<User>, until: datetime };
+action view appliesTo { principal: User, resource: Doc };
+`
+	ents := `[
+  {"uid": {"type": "User", "id": "alice"}, "parents": [], "attrs": {
+     "manager": "User::\"bob\"", "peers": [{"type": "User", "id": "carol"}, "User::\"dan\""],
+     "meta": {"boss": {"type": "User", "id": "bob"}},
+     "since": {"fn": "datetime", "arg": "2024-01-01"},
+     "addr": {"__extn": {"fn": "ip", "args": ["10.0.0.1"]}}}},
+  {"uid": {"type": "Doc", "id": "d"}, "parents": [], "attrs": {
+     "owner": {"type": "User", "id": "alice"}, "viewers": [{"__entity": {"type": "User", "id": "bob"}}],
+     "until": {"__extn": {"fn": "offset", "args": [{"__extn": {"fn": "datetime", "arg": "2024-01-01"}}, {"__extn": {"fn": "duration", "arg": "2d"}}]}}}}
+]`
+	pol := `@id("owner") permit(principal, action == Action::"view", resource) when {
+  resource.owner == principal && principal.manager == User::"bob" && principal.meta.boss == User::"bob" &&
+  principal.peers.contains(User::"dan") && resource.viewers.contains(User::"bob") &&
+  resource.until == datetime("2024-01-03") && principal.since == datetime("2024-01-01") && principal.addr == ip("10.0.0.1")
+};`
+	s, err := load(t, map[string]string{"a.cedar": pol, SchemaFile: schema, EntitiesFile: ents})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, doc := cedar.NewEntityUID("User", "alice"), cedar.NewEntityUID("Doc", "d")
+	res := s.Authorize(nil, cedar.Request{Principal: alice, Action: cedar.NewEntityUID("Action", "view"), Resource: doc, Context: cedar.NewRecord(nil)})
+	if !res.Allow || len(res.Errors) > 0 {
+		t.Fatalf("want allow by owner, got %+v", res)
+	}
+	// A Cedar CLI test's entities are read with the same schema.
+	more, err := s.ParseEntities("t.json", []byte(`[{"uid": {"type": "Doc", "id": "e"}, "parents": [], "attrs": {"owner": "User::\"zed\"", "viewers": [], "until": "2024-01-01"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := more[cedar.NewEntityUID("Doc", "e")].Attributes.Get("owner"); v != cedar.NewEntityUID("User", "zed") {
+		t.Errorf("owner: %v", v)
+	}
+
+	// Without a schema, a multi-argument call still loads; {"type","id"}
+	// stays a record, as in Cedar.
+	s, err = load(t, map[string]string{"a.cedar": `@id("a") permit(principal, action, resource) when { resource.until == datetime("2024-01-01T00:00:00.500Z") && resource.r.id == "x" };`,
+		EntitiesFile: `[{"uid": {"type": "Doc", "id": "d"}, "parents": [], "attrs": {"r": {"type": "T", "id": "x"},
+		  "until": {"__extn": {"fn": "offset", "args": [{"__extn": {"fn": "datetime", "arg": "2024-01-01"}}, {"__extn": {"fn": "duration", "arg": "500ms"}}]}}}}]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := s.Authorize(nil, cedar.Request{Principal: alice, Action: cedar.NewEntityUID("Action", "GET"), Resource: doc, Context: cedar.NewRecord(nil)}); !res.Allow {
+		t.Errorf("want allow, got %+v", res)
+	}
+}
+
+// Every entity problem is named by file:line:col, uid and attribute, each
+// once, all at once.
+func TestEntityErrorsLocated(t *testing.T) {
+	schema := `entity User { level: Long, boss?: User };`
+	ents := `[
+  {"uid": {"type": "User", "id": "a"}, "parents": [], "attrs": {"level": "high"}},
+  {"uid": {"type": "User", "id": "b"}, "parents": [], "attrs": {"level": 1, "boss": "User::bob"}},
+  {"uid": {"type": "User", "id": "c"}, "parents": [], "attrs": {"level": 1,
+     "x": {"__extn": {"fn": "offset", "args": [{"__extn": {"fn": "datetime", "arg": "2024-01-01"}}]}}}},
+  {"uid": {"type": "User", "id": "d"}, "parents": [], "attrs": {"level": {"__extn": {"fn": "ip", "arg": "nope"}}}}
+]`
+	_, err := load(t, map[string]string{"a.cedar": `@id("a") permit(principal, action, resource);`, SchemaFile: schema, EntitiesFile: ents})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	got := err.Error()
+	for _, want := range []string{
+		`policies/entities.json:2:3: entity User::"a": attribute "level": expected Long, got String`,
+		`policies/entities.json:3:3: entity User::"b": attribute "boss": "User::bob": want an entity of type User`,
+		`policies/entities.json:4:3: entity User::"c": attribute "x": offset takes 2 arguments, got 1`,
+		`policies/entities.json:6:3: entity User::"d": attribute "level":`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "deserialization") || strings.Count(got, `User::"a"`) != 1 {
+		t.Errorf("vague or repeated:\n%s", got)
+	}
+}
+
+// A validation problem is reported once, not once per entity type an
+// unconstrained principal may be (nor per action).
+func TestValidationProblemOnce(t *testing.T) {
+	_, err := load(t, map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  principal.level > 1\n};\n",
+		SchemaFile: `entity User { level: Long };`})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	got := err.Error()
+	if strings.Count(got, "\n") != 0 || !strings.Contains(got, "policies/a.cedar:3:12: policy \"a\": attribute `level` on entity types `Client`, `Workload`, `Anonymous` not found") {
+		t.Errorf("got:\n%s", got)
+	}
+}
