@@ -107,3 +107,17 @@ func TestValidationProblemOnce(t *testing.T) {
 		t.Errorf("got:\n%s", got)
 	}
 }
+
+// A type error that holds for each of Warden's principal types is one
+// message, naming them.
+func TestTypeErrorOnce(t *testing.T) {
+	_, err := load(t, map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  principal in [a::\"\", principal]\n};\n",
+		SchemaFile: "entity a;\naction \"action\" appliesTo { principal: [a], resource: [a], context: {} };"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	got := err.Error()
+	if strings.Count(got, "\n") != 0 || !strings.Contains(got, `the types User and a are not compatible (and likewise for Client, Workload, Anonymous`) {
+		t.Errorf("got:\n%s", got)
+	}
+}

@@ -269,6 +269,37 @@ func (s *Set) validatePolicies(v *validate.Validator) []error {
 					types[key] = nil
 				}
 			}
+			// Then messages that differ only in which of Warden's
+			// principal types they name ("the types User and a are not
+			// compatible", then Client, ...): once, naming them all.
+			byShape := map[string][]string{}
+			var shapes []string
+			for _, key := range msgs {
+				shape := key
+				for _, p := range principalTypes {
+					shape = principalWord(string(p)).ReplaceAllString(shape, "\x01")
+				}
+				if _, ok := byShape[shape]; !ok {
+					shapes = append(shapes, shape)
+				}
+				byShape[shape] = append(byShape[shape], key)
+			}
+			msgs = msgs[:0]
+			for _, shape := range shapes {
+				keys := byShape[shape]
+				if len(keys) > 1 && !strings.Contains(keys[0], "\x00") {
+					var named []string
+					for _, p := range principalTypes {
+						if strings.Contains(strings.Join(keys, "\n"), string(p)) {
+							named = append(named, string(p))
+						}
+					}
+					msgs = append(msgs, keys[0]+" (and likewise for "+strings.Join(named[1:], ", ")+": the scope allows each of them as the principal; constrain it, as in `principal is "+named[0]+"`)")
+					types[msgs[len(msgs)-1]] = nil
+					continue
+				}
+				msgs = append(msgs, keys...)
+			}
 			for _, key := range msgs {
 				msg := key
 				if before, after, ok := strings.Cut(key, "\x00"); ok {
@@ -286,6 +317,19 @@ func (s *Set) validatePolicies(v *validate.Validator) []error {
 	}
 	return errs
 }
+
+// principalWord matches a principal type's name as a word.
+func principalWord(name string) *regexp.Regexp {
+	return principalWords[name]
+}
+
+var principalWords = func() map[string]*regexp.Regexp {
+	m := map[string]*regexp.Regexp{}
+	for _, p := range principalTypes {
+		m[string(p)] = regexp.MustCompile(`\b` + string(p) + `\b`)
+	}
+	return m
+}()
 
 // attrOnType is a validator message naming an entity type.
 var attrOnType = regexp.MustCompile("^(.*) on entity type `([^`]+)`(.*)$")
