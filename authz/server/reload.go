@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -44,6 +43,10 @@ func (s *Service) live(cfg *config.Config) *authz.Live {
 func (s *Service) ReloadConfig() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if s.Config.Embedded {
+		s.logger.Warn("the embedded quick start config cannot change; start with --config FILE to reload one", "config", s.Config.File)
+		return nil
+	}
 	err := s.reloadConfig()
 	result := "ok"
 	if err != nil {
@@ -60,9 +63,6 @@ func (s *Service) ReloadConfig() error {
 }
 
 func (s *Service) reloadConfig() error {
-	if s.Config.Embedded {
-		return fmt.Errorf("%s: the embedded config cannot change; start with --config to reload one", s.Config.File)
-	}
 	cfg, err := config.Load(s.Config.File)
 	if err != nil {
 		return err
