@@ -276,11 +276,11 @@ func FileError(name string, err error) error {
 		if g := lineRE.FindStringSubmatch(m); g != nil {
 			msg := g[2]
 			if f, ok := strings.CutPrefix(msg, "field "); ok {
-				if k, typ, ok := strings.Cut(f, " not found in type "); ok {
-					msg = fmt.Sprintf("unknown key %q (in %s)", k, typ)
+				if k, _, ok := strings.Cut(f, " not found in type "); ok {
+					msg = fmt.Sprintf("unknown key %q", k) // not the Go type's name
 				}
 			}
-			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
+			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], plainTypeError(msg)))
 			continue
 		}
 		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
