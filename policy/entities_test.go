@@ -121,3 +121,13 @@ func TestTypeErrorOnce(t *testing.T) {
 		t.Errorf("got:\n%s", got)
 	}
 }
+
+// A type error the validator does not place is at the start of the
+// policy's condition, not at its @id.
+func TestTypeErrorAtCondition(t *testing.T) {
+	_, err := load(t, map[string]string{"a.cedar": "@id(\"a\")\npermit(principal is User, action == Action::\"view\", resource)\nwhen {\n    principal.level.x\n};\n",
+		SchemaFile: "entity User { level: Long };\naction \"view\" appliesTo { principal: [User], resource: [User], context: {} };"})
+	if err == nil || err.Error() != `policies/a.cedar:4:5: policy "a": unexpected type: expected an entity, or a record but saw Long` {
+		t.Errorf("got %v", err)
+	}
+}

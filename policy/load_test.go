@@ -78,7 +78,7 @@ action "GET /orders/{id}" appliesTo { principal: [User], resource: [Order], cont
 	}
 	bad := "@id(\"a\")\npermit(principal, action == Action::\"GET /orders/{id}\", resource) when { resource.owner == 3 };"
 	_, err := load(t, map[string]string{"a.cedar": bad, SchemaFile: schema}, route)
-	if err == nil || !strings.Contains(err.Error(), `policies/a.cedar:1:1: policy "a": the types Long and User are not compatible`) {
+	if err == nil || !strings.Contains(err.Error(), `policies/a.cedar:2:74: policy "a": the types Long and User are not compatible`) {
 		t.Fatalf("type error: got %v", err)
 	}
 	// Warden's model declares the route actions the schema does not.

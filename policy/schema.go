@@ -255,6 +255,7 @@ func (s *Set) validatePolicies(v *validate.Validator) []error {
 			for _, e := range flatten(err) {
 				msg := strings.TrimPrefix(e.Error(), fmt.Sprintf("for policy `%s`, ", c.id))
 				msg = forAction.ReplaceAllString(msg, "")
+				msg = internalTypes.Replace(msg)
 				key := msg
 				var typ string
 				if m := attrOnType.FindStringSubmatch(msg); m != nil {
@@ -331,6 +332,9 @@ var principalWords = func() map[string]*regexp.Regexp {
 	return m
 }()
 
+// internalTypes are the validator's names of types no schema writes.
+var internalTypes = strings.NewReplacer("__cedar::internal::AnyEntity", "an entity", "__cedar::internal::OpenRecord{}", "a record", "__cedar::", "")
+
 // attrOnType is a validator message naming an entity type.
 var attrOnType = regexp.MustCompile("^(.*) on entity type `([^`]+)`(.*)$")
 
@@ -343,8 +347,11 @@ var attrInMsg = regexp.MustCompile("attribute `([^`]+)`")
 // `["name"]`), else c's own position.
 func (c *compiled) locate(msg string) string {
 	m := attrInMsg.FindStringSubmatch(msg)
-	if m == nil || c.text == "" {
+	if c.text == "" {
 		return c.pos
+	}
+	if m == nil {
+		return c.conditionPos()
 	}
 	name := m[1]
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
@@ -374,6 +381,28 @@ func (c *compiled) locate(msg string) string {
 	}
 	line, col := c.line, c.col
 	for _, ch := range c.text[:best] {
+		if ch == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("%s:%d:%d", c.file, line, col)
+}
+
+var conditionRE = regexp.MustCompile(`\b(?:permit|forbid)\s*\(|\b(?:when|unless)\s*\{\s*`)
+
+// conditionPos is file:line:col of the first condition of c (the start of
+// its expression), where a type error the validator does not place more
+// precisely is; c's own position when it has none.
+func (c *compiled) conditionPos() string {
+	locs := conditionRE.FindAllStringIndex(c.text, -1)
+	if len(locs) < 2 || !strings.HasSuffix(strings.TrimSpace(c.text[locs[0][0]:locs[0][1]]), "(") {
+		return c.pos
+	}
+	at := locs[1][1]
+	line, col := c.line, c.col
+	for _, ch := range c.text[:at] {
 		if ch == '\n' {
 			line, col = line+1, 1
 		} else {
