@@ -108,8 +108,11 @@ func RestartNeeded(running, next *config.Config) []string {
 			for i := 0; i < t.NumField(); i++ {
 				f := t.Field(i)
 				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-				if !f.IsExported() || name == "-" || name == "" {
+				if !f.IsExported() || name == "-" {
 					continue
+				}
+				if name == "" {
+					name = strings.ToLower(f.Name) // yaml's default key
 				}
 				p := name
 				if path != "" {
