@@ -237,14 +237,19 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	var errs []error
 	if len(bytes.TrimSpace(b)) > 0 {
 		issues, lines := walkKeys(&root)
+		reported := map[int]bool{}
 		for _, k := range issues {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", name, k.line, k.path, k.msg))
+			reported[k.line] = true
 		}
-		// Unknown keys are reported above (with their key path); yaml's
-		// own type errors get the key path of their line.
+		// Unknown keys are reported above (with their key path and a
+		// suggestion); yaml's own type errors get the key path of their
+		// line. KnownFields stays on: an unknown key the walk missed is
+		// still an error.
 		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			errs = append(errs, decodeErrors(name, err, lines)...)
+			errs = append(errs, decodeErrors(name, err, lines, reported)...)
 		}
 	}
 	c.setDefaults()
@@ -304,7 +309,7 @@ func sortByLine(name string, errs []error) {
 }
 
 // decodeErrors is FileError with the key path of each error's line.
-func decodeErrors(name string, err error, lines map[int]string) []error {
+func decodeErrors(name string, err error, lines map[int]string, reported map[int]bool) []error {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
@@ -315,6 +320,15 @@ func decodeErrors(name string, err error, lines map[int]string) []error {
 		if g := lineRE.FindStringSubmatch(m); g != nil {
 			n, _ := strconv.Atoi(g[1])
 			msg := plainTypeError(g[2])
+			if f, ok := strings.CutPrefix(g[2], "field "); ok {
+				k, _, unknown := strings.Cut(f, " not found in type ")
+				if unknown && reported[n] {
+					continue // walkKeys said it better
+				}
+				if unknown {
+					msg = fmt.Sprintf("unknown key %q", k)
+				}
+			}
 			if p := lines[n]; p != "" {
 				msg = p + ": " + msg
 			}
