@@ -53,12 +53,12 @@ func (s *Service) ReloadConfig() error {
 		result = "error"
 		s.logger.Error("config reload failed; keeping the last good config", "config", s.Config.File, "err", err)
 	}
-	s.configReloads.WithLabelValues(result).Inc()
 	if err == nil {
 		s.configErr.Store(nil)
 	} else {
 		s.configErr.Store(&err)
 	}
+	s.configReloads.WithLabelValues(result).Inc() // last: the status is in place when it is counted
 	return err
 }
 
