@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -97,11 +99,24 @@ func (l Limits) screen(in *request) *denial {
 	return nil
 }
 
+// Live is what a warden.yaml reload changes together with the routes:
+// attached to the policy set (policy.Engine.Attach), so that a Check uses
+// the rate-limit rules of the same generation as its routes and policies.
+type Live struct {
+	RateLimiter RateLimiter // nil: no rate limiting
+}
+
 // Authorizer runs the pipeline. It is safe for concurrent use.
 type Authorizer struct {
 	o Options
 	h headerNames
+	// sampleAllow is o.SampleAllow, changed by SetSampleAllow.
+	sampleAllow atomic.Uint64
 }
+
+// SetSampleAllow changes the fraction of allows recorded (a reloaded
+// decision_log.sample_allow).
+func (a *Authorizer) SetSampleAllow(f float64) { a.sampleAllow.Store(math.Float64bits(f)) }
 
 // New builds an Authorizer.
 func New(o Options) *Authorizer {
@@ -117,7 +132,9 @@ func New(o Options) *Authorizer {
 	if o.Tracer == nil {
 		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
+	a := &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
+	a.SetSampleAllow(o.SampleAllow)
+	return a
 }
 
 // Outcome is the result of one Check: the response for Envoy and the record.
@@ -190,7 +207,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 }
 
 func (a *Authorizer) sampled() bool {
-	s := a.o.SampleAllow
+	s := math.Float64frombits(a.sampleAllow.Load())
 	if s >= 1 {
 		return true
 	}
@@ -272,8 +289,12 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	}
 	// ratelimit
 	var rl *ratelimit.Decision
-	if a.o.RateLimiter != nil {
-		d, err := a.o.RateLimiter.Allow(ctx, rateRequest(in, rec.Request.SourceIP, &id, &res))
+	limiter := a.o.RateLimiter
+	if l, ok := set.Attached().(*Live); ok && l != nil {
+		limiter = l.RateLimiter // the rules of the set's generation
+	}
+	if limiter != nil {
+		d, err := limiter.Allow(ctx, rateRequest(in, rec.Request.SourceIP, &id, &res))
 		switch {
 		case err != nil && !a.o.RateLimitFailOpen:
 			a.o.Metrics.storeError("ratelimit")

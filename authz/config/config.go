@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -298,10 +299,20 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	c := &Config{File: name, fsys: fsys, base: base}
 	var errs []error
 	if len(bytes.TrimSpace(b)) > 0 {
+		issues, lines := walkKeys(&root)
+		reported := map[int]bool{}
+		for _, k := range issues {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", name, k.line, k.path, k.msg))
+			reported[k.line] = true
+		}
+		// Unknown keys are reported above (with their key path and a
+		// suggestion); yaml's own type errors get the key path of their
+		// line. KnownFields stays on: an unknown key the walk missed is
+		// still an error.
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			errs = append(errs, FileError(name, err))
+			errs = append(errs, decodeErrors(name, err, lines, reported)...)
 		}
 	}
 	c.setDefaults()
@@ -309,6 +320,7 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 		errs = append(errs, locate(name, &root, err))
 	}
 	if len(errs) > 0 {
+		sortByLine(name, errs)
 		return nil, errors.Join(errs...)
 	}
 	for _, w := range c.Identity.Warnings() {
@@ -332,16 +344,63 @@ func FileError(name string, err error) error {
 		if g := lineRE.FindStringSubmatch(m); g != nil {
 			msg := g[2]
 			if f, ok := strings.CutPrefix(msg, "field "); ok {
-				if k, typ, ok := strings.Cut(f, " not found in type "); ok {
-					msg = fmt.Sprintf("unknown key %q (in %s)", k, typ)
+				if k, _, ok := strings.Cut(f, " not found in type "); ok {
+					msg = fmt.Sprintf("unknown key %q", k) // not the Go type's name
 				}
 			}
-			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
+			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], plainTypeError(msg)))
 			continue
 		}
 		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
 	}
 	return errors.Join(out...)
+}
+
+// sortByLine orders errors "name:N: ..." by N (others first), so that all
+// problems read in file order.
+func sortByLine(name string, errs []error) {
+	line := func(e error) int {
+		rest, ok := strings.CutPrefix(e.Error(), name+":")
+		if !ok {
+			return 0
+		}
+		d, _, _ := strings.Cut(rest, ":")
+		n, _ := strconv.Atoi(d)
+		return n
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return line(a) - line(b) })
+}
+
+// decodeErrors is FileError with the key path of each error's line.
+func decodeErrors(name string, err error, lines map[int]string, reported map[int]bool) []error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out []error
+	for _, m := range msgs {
+		if g := lineRE.FindStringSubmatch(m); g != nil {
+			n, _ := strconv.Atoi(g[1])
+			msg := plainTypeError(g[2])
+			if f, ok := strings.CutPrefix(g[2], "field "); ok {
+				k, _, unknown := strings.Cut(f, " not found in type ")
+				if unknown && reported[n] {
+					continue // walkKeys said it better
+				}
+				if unknown {
+					msg = fmt.Sprintf("unknown key %q", k)
+				}
+			}
+			if p := lines[n]; p != "" {
+				msg = p + ": " + msg
+			}
+			out = append(out, fmt.Errorf("%s:%d: %s", name, n, msg))
+			continue
+		}
+		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+	}
+	return out
 }
 
 // locate prefixes a validation error "a.b[0].c: msg" with file:line of the

@@ -45,8 +45,8 @@ decision_log:
 		t.Fatal("want errors")
 	}
 	for _, want := range []string{
-		`warden.yaml:3: cannot unmarshal !!str ` + "`soon`",
-		`warden.yaml:8: unknown key "audience"`,
+		"warden.yaml:3: server.shutdown_grace: cannot unmarshal !!str `soon` (want a duration such as 10s or 500ms)",
+		`warden.yaml:8: identity.issuers[0].audience: unknown key; did you mean "audiences"?`,
 		`warden.yaml:2: server.grpc_addr: "nowhere" is not host:port`,
 		`warden.yaml:6: identity.issuers[0].audiences: must list at least one accepted audience`,
 		`warden.yaml:9: identity.dev_issuer.enabled: the dev issuer is for local use only`,
@@ -58,6 +58,49 @@ decision_log:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+// Unknown keys are named by their key path with a suggestion, never by a
+// Go type; each once, in file order.
+func TestUnknownKeyPaths(t *testing.T) {
+	src := `identity: {anonymous: true}
+policy:
+  rotues:
+    - {method: GET, path: /a}
+routes: []
+ratelimit:
+  rules:
+    - {name: r, limit: 1, per: 1s, wen: {}}
+server:
+  grcp_addr: 127.0.0.1:1
+  zzz: 1
+`
+	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	got := err.Error()
+	for _, want := range []string{
+		`warden.yaml:3: policy.rotues: unknown key; did you mean "routes"?`,
+		`warden.yaml:5: routes: unknown key; did you mean policy.routes?`,
+		`warden.yaml:8: ratelimit.rules[0].wen: unknown key; did you mean "when"?`,
+		`warden.yaml:10: server.grcp_addr: unknown key; did you mean "grpc_addr"?`,
+		`warden.yaml:11: server.zzz: unknown key (keys of server: grpc, grpc_addr, http_addr,`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%v", want, got)
+		}
+	}
+	if strings.Contains(got, "Config") || strings.Contains(got, "not found in type") {
+		t.Errorf("Go type named:\n%v", got)
+	}
+	if n := strings.Count(got, "rotues"); n != 1 {
+		t.Errorf("rotues reported %d times:\n%v", n, got)
+	}
+	lines := strings.Split(got, "\n")
+	if !strings.HasPrefix(lines[0], "warden.yaml:3:") || !strings.HasPrefix(lines[len(lines)-1], "warden.yaml:11:") {
+		t.Errorf("not in file order:\n%v", got)
 	}
 }
 

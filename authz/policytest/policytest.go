@@ -228,7 +228,7 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 		if d := strings.ToLower(t.Decision); d != "allow" && d != "deny" {
 			bad("decision %q: want allow or deny", t.Decision)
 		}
-		ents, err := testEntities(file, i, t.Entities)
+		ents, err := r.testEntities(file, i, t.Entities)
 		if err != nil {
 			bad("entities: %v", err)
 		}
@@ -277,7 +277,7 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 
 // testEntities reads a test's entities: a list, or a file named relative
 // to the test file.
-func testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, error) {
+func (r *Runner) testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -289,9 +289,9 @@ func testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, err
 		if err != nil {
 			return nil, err
 		}
-		return policy.ParseEntities(p, b)
+		return r.set.ParseEntities(p, b)
 	}
-	return policy.ParseEntities(fmt.Sprintf("%s (test %d entities)", file, i+1), raw)
+	return r.set.ParseEntities(fmt.Sprintf("%s (test %d entities)", file, i+1), raw)
 }
 
 // ---- Warden's HTTP form ----

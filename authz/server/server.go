@@ -17,6 +17,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,14 @@ type Service struct {
 	refused  *prometheus.CounterVec // streams refused over a listener's max_streams
 	stopping atomic.Bool
 	closers  []func() error
+
+	// Config reloads (reload.go): the store's counter and the policy
+	// source they build on, the metric, the latest error.
+	counter       ratelimit.Counter
+	policySrc     policy.Source
+	reloadMu      sync.Mutex
+	configReloads *prometheus.CounterVec
+	configErr     atomic.Pointer[error]
 }
 
 // New builds a Service; it does no network I/O.
@@ -122,6 +131,10 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		Help: "gRPC streams refused because the listener had max_streams open.",
 	}, []string{"listener"})
 	reg.MustRegister(s.refused)
+	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "warden_config_reloads_total", Help: "Reloads of warden.yaml (file change or SIGHUP), by result.",
+	}, []string{"result"})
+	reg.MustRegister(s.configReloads)
 
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
@@ -164,11 +177,16 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		}
 	}
 	s.Policies = eng
+	s.policySrc = src
 
 	counter, err := s.newStore(cfg, o)
 	if err != nil {
 		return nil, err
 	}
+	s.counter = counter
+	// The rate-limit rules go with the routes and policies (one generation
+	// per config reload).
+	eng.Attach(s.live(cfg))
 
 	var sinks []authz.LineSink
 	for _, sk := range cfg.DecisionLog.Sinks {
@@ -239,9 +257,6 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 			return tp.Shutdown(ctx)
 		})
 		ao.Tracer = tp.Tracer("github.com/wardenauthz/warden")
-	}
-	if len(cfg.RateLimit.Rules) > 0 {
-		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, counter, o.Now)
 	}
 	s.Authorizer = authz.New(ao)
 	if err := s.newAdmin(); err != nil {
@@ -508,6 +523,9 @@ func (s *Service) HTTPHandler() http.Handler {
 		ok, detail := s.Ready()
 		if err := s.Policies.LastError(); err != nil {
 			detail = strings.TrimSpace(detail + "\nlast policy reload failed (serving the last good set): " + err.Error())
+		}
+		if err := s.ConfigError(); err != nil {
+			detail = strings.TrimSpace(detail + "\nlast config reload failed (serving the last good config): " + err.Error())
 		}
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)

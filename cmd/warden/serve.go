@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/wardenauthz/warden/authz/server"
 )
@@ -55,6 +58,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		adminAddr = adminLis.Addr().String()
 	}
 	svc.Start(ctx)
+	// warden.yaml reloads on change (policy.reload: watch) and on SIGHUP.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	svc.WatchConfig(ctx, hup)
 	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr,
 		"policies", svc.Policies.Current().Len(), "config", cfg.File)
 	if cfg.Admin.DevToken && svc.AdminEnabled() {
