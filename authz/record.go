@@ -31,6 +31,8 @@ type Record struct {
 	// kept with decision_log.replayable for warden replay and
 	// access-review.
 	Cedar *policy.Logged `json:"cedar,omitempty"`
+	// Transport is how the Check arrived: grpc or http (server.http_authz_addr).
+	Transport string `json:"transport,omitempty"`
 }
 
 // RecordRequest is the logged part of the HTTP request.

@@ -67,6 +67,10 @@ type Server struct {
 	Limits authz.Limits `yaml:"limits"`
 	// Node names this replica in decision records (default: the hostname).
 	Node string `yaml:"node"`
+	// HTTPAuthzAddr is the HTTP authorization listener (HTTP/1.1 and h2c)
+	// for Envoy's HTTP ext_authz and forward-auth proxies; "" is off.
+	HTTPAuthzAddr string    `yaml:"http_authz_addr"`
+	HTTPAuthz     HTTPAuthz `yaml:"http_authz"`
 }
 
 // TLS configures the gRPC listener's certificate (and client CA for mTLS).
@@ -323,6 +327,7 @@ func (c *Config) setDefaults() {
 	if c.Server.Limits.MaxBodyBytes == 0 {
 		c.Server.Limits.MaxBodyBytes = 1 << 20
 	}
+	c.Server.HTTPAuthz.setDefaults()
 	c.Identity.SetDefaults()
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
@@ -483,6 +488,7 @@ func (c *Config) validate() []error {
 		bad("decision_log.buffer_size", "must be positive")
 	}
 	errs = append(errs, c.validateAdmin()...)
+	errs = append(errs, c.validateHTTPAuthz()...)
 	return errs
 }
 

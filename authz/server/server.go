@@ -86,6 +86,10 @@ type Service struct {
 	// or mTLS only); for the dev token, where it was created.
 	AdminTokenFile string
 
+	// HTTPAuthzListener is server.http_authz_addr's listener; Serve serves
+	// it when set (see HTTPAuthzServer).
+	HTTPAuthzListener net.Listener
+
 	logger   *slog.Logger
 	stopping atomic.Bool
 	closers  []func() error
@@ -500,8 +504,9 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 		return err
 	}
 	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- g.Serve(grpcLis) }()
+	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
 		go func() { errc <- s.admin.Serve(adminLis) }()
 		defer s.admin.Stop()
@@ -530,6 +535,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
+	stopHTTPAuthz(sctx)
 	_ = s.Log.Close(sctx)
 	s.Close()
 	return serveErr
