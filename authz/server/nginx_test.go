@@ -151,11 +151,13 @@ func startNginx(t *testing.T, warden string, up *upstream) string {
 }
 
 // nginxWarden is a Warden for the nginx tests: the front proxy's API
-// (/orders/{id} of service orders), and carol limited to one request.
+// (/orders/{id} of service orders), carol limited to one request, and
+// XFCC believed from trusted proxies.
 func nginxWarden(t *testing.T, trusted []string) *env {
 	t.Helper()
 	return httpAuthz(t, trusted, func(c *config.Config) {
 		c.Server.HTTPAuthz.PathPrefix = ""
+		c.Identity.Workloads.TrustXFCC = true // so that a client's XFCC passed on by nginx would show
 		c.Policy.Routes = append(c.Policy.Routes, policy.RouteConfig{Service: "orders", Method: "*", Path: "/orders/{id}", Resource: `Order::"{id}"`})
 		c.RateLimit.Rules = append([]ratelimit.Rule{{Name: "carol", When: ratelimit.When{Principal: "corp|carol"}, Key: []string{"principal"}, Limit: 1, Per: time.Hour}}, c.RateLimit.Rules...)
 	})
