@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/internal/envoysim"
@@ -22,6 +23,10 @@ func frontHTTP(t *testing.T, authz string, up *upstream) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The file's 250ms is for production; under -race on a shared machine a
+	// Check can take longer, and a timeout here would only make the test
+	// flaky (TestEnvoyHTTPWhenWardenIsDown covers the failure path).
+	f.Timeout = 10 * time.Second
 	s := httptest.NewServer(f)
 	t.Cleanup(s.Close)
 	return s.URL
