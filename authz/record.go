@@ -36,6 +36,8 @@ type Record struct {
 	// kept with decision_log.replayable for warden replay and
 	// access-review.
 	Cedar *policy.Logged `json:"cedar,omitempty"`
+	// Transport is how the Check arrived: grpc or http (server.http_authz_addr).
+	Transport string `json:"transport,omitempty"`
 
 	// held is the request memory the Cedar section may reference until
 	// the decision log bounds it; cost is the record's estimated size in

@@ -65,6 +65,7 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 			b = append(append(b, `,"cedar":`...), c...)
 		}
 	}
+	b = appendOpt(b, `,"transport":`, r.Transport)
 	return append(b, "}\n"...), nil
 }
 

@@ -70,6 +70,10 @@ type Server struct {
 	Node string `yaml:"node"`
 	// GRPC bounds what callers of the ext_authz listener can hold open.
 	GRPC GRPC `yaml:"grpc"`
+	// HTTPAuthzAddr is the HTTP authorization listener (HTTP/1.1 and h2c)
+	// for Envoy's HTTP ext_authz and forward-auth proxies; "" is off.
+	HTTPAuthzAddr string    `yaml:"http_authz_addr"`
+	HTTPAuthz     HTTPAuthz `yaml:"http_authz"`
 }
 
 // GRPC is server.grpc: connection and stream limits of the ext_authz gRPC
@@ -446,6 +450,7 @@ func (c *Config) setDefaults() {
 		c.Server.Limits.MaxBodyBytes = 1 << 20
 	}
 	c.Server.GRPC.setDefaults()
+	c.Server.HTTPAuthz.setDefaults()
 	c.Identity.SetDefaults()
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
@@ -712,6 +717,7 @@ func (c *Config) validate() []error {
 		bad("decision_log.memory_records", "must be positive")
 	}
 	errs = append(errs, c.validateAdmin()...)
+	errs = append(errs, c.validateHTTPAuthz()...)
 	return errs
 }
 
