@@ -31,6 +31,13 @@ type Record struct {
 	// kept with decision_log.replayable for warden replay and
 	// access-review.
 	Cedar *policy.Logged `json:"cedar,omitempty"`
+	// Transport is how the decision was asked for: "authzen" for the
+	// AuthZEN evaluation API ("" for an Envoy Check).
+	Transport string `json:"transport,omitempty"`
+	// Caller is who asked an AuthZEN evaluation (the enforcement point:
+	// "token:FILE:LINE", a client certificate id, or "ISSUER|SUB"), never
+	// a credential.
+	Caller string `json:"caller,omitempty"`
 }
 
 // RecordRequest is the logged part of the HTTP request.

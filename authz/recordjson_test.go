@@ -21,6 +21,9 @@ func FuzzRecordJSON(f *testing.F) {
 			Principal: principal, Action: method, Resource: path, Workload: jti, Node: iss, Detail: detail, LatencyUS: ns % 1000,
 			Request: RecordRequest{Method: method, Host: iss, Path: path, SourceIP: jti, RequestID: detail},
 		}
+		if rl {
+			r.Transport, r.Caller = reason, jti
+		}
 		if pol != "" {
 			r.Policies = []string{pol, detail}
 			r.Errors = []string{reason}

@@ -26,7 +26,10 @@ type Logged struct {
 	Action          uid           `json:"action"`
 	Resource        uid           `json:"resource"`
 	ResourceParents []uid         `json:"resource_parents,omitempty"`
-	Context         cedar.Record  `json:"context"`
+	// ResourceAttrs are attributes a caller stated for the resource (an
+	// AuthZEN evaluation's resource properties the set does not define).
+	ResourceAttrs *cedar.Record `json:"resource_attrs,omitempty"`
+	Context       cedar.Record  `json:"context"`
 }
 
 // logged is m's request in its logged form.
@@ -60,8 +63,12 @@ func (s *Set) Replay(l *Logged) (Result, error) {
 	method, _, _ := strings.Cut(string(action.ID), " ")
 	s.addAction(m, action, method)
 	resource := cedar.EntityUID(l.Resource)
-	if len(l.ResourceParents) > 0 {
-		m.ents.addMerged(s.entities, resource, uids(l.ResourceParents), cedar.Record{})
+	if len(l.ResourceParents) > 0 || l.ResourceAttrs != nil {
+		var ra cedar.Record
+		if l.ResourceAttrs != nil {
+			ra = *l.ResourceAttrs
+		}
+		m.ents.addMerged(s.entities, resource, uids(l.ResourceParents), ra)
 	}
 	var attrs cedar.Record
 	if l.Attrs != nil {

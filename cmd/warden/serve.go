@@ -53,7 +53,35 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		adminAddr = adminLis.Addr().String()
 	}
+	var authzenLis net.Listener
+	if svc.AuthZENEnabled() {
+		if authzenLis, err = net.Listen("tcp", cfg.Server.AuthZENAddr); err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			if adminLis != nil {
+				adminLis.Close()
+			}
+			fmt.Fprintf(stderr, "warden: server.authzen_addr: %v\n", err)
+			return exitError
+		}
+	}
 	svc.Start(ctx)
+	authzenDone := make(chan error, 1)
+	if authzenLis != nil {
+		log.Info("AuthZEN API serving", "authzen", authzenLis.Addr().String())
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			err := svc.ServeAuthZEN(ctx, authzenLis)
+			if err != nil {
+				cancel() // a broken AuthZEN listener stops the rest too
+			}
+			authzenDone <- err
+		}()
+	} else {
+		authzenDone <- nil
+	}
 	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr,
 		"policies", svc.Policies.Current().Len(), "config", cfg.File)
 	if cfg.Admin.DevToken && svc.AdminEnabled() {
@@ -61,6 +89,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if err := svc.Serve(ctx, grpcLis, httpLis, adminLis); err != nil {
 		log.Error("serve", "err", err)
+		return exitError
+	}
+	if err := <-authzenDone; err != nil {
+		log.Error("serve AuthZEN", "err", err)
 		return exitError
 	}
 	log.Info("warden stopped")
