@@ -62,6 +62,37 @@ func startPDP(t testing.TB, cfgFile string, mutate ...func(*config.Config)) *pdp
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startPDPConfig(t, cfg, mutate...)
+}
+
+// exampleWith is the example config edited by the old, new string pairs,
+// its relative paths resolved against the example's directory.
+func exampleWith(t testing.TB, oldnew ...string) *config.Config {
+	t.Helper()
+	b, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(exampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for i := 0; i+1 < len(oldnew); i += 2 {
+		if !strings.Contains(text, oldnew[i]) {
+			t.Fatalf("the example has no %q", oldnew[i])
+		}
+		text = strings.Replace(text, oldnew[i], oldnew[i+1], 1)
+	}
+	cfg, err := config.Parse(exampleConfig, []byte(text), abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func startPDPConfig(t testing.TB, cfg *config.Config, mutate ...func(*config.Config)) *pdp {
+	t.Helper()
 	cfg.Server.AuthZENAddr = "127.0.0.1:0"
 	for _, m := range mutate {
 		m(cfg)
