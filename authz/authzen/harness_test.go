@@ -204,3 +204,5 @@ func writeTemp(t testing.TB, files map[string]string) string {
 	}
 	return dir
 }
+
+type configT = config.Config

@@ -39,6 +39,9 @@ func checkIJSON(b []byte) error {
 			if n == 0 {
 				return errors.New("the body is empty: want a JSON object")
 			}
+			if len(stack) > 0 {
+				return errors.New("invalid JSON: the body ends early")
+			}
 			return nil
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -47,6 +48,7 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 		WriteTimeout:      z.Timeout,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	if z.TLS.CertFile != "" {
 		// token and OIDC callers need no certificate
