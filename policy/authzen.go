@@ -7,6 +7,9 @@ import (
 	"github.com/cedar-policy/cedar-go"
 )
 
+// SourceAuthZEN is Logged.Source for a request decided by Evaluate.
+const SourceAuthZEN = "authzen"
+
 // EvalEntity is a request entity given by the caller of an evaluation API
 // (AuthZEN): its uid and the attributes the caller states for it.
 type EvalEntity struct {
@@ -43,6 +46,7 @@ func (s *Set) Evaluate(r *EvalRequest) Result {
 	res := s.evaluate(m, true)
 	if s.replayable {
 		res.Logged = m.logged(res.Allow)
+		res.Logged.Source = SourceAuthZEN
 		if rattrs.Len() > 0 {
 			res.Logged.ResourceAttrs = &rattrs
 		}

@@ -20,6 +20,7 @@ const evalEntities = `[
  {"uid": {"type": "Role", "id": "editor"}, "attrs": {}, "parents": []},
  {"uid": {"type": "Role", "id": "admin"}, "attrs": {}, "parents": []},
  {"uid": {"type": "User", "id": "ed"}, "attrs": {"email": "ed@x"}, "parents": [{"type": "Role", "id": "editor"}]},
+ {"uid": {"type": "User", "id": "root"}, "attrs": {}, "parents": [{"type": "Role", "id": "admin"}]},
  {"uid": {"type": "Action", "id": "edit"}, "attrs": {}, "parents": []}
 ]`
 
@@ -62,6 +63,7 @@ func TestEvaluate(t *testing.T) {
 			Resource: policy.EvalEntity{UID: cedar.NewEntityUID("Doc", "d1"), Attrs: cedar.NewRecord(cedar.RecordMap{"owner": cedar.String("ed@x")})}}, false, true},
 		// An undefined action is not put under Action::"write".
 		{"undefined action", policy.EvalRequest{Principal: policy.EvalEntity{UID: cedar.NewEntityUID("User", "root")}, Action: cedar.NewEntityUID("Action", "nuke"), Resource: doc("x", false)}, false, false},
+		{"a method action is in write", policy.EvalRequest{Principal: policy.EvalEntity{UID: cedar.NewEntityUID("User", "root")}, Action: cedar.NewEntityUID("Action", "DELETE"), Resource: doc("x", false)}, true, false},
 	} {
 		res := s.Evaluate(&c.r)
 		if res.Allow != c.want || res.PolicyError != c.err {
@@ -81,6 +83,9 @@ func TestEvaluateReplays(t *testing.T) {
 		{Principal: ed, Action: edit, Resource: doc("ed@x", false)},
 		{Principal: ed, Action: edit, Resource: doc("al@x", false)},
 		{Principal: ed, Action: edit, Resource: doc("ed@x", true)},
+		// An undefined action stays outside Action::"write" in replay too.
+		{Principal: policy.EvalEntity{UID: cedar.NewEntityUID("User", "root")}, Action: cedar.NewEntityUID("Action", "nuke"), Resource: doc("x", false)},
+		{Principal: policy.EvalEntity{UID: cedar.NewEntityUID("User", "root")}, Action: cedar.NewEntityUID("Action", "DELETE"), Resource: doc("x", false)},
 	} {
 		live := s.Evaluate(&r)
 		if live.Logged == nil {
