@@ -3,6 +3,7 @@ package admin
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,7 +24,7 @@ func (c HTTPCaller) May(grant string) bool { return allowed(c.Grants, grant) }
 
 // ErrUnknownToken is AuthenticateHTTP's error for a bearer token that is
 // not in the token file (the caller may then try another authenticator).
-var ErrUnknownToken = fmt.Errorf("unknown token")
+var ErrUnknownToken = errors.New("unknown token")
 
 // AuthenticateHTTP identifies an HTTP caller: a verified client
 // certificate named in Clients, else a bearer token of TokenFile. status
@@ -58,13 +59,9 @@ func (g *Guard) AuthenticateHTTP(r *http.Request) (c HTTPCaller, status int, err
 	if g.TokenFile == "" {
 		return HTTPCaller{}, http.StatusUnauthorized, ErrUnknownToken
 	}
-	b, err := os.ReadFile(g.TokenFile)
+	grants, status, err := g.grants()
 	if err != nil {
-		return HTTPCaller{}, http.StatusServiceUnavailable, fmt.Errorf("token file unreadable")
-	}
-	grants, err := ParseTokenFile(g.TokenFile, b)
-	if err != nil && len(grants) == 0 {
-		return HTTPCaller{}, http.StatusServiceUnavailable, fmt.Errorf("token file invalid")
+		return HTTPCaller{}, status, err
 	}
 	sum := sha256.Sum256([]byte(tok))
 	found := -1
@@ -77,4 +74,48 @@ func (g *Guard) AuthenticateHTTP(r *http.Request) (c HTTPCaller, status int, err
 		return HTTPCaller{}, http.StatusUnauthorized, ErrUnknownToken
 	}
 	return HTTPCaller{Who: fmt.Sprintf("token:%s:%d", filepath.Base(g.TokenFile), grants[found].line), Grants: grants[found].methods}, 0, nil
+}
+
+// tokenCache is a parsed token file and the stamp of the file it came from.
+type tokenCache struct {
+	stamp  fileStamp
+	grants []grant
+}
+
+// fileStamp tells a file's versions apart: a rewrite, a rename over it
+// (a new inode) or a truncation changes it.
+type fileStamp struct {
+	size         int64
+	mtime, ctime int64
+	ino, dev     uint64
+}
+
+// grants is the token file's grants: read again whenever the file's stamp
+// changed (so a removed token stops working on the next call), else the
+// cached parse.
+func (g *Guard) grants() ([]grant, int, error) {
+	fi, err := os.Stat(g.TokenFile)
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, errors.New("token file unreadable")
+	}
+	stamp, ok := stampOf(fi)
+	if c := g.cache.Load(); ok && c != nil && c.stamp == stamp {
+		return c.grants, 0, nil
+	}
+	b, err := os.ReadFile(g.TokenFile)
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, errors.New("token file unreadable")
+	}
+	grants, err := ParseTokenFile(g.TokenFile, b)
+	if err != nil && len(grants) == 0 {
+		return nil, http.StatusServiceUnavailable, errors.New("token file invalid")
+	}
+	// Cache only what was read under an unchanged stamp: a file changing
+	// while read is read again next time.
+	if fi2, err := os.Stat(g.TokenFile); err == nil && ok {
+		if s2, ok2 := stampOf(fi2); ok2 && s2 == stamp {
+			g.cache.Store(&tokenCache{stamp: stamp, grants: grants})
+		}
+	}
+	return grants, 0, nil
 }

@@ -91,10 +91,25 @@ func TestAuthZENTokenFileReread(t *testing.T) {
 	if status, b := p.post(t, "rotating-token-1234567", authzen.PathEvaluation, body); status != http.StatusOK {
 		t.Fatalf("HTTP %d %s", status, b)
 	}
-	if err := os.WriteFile(dir+"/tokens", []byte("another-token-123456789 Evaluate\n"), 0o600); err != nil {
+	// Rewritten at once with a file of the same size (the parsed file is
+	// cached by its stamp: size, times, inode).
+	if err := os.WriteFile(dir+"/tokens", []byte("rotating-token-7654321 Evaluate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if status, _ := p.post(t, "rotating-token-1234567", authzen.PathEvaluation, body); status != http.StatusUnauthorized {
+		t.Errorf("a token replaced in place: HTTP %d, want 401", status)
+	}
+	if status, _ := p.post(t, "rotating-token-7654321", authzen.PathEvaluation, body); status != http.StatusOK {
+		t.Errorf("its replacement: HTTP %d, want 200", status)
+	}
+	// Replaced by a rename, as a secret volume is.
+	if err := os.WriteFile(dir+"/tokens.new", []byte("another-token-123456789 Evaluate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+"/tokens.new", dir+"/tokens"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := p.post(t, "rotating-token-7654321", authzen.PathEvaluation, body); status != http.StatusUnauthorized {
 		t.Errorf("a removed token: HTTP %d, want 401", status)
 	}
 	if err := os.Remove(dir + "/tokens"); err != nil {

@@ -26,10 +26,27 @@ type frame struct {
 // checkIJSON checks that b is one JSON object in the I-JSON profile the
 // spec asks for (RFC 7493): UTF-8, no member name twice in an object, and
 // (a bound of ours) nested at most maxDepth deep. Its errors say where.
+// A fast scan accepts good bodies; a body it refuses is walked again by
+// explain, which names the member at fault.
 func checkIJSON(b []byte) error {
 	if !utf8.Valid(b) {
 		return errors.New("the body is not UTF-8")
 	}
+	if json.Valid(b) {
+		sc := scanner{b: b}
+		sc.ws()
+		if sc.i < len(b) && b[sc.i] == '{' && sc.value(0) {
+			return nil
+		}
+	}
+	if err := explain(b); err != nil {
+		return err
+	}
+	return errors.New("the body is not an I-JSON object") // the two scans disagree: refuse
+}
+
+// explain walks b token by token to name what is wrong with it.
+func explain(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var stack []*frame
@@ -122,4 +139,141 @@ func describe(err error) string {
 		return fmt.Sprintf("%s: must be %s, got %s", te.Field, want, te.Value)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// scanner checks a valid JSON text for duplicate member names and depth,
+// in one pass without decoding values.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value scans the value at s.i, opened at depth (containers around it);
+// false when a member appears twice or containers nest too deep.
+func (s *scanner) value(depth int) bool {
+	switch s.b[s.i] {
+	case '{':
+		if depth >= maxDepth {
+			return false
+		}
+		s.i++
+		var keys [][]byte
+		var big map[string]struct{}
+		s.ws()
+		if s.b[s.i] == '}' {
+			s.i++
+			return true
+		}
+		for {
+			s.ws()
+			k := s.key()
+			if big != nil {
+				if _, dup := big[string(k)]; dup {
+					return false
+				}
+				big[string(k)] = struct{}{}
+			} else {
+				for _, o := range keys {
+					if bytes.Equal(o, k) {
+						return false
+					}
+				}
+				keys = append(keys, k)
+				if len(keys) > 16 {
+					big = make(map[string]struct{}, 32)
+					for _, o := range keys {
+						big[string(o)] = struct{}{}
+					}
+				}
+			}
+			s.ws()
+			s.i++ // ':'
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			c := s.b[s.i]
+			s.i++
+			if c == '}' {
+				return true
+			}
+		}
+	case '[':
+		if depth >= maxDepth {
+			return false
+		}
+		s.i++
+		s.ws()
+		if s.b[s.i] == ']' {
+			s.i++
+			return true
+		}
+		for {
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			c := s.b[s.i]
+			s.i++
+			if c == ']' {
+				return true
+			}
+		}
+	case '"':
+		s.str()
+		return true
+	default:
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return true
+			}
+			s.i++
+		}
+		return true
+	}
+}
+
+// str skips the string at s.i, returning its raw contents and whether it
+// has escapes.
+func (s *scanner) str() (raw []byte, escaped bool) {
+	s.i++ // '"'
+	start := s.i
+	for s.b[s.i] != '"' {
+		if s.b[s.i] == '\\' {
+			escaped = true
+			s.i++
+		}
+		s.i++
+	}
+	raw = s.b[start:s.i]
+	s.i++
+	return raw, escaped
+}
+
+// key is the member name at s.i, unescaped.
+func (s *scanner) key() []byte {
+	start := s.i
+	raw, escaped := s.str()
+	if !escaped {
+		return raw
+	}
+	var k string
+	if err := json.Unmarshal(s.b[start:s.i], &k); err != nil {
+		return raw
+	}
+	return []byte(k)
 }
