@@ -45,10 +45,10 @@ func FuzzCheckIJSON(f *testing.F) {
 // Duplicates are found through escapes and at any depth, and named.
 func TestCheckIJSON(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"a":1,"\u0061":2}`:                    `a: member "a" appears twice`,
-		`{"s":{"p":[{"x":1},{"x":1,"x":2}]}}`:   `s.p[1].x: member "x" appears twice`,
-		`{"a":1,"b":{"c":[1,{"d":1,"e":2}]}}`:   ``,
-		`{"a":"}","b":"{\"a\":1,\"a\":2}"}`:     ``,
+		`{"a":1,"\u0061":2}`:                                        `a: member "a" appears twice`,
+		`{"s":{"p":[{"x":1},{"x":1,"x":2}]}}`:                       `s.p[1].x: member "x" appears twice`,
+		`{"a":1,"b":{"c":[1,{"d":1,"e":2}]}}`:                       ``,
+		`{"a":"}","b":"{\"a\":1,\"a\":2}"}`:                         ``,
 		strings.Repeat(`{"a":`, 33) + "1" + strings.Repeat("}", 33): `a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: nested more than 32 deep`,
 	} {
 		err := checkIJSON([]byte(in))
