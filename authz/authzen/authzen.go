@@ -12,6 +12,7 @@
 package authzen
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,6 +115,16 @@ type call struct {
 	reqID   string
 	source  string
 	path    string
+	// the last principal's string form (a batch's items share a subject)
+	lastPrincipal    cedar.EntityUID
+	lastPrincipalStr string
+}
+
+func (c *call) principalString(uid cedar.EntityUID) string {
+	if c.lastPrincipalStr == "" || uid != c.lastPrincipal {
+		c.lastPrincipal, c.lastPrincipalStr = uid, uid.String()
+	}
+	return c.lastPrincipalStr
 }
 
 // fail writes the spec's error answer: the status and a message string.
@@ -281,7 +292,7 @@ func bad(format string, args ...any) error { return errBad{fmt.Sprintf(format, a
 
 // decode decodes a checked body into v, numbers as json.Number.
 func decode(b []byte, v any, prefix string) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		msg := describe(err)
@@ -419,7 +430,7 @@ func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Deci
 		}()
 		res = set.Evaluate(req)
 	}()
-	rec.Principal, rec.Action, rec.Resource = res.Principal.String(), set.UIDString(res.Action), res.Resource.String()
+	rec.Principal, rec.Action, rec.Resource = c.principalString(res.Principal), set.UIDString(res.Action), res.Resource.String()
 	rec.Policies, rec.Errors, rec.Cedar = res.Reasons, res.Errors, res.Logged
 	if rec.Policies == nil {
 		rec.Policies = []string{}
@@ -513,12 +524,19 @@ func (h *Handler) evaluations(w http.ResponseWriter, c *call, body []byte) {
 		return
 	}
 	// Every item is decoded and checked before any is evaluated: a
-	// malformed batch is refused whole.
+	// malformed batch is refused whole. All items are decoded at once;
+	// when that fails, item by item, to name the one at fault.
 	items := make([]evalJSON, len(b.Evaluations))
+	var all struct {
+		Evaluations []evalJSON `json:"evaluations"`
+	}
+	whole := decode(body, &all, "") == nil && len(all.Evaluations) == len(items)
 	for i, raw := range b.Evaluations {
 		prefix := fmt.Sprintf("evaluations[%d]", i)
 		var it evalJSON
-		if err := decode(raw, &it, prefix); err != nil {
+		if whole {
+			it = all.Evaluations[i]
+		} else if err := decode(raw, &it, prefix); err != nil {
 			fail(w, http.StatusBadRequest, err.Error())
 			return
 		}

@@ -18,7 +18,8 @@ import (
 // per-item metric.
 func BenchmarkAuthZEN(b *testing.B) {
 	p := startPDP(b, exampleConfig, func(c *configT) {
-		c.DecisionLog.Sinks = nil // the log's writer is not what is measured
+		c.DecisionLog.Sinks = nil        // the log's writer is not what is measured
+		c.DecisionLog.Replayable = false // as BenchmarkCheck's config
 		one := 1.0
 		c.DecisionLog.SampleAllow = &one
 	})
