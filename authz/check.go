@@ -137,7 +137,7 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
 	start := time.Now()
 	now := a.o.Now()
-	in := parseRequest(req, now)
+	in := parseRequest(req, now, a.o.Limits)
 	rec := &Record{
 		Time:       now,
 		DecisionID: newDecisionID(),
@@ -171,6 +171,9 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		rec.LatencyUS = took.Microseconds()
 		a.o.Metrics.observe(rec, took)
 		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+			if rec.Cedar != nil {
+				rec.held = in.heldBytes()
+			}
 			a.o.Recorder.Record(rec)
 		}
 	}()
@@ -213,9 +216,10 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if t := id.Token; t != nil {
 		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
-	// revocation
+	// revocation, by jti or by principal: id.ID is "issuer|sub", or
+	// "issuer|client_id" for a client-credentials token
 	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, t.Subject, t.Jti, t.Iat)
+		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.Iat)
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")
@@ -223,6 +227,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("revocation")
+			a.o.Logger.Warn("revocation check failed; allowing (revocation.fail_open)", "err", err)
 		case revoked:
 			return a.deny(rec, in, denial{reason: ReasonTokenRevoked, detail: "token revoked",
 				www: `Bearer error="invalid_token", error_description="token revoked"`}), nil
@@ -269,9 +274,11 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 		switch {
 		case err != nil && !a.o.RateLimitFailOpen:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; denying", "err", err)
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
 		case d.Matched():
 			rl = &d
 			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
@@ -411,8 +418,8 @@ func views(id *identity.Identity) *tokenViews {
 				Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
 				Claims: t.Claims,
 			},
-			groups: strings.Join(t.Groups, ","),
-			scopes: strings.Join(t.Scopes, " "),
+			groups: joinEscaped(t.Groups, ','),
+			scopes: joinEscaped(t.Scopes, ' '),
 		}
 	}).(*tokenViews)
 }

@@ -23,10 +23,15 @@ func (a *Authorizer) Now() time.Time { return a.o.Now() }
 // Finish accounts for a decision taken outside Check exactly as Check does:
 // its latency, the decision metrics, and the decision log (every deny,
 // allows as decision_log.sample_allow says).
-func (a *Authorizer) Finish(rec *Record, took time.Duration) {
+// held is the memory of the request the record's Cedar section may
+// reference until the decision log bounds it (the request body's size).
+func (a *Authorizer) Finish(rec *Record, took time.Duration, held int) {
 	rec.LatencyUS = took.Microseconds()
 	a.o.Metrics.observe(rec, took)
 	if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+		if rec.Cedar != nil {
+			rec.held = held
+		}
 		a.o.Recorder.Record(rec)
 	}
 }

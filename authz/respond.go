@@ -25,12 +25,39 @@ import (
 // headerNames are the identity header names under the configured prefix.
 type headerNames struct {
 	prefix, principal, subject, issuer, groups, scopes, workload, decisionID string
+	// spelling is the prefix as spellingOf reads it.
+	spelling string
 }
 
 func newHeaderNames(prefix string) headerNames {
 	p := strings.ToLower(prefix)
 	return headerNames{prefix: p, principal: p + "principal", subject: p + "subject", issuer: p + "issuer",
-		groups: p + "groups", scopes: p + "scopes", workload: p + "workload", decisionID: p + "decision-id"}
+		groups: p + "groups", scopes: p + "scopes", workload: p + "workload", decisionID: p + "decision-id",
+		spelling: spellingOf(p)}
+}
+
+// spellingOf is a header name as upstreams read it: case-insensitive, and
+// "_" the same as "-" (CGI, WSGI, Rack, PHP and nginx's
+// underscores_in_headers turn both into "_", so x_warden_groups reaches an
+// application as X-Warden-Groups would).
+func spellingOf(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c == '_':
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// underPrefix reports whether a client header name reads as one under the
+// identity header prefix in any spelling: x-warden-groups, x_warden_groups,
+// X_Warden-Principal.
+func (h headerNames) underPrefix(name string) bool {
+	return len(name) >= len(h.spelling) && spellingOf(name[:len(h.spelling)]) == h.spelling
 }
 
 // problem is an RFC 9457 problem details body.
@@ -80,6 +107,32 @@ func (s *headerSlab) set(key, value string) *corev3.HeaderValueOption {
 	o.Append = appendFalse
 	return o
 }
+
+// joinEscaped joins the groups (sep ',') or scopes (sep ' ') of an identity
+// header so that the upstream can split them back: in each item '%' becomes
+// %25 and sep becomes %2C or %20 (percent-encoding, RFC 3986), so a group
+// named "a,b" is never read as the groups "a" and "b".
+func joinEscaped(items []string, sep byte) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(sep)
+		}
+		for j := 0; j < len(it); j++ {
+			switch c := it[j]; {
+			case c == '%' || c == sep:
+				b.WriteByte('%')
+				b.WriteByte(hexUpper[c>>4])
+				b.WriteByte(hexUpper[c&0xf])
+			default:
+				b.WriteByte(c)
+			}
+		}
+	}
+	return b.String()
+}
+
+const hexUpper = "0123456789ABCDEF"
 
 // validValue reports whether v can be sent as a header value (no control
 // characters; Envoy with validate_mutations would answer 500).
@@ -143,10 +196,11 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res 
 		add(a.h.workload, id.Peer.ID)
 	}
 	add(a.h.decisionID, rec.DecisionID)
-	// Strip every client-sent header under our prefix that we did not set:
-	// the upstream must be able to trust them.
+	// Strip every client-sent header under our prefix, in any spelling
+	// (underPrefix), that we did not set: the upstream must be able to trust
+	// them.
 	for _, h := range in.headers {
-		if !strings.HasPrefix(h.Name, a.h.prefix) {
+		if !a.h.underPrefix(h.Name) {
 			continue
 		}
 		ours := false

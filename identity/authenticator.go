@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrNoCredentials is returned when nothing identifies the caller and
@@ -177,20 +178,71 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 	return id, nil
 }
 
-// bearer extracts the token of a Bearer authorization header. present is
-// true for any Bearer header, even an empty or malformed one; other schemes
-// are not credentials Warden judges.
+// bearer extracts the token of a Bearer authorization header (RFC 6750,
+// RFC 9110 §11.4: credentials = auth-scheme 1*SP token68, the scheme
+// case-insensitive). present is true for every attempt at Bearer
+// credentials, well-formed or not: a value, or any of its comma-separated
+// elements (repeated headers are joined with ","), that starts — after any
+// whitespace — with "bearer" in any case not followed by another token
+// character, so "Bearer<TAB>x", "bearer\u00a0x", "BEARER,x" and
+// "Basic y,Bearer x" all are. Only the exact grammar yields a token; every
+// other attempt yields "" (a malformed token, 401), never "no credential".
+// Other schemes ("Basic", "Bearerx") are not credentials Warden judges.
 func bearer(h string) (tok string, present bool) {
-	if len(h) < 6 || !strings.EqualFold(h[:6], "bearer") {
-		return "", false
+	v := strings.Trim(h, " \t") // a field value's optional whitespace
+	if len(v) > 6 && strings.EqualFold(v[:6], "bearer") && v[6] == ' ' {
+		t := strings.TrimLeft(v[7:], " ")
+		if isToken68(t) {
+			return t, true
+		}
 	}
-	if len(h) == 6 {
-		return "", true
+	for e := range strings.SplitSeq(h, ",") {
+		if bearerAttempt(e) {
+			return "", true
+		}
 	}
-	if h[6] != ' ' {
-		return "", false // e.g. "Bearerx": not the Bearer scheme
+	return "", false
+}
+
+// bearerAttempt reports whether e, after leading whitespace of any kind,
+// is the scheme "bearer" (any case) ending there: at the end, or at a
+// character that cannot continue a token (whitespace, a separator, a
+// control or non-ASCII byte).
+func bearerAttempt(e string) bool {
+	e = strings.TrimLeftFunc(e, unicode.IsSpace)
+	return len(e) >= 6 && strings.EqualFold(e[:6], "bearer") && (len(e) == 6 || !isTchar(e[6]))
+}
+
+// isTchar reports whether c is an RFC 9110 tchar.
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	return strings.TrimLeft(h[7:], " "), true
+	return c < 0x80 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// isToken68 reports whether t is an RFC 9110 token68:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isToken68(t string) bool {
+	i := 0
+	for i < len(t) {
+		c := t[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0 {
+			i++
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(t); i++ {
+		if t[i] != '=' {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified, error) {
@@ -215,7 +267,7 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 		return nil, err
 	}
 	v := principalOf(t)
-	a.cache.put(key, v, t.Exp.Add(is.cfg.ClockSkew), now)
+	a.cache.put(key, v, t.Exp.Add(is.cfg.Skew()), now)
 	return v, nil
 }
 

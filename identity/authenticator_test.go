@@ -171,7 +171,7 @@ func TestAttacks(t *testing.T) {
 		{"JWE (five parts)", a, func() string { return "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d" }, identity.ErrUnsupportedForm},
 		{"JWS JSON serialization", a, func() string {
 			return `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`
-		}, identity.ErrUnsupportedForm},
+		}, identity.ErrMalformed}, // not a token68, so no Bearer credential (RFC 6750 §2.1)
 		{"whitespace inside", a, func() string { return parts[0] + ". " + parts[1] + "." + parts[2] }, identity.ErrMalformed},
 		{"two dots only", a, func() string { return parts[0] + "." + parts[1] }, identity.ErrMalformed},
 		{"non-canonical base64", a, func() string {
@@ -257,6 +257,23 @@ func TestClockSkew(t *testing.T) {
 	c["nbf"] = clk.Now().Add(20 * time.Second).Unix()
 	if _, err := a.Authenticate(context.Background(), bearer(is.Sign(t, c))); err != nil {
 		t.Errorf("nbf 20s ahead: got %v, want accepted", err)
+	}
+}
+
+// TestClockSkewZero: an explicit zero skew is zero (not the 30s default):
+// a token 2.5s past exp, or with nbf 2.5s ahead, is refused.
+func TestClockSkewZero(t *testing.T) {
+	is := oidctest.New(t)
+	a, clk := newAuth(t, is, func(c *identity.Config) { c.Issuers[0].ClockSkew = new(time.Duration(0)) })
+	c := is.Claims("alice", aud)
+	c["exp"] = clk.Now().Add(-2500 * time.Millisecond).Unix()
+	if _, err := a.Authenticate(context.Background(), bearer(is.Sign(t, c))); !errors.Is(err, identity.ErrExpired) {
+		t.Errorf("expired 2.5s ago with clock_skew 0s: got %v, want ErrExpired", err)
+	}
+	c = is.Claims("alice", aud)
+	c["nbf"] = clk.Now().Add(2500 * time.Millisecond).Unix()
+	if _, err := a.Authenticate(context.Background(), bearer(is.Sign(t, c))); !errors.Is(err, identity.ErrNotYetValid) {
+		t.Errorf("nbf 2.5s ahead with clock_skew 0s: got %v, want ErrNotYetValid", err)
 	}
 }
 
@@ -484,7 +501,7 @@ func TestCredentialRedacted(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	cfg := identity.Config{Issuers: []identity.IssuerConfig{
 		{Name: "", Issuer: "not a url", Algorithms: []string{"HS256"}},
-		{Name: "a|b", Issuer: "https://x", Audiences: []string{"y"}, ClockSkew: time.Hour},
+		{Name: "a|b", Issuer: "https://x", Audiences: []string{"y"}, ClockSkew: new(time.Hour)},
 	}}
 	cfg.SetDefaults()
 	err := cfg.Validate()

@@ -23,19 +23,29 @@ type Config struct {
 
 // IssuerConfig describes one trusted OIDC issuer.
 type IssuerConfig struct {
-	Name       string        `yaml:"name"`
-	Issuer     string        `yaml:"issuer"`
-	JWKSURI    string        `yaml:"jwks_uri"`
-	Audiences  []string      `yaml:"audiences"`
-	Algorithms []string      `yaml:"algorithms"`
-	RequireTyp string        `yaml:"require_typ"`
-	ClockSkew  time.Duration `yaml:"clock_skew"`
-	Claims     ClaimsConfig  `yaml:"claims"`
+	Name       string   `yaml:"name"`
+	Issuer     string   `yaml:"issuer"`
+	JWKSURI    string   `yaml:"jwks_uri"`
+	Audiences  []string `yaml:"audiences"`
+	Algorithms []string `yaml:"algorithms"`
+	RequireTyp string   `yaml:"require_typ"`
+	// ClockSkew is the leeway for exp, nbf and iat; nil (unset) is 30s, and
+	// an explicit 0s is none.
+	ClockSkew *time.Duration `yaml:"clock_skew"`
+	Claims    ClaimsConfig   `yaml:"claims"`
 	// InsecureHTTP allows an http:// issuer or jwks_uri on a host that is
 	// not loopback (anyone on the path could swap the keys).
 	InsecureHTTP bool `yaml:"insecure_http"`
 	// JWKSRefresh says how often the keys are fetched again.
 	JWKSRefresh JWKSRefreshConfig `yaml:"jwks_refresh"`
+}
+
+// Skew is the issuer's clock skew (SetDefaults has filled it in).
+func (c IssuerConfig) Skew() time.Duration {
+	if c.ClockSkew == nil {
+		return defaultClockSkew
+	}
+	return *c.ClockSkew
 }
 
 // JWKSRefreshConfig bounds key refetches. The keys are fetched again in the
@@ -105,8 +115,9 @@ func (c *Config) SetDefaults() {
 		if len(is.Algorithms) == 0 {
 			is.Algorithms = []string{"RS256", "ES256", "EdDSA"}
 		}
-		if is.ClockSkew == 0 {
-			is.ClockSkew = defaultClockSkew
+		if is.ClockSkew == nil { // unset; an explicit 0s stays 0
+			d := defaultClockSkew
+			is.ClockSkew = &d
 		}
 		if is.Claims.Groups == "" {
 			is.Claims.Groups = "groups"
@@ -189,8 +200,8 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s.algorithms[%d]", p, j), "%q is not allowed (one of %s)", a, strings.Join(supportedAlgs, ", "))
 			}
 		}
-		if is.ClockSkew < 0 || is.ClockSkew > 5*time.Minute {
-			bad(p+".clock_skew", "must be between 0s and 5m, got %s", is.ClockSkew)
+		if d := is.Skew(); d < 0 || d > 5*time.Minute {
+			bad(p+".clock_skew", "must be between 0s and 5m, got %s", d)
 		}
 	}
 	for i, td := range c.Workloads.TrustDomains {

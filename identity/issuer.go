@@ -193,7 +193,7 @@ func typMatches(got, want string) bool {
 // not in the future, audience from a list, azp/client_id consistency.
 func (is *issuer) checkClaims(t *Token) error {
 	now := is.now()
-	skew := is.cfg.ClockSkew
+	skew := is.cfg.Skew()
 	if t.Exp.IsZero() {
 		return fmt.Errorf("%w: no exp", ErrClaims)
 	}

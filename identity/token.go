@@ -48,8 +48,10 @@ type Identity struct {
 type Token struct {
 	// Issuer is the configured issuer name (the principal id prefix).
 	Issuer string
-	// Subject is "Issuer|Sub": the user principal's id and the key subject
-	// revocations name (built once per verified token, not per Check).
+	// Subject is "Issuer|Sub": the user principal's id (built once per
+	// verified token, not per Check). Subject revocations are keyed on the
+	// principal id (Identity.ID), which for a client-credentials token is
+	// "Issuer|ClientID" instead.
 	Subject  string
 	Iss      string
 	Sub      string

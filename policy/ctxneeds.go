@@ -113,6 +113,10 @@ func (n *ctxNeeds) use(path []string) {
 func contextNeeds(ps []*compiled) *ctxNeeds {
 	n := newCtxNeeds()
 	for _, c := range ps {
+		if c.forbid && c.stepAge >= 0 { // staleAuth reads them
+			n.use([]string{"token"})
+			n.use([]string{"now"})
+		}
 		est, err := c.policy.MarshalJSON()
 		if err != nil || n.addPolicy(est) != nil {
 			return fullContext

@@ -86,6 +86,9 @@ func TestContextLeftOutNeverChangesDecisions(t *testing.T) {
 		for j := range 1 + r.IntN(4) {
 			fmt.Fprintf(&b, "@id(\"c%d\")\npermit(principal, action, resource) %s;\n", j, conds[r.IntN(len(conds))])
 		}
+		if r.IntN(3) == 0 { // Warden enforces it from context.token and context.now
+			b.WriteString("@id(\"age\")\n@step_up_max_age(\"60\")\nforbid(principal, action, resource) when { context.request.method == \"PROPFIND\" };\n")
+		}
 		src := b.String()
 		s, err := load(t, map[string]string{"p.cedar": src, EntitiesFile: propEntities}, propRoutes...)
 		if err != nil {
@@ -106,6 +109,9 @@ func TestContextLeftOutNeverChangesDecisions(t *testing.T) {
 			}
 			if r.IntN(2) == 0 {
 				req.Path = "/b"
+			}
+			if req.Token != nil && r.IntN(2) == 0 {
+				req.Token = &Token{Iss: req.Token.Iss, Sub: req.Token.Sub, AuthTime: req.Time.Unix() - int64(r.IntN(120))}
 			}
 			got, want := s.Decide(req), whole.Decide(req)
 			if d := cmp.Diff(want, got, cmp.Comparer(func(a, b Result) bool {

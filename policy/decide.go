@@ -209,6 +209,13 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	if s.forbidErrored(&res, dec, diag) {
 		return res
 	}
+	if res.Allow {
+		// @step_up_max_age holds whatever the forbid's condition says.
+		if su, ids := s.staleAuth(m); su != nil {
+			res.Allow, res.Reasons, res.StepUp = false, ids, su
+			return res
+		}
+	}
 	if res.Allow || len(diag.Reasons) == 0 {
 		return res
 	}

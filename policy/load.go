@@ -60,6 +60,7 @@ type Set struct {
 	ancestors map[cedar.EntityUID][]cedar.EntityUID
 	routes    []*Route
 	needs     *ctxNeeds // what of the context the policies can observe
+	maxAges   []maxAge  // @step_up_max_age forbids, enforced on every allow
 	names     map[cedar.EntityUID]string
 	// replayable: keep each decision's Cedar request (Source.Replayable).
 	replayable                bool
@@ -176,6 +177,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		return nil, errors.Join(errs...)
 	}
 	s.index = buildIndex(s.policies)
+	s.maxAges = maxAges(s.policies)
 	s.needs = fullContext
 	s.replayable = src.Replayable
 	s.skipErrors, s.allowUnrouted = src.SkipErrors, src.AllowUnrouted

@@ -239,15 +239,26 @@ func tokenRecord(t *Token) cedar.Record {
 	m["scope"] = strSet(t.Scopes)
 	m["groups"] = strSet(t.Groups)
 	m["amr"] = strSet(t.Amr)
+	// The times as numbers (Unix seconds), and as datetimes to compare with
+	// context.now: auth_time_datetime, iat_datetime, exp_datetime.
 	for k, v := range map[string]int64{"iat": t.Iat, "exp": t.Exp, "auth_time": t.AuthTime} {
-		if v != 0 {
-			m[cedar.String(k)] = cedar.Long(v)
-		} else {
+		dt := cedar.String(k + "_datetime")
+		delete(m, dt)
+		if v == 0 {
 			delete(m, cedar.String(k))
+			continue
+		}
+		m[cedar.String(k)] = cedar.Long(v)
+		if v > -maxDatetimeSeconds && v < maxDatetimeSeconds {
+			m[dt] = cedar.NewDatetime(time.Unix(v, 0))
 		}
 	}
 	return cedar.NewRecord(m)
 }
+
+// maxDatetimeSeconds bounds the Unix times offered as datetimes (year
+// 10000), well inside Cedar's millisecond range.
+const maxDatetimeSeconds = 253402300800
 
 const maxClaimDepth = 8
 

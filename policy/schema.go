@@ -80,6 +80,7 @@ func (s *Set) ModelSchema() (*schema.Schema, error) {
 		"iss": req(str), "sub": opt(str), "client_id": opt(str), "acr": opt(str),
 		"aud": req(sast.Set(str)), "scope": req(sast.Set(str)), "groups": req(sast.Set(str)), "amr": req(sast.Set(str)),
 		"iat": opt(sast.Long()), "exp": opt(sast.Long()), "auth_time": opt(sast.Long()),
+		"iat_datetime": opt(sast.Datetime()), "exp_datetime": opt(sast.Datetime()), "auth_time_datetime": opt(sast.Datetime()),
 	}
 	// context builds the context record of an action: route is nil for a
 	// route-less method action.

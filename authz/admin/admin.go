@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -38,6 +37,10 @@ type Service struct {
 	Policies *policy.Engine
 	Node     string
 	Now      func() time.Time
+	// Subjects reads a subject to revoke into the principal id revocations
+	// are keyed on, refusing an unknown issuer
+	// (identity.Config.RevocationSubject).
+	Subjects func(string) (string, error)
 }
 
 // QueryDecisions implements adminv1.AdminServiceServer.
@@ -104,9 +107,12 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 			r.Until = e.AsTime()
 		}
 	case *adminv1.RevokeRequest_Subject:
-		sub := t.Subject.GetSubject()
-		if iss, id, ok := strings.Cut(sub, "|"); !ok || iss == "" || id == "" {
-			return nil, status.Errorf(codes.InvalidArgument, "subject %q: want ISSUER|SUB, e.g. corp|alice (the issuer's configured name)", sub)
+		if s.Subjects == nil {
+			return nil, status.Error(codes.FailedPrecondition, "this server cannot read subjects (no issuers)")
+		}
+		sub, err := s.Subjects(t.Subject.GetSubject())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "subject %v", err)
 		}
 		r = ratelimit.Revocation{Kind: "subject", ID: sub, Before: now}
 		if b := t.Subject.GetBefore(); b != nil {

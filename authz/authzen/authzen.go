@@ -115,6 +115,7 @@ type call struct {
 	reqID   string
 	source  string
 	path    string
+	held    int // the body's bytes (what a record's Cedar section may reference)
 	// the last principal's string form (a batch's items share a subject)
 	lastPrincipal    cedar.EntityUID
 	lastPrincipalStr string
@@ -177,6 +178,7 @@ func (h *Handler) guard(grant string, next func(http.ResponseWriter, *call, []by
 			return
 		}
 		c.reqID = bound(r.Header.Get("X-Request-ID"), 256)
+		c.held = len(body)
 		c.path = r.URL.Path
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			c.source = host
@@ -459,7 +461,7 @@ func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Deci
 			}
 		}
 	}
-	a.Finish(rec, time.Since(start))
+	a.Finish(rec, time.Since(start), c.held)
 	return d
 }
 

@@ -255,3 +255,26 @@ func TestAuthZENBounds(t *testing.T) {
 		t.Errorf("refused requests logged %d decisions", len(recs))
 	}
 }
+
+// Credentials a PEP puts in an evaluation (a JWT in the context or in a
+// property) never reach a decision record: AuthZEN records are bounded and
+// redacted as Checks' are, the whole stated context and properties being
+// the caller's.
+func TestAuthZENRecordsRedactCredentials(t *testing.T) {
+	is := oidctest.New(t)
+	jwt := is.Sign(t, is.Claims("alice", "api"))
+	p := startPDP(t, exampleConfig)
+	req := mortyUpdates("morty@the-citadel.com")
+	req["context"] = map[string]any{"assertion": jwt, "nested": map[string]any{"x": "Bearer " + jwt}}
+	req["resource"] = map[string]any{"type": "todo", "id": "t1", "properties": map[string]any{"ownerID": "morty@the-citadel.com", "token": jwt}}
+	req["subject"] = map[string]any{"type": "user", "id": morty, "properties": map[string]any{"session": jwt}}
+	if status, b := p.post(t, pepToken, authzen.PathEvaluation, req); status != 200 || string(b) != `{"decision":true}`+"\n" {
+		t.Fatalf("HTTP %d %s", status, b)
+	}
+	p.stop()
+	out := p.records.String()
+	sig := jwt[strings.LastIndexByte(jwt, '.')+1:]
+	if strings.Contains(out, sig) || !strings.Contains(out, "REDACTED") || !strings.Contains(out, `"ownerID":"morty@the-citadel.com"`) {
+		t.Errorf("record:\n%s", out)
+	}
+}

@@ -268,7 +268,7 @@ func TestRevokeCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"id": "abc"`) || !strings.Contains(out, `"id": "dev|bob"`) {
 		t.Fatalf("list: %d %s %s", code, out, errs)
 	}
-	if code, _, errs := runCLI(t, "revoke", "--config", cfg, "--subject", "bob"); code != 2 || !strings.Contains(errs, "ISSUER|SUB") {
+	if code, _, errs := runCLI(t, "revoke", "--config", cfg, "--subject", "bob"); code != 2 || !strings.Contains(errs, "ISSUER|ID") {
 		t.Errorf("bad subject: %d %s", code, errs)
 	}
 	plain, _ := quickstartCopy(t)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardenauthz/warden/authz/admin"
+	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -18,10 +18,16 @@ import (
 
 const revokeUsage = `usage:
   warden revoke [--config FILE | --server ADDR] --jti ID [--exp TIME]
-  warden revoke [--config FILE | --server ADDR] --subject ISSUER|SUB [--before TIME]
+  warden revoke [--config FILE | --server ADDR] --subject ISSUER|ID [--before TIME]
   warden revoke list [--config FILE | --server ADDR] [--output table|json]
-Times are RFC 3339. --before defaults to now; --exp (when the token expires,
-so the entry can be forgotten) defaults to 7 days from now.
+--subject revokes every token of a principal issued before --before, with
+or without a jti: ISSUER is the issuer's configured name or its URL (as
+x-warden-issuer shows it), ID the token's sub, or its client id for a
+client-credentials token — the principal as records and x-warden-principal
+show it (corp|alice, dev|svc, User::"corp|alice"). An issuer that is not
+configured is an error. Times are RFC 3339. --before defaults to now; --exp
+(when the token expires, so the entry can be forgotten) defaults to 7 days
+from now.
 With --server (or a config with the memory store and an admin API), the
 revocation goes through a running Warden's admin API; otherwise it is
 written to the config's Redis store. Admin flags: --token-file, --ca-file,
@@ -38,6 +44,9 @@ type revocations interface {
 type adminRevocations struct {
 	c     adminv1.AdminServiceClient
 	close func() error
+	// done is the revocation as the server recorded it (its subject read
+	// against the server's issuers).
+	done *ratelimit.Revocation
 }
 
 func (a adminRevocations) Revoke(ctx context.Context, r ratelimit.Revocation) error {
@@ -47,8 +56,12 @@ func (a adminRevocations) Revoke(ctx context.Context, r ratelimit.Revocation) er
 	} else {
 		req.Target = &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: r.ID, Before: timestamppb.New(r.Before)}}
 	}
-	_, err := a.c.Revoke(ctx, req)
-	return adminError(err)
+	resp, err := a.c.Revoke(ctx, req)
+	if err != nil {
+		return adminError(err)
+	}
+	*a.done = admin.RevocationFromProto(resp.GetRevocation())
+	return nil
 }
 
 func (a adminRevocations) List(ctx context.Context, _ time.Time) ([]ratelimit.Revocation, error) {
@@ -65,25 +78,28 @@ func (a adminRevocations) List(ctx context.Context, _ time.Time) ([]ratelimit.Re
 
 func (a adminRevocations) Close() error { return a.close() }
 
-func openRevocations(cfgFile string, af *adminFlags) (revocations, error) {
+// openRevocations opens where revocations go, with the local config (nil
+// with --server).
+func openRevocations(cfgFile string, af *adminFlags) (revocations, *config.Config, error) {
 	cfg, err := af.config(cfgFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg != nil {
 		switch {
 		case cfg.Store.Kind == "redis":
-			return server.NewRedisStore(cfg, nil)
+			st, err := server.NewRedisStore(cfg, nil, server.CLIRedisTimeout)
+			return st, cfg, err
 		case !cfg.Admin.Enabled():
-			return nil, fmt.Errorf("%s uses the memory store, which lives inside one 'warden serve' process, and has no admin API to reach it;\n"+
+			return nil, nil, fmt.Errorf("%s uses the memory store, which lives inside one 'warden serve' process, and has no admin API to reach it;\n"+
 				"enable admin (admin.token_file) and use --server, or use store.kind: redis (shared by every replica and kept across restarts)", cfg.File)
 		}
 	}
 	c, closer, err := af.dial(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return adminRevocations{c: c, close: closer}, nil
+	return adminRevocations{c: c, close: closer, done: new(ratelimit.Revocation)}, cfg, nil
 }
 
 func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -95,7 +111,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cfgFile := fs.String("config", "", "config whose store is written (default: $WARDEN_CONFIG)")
 	jti := fs.String("jti", "", "revoke the token with this jti")
 	exp := fs.String("exp", "", "the token's expiry (RFC 3339)")
-	subject := fs.String("subject", "", "revoke every token of ISSUER|SUB issued before --before")
+	subject := fs.String("subject", "", "revoke every token of the principal ISSUER|ID issued before --before")
 	before := fs.String("before", "", "cut-off time (RFC 3339, default now)")
 	output := fs.String("output", "table", "list output: table or json")
 	af := addAdminFlags(fs)
@@ -106,7 +122,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, revokeUsage)
 		return exitError
 	}
-	store, err := openRevocations(*cfgFile, af)
+	store, cfg, err := openRevocations(*cfgFile, af)
 	if err != nil {
 		printErrors(stderr, fmt.Errorf("warden revoke: %w", err))
 		return exitError
@@ -155,19 +171,25 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		r = ratelimit.Revocation{Kind: "jti", ID: *jti, Until: until}
 	} else {
-		if !strings.Contains(*subject, "|") {
-			fmt.Fprintf(stderr, "warden revoke: --subject %q: want ISSUER|SUB, e.g. corp|alice (the issuer's configured name)\n", *subject)
-			return exitError
+		id := *subject
+		if cfg != nil { // else the server reads it against its issuers
+			if id, err = cfg.Identity.RevocationSubject(id); err != nil {
+				fmt.Fprintf(stderr, "warden revoke: --subject %v\n", err)
+				return exitError
+			}
 		}
 		b, ok := parse("before", *before, time.Now())
 		if !ok {
 			return exitError
 		}
-		r = ratelimit.Revocation{Kind: "subject", ID: *subject, Before: b}
+		r = ratelimit.Revocation{Kind: "subject", ID: id, Before: b}
 	}
 	if err := store.Revoke(ctx, r); err != nil {
 		fmt.Fprintf(stderr, "warden revoke: %v\n", err)
 		return exitError
+	}
+	if a, ok := store.(adminRevocations); ok {
+		r = *a.done
 	}
 	fmt.Fprintf(stdout, "revoked %s %s\n", r.Kind, r.ID)
 	return exitOK

@@ -17,6 +17,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	server.LogRedisTo(log)
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {
 		printErrors(stderr, err)

@@ -35,7 +35,7 @@ func warden(t *testing.T, p *provider, skew time.Duration) (*identity.Authentica
 	clk := &clock{}
 	cfg := identity.Config{Issuers: []identity.IssuerConfig{{
 		Name: "op", Issuer: p.Issuer, Audiences: []string{resRS, resES, resEd},
-		Algorithms: []string{"RS256", "ES256", "EdDSA"}, RequireTyp: "at+jwt", ClockSkew: skew,
+		Algorithms: []string{"RS256", "ES256", "EdDSA"}, RequireTyp: "at+jwt", ClockSkew: &skew,
 	}}}
 	a, err := identity.New(cfg, identity.Options{Now: clk.Now})
 	if err != nil {
@@ -128,9 +128,9 @@ func TestProviderExpiry(t *testing.T) {
 		{30 * time.Second, -time.Second, true},
 		{30 * time.Second, 10 * time.Second, true},
 		{30 * time.Second, 31 * time.Second, false},
-		// Practically none (clock_skew: 0 means the 30 s default).
-		{time.Millisecond, -2 * time.Second, true},
-		{time.Millisecond, time.Second, false},
+		// None (clock_skew: 0s is zero; only an unset one is 30 s).
+		{0, -2 * time.Second, true},
+		{0, time.Second, false},
 	} {
 		a, clk := warden(t, p, c.skew)
 		clk.Add(time.Until(expiry) + c.after)

@@ -8,7 +8,8 @@
 // applies OkHttpResponse headers honouring only the deprecated `append`
 // (unset/false overwrites, true appends only to a header already present),
 // ignores removals of pseudo-headers and host, and sends
-// response_headers_to_add to the client.
+// response_headers_to_add to the client. Before all that, the connection
+// manager's headers_with_underscores_action applies.
 package envoysim
 
 import (
@@ -59,6 +60,7 @@ func FromFile(file string, authz authv3.AuthorizationClient, upstream *url.URL) 
 	f.NormalizePath = hcm.GetNormalizePath().GetValue()
 	f.MergeSlashes = hcm.GetMergeSlashes()
 	f.RejectEscapedSlashes = hcm.GetPathWithEscapedSlashesAction() == hcmv3.HttpConnectionManager_REJECT_REQUEST
+	f.HeadersWithUnderscores = hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction()
 	for _, hf := range hcm.GetHttpFilters() {
 		var az extauthzv3.ExtAuthz
 		if hf.GetTypedConfig().UnmarshalTo(&az) != nil {
@@ -109,6 +111,29 @@ type Front struct {
 	// and "\" as "/"), merge_slashes, and path_with_escaped_slashes_action
 	// REJECT_REQUEST (a 400 for %2F or %5C). Envoy's defaults are all off.
 	NormalizePath, MergeSlashes, RejectEscapedSlashes bool
+	// HeadersWithUnderscores is common_http_protocol_options'
+	// headers_with_underscores_action, applied by the codec to every request
+	// header name holding "_" before anything else: ALLOW (the default)
+	// passes it, DROP_HEADER drops it, REJECT_REQUEST answers 400 to HTTP/1
+	// and resets an HTTP/2 stream.
+	HeadersWithUnderscores corev3.HttpProtocolOptions_HeadersWithUnderscoresAction
+}
+
+// underscores applies HeadersWithUnderscores; ok is false when the request
+// is rejected.
+func (f *Front) underscores(r *http.Request) (ok bool) {
+	for k := range r.Header {
+		if !strings.Contains(k, "_") {
+			continue
+		}
+		switch f.HeadersWithUnderscores {
+		case corev3.HttpProtocolOptions_REJECT_REQUEST:
+			return false
+		case corev3.HttpProtocolOptions_DROP_HEADER:
+			r.Header.Del(k)
+		}
+	}
+	return true
 }
 
 // normalize is the connection manager's path handling; ok is false when
@@ -160,6 +185,13 @@ func (f *Front) route(path string) (Route, bool) {
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !f.underscores(r) {
+		if r.ProtoMajor >= 2 {
+			panic(http.ErrAbortHandler) // net/http resets the stream
+		}
+		http.Error(w, "", http.StatusBadRequest)
+		return
+	}
 	raw, query, hasQuery := strings.Cut(r.RequestURI, "?")
 	path, ok := f.normalize(raw)
 	if !ok {

@@ -569,7 +569,10 @@ func (x *RevokeToken) GetExpires() *timestamppb.Timestamp {
 // RevokeSubject revokes every token of a subject issued before a time.
 type RevokeSubject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// ISSUER|SUB, ISSUER being the issuer's configured name, e.g. "corp|alice".
+	// ISSUER|ID as records and identity headers show the principal: ISSUER the
+	// issuer's configured name or URL, ID the sub (a client-credentials token's
+	// client id), e.g. "corp|alice", "dev|svc"; or User::"corp|alice". An
+	// unknown issuer or an empty ID is InvalidArgument.
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
 	// Default: now.
 	Before        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
