@@ -28,6 +28,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/admin"
+	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
 )
@@ -352,28 +353,10 @@ func (h *Handler) cedarType(member, t string) (cedar.EntityType, error) {
 		}
 		return cedar.EntityType(ct), nil
 	}
-	if !validCedarType(t) {
+	if !config.ValidCedarType(t) {
 		return "", bad("%s: %q is not a Cedar entity type (and authzen.types maps none)", member, t)
 	}
 	return cedar.EntityType(t), nil
-}
-
-func validCedarType(t string) bool {
-	if t == "" || t == "Action" || strings.HasSuffix(t, "::Action") {
-		return false
-	}
-	for _, part := range strings.Split(t, "::") {
-		if part == "" {
-			return false
-		}
-		for i, r := range part {
-			ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-			if !ok {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func record(m map[string]any) cedar.Record {
