@@ -66,6 +66,7 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 		}
 	}
 	b = appendOpt(b, `,"transport":`, r.Transport)
+	b = appendOpt(b, `,"caller":`, r.Caller)
 	return append(b, "}\n"...), nil
 }
 
