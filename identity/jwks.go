@@ -368,30 +368,44 @@ func (k *keySet) fetch(ctx context.Context) (set *jose.JSONWebKeySet, url string
 	if err != nil {
 		return nil, url, 0, fmt.Errorf("jwks: %w", err)
 	}
-	set = &jose.JSONWebKeySet{}
-	// go-jose drops key_ops: read it beside, key by key (same array).
+	set, err = usableKeys(raw, k.algs)
+	if err != nil {
+		return nil, url, 0, fmt.Errorf("jwks: GET %s: %w", redactURL(url), err)
+	}
+	return set, url, cacheLifetime(h, k.now(), k.refresh), nil
+}
+
+// usableKeys parses a JWKS and keeps the keys that can verify tokens of
+// algs: valid public keys (RSA of at least 2048 bits) for signatures
+// (forSignatures). A set without one is an error.
+func usableKeys(raw []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebKeySet, error) {
+	set := &jose.JSONWebKeySet{}
+	if err := json.Unmarshal(raw, set); err != nil {
+		return nil, err
+	}
+	// go-jose drops key_ops: read it beside, key by key (the same array).
 	var ops struct {
 		Keys []struct {
 			KeyOps json.RawMessage `json:"key_ops"`
 		} `json:"keys"`
 	}
-	if err := json.Unmarshal(raw, set); err != nil {
-		return nil, url, 0, fmt.Errorf("jwks: GET %s: %w", redactURL(url), err)
+	if err := json.Unmarshal(raw, &ops); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(raw, &ops); err != nil || len(ops.Keys) != len(set.Keys) {
-		return nil, url, 0, fmt.Errorf("jwks: GET %s: keys: %v", redactURL(url), err)
+	if len(ops.Keys) != len(set.Keys) {
+		return nil, errors.New("keys: unreadable key_ops")
 	}
 	usable := set.Keys[:0]
 	for i, key := range set.Keys {
-		if key.Valid() && key.IsPublic() && strongEnough(key) && forSignatures(&key, ops.Keys[i].KeyOps, k.algs) {
+		if key.Valid() && key.IsPublic() && strongEnough(key) && forSignatures(&key, ops.Keys[i].KeyOps, algs) {
 			usable = append(usable, key)
 		}
 	}
 	if len(usable) == 0 {
-		return nil, url, 0, fmt.Errorf("jwks: GET %s: no usable keys: none of %d is a public signature key (use sig, key_ops verify) for the issuer's algorithms %v", redactURL(url), len(set.Keys), k.algs)
+		return nil, fmt.Errorf("no usable keys: none of %d is a public signature key (use sig, key_ops with verify) for the issuer's algorithms %v", len(set.Keys), algs)
 	}
 	set.Keys = usable
-	return set, url, cacheLifetime(h, k.now(), k.refresh), nil
+	return set, nil
 }
 
 // cacheLifetime is how long a JWKS response may be used, from its
