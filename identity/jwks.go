@@ -246,7 +246,6 @@ func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, erro
 	// The caller waits no longer than maxKeyWait, nor so long that it
 	// cannot answer before its own deadline (Envoy's timeout): 503 with
 	// Retry-After, not a deadline error. The fetch goes on for later callers.
-	wait := keyWait(ctx)
 	if force {
 		// The background refresh waits for the fetch (fetchTimeout bounds it).
 		select {
@@ -259,6 +258,7 @@ func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, erro
 		}
 		return call.set, nil
 	}
+	wait := keyWait(ctx)
 	if wait <= 0 {
 		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: errors.New("key fetch under way, no time left to wait for it")}
 	}
