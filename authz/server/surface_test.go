@@ -333,3 +333,110 @@ func closeOpen(c cedar.Record) cedar.Record {
 	}
 	return cedar.NewRecord(m)
 }
+
+// TestHostScopedRoutesAnyHost: the routes that may claim a request do not
+// shrink with the Host the caller chose. With the quick start's routes
+// scoped to api.example.com, an admin without MFA sending DELETE
+// /orders/42 under any other Host (service orders from Envoy's context
+// extension, or none) is 403 route_unknown, never the route-less
+// Action::"DELETE" that skips the route's forbid; a Host that is not
+// host[:port] is 400 request_invalid.
+func TestHostScopedRoutesAnyHost(t *testing.T) {
+	qs := quickStart(t)
+	e := start(t, func(c *config.Config) {
+		qs(c)
+		for i := range c.Policy.Routes {
+			c.Policy.Routes[i].Host = "api.example.com"
+		}
+	})
+	tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "carol", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"admins"}})
+	auth := "authorization: Bearer " + tok
+	orders := map[string]string{"service": "orders"}
+	for _, tc := range []struct {
+		host   string
+		ext    map[string]string
+		status int
+		reason string
+	}{
+		{"api.example.com", orders, 401, "step_up"}, // the route's forbid applies
+		{"API.example.com.:443", orders, 401, "step_up"},
+		{"evil.example", orders, 403, "route_unknown"},
+		{"10.0.0.5:8080", orders, 403, "route_unknown"},
+		{"[::1]:8080", orders, 403, "route_unknown"},
+		{"evil.example", nil, 403, "route_unknown"},
+		{"x@api.example.com", orders, 400, "request_invalid"},
+		{"api.example.com:443:1", orders, 400, "request_invalid"},
+		{"api.example.com:x", orders, 400, "request_invalid"},
+		{"[::1", orders, 400, "request_invalid"},
+		{"[::1]x", orders, 400, "request_invalid"},
+		{":443", orders, 400, "request_invalid"},
+		{"api.example.com/x", orders, 400, "request_invalid"},
+		{"api.example.com%2F", orders, 400, "request_invalid"},
+		{"api example.com", orders, 400, "request_invalid"},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "DELETE", URL: "http://localhost/orders/42", Headers: []string{"host: " + tc.host, auth}, ContextExtensions: tc.ext})
+			if status != tc.status || reason != tc.reason {
+				t.Errorf("got %d %s, want %d %s", status, reason, tc.status, tc.reason)
+			}
+		})
+	}
+}
+
+// TestQueryReadsOneWay: a query Warden cannot read the way every upstream
+// does (a bad %-escape, ";" as a separator, a raw control character, more
+// pairs than net/url reads) is 400 request_invalid; before, its unreadable
+// pairs were dropped from context.request.query, so a forbid on ?debug did
+// not see the debug that Node, Python or WHATWG parsers read.
+func TestQueryReadsOneWay(t *testing.T) {
+	e := start(t, policyDir(t, `@id("all") permit(principal, action, resource);
+@id("no-debug") forbid (principal, action, resource) when { context.request has query && context.request.query has "debug" };`))
+	auth := "authorization: Bearer " + e.token(t, "alice")
+	for _, tc := range []struct {
+		query  string
+		status int
+		reason string
+	}{
+		{"?a=1", 0, "policy_allow"},
+		{"?note=a%0Ab&x=caf%C3%A9+cr%c3%a8me", 0, "policy_allow"},
+		{"?debug=1", 403, "policy_deny"},
+		{"?debug", 403, "policy_deny"},
+		{"?%64ebug=1", 403, "policy_deny"},
+		{"?debug=%", 400, "request_invalid"},
+		{"?debug=%GG", 400, "request_invalid"},
+		{"?debug=1%", 400, "request_invalid"},
+		{"?debug=%4", 400, "request_invalid"},
+		{"?x=1;debug=1", 400, "request_invalid"},
+		{"?debug=1&x=%zz", 400, "request_invalid"},
+		{"?x=%zz&debug=1", 400, "request_invalid"},
+		{"?x=1\x01&debug=1", 400, "request_invalid"},
+		{"?x=1\x7f", 400, "request_invalid"},
+		{"?debug=1#x", 400, "request_invalid"},
+		{"?" + strings.Repeat("a&", 10000) + "debug", 400, "request_invalid"},
+	} {
+		name := tc.query
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
+			req, err := checkreq.Build(checkreq.HTTP{Method: "GET", URL: "http://h/report", Headers: []string{auth}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := req.GetAttributes().GetRequest().GetHttp()
+			h.Path = "/report" + tc.query
+			h.Headers[":path"] = h.Path
+			resp, err := e.client.Check(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := checkreq.Describe(resp)
+			if r.Decision == "allow" {
+				r.Status = 0
+			}
+			if r.Status != tc.status || r.Reason != tc.reason {
+				t.Errorf("got %d %s, want %d %s", r.Status, r.Reason, tc.status, tc.reason)
+			}
+		})
+	}
+}
