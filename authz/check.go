@@ -216,7 +216,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	// revocation, by jti or by principal: id.ID is "issuer|sub", or
 	// "issuer|client_id" for a client-credentials token
 	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.Iat)
+		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.RevocationIat())
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +23,7 @@ import (
 	"github.com/wardenauthz/warden/internal/envoysim"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
+	"github.com/wardenauthz/warden/ratelimit"
 )
 
 // checkHTTP sends the CheckRequest Envoy builds for one HTTP request over
@@ -359,8 +361,9 @@ func TestRevokeByPrincipal(t *testing.T) {
 			if got := e.reason(t, tok); got != "token_revoked" {
 				t.Errorf("after revoking %s: %s", tc.revoke, got)
 			}
-			// Signing in again after the revocation works.
-			if got := e.reason(t, sign(fixedNow().Add(time.Second), tc.claims)); got != "policy_allow" {
+			// Signing in again after the revocation (and the issuer's
+			// 30s clock_skew, see TestSubjectRevocationCoversSkew) works.
+			if got := e.reason(t, sign(fixedNow().Add(30*time.Second), tc.claims)); got != "policy_allow" {
 				t.Errorf("a token issued after the revocation: %s", got)
 			}
 		})
@@ -368,5 +371,70 @@ func TestRevokeByPrincipal(t *testing.T) {
 	for _, bad := range []string{"evil|alice", "https://evil.example|alice", e.is.URL + "x|alice", "corp|", "alice", `Workload::"spiffe://cluster.local/ns/a/sa/b"`} {
 		_, err := revoker.Revoke(ctx, &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: bad}}})
 		wantCode(t, "revoke "+bad, err, codes.InvalidArgument)
+	}
+}
+
+// TestSubjectRevocationCoversSkew: a token's iat may be up to its issuer's
+// clock_skew (30s here) in the future, so an IdP whose clock runs ahead
+// stamps a token T+25s that it issued before a revocation at T. A subject
+// revocation at T refuses tokens with iat < T + skew (erring towards
+// revoking); one stamped at T + skew or later is allowed.
+func TestSubjectRevocationCoversSkew(t *testing.T) {
+	e := start(t)
+	at := fixedNow().Add(-40 * time.Second) // the revocation
+	sign := func(iat time.Duration) string {
+		return e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "dave", "aud": aud, "iat": at.Add(iat).Unix(), "exp": fixedNow().Add(time.Hour).Unix(), "groups": []string{"staff"}})
+	}
+	cases := map[time.Duration]string{-time.Minute: "token_revoked", 25 * time.Second: "token_revoked", 29 * time.Second: "token_revoked",
+		30 * time.Second: "policy_allow", 31 * time.Second: "policy_allow", time.Minute: "policy_allow"}
+	toks := map[time.Duration]string{}
+	for d := range cases {
+		toks[d] = sign(d)
+		if got := e.reason(t, toks[d]); got != "policy_allow" {
+			t.Fatalf("iat revocation%+v, before it: %s", d, got)
+		}
+	}
+	if err := e.svc.Store.Revoke(context.Background(), ratelimit.Revocation{Kind: "subject", ID: "corp|dave", Before: at}); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range cases {
+		if got := e.reason(t, toks[d]); got != want {
+			t.Errorf("iat revocation%+v: %s, want %s", d, got, want)
+		}
+	}
+}
+
+// TestControlCharacterIDsRefused: a token whose sub, client id or a group
+// holds a control character (or whose sub or client id has whitespace at
+// either end) is 401: no record, header or revoke --subject could name
+// that principal, so it could never be revoked. The admin API refuses such
+// ids (a trailing space is not silently stored).
+func TestControlCharacterIDsRefused(t *testing.T) {
+	tokens := adminTokens(t)
+	e := start(t, func(c *config.Config) { c.Admin.TokenFile = tokens })
+	revoker := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, revokerToken)})
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"iss": e.is.URL, "aud": aud, "iat": fixedNow().Add(-time.Minute).Unix(), "exp": fixedNow().Add(time.Hour).Unix(), "groups": []string{"staff"}}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	for _, extra := range []map[string]any{
+		{"sub": "alice\n"}, {"sub": "alice\x00"}, {"sub": "al\x7fice"}, {"sub": "alice\u0085"}, {"sub": "\talice"},
+		{"sub": "alice "}, {"sub": " alice"}, {"sub": "alice\u00a0"},
+		{"client_id": "svc\r"}, {"client_id": "svc "},
+		{"sub": "alice", "groups": []string{"staff", "admins\n"}},
+	} {
+		if got := e.reason(t, e.is.Sign(t, claims(extra))); got != "token_invalid" {
+			t.Errorf("%q: %s, want token_invalid", extra, got)
+		}
+	}
+	if got := e.reason(t, e.is.Sign(t, claims(map[string]any{"sub": "al ice"}))); got != "policy_allow" {
+		t.Errorf("a space inside the sub: %s", got)
+	}
+	for _, bad := range []string{"corp|alice ", "corp|alice\t", "corp|alice\u00a0", `User::"corp|alice "`, "corp|al\u0085ice"} {
+		_, err := revoker.Revoke(context.Background(), &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: bad}}})
+		wantCode(t, fmt.Sprintf("revoke %q", bad), err, codes.InvalidArgument)
 	}
 }
