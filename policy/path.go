@@ -370,7 +370,7 @@ func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route,
 			r = rs[i]
 		}
 		for _, fold := range []bool{false, true} {
-			if !fold && i < 0 || fold && !hasUpper(r.path) {
+			if !fold && i < 0 || fold && !s.foldLits && !mayFoldPath(r.path) {
 				continue
 			}
 			var rt2 *Route
@@ -413,16 +413,19 @@ func (s *Set) firstRoute(method, host, service, path string, buf []Param, fold b
 	return nil, buf
 }
 
-// hasUpper reports whether path has an upper-case ASCII letter, as written
-// or %-encoded (an escape's own hex digits do not count).
-func hasUpper(path string) bool {
+// mayFoldPath reports whether path, as written or %-decoded, has a letter
+// that may match another without case and is not lower-case ASCII: an
+// upper-case ASCII letter or any non-ASCII byte ("ſ", U+017F, folds to
+// "s"; the Kelvin sign to "k"; "ı" upper-cases to "I"). A path without
+// one matches lower-case ASCII literals the same with or without case.
+func mayFoldPath(path string) bool {
 	for i := 0; i < len(path); i++ {
 		c := path[i]
 		if c == '%' && i+2 < len(path) {
 			c = unhex(path[i+1])<<4 | unhex(path[i+2])
 			i += 2
 		}
-		if c >= 'A' && c <= 'Z' {
+		if c >= 'A' && c <= 'Z' || c >= 0x80 {
 			return true
 		}
 	}

@@ -440,3 +440,62 @@ func TestQueryReadsOneWay(t *testing.T) {
 		})
 	}
 }
+
+// TestPathFoldsBeyondASCII: upstreams that match routes without case fold
+// more than ASCII ("ſ" U+017F is "s" to Go's EqualFold, Java's
+// equalsIgnoreCase and JavaScript /iu; the Kelvin sign is "k"; "ı" is "i"
+// to Java), so a path with any non-ASCII letter is also read without case,
+// and so is every path when a route literal has a capital: /%C5%BFys/stats
+// is refused (it was allowed as Tenant::"ſys" beside a /sys/stats route),
+// and so is the quick start's DELETE /orderſ/42, which an admin without MFA
+// reached as the route-less Action::"DELETE".
+func TestPathFoldsBeyondASCII(t *testing.T) {
+	e := start(t, policyDir(t, `@id("all") permit(principal, action, resource);
+@id("no-sys") forbid(principal, action, resource == Tenant::"sys");
+@id("no-sys-stats") forbid(principal, action == Action::"GET /sys/stats", resource);
+@id("no-admin") forbid(principal, action == Action::"GET /Admin/{x}", resource);`), func(c *config.Config) {
+		c.Policy.Routes = []policy.RouteConfig{
+			{Service: "app", Method: "GET", Path: "/sys/stats"},
+			{Service: "app", Method: "GET", Path: "/{tenant}/stats", Resource: `Tenant::"{tenant}"`},
+			{Service: "app", Method: "GET", Path: "/Admin/{x}"},
+		}
+		c.Policy.Unrouted = "allow_policies"
+	})
+	auth := "authorization: Bearer " + e.token(t, "alice")
+	app := map[string]string{"service": "app"}
+	for _, tc := range []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/acme/stats", 0, "policy_allow"},
+		{"/caf%C3%A9/stats", 0, "policy_allow"}, // non-ASCII, but no other reading routes elsewhere
+		{"/sys/stats", 403, "policy_deny"},
+		{"/Sys/stats", 400, "request_invalid"},
+		{"/%C5%BFys/stats", 400, "request_invalid"},
+		{"/\u017fys/stats", 400, "request_invalid"},
+		{"/%E2%84%AA/stats", 0, "policy_allow"}, // Kelvin: no k literal to meet
+		{"/admin/1", 400, "request_invalid"},    // a capital in the route: every path is read without case
+		{"/Admin/1", 403, "policy_deny"},
+		{"/adm%C4%B1n/1", 400, "request_invalid"}, // ı
+		{"/Adm%C4%B0n/1", 400, "request_invalid"}, // İ
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "GET", URL: "http://h" + tc.path, Headers: []string{auth}, ContextExtensions: app})
+			if status != tc.status || reason != tc.reason {
+				t.Errorf("got %d %s, want %d %s", status, reason, tc.status, tc.reason)
+			}
+		})
+	}
+	t.Run("quick start", func(t *testing.T) {
+		qs := quickStart(t)
+		e := start(t, func(c *config.Config) { qs(c); c.Policy.Unrouted = "allow_policies" })
+		tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "carol", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"admins"}})
+		for _, p := range []string{"/order%C5%BF/42", "/ORDER%C5%BF/42", "/order\u017f/42/"} {
+			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "DELETE", URL: "http://localhost" + p, Headers: []string{"authorization: Bearer " + tok}, ContextExtensions: map[string]string{"service": "orders"}})
+			if status == 0 || reason == "policy_allow" {
+				t.Errorf("DELETE %s: %d %s", p, status, reason)
+			}
+		}
+	})
+}
