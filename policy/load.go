@@ -62,9 +62,9 @@ type Set struct {
 	// foldLits: some route literal has an upper-case or non-ASCII letter,
 	// so a path without one may still match it without case (routeFor).
 	foldLits bool
-	needs     *ctxNeeds // what of the context the policies can observe
-	maxAges   []maxAge  // @step_up_max_age forbids, enforced on every allow
-	names     map[cedar.EntityUID]string
+	needs    *ctxNeeds // what of the context the policies can observe
+	maxAges  []maxAge  // @step_up_max_age forbids, enforced on every allow
+	names    map[cedar.EntityUID]string
 	// replayable: keep each decision's Cedar request (Source.Replayable).
 	replayable                bool
 	skipErrors, allowUnrouted bool
