@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,11 +20,13 @@ import (
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/envoysim"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // checkHTTP sends the CheckRequest Envoy builds for one HTTP request over
@@ -436,5 +439,53 @@ func TestControlCharacterIDsRefused(t *testing.T) {
 	for _, bad := range []string{"corp|alice ", "corp|alice\t", "corp|alice\u00a0", `User::"corp|alice "`, "corp|al\u0085ice"} {
 		_, err := revoker.Revoke(context.Background(), &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: bad}}})
 		wantCode(t, fmt.Sprintf("revoke %q", bad), err, codes.InvalidArgument)
+	}
+}
+
+// TestJTIRevocationOutlivesExp: with clock_skew 5m a token is accepted
+// until exp + 5m, so its jti revocation must hold as long: a token two
+// minutes past exp, revoked by jti with its exp, stays revoked after the
+// revocation list is read (the memory store used to drop it there) and in
+// Redis (whose key used to expire at exp + 1m, or was never written).
+func TestJTIRevocationOutlivesExp(t *testing.T) {
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			var srv *redistest.Server
+			if kind == "redis" {
+				srv = redistest.Start(t)
+			}
+			is := oidctest.New(t)
+			// The real clock: Redis's key TTL and its mirror run on it.
+			e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: time.Now}, func(c *config.Config) {
+				b, err := os.ReadFile("testdata/warden.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				y := strings.Replace(strings.ReplaceAll(string(b), "ISSUER_URL", is.URL), "      algorithms: [RS256]\n", "      algorithms: [RS256]\n      clock_skew: 5m\n", 1)
+				parsed, err := config.Parse("testdata/warden.yaml", []byte(y), "testdata")
+				if err != nil {
+					t.Fatal(err)
+				}
+				*c = *parsed
+				if srv != nil {
+					c.Store.Kind, c.Store.Redis.Addrs = "redis", []string{srv.Addr}
+				}
+			})
+			exp := time.Now().Add(-2 * time.Minute)
+			tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "erin", "jti": "late-1", "aud": aud, "iat": time.Now().Add(-time.Hour).Unix(), "exp": exp.Unix(), "groups": []string{"staff"}})
+			if got := e.reason(t, tok); got != "policy_allow" {
+				t.Fatalf("within the skew, before revoking: %s", got)
+			}
+			ctx := context.Background()
+			if err := e.svc.Store.Revoke(ctx, ratelimit.Revocation{Kind: "jti", ID: "late-1", Until: exp}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Store.List(ctx, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.reason(t, tok); got != "token_revoked" {
+				t.Errorf("after revoking and listing: %s, want token_revoked", got)
+			}
+		})
 	}
 }
