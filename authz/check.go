@@ -202,6 +202,11 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if d := a.o.Limits.screen(in); d != nil {
 		return a.deny(rec, in, *d), nil
 	}
+	if !in.network && in.host == "" {
+		// Envoy always sends an HTTP request's :authority (it refuses
+		// HTTP/1.0 without Host unless configured with a default host).
+		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: "malformed request host: no :authority"}), nil
+	}
 	// authenticate
 	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
 	if id.Peer != nil {

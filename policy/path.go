@@ -30,9 +30,9 @@ var (
 // authoritySyntax checks that a (Envoy's :authority) is host[:port]: a
 // non-empty host name (letters, digits, "-", ".", "_", "~", or non-ASCII
 // for an internationalised name) or a bracketed IPv6 address, and an
-// optional decimal port. An empty authority (Envoy sends none only for
-// HTTP/1.0 without Host) is let through: it has one reading, the host "",
-// which no host-scoped route matches and policy.unrouted still covers.
+// optional decimal port. An empty authority has one reading, the host "",
+// which no host-scoped route matches and policy.unrouted still covers; the
+// Check pipeline refuses it before (Envoy always sends one).
 func authoritySyntax(a string) error {
 	host, port := a, ""
 	if strings.HasPrefix(a, "[") {

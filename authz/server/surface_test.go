@@ -373,6 +373,7 @@ func TestHostScopedRoutesAnyHost(t *testing.T) {
 		{"api.example.com/x", orders, 400, "request_invalid"},
 		{"api.example.com%2F", orders, 400, "request_invalid"},
 		{"api example.com", orders, 400, "request_invalid"},
+		{"", orders, 400, "request_invalid"},
 	} {
 		t.Run(tc.host, func(t *testing.T) {
 			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "DELETE", URL: "http://localhost/orders/42", Headers: []string{"host: " + tc.host, auth}, ContextExtensions: tc.ext})
