@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -233,4 +234,61 @@ func BenchmarkRouteForWorstPath(b *testing.B) {
 	for range b.N {
 		set.routeFor("GET", "h", "", path, nil)
 	}
+}
+
+// FuzzQueryReadsOneWay is differential: a query querySyntax accepts reads
+// the same to net/url (what context.request.query is built from) and to a
+// model of the lenient readers upstreams use (WHATWG URLSearchParams,
+// Node's querystring, Python's parse_qsl: split on "&" — and, for some,
+// ";" — then on the first "=", "+" as space, each %-escape decoded, a bad
+// one kept as written): the same names with the same values. One it
+// refuses is one the readers could disagree on, or that has a raw
+// control character or too many pairs.
+func FuzzQueryReadsOneWay(f *testing.F) {
+	for _, q := range []string{"a=1", "debug=%", "x=%GG", "x=1;debug=1", "a=1&&b", "q=na%C3%AFve+coffee&tags=a%2Cb&tags=c&empty=&flag", "%64ebug=1", "x=1%", "a=%0A"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if err := querySyntax(q); err != nil {
+			if !errors.Is(err, ErrQueryMalformed) {
+				t.Fatalf("%q: %v is not ErrQueryMalformed", q, err)
+			}
+			return
+		}
+		got, err := url.ParseQuery(q)
+		if err != nil {
+			t.Fatalf("%q accepted, but net/url reads it with %v", q, err)
+		}
+		want := url.Values{}
+		for _, pair := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+			k, v, _ := strings.Cut(pair, "=")
+			want[modelUnescape(k)] = append(want[modelUnescape(k)], modelUnescape(v))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: net/url reads %v, the lenient model %v", q, got, want)
+		}
+		for k, vs := range want {
+			if !slices.Equal(got[k], vs) {
+				t.Fatalf("%q: %q is %q to net/url, %q to the lenient model", q, k, got[k], vs)
+			}
+		}
+	})
+}
+
+// modelUnescape decodes as WHATWG does: "+" is a space, a %-escape of two
+// hex digits its byte, any other "%" itself.
+func modelUnescape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
