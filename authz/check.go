@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -97,11 +99,24 @@ func (l Limits) screen(in *request) *denial {
 	return nil
 }
 
+// Live is what a warden.yaml reload changes together with the routes:
+// attached to the policy set (policy.Engine.Attach), so that a Check uses
+// the rate-limit rules of the same generation as its routes and policies.
+type Live struct {
+	RateLimiter RateLimiter // nil: no rate limiting
+}
+
 // Authorizer runs the pipeline. It is safe for concurrent use.
 type Authorizer struct {
 	o Options
 	h headerNames
+	// sampleAllow is o.SampleAllow, changed by SetSampleAllow.
+	sampleAllow atomic.Uint64
 }
+
+// SetSampleAllow changes the fraction of allows recorded (a reloaded
+// decision_log.sample_allow).
+func (a *Authorizer) SetSampleAllow(f float64) { a.sampleAllow.Store(math.Float64bits(f)) }
 
 // New builds an Authorizer.
 func New(o Options) *Authorizer {
@@ -117,7 +132,9 @@ func New(o Options) *Authorizer {
 	if o.Tracer == nil {
 		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
+	a := &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
+	a.SetSampleAllow(o.SampleAllow)
+	return a
 }
 
 // Outcome is the result of one Check: the response for Envoy and the record.
@@ -125,6 +142,9 @@ type Outcome struct {
 	Response *authv3.CheckResponse
 	Record   *Record
 	Result   *policy.Result // nil when the request never reached authorization
+	// Request is what the policy stage was asked (nil when the request
+	// never reached it), for policy.Set.Explain.
+	Request *policy.Request
 }
 
 // Check implements envoy.service.auth.v3.Authorization/Check.
@@ -137,7 +157,7 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
 	start := time.Now()
 	now := a.o.Now()
-	in := parseRequest(req, now)
+	in := parseRequest(req, now, a.o.Limits)
 	rec := &Record{
 		Time:       now,
 		DecisionID: newDecisionID(),
@@ -145,6 +165,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		Request: RecordRequest{
 			Method: in.method, Host: in.host, Path: in.pathOnly(), RequestID: in.requestID,
 		},
+		Transport: transportOf(ctx),
 	}
 	if in.sourceIP.IsValid() {
 		rec.Request.SourceIP = in.sourceIP.Unmap().String()
@@ -158,6 +179,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 				attribute.String("warden.reason", string(rec.Reason)),
 				attribute.String("warden.decision_id", rec.DecisionID),
 				attribute.Int("http.response.status_code", rec.Status),
+				attribute.String("warden.transport", rec.Transport),
 			)
 		}
 		span.End()
@@ -171,6 +193,9 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		rec.LatencyUS = took.Microseconds()
 		a.o.Metrics.observe(rec, took)
 		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+			if rec.Cedar != nil {
+				rec.held = in.heldBytes()
+			}
 			a.o.Recorder.Record(rec)
 		}
 	}()
@@ -184,7 +209,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 }
 
 func (a *Authorizer) sampled() bool {
-	s := a.o.SampleAllow
+	s := math.Float64frombits(a.sampleAllow.Load())
 	if s >= 1 {
 		return true
 	}
@@ -200,6 +225,9 @@ func (a *Authorizer) sampled() bool {
 // An error return is an internal fault (the caller denies with 503).
 func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
 	if d := a.o.Limits.screen(in); d != nil {
+		return a.deny(rec, in, *d), nil
+	}
+	if d := refused(ctx); d != nil {
 		return a.deny(rec, in, *d), nil
 	}
 	if !in.network && in.host == "" {
@@ -229,6 +257,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("revocation")
+			a.o.Logger.Warn("revocation check failed; allowing (revocation.fail_open)", "err", err)
 		case revoked:
 			return a.deny(rec, in, denial{reason: ReasonTokenRevoked, detail: "token revoked",
 				www: `Bearer error="invalid_token", error_description="token revoked"`}), nil
@@ -241,7 +270,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	}
 	preq := in.policyRequest(&id)
 	res := set.Decide(preq)
-	out.Result = &res
+	out.Result, out.Request = &res, preq
 	if id.Token != nil {
 		if v := views(&id); v.principalUID == res.Principal {
 			rec.Principal = v.principal
@@ -270,14 +299,20 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	}
 	// ratelimit
 	var rl *ratelimit.Decision
-	if a.o.RateLimiter != nil {
-		d, err := a.o.RateLimiter.Allow(ctx, rateRequest(in, rec.Request.SourceIP, &id, &res))
+	limiter := a.o.RateLimiter
+	if l, ok := set.Attached().(*Live); ok && l != nil {
+		limiter = l.RateLimiter // the rules of the set's generation
+	}
+	if limiter != nil {
+		d, err := limiter.Allow(ctx, rateRequest(in, rec.Request.SourceIP, &id, &res))
 		switch {
 		case err != nil && !a.o.RateLimitFailOpen:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; denying", "err", err)
 			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}), nil
 		case err != nil:
 			a.o.Metrics.storeError("ratelimit")
+			a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
 		case d.Matched():
 			rl = &d
 			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
@@ -417,8 +452,8 @@ func views(id *identity.Identity) *tokenViews {
 				Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
 				Claims: t.Claims,
 			},
-			groups: strings.Join(t.Groups, ","),
-			scopes: strings.Join(t.Scopes, " "),
+			groups: joinEscaped(t.Groups, ','),
+			scopes: joinEscaped(t.Scopes, ' '),
 		}
 	}).(*tokenViews)
 }

@@ -5,11 +5,12 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // DecisionLog writes decision records to its sinks off the request path.
-// Record never blocks: when the buffer is full the record is dropped and
-// counted.
+// Record never blocks: when the buffer is full (in records or in bytes) the
+// record is dropped and counted. Each record is bounded (RecordLimits).
 type DecisionLog struct {
 	ch      chan *Record
 	sinks   []LineSink
@@ -18,6 +19,8 @@ type DecisionLog struct {
 	once    sync.Once
 	mu      sync.Mutex // guards close of ch against Record
 	closed  bool
+	lim     RecordLimits
+	bytes   atomic.Int64 // the buffered records' cost
 	// OnError, when set before the first Record, is told of every failed
 	// sink write or flush.
 	OnError func(error)
@@ -56,29 +59,115 @@ func (s *writerSink) Close() error {
 	return err
 }
 
-// NewDecisionLog starts a log with a buffer of size records.
-func NewDecisionLog(size int, sinks []LineSink, dropped func()) *DecisionLog {
+// NewDecisionLog starts a log with a buffer of size records, each record
+// and the buffer bounded by lim (zero fields: DefaultRecordLimits').
+func NewDecisionLog(size int, lim RecordLimits, sinks []LineSink, dropped func()) *DecisionLog {
 	if dropped == nil {
 		dropped = func() {}
 	}
-	l := &DecisionLog{ch: make(chan *Record, size), sinks: sinks, dropped: dropped, done: make(chan struct{})}
+	d := DefaultRecordLimits
+	if lim.MaxFieldBytes <= 0 {
+		lim.MaxFieldBytes = d.MaxFieldBytes
+	}
+	if lim.MaxRecordBytes <= 0 {
+		lim.MaxRecordBytes = d.MaxRecordBytes
+	}
+	if lim.BufferBytes <= 0 {
+		lim.BufferBytes = d.BufferBytes
+	}
+	l := &DecisionLog{ch: make(chan *Record, size), lim: lim, sinks: sinks, dropped: dropped, done: make(chan struct{})}
 	go l.run()
 	return l
 }
 
-// Record queues r; it drops r (and counts it) when the buffer is full.
+// Record bounds r's strings (so that it no longer holds the request's
+// memory) and queues it; it drops r (and counts it) when the buffer is full
+// in records or in bytes.
 func (l *DecisionLog) Record(r *Record) {
+	r.cost = recordOverhead + r.clip(l.lim.MaxFieldBytes, true, false)
+	if r.Cedar != nil {
+		r.cost += r.held
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.bytes.Load()+int64(r.cost) > int64(l.lim.BufferBytes) {
 		l.dropped()
 		return
 	}
 	select {
 	case l.ch <- r:
+		l.bytes.Add(int64(r.cost))
 	default:
 		l.dropped()
 	}
+}
+
+// Buffered is the records waiting in the buffer and their estimated bytes.
+func (l *DecisionLog) Buffered() (records, bytes int) {
+	return len(l.ch), int(l.bytes.Load())
+}
+
+// bounded is a copy of r within the limits, encoded into buf: its strings
+// with credential-looking words redacted, its Cedar section bounded (or
+// left out), and when the line is still over
+// MaxRecordBytes, its strings cut shorter until it fits.
+func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
+	c := *r
+	c.held = 0
+	c.Token, c.RateLimit = cloneToken(c.Token), cloneRateLimit(c.RateLimit)
+	c.clip(l.lim.MaxFieldBytes, false, true)
+	cedarSize := 0
+	if r.Cedar != nil {
+		c.Cedar, cedarSize = boundCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
+		c.Truncated = c.Truncated || c.Cedar == nil
+	}
+	buf, _ = appendJSON(buf[:0], &c)
+	if len(buf) > l.lim.MaxRecordBytes && c.Cedar != nil {
+		c.Cedar, cedarSize, c.Truncated = nil, 0, true
+		buf, _ = appendJSON(buf[:0], &c)
+	}
+	// Escaping can make a string up to six times longer in JSON: cut the
+	// strings shorter, down to 8 bytes, then the lists, until it fits (a
+	// record of 8-byte strings and no lists is under 2 KiB; config keeps
+	// max_record_bytes at 4 KiB or more).
+	for max := l.lim.MaxFieldBytes / 2; len(buf) > l.lim.MaxRecordBytes; {
+		switch {
+		case max >= 8:
+			c.clip(max, false, false)
+			max /= 2
+		case len(c.Policies) > 0 || len(c.Errors) > 0:
+			c.Policies, c.Errors = c.Policies[:len(c.Policies)/2], c.Errors[:len(c.Errors)/2]
+			if len(c.Errors) == 0 {
+				c.Errors = nil
+			}
+		default:
+			return l.finish(&c, buf, cedarSize)
+		}
+		c.Truncated = true
+		buf, _ = appendJSON(buf[:0], &c)
+	}
+	return l.finish(&c, buf, cedarSize)
+}
+
+func (l *DecisionLog) finish(c *Record, buf []byte, cedarSize int) (*Record, []byte) {
+	c.cost = recordOverhead + len(buf) + cedarSize
+	return c, buf
+}
+
+func cloneToken(t *RecordToken) *RecordToken {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+func cloneRateLimit(r *RecordRateLimit) *RecordRateLimit {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	return &c
 }
 
 func (l *DecisionLog) run() {
@@ -86,13 +175,11 @@ func (l *DecisionLog) run() {
 	var buf []byte
 	n := 0
 	for r := range l.ch {
+		l.bytes.Add(-int64(r.cost))
+		var c *Record
+		c, buf = l.bounded(buf, r)
 		if l.Keep != nil {
-			l.Keep.Add(r)
-		}
-		var err error
-		buf, err = appendJSON(buf[:0], r)
-		if err != nil {
-			continue
+			l.Keep.Add(c)
 		}
 		for _, w := range l.sinks {
 			l.fail(w.WriteLine(buf))

@@ -20,7 +20,7 @@ func TestEveryRecordWrittenOrCounted(t *testing.T) {
 	for _, size := range []int{100000, 8} {
 		sink := &countSink{}
 		var dropped atomic.Int64
-		l := NewDecisionLog(size, []LineSink{sink}, func() { dropped.Add(1) })
+		l := NewDecisionLog(size, RecordLimits{}, []LineSink{sink}, func() { dropped.Add(1) })
 		const n = 20000
 		var wg sync.WaitGroup
 		for g := range 8 {
@@ -54,7 +54,7 @@ func (f *failSink) WriteLine([]byte) error { return errors.New("disk full") }
 func TestSinkErrorsReported(t *testing.T) {
 	good := &countSink{}
 	var errs atomic.Int64
-	l := NewDecisionLog(100, []LineSink{&failSink{}, good}, nil)
+	l := NewDecisionLog(100, RecordLimits{}, []LineSink{&failSink{}, good}, nil)
 	l.OnError = func(error) { errs.Add(1) }
 	for range 10 {
 		l.Record(&Record{DecisionID: "d"})

@@ -305,26 +305,50 @@ func (s *StreamSource) Close() error {
 }
 
 // Ring keeps this replica's most recent records in memory, so the admin API
-// can answer when no sink is queryable (stdout).
+// can answer when no sink is queryable (stdout). It is bounded in records
+// and in bytes (the records' estimated size); the oldest go first.
 type Ring struct {
-	mu   sync.Mutex
-	recs []*Record
-	next int
-	full bool
+	mu       sync.Mutex
+	recs     []*Record
+	next     int // where the next record goes
+	n        int // records held, the newest n before next
+	bytes    int
+	maxBytes int
 }
 
-// NewRing keeps the newest n records.
-func NewRing(n int) *Ring { return &Ring{recs: make([]*Record, n)} }
+// NewRing keeps the newest n records, at most maxBytes of them (0: no byte
+// bound).
+func NewRing(n, maxBytes int) *Ring { return &Ring{recs: make([]*Record, n), maxBytes: maxBytes} }
 
 // Add stores r (the decision log calls it off the request path).
 func (g *Ring) Add(r *Record) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.n == len(g.recs) {
+		g.evict()
+	}
 	g.recs[g.next] = r
 	g.next = (g.next + 1) % len(g.recs)
-	if g.next == 0 {
-		g.full = true
+	g.n++
+	g.bytes += r.cost
+	for g.maxBytes > 0 && g.bytes > g.maxBytes && g.n > 1 {
+		g.evict()
 	}
+}
+
+// evict drops the oldest record.
+func (g *Ring) evict() {
+	i := (g.next - g.n + len(g.recs)) % len(g.recs)
+	g.bytes -= g.recs[i].cost
+	g.recs[i] = nil
+	g.n--
+}
+
+// Len is the number of records held and their estimated bytes.
+func (g *Ring) Len() (records, bytes int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n, g.bytes
 }
 
 // Kind implements LogSource.
@@ -338,11 +362,10 @@ func (g *Ring) Query(_ context.Context, f Filter, limit int, cursor string) ([]*
 	}
 	p := &page{after: after, has: has, limit: limit}
 	g.mu.Lock()
-	var all []*Record
-	if g.full {
-		all = append(all, g.recs[g.next:]...)
+	all := make([]*Record, 0, g.n)
+	for k := g.n; k > 0; k-- {
+		all = append(all, g.recs[(g.next-k+len(g.recs))%len(g.recs)])
 	}
-	all = append(all, g.recs[:g.next]...)
 	g.mu.Unlock()
 	for _, r := range all {
 		if f.Match(r) {

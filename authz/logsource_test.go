@@ -28,7 +28,7 @@ func TestPaging(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	var lines []byte
-	ring := NewRing(1000)
+	ring := NewRing(1000, 0)
 	for _, r := range recs {
 		var err error
 		if lines, err = appendJSON(lines, r); err != nil {
@@ -79,7 +79,7 @@ func TestPaging(t *testing.T) {
 		}
 	}
 	// A ring keeps only the newest n.
-	small := NewRing(10)
+	small := NewRing(10, 0)
 	for _, r := range recs {
 		small.Add(r)
 	}

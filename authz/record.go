@@ -27,10 +27,22 @@ type Record struct {
 	Node       string           `json:"node,omitempty"`
 	// Detail is the explanation given to the client on a deny.
 	Detail string `json:"detail,omitempty"`
+	// Truncated says a string of the record was cut to
+	// decision_log.max_field_bytes, a list to its first 64, or the Cedar
+	// section left out to keep the record within
+	// decision_log.max_record_bytes.
+	Truncated bool `json:"truncated,omitempty"`
 	// Cedar is the Cedar request of a decision that reached the policies,
 	// kept with decision_log.replayable for warden replay and
 	// access-review.
 	Cedar *policy.Logged `json:"cedar,omitempty"`
+	// Transport is how the Check arrived: grpc or http (server.http_authz_addr).
+	Transport string `json:"transport,omitempty"`
+
+	// held is the request memory the Cedar section may reference until
+	// the decision log bounds it; cost is the record's estimated size in
+	// memory.
+	held, cost int
 }
 
 // RecordRequest is the logged part of the HTTP request.

@@ -54,6 +54,9 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 	b = strconv.AppendInt(append(b, `,"latency_us":`...), r.LatencyUS, 10)
 	b = appendOpt(b, `,"node":`, r.Node)
 	b = appendOpt(b, `,"detail":`, r.Detail)
+	if r.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
 	if r.Cedar != nil {
 		// Only replayable logs have it: reflection is fine here. A context
 		// Cedar's JSON cannot hold (a header named __extn) leaves the
@@ -62,6 +65,7 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 			b = append(append(b, `,"cedar":`...), c...)
 		}
 	}
+	b = appendOpt(b, `,"transport":`, r.Transport)
 	return append(b, "}\n"...), nil
 }
 

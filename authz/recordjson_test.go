@@ -19,7 +19,8 @@ func FuzzRecordJSON(f *testing.F) {
 		r := &Record{
 			Time: time.Unix(0, ns).UTC(), DecisionID: id, Decision: decision, Status: status, Reason: Reason(reason),
 			Principal: principal, Action: method, Resource: path, Workload: jti, Node: iss, Detail: detail, LatencyUS: ns % 1000,
-			Request: RecordRequest{Method: method, Host: iss, Path: path, SourceIP: jti, RequestID: detail},
+			Request:   RecordRequest{Method: method, Host: iss, Path: path, SourceIP: jti, RequestID: detail},
+			Truncated: tok != rl,
 		}
 		if pol != "" {
 			r.Policies = []string{pol, detail}

@@ -1,11 +1,13 @@
 package authz
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/wardenauthz/warden/policy"
@@ -33,7 +35,12 @@ type request struct {
 // parseRequest reads a CheckRequest as Envoy sends it (ENVOY.md). It never
 // calls Validate: Envoy's header values may exceed the generated limits.
 // now is the request time when Envoy sent none.
-func parseRequest(req *authv3.CheckRequest, now time.Time) request {
+//
+// Its cost is linear in the request (O(n log n) for the sort): the header
+// fields are counted and measured first, and a request over l is not read
+// further (Limits.screen then refuses it), so a flood of header fields
+// costs one pass over them.
+func parseRequest(req *authv3.CheckRequest, now time.Time, l Limits) request {
 	attrs := req.GetAttributes()
 	var in request
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
@@ -57,53 +64,96 @@ func parseRequest(req *authv3.CheckRequest, now time.Time) request {
 		in.host = attrs.GetDestination().GetService()
 		return in
 	}
-	if hm := h.GetHeaderMap(); hm != nil && len(hm.GetHeaders()) > 0 {
-		for _, hv := range hm.GetHeaders() {
-			v := string(hv.GetRawValue())
-			if v == "" {
-				v = hv.GetValue()
-			}
-			in.addHeader(strings.ToLower(hv.GetKey()), v)
-			in.headerBytes += len(hv.GetKey()) + len(v)
+	in.method, in.path, in.host, in.scheme = h.GetMethod(), h.GetPath(), h.GetHost(), h.GetScheme()
+	in.protocol = h.GetProtocol()
+	in.bodyBytes = max(len(h.GetBody()), len(h.GetRawBody()))
+	// header_map (encode_raw_headers) replaces headers when present.
+	list := h.GetHeaderMap().GetHeaders()
+	if len(list) > 0 {
+		in.headerCount = len(list)
+		for _, hv := range list {
+			in.headerBytes += len(hv.GetKey()) + len(rawValue(hv))
 		}
-		in.headerCount = len(hm.GetHeaders())
+	} else {
+		in.headerCount = len(h.GetHeaders())
+		for k, v := range h.GetHeaders() {
+			in.headerBytes += len(k) + len(v)
+		}
+	}
+	if l.screen(&in) != nil {
+		return in // refused unread
+	}
+	if len(list) > 0 {
+		in.headers = make([]policy.Header, len(list))
+		for i, hv := range list {
+			in.headers[i] = policy.Header{Name: strings.ToLower(hv.GetKey()), Value: rawValue(hv)}
+		}
+		// Stable, so a repeated header's values keep their order when
+		// joined.
+		slices.SortStableFunc(in.headers, byName)
+		in.headers = joinRepeated(in.headers)
 	} else {
 		in.headers = make([]policy.Header, 0, len(h.GetHeaders()))
 		for k, v := range h.GetHeaders() {
 			in.headers = append(in.headers, policy.Header{Name: strings.ToLower(k), Value: v})
-			in.headerBytes += len(k) + len(v)
 		}
-		in.headerCount = len(h.GetHeaders())
+		// Map keys are distinct, but two may differ only in case: the
+		// value breaks the tie, so their join does not depend on map order.
+		slices.SortFunc(in.headers, func(a, b policy.Header) int {
+			return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Value, b.Value))
+		})
+		in.headers = joinRepeated(in.headers)
 	}
-	slices.SortFunc(in.headers, func(a, b policy.Header) int { return strings.Compare(a.Name, b.Name) })
-	in.method = firstNonEmpty(h.GetMethod(), in.header(":method"))
-	in.path = firstNonEmpty(h.GetPath(), in.header(":path"))
-	in.host = firstNonEmpty(h.GetHost(), in.header(":authority"))
-	in.scheme = firstNonEmpty(h.GetScheme(), in.header(":scheme"))
-	in.protocol = h.GetProtocol()
-	in.bodyBytes = max(len(h.GetBody()), len(h.GetRawBody()))
+	in.method = firstNonEmpty(in.method, in.header(":method"))
+	in.path = firstNonEmpty(in.path, in.header(":path"))
+	in.host = firstNonEmpty(in.host, in.header(":authority"))
+	in.scheme = firstNonEmpty(in.scheme, in.header(":scheme"))
 	in.requestID = in.header("x-request-id")
 	in.authorization = in.header("authorization")
 	return in
 }
 
-// addHeader appends a header, joining a repeated one with "," as Envoy does.
-func (in *request) addHeader(name, value string) {
-	for i := range in.headers {
-		if in.headers[i].Name == name {
-			in.headers[i].Value += "," + value
-			return
-		}
+// rawValue is a header_map entry's value: raw_value, else value.
+func rawValue(hv *corev3.HeaderValue) string {
+	if v := hv.GetRawValue(); len(v) > 0 {
+		return string(v)
 	}
-	in.headers = append(in.headers, policy.Header{Name: name, Value: value})
+	return hv.GetValue()
 }
 
-// header returns the value of a lower-case header name, "" when absent.
-func (in *request) header(name string) string {
-	for i := range in.headers {
-		if in.headers[i].Name == name {
-			return in.headers[i].Value
+func byName(a, b policy.Header) int { return strings.Compare(a.Name, b.Name) }
+
+// joinRepeated joins runs of one name in sorted headers with "," as Envoy
+// does, in one pass.
+func joinRepeated(hs []policy.Header) []policy.Header {
+	out := hs[:0]
+	for i := 0; i < len(hs); {
+		j := i + 1
+		for j < len(hs) && hs[j].Name == hs[i].Name {
+			j++
 		}
+		h := hs[i]
+		if j-i > 1 {
+			var b strings.Builder
+			for k := i; k < j; k++ {
+				if k > i {
+					b.WriteByte(',')
+				}
+				b.WriteString(hs[k].Value)
+			}
+			h.Value = b.String()
+		}
+		out = append(out, h)
+		i = j
+	}
+	return out
+}
+
+// header returns the value of a lower-case header name, "" when absent
+// (binary search: headers are sorted by name).
+func (in *request) header(name string) string {
+	if i, ok := slices.BinarySearchFunc(in.headers, name, func(h policy.Header, n string) int { return strings.Compare(h.Name, n) }); ok {
+		return in.headers[i].Value
 	}
 	return ""
 }
@@ -111,6 +161,16 @@ func (in *request) header(name string) string {
 func (in *request) pathOnly() string {
 	p, _, _ := strings.Cut(in.path, "?")
 	return p
+}
+
+// heldBytes bounds the memory a record's Cedar section can reference: the
+// path, headers and context extensions.
+func (in *request) heldBytes() int {
+	n := len(in.path) + in.headerBytes
+	for k, v := range in.extensions {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 func firstNonEmpty(a, b string) string {

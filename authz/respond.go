@@ -108,6 +108,32 @@ func (s *headerSlab) set(key, value string) *corev3.HeaderValueOption {
 	return o
 }
 
+// joinEscaped joins the groups (sep ',') or scopes (sep ' ') of an identity
+// header so that the upstream can split them back: in each item '%' becomes
+// %25 and sep becomes %2C or %20 (percent-encoding, RFC 3986), so a group
+// named "a,b" is never read as the groups "a" and "b".
+func joinEscaped(items []string, sep byte) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(sep)
+		}
+		for j := 0; j < len(it); j++ {
+			switch c := it[j]; {
+			case c == '%' || c == sep:
+				b.WriteByte('%')
+				b.WriteByte(hexUpper[c>>4])
+				b.WriteByte(hexUpper[c&0xf])
+			default:
+				b.WriteByte(c)
+			}
+		}
+	}
+	return b.String()
+}
+
+const hexUpper = "0123456789ABCDEF"
+
 // validValue reports whether v can be sent as a header value (no control
 // characters; Envoy with validate_mutations would answer 500).
 func validValue(v string) bool {

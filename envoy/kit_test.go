@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,6 +235,76 @@ func TestIstioKitAgrees(t *testing.T) {
 	rsvc := decode[service](t, &byKind["Service/redis"].Spec)
 	if want := "redis." + kust.Namespace + ".svc.cluster.local:" + strconv.Itoa(rsvc.Ports[0].Port); cfg.Store.Redis.Addrs[0] != want {
 		t.Errorf("store.redis.addrs %v, want %s", cfg.Store.Redis.Addrs, want)
+	}
+
+	// Budgets. Warden: the decision log's buffer, the in-memory ring and a
+	// sink's burst (256 records) within half the container's memory limit.
+	// Redis: persistent, never evicting (revocations must not go
+	// silently), the decision stream (max_len × max_record_bytes) within
+	// maxmemory with room for rate limits and revocations.
+	type pod struct {
+		Strategy map[string]string `yaml:"strategy"`
+		Template struct {
+			Spec struct {
+				Containers []struct {
+					Args      []string `yaml:"args"`
+					Resources struct {
+						Limits map[string]string `yaml:"limits"`
+					} `yaml:"resources"`
+					VolumeMounts []struct {
+						Name      string `yaml:"name"`
+						MountPath string `yaml:"mountPath"`
+					} `yaml:"volumeMounts"`
+				} `yaml:"containers"`
+				Volumes []struct {
+					Name string `yaml:"name"`
+					PVC  *struct {
+						ClaimName string `yaml:"claimName"`
+					} `yaml:"persistentVolumeClaim"`
+				} `yaml:"volumes"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	}
+	mib := func(q string) int {
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(q, "Mi"), "mb"))
+		if err != nil {
+			t.Fatalf("memory quantity %q: want NMi or Nmb", q)
+		}
+		return n << 20
+	}
+	wp := decode[pod](t, &byKind["Deployment/warden"].Spec)
+	dl := cfg.DecisionLog
+	if used, lim := dl.BufferBytes+dl.MemoryBytes+256*dl.MaxRecordBytes, mib(wp.Template.Spec.Containers[0].Resources.Limits["memory"]); used > lim/2 {
+		t.Errorf("decision log memory up to %d MiB, over half of Warden's limit %d MiB", used>>20, lim>>20)
+	}
+	rp := decode[pod](t, &byKind["Deployment/redis"].Spec)
+	rc := rp.Template.Spec.Containers[0]
+	args := strings.Join(rc.Args, " ")
+	maxmem := 0
+	if i := slices.Index(rc.Args, "--maxmemory"); i >= 0 && i+1 < len(rc.Args) {
+		maxmem = mib(rc.Args[i+1])
+	}
+	if !strings.Contains(args, "--maxmemory-policy noeviction") || !strings.Contains(args, "--appendonly yes") || maxmem == 0 {
+		t.Errorf("redis args %q: want --appendonly yes, --maxmemory and --maxmemory-policy noeviction", args)
+	}
+	if lim := mib(rc.Resources.Limits["memory"]); maxmem > lim*3/4 {
+		t.Errorf("redis maxmemory %d MiB leaves too little of its %d MiB limit (append-only rewrites fork)", maxmem>>20, lim>>20)
+	}
+	for _, sk := range dl.Sinks {
+		if sk.Kind == "redis_stream" && sk.MaxLen*int64(dl.MaxRecordBytes) > int64(maxmem)*7/8 {
+			t.Errorf("stream %s: max_len %d × max_record_bytes %d over 7/8 of Redis maxmemory %d MiB", sk.Stream, sk.MaxLen, dl.MaxRecordBytes, maxmem>>20)
+		}
+	}
+	persisted := false
+	for _, m := range rc.VolumeMounts {
+		for _, v := range rp.Template.Spec.Volumes {
+			if v.Name == m.Name && v.PVC != nil && m.MountPath == "/data" && byKind["PersistentVolumeClaim/"+v.PVC.ClaimName] != nil {
+				persisted = true
+			}
+		}
+	}
+	if !persisted || rp.Strategy["type"] != "Recreate" {
+		t.Errorf("redis: /data on a PersistentVolumeClaim of the kit (%v) with strategy Recreate (%v)", persisted, rp.Strategy)
 	}
 
 	// istiod's provider points at the Service, with a short timeout and no

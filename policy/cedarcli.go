@@ -29,3 +29,11 @@ func (s *Set) Authorize(ents cedar.EntityMap, req cedar.Request) Result {
 // ParseEntities reads a list of entities in Cedar's JSON format; errors
 // name file:line:col of the bad entity.
 func ParseEntities(file string, b []byte) (cedar.EntityMap, error) { return parseEntities(file, b) }
+
+// ParseEntities reads entities as the set's own entities.json is read:
+// with the set's schema, entity-typed attributes are entity references
+// (see parseEntitiesWith). For the entities of a Cedar CLI test.
+func (s *Set) ParseEntities(file string, b []byte) (cedar.EntityMap, error) {
+	ents, _, err := parseEntitiesWith(file, b, s.schema)
+	return ents, err
+}

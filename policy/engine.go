@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,11 +16,15 @@ import (
 
 // Engine serves the current Set and replaces it on reload, all or nothing.
 type Engine struct {
-	src    Source
-	routes []RouteConfig
-	cur    atomic.Pointer[Set]
-	loaded atomic.Pointer[time.Time] // when cur was loaded
-	last   atomic.Pointer[reloadStatus]
+	// mu serialises loads (a policy reload and a config reload) and guards
+	// src, routes and attached.
+	mu       sync.Mutex
+	src      Source
+	routes   []RouteConfig
+	attached any
+	cur      atomic.Pointer[Set]
+	loaded   atomic.Pointer[time.Time] // when cur was loaded
+	last     atomic.Pointer[reloadStatus]
 	// OnReload, if set, is told of every reload attempt and how long it took.
 	OnReload func(err error, took time.Duration)
 }
@@ -56,12 +61,46 @@ func (e *Engine) Status() (loaded, lastTry time.Time, lastErr error) {
 	return *e.loaded.Load(), l.at, l.err
 }
 
+// Attach gives the set in service (and every set a reload loads) x, which
+// Set.Attached returns: what must change together with the policies and
+// routes, such as the rate-limit rules of the same warden.yaml.
+func (e *Engine) Attach(x any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.attached = x
+	cp := *e.cur.Load() // a Set is immutable: a shallow copy is a new one
+	cp.attached = x
+	e.cur.Store(&cp)
+}
+
+// Reconfigure loads src with routes (a changed warden.yaml), all or
+// nothing: on success the new set, with attached, replaces the current one
+// at once and later reloads use src and routes; on error nothing changes.
+func (e *Engine) Reconfigure(src Source, routes []RouteConfig, attached any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, err := Load(src, routes)
+	if err != nil {
+		return err
+	}
+	s.attached = attached
+	e.src, e.routes, e.attached = src, routes, attached
+	now := time.Now()
+	e.cur.Store(s)
+	e.loaded.Store(&now)
+	e.last.Store(&reloadStatus{at: now})
+	return nil
+}
+
 // Reload loads the source again; on error the current set keeps serving.
 func (e *Engine) Reload() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	start := time.Now()
 	s, err := Load(e.src, e.routes)
 	now := time.Now()
 	if err == nil {
+		s.attached = e.attached
 		e.cur.Store(s)
 		e.loaded.Store(&now)
 	}

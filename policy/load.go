@@ -1,11 +1,12 @@
 package policy
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,9 +15,10 @@ import (
 	"github.com/cedar-policy/cedar-go"
 
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
-
+	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
 	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
@@ -72,7 +74,16 @@ type Set struct {
 	// for ModelSchema.
 	userSchema     *sast.Schema
 	userSchemaFile string
+	// schema is the resolved model schema entities.json was read with
+	// (nil without schema.cedarschema).
+	schema *resolved.Schema
+	// attached is Engine.Attach's value.
+	attached any
 }
+
+// Attached is what the engine attached to this set (Engine.Attach), nil
+// when nothing was.
+func (s *Set) Attached() any { return s.attached }
 
 // UIDString is uid.String(), precomputed for the set's actions (every
 // decision logs its action; the quoting costs more than a map lookup).
@@ -152,18 +163,38 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		errs = append(errs, fmt.Errorf("%s: no *.cedar policy files", src.Name))
 	}
 
+	// The schema first: with one, entities.json is read as the Cedar CLI
+	// reads it (entity-typed attributes are references).
+	schemaB, schemaErr := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile))
+	var rs *resolved.Schema
+	switch {
+	case schemaErr == nil:
+		if err := s.readSchema(display(SchemaFile), schemaB); err != nil {
+			errs = append(errs, err)
+		} else if sc, err := s.ModelSchema(); err == nil {
+			rs, _ = sc.Resolve() // its error is reported by validateSchema
+		}
+	case !errors.Is(schemaErr, fs.ErrNotExist):
+		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), schemaErr))
+	}
+
 	// Static entities, then Warden's action entities (merged into them).
 	s.entities = cedar.EntityMap{}
+	var entPos []entityPos
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
-		ents, err := parseEntities(display(EntitiesFile), b)
+		// The entities that could be read are validated too (all
+		// problems at once); any error fails the load.
+		ents, pos, err := parseEntitiesWith(display(EntitiesFile), b, rs)
 		if err != nil {
 			errs = append(errs, err)
-		} else {
-			s.entities = ents
+		}
+		if ents != nil {
+			s.entities, entPos = ents, pos
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("%s: %w", display(EntitiesFile), err))
 	}
+	s.schema = rs
 	addActionEntities(s.entities, routes)
 	s.ancestors = closure(s.entities)
 	s.names = map[cedar.EntityUID]string{}
@@ -173,11 +204,10 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		}
 	}
 
-	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, SchemaFile)); err == nil {
-		errs = append(errs, s.validateSchema(display(SchemaFile), b)...)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), err))
-	} else {
+	switch {
+	case schemaErr == nil && s.userSchema != nil:
+		errs = append(errs, s.validateSchema(entPos)...)
+	case errors.Is(schemaErr, fs.ErrNotExist):
 		errs = append(errs, s.checkActions()...)
 	}
 	errs = append(errs, s.checkHead(routes)...)
@@ -239,7 +269,7 @@ func rel(dir, p string) string {
 func (s *Set) addPolicies(file string, b []byte) []error {
 	list, err := cedar.NewPolicyListFromBytes(file, b)
 	if err != nil {
-		return []error{cedarParseError(file, err)}
+		return []error{cedarParseError(file, b, err)}
 	}
 	var errs []error
 	for i, p := range list {
@@ -308,44 +338,145 @@ func (s *Set) addPolicies(file string, b []byte) []error {
 }
 
 // cedarParseError turns cedar-go's "parser error: parse error at <input>:3:24
-// ...": into "file:3:24: ...".
-func cedarParseError(file string, err error) error {
+// ...": into "file:3:24: ...". At the end of the file, the error is where
+// the bracket that was never closed opens.
+func cedarParseError(file string, b []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "parser error: ")
 	msg = strings.TrimPrefix(msg, "parse error at ")
 	if rest, ok := strings.CutPrefix(msg, "<input>:"); ok {
 		// rest is "L:C msg"
 		if sp := strings.IndexByte(rest, ' '); sp > 0 {
-			return fmt.Errorf("%s:%s: %s", file, rest[:sp], rest[sp+1:])
+			text := rest[sp+1:]
+			if strings.HasPrefix(text, `"": `) || strings.Contains(text, "got  want") || strings.Contains(text, "unexpected EOF") {
+				if l, c, open, ok := unclosed(b); ok {
+					return fmt.Errorf("%s:%d:%d: %q is never closed: the file ends before its %q", file, l, c, open, closer[open])
+				}
+				return fmt.Errorf("%s:%s: unexpected end of file (%s)", file, rest[:sp], text)
+			}
+			if m := exactGot.FindStringSubmatch(text); m != nil {
+				// A policy that starts while a bracket is open: the
+				// bracket is the mistake.
+				if (m[1] == "@" || m[1] == "permit" || m[1] == "forbid") && (m[2] == "}" || m[2] == ")" || m[2] == "]") {
+					at := rest[:sp]
+					if l, c, ok := tokenBefore(b, at, m[1]); ok {
+						at = fmt.Sprintf("%d:%d", l, c)
+					}
+					if off, ok := offsetOf(b, at); ok {
+						if l, c, open, ok := unclosed(b[:off]); ok {
+							return fmt.Errorf("%s:%d:%d: %q is never closed: the next policy starts at %s", file, l, c, open, at)
+						}
+					}
+				}
+				// cedar-go may name the token after the one it did not want.
+				if l, c, ok := tokenBefore(b, rest[:sp], m[1]); ok {
+					return fmt.Errorf("%s:%d:%d: got %q, want %q", file, l, c, m[1], m[2])
+				}
+				return fmt.Errorf("%s:%s: got %q, want %q", file, rest[:sp], m[1], m[2])
+			}
+			return fmt.Errorf("%s:%s: %s", file, rest[:sp], text)
 		}
 	}
 	return fmt.Errorf("%s: %s", file, msg)
 }
 
-// parseEntities reads the Cedar entities JSON format, naming the line of
-// each bad entity.
+var exactGot = regexp.MustCompile(`^"(?:[^"\\]|\\.)*": exact got (\S+) want (\S+)$`)
+
+// tokenBefore finds tok just before position "L:C" of b (whitespace and
+// comments between), and returns its position.
+func tokenBefore(b []byte, lc, tok string) (line, col int, ok bool) {
+	off, ok := offsetOf(b, lc)
+	if !ok {
+		return 0, 0, false
+	}
+	end := off
+	for end > 0 {
+		switch b[end-1] {
+		case ' ', '\t', '\r', '\n':
+			end--
+			continue
+		}
+		break
+	}
+	start := end - len(tok)
+	if start < 0 || string(b[start:end]) != tok {
+		return 0, 0, false
+	}
+	line, col = jsonlist.LineCol(b, start)
+	return line, col, true
+}
+
+// offsetOf is the byte offset of position "L:C" in b.
+func offsetOf(b []byte, lc string) (int, bool) {
+	ls, cs, _ := strings.Cut(lc, ":")
+	l, err1 := strconv.Atoi(ls)
+	c, err2 := strconv.Atoi(cs)
+	if err1 != nil || err2 != nil || l < 1 || c < 1 {
+		return 0, false
+	}
+	off := 0
+	for i := 1; i < l; i++ {
+		j := bytes.IndexByte(b[off:], '\n')
+		if j < 0 {
+			return 0, false
+		}
+		off += j + 1
+	}
+	return min(off+c-1, len(b)), true
+}
+
+var closer = map[string]string{"{": "}", "(": ")", "[": "]"}
+
+// unclosed finds the innermost bracket of Cedar text b still open at its
+// end (strings and comments skipped).
+func unclosed(b []byte) (line, col int, open string, ok bool) {
+	type opener struct {
+		ch        byte
+		line, col int
+	}
+	var stack []opener
+	line, col = 1, 1
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		switch {
+		case ch == '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i, col = i+1, col+1
+				}
+				if i < len(b) && b[i] == '\n' {
+					line, col = line+1, 0
+				}
+				col++
+			}
+			col++
+		case ch == '/' && i+1 < len(b) && b[i+1] == '/':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+			line, col = line+1, 0
+		case ch == '{' || ch == '(' || ch == '[':
+			stack = append(stack, opener{ch, line, col})
+		case ch == '}' || ch == ')' || ch == ']':
+			if n := len(stack); n > 0 {
+				stack = stack[:n-1]
+			}
+		case ch == '\n':
+			line, col = line+1, 0
+		}
+		col++
+	}
+	if len(stack) == 0 {
+		return 0, 0, "", false
+	}
+	o := stack[len(stack)-1]
+	return o.line, o.col, string(o.ch), true
+}
+
+// parseEntities reads the Cedar entities JSON format without a schema,
+// naming the line, uid and attribute of each problem.
 func parseEntities(file string, b []byte) (cedar.EntityMap, error) {
-	els, lerr := jsonlist.Split(b)
-	if lerr != nil {
-		if lerr.NotList {
-			return nil, fmt.Errorf("%s:1:1: must be a JSON list of entities: %v", file, lerr.Err)
-		}
-		return nil, fmt.Errorf("%s:%d:%d: %v", file, lerr.Line, lerr.Col, lerr.Err)
-	}
-	out := cedar.EntityMap{}
-	var errs []error
-	for i, el := range els {
-		var e cedar.Entity
-		if err := json.Unmarshal(el.Raw, &e); err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %d: %v", file, el.Line, el.Col, i, err))
-			continue
-		}
-		if _, dup := out[e.UID]; dup {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: entity %s defined twice", file, el.Line, el.Col, e.UID))
-			continue
-		}
-		out[e.UID] = e
-	}
-	return out, errors.Join(errs...)
+	ents, _, err := parseEntitiesWith(file, b, nil)
+	return ents, err
 }
 
 // Action entities Warden defines: every method action is in read or write,
@@ -506,30 +637,32 @@ func (s *Set) checkActions() []error {
 	return errs
 }
 
-// validateSchema validates policies and entities against the schema merged
-// into Warden's model (ModelSchema): the user's declarations replace
-// Warden's of the same name.
-func (s *Set) validateSchema(file string, b []byte) []error {
+// readSchema parses schema.cedarschema (the user's declarations).
+func (s *Set) readSchema(file string, b []byte) error {
 	var sc schema.Schema
 	sc.SetFilename(file)
 	if err := sc.UnmarshalCedar(b); err != nil {
-		return []error{fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))}
+		return fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))
 	}
 	s.userSchema, s.userSchemaFile = sc.AST(), file
+	return nil
+}
+
+// validateSchema validates policies and entities against the schema merged
+// into Warden's model (ModelSchema): the user's declarations replace
+// Warden's of the same name. Each entity's problems name its place.
+func (s *Set) validateSchema(pos []entityPos) []error {
 	v, err := s.modelValidator()
 	if err != nil {
 		return []error{err}
 	}
 	errs := s.validatePolicies(v)
-	user := cedar.EntityMap{}
-	for uid, e := range s.entities {
-		if uid.Type != actionType {
-			user[uid] = e
+	for _, p := range pos {
+		if p.uid.Type == actionType {
+			continue
 		}
-	}
-	if err := v.Entities(user); err != nil {
-		for _, e := range flatten(err) {
-			errs = append(errs, fmt.Errorf("%s: %v", EntitiesFile, e))
+		if err := v.Entity(s.entities[p.uid]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: entity %s: %v", p.at, p.uid, plainCedarError(err)))
 		}
 	}
 	return errs

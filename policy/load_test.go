@@ -24,7 +24,13 @@ func TestLoadErrorsNameFileLineColumn(t *testing.T) {
 		want  []string
 	}{
 		{"syntax error", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource);\n\n@id(\"b\")\npermit(principal action, resource);\n"},
-			[]string{"policies/a.cedar:5:24: "}},
+			[]string{`policies/a.cedar:5:18: got "action", want ","`}},
+		{"unclosed brace", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  \"}\" == \"x\"\n\n@id(\"b\")\npermit(principal, action, resource);"},
+			[]string{`policies/a.cedar:2:42: "{" is never closed: the next policy starts at 5:1`}},
+		{"unclosed at the end", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  principal.level > 1\n"},
+			[]string{`policies/a.cedar:2:42: "{" is never closed: the file ends before its "}"`}},
+		{"wrong closer", map[string]string{"a.cedar": "@id(\"a\")\npermit(principal, action, resource) when {\n  principal.level > 1;\n\n@id(\"b\")\npermit(principal, action, resource);\n"},
+			[]string{`policies/a.cedar:3:22: got ";", want "}"`}},
 		{"missing @id", map[string]string{"a.cedar": "\n  permit(principal, action, resource);"},
 			[]string{`policies/a.cedar:2:3: policy has no @id`}},
 		{"duplicate @id across files", map[string]string{
@@ -42,7 +48,7 @@ func TestLoadErrorsNameFileLineColumn(t *testing.T) {
 			[]string{"policies/entities.json:3:"}},
 		{"entities bad entity", map[string]string{"a.cedar": `@id("a") permit(principal, action, resource);`,
 			"entities.json": "[\n  {\"uid\": {\"type\": \"Group\", \"id\": \"g\"}},\n  {\"uid\": 7}\n]"},
-			[]string{"policies/entities.json:3:3: entity 1:"}},
+			[]string{`policies/entities.json:3:3: entity 2: uid: want {"type": ..., "id": ...}, got 7`, `policies/entities.json:2:3: entity Group::"g": invalid entity: "parents" is missing or null`}},
 		{"no policies", map[string]string{"entities.json": "[]"}, []string{"no *.cedar policy files"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +80,7 @@ action "GET /orders/{id}" appliesTo { principal: [User], resource: [Order], cont
 	}
 	bad := "@id(\"a\")\npermit(principal, action == Action::\"GET /orders/{id}\", resource) when { resource.owner == 3 };"
 	_, err := load(t, map[string]string{"a.cedar": bad, SchemaFile: schema}, route)
-	if err == nil || !strings.Contains(err.Error(), `policies/a.cedar:1:1: policy "a": the types Long and User are not compatible`) {
+	if err == nil || !strings.Contains(err.Error(), `policies/a.cedar:2:74: policy "a": the types Long and User are not compatible`) {
 		t.Fatalf("type error: got %v", err)
 	}
 	// Warden's model declares the route actions the schema does not.

@@ -90,10 +90,10 @@ const Redacted = "[REDACTED]"
 // policy that compares them with a literal replays against Redacted.
 func sensitive(name string) bool {
 	n := strings.ToLower(name)
-	if n == "code" || n == "sig" { // OAuth codes, signed URLs
+	if n == "code" || n == "sig" || n == "dpop" { // OAuth codes, signed URLs, DPoP proofs
 		return true
 	}
-	for _, s := range []string{"auth", "key", "token", "secret", "passw", "session", "cookie", "signature", "credential"} {
+	for _, s := range []string{"auth", "key", "token", "secret", "passw", "session", "cookie", "signature", "credential", "jwt", "assertion", "oidc", "saml"} {
 		if strings.Contains(n, s) {
 			return true
 		}

@@ -91,8 +91,9 @@ func TestLoggedContextRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := s.Decide(&Request{Principal: Principal{Type: "Anonymous", ID: "anonymous"}, Method: "GET", Host: "h",
-		Path:    "/x?access_token=s3cret-q&code=c0de&page=2&code=c0de2",
-		Headers: []Header{{"x-api-key", "s3cret-h"}, {"x-session-id", "s3cret-s"}, {"x-country-code", "fr"}, {"accept", "text/plain"}}})
+		Path: "/x?access_token=s3cret-q&code=c0de&page=2&code=c0de2&assertion=s3cret-a",
+		Headers: []Header{{"x-api-key", "s3cret-h"}, {"x-session-id", "s3cret-s"}, {"x-country-code", "fr"}, {"accept", "text/plain"},
+			{"x-jwt-assertion", "s3cret-j"}, {"dpop", "s3cret-d"}, {"x-amzn-oidc-data", "s3cret-o"}}})
 	j, err := json.Marshal(res.Logged)
 	if err != nil {
 		t.Fatal(err)

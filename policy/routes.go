@@ -194,7 +194,10 @@ func isIdent(s string) bool {
 }
 
 // Param is one path parameter.
-type Param struct{ Name, Value string }
+type Param struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
 // match reports whether r matches; params are appended to buf. With fold,
 // literal segments match without regard to case (foldEqual).

@@ -249,20 +249,95 @@ func (s *Set) validatePolicies(v *validate.Validator) []error {
 	var errs []error
 	for _, c := range s.policies {
 		if err := v.Policy(string(c.id), c.ast); err != nil {
-			seen := map[string]bool{}
+			// One message per problem: not one per action, nor one per
+			// entity type an unconstrained principal or resource may be.
+			var msgs []string
+			types := map[string][]string{}
 			for _, e := range flatten(err) {
 				msg := strings.TrimPrefix(e.Error(), fmt.Sprintf("for policy `%s`, ", c.id))
-				msg = forAction.ReplaceAllString(msg, "") // one error, not one per action
-				if seen[msg] {
+				msg = forAction.ReplaceAllString(msg, "")
+				msg = internalTypes.Replace(msg)
+				key := msg
+				var typ string
+				if m := attrOnType.FindStringSubmatch(msg); m != nil {
+					key, typ = m[1]+"\x00"+m[3], m[2]
+				}
+				if _, seen := types[key]; !seen {
+					msgs = append(msgs, key)
+				}
+				if typ != "" && !slices.Contains(types[key], typ) {
+					types[key] = append(types[key], typ)
+				} else if _, ok := types[key]; !ok {
+					types[key] = nil
+				}
+			}
+			// Then messages that differ only in which of Warden's
+			// principal types they name ("the types User and a are not
+			// compatible", then Client, ...): once, naming them all.
+			byShape := map[string][]string{}
+			var shapes []string
+			for _, key := range msgs {
+				shape := key
+				for _, p := range principalTypes {
+					shape = principalWord(string(p)).ReplaceAllString(shape, "\x01")
+				}
+				if _, ok := byShape[shape]; !ok {
+					shapes = append(shapes, shape)
+				}
+				byShape[shape] = append(byShape[shape], key)
+			}
+			msgs = msgs[:0]
+			for _, shape := range shapes {
+				keys := byShape[shape]
+				if len(keys) > 1 && !strings.Contains(keys[0], "\x00") {
+					var named []string
+					for _, p := range principalTypes {
+						if strings.Contains(strings.Join(keys, "\n"), string(p)) {
+							named = append(named, string(p))
+						}
+					}
+					msgs = append(msgs, keys[0]+" (and likewise for "+strings.Join(named[1:], ", ")+": the scope allows each of them as the principal; constrain it, as in `principal is "+named[0]+"`)")
+					types[msgs[len(msgs)-1]] = nil
 					continue
 				}
-				seen[msg] = true
+				msgs = append(msgs, keys...)
+			}
+			for _, key := range msgs {
+				msg := key
+				if before, after, ok := strings.Cut(key, "\x00"); ok {
+					ts := types[key]
+					if len(ts) == 1 {
+						msg = before + " on entity type `" + ts[0] + "`" + after
+					} else {
+						msg = before + " on entity types `" + strings.Join(ts, "`, `") + "`" + after +
+							" (the scope allows each of them: constrain it, as in `principal is " + ts[0] + "`, or guard the access with `is`)"
+					}
+				}
 				errs = append(errs, fmt.Errorf("%s: policy %q: %s", c.locate(msg), c.id, msg))
 			}
 		}
 	}
 	return errs
 }
+
+// principalWord matches a principal type's name as a word.
+func principalWord(name string) *regexp.Regexp {
+	return principalWords[name]
+}
+
+var principalWords = func() map[string]*regexp.Regexp {
+	m := map[string]*regexp.Regexp{}
+	for _, p := range principalTypes {
+		m[string(p)] = regexp.MustCompile(`\b` + string(p) + `\b`)
+	}
+	return m
+}()
+
+// internalTypes are the validator's names of types no schema writes.
+var internalTypes = strings.NewReplacer("__cedar::internal::AnyEntity", "an entity", "__cedar::internal::OpenRecord{}", "a record", "__cedar::", "")
+
+// attrOnType is a validator message naming an entity type.
+var attrOnType = regexp.MustCompile("^(.*) on entity type `([^`]+)`(.*)$")
 
 var forAction = regexp.MustCompile(` for Action::"(?:[^"\\]|\\.)*"`)
 
@@ -273,8 +348,11 @@ var attrInMsg = regexp.MustCompile("attribute `([^`]+)`")
 // `["name"]`), else c's own position.
 func (c *compiled) locate(msg string) string {
 	m := attrInMsg.FindStringSubmatch(msg)
-	if m == nil || c.text == "" {
+	if c.text == "" {
 		return c.pos
+	}
+	if m == nil {
+		return c.conditionPos()
 	}
 	name := m[1]
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
@@ -304,6 +382,28 @@ func (c *compiled) locate(msg string) string {
 	}
 	line, col := c.line, c.col
 	for _, ch := range c.text[:best] {
+		if ch == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("%s:%d:%d", c.file, line, col)
+}
+
+var conditionRE = regexp.MustCompile(`\b(?:permit|forbid)\s*\(|\b(?:when|unless)\s*\{\s*`)
+
+// conditionPos is file:line:col of the first condition of c (the start of
+// its expression), where a type error the validator does not place more
+// precisely is; c's own position when it has none.
+func (c *compiled) conditionPos() string {
+	locs := conditionRE.FindAllStringIndex(c.text, -1)
+	if len(locs) < 2 || !strings.HasSuffix(strings.TrimSpace(c.text[locs[0][0]:locs[0][1]]), "(") {
+		return c.pos
+	}
+	at := locs[1][1]
+	line, col := c.line, c.col
+	for _, ch := range c.text[:at] {
 		if ch == '\n' {
 			line, col = line+1, 1
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func newRedis(t *testing.T, srv *redistest.Server, staleness time.Duration) *rat
 // until the test ends.
 func startRedis(t *testing.T, addrs []string, o ratelimit.RedisOptions) *ratelimit.Redis {
 	t.Helper()
-	r := ratelimit.NewRedis(ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: addrs}), o)
+	r := ratelimit.NewRedis(ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: addrs}, o.Timeout), o)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); r.Close() })
 	r.Start(ctx)
@@ -188,12 +189,16 @@ func TestRedisFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Pause(true)
-	start := time.Now()
-	if _, err := l.Allow(context.Background(), req); err == nil {
-		t.Error("paused Redis: want an error")
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("paused Redis: the call took %s, want its 200ms deadline", d)
+	// Each call ends at its 200ms deadline: go-redis's own read timeout
+	// (or a retry) must not stretch it (the old client took 500ms).
+	for i := range 3 {
+		start := time.Now()
+		if _, err := l.Allow(context.Background(), req); err == nil {
+			t.Error("paused Redis: want an error")
+		}
+		if d := time.Since(start); d > 200*time.Millisecond+150*time.Millisecond {
+			t.Errorf("paused Redis, call %d: took %s, want its 200ms deadline (+150ms for a loaded machine)", i, d)
+		}
 	}
 	time.Sleep(800 * time.Millisecond)
 	if _, err := r.Revoked(context.Background(), "s", "j", time.Now()); !errors.Is(err, ratelimit.ErrStale) {
@@ -269,5 +274,47 @@ func TestRedisCluster(t *testing.T) {
 	c := mk() // a new replica reads them all back from every master
 	if list, err := c.List(context.Background(), time.Now()); err != nil || len(list) != 10 {
 		t.Errorf("list on the cluster: %d entries, %v", len(list), err)
+	}
+}
+
+// TestRedisCallsLeftBehindAreBounded: with Redis stopped, Takes return at
+// their deadline even when go-redis has not, and the calls they leave
+// running are bounded: past MaxInflight outstanding, a Take fails at once
+// with ErrBusy instead of starting another.
+func TestRedisCallsLeftBehindAreBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	const inflight, n = 4, 64
+	r := startRedis(t, []string{srv.Addr}, ratelimit.RedisOptions{Timeout: time.Second, MaxStaleness: time.Minute, MaxInflight: inflight})
+	b := []ratelimit.Bucket{{Key: "k", Interval: time.Second, Tolerance: time.Second}}
+	if _, err := r.Take(context.Background(), time.Now(), b); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause(true)
+	defer srv.Pause(false)
+	errs := make(chan error, n)
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	done.Add(n)
+	for range n {
+		go func() {
+			defer done.Done()
+			ready.Done()
+			ready.Wait()
+			_, err := r.Take(context.Background(), time.Now(), b)
+			errs <- err
+		}()
+	}
+	ready.Wait()
+	// While the first calls wait on the stopped Redis, the rest are refused.
+	busy := 0
+	for range n - inflight {
+		if err := <-errs; errors.Is(err, ratelimit.ErrBusy) {
+			busy++
+		}
+	}
+	done.Wait()
+	t.Logf("%d concurrent Takes, %d in flight at most: %d refused as busy", n, inflight, busy)
+	if busy < (n-inflight)/2 {
+		t.Errorf("%d of %d Takes refused as busy, want most", busy, n-inflight)
 	}
 }

@@ -51,8 +51,11 @@ type RedisOptions struct {
 	// MaxStaleness is how old the local revocation view may grow before
 	// Revoked reports an error (fail closed). Default 5s.
 	MaxStaleness time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// MaxInflight bounds the calls a Check may leave running when Redis
+	// overruns its deadline (see call). Default 1024.
+	MaxInflight int
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Redis is the shared store for many replicas: GCRA buckets in Redis, and
@@ -69,17 +72,31 @@ type Redis struct {
 	mu       sync.RWMutex
 	jtis     map[string]time.Time
 	subjects map[string]time.Time
-	synced   atomic.Int64 // unix ns of the last successful resync
+	synced   atomic.Int64  // unix ns of the last successful resync
+	inflight chan struct{} // Take's outstanding calls (see call)
 }
 
 // NewRedisClient builds a go-redis UniversalClient: Cluster with several
 // addresses, Sentinel with a master name, else standalone. An address that
 // starts with "/" is a unix socket.
-func NewRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
+//
+// timeout (default 100ms, store.redis.timeout) bounds every operation end
+// to end: context deadlines reach the socket (ContextTimeoutEnabled), so a
+// Check's call (Take gives it timeout as its deadline) ends by then, and
+// go-redis's retries, dials and pool waits stay inside it. An operation
+// with no deadline of its own (a decision-log batch, a revocation resync,
+// an admin call) is bounded by the dial, read, write and pool-wait
+// timeouts, each opTimeouts times timeout (1s at the default): room for a
+// batch of records, still bounded. Fields o already sets are kept.
+func NewRedisClient(o *redis.UniversalOptions, timeout time.Duration) redis.UniversalClient {
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
 	if o.Dialer == nil {
 		// go-redis applies TLSConfig only in its own dialer, so this one
-		// does (over TCP; a unix socket is local and plain).
-		d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+		// does (over TCP; a unix socket is local and plain). The dial
+		// honours ctx, which go-redis bounds by DialTimeout per attempt.
+		d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 		td := &tls.Dialer{NetDialer: d, Config: o.TLSConfig}
 		o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			switch {
@@ -91,19 +108,26 @@ func NewRedisClient(o *redis.UniversalOptions) redis.UniversalClient {
 			return d.DialContext(ctx, network, addr)
 		}
 	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 500 * time.Millisecond
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 500 * time.Millisecond
+	o.ContextTimeoutEnabled = true
+	for _, d := range []*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout} {
+		if *d == 0 {
+			*d = opTimeouts * timeout
+		}
 	}
 	return redis.NewUniversalClient(o)
 }
 
+// defaultTimeout is store.redis.timeout's default.
+const defaultTimeout = 100 * time.Millisecond
+
+// opTimeouts is go-redis's dial, read, write and pool-wait timeouts, in
+// store.redis.timeouts.
+const opTimeouts = 10
+
 // NewRedis wraps a client. Call Start to fill and follow the mirror.
 func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Timeout == 0 {
-		o.Timeout = 100 * time.Millisecond
+		o.Timeout = defaultTimeout
 	}
 	if o.MaxStaleness == 0 {
 		o.MaxStaleness = 5 * time.Second
@@ -114,7 +138,10 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = 1024
+	}
+	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}, inflight: make(chan struct{}, o.MaxInflight)}
 }
 
 // Client is the underlying client (shared with the decision log's Redis
@@ -138,13 +165,17 @@ func (r *Redis) Take(ctx context.Context, _ time.Time, buckets []Bucket) ([]Outc
 		_, err := pipe.Exec(ctx)
 		return cmds, err
 	}
-	cmds, err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if err := gcraScript.Load(ctx, r.c).Err(); err != nil {
-			return nil, err
-		}
+	var cmds []*redis.Cmd
+	err := r.call(ctx, func() (err error) {
 		cmds, err = run()
-	}
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			if err := gcraScript.Load(ctx, r.c).Err(); err != nil {
+				return err
+			}
+			cmds, err = run()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +193,35 @@ func (r *Redis) Take(ctx context.Context, _ time.Time, buckets []Bucket) ([]Outc
 		outs[i] = o
 	}
 	return outs, nil
+}
+
+// ErrBusy means too many Redis calls are outstanding: Redis is slow or
+// unreachable, and the call was not tried.
+var ErrBusy = errors.New("redis: too many calls outstanding")
+
+// call runs f, a Redis call bounded by ctx, and waits for it no longer than
+// ctx: go-redis returns soon after the deadline, but not always by it (a
+// connection handshake or pool wait in progress on a stopped server), and
+// the Check must answer by store.redis.timeout. A call left behind ends by
+// go-redis's own timeouts; at most MaxInflight run at once, and past that a call fails at once with ErrBusy, so they cannot
+// pile up while Redis is down.
+func (r *Redis) call(ctx context.Context, f func() error) error {
+	select {
+	case r.inflight <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-r.inflight }()
+		done <- f()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("redis: %w", context.Cause(ctx))
+	}
 }
 
 // Revoke persists a revocation and tells every replica.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,49 @@ type Server struct {
 	Limits authz.Limits `yaml:"limits"`
 	// Node names this replica in decision records (default: the hostname).
 	Node string `yaml:"node"`
+	// GRPC bounds what callers of the ext_authz listener can hold open.
+	GRPC GRPC `yaml:"grpc"`
+	// HTTPAuthzAddr is the HTTP authorization listener (HTTP/1.1 and h2c)
+	// for Envoy's HTTP ext_authz and forward-auth proxies; "" is off.
+	HTTPAuthzAddr string    `yaml:"http_authz_addr"`
+	HTTPAuthz     HTTPAuthz `yaml:"http_authz"`
+}
+
+// GRPC is server.grpc: connection and stream limits of the ext_authz gRPC
+// listener, so that streams or connections a caller holds open cannot pile
+// up (every default is set by setDefaults).
+type GRPC struct {
+	// MaxConcurrentStreams is HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS: the
+	// streams one connection may have open; past it a new one is refused.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+	// MaxStreams bounds the streams open over all connections; past it a
+	// new stream fails with UNAVAILABLE (a deny at Envoy).
+	MaxStreams int `yaml:"max_streams"`
+	// MaxConnections bounds open connections; past it new ones wait in the
+	// kernel's accept queue.
+	MaxConnections int `yaml:"max_connections"`
+	// StreamTimeout bounds every stream (a Check, a health Watch, a
+	// reflection stream) when the client sets no shorter grpc-timeout.
+	StreamTimeout time.Duration `yaml:"stream_timeout"`
+	// ConnectionTimeout bounds a new connection's TLS handshake and
+	// HTTP/2 preface.
+	ConnectionTimeout time.Duration `yaml:"connection_timeout"`
+	// KeepaliveMinTime is the shortest interval between a client's pings
+	// (keepalive enforcement; a client that pings more often is sent
+	// GOAWAY), and KeepalivePermitWithoutStream whether pings are allowed
+	// on a connection with no stream.
+	KeepaliveMinTime             time.Duration `yaml:"keepalive_min_time"`
+	KeepalivePermitWithoutStream *bool         `yaml:"keepalive_permit_without_stream"`
+	// KeepaliveTime is how long a connection is quiet before the server
+	// pings it, and KeepaliveTimeout how long it waits for the answer.
+	KeepaliveTime    time.Duration `yaml:"keepalive_time"`
+	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`
+	// MaxConnectionIdle closes a connection with no stream for this long;
+	// MaxConnectionAge closes any connection this old (GOAWAY, then
+	// MaxConnectionAgeGrace for its streams to finish).
+	MaxConnectionIdle     time.Duration `yaml:"max_connection_idle"`
+	MaxConnectionAge      time.Duration `yaml:"max_connection_age"`
+	MaxConnectionAgeGrace time.Duration `yaml:"max_connection_age_grace"`
 }
 
 // TLS configures the gRPC listener's certificate (and client CA for mTLS).
@@ -128,8 +172,18 @@ func (t TLS) validate(key string) []error {
 
 // Store selects the shared-state store.
 type Store struct {
-	Kind  string `yaml:"kind"`
-	Redis Redis  `yaml:"redis"`
+	Kind   string      `yaml:"kind"`
+	Redis  Redis       `yaml:"redis"`
+	Memory MemoryStore `yaml:"memory"`
+}
+
+// MemoryStore is store.memory: the in-memory rate-limit buckets (of the
+// memory store, and of the local limiter that stands in for Redis with
+// ratelimit.fail_open).
+type MemoryStore struct {
+	// MaxKeys bounds the buckets kept; past it the least recently used is
+	// evicted (its key starts a fresh window if it comes back).
+	MaxKeys int `yaml:"max_keys"`
 }
 
 // Redis is the Redis store's connection (secrets from env or file only).
@@ -182,6 +236,20 @@ type DecisionLog struct {
 	// parents, action, resource, the whole context) in its record, for
 	// warden replay and warden access-review.
 	Replayable bool `yaml:"replayable"`
+	// MaxFieldBytes, MaxRecordBytes and BufferBytes bound each string of
+	// a record, each record and the asynchronous buffer (authz.RecordLimits).
+	MaxFieldBytes  int `yaml:"max_field_bytes"`
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	BufferBytes    int `yaml:"buffer_bytes"`
+	// MemoryRecords and MemoryBytes bound the in-memory records the admin
+	// API answers from when no sink is queryable.
+	MemoryRecords int `yaml:"memory_records"`
+	MemoryBytes   int `yaml:"memory_bytes"`
+}
+
+// RecordLimits are the decision log's bounds.
+func (d DecisionLog) RecordLimits() authz.RecordLimits {
+	return authz.RecordLimits{MaxFieldBytes: d.MaxFieldBytes, MaxRecordBytes: d.MaxRecordBytes, BufferBytes: d.BufferBytes}
 }
 
 // Sink is one decision log destination.
@@ -235,10 +303,20 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	c := &Config{File: name, fsys: fsys, base: base}
 	var errs []error
 	if len(bytes.TrimSpace(b)) > 0 {
+		issues, lines := walkKeys(&root)
+		reported := map[int]bool{}
+		for _, k := range issues {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", name, k.line, k.path, k.msg))
+			reported[k.line] = true
+		}
+		// Unknown keys are reported above (with their key path and a
+		// suggestion); yaml's own type errors get the key path of their
+		// line. KnownFields stays on: an unknown key the walk missed is
+		// still an error.
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			errs = append(errs, FileError(name, err))
+			errs = append(errs, decodeErrors(name, err, lines, reported)...)
 		}
 	}
 	c.setDefaults()
@@ -246,6 +324,7 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 		errs = append(errs, locate(name, &root, err))
 	}
 	if len(errs) > 0 {
+		sortByLine(name, errs)
 		return nil, errors.Join(errs...)
 	}
 	for _, w := range c.Identity.Warnings() {
@@ -269,16 +348,63 @@ func FileError(name string, err error) error {
 		if g := lineRE.FindStringSubmatch(m); g != nil {
 			msg := g[2]
 			if f, ok := strings.CutPrefix(msg, "field "); ok {
-				if k, typ, ok := strings.Cut(f, " not found in type "); ok {
-					msg = fmt.Sprintf("unknown key %q (in %s)", k, typ)
+				if k, _, ok := strings.Cut(f, " not found in type "); ok {
+					msg = fmt.Sprintf("unknown key %q", k) // not the Go type's name
 				}
 			}
-			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
+			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], plainTypeError(msg)))
 			continue
 		}
 		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
 	}
 	return errors.Join(out...)
+}
+
+// sortByLine orders errors "name:N: ..." by N (others first), so that all
+// problems read in file order.
+func sortByLine(name string, errs []error) {
+	line := func(e error) int {
+		rest, ok := strings.CutPrefix(e.Error(), name+":")
+		if !ok {
+			return 0
+		}
+		d, _, _ := strings.Cut(rest, ":")
+		n, _ := strconv.Atoi(d)
+		return n
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return line(a) - line(b) })
+}
+
+// decodeErrors is FileError with the key path of each error's line.
+func decodeErrors(name string, err error, lines map[int]string, reported map[int]bool) []error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out []error
+	for _, m := range msgs {
+		if g := lineRE.FindStringSubmatch(m); g != nil {
+			n, _ := strconv.Atoi(g[1])
+			msg := plainTypeError(g[2])
+			if f, ok := strings.CutPrefix(g[2], "field "); ok {
+				k, _, unknown := strings.Cut(f, " not found in type ")
+				if unknown && reported[n] {
+					continue // walkKeys said it better
+				}
+				if unknown {
+					msg = fmt.Sprintf("unknown key %q", k)
+				}
+			}
+			if p := lines[n]; p != "" {
+				msg = p + ": " + msg
+			}
+			out = append(out, fmt.Errorf("%s:%d: %s", name, n, msg))
+			continue
+		}
+		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+	}
+	return out
 }
 
 // locate prefixes a validation error "a.b[0].c: msg" with file:line of the
@@ -323,12 +449,17 @@ func (c *Config) setDefaults() {
 	if c.Server.Limits.MaxBodyBytes == 0 {
 		c.Server.Limits.MaxBodyBytes = 1 << 20
 	}
+	c.Server.GRPC.setDefaults()
+	c.Server.HTTPAuthz.setDefaults()
 	c.Identity.SetDefaults()
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
 	c.Revocation.SetDefaults()
 	if c.Store.Kind == "" {
 		c.Store.Kind = "memory"
+	}
+	if c.Store.Memory.MaxKeys == 0 {
+		c.Store.Memory.MaxKeys = ratelimit.MemoryKeys
 	}
 	if c.Store.Redis.Timeout == 0 {
 		c.Store.Redis.Timeout = 100 * time.Millisecond
@@ -354,6 +485,18 @@ func (c *Config) setDefaults() {
 	if c.DecisionLog.BufferSize == 0 {
 		c.DecisionLog.BufferSize = 8192
 	}
+	dl, def := &c.DecisionLog, authz.DefaultRecordLimits
+	for _, d := range []struct {
+		p *int
+		v int
+	}{
+		{&dl.MaxFieldBytes, def.MaxFieldBytes}, {&dl.MaxRecordBytes, def.MaxRecordBytes}, {&dl.BufferBytes, def.BufferBytes},
+		{&dl.MemoryRecords, 10000}, {&dl.MemoryBytes, 32 << 20},
+	} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
 	for i := range c.DecisionLog.Sinks {
 		s := &c.DecisionLog.Sinks[i]
 		if s.Kind == "file" && s.MaxSizeMB == 0 {
@@ -366,6 +509,76 @@ func (c *Config) setDefaults() {
 			s.MaxLen = 1_000_000
 		}
 	}
+}
+
+func (g *GRPC) setDefaults() {
+	set := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	// Envoy multiplexes its Checks over a few connections per worker and
+	// opens another past a connection's stream limit.
+	set(&g.MaxConcurrentStreams, 256)
+	set(&g.MaxStreams, 4096)
+	set(&g.MaxConnections, 1024)
+	setD(&g.StreamTimeout, 5*time.Second)
+	setD(&g.ConnectionTimeout, 5*time.Second)
+	setD(&g.KeepaliveMinTime, 5*time.Second)
+	if g.KeepalivePermitWithoutStream == nil {
+		t := true
+		g.KeepalivePermitWithoutStream = &t
+	}
+	setD(&g.KeepaliveTime, 30*time.Second)
+	setD(&g.KeepaliveTimeout, 10*time.Second)
+	setD(&g.MaxConnectionIdle, 5*time.Minute)
+	setD(&g.MaxConnectionAge, 30*time.Minute)
+	setD(&g.MaxConnectionAgeGrace, 10*time.Second)
+}
+
+func (g *GRPC) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("server.grpc.%s: "+format, append([]any{key}, args...)...))
+	}
+	for _, v := range []struct {
+		key       string
+		v, lo, hi int
+	}{
+		{"max_concurrent_streams", g.MaxConcurrentStreams, 1, 1 << 16},
+		{"max_streams", g.MaxStreams, 1, 1 << 20},
+		{"max_connections", g.MaxConnections, 1, 1 << 20},
+	} {
+		if v.v < v.lo || v.v > v.hi {
+			bad(v.key, "must be between %d and %d", v.lo, v.hi)
+		}
+	}
+	if g.MaxStreams < g.MaxConcurrentStreams {
+		bad("max_streams", "(%d) must be at least max_concurrent_streams (%d)", g.MaxStreams, g.MaxConcurrentStreams)
+	}
+	for _, v := range []struct {
+		key    string
+		v, min time.Duration
+	}{
+		{"stream_timeout", g.StreamTimeout, 100 * time.Millisecond},
+		{"connection_timeout", g.ConnectionTimeout, 100 * time.Millisecond},
+		{"keepalive_min_time", g.KeepaliveMinTime, time.Second},
+		{"keepalive_time", g.KeepaliveTime, time.Second},
+		{"keepalive_timeout", g.KeepaliveTimeout, time.Second},
+		{"max_connection_idle", g.MaxConnectionIdle, time.Second},
+		{"max_connection_age", g.MaxConnectionAge, time.Second},
+		{"max_connection_age_grace", g.MaxConnectionAgeGrace, 0},
+	} {
+		if v.v < v.min {
+			bad(v.key, "must be at least %s", v.min)
+		}
+	}
+	return errs
 }
 
 // section prefixes each error of a package's Validate with its section.
@@ -399,6 +612,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Server.TLS.validate("server.tls")...)
+	errs = append(errs, c.Server.GRPC.validate()...)
 	if c.Server.ShutdownGrace < 0 {
 		bad("server.shutdown_grace", "must not be negative")
 	}
@@ -424,6 +638,9 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, section("ratelimit", c.RateLimit.Validate())...)
 	errs = append(errs, section("revocation", c.Revocation.Validate())...)
+	if k := c.Store.Memory.MaxKeys; k < 1024 || k > 1<<26 {
+		bad("store.memory.max_keys", "must be between 1024 and 67108864")
+	}
 	switch c.Store.Kind {
 	case "memory":
 	case "redis":
@@ -439,6 +656,8 @@ func (c *Config) validate() []error {
 		}
 		if r.Timeout < 0 || r.Timeout > 5*time.Second {
 			bad("store.redis.timeout", "must be between 0s and 5s")
+		} else if r.Timeout >= c.Server.GRPC.StreamTimeout {
+			bad("store.redis.timeout", "(%s) must be shorter than server.grpc.stream_timeout (%s), so a Check can answer before its stream ends", r.Timeout, c.Server.GRPC.StreamTimeout)
 		}
 	default:
 		bad("store.kind", "must be memory or redis, got %q", c.Store.Kind)
@@ -482,7 +701,23 @@ func (c *Config) validate() []error {
 	if c.DecisionLog.BufferSize < 1 {
 		bad("decision_log.buffer_size", "must be positive")
 	}
+	if dl := c.DecisionLog; dl.MaxFieldBytes < 64 {
+		bad("decision_log.max_field_bytes", "must be at least 64, got %d", dl.MaxFieldBytes)
+	} else if dl.MaxRecordBytes < max(4096, 4*dl.MaxFieldBytes) {
+		bad("decision_log.max_record_bytes", "must be at least 4096 and 4 × max_field_bytes (%d), got %d", 4*dl.MaxFieldBytes, dl.MaxRecordBytes)
+	} else {
+		if dl.BufferBytes < dl.MaxRecordBytes {
+			bad("decision_log.buffer_bytes", "must be at least max_record_bytes (%d), got %d", dl.MaxRecordBytes, dl.BufferBytes)
+		}
+		if dl.MemoryBytes < dl.MaxRecordBytes {
+			bad("decision_log.memory_bytes", "must be at least max_record_bytes (%d), got %d", dl.MaxRecordBytes, dl.MemoryBytes)
+		}
+	}
+	if c.DecisionLog.MemoryRecords < 1 {
+		bad("decision_log.memory_records", "must be positive")
+	}
 	errs = append(errs, c.validateAdmin()...)
+	errs = append(errs, c.validateHTTPAuthz()...)
 	return errs
 }
 

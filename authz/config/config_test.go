@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenauthz/warden/authz/config"
 )
@@ -44,8 +45,8 @@ decision_log:
 		t.Fatal("want errors")
 	}
 	for _, want := range []string{
-		`warden.yaml:3: cannot unmarshal !!str ` + "`soon`",
-		`warden.yaml:8: unknown key "audience"`,
+		"warden.yaml:3: server.shutdown_grace: cannot unmarshal !!str `soon` (want a duration such as 10s or 500ms)",
+		`warden.yaml:8: identity.issuers[0].audience: unknown key; did you mean "audiences"?`,
 		`warden.yaml:2: server.grpc_addr: "nowhere" is not host:port`,
 		`warden.yaml:6: identity.issuers[0].audiences: must list at least one accepted audience`,
 		`warden.yaml:9: identity.dev_issuer.enabled: the dev issuer is for local use only`,
@@ -57,6 +58,49 @@ decision_log:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+// Unknown keys are named by their key path with a suggestion, never by a
+// Go type; each once, in file order.
+func TestUnknownKeyPaths(t *testing.T) {
+	src := `identity: {anonymous: true}
+policy:
+  rotues:
+    - {method: GET, path: /a}
+routes: []
+ratelimit:
+  rules:
+    - {name: r, limit: 1, per: 1s, wen: {}}
+server:
+  grcp_addr: 127.0.0.1:1
+  zzz: 1
+`
+	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	got := err.Error()
+	for _, want := range []string{
+		`warden.yaml:3: policy.rotues: unknown key; did you mean "routes"?`,
+		`warden.yaml:5: routes: unknown key; did you mean policy.routes?`,
+		`warden.yaml:8: ratelimit.rules[0].wen: unknown key; did you mean "when"?`,
+		`warden.yaml:10: server.grcp_addr: unknown key; did you mean "grpc_addr"?`,
+		`warden.yaml:11: server.zzz: unknown key (keys of server: grpc, grpc_addr, http_addr,`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%v", want, got)
+		}
+	}
+	if strings.Contains(got, "Config") || strings.Contains(got, "not found in type") {
+		t.Errorf("Go type named:\n%v", got)
+	}
+	if n := strings.Count(got, "rotues"); n != 1 {
+		t.Errorf("rotues reported %d times:\n%v", n, got)
+	}
+	lines := strings.Split(got, "\n")
+	if !strings.HasPrefix(lines[0], "warden.yaml:3:") || !strings.HasPrefix(lines[len(lines)-1], "warden.yaml:11:") {
+		t.Errorf("not in file order:\n%v", got)
 	}
 }
 
@@ -108,5 +152,72 @@ func TestLimitsUnderRecvSize(t *testing.T) {
 	}
 	if l := c.Server.Limits; l.MaxHeaders != 128 || l.MaxHeaderBytes != 96<<10 || l.MaxBodyBytes != 1<<20 {
 		t.Errorf("defaults: %+v", l)
+	}
+}
+
+// TestDecisionLogBounds: the record and buffer bounds default, and bad ones
+// are refused with their key path and line.
+func TestDecisionLogBounds(t *testing.T) {
+	c, err := config.Parse("w.yaml", []byte("identity: {anonymous: true}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl := c.DecisionLog; dl.MaxFieldBytes != 1024 || dl.MaxRecordBytes != 16384 || dl.BufferBytes != 16<<20 || dl.MemoryRecords != 10000 || dl.MemoryBytes != 32<<20 {
+		t.Errorf("defaults: %+v", dl)
+	}
+	for src, want := range map[string]string{
+		"decision_log: {max_field_bytes: 10}":                           "w.yaml:2: decision_log.max_field_bytes: must be at least 64, got 10",
+		"decision_log: {max_field_bytes: 4096, max_record_bytes: 8192}": "w.yaml:2: decision_log.max_record_bytes: must be at least 4096 and 4 × max_field_bytes (16384), got 8192",
+		"decision_log: {buffer_bytes: 100}":                             "w.yaml:2: decision_log.buffer_bytes: must be at least max_record_bytes (16384), got 100",
+		"decision_log: {memory_bytes: 100}":                             "w.yaml:2: decision_log.memory_bytes: must be at least max_record_bytes (16384), got 100",
+		"decision_log: {memory_records: -1}":                            "w.yaml:2: decision_log.memory_records: must be positive",
+	} {
+		_, err := config.Parse("w.yaml", []byte("identity: {anonymous: true}\n"+src+"\n"), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s", src, err, want)
+		}
+	}
+}
+
+// TestGRPCLimits: server.grpc's defaults bound every stream and connection,
+// and bad values are refused with their key path and line.
+func TestGRPCLimits(t *testing.T) {
+	c, err := config.Parse("warden.yaml", []byte("identity: {anonymous: true}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.Server.GRPC
+	if g.MaxConcurrentStreams != 256 || g.MaxStreams != 4096 || g.MaxConnections != 1024 || g.StreamTimeout != 5*time.Second ||
+		g.ConnectionTimeout != 5*time.Second || g.KeepaliveMinTime != 5*time.Second || !*g.KeepalivePermitWithoutStream ||
+		g.MaxConnectionIdle != 5*time.Minute || g.MaxConnectionAge != 30*time.Minute || g.MaxConnectionAgeGrace != 10*time.Second {
+		t.Errorf("defaults: %+v", g)
+	}
+	src := `identity: {anonymous: true}
+server:
+  grpc:
+    max_concurrent_streams: 100000
+    max_streams: 10
+    stream_timeout: 50ms
+    keepalive_min_time: 10ms
+store:
+  kind: redis
+  redis: {addrs: ["127.0.0.1:6379"], timeout: 2s}
+  memory: {max_keys: 10}
+`
+	_, err = config.Parse("warden.yaml", []byte(src), t.TempDir())
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{
+		"warden.yaml:4: server.grpc.max_concurrent_streams: must be between 1 and 65536",
+		"warden.yaml:5: server.grpc.max_streams: (10) must be at least max_concurrent_streams",
+		"warden.yaml:6: server.grpc.stream_timeout: must be at least 100ms",
+		"warden.yaml:7: server.grpc.keepalive_min_time: must be at least 1s",
+		"warden.yaml:10: store.redis.timeout: (2s) must be shorter than server.grpc.stream_timeout",
+		"warden.yaml:11: store.memory.max_keys: must be between 1024 and 67108864",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
 	}
 }

@@ -59,6 +59,9 @@ type Outcome struct {
 	Failures []string
 	// Got summarizes the answer: "deny 403 policy_deny [p1, p2]".
 	Got string
+	// Explanation is how the policies decided (Runner.Explain; nil when
+	// the request never reached the policies).
+	Explanation *policy.Explanation
 }
 
 // Passed reports whether the answer was the expected one.
@@ -66,6 +69,11 @@ func (o Outcome) Passed() bool { return len(o.Failures) == 0 }
 
 // Runner runs test files against one config.
 type Runner struct {
+	// Explain adds each test's explanation to its Outcome
+	// (policy.Set.Explain); an explanation that disagrees with the
+	// decision is a failure.
+	Explain bool
+
 	cfg *config.Config
 	set *policy.Set
 	key *rsa.PrivateKey
@@ -220,7 +228,7 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 		if d := strings.ToLower(t.Decision); d != "allow" && d != "deny" {
 			bad("decision %q: want allow or deny", t.Decision)
 		}
-		ents, err := testEntities(file, i, t.Entities)
+		ents, err := r.testEntities(file, i, t.Entities)
 		if err != nil {
 			bad("entities: %v", err)
 		}
@@ -232,12 +240,13 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 	out := make([]Outcome, len(tests))
 	for i, lt := range tests {
 		t := lt.t
-		res := r.set.Authorize(lt.ents, cedar.Request{
+		req := cedar.Request{
 			Principal: cedar.EntityUID(t.Request.Principal),
 			Action:    cedar.EntityUID(t.Request.Action),
 			Resource:  cedar.EntityUID(t.Request.Resource),
 			Context:   t.Request.Context,
-		})
+		}
+		res := r.set.Authorize(lt.ents, req)
 		got := "deny"
 		if res.Allow {
 			got = "allow"
@@ -255,6 +264,12 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 		if t.NumErrors != nil && len(res.Errors) != *t.NumErrors {
 			o.Failures = append(o.Failures, fmt.Sprintf("%d errors, want %d", len(res.Errors), *t.NumErrors))
 		}
+		if r.Explain {
+			o.Explanation = r.set.ExplainCedar(lt.ents, req)
+			if err := o.Explanation.Agrees(res); err != nil {
+				o.Failures = append(o.Failures, "internal: "+err.Error())
+			}
+		}
 		out[i] = o
 	}
 	return out, nil
@@ -262,7 +277,7 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 
 // testEntities reads a test's entities: a list, or a file named relative
 // to the test file.
-func testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, error) {
+func (r *Runner) testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -274,9 +289,9 @@ func testEntities(file string, i int, raw json.RawMessage) (cedar.EntityMap, err
 		if err != nil {
 			return nil, err
 		}
-		return policy.ParseEntities(p, b)
+		return r.set.ParseEntities(p, b)
 	}
-	return policy.ParseEntities(fmt.Sprintf("%s (test %d entities)", file, i+1), raw)
+	return r.set.ParseEntities(fmt.Sprintf("%s (test %d entities)", file, i+1), raw)
 }
 
 // ---- Warden's HTTP form ----
@@ -362,7 +377,8 @@ func (r *Runner) runHTTP(ctx context.Context, file string, b []byte) ([]Outcome,
 	out := make([]Outcome, len(tests))
 	for i, t := range tests {
 		o := Outcome{File: file, Line: lines[i], Name: t.Name}
-		res, err := w.check(ctx, r, t)
+		res, ex, err := w.check(ctx, r, t)
+		o.Explanation = ex
 		if err != nil {
 			o.Failures = []string{err.Error()}
 			out[i] = o
@@ -431,7 +447,7 @@ func (w *warden) close() {
 	_ = w.svc.Log.Close(ctx)
 }
 
-func (w *warden) check(ctx context.Context, r *Runner, t HTTPTest) (checkreq.Result, error) {
+func (w *warden) check(ctx context.Context, r *Runner, t HTTPTest) (checkreq.Result, *policy.Explanation, error) {
 	now := t.Time
 	if now.IsZero() {
 		now = time.Now()
@@ -450,7 +466,7 @@ func (w *warden) check(ctx context.Context, r *Runner, t HTTPTest) (checkreq.Res
 	if t.TokenClaims != nil && !hasAuth {
 		tok, err := r.token(t.TokenClaims, now)
 		if err != nil {
-			return checkreq.Result{}, err
+			return checkreq.Result{}, nil, err
 		}
 		headers = append(headers, "authorization: Bearer "+tok)
 	}
@@ -459,15 +475,19 @@ func (w *warden) check(ctx context.Context, r *Runner, t HTTPTest) (checkreq.Res
 		PeerPrincipal: t.Peer, ContextExtensions: t.ContextExtensions, Time: now,
 	})
 	if err != nil {
-		return checkreq.Result{}, err
+		return checkreq.Result{}, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	resp, err := w.svc.Authorizer.Check(ctx, req)
-	if err != nil {
-		return checkreq.Result{}, fmt.Errorf("check failed: %v", err)
+	out := w.svc.Authorizer.Evaluate(ctx, req)
+	var ex *policy.Explanation
+	if r.Explain && out.Request != nil && out.Result != nil {
+		ex = w.svc.Policies.Current().Explain(out.Request)
+		if err := ex.Agrees(*out.Result); err != nil {
+			return checkreq.Describe(out.Response), ex, fmt.Errorf("internal: %v", err)
+		}
 	}
-	return checkreq.Describe(resp), nil
+	return checkreq.Describe(out.Response), ex, nil
 }
 
 // token signs claims (with the defaults HTTPTest.TokenClaims describes)

@@ -252,6 +252,7 @@ func TestBadFiles(t *testing.T) {
 		{"bad.json", "[\n {\"request\": {\"principal\": \"U::\\\"a\\\"\", \"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\", \"reasons\": []}\n]", `bad.json:2: test 1: json: unknown field "reasons"`},
 		{"bad.json", "[\n {\"request\": {\"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: request needs principal, action and resource`},
 		{"bad.json", "[\n {\"request\": {\"principal\": \"U::\\\"a\\\"\", \"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\", \"entities\": [{\"uid\": 7}]}\n]", `bad.json:2: test 1: entities: `},
+		{"bad.json", "[\n {\"request\": {\"principal\": \"U::\\\"a\\\"\", \"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\", \"entities\": [{\"uid\": {\"type\": \"User\", \"id\": \"x\"}, \"parents\": [], \"attrs\": {\"a\": {\"__extn\": {\"fn\": \"nope\", \"args\": [1]}}}}]}\n]", `bad.json (test 1 entities):1:2: entity User::"x": attribute "a": extension function "nope" with arguments is not a value`},
 		{"bad.txt", "", `bad.txt: not a test file`},
 	} {
 		p := write(t, t.TempDir(), c.name, c.text)

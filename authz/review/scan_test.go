@@ -20,12 +20,12 @@ import (
 // record of the window exactly once, and none before it.
 func TestScanRawSources(t *testing.T) {
 	srv := redistest.Start(t)
-	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}})
+	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, time.Second)
 	defer c.Close()
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	file := &lumberjack.Logger{Filename: path, MaxSize: 1, MaxBackups: 10} // rotates every MB
-	ring := authz.NewRing(10000)
-	log := authz.NewDecisionLog(100000, []authz.LineSink{authz.WriterSink(file), authz.NewRedisStreamSink(c, "s", 1_000_000)}, nil)
+	ring := authz.NewRing(10000, 0)
+	log := authz.NewDecisionLog(100000, authz.RecordLimits{}, []authz.LineSink{authz.WriterSink(file), authz.NewRedisStreamSink(c, "s", 1_000_000)}, nil)
 	log.Keep = ring
 	now := time.Now()
 	const n = 6000

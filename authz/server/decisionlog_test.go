@@ -47,7 +47,7 @@ func BenchmarkSlowSink(b *testing.B) {
 		rec  authz.Recorder
 	}{
 		{"no-log", nil},
-		{"slow-sink", authz.NewDecisionLog(8192, []authz.LineSink{slowSink{}}, nil)},
+		{"slow-sink", authz.NewDecisionLog(8192, authz.RecordLimits{}, []authz.LineSink{slowSink{}}, nil)},
 	} {
 		a := authz.New(authz.Options{Authenticator: e.svc.Authn, Policies: e.svc.Policies, Recorder: tc.rec, Now: fixedNow})
 		b.Run(tc.name, func(b *testing.B) {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,11 +30,11 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"gopkg.in/natefinch/lumberjack.v2"
 
@@ -86,9 +87,22 @@ type Service struct {
 	// or mTLS only); for the dev token, where it was created.
 	AdminTokenFile string
 
+	// HTTPAuthzListener is server.http_authz_addr's listener; Serve serves
+	// it when set (see HTTPAuthzServer).
+	HTTPAuthzListener net.Listener
+
 	logger   *slog.Logger
+	refused  *prometheus.CounterVec // streams refused over a listener's max_streams
 	stopping atomic.Bool
 	closers  []func() error
+
+	// Config reloads (reload.go): the store's counter and the policy
+	// source they build on, the metric, the latest error.
+	counter       ratelimit.Counter
+	policySrc     policy.Source
+	reloadMu      sync.Mutex
+	configReloads *prometheus.CounterVec
+	configErr     atomic.Pointer[error]
 }
 
 // New builds a Service; it does no network I/O.
@@ -112,12 +126,25 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
 	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
+	// What can fail once per request (a store, a sink) warns once per
+	// interval with a count; the metrics count every failure.
+	reqLog := slog.New(newRateLogged(o.Logger.Handler()))
+	o.Logger = reqLog
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
+		Help: "gRPC streams refused because the listener had max_streams open.",
+	}, []string{"listener"})
+	reg.MustRegister(s.refused)
+	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "warden_config_reloads_total", Help: "Reloads of warden.yaml (file change or SIGHUP), by result.",
+	}, []string{"result"})
+	reg.MustRegister(s.configReloads)
 
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
 		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
-		Logger:     o.Logger,
+		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
 	}
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
@@ -154,11 +181,16 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		}
 	}
 	s.Policies = eng
+	s.policySrc = src
 
 	counter, err := s.newStore(cfg, o)
 	if err != nil {
 		return nil, err
 	}
+	s.counter = counter
+	// The rate-limit rules go with the routes and policies (one generation
+	// per config reload).
+	eng.Attach(s.live(cfg))
 
 	var sinks []authz.LineSink
 	for _, sk := range cfg.DecisionLog.Sinks {
@@ -177,8 +209,11 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 			sinks = append(sinks, sink)
 		}
 	}
-	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, sinks, m.LogDropped.Inc)
-	s.Log.OnError = func(error) { m.LogErrors.Inc() }
+	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
+	s.Log.OnError = func(err error) {
+		m.LogErrors.Inc()
+		reqLog.Warn("decision log write failed; records lost", "err", err)
+	}
 	var rc redis.UniversalClient
 	if r, ok := s.Store.(*ratelimit.Redis); ok {
 		rc = r.Client()
@@ -186,7 +221,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	if src := logSource(cfg, rc); src != nil {
 		s.Logs = src
 	} else {
-		ring := authz.NewRing(recentRecords)
+		ring := authz.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
 		s.Log.Keep, s.Logs = ring, ring
 	}
 
@@ -227,9 +262,6 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		})
 		ao.Tracer = tp.Tracer("github.com/wardenauthz/warden")
 	}
-	if len(cfg.RateLimit.Rules) > 0 {
-		ao.RateLimiter = ratelimit.NewLimiter(cfg.RateLimit.Rules, counter, o.Now)
-	}
 	s.Authorizer = authz.New(ao)
 	if err := s.newAdmin(); err != nil {
 		return nil, err
@@ -255,7 +287,8 @@ func (s *Service) newAdmin() error {
 		return err
 	}
 	s.AdminTokenFile = g.TokenFile
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)}
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)},
+		grpcLimits(adminLimits(s.Config.Server.GRPC), s.refused.WithLabelValues("admin").Inc)...)
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate
 		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
@@ -269,10 +302,6 @@ func (s *Service) newAdmin() error {
 		Subjects: s.Config.Identity.RevocationSubject})
 	return nil
 }
-
-// recentRecords is how many records a replica keeps in memory for the admin
-// API when no sink can be queried.
-const recentRecords = 10000
 
 // logSource is cfg's queryable decision log sink: the Redis stream (every
 // replica's records), else the file; nil when there is neither.
@@ -295,7 +324,7 @@ func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
 func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
 	var rc redis.UniversalClient
 	if cfg.Store.Kind == "redis" {
-		st, err := NewRedisStore(cfg, nil)
+		st, err := NewRedisStore(cfg, nil, CLIRedisTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -313,18 +342,31 @@ func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
 	return src, nil
 }
 
+// RepeatedLogInterval is how often a warning repeated on every request (a
+// store or sink failing) is written: once per interval, with the count of
+// the ones suppressed (internal/ratelog).
+const RepeatedLogInterval = 10 * time.Second
+
 // keepOpen hides an io.Writer's Close (stdout outlives the decision log).
 type keepOpen struct{ io.Writer }
 
 // newStore builds the configured store and the Counter rate limiting uses
 // (with fail_open, a Redis failure falls back to a per-instance limiter).
 func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, error) {
+	memory := func() *ratelimit.Memory {
+		m := ratelimit.NewMemorySize(cfg.Store.Memory.MaxKeys)
+		s.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "warden", Subsystem: "ratelimit", Name: "evictions_total",
+			Help: "Rate-limit buckets evicted from memory to stay within store.memory.max_keys.",
+		}, func() float64 { return float64(m.Evicted()) }))
+		return m
+	}
 	if cfg.Store.Kind != "redis" {
-		m := ratelimit.NewMemory()
+		m := memory()
 		s.Store = m
 		return m, nil
 	}
-	r, err := NewRedisStore(cfg, o.Logger)
+	r, err := NewRedisStore(cfg, o.Logger, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -333,13 +375,20 @@ func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, er
 	if !*cfg.RateLimit.FailOpen {
 		return r, nil
 	}
-	return &ratelimit.Fallback{Primary: r, Local: ratelimit.NewMemory(), OnError: func(err error) {
+	return &ratelimit.Fallback{Primary: r, Local: memory(), OnError: func(err error) {
 		s.Metrics.StoreError("ratelimit_fallback")
+		o.Logger.Warn("rate limit store failed; counting on this replica (ratelimit.fail_open)", "err", err)
 	}}, nil
 }
 
-// NewRedisStore connects the Redis store of cfg (it does no I/O yet).
-func NewRedisStore(cfg *config.Config, log *slog.Logger) (*ratelimit.Redis, error) {
+// CLIRedisTimeout is the CLI's store.redis.timeout (warden logs, revoke):
+// they read whole pages of records, and no Envoy waits; each operation is
+// bounded by ten times it (see ratelimit.NewRedisClient).
+const CLIRedisTimeout = time.Second
+
+// NewRedisStore connects the Redis store of cfg (it does no I/O yet). Every
+// Redis operation is bounded by timeout, by store.redis.timeout when 0.
+func NewRedisStore(cfg *config.Config, log *slog.Logger, timeout time.Duration) (*ratelimit.Redis, error) {
 	rc := cfg.Store.Redis
 	pw, err := cfg.RedisPassword()
 	if err != nil {
@@ -362,8 +411,11 @@ func NewRedisStore(cfg *config.Config, log *slog.Logger) (*ratelimit.Redis, erro
 		}
 		opts.TLSConfig = tc
 	}
-	return ratelimit.NewRedis(ratelimit.NewRedisClient(opts), ratelimit.RedisOptions{
-		Timeout: rc.Timeout, MaxStaleness: cfg.Revocation.MaxStaleness, Logger: log,
+	if timeout == 0 {
+		timeout = rc.Timeout
+	}
+	return ratelimit.NewRedis(ratelimit.NewRedisClient(opts, timeout), ratelimit.RedisOptions{
+		Timeout: timeout, MaxStaleness: cfg.Revocation.MaxStaleness, Logger: log,
 	}), nil
 }
 
@@ -423,15 +475,13 @@ func (s *Service) Start(ctx context.Context) {
 
 // GRPCServer builds the gRPC server with ext_authz, health and reflection.
 func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
-	opts := []grpc.ServerOption{
+	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.Config.Server.MaxRecvBytes),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// Long-lived workers run the Checks: a fresh goroutine per stream
 		// would grow its stack through the pipeline on every Check (about a
 		// tenth of the CPU under load); past the workers, grpc-go spawns.
 		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
-	}
+	}, grpcLimits(s.Config.Server.GRPC, s.refused.WithLabelValues("grpc").Inc)...)
 	if t := s.Config.Server.TLS; t.CertFile != "" {
 		tc, err := s.listenerTLS(t, "server.tls", false)
 		if err != nil {
@@ -478,6 +528,9 @@ func (s *Service) HTTPHandler() http.Handler {
 		if err := s.Policies.LastError(); err != nil {
 			detail = strings.TrimSpace(detail + "\nlast policy reload failed (serving the last good set): " + err.Error())
 		}
+		if err := s.ConfigError(); err != nil {
+			detail = strings.TrimSpace(detail + "\nlast config reload failed (serving the last good config): " + err.Error())
+		}
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "not ready\n"+detail+"\n")
@@ -500,11 +553,16 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 3)
-	go func() { errc <- g.Serve(grpcLis) }()
+	// The probe and metrics listener: slow or idle clients are cut off,
+	// and at most maxHTTPConns are open.
+	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	httpLis = netutil.LimitListener(httpLis, maxHTTPConns)
+	errc := make(chan error, 4)
+	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
+	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
-		go func() { errc <- s.admin.Serve(adminLis) }()
+		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits(s.Config.Server.GRPC))) }()
 		defer s.admin.Stop()
 	}
 	go func() {
@@ -531,10 +589,14 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
+	stopHTTPAuthz(sctx)
 	_ = s.Log.Close(sctx)
 	s.Close()
 	return serveErr
 }
+
+// maxHTTPConns bounds the probe and metrics listener's connections.
+const maxHTTPConns = 256
 
 // Close releases the store's connections (Serve calls it on shutdown).
 func (s *Service) Close() {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
-	"github.com/wardenauthz/warden/authz/server"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -30,6 +27,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	serverAddr := fs.String("server", "", "ask a running Warden at host:port")
 	cfgFile := fs.String("config", "", "evaluate in-process with this config instead of --server")
 	output := fs.String("output", "text", "text or json")
+	explain := fs.Bool("explain", false, "explain the decision: route, entities, each policy that could apply, the deciding rule (in-process: --config FILE, else $WARDEN_CONFIG or the embedded quick start)")
 	timeout := fs.Duration("timeout", 5*time.Second, "time limit")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
@@ -42,7 +40,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "warden check: --output must be text or json")
 		return exitError
 	}
-	if (*serverAddr == "") == (*cfgFile == "") {
+	if *explain && *serverAddr != "" {
+		fmt.Fprintln(stderr, "warden check: --explain evaluates in-process: give --config FILE (or neither, for $WARDEN_CONFIG or the embedded quick start), not --server")
+		return exitError
+	}
+	if (*serverAddr == "") == (*cfgFile == "") && !*explain {
 		fmt.Fprintln(stderr, "warden check: give exactly one of --server ADDR or --config FILE")
 		return exitError
 	}
@@ -69,20 +71,27 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var resp *authv3.CheckResponse
+	var ex *checkExplanation
 	if *serverAddr != "" {
 		resp, err = checkRemote(ctx, *serverAddr, req)
 	} else {
-		resp, err = checkLocal(ctx, *cfgFile, req)
+		resp, ex, err = checkLocal(ctx, *cfgFile, req, *explain)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "warden check: %v\n", err)
 		return exitError
 	}
 	res := checkreq.Describe(resp)
-	if *output == "json" {
+	switch {
+	case *output == "json" && ex != nil:
+		printJSON(stdout, explainedResult{Result: res, Explanation: ex})
+	case *output == "json":
 		printJSON(stdout, res)
-	} else {
+	default:
 		printResult(stdout, res)
+		if ex != nil {
+			ex.writeText(stdout, res)
+		}
 	}
 	if res.Decision == "allow" {
 		return exitOK
@@ -97,35 +106,6 @@ func checkRemote(ctx context.Context, addr string, req *authv3.CheckRequest) (*a
 	}
 	defer conn.Close()
 	return authv3.NewAuthorizationClient(conn).Check(ctx, req)
-}
-
-func checkLocal(ctx context.Context, file string, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	cfg, err := loadConfig(file)
-	if err != nil {
-		return nil, err
-	}
-	cfg.DecisionLog.Sinks = nil // the answer goes to stdout, not a log
-	svc, err := server.New(cfg, server.Options{Logger: slog.New(slog.DiscardHandler), Stdout: io.Discard})
-	if err != nil {
-		return nil, err
-	}
-	svc.Authn.Start(ctx)
-	for len(svc.Authn.NotReady()) > 0 {
-		select {
-		case <-ctx.Done():
-			var why []string
-			for _, ks := range svc.Authn.KeyStatus() {
-				if !ks.Ready {
-					why = append(why, ks.Issuer+" ("+cmp.Or(ks.LastError, "no answer yet")+")")
-				}
-			}
-			return nil, fmt.Errorf("issuer keys not fetched: %s", strings.Join(why, ", "))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	resp, err := svc.Authorizer.Check(ctx, req)
-	_ = svc.Log.Close(ctx)
-	return resp, err
 }
 
 func printResult(w io.Writer, r checkreq.Result) {

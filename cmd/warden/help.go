@@ -20,14 +20,19 @@ Examples:
 
 Ask for a decision as Envoy would: the CheckRequest Envoy builds for the
 request is sent to a running Warden (--server) or decided in-process with a
-config (--config). Prints the decision, status, principal and deciding
-policies. Exit 0 allowed, 1 denied, 2 on an error.
+config (--config; with a Redis store, its revocations are read first, and an
+unreachable Redis is an error). Prints the decision, status, principal and
+deciding policies. --explain (in-process: --config, else $WARDEN_CONFIG, else
+the quick start) adds why: the route, the principal, action and resource with
+their ancestors, each policy that could apply with its scope and conditions
+evaluated, and the deciding rule. Exit 0 allowed, 1 denied, 2 on an error.
 
 Examples:
   TOKEN=$(warden dev token --sub alice --groups readers)
   warden check --config warden.yaml --url http://localhost:8080/orders/42 --header "authorization: Bearer $TOKEN"
   warden check --server 127.0.0.1:9191 --method DELETE --url http://localhost:8080/orders/42 --context-ext service=orders
   warden check --config warden.yaml --url https://api.local/orders --peer-principal spiffe://cluster.local/ns/billing/sa/invoicer
+  warden check --explain --method DELETE --url http://localhost:8080/orders/42 --header "authorization: Bearer $TOKEN"
 `,
 	"dev token": `Usage: warden dev token --sub SUB [--groups a,b] [--scope 'x y'] [--ttl 1h] [--claim k=v]... [--config FILE]
 
@@ -54,6 +59,7 @@ Examples:
 Run policy tests. PATH is a test file, or a directory of them (*.json, *.yaml, *.yml):
   .json   the Cedar CLI's test format, decided by Cedar over the policies
   .yaml   Warden's HTTP form, decided by the whole Check pipeline, as Envoy would see it
+-v lists every test and explains each failure as 'warden check --explain' does.
 Exit 0 when every test passes, 1 when one fails, 2 on an error.
 
 Examples:
@@ -159,5 +165,28 @@ version and the cedar-go version.
 Examples:
   warden version
   warden version --output json
+`,
+	"routes import": `Usage: warden routes import [--service S] [--resource-type T] [--base-path P] [--host] [--out DIR | --schema] OPENAPI_FILE
+
+Read an OpenAPI 3 document (YAML or JSON) and write its operations as Warden
+routes (for policy.routes in warden.yaml) and the route actions as a Cedar
+schema fragment (for the policy directory's schema.cedarschema).
+
+A path /orders/{id} becomes the route template /orders/{id}; its resource is
+Order::"{id}" (the last parameter, its type singularised from the segment
+before it; --resource-type sets it), or what x-warden-resource on the path or
+operation says, e.g. x-warden-resource: 'Pet::"{petId}"'. The first server
+URL's path is put before every path (--base-path overrides it). Routes are
+ordered so that none shadows another (literal segments before parameters,
+HEAD before GET), and checked as Warden loads them.
+
+Without --out, the routes go to stdout (--schema: the schema fragment
+instead). --out DIR writes DIR/routes.yaml and DIR/schema.cedarschema,
+refusing to overwrite either. Exit 0 imported, 2 on an error.
+
+Examples:
+  warden routes import --service orders openapi.yaml
+  warden routes import --service pets --out ./imported petstore.json
+  warden routes import --schema --base-path / openapi.yaml
 `,
 }

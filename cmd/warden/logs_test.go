@@ -251,10 +251,10 @@ func TestLogsFileSink(t *testing.T) {
 
 func TestStreamIsTrimmed(t *testing.T) {
 	srv := redistest.Start(t)
-	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}})
+	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, time.Second)
 	defer c.Close()
 	sink := authz.NewRedisStreamSink(c, "s", 100)
-	log := authz.NewDecisionLog(100000, []authz.LineSink{sink}, nil)
+	log := authz.NewDecisionLog(100000, authz.RecordLimits{}, []authz.LineSink{sink}, nil)
 	for i := range 5000 {
 		log.Record(&authz.Record{DecisionID: string(rune('a' + i%26)), Decision: "allow"})
 	}

@@ -11,7 +11,7 @@ import (
 func cmdPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy test", stderr)
 	cfgFile := fs.String("config", "", "config whose policies, routes and identity are tested (default: $WARDEN_CONFIG, else the embedded quick start)")
-	verbose := fs.Bool("v", false, "print every test, not only the failures")
+	verbose := fs.Bool("v", false, "print every test, not only the failures, and explain each failure (route, entities, each policy that could apply, the deciding rule)")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
@@ -34,6 +34,7 @@ func cmdPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		printErrors(stderr, err)
 		return exitError
 	}
+	r.Explain = *verbose
 	passed, failed, broken := 0, 0, 0
 	for _, f := range files {
 		outs, err := r.RunFile(ctx, f)
@@ -57,6 +58,10 @@ func cmdPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			if o.Got != "" {
 				fmt.Fprintf(stdout, "      got: %s\n", o.Got)
+			}
+			if o.Explanation != nil {
+				fmt.Fprintln(stdout, "      explanation:")
+				o.Explanation.WriteText(stdout, "        ")
 			}
 		}
 	}

@@ -88,7 +88,7 @@ func openRevocations(cfgFile string, af *adminFlags) (revocations, *config.Confi
 	if cfg != nil {
 		switch {
 		case cfg.Store.Kind == "redis":
-			st, err := server.NewRedisStore(cfg, nil)
+			st, err := server.NewRedisStore(cfg, nil, server.CLIRedisTimeout)
 			return st, cfg, err
 		case !cfg.Admin.Enabled():
 			return nil, nil, fmt.Errorf("%s uses the memory store, which lives inside one 'warden serve' process, and has no admin API to reach it;\n"+

@@ -36,6 +36,8 @@ Usage:
   warden logs [--config FILE | --server ADDR] [filters]
                                             query decision logs (file or Redis stream sink, or admin API)
   warden envoy validate [--strict] FILE...  check Envoy bootstrap/listener YAML offline, as Envoy loads it; security lint
+  warden routes import [--service S] OPENAPI_FILE
+                                            routes and schema actions from an OpenAPI 3 document
   warden replay --policies DIR [--since 24h]
                                             replay logged decisions against candidate policies; exit 1 when a decision changes
   warden access-review [--since 30d] [--principal P | --group G] [--suggest DIR]
@@ -115,6 +117,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "usage: warden config validate FILE")
 		return exitError
+	case "routes":
+		if len(rest) > 0 && rest[0] == "import" {
+			return cmdRoutesImport(rest[1:], stdout, stderr)
+		}
+		fmt.Fprint(stderr, groups["routes"])
+		return exitError
 	case "envoy":
 		if len(rest) > 0 && rest[0] == "validate" {
 			return cmdEnvoyValidate(rest[1:], stdout, stderr)
@@ -157,6 +165,11 @@ Run 'warden config validate --help' for more.
   warden envoy validate [--strict] FILE...      check Envoy bootstrap/listener YAML offline, with a security lint
 
 Run 'warden envoy validate --help' for what is checked and the exit codes.
+`,
+	"routes": `Usage:
+  warden routes import [flags] OPENAPI_FILE     routes and schema actions from an OpenAPI 3 document
+
+Run 'warden routes import --help' for its flags and examples.
 `,
 }
 
@@ -214,6 +227,7 @@ func loadConfig(file string) (*config.Config, error) {
 func printJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // policy text (&&, <) as written
 	_ = enc.Encode(v)
 }
 

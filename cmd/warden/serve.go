@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/wardenauthz/warden/authz/server"
 )
@@ -17,6 +20,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	server.LogRedisTo(log)
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {
 		printErrors(stderr, err)
@@ -53,8 +57,26 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		adminAddr = adminLis.Addr().String()
 	}
+	httpAuthzAddr := "off (set server.http_authz_addr)"
+	if a := cfg.Server.HTTPAuthzAddr; a != "" {
+		if svc.HTTPAuthzListener, err = net.Listen("tcp", a); err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			if adminLis != nil {
+				adminLis.Close()
+			}
+			fmt.Fprintf(stderr, "warden: server.http_authz_addr: %v\n", err)
+			return exitError
+		}
+		httpAuthzAddr = svc.HTTPAuthzListener.Addr().String()
+	}
 	svc.Start(ctx)
-	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr,
+	// warden.yaml reloads on change (policy.reload: watch) and on SIGHUP.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	svc.WatchConfig(ctx, hup)
+	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "http_authz", httpAuthzAddr, "admin", adminAddr,
 		"policies", svc.Policies.Current().Len(), "config", cfg.File)
 	if cfg.Admin.DevToken && svc.AdminEnabled() {
 		log.Info("admin API dev token (allowed every method)", "token_file", svc.AdminTokenFile)

@@ -33,6 +33,7 @@ type composeFile struct {
 		Ports       []string          `yaml:"ports"`
 		Environment map[string]string `yaml:"environment"`
 	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"` // named volumes
 }
 
 func read(t *testing.T, name string) []byte {
@@ -59,11 +60,23 @@ func TestStackAgrees(t *testing.T) {
 	for name, s := range dc.Services {
 		for _, v := range s.Volumes {
 			parts := strings.Split(v, ":")
+			if _, named := dc.Volumes[parts[0]]; named {
+				mounts[parts[1]] = parts[0]
+				continue
+			}
 			if _, err := os.Stat(parts[0]); err != nil {
 				t.Errorf("%s mounts %s: %v", name, parts[0], err)
 			}
 			mounts[parts[1]] = parts[0]
 		}
+	}
+	// Redis keeps revocations: persisted on a named volume, bounded, and
+	// never evicting (envoy/istio/redis.yaml explains why).
+	if _, ok := dc.Volumes[mounts["/data"]]; !ok {
+		t.Error("redis has no named volume on /data: revocations are lost on restart")
+	}
+	if c := strings.Join(dc.Services["redis"].Command, " "); !strings.Contains(c, "--maxmemory-policy noeviction") || !strings.Contains(c, "--maxmemory ") || !strings.Contains(c, "--appendonly yes") {
+		t.Errorf("redis command %q: want --appendonly yes, --maxmemory and --maxmemory-policy noeviction", c)
 	}
 	if b := dc.Services["warden"].Build; b["context"] != "../.." || b["dockerfile"] != "Dockerfile" {
 		t.Errorf("warden build: %v", b)
