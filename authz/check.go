@@ -230,6 +230,11 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	if d := refused(ctx); d != nil {
 		return a.deny(rec, in, *d), nil
 	}
+	if !in.network && in.host == "" {
+		// Envoy always sends an HTTP request's :authority (it refuses
+		// HTTP/1.0 without Host unless configured with a default host).
+		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: "malformed request host: no :authority"}), nil
+	}
 	// authenticate
 	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
 	if id.Peer != nil {
@@ -244,7 +249,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 	// revocation, by jti or by principal: id.ID is "issuer|sub", or
 	// "issuer|client_id" for a client-credentials token
 	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.Iat)
+		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.RevocationIat())
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
@@ -288,6 +289,22 @@ func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
 	if t.Sub == "" && t.ClientID == "" {
 		return nil, fmt.Errorf("%w: neither sub nor client id", ErrClaims)
 	}
+	// Ids become principals, groups, identity headers and revocation keys:
+	// one with a control character (or, for sub and client id, whitespace
+	// at either end) is never a principal, since no record, header or
+	// `warden revoke --subject` could name it (RevocationSubject refuses
+	// the same).
+	for _, c := range [...]struct{ name, v string }{{"sub", t.Sub}, {cfg.Claims.ClientID, t.ClientID}} {
+		if err := PrincipalIDError(c.v); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrClaims, c.name, err)
+		}
+	}
+	for _, g := range t.Groups {
+		if strings.ContainsFunc(g, unicode.IsControl) {
+			return nil, fmt.Errorf("%w: %s: control character in a group", ErrClaims, cfg.Claims.Groups)
+		}
+	}
+	t.Skew = cfg.Skew()
 	t.Subject = cfg.Name + "|" + t.Sub
 	return t, nil
 }

@@ -1,10 +1,12 @@
 package identity
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // maxPrincipalBytes bounds a principal given to RevocationSubject.
@@ -82,10 +84,8 @@ func (c *Config) RevocationSubject(s string) (string, error) {
 		if id == "" {
 			return "", fmt.Errorf("%q: no id after the issuer (want ISSUER|ID, e.g. %s|alice, or %s|CLIENT_ID for a client-credentials token)", s, k.name, k.name)
 		}
-		for _, r := range id {
-			if r < 0x20 || r == 0x7f {
-				return "", fmt.Errorf("%q: control character in the id", s)
-			}
+		if err := PrincipalIDError(id); err != nil {
+			return "", fmt.Errorf("%q: %v", s, err)
 		}
 		return k.name + "|" + id, nil
 	}
@@ -100,4 +100,18 @@ func (c *Config) RevocationSubject(s string) (string, error) {
 		return "", fmt.Errorf("%q: want ISSUER|ID, e.g. corp|alice, where ISSUER is one of: %s", s, strings.Join(names, ", "))
 	}
 	return "", fmt.Errorf("%q: unknown issuer; configured: %s", s, strings.Join(names, ", "))
+}
+
+// PrincipalIDError says why id (a token's sub or client id) can be no
+// principal's: it has a control character, or whitespace at either end
+// (which an operator's copy could not be told from the id without).
+// Authentication refuses such tokens; RevocationSubject such ids.
+func PrincipalIDError(id string) error {
+	if strings.ContainsFunc(id, unicode.IsControl) {
+		return errors.New("control character in the id")
+	}
+	if strings.TrimFunc(id, unicode.IsSpace) != id {
+		return errors.New("whitespace at the start or end of the id")
+	}
+	return nil
 }

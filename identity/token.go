@@ -66,6 +66,10 @@ type Token struct {
 	Iat      time.Time
 	Nbf      time.Time
 	AuthTime time.Time
+	// Skew is the issuer's clock_skew: the token was accepted with an iat
+	// up to this far in the future (a subject revocation counts it, see
+	// RevocationIat).
+	Skew time.Duration
 	// Claims are all claims as decoded from JSON (numbers as json.Number).
 	Claims map[string]any
 
@@ -106,3 +110,17 @@ func (c Credential) GoString() string   { return "REDACTED" }
 // MarshalJSON redacts too: slog's JSON handler marshals struct fields with
 // encoding/json, which ignores LogValue.
 func (Credential) MarshalJSON() ([]byte, error) { return []byte(`"REDACTED"`), nil }
+
+// RevocationIat is the issue time a subject revocation compares with its
+// "before": iat less the issuer's clock_skew. An IdP whose clock runs ahead
+// stamps a token up to clock_skew after the revocation that should refuse
+// it, so a subject revocation at T refuses tokens with iat < T + skew. It
+// errs towards revoking: a token really issued within the skew after the
+// revocation is refused too. Zero when the token has no iat (revoked by any
+// subject revocation).
+func (t *Token) RevocationIat() time.Time {
+	if t.Iat.IsZero() {
+		return t.Iat
+	}
+	return t.Iat.Add(-t.Skew)
+}

@@ -38,7 +38,8 @@ type Result struct {
 	StepUp *StepUp
 	// PathError is set (and Allow false, with no policy evaluated) when the
 	// request path is malformed or ambiguous (ErrPathMalformed,
-	// ErrPathAmbiguous); the action is then the route-less one.
+	// ErrPathAmbiguous), or its host or query malformed (ErrHostMalformed,
+	// ErrQueryMalformed); the action is then the route-less one.
 	PathError error
 	// Logged is the Cedar request as a replayable decision record keeps
 	// it (Source.Replayable; nil otherwise, and for a PathError).
@@ -80,7 +81,12 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	extService := r.Extensions["service"]
 	var params []Param
 	if r.Method != "CONNECT" || r.Path != "" { // the TCP filter sends no path
-		m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
+		if m.pathErr = authoritySyntax(r.Host); m.pathErr == nil {
+			m.pathErr = querySyntax(rawQuery)
+		}
+		if m.pathErr == nil {
+			m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
+		}
 	}
 	// Action.
 	am := actionMethod(method, m.route)
@@ -88,7 +94,7 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	if m.route != nil {
 		action = routeAction(am, m.route.Template)
 	} else if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
-		m.unrouted = s.hasRoutes(host, extService)
+		m.unrouted = s.hasRoutes(extService)
 	}
 	s.addAction(m, action, am)
 	// Resource.

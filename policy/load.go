@@ -61,9 +61,12 @@ type Set struct {
 	entities  cedar.EntityMap
 	ancestors map[cedar.EntityUID][]cedar.EntityUID
 	routes    []*Route
-	needs     *ctxNeeds // what of the context the policies can observe
-	maxAges   []maxAge  // @step_up_max_age forbids, enforced on every allow
-	names     map[cedar.EntityUID]string
+	// foldLits: some route literal has an upper-case or non-ASCII letter,
+	// so a path without one may still match it without case (routeFor).
+	foldLits bool
+	needs    *ctxNeeds // what of the context the policies can observe
+	maxAges  []maxAge  // @step_up_max_age forbids, enforced on every allow
+	names    map[cedar.EntityUID]string
 	// replayable: keep each decision's Cedar request (Source.Replayable).
 	replayable                bool
 	skipErrors, allowUnrouted bool
@@ -142,6 +145,11 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{byID: map[cedar.PolicyID]*compiled{}, routes: routes}
+	for _, r := range routes {
+		for _, sg := range r.segs {
+			s.foldLits = s.foldLits || sg.param == "" && mayFold(sg.lit)
+		}
+	}
 	display := func(name string) string { return path.Join(src.Name, name) }
 	for _, name := range policyFiles {
 		b, err := fs.ReadFile(src.FS, path.Join(src.Dir, name))

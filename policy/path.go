@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -16,7 +17,95 @@ var (
 	// ErrPathAmbiguous: the path matches the route table differently
 	// depending on how the upstream reads it (see routeFor).
 	ErrPathAmbiguous = errors.New("ambiguous request path")
+	// ErrHostMalformed: the :authority is not host[:port] (empty, userinfo,
+	// two ports, a character no host name has): its host could be read
+	// more than one way.
+	ErrHostMalformed = errors.New("malformed request host")
+	// ErrQueryMalformed: the query does not parse one way (a bad %-escape,
+	// ";" as a separator, a control character): Warden's reading of its
+	// parameters could differ from the upstream's.
+	ErrQueryMalformed = errors.New("malformed request query")
 )
+
+// authoritySyntax checks that a (Envoy's :authority) is host[:port]: a
+// non-empty host name (letters, digits, "-", ".", "_", "~", or non-ASCII
+// for an internationalised name) or a bracketed IPv6 address, and an
+// optional decimal port. An empty authority has one reading, the host "",
+// which no host-scoped route matches and policy.unrouted still covers; the
+// Check pipeline refuses it before (Envoy always sends one).
+func authoritySyntax(a string) error {
+	host, port := a, ""
+	if strings.HasPrefix(a, "[") {
+		end := strings.IndexByte(a, ']')
+		if end < 0 {
+			return fmt.Errorf("%w: unclosed [", ErrHostMalformed)
+		}
+		if ip, err := netip.ParseAddr(a[1:end]); err != nil || !ip.Is6() || ip.Zone() != "" {
+			return fmt.Errorf("%w: not an IPv6 address in []", ErrHostMalformed)
+		}
+		host, port = "", a[end+1:]
+		if port != "" && port[0] != ':' {
+			return fmt.Errorf("%w: text after ]", ErrHostMalformed)
+		}
+	} else if i := strings.IndexByte(a, ':'); i >= 0 {
+		host, port = a[:i], a[i:]
+		if host == "" {
+			return fmt.Errorf("%w: no host", ErrHostMalformed)
+		}
+	}
+	if port != "" {
+		port = port[1:]
+		if len(port) > 5 {
+			return fmt.Errorf("%w: bad port", ErrHostMalformed)
+		}
+		for i := 0; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return fmt.Errorf("%w: bad port", ErrHostMalformed)
+			}
+		}
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c >= 0x80) {
+			return fmt.Errorf("%w: %q in the host", ErrHostMalformed, c)
+		}
+	}
+	return nil
+}
+
+// querySyntax checks that a raw query reads one way: "&"-separated
+// name=value pairs whose %-escapes are all well formed, with no ";" (some
+// upstreams separate pairs on it), no raw control character and at most
+// maxQueryParams pairs. (An escaped control character, "%0A" in a form
+// field, reads the same everywhere and is kept.) url.ParseQuery then reads
+// every pair; before, it skipped the ones it could not, which an upstream
+// (Node, Python, WHATWG) reads.
+func querySyntax(q string) error {
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return fmt.Errorf("%w: control character", ErrQueryMalformed)
+		case c == ';':
+			return fmt.Errorf("%w: ; (a separator to some upstreams)", ErrQueryMalformed)
+		case c == '#':
+			return fmt.Errorf("%w: fragment", ErrQueryMalformed)
+		case c == '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return fmt.Errorf("%w: bad %%-escape", ErrQueryMalformed)
+			}
+			i += 2
+		}
+	}
+	if strings.Count(q, "&") >= maxQueryParams {
+		return fmt.Errorf("%w: over %d parameters", ErrQueryMalformed, maxQueryParams)
+	}
+	return nil
+}
+
+// maxQueryParams is net/url's own limit: a query with more parameters
+// parses to none, which would hide them all from policies.
+const maxQueryParams = 10000
 
 // pathSyntax checks that path (query already cut) is an origin-form path
 // whose escapes decode to no control character.
@@ -281,7 +370,7 @@ func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route,
 			r = rs[i]
 		}
 		for _, fold := range []bool{false, true} {
-			if !fold && i < 0 || fold && !hasUpper(r.path) {
+			if !fold && i < 0 || fold && !s.foldLits && !mayFoldPath(r.path) {
 				continue
 			}
 			var rt2 *Route
@@ -299,11 +388,15 @@ func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route,
 	return rt, params, nil
 }
 
-// hasRoutes reports whether some route may match a request to host and
-// service, whatever its method and path.
-func (s *Set) hasRoutes(host, service string) bool {
+// hasRoutes reports whether some route may claim a request to service
+// (its context extension; "" when Envoy sent none), whatever its method,
+// path and host: a route of that service or of every service, on any host.
+// The host is the caller's to choose, so it never narrows the set (a
+// request to the routes' service under another Host is still unrouted);
+// without a service every route could claim the request.
+func (s *Set) hasRoutes(service string) bool {
 	for _, rt := range s.routes {
-		if (rt.Host == "" || rt.Host == host) && (service == "" || rt.Service == "" || rt.Service == service) {
+		if service == "" || rt.Service == "" || rt.Service == service {
 			return true
 		}
 	}
@@ -320,16 +413,19 @@ func (s *Set) firstRoute(method, host, service, path string, buf []Param, fold b
 	return nil, buf
 }
 
-// hasUpper reports whether path has an upper-case ASCII letter, as written
-// or %-encoded (an escape's own hex digits do not count).
-func hasUpper(path string) bool {
+// mayFoldPath reports whether path, as written or %-decoded, has a letter
+// that may match another without case and is not lower-case ASCII: an
+// upper-case ASCII letter or any non-ASCII byte ("ſ", U+017F, folds to
+// "s"; the Kelvin sign to "k"; "ı" upper-cases to "I"). A path without
+// one matches lower-case ASCII literals the same with or without case.
+func mayFoldPath(path string) bool {
 	for i := 0; i < len(path); i++ {
 		c := path[i]
 		if c == '%' && i+2 < len(path) {
 			c = unhex(path[i+1])<<4 | unhex(path[i+2])
 			i += 2
 		}
-		if c >= 'A' && c <= 'Z' {
+		if c >= 'A' && c <= 'Z' || c >= 0x80 {
 			return true
 		}
 	}

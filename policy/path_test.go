@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,6 +69,12 @@ func TestPathReadings(t *testing.T) {
 		{"/ADMIN/users", "ambiguous"},
 		{"/Orders/42", "ambiguous"},
 		{"/%41dmin/users", "ambiguous"},
+		// Case beyond ASCII: "ſ" (U+017F) folds to "s", "ı" upper-cases to "I".
+		{"/api/u%C5%BFers", "ambiguous"},
+		{"/api/u\u017fers", "ambiguous"},
+		{"/adm%C4%B1n/x", "ambiguous"},
+		{"/orders/%C5%BF/items", "/orders/{id}/items"}, // in a parameter: the parameter's
+		{"/public/caf%C3%A9", "/public/{rest...}"},
 		// Combined readings (issue 15): each alone routes the same, together not.
 		{"/Orders/42/", "ambiguous"},    // case + trailing slash
 		{"/Orders;x/42", "ambiguous"},   // case + ; parameters
@@ -112,13 +119,16 @@ func TestPathReadings(t *testing.T) {
 // upstream may read a path: every sequence of up to five rewrites, with
 // repetition, written here independently (decode %2F, %5C and "\" as "/";
 // drop ";" parameters; merge "/" runs; resolve dot-segments; drop trailing
-// slashes), each result matched with and without case. routeFor must route
+// slashes), each result matched with and without case (Unicode's, whatever
+// letters the path has: routeFor reads without case only the paths that
+// may fold, see mayFoldPath). routeFor must route
 // exactly when the model finds one route and parameters for every reading
 // (a reading reached only by dropping a trailing slash counts only when it
 // routes), and then to that route.
 func FuzzPathReadings(f *testing.F) {
 	for _, p := range []string{"/orders/42", "/public/../admin/x", "/a//b", "/x%2Fy", "/a;b/c/", "/ADMIN/x", `/a\b`, "/%2e%2E/",
-		"/Orders/42/", "/Orders;x/42", "/api/users;a/", "/Files/", "/orders/42/.;x/", "/public%2F..%2Fadmin/x"} {
+		"/Orders/42/", "/Orders;x/42", "/api/users;a/", "/Files/", "/orders/42/.;x/", "/public%2F..%2Fadmin/x",
+		"/api/u\u017fers", "/api/u%C5%BFers/", "/adm\u0131n/x", "/%E2%84%AA/x", "/orders/42/item%C5%BF"} {
 		f.Add(p)
 	}
 	set, err := load(f, map[string]string{"p.cedar": `@id("all") permit(principal, action, resource);`}, pathRoutes...)
@@ -224,4 +234,61 @@ func BenchmarkRouteForWorstPath(b *testing.B) {
 	for range b.N {
 		set.routeFor("GET", "h", "", path, nil)
 	}
+}
+
+// FuzzQueryReadsOneWay is differential: a query querySyntax accepts reads
+// the same to net/url (what context.request.query is built from) and to a
+// model of the lenient readers upstreams use (WHATWG URLSearchParams,
+// Node's querystring, Python's parse_qsl: split on "&" — and, for some,
+// ";" — then on the first "=", "+" as space, each %-escape decoded, a bad
+// one kept as written): the same names with the same values. One it
+// refuses is one the readers could disagree on, or that has a raw
+// control character or too many pairs.
+func FuzzQueryReadsOneWay(f *testing.F) {
+	for _, q := range []string{"a=1", "debug=%", "x=%GG", "x=1;debug=1", "a=1&&b", "q=na%C3%AFve+coffee&tags=a%2Cb&tags=c&empty=&flag", "%64ebug=1", "x=1%", "a=%0A"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if err := querySyntax(q); err != nil {
+			if !errors.Is(err, ErrQueryMalformed) {
+				t.Fatalf("%q: %v is not ErrQueryMalformed", q, err)
+			}
+			return
+		}
+		got, err := url.ParseQuery(q)
+		if err != nil {
+			t.Fatalf("%q accepted, but net/url reads it with %v", q, err)
+		}
+		want := url.Values{}
+		for _, pair := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+			k, v, _ := strings.Cut(pair, "=")
+			want[modelUnescape(k)] = append(want[modelUnescape(k)], modelUnescape(v))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: net/url reads %v, the lenient model %v", q, got, want)
+		}
+		for k, vs := range want {
+			if !slices.Equal(got[k], vs) {
+				t.Fatalf("%q: %q is %q to net/url, %q to the lenient model", q, k, got[k], vs)
+			}
+		}
+	})
+}
+
+// modelUnescape decodes as WHATWG does: "+" is a space, a %-escape of two
+// hex digits its byte, any other "%" itself.
+func modelUnescape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

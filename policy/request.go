@@ -147,7 +147,7 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 		add("protocol", r.Protocol)
 		add("id", r.ID)
 		if rawQuery != "" && n.wantReq("query") {
-			q, _ := url.ParseQuery(rawQuery) // keeps the well-formed pairs
+			q, _ := url.ParseQuery(rawQuery) // querySyntax passed: every pair parses
 			qm := make(cedar.RecordMap, len(q))
 			for k, vs := range q {
 				qm[cedar.String(k)] = strSet(vs)

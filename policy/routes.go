@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go"
 )
@@ -198,7 +200,7 @@ type Param struct {
 }
 
 // match reports whether r matches; params are appended to buf. With fold,
-// literal segments match without regard to ASCII case.
+// literal segments match without regard to case (foldEqual).
 func (r *Route) match(method, host, service, path string, buf []Param, fold bool) ([]Param, bool) {
 	if r.Method != "*" && r.Method != method && !(method == "HEAD" && r.Method == "GET") {
 		return buf, false // HEAD is GET without the body: a GET route is HEAD's too
@@ -233,7 +235,7 @@ func (r *Route) match(method, host, service, path string, buf []Param, fold bool
 			return buf[:n], false
 		}
 		if s.param == "" {
-			if dec != s.lit && !(fold && strings.EqualFold(dec, s.lit)) {
+			if dec != s.lit && !(fold && foldEqual(dec, s.lit)) {
 				return buf[:n], false
 			}
 			continue
@@ -272,4 +274,40 @@ func (r *Route) resource(params []Param) (cedar.EntityUID, bool) {
 		}
 	}
 	return cedar.NewEntityUID(r.resType, cedar.String(b.String())), true
+}
+
+// foldEqual reports whether an upstream matching without case may take a
+// for b: rune by rune, equal under Unicode simple case folding (Go's
+// EqualFold and regexp (?i), JavaScript /iu: "ſ" is "s", the Kelvin sign
+// "K" is "k") or under upper/lower-case mapping (Java's equalsIgnoreCase,
+// JavaScript /i: "ı" and "İ" are "i").
+func foldEqual(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	for len(a) > 0 && len(b) > 0 {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		a, b = a[na:], b[nb:]
+		if ra == rb || strings.EqualFold(string(ra), string(rb)) {
+			continue
+		}
+		ua, ub := unicode.ToUpper(ra), unicode.ToUpper(rb)
+		if ua != ub && unicode.ToLower(ua) != unicode.ToLower(ub) {
+			return false
+		}
+	}
+	return a == "" && b == ""
+}
+
+// mayFold reports whether s has a letter that matches another without case
+// and is not lower-case ASCII: an upper-case ASCII letter or any non-ASCII
+// byte.
+func mayFold(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }

@@ -40,9 +40,15 @@ func startRedis(t *testing.T, addrs []string, o ratelimit.RedisOptions) *ratelim
 
 // TestConformance runs the same expectations against both stores.
 func TestConformance(t *testing.T) {
+	redisOf := map[store]*redistest.Server{}
 	stores := map[string]func(t *testing.T) store{
 		"memory": func(*testing.T) store { return ratelimit.NewMemory() },
-		"redis":  func(t *testing.T) store { return newRedis(t, redistest.Start(t), 5*time.Second) },
+		"redis": func(t *testing.T) store {
+			srv := redistest.Start(t)
+			r := newRedis(t, srv, 5*time.Second)
+			redisOf[r] = srv
+			return r
+		},
 	}
 	for name, mk := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -91,6 +97,35 @@ func TestConformance(t *testing.T) {
 				list, err := s.List(ctx, now)
 				if err != nil || len(list) != 2 || list[0].Kind != "jti" || list[1].ID != "corp|bob" {
 					t.Errorf("list: %+v %v", list, err)
+				}
+			})
+			// A token is accepted until exp + its issuer's clock_skew (up
+			// to 5m): its jti revocation outlives exp by RevocationGrace, in
+			// the store, its list and (Redis) a new replica's mirror; List
+			// forgets nothing Revoked still needs.
+			t.Run("jti revocation outlives exp by the skew", func(t *testing.T) {
+				s := mk(t)
+				ctx := context.Background()
+				now := time.Now()
+				for id, exp := range map[string]time.Duration{"skewed": -2 * time.Minute, "edge": -5*time.Minute - 30*time.Second, "gone": -7 * time.Minute} {
+					if err := s.Revoke(ctx, ratelimit.Revocation{Kind: "jti", ID: id, Until: now.Add(exp)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				list, err := s.List(ctx, now)
+				if err != nil || len(list) != 2 || list[0].ID != "edge" || list[1].ID != "skewed" {
+					t.Errorf("list: %+v %v, want edge and skewed", list, err)
+				}
+				for _, id := range []string{"skewed", "edge"} {
+					if got, err := s.Revoked(ctx, "corp|alice", id, now.Add(-time.Hour)); err != nil || !got {
+						t.Errorf("%s after List: revoked %v %v, want true", id, got, err)
+					}
+				}
+				if srv, ok := redisOf[s]; ok {
+					fresh := newRedis(t, srv, 5*time.Second)
+					if got, err := fresh.Revoked(ctx, "corp|alice", "skewed", now.Add(-time.Hour)); err != nil || !got {
+						t.Errorf("a new replica: revoked %v %v, want true", got, err)
+					}
 				}
 			})
 		})

@@ -213,10 +213,23 @@ type Revocation struct {
 	Kind string `json:"kind"`
 	// ID is the jti, or the subject as "issuer|sub".
 	ID string `json:"id"`
-	// Until is when a jti revocation may be forgotten (the token's exp).
+	// Until is the token's exp; the jti revocation is kept until
+	// RevocationGrace after it, while the token may still be accepted.
 	Until time.Time `json:"until,omitzero"`
 	// Before revokes a subject's tokens issued before this time.
 	Before time.Time `json:"before,omitzero"`
+}
+
+// RevocationGrace is how long after a token's exp its jti revocation is
+// kept: a token is accepted until exp + its issuer's clock_skew, which is at
+// most 5m (identity's limit), and a minute more covers the clocks of the
+// replicas and of Redis. Forgetting it sooner would let the token back in.
+const RevocationGrace = 6 * time.Minute
+
+// forgettable reports whether a jti revocation whose token expires at until
+// may be dropped at now.
+func forgettable(until, now time.Time) bool {
+	return !until.IsZero() && until.Add(RevocationGrace).Before(now)
 }
 
 // Revoked reports whether a token is revoked: its jti is listed, or its
@@ -252,13 +265,14 @@ func (m *Memory) Revoke(_ context.Context, r Revocation) error {
 	return nil
 }
 
-// List returns the revocations still in force at now, sorted.
+// List returns the revocations still in force at now (a jti's until
+// RevocationGrace after its token's exp), sorted.
 func (m *Memory) List(_ context.Context, now time.Time) ([]Revocation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Revocation
 	for id, until := range m.jtis {
-		if !until.IsZero() && until.Before(now) {
+		if forgettable(until, now) {
 			delete(m.jtis, id)
 			continue
 		}

@@ -234,13 +234,13 @@ func (r *Redis) Revoke(ctx context.Context, rv Revocation) error {
 		if until.IsZero() {
 			until = r.o.Now().Add(defaultJTIT)
 		}
-		key, val, ttl = jtiPrefix+rv.ID+"}", strconv.FormatInt(until.UnixMilli(), 10), time.Until(until)+time.Minute
+		key, val, ttl = jtiPrefix+rv.ID+"}", strconv.FormatInt(until.UnixMilli(), 10), until.Sub(r.o.Now())+RevocationGrace
 	case "subject":
 		key, val = subPrefix+rv.ID+"}", strconv.FormatInt(rv.Before.UnixMilli(), 10)
 	default:
 		return fmt.Errorf("revocation kind %q", rv.Kind)
 	}
-	if ttl < 0 {
+	if rv.Kind == "jti" && ttl <= 0 {
 		return nil // already expired: nothing to revoke
 	}
 	if err := r.c.Set(ctx, key, val, ttl).Err(); err != nil {
@@ -290,7 +290,7 @@ func (r *Redis) List(ctx context.Context, now time.Time) ([]Revocation, error) {
 	defer r.mu.RUnlock()
 	var out []Revocation
 	for id, until := range r.jtis {
-		if until.After(now) {
+		if !forgettable(until, now) {
 			out = append(out, Revocation{Kind: "jti", ID: id, Until: until})
 		}
 	}
@@ -353,11 +353,12 @@ func (r *Redis) resync(ctx context.Context) error {
 		return err
 	}
 	// Merge: revocations are never taken back, and one that pub/sub
-	// delivered during the scan must not be lost. Expired jtis go.
+	// delivered during the scan must not be lost. A jti goes RevocationGrace
+	// after its token's exp (Redis's key TTL is the same).
 	now := r.o.Now()
 	r.mu.Lock()
 	for id, until := range r.jtis {
-		if _, ok := jtis[id]; !ok && until.After(now) {
+		if _, ok := jtis[id]; !ok && !forgettable(until, now) {
 			jtis[id] = until
 		}
 	}

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,10 +20,13 @@ import (
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/envoysim"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
+	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // checkHTTP sends the CheckRequest Envoy builds for one HTTP request over
@@ -359,8 +364,9 @@ func TestRevokeByPrincipal(t *testing.T) {
 			if got := e.reason(t, tok); got != "token_revoked" {
 				t.Errorf("after revoking %s: %s", tc.revoke, got)
 			}
-			// Signing in again after the revocation works.
-			if got := e.reason(t, sign(fixedNow().Add(time.Second), tc.claims)); got != "policy_allow" {
+			// Signing in again after the revocation (and the issuer's
+			// 30s clock_skew, see TestSubjectRevocationCoversSkew) works.
+			if got := e.reason(t, sign(fixedNow().Add(30*time.Second), tc.claims)); got != "policy_allow" {
 				t.Errorf("a token issued after the revocation: %s", got)
 			}
 		})
@@ -368,5 +374,118 @@ func TestRevokeByPrincipal(t *testing.T) {
 	for _, bad := range []string{"evil|alice", "https://evil.example|alice", e.is.URL + "x|alice", "corp|", "alice", `Workload::"spiffe://cluster.local/ns/a/sa/b"`} {
 		_, err := revoker.Revoke(ctx, &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: bad}}})
 		wantCode(t, "revoke "+bad, err, codes.InvalidArgument)
+	}
+}
+
+// TestSubjectRevocationCoversSkew: a token's iat may be up to its issuer's
+// clock_skew (30s here) in the future, so an IdP whose clock runs ahead
+// stamps a token T+25s that it issued before a revocation at T. A subject
+// revocation at T refuses tokens with iat < T + skew (erring towards
+// revoking); one stamped at T + skew or later is allowed.
+func TestSubjectRevocationCoversSkew(t *testing.T) {
+	e := start(t)
+	at := fixedNow().Add(-40 * time.Second) // the revocation
+	sign := func(iat time.Duration) string {
+		return e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "dave", "aud": aud, "iat": at.Add(iat).Unix(), "exp": fixedNow().Add(time.Hour).Unix(), "groups": []string{"staff"}})
+	}
+	cases := map[time.Duration]string{-time.Minute: "token_revoked", 25 * time.Second: "token_revoked", 29 * time.Second: "token_revoked",
+		30 * time.Second: "policy_allow", 31 * time.Second: "policy_allow", time.Minute: "policy_allow"}
+	toks := map[time.Duration]string{}
+	for d := range cases {
+		toks[d] = sign(d)
+		if got := e.reason(t, toks[d]); got != "policy_allow" {
+			t.Fatalf("iat revocation%+v, before it: %s", d, got)
+		}
+	}
+	if err := e.svc.Store.Revoke(context.Background(), ratelimit.Revocation{Kind: "subject", ID: "corp|dave", Before: at}); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range cases {
+		if got := e.reason(t, toks[d]); got != want {
+			t.Errorf("iat revocation%+v: %s, want %s", d, got, want)
+		}
+	}
+}
+
+// TestControlCharacterIDsRefused: a token whose sub, client id or a group
+// holds a control character (or whose sub or client id has whitespace at
+// either end) is 401: no record, header or revoke --subject could name
+// that principal, so it could never be revoked. The admin API refuses such
+// ids (a trailing space is not silently stored).
+func TestControlCharacterIDsRefused(t *testing.T) {
+	tokens := adminTokens(t)
+	e := start(t, func(c *config.Config) { c.Admin.TokenFile = tokens })
+	revoker := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, revokerToken)})
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"iss": e.is.URL, "aud": aud, "iat": fixedNow().Add(-time.Minute).Unix(), "exp": fixedNow().Add(time.Hour).Unix(), "groups": []string{"staff"}}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	for _, extra := range []map[string]any{
+		{"sub": "alice\n"}, {"sub": "alice\x00"}, {"sub": "al\x7fice"}, {"sub": "alice\u0085"}, {"sub": "\talice"},
+		{"sub": "alice "}, {"sub": " alice"}, {"sub": "alice\u00a0"},
+		{"client_id": "svc\r"}, {"client_id": "svc "},
+		{"sub": "alice", "groups": []string{"staff", "admins\n"}},
+	} {
+		if got := e.reason(t, e.is.Sign(t, claims(extra))); got != "token_invalid" {
+			t.Errorf("%q: %s, want token_invalid", extra, got)
+		}
+	}
+	if got := e.reason(t, e.is.Sign(t, claims(map[string]any{"sub": "al ice"}))); got != "policy_allow" {
+		t.Errorf("a space inside the sub: %s", got)
+	}
+	for _, bad := range []string{"corp|alice ", "corp|alice\t", "corp|alice\u00a0", `User::"corp|alice "`, "corp|al\u0085ice"} {
+		_, err := revoker.Revoke(context.Background(), &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: bad}}})
+		wantCode(t, fmt.Sprintf("revoke %q", bad), err, codes.InvalidArgument)
+	}
+}
+
+// TestJTIRevocationOutlivesExp: with clock_skew 5m a token is accepted
+// until exp + 5m, so its jti revocation must hold as long: a token two
+// minutes past exp, revoked by jti with its exp, stays revoked after the
+// revocation list is read (the memory store used to drop it there) and in
+// Redis (whose key used to expire at exp + 1m, or was never written).
+func TestJTIRevocationOutlivesExp(t *testing.T) {
+	for _, kind := range []string{"memory", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			var srv *redistest.Server
+			if kind == "redis" {
+				srv = redistest.Start(t)
+			}
+			is := oidctest.New(t)
+			// The real clock: Redis's key TTL and its mirror run on it.
+			e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: time.Now}, func(c *config.Config) {
+				b, err := os.ReadFile("testdata/warden.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				y := strings.Replace(strings.ReplaceAll(string(b), "ISSUER_URL", is.URL), "      algorithms: [RS256]\n", "      algorithms: [RS256]\n      clock_skew: 5m\n", 1)
+				parsed, err := config.Parse("testdata/warden.yaml", []byte(y), "testdata")
+				if err != nil {
+					t.Fatal(err)
+				}
+				*c = *parsed
+				if srv != nil {
+					c.Store.Kind, c.Store.Redis.Addrs = "redis", []string{srv.Addr}
+				}
+			})
+			exp := time.Now().Add(-2 * time.Minute)
+			tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "erin", "jti": "late-1", "aud": aud, "iat": time.Now().Add(-time.Hour).Unix(), "exp": exp.Unix(), "groups": []string{"staff"}})
+			if got := e.reason(t, tok); got != "policy_allow" {
+				t.Fatalf("within the skew, before revoking: %s", got)
+			}
+			ctx := context.Background()
+			if err := e.svc.Store.Revoke(ctx, ratelimit.Revocation{Kind: "jti", ID: "late-1", Until: exp}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Store.List(ctx, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.reason(t, tok); got != "token_revoked" {
+				t.Errorf("after revoking and listing: %s, want token_revoked", got)
+			}
+		})
 	}
 }

@@ -333,3 +333,170 @@ func closeOpen(c cedar.Record) cedar.Record {
 	}
 	return cedar.NewRecord(m)
 }
+
+// TestHostScopedRoutesAnyHost: the routes that may claim a request do not
+// shrink with the Host the caller chose. With the quick start's routes
+// scoped to api.example.com, an admin without MFA sending DELETE
+// /orders/42 under any other Host (service orders from Envoy's context
+// extension, or none) is 403 route_unknown, never the route-less
+// Action::"DELETE" that skips the route's forbid; a Host that is not
+// host[:port] is 400 request_invalid.
+func TestHostScopedRoutesAnyHost(t *testing.T) {
+	qs := quickStart(t)
+	e := start(t, func(c *config.Config) {
+		qs(c)
+		for i := range c.Policy.Routes {
+			c.Policy.Routes[i].Host = "api.example.com"
+		}
+	})
+	tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "carol", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"admins"}})
+	auth := "authorization: Bearer " + tok
+	orders := map[string]string{"service": "orders"}
+	for _, tc := range []struct {
+		host   string
+		ext    map[string]string
+		status int
+		reason string
+	}{
+		{"api.example.com", orders, 401, "step_up"}, // the route's forbid applies
+		{"API.example.com.:443", orders, 401, "step_up"},
+		{"evil.example", orders, 403, "route_unknown"},
+		{"10.0.0.5:8080", orders, 403, "route_unknown"},
+		{"[::1]:8080", orders, 403, "route_unknown"},
+		{"evil.example", nil, 403, "route_unknown"},
+		{"x@api.example.com", orders, 400, "request_invalid"},
+		{"api.example.com:443:1", orders, 400, "request_invalid"},
+		{"api.example.com:x", orders, 400, "request_invalid"},
+		{"[::1", orders, 400, "request_invalid"},
+		{"[::1]x", orders, 400, "request_invalid"},
+		{":443", orders, 400, "request_invalid"},
+		{"api.example.com/x", orders, 400, "request_invalid"},
+		{"api.example.com%2F", orders, 400, "request_invalid"},
+		{"api example.com", orders, 400, "request_invalid"},
+		{"", orders, 400, "request_invalid"},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "DELETE", URL: "http://localhost/orders/42", Headers: []string{"host: " + tc.host, auth}, ContextExtensions: tc.ext})
+			if status != tc.status || reason != tc.reason {
+				t.Errorf("got %d %s, want %d %s", status, reason, tc.status, tc.reason)
+			}
+		})
+	}
+}
+
+// TestQueryReadsOneWay: a query Warden cannot read the way every upstream
+// does (a bad %-escape, ";" as a separator, a raw control character, more
+// pairs than net/url reads) is 400 request_invalid; before, its unreadable
+// pairs were dropped from context.request.query, so a forbid on ?debug did
+// not see the debug that Node, Python or WHATWG parsers read.
+func TestQueryReadsOneWay(t *testing.T) {
+	e := start(t, policyDir(t, `@id("all") permit(principal, action, resource);
+@id("no-debug") forbid (principal, action, resource) when { context.request has query && context.request.query has "debug" };`))
+	auth := "authorization: Bearer " + e.token(t, "alice")
+	for _, tc := range []struct {
+		query  string
+		status int
+		reason string
+	}{
+		{"?a=1", 0, "policy_allow"},
+		{"?note=a%0Ab&x=caf%C3%A9+cr%c3%a8me", 0, "policy_allow"},
+		{"?debug=1", 403, "policy_deny"},
+		{"?debug", 403, "policy_deny"},
+		{"?%64ebug=1", 403, "policy_deny"},
+		{"?debug=%", 400, "request_invalid"},
+		{"?debug=%GG", 400, "request_invalid"},
+		{"?debug=1%", 400, "request_invalid"},
+		{"?debug=%4", 400, "request_invalid"},
+		{"?x=1;debug=1", 400, "request_invalid"},
+		{"?debug=1&x=%zz", 400, "request_invalid"},
+		{"?x=%zz&debug=1", 400, "request_invalid"},
+		{"?x=1\x01&debug=1", 400, "request_invalid"},
+		{"?x=1\x7f", 400, "request_invalid"},
+		{"?debug=1#x", 400, "request_invalid"},
+		{"?" + strings.Repeat("a&", 10000) + "debug", 400, "request_invalid"},
+	} {
+		name := tc.query
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
+			req, err := checkreq.Build(checkreq.HTTP{Method: "GET", URL: "http://h/report", Headers: []string{auth}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := req.GetAttributes().GetRequest().GetHttp()
+			h.Path = "/report" + tc.query
+			h.Headers[":path"] = h.Path
+			resp, err := e.client.Check(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := checkreq.Describe(resp)
+			if r.Decision == "allow" {
+				r.Status = 0
+			}
+			if r.Status != tc.status || r.Reason != tc.reason {
+				t.Errorf("got %d %s, want %d %s", r.Status, r.Reason, tc.status, tc.reason)
+			}
+		})
+	}
+}
+
+// TestPathFoldsBeyondASCII: upstreams that match routes without case fold
+// more than ASCII ("ſ" U+017F is "s" to Go's EqualFold, Java's
+// equalsIgnoreCase and JavaScript /iu; the Kelvin sign is "k"; "ı" is "i"
+// to Java), so a path with any non-ASCII letter is also read without case,
+// and so is every path when a route literal has a capital: /%C5%BFys/stats
+// is refused (it was allowed as Tenant::"ſys" beside a /sys/stats route),
+// and so is the quick start's DELETE /orderſ/42, which an admin without MFA
+// reached as the route-less Action::"DELETE".
+func TestPathFoldsBeyondASCII(t *testing.T) {
+	e := start(t, policyDir(t, `@id("all") permit(principal, action, resource);
+@id("no-sys") forbid(principal, action, resource == Tenant::"sys");
+@id("no-sys-stats") forbid(principal, action == Action::"GET /sys/stats", resource);
+@id("no-admin") forbid(principal, action == Action::"GET /Admin/{x}", resource);`), func(c *config.Config) {
+		c.Policy.Routes = []policy.RouteConfig{
+			{Service: "app", Method: "GET", Path: "/sys/stats"},
+			{Service: "app", Method: "GET", Path: "/{tenant}/stats", Resource: `Tenant::"{tenant}"`},
+			{Service: "app", Method: "GET", Path: "/Admin/{x}"},
+		}
+		c.Policy.Unrouted = "allow_policies"
+	})
+	auth := "authorization: Bearer " + e.token(t, "alice")
+	app := map[string]string{"service": "app"}
+	for _, tc := range []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/acme/stats", 0, "policy_allow"},
+		{"/caf%C3%A9/stats", 0, "policy_allow"}, // non-ASCII, but no other reading routes elsewhere
+		{"/sys/stats", 403, "policy_deny"},
+		{"/Sys/stats", 400, "request_invalid"},
+		{"/%C5%BFys/stats", 400, "request_invalid"},
+		{"/\u017fys/stats", 400, "request_invalid"},
+		{"/%E2%84%AA/stats", 0, "policy_allow"}, // Kelvin: no k literal to meet
+		{"/admin/1", 400, "request_invalid"},    // a capital in the route: every path is read without case
+		{"/Admin/1", 403, "policy_deny"},
+		{"/adm%C4%B1n/1", 400, "request_invalid"}, // ı
+		{"/Adm%C4%B0n/1", 400, "request_invalid"}, // İ
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "GET", URL: "http://h" + tc.path, Headers: []string{auth}, ContextExtensions: app})
+			if status != tc.status || reason != tc.reason {
+				t.Errorf("got %d %s, want %d %s", status, reason, tc.status, tc.reason)
+			}
+		})
+	}
+	t.Run("quick start", func(t *testing.T) {
+		qs := quickStart(t)
+		e := start(t, func(c *config.Config) { qs(c); c.Policy.Unrouted = "allow_policies" })
+		tok := e.is.Sign(t, map[string]any{"iss": e.is.URL, "sub": "carol", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"admins"}})
+		for _, p := range []string{"/order%C5%BF/42", "/ORDER%C5%BF/42", "/order\u017f/42/"} {
+			status, reason, _ := outcome(t, e, checkreq.HTTP{Method: "DELETE", URL: "http://localhost" + p, Headers: []string{"authorization: Bearer " + tok}, ContextExtensions: map[string]string{"service": "orders"}})
+			if status == 0 || reason == "policy_allow" {
+				t.Errorf("DELETE %s: %d %s", p, status, reason)
+			}
+		}
+	})
+}
