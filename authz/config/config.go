@@ -551,6 +551,32 @@ func (g *GRPC) setDefaults() {
 	setD(&g.MaxConnectionAgeGrace, 10*time.Second)
 }
 
+// StreamBytes is what one stream's client may have buffered before its
+// message is complete: HTTP/2's initial stream window (64 KiB, static), or
+// the largest message with its 5-byte gRPC prefix (once grpc-go reads the
+// prefix it opens the window to the declared length).
+func StreamBytes(maxRecv int) int64 {
+	return int64(max(StreamWindow, maxRecv+5))
+}
+
+// StreamWindow is the listeners' HTTP/2 initial stream window (grpc-go
+// ignores smaller values).
+const StreamWindow = 65535
+
+// SharedStreams is how many streams may be open over all connections
+// before only the connection reserves are left: max_streams, and no more
+// than max_buffered_bytes of StreamBytes(maxRecv).
+func (g GRPC) SharedStreams(maxRecv int) int {
+	return int(min(int64(g.MaxStreams), g.MaxBufferedBytes/StreamBytes(maxRecv)))
+}
+
+// MaxIncompleteBytes is the most the listener's incomplete requests can
+// hold buffered: (SharedStreams + connection_reserve × max_connections) ×
+// StreamBytes(maxRecv).
+func (g GRPC) MaxIncompleteBytes(maxRecv int) int64 {
+	return int64(g.SharedStreams(maxRecv)+g.ConnectionReserve*g.MaxConnections) * StreamBytes(maxRecv)
+}
+
 func (g *GRPC) validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {

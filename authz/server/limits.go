@@ -48,20 +48,21 @@ func adminLimits(g config.GRPC) config.GRPC {
 // BDP estimation, which a client steers with its PING answers, would raise
 // it to 16 MiB for every stream) and, once grpc-go reads the 5-byte prefix,
 // the whole declared message, up to maxRecv (grpc-go opens the window to
-// it). So each stream is counted at streamBytes(maxRecv), and no more than
-// g.MaxBufferedBytes of them are open over all connections; past that, or
-// past g.MaxStreams, a connection may still open g.ConnectionReserve
-// streams of its own. What incomplete requests can hold is thus at most
+// it). So each stream is counted at config.StreamBytes(maxRecv), and no
+// more than g.MaxBufferedBytes of them are open over all connections; past
+// that, or past g.MaxStreams, a connection may still open
+// g.ConnectionReserve streams of its own. What incomplete requests can
+// hold is thus at most g.MaxIncompleteBytes(maxRecv):
 //
 //	(min(max_streams, max_buffered_bytes / S) + connection_reserve × max_connections) × S
 //
-// with S = streamBytes(maxRecv). onRefuse is told of each stream refused.
+// onRefuse is told of each stream refused.
 func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption {
-	streams := &streamLimit{max: sharedStreams(g, maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[string]int{}}
+	streams := &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[string]int{}}
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(uint32(g.MaxConcurrentStreams)),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
-		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticStreamWindowSize(config.StreamWindow),
 		// The connection window does not bound memory (grpc-go gives it
 		// back as frames arrive, whatever the streams hold); 1 MiB keeps a
 		// connection multiplexing many Checks from waiting on it.
@@ -78,22 +79,6 @@ func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption
 
 // adminMaxRecv bounds an admin request (a query, a revocation: small).
 const adminMaxRecv = 256 << 10
-
-// streamWindow is HTTP/2's initial stream window (grpc-go ignores smaller
-// values).
-const streamWindow = 65535
-
-// streamBytes is what one stream's client may have buffered before its
-// message is complete: the stream window, or the largest message.
-func streamBytes(maxRecv int) int64 {
-	return int64(max(streamWindow, maxRecv+5))
-}
-
-// sharedStreams is how many streams may be open over all connections
-// before only the connection reserves are left.
-func sharedStreams(g config.GRPC, maxRecv int) int {
-	return int(min(int64(g.MaxStreams), g.MaxBufferedBytes/streamBytes(maxRecv)))
-}
 
 // limitListener bounds l to g.MaxConnections open connections.
 func limitListener(l net.Listener, g config.GRPC) net.Listener {
