@@ -128,7 +128,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	o.Logger = reqLog
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
-		Help: "gRPC streams refused because the listener had max_streams open.",
+		Help: "gRPC streams refused because the listener had max_streams (or max_buffered_bytes of streams) open and the connection its reserve.",
 	}, []string{"listener"})
 	reg.MustRegister(s.refused)
 	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
