@@ -68,6 +68,7 @@ func (r *Record) clip(max int, copies, redact bool) int {
 	s(&r.Resource, true)
 	s(&r.Workload, false)
 	s(&r.Detail, false)
+	s(&r.Caller, false)
 	if t := r.Token; t != nil {
 		s(&t.Iss, false)
 		s(&t.Jti, false)
@@ -126,9 +127,15 @@ func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, siz
 	c.Resource = b.uid(l.Resource, true)
 	c.Parents = b.uids(l.Parents)
 	c.ResourceParents = b.uids(l.ResourceParents)
+	// An AuthZEN caller states the attributes and the whole context.
+	stated := l.Source == policy.SourceAuthZEN
 	if l.Attrs != nil {
-		a := b.record(*l.Attrs, false)
+		a := b.record(*l.Attrs, stated)
 		c.Attrs = &a
+	}
+	if l.ResourceAttrs != nil {
+		a := b.record(*l.ResourceAttrs, true)
+		c.ResourceAttrs = &a
 	}
 	ctx := make(cedar.RecordMap, l.Context.Len())
 	for k, v := range l.Context.All() {
@@ -139,7 +146,7 @@ func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, siz
 		case "request", "path_params", "extensions":
 			ctx[b.str(k, false, false)] = b.value(v, true, k == "path_params")
 		default:
-			ctx[b.str(k, false, false)] = b.value(v, false, false)
+			ctx[b.str(k, stated, false)] = b.value(v, stated, false)
 		}
 	}
 	c.Context = cedar.NewRecord(ctx)

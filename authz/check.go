@@ -165,6 +165,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		Request: RecordRequest{
 			Method: in.method, Host: in.host, Path: in.pathOnly(), RequestID: in.requestID,
 		},
+		Transport: transportOf(ctx),
 	}
 	if in.sourceIP.IsValid() {
 		rec.Request.SourceIP = in.sourceIP.Unmap().String()
@@ -178,6 +179,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 				attribute.String("warden.reason", string(rec.Reason)),
 				attribute.String("warden.decision_id", rec.DecisionID),
 				attribute.Int("http.response.status_code", rec.Status),
+				attribute.String("warden.transport", rec.Transport),
 			)
 		}
 		span.End()
@@ -223,6 +225,9 @@ func (a *Authorizer) sampled() bool {
 // An error return is an internal fault (the caller denies with 503).
 func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
 	if d := a.o.Limits.screen(in); d != nil {
+		return a.deny(rec, in, *d), nil
+	}
+	if d := refused(ctx); d != nil {
 		return a.deny(rec, in, *d), nil
 	}
 	// authenticate

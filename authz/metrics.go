@@ -24,12 +24,12 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "warden_check_duration_seconds", Help: "Time to answer a Check, by decision.",
+			Name: "warden_check_duration_seconds", Help: "Time to answer a Check, by decision and transport (grpc, http).",
 			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3},
-		}, []string{"decision"}),
+		}, []string{"decision", "transport"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "warden_decisions_total", Help: "Checks answered, by decision and reason.",
-		}, []string{"decision", "reason"}),
+			Name: "warden_decisions_total", Help: "Checks answered, by decision, reason and transport (grpc, http).",
+		}, []string{"decision", "reason", "transport"}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_policy_reloads_total", Help: "Policy reload attempts, by result.",
 		}, []string{"result"}),
@@ -61,8 +61,8 @@ func (m *Metrics) observe(rec *Record, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.checkDuration.WithLabelValues(rec.Decision).Observe(d.Seconds())
-	m.decisions.WithLabelValues(rec.Decision, string(rec.Reason)).Inc()
+	m.checkDuration.WithLabelValues(rec.Decision, rec.Transport).Observe(d.Seconds())
+	m.decisions.WithLabelValues(rec.Decision, string(rec.Reason), rec.Transport).Inc()
 }
 
 // StoreError counts a shared-state store error.

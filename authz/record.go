@@ -36,6 +36,13 @@ type Record struct {
 	// kept with decision_log.replayable for warden replay and
 	// access-review.
 	Cedar *policy.Logged `json:"cedar,omitempty"`
+	// Transport is how the decision was asked for: grpc (an Envoy Check),
+	// http (server.http_authz_addr) or authzen (the AuthZEN evaluation API).
+	Transport string `json:"transport,omitempty"`
+	// Caller is who asked an AuthZEN evaluation (the enforcement point:
+	// "token:FILE:LINE", a client certificate id, or "ISSUER|SUB"), never
+	// a credential.
+	Caller string `json:"caller,omitempty"`
 
 	// held is the request memory the Cedar section may reference until
 	// the decision log bounds it; cost is the record's estimated size in

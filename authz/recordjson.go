@@ -65,6 +65,8 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 			b = append(append(b, `,"cedar":`...), c...)
 		}
 	}
+	b = appendOpt(b, `,"transport":`, r.Transport)
+	b = appendOpt(b, `,"caller":`, r.Caller)
 	return append(b, "}\n"...), nil
 }
 

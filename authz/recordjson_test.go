@@ -22,6 +22,9 @@ func FuzzRecordJSON(f *testing.F) {
 			Request:   RecordRequest{Method: method, Host: iss, Path: path, SourceIP: jti, RequestID: detail},
 			Truncated: tok != rl,
 		}
+		if rl {
+			r.Transport, r.Caller = reason, jti
+		}
 		if pol != "" {
 			r.Policies = []string{pol, detail}
 			r.Errors = []string{reason}

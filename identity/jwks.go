@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,12 @@ const (
 	maxJWKSBytes      = 1 << 20
 	maxDiscoveryBytes = 256 << 10
 	fetchTimeout      = 5 * time.Second
+	// maxKeyWait bounds how long a Check waits for a key fetch (an unknown
+	// kid); the fetch goes on in the background after it gives up.
+	maxKeyWait = time.Second
+	// minDeadlineMargin is the least a Check keeps of its deadline to
+	// answer after giving up on a key fetch (else 10% of what is left).
+	minDeadlineMargin = 20 * time.Millisecond
 	// failureLogEvery bounds the fetch-failure log lines of one issuer.
 	failureLogEvery = 30 * time.Second
 )
@@ -136,14 +145,19 @@ func parseJWS(jwt string, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignatur
 }
 
 // verifyWith verifies against the key with kid (or every key when the token
-// names none). found is false when no key could be tried.
+// names none) that fits the token's algorithm (keyFits). found is false
+// when no key has the token's kid (or, for a token without one, none fits);
+// a key with the kid that does not fit the algorithm is a refusal.
 func verifyWith(set *jose.JSONWebKeySet, kid string, jws *jose.JSONWebSignature) (payload []byte, found bool, err error) {
+	alg := jws.Signatures[0].Header.Algorithm
+	misfit := false
 	for i := range set.Keys {
 		key := &set.Keys[i]
 		if kid != "" && key.KeyID != kid {
 			continue
 		}
-		if key.Use != "" && key.Use != "sig" {
+		if key.Use != "" && key.Use != "sig" || !keyFits(key, alg) {
+			misfit = misfit || kid != ""
 			continue
 		}
 		found = true
@@ -154,14 +168,57 @@ func verifyWith(set *jose.JSONWebKeySet, kid string, jws *jose.JSONWebSignature)
 	if found {
 		return nil, true, ErrSignature
 	}
+	if misfit {
+		return nil, true, fmt.Errorf("%w: key %q is not a key for %s", ErrSignature, kid, alg)
+	}
 	return nil, false, nil
+}
+
+// keyFits reports whether key may verify a signature made with alg
+// (RFC 8725 section 3.1): the JWK's own alg, when it declares one, is alg,
+// and the key's type is alg's: RSA for RS* and PS*, EC on alg's curve for
+// ES*, Ed25519 for EdDSA.
+func keyFits(key *jose.JSONWebKey, alg string) bool {
+	if key.Algorithm != "" && key.Algorithm != alg {
+		return false
+	}
+	switch k := key.Key.(type) {
+	case *rsa.PublicKey:
+		switch alg {
+		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+			return true
+		}
+	case *ecdsa.PublicKey:
+		curve := map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]
+		return curve != "" && k.Curve != nil && k.Curve.Params().Name == curve
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	}
+	return false
+}
+
+// forSignatures reports whether a public key is a signature key one of
+// algs can use: use absent or "sig", key_ops (ops, the raw JSON, or nil)
+// absent or an array of strings holding "verify", and keyFits some alg.
+func forSignatures(key *jose.JSONWebKey, ops json.RawMessage, algs []jose.SignatureAlgorithm) bool {
+	if key.Use != "" && key.Use != "sig" {
+		return false
+	}
+	if ops != nil {
+		var list []string
+		if err := json.Unmarshal(ops, &list); err != nil || !slices.Contains(list, "verify") {
+			return false
+		}
+	}
+	return slices.ContainsFunc(algs, func(a jose.SignatureAlgorithm) bool { return keyFits(key, string(a)) })
 }
 
 // get returns keys at least as new as the caller's question: it joins the
 // fetch under way, or starts one unless one was tried within the unknown-kid
-// interval (force skips that, for the background refresh). It returns an
-// unavailable error when the last fetch failed or the caller's deadline
-// passed first: the key source cannot say whether a key id exists.
+// interval (force skips that and waits for the whole fetch: the background
+// refresh). It returns an unavailable error when the last fetch failed or
+// the fetch outlasts the caller's wait (keyWait): the key source cannot say
+// whether a key id exists.
 func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, error) {
 	k.mu.Lock()
 	call := k.inflight
@@ -186,10 +243,31 @@ func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, erro
 		go k.run(context.WithoutCancel(ctx), call)
 	}
 	k.mu.Unlock()
-	// The caller waits no longer than its own deadline (Envoy's timeout);
-	// the fetch goes on for later callers.
+	// The caller waits no longer than maxKeyWait, nor so long that it
+	// cannot answer before its own deadline (Envoy's timeout): 503 with
+	// Retry-After, not a deadline error. The fetch goes on for later callers.
+	if force {
+		// The background refresh waits for the fetch (fetchTimeout bounds it).
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if call.err != nil {
+			return nil, call.err
+		}
+		return call.set, nil
+	}
+	wait := keyWait(ctx)
+	if wait <= 0 {
+		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: errors.New("key fetch under way, no time left to wait for it")}
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
 	case <-call.done:
+	case <-timer.C:
+		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: fmt.Errorf("key fetch still under way after %v", wait)}
 	case <-ctx.Done():
 		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: fmt.Errorf("key fetch still under way: %w", ctx.Err())}
 	}
@@ -197,6 +275,18 @@ func (k *keySet) get(ctx context.Context, force bool) (*jose.JSONWebKeySet, erro
 		return nil, &unavailable{after: k.refresh.UnknownKidInterval, cause: call.err}
 	}
 	return call.set, nil
+}
+
+// keyWait is how long a caller with ctx may wait for a key fetch: at most
+// maxKeyWait, and short of its deadline by a margin (10% of what is left,
+// at least minDeadlineMargin) to answer in.
+func keyWait(ctx context.Context) time.Duration {
+	wait := maxKeyWait
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		wait = min(wait, left-max(left/10, minDeadlineMargin))
+	}
+	return wait
 }
 
 // run does one fetch and records its outcome.
@@ -273,22 +363,49 @@ func (k *keySet) fetch(ctx context.Context) (set *jose.JSONWebKeySet, url string
 	if err != nil {
 		return nil, url, 0, err
 	}
-	set = &jose.JSONWebKeySet{}
-	h, err := getJSON(ctx, k.client, url, maxJWKSBytes, set)
+	var raw json.RawMessage
+	h, err := getJSON(ctx, k.client, url, maxJWKSBytes, &raw)
 	if err != nil {
 		return nil, url, 0, fmt.Errorf("jwks: %w", err)
 	}
+	set, err = usableKeys(raw, k.algs)
+	if err != nil {
+		return nil, url, 0, fmt.Errorf("jwks: GET %s: %w", redactURL(url), err)
+	}
+	return set, url, cacheLifetime(h, k.now(), k.refresh), nil
+}
+
+// usableKeys parses a JWKS and keeps the keys that can verify tokens of
+// algs: valid public keys (RSA of at least 2048 bits) for signatures
+// (forSignatures). A set without one is an error.
+func usableKeys(raw []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebKeySet, error) {
+	set := &jose.JSONWebKeySet{}
+	if err := json.Unmarshal(raw, set); err != nil {
+		return nil, err
+	}
+	// go-jose drops key_ops: read it beside, key by key (the same array).
+	var ops struct {
+		Keys []struct {
+			KeyOps json.RawMessage `json:"key_ops"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &ops); err != nil {
+		return nil, err
+	}
+	if len(ops.Keys) != len(set.Keys) {
+		return nil, errors.New("keys: unreadable key_ops")
+	}
 	usable := set.Keys[:0]
-	for _, key := range set.Keys {
-		if key.Valid() && key.IsPublic() && strongEnough(key) {
+	for i, key := range set.Keys {
+		if key.Valid() && key.IsPublic() && strongEnough(key) && forSignatures(&key, ops.Keys[i].KeyOps, algs) {
 			usable = append(usable, key)
 		}
 	}
 	if len(usable) == 0 {
-		return nil, url, 0, fmt.Errorf("jwks: GET %s: no usable public keys", redactURL(url))
+		return nil, fmt.Errorf("no usable keys: none of %d is a public signature key (use sig, key_ops with verify) for the issuer's algorithms %v", len(set.Keys), algs)
 	}
 	set.Keys = usable
-	return set, url, cacheLifetime(h, k.now(), k.refresh), nil
+	return set, nil
 }
 
 // cacheLifetime is how long a JWKS response may be used, from its

@@ -27,6 +27,12 @@ type Logged struct {
 	Resource        uid           `json:"resource"`
 	ResourceParents []uid         `json:"resource_parents,omitempty"`
 	Context         cedar.Record  `json:"context"`
+	// ResourceAttrs are attributes a caller stated for the resource (an
+	// AuthZEN evaluation's resource properties the set does not define).
+	ResourceAttrs *cedar.Record `json:"resource_attrs,omitempty"`
+	// Source is "authzen" for an AuthZEN evaluation (Set.Evaluate): its
+	// action is replayed as stated, with no HTTP method group synthesized.
+	Source string `json:"source,omitempty"`
 }
 
 // logged is m's request in its logged form.
@@ -57,11 +63,19 @@ func (s *Set) Replay(l *Logged) (Result, error) {
 	}
 	m := &mapped{ents: &overlay{static: s.entities}}
 	action := cedar.EntityUID(l.Action)
-	method, _, _ := strings.Cut(string(action.ID), " ")
-	s.addAction(m, action, method)
+	if l.Source == SourceAuthZEN {
+		m.actions = append(append(m.actions, action), s.ancestors[action]...)
+	} else {
+		method, _, _ := strings.Cut(string(action.ID), " ")
+		s.addAction(m, action, method)
+	}
 	resource := cedar.EntityUID(l.Resource)
-	if len(l.ResourceParents) > 0 {
-		m.ents.addMerged(s.entities, resource, uids(l.ResourceParents), cedar.Record{})
+	if len(l.ResourceParents) > 0 || l.ResourceAttrs != nil {
+		var ra cedar.Record
+		if l.ResourceAttrs != nil {
+			ra = *l.ResourceAttrs
+		}
+		m.ents.addMerged(s.entities, resource, uids(l.ResourceParents), ra)
 	}
 	var attrs cedar.Record
 	if l.Attrs != nil {

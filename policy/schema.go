@@ -9,6 +9,7 @@ import (
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
+	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
 )
 
@@ -416,3 +417,64 @@ func (c *compiled) conditionPos() string {
 func isIdentByte(b byte) bool {
 	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
+
+// RequestValidator checks Cedar requests (a `warden policy test` in the
+// Cedar CLI's format) against ModelSchema: the action is declared, and the
+// principal and resource are of types declared for it, so that a test of
+// an action or type that cannot occur is an error, not a quiet pass. With
+// the policy directory's own schema the context is checked too, as the
+// Cedar CLI does with --schema; with Warden's model alone a test may give
+// only the part of the context its policies read.
+func (s *Set) RequestValidator() (func(types.Request) error, error) {
+	sc, err := s.ModelSchema()
+	if err != nil {
+		return nil, err
+	}
+	res, err := sc.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if s.userSchema != nil {
+		return validate.New(res).Request, nil
+	}
+	return func(req types.Request) error {
+		a, ok := res.Actions[req.Action]
+		if !ok {
+			return fmt.Errorf("action %s is not declared: Warden's actions are its routes' (%s), the methods' (Action::\"GET\") and Action::\"read\" and \"write\" (see warden policy schema)", req.Action, `Action::"GET /orders/{id}"`)
+		}
+		for _, e := range []struct {
+			role string
+			t    types.EntityType
+			of   []types.EntityType
+		}{{"principal", req.Principal.Type, appliesTo(a, true)}, {"resource", req.Resource.Type, appliesTo(a, false)}} {
+			if !slices.Contains(e.of, e.t) {
+				return fmt.Errorf("%s type %s is not one %s applies to (%s)", e.role, e.t, req.Action, joinTypes(e.of))
+			}
+		}
+		return nil
+	}, nil
+}
+
+func appliesTo(a resolvedAction, principal bool) []types.EntityType {
+	if a.AppliesTo == nil {
+		return nil
+	}
+	if principal {
+		return a.AppliesTo.Principals
+	}
+	return a.AppliesTo.Resources
+}
+
+func joinTypes(ts []types.EntityType) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	slices.Sort(s)
+	return strings.Join(s, ", ")
+}
+
+type resolvedAction = resolved.Action

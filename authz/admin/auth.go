@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -39,6 +40,10 @@ type Guard struct {
 	// Clients grants mTLS client identities (URI SAN, else subject CN).
 	Clients []config.AdminClient
 	Logger  *slog.Logger
+
+	// cache holds the token file as last parsed for AuthenticateHTTP,
+	// with the file's identity and change stamp.
+	cache atomic.Pointer[tokenCache]
 }
 
 type grant struct {

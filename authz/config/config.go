@@ -39,6 +39,7 @@ type Config struct {
 	DecisionLog DecisionLog                `yaml:"decision_log"`
 	Tracing     Tracing                    `yaml:"tracing"`
 	Admin       Admin                      `yaml:"admin"`
+	AuthZEN     AuthZEN                    `yaml:"authzen"`
 
 	// File is where the config was read from ("embedded:quickstart/warden.yaml"
 	// for the embedded default).
@@ -68,8 +69,14 @@ type Server struct {
 	Limits authz.Limits `yaml:"limits"`
 	// Node names this replica in decision records (default: the hostname).
 	Node string `yaml:"node"`
+	// AuthZENAddr serves the AuthZEN evaluation API (see AuthZEN); "" is off.
+	AuthZENAddr string `yaml:"authzen_addr"`
 	// GRPC bounds what callers of the ext_authz listener can hold open.
 	GRPC GRPC `yaml:"grpc"`
+	// HTTPAuthzAddr is the HTTP authorization listener (HTTP/1.1 and h2c)
+	// for Envoy's HTTP ext_authz and forward-auth proxies; "" is off.
+	HTTPAuthzAddr string    `yaml:"http_authz_addr"`
+	HTTPAuthz     HTTPAuthz `yaml:"http_authz"`
 }
 
 // GRPC is server.grpc: connection and stream limits of the ext_authz gRPC
@@ -163,7 +170,9 @@ func (a Admin) Enabled() bool {
 }
 
 // ValidAdminGrant reports whether g names an admin method or is "*".
-func ValidAdminGrant(g string) bool { return g == "*" || slices.Contains(AdminMethods, g) }
+func ValidAdminGrant(g string) bool {
+	return g == "*" || slices.Contains(AdminMethods, g) || slices.Contains(AuthZENMethods, g)
+}
 
 // validate checks a listener's TLS section, named key in errors.
 func (t TLS) validate(key string) []error {
@@ -456,7 +465,9 @@ func (c *Config) setDefaults() {
 	if c.Server.Limits.MaxBodyBytes == 0 {
 		c.Server.Limits.MaxBodyBytes = 1 << 20
 	}
+	c.setAuthZENDefaults()
 	c.Server.GRPC.setDefaults()
+	c.Server.HTTPAuthz.setDefaults()
 	c.Identity.SetDefaults()
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
@@ -652,6 +663,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, c.Server.TLS.validate("server.tls")...)
+	errs = append(errs, c.validateAuthZEN()...)
 	errs = append(errs, c.Server.GRPC.validate()...)
 	if c.Server.ShutdownGrace < 0 {
 		bad("server.shutdown_grace", "must not be negative")
@@ -757,6 +769,7 @@ func (c *Config) validate() []error {
 		bad("decision_log.memory_records", "must be positive")
 	}
 	errs = append(errs, c.validateAdmin()...)
+	errs = append(errs, c.validateHTTPAuthz()...)
 	return errs
 }
 

@@ -86,7 +86,7 @@ server:
 		`warden.yaml:5: routes: unknown key; did you mean policy.routes?`,
 		`warden.yaml:8: ratelimit.rules[0].wen: unknown key; did you mean "when"?`,
 		`warden.yaml:10: server.grcp_addr: unknown key; did you mean "grpc_addr"?`,
-		`warden.yaml:11: server.zzz: unknown key (keys of server: grpc, grpc_addr, http_addr,`,
+		`warden.yaml:11: server.zzz: unknown key (keys of server: authzen_addr, grpc, grpc_addr, http_addr,`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%v", want, got)

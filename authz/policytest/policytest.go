@@ -35,6 +35,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,10 @@ type Runner struct {
 	cfg *config.Config
 	set *policy.Set
 	key *rsa.PrivateKey
+
+	validOnce sync.Once
+	valid     func(cedar.Request) error
+	validErr  error
 }
 
 // New loads cfg's policies and validates them against Warden's model
@@ -158,13 +163,8 @@ func (r *Runner) RunFile(ctx context.Context, path string) ([]Outcome, error) {
 
 // CedarTest is one test in the Cedar CLI's format.
 type CedarTest struct {
-	Name    string `json:"name"`
-	Request struct {
-		Principal entityRef    `json:"principal"`
-		Action    entityRef    `json:"action"`
-		Resource  entityRef    `json:"resource"`
-		Context   cedar.Record `json:"context"`
-	} `json:"request"`
+	Name    string       `json:"name"`
+	Request CedarRequest `json:"request"`
 	// Entities: a list in Cedar's entities JSON format, or the path of such
 	// a file (relative to the test file). They are laid over the policy
 	// directory's entities (an entity given here replaces one of the same
@@ -173,6 +173,28 @@ type CedarTest struct {
 	Decision  string          `json:"decision"`
 	Reason    *[]string       `json:"reason"`
 	NumErrors *int            `json:"num_errors"`
+}
+
+// CedarRequest is a CedarTest's request.
+type CedarRequest struct {
+	Principal entityRef    `json:"principal"`
+	Action    entityRef    `json:"action"`
+	Resource  entityRef    `json:"resource"`
+	Context   cedar.Record `json:"context"`
+}
+
+// validRequest checks a test's request against the policy set's schema
+// (policy.Set.RequestValidator), built once per Runner.
+func (r *Runner) validRequest(q CedarRequest) error {
+	r.validOnce.Do(func() { r.valid, r.validErr = r.set.RequestValidator() })
+	if r.validErr != nil {
+		return r.validErr
+	}
+	p, a, res := cedar.EntityUID(q.Principal), cedar.EntityUID(q.Action), cedar.EntityUID(q.Resource)
+	if p.Type == "" || a.Type == "" || res.Type == "" {
+		return nil // reported as missing
+	}
+	return r.valid(cedar.Request{Principal: p, Action: a, Resource: res, Context: q.Context})
 }
 
 // entityRef is an entity uid written as Cedar text (User::"alice"), as the
@@ -225,8 +247,11 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 		if cedar.EntityUID(t.Request.Principal).Type == "" || cedar.EntityUID(t.Request.Action).Type == "" || cedar.EntityUID(t.Request.Resource).Type == "" {
 			bad("request needs principal, action and resource")
 		}
-		if d := strings.ToLower(t.Decision); d != "allow" && d != "deny" {
+		if t.Decision != "allow" && t.Decision != "deny" {
 			bad("decision %q: want allow or deny", t.Decision)
+		}
+		if err := r.validRequest(t.Request); err != nil {
+			bad("%v", err)
 		}
 		ents, err := r.testEntities(file, i, t.Entities)
 		if err != nil {
@@ -255,7 +280,7 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 		if len(res.Errors) > 0 {
 			o.Got += fmt.Sprintf(", errors: %s", strings.Join(res.Errors, "; "))
 		}
-		if want := strings.ToLower(t.Decision); got != want {
+		if want := t.Decision; got != want {
 			o.Failures = append(o.Failures, fmt.Sprintf("decision %s, want %s", got, want))
 		}
 		if t.Reason != nil && !sameSet(res.Reasons, *t.Reason) {

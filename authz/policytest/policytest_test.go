@@ -253,6 +253,12 @@ func TestBadFiles(t *testing.T) {
 		{"bad.json", "[\n {\"request\": {\"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: request needs principal, action and resource`},
 		{"bad.json", "[\n {\"request\": {\"principal\": \"U::\\\"a\\\"\", \"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\", \"entities\": [{\"uid\": 7}]}\n]", `bad.json:2: test 1: entities: `},
 		{"bad.json", "[\n {\"request\": {\"principal\": \"U::\\\"a\\\"\", \"action\": \"Action::\\\"a\\\"\", \"resource\": \"R::\\\"r\\\"\"}, \"decision\": \"allow\", \"entities\": [{\"uid\": {\"type\": \"User\", \"id\": \"x\"}, \"parents\": [], \"attrs\": {\"a\": {\"__extn\": {\"fn\": \"nope\", \"args\": [1]}}}}]}\n]", `bad.json (test 1 entities):1:2: entity User::"x": attribute "a": extension function "nope" with arguments is not a value`},
+		// Validated against Warden's model (policy.Set.RequestValidator):
+		// decisions as Cedar writes them, actions and types that exist.
+		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"Allow\"}\n]", `bad.json:2: test 1: decision "Allow": want allow or deny`},
+		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /order/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: action Action::"GET /order/{id}" is not declared`},
+		{"bad.json", "[\n {\"request\": {\"principal\": \"Usr::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: principal type Usr is not one Action::"GET /orders/{id}" applies to`},
+		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Ordr::\\\"1\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: resource type Ordr is not one Action::"GET /orders/{id}" applies to`},
 		{"bad.txt", "", `bad.txt: not a test file`},
 	} {
 		p := write(t, t.TempDir(), c.name, c.text)

@@ -96,3 +96,50 @@ func TestReadyzSaysWhyNotReady(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHangingJWKSAnswers503BeforeTheDeadline: with the key source hanging,
+// a Check whose token has an unknown kid answers 503 unavailable with
+// Retry-After before the client's deadline (a CheckResponse, not a gRPC
+// DeadlineExceeded), and a Check without a deadline answers 503 within the
+// wait cap instead of running into stream_timeout; the fetch goes on in the
+// background, and the cached key keeps deciding.
+func TestHangingJWKSAnswers503BeforeTheDeadline(t *testing.T) {
+	var ns atomic.Int64
+	ns.Store(fixedNow().UnixNano())
+	now := func() time.Time { return time.Unix(0, ns.Load()) }
+	is := oidctest.New(t)
+	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: now})
+	is.SetDelay(time.Hour)
+	for i, timeout := range []time.Duration{300 * time.Millisecond, 0, 300 * time.Millisecond} {
+		ns.Add(int64(4 * time.Second)) // past the unknown-kid interval: a fetch starts (or is joined)
+		rotated := oidctest.SignWith(t, oidctest.RSAKey("k-new", 2), map[string]any{
+			"iss": is.URL, "sub": "alice", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"staff"},
+		}, nil)
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		resp, err := e.client.Check(ctx, sample(t, "01-get-bearer-jwt.json", rotated))
+		cancel()
+		if err != nil {
+			t.Fatalf("Check %d (deadline %v): %v, want a 503 answer", i, timeout, err)
+		}
+		d := resp.GetDeniedResponse()
+		reason := resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue()
+		if d.GetStatus().GetCode() != 503 || reason != "unavailable" {
+			t.Errorf("Check %d (deadline %v): %d %s, want 503 unavailable", i, timeout, d.GetStatus().GetCode(), reason)
+		}
+		retry := ""
+		for _, hv := range d.GetHeaders() {
+			if hv.GetHeader().GetKey() == "retry-after" {
+				retry = hv.GetHeader().GetValue()
+			}
+		}
+		if s, err := strconv.Atoi(retry); err != nil || s < 1 || s > 3 {
+			t.Errorf("Check %d: retry-after %q", i, retry)
+		}
+	}
+	if r := e.reason(t, e.token(t, "mallory", "nobody")); r != "policy_deny" {
+		t.Errorf("cached key while the key source hangs: %s", r)
+	}
+}

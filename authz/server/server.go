@@ -87,6 +87,10 @@ type Service struct {
 	// or mTLS only); for the dev token, where it was created.
 	AdminTokenFile string
 
+	// HTTPAuthzListener is server.http_authz_addr's listener; Serve serves
+	// it when set (see HTTPAuthzServer).
+	HTTPAuthzListener net.Listener
+
 	logger   *slog.Logger
 	refused  *prometheus.CounterVec // streams refused over a listener's max_streams
 	stopping atomic.Bool
@@ -554,8 +558,9 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	httpLis = netutil.LimitListener(httpLis, maxHTTPConns)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
+	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
 		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits(s.Config.Server.GRPC))) }()
 		defer s.admin.Stop()
@@ -584,6 +589,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
+	stopHTTPAuthz(sctx)
 	_ = s.Log.Close(sctx)
 	s.Close()
 	return serveErr

@@ -50,6 +50,9 @@ type env struct {
 	done   chan error
 	admin  string // admin API address, when enabled
 	addr   string // the ext_authz gRPC address
+	// httpAuthz is the HTTP authorization listener's base URL, when
+	// server.http_authz_addr is set.
+	httpAuthz string
 }
 
 func loadTestConfig(t testing.TB, is *oidctest.Issuer) *config.Config {
@@ -115,6 +118,12 @@ func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...fu
 	e := &env{is: is, svc: svc, http: "http://" + hl.Addr().String(), cancel: cancel, done: make(chan error, 1), addr: gl.Addr().String()}
 	if al != nil {
 		e.admin = al.Addr().String()
+	}
+	if cfg.Server.HTTPAuthzAddr != "" {
+		if svc.HTTPAuthzListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		e.httpAuthz = "http://" + svc.HTTPAuthzListener.Addr().String()
 	}
 	svc.Start(ctx)
 	go func() { e.done <- svc.Serve(ctx, gl, hl, al) }()
@@ -189,27 +198,7 @@ func TestEnvoySamples(t *testing.T) {
 	e := startWith(t, is)
 	full := startOpts(t, is, server.Options{Stdout: io.Discard, FullContext: true})
 	staff := e.token(t, "alice", "staff")
-	for _, tc := range []struct {
-		file   string
-		code   codes.Code
-		status int
-		reason authz.Reason
-	}{
-		{"01-get-bearer-jwt.json", codes.OK, 200, authz.ReasonPolicyAllow},
-		{"02-post-json-body.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
-		{"03-istio-mtls-no-token.json", codes.OK, 200, authz.ReasonPolicyAllow},
-		{"04-path-query-percent-encoding.json", codes.OK, 200, authz.ReasonPolicyAllow},
-		{"05-repeated-headers.json", codes.OK, 200, authz.ReasonPolicyAllow},
-		{"06-context-extensions.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-		{"07-jwt-authn-metadata.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-		{"08-grpc-http2.json", codes.OK, 200, authz.ReasonPolicyAllow},
-		{"09-xff-chain.json", codes.OK, 200, authz.ReasonPolicyAllow},
-		{"10-missing-authority.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
-		{"11-very-large-header.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-		{"12-websocket-upgrade.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-		{"13-tcp-network-filter.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
-		{"14-raw-header-map.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	} {
+	for _, tc := range envoySamples {
 		t.Run(tc.file, func(t *testing.T) {
 			req := sample(t, tc.file, staff)
 			resp, err := e.client.Check(context.Background(), req)
@@ -238,6 +227,31 @@ func TestEnvoySamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// envoySamples is the end-to-end table of Envoy's request shapes: each
+// sample's answer over gRPC (TestEnvoySamples), which the HTTP transport
+// must give too (TestHTTPAgreesWithGRPC).
+var envoySamples = []struct {
+	file   string
+	code   codes.Code
+	status int
+	reason authz.Reason
+}{
+	{"01-get-bearer-jwt.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"02-post-json-body.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
+	{"03-istio-mtls-no-token.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"04-path-query-percent-encoding.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"05-repeated-headers.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"06-context-extensions.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
+	{"07-jwt-authn-metadata.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
+	{"08-grpc-http2.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"09-xff-chain.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"10-missing-authority.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
+	{"11-very-large-header.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
+	{"12-websocket-upgrade.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
+	{"13-tcp-network-filter.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
+	{"14-raw-header-map.json", codes.OK, 200, authz.ReasonPolicyAllow},
 }
 
 // golden pins the Cedar principal, action, resource and context.
@@ -459,7 +473,7 @@ func TestHealthReadyMetricsAndShutdown(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`warden_decisions_total{decision="deny",reason="token_invalid"} 1`, "warden_check_duration_seconds_bucket", `warden_jwks_fetches_total{issuer="corp",result="ok"}`} {
+	for _, want := range []string{`warden_decisions_total{decision="deny",reason="token_invalid",transport="grpc"} 1`, "warden_check_duration_seconds_bucket", `warden_jwks_fetches_total{issuer="corp",result="ok"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

@@ -80,7 +80,7 @@ func TestErroringForbidDenies(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		if want := `warden_decisions_total{decision="deny",reason="policy_error"} 1`; !strings.Contains(string(b), want) {
+		if want := `warden_decisions_total{decision="deny",reason="policy_error",transport="grpc"} 1`; !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	})

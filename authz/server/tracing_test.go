@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/httpauthz"
 )
 
 // TestSpanContinuesTraceparent: the Check's span is a child of the
@@ -58,5 +61,42 @@ func TestUnreachableCollector(t *testing.T) {
 	e.done <- nil
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took %s", d)
+	}
+}
+
+// TestHTTPSpanNamesTransport: a Check over the HTTP listener continues the
+// forwarded traceparent too, and its span says transport http.
+func TestHTTPSpanNamesTransport(t *testing.T) {
+	e := start(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	a := authz.New(authz.Options{Authenticator: e.svc.Authn, Policies: e.svc.Policies, Tracer: tp.Tracer("test"), Now: fixedNow})
+	srv := httptest.NewServer(httpauthz.New(httpauthz.Options{Authorizer: a}))
+	defer srv.Close()
+	r, _ := http.NewRequest("GET", srv.URL+"/v1/orders/7", nil)
+	r.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	r.Header.Set("authorization", "Bearer "+e.token(t, "alice", "staff"))
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	spans := exp.GetSpans()
+	if len(spans) != 1 || resp.StatusCode != 200 {
+		t.Fatalf("%d spans, status %d", len(spans), resp.StatusCode)
+	}
+	s := spans[0]
+	if s.SpanContext.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("span does not continue the traceparent")
+	}
+	found := false
+	for _, kv := range s.Attributes {
+		if kv.Key == "warden.transport" {
+			found = kv.Value.AsString() == authz.TransportHTTP
+		}
+	}
+	if !found {
+		t.Errorf("no warden.transport=http in %v", s.Attributes)
 	}
 }

@@ -57,19 +57,66 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		adminAddr = adminLis.Addr().String()
 	}
+	httpAuthzAddr := "off (set server.http_authz_addr)"
+	closeAll := func() {
+		grpcLis.Close()
+		httpLis.Close()
+		if adminLis != nil {
+			adminLis.Close()
+		}
+	}
+	if a := cfg.Server.HTTPAuthzAddr; a != "" {
+		if svc.HTTPAuthzListener, err = net.Listen("tcp", a); err != nil {
+			closeAll()
+			fmt.Fprintf(stderr, "warden: server.http_authz_addr: %v\n", err)
+			return exitError
+		}
+		httpAuthzAddr = svc.HTTPAuthzListener.Addr().String()
+	}
+	var authzenLis net.Listener
+	if svc.AuthZENEnabled() {
+		if authzenLis, err = net.Listen("tcp", cfg.Server.AuthZENAddr); err != nil {
+			closeAll()
+			if svc.HTTPAuthzListener != nil {
+				svc.HTTPAuthzListener.Close()
+			}
+			fmt.Fprintf(stderr, "warden: server.authzen_addr: %v\n", err)
+			return exitError
+		}
+	}
 	svc.Start(ctx)
 	// warden.yaml reloads on change (policy.reload: watch) and on SIGHUP.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	svc.WatchConfig(ctx, hup)
-	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "admin", adminAddr,
+	authzenDone := make(chan error, 1)
+	if authzenLis != nil {
+		log.Info("AuthZEN API serving", "authzen", authzenLis.Addr().String())
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			err := svc.ServeAuthZEN(ctx, authzenLis)
+			if err != nil {
+				cancel() // a broken AuthZEN listener stops the rest too
+			}
+			authzenDone <- err
+		}()
+	} else {
+		authzenDone <- nil
+	}
+	log.Info("warden serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "http_authz", httpAuthzAddr, "admin", adminAddr,
 		"policies", svc.Policies.Current().Len(), "config", cfg.File)
 	if cfg.Admin.DevToken && svc.AdminEnabled() {
 		log.Info("admin API dev token (allowed every method)", "token_file", svc.AdminTokenFile)
 	}
 	if err := svc.Serve(ctx, grpcLis, httpLis, adminLis); err != nil {
 		log.Error("serve", "err", err)
+		return exitError
+	}
+	if err := <-authzenDone; err != nil {
+		log.Error("serve AuthZEN", "err", err)
 		return exitError
 	}
 	log.Info("warden stopped")
