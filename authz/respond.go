@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/credential"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
@@ -152,14 +153,19 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 		status = d.status
 	}
 	rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", status, d.reason, d.detail
-	body, _ := json.Marshal(problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: d.detail, DecisionID: rec.DecisionID})
+	// The detail and the challenge may quote the request (a path
+	// parameter, a token error): what leaves Warden goes through the same
+	// redaction as records (the record is redacted when it is bound).
+	detail, _ := credential.Redact(d.detail, false)
+	body, _ := json.Marshal(problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: detail, DecisionID: rec.DecisionID})
 	headers := []*corev3.HeaderValueOption{
 		set("content-type", "application/problem+json"),
 		set("cache-control", "no-store"),
 		set(a.h.decisionID, rec.DecisionID),
 	}
 	if d.www != "" {
-		headers = append(headers, set("www-authenticate", d.www))
+		www, _ := credential.Redact(d.www, false)
+		headers = append(headers, set("www-authenticate", www))
 	}
 	if d.retryAfter > 0 {
 		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
@@ -279,11 +285,16 @@ func metadata(rec *Record) *structpb.Struct {
 		"resource":    str(4, rec.Resource),
 	}}
 	if len(rec.Errors) > 0 { // the policies that errored ("id: message")
+		// Cedar's messages quote the values they failed on (a header, a
+		// claim): redacted as in records, so that Envoy's access log and
+		// `warden check` never see a credential. Errors deny, so this cost
+		// is off the allow path.
 		errs := make([]*structpb.Value, len(rec.Errors))
 		for i, e := range rec.Errors {
 			if !utf8.ValidString(e) {
 				return nil
 			}
+			e, _ = credential.Redact(e, false)
 			errs[i] = structpb.NewStringValue(e)
 		}
 		md.Fields["errors"] = structpb.NewListValue(&structpb.ListValue{Values: errs})

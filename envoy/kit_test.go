@@ -85,6 +85,11 @@ type deployment struct {
 					Name      string `yaml:"name"`
 					MountPath string `yaml:"mountPath"`
 				} `yaml:"volumeMounts"`
+				Resources struct {
+					Limits struct {
+						Memory string `yaml:"memory"`
+					} `yaml:"limits"`
+				} `yaml:"resources"`
 			} `yaml:"containers"`
 			Volumes []struct {
 				Name      string `yaml:"name"`
@@ -185,6 +190,16 @@ func TestIstioKitAgrees(t *testing.T) {
 	cfg, err := config.Load(filepath.Join(dir, cfgFile))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// What incomplete gRPC requests can hold (issue 16 F1) is at most half
+	// the container's memory limit, the decision log's buffers (a quarter)
+	// and the process itself in the rest.
+	if mem, ok := strings.CutSuffix(c.Resources.Limits.Memory, "Mi"); !ok {
+		t.Errorf("container memory limit %q: want a Mi figure", c.Resources.Limits.Memory)
+	} else if mi, err := strconv.Atoi(mem); err != nil {
+		t.Error(err)
+	} else if w := cfg.Server.GRPC.MaxIncompleteBytes(cfg.Server.MaxRecvBytes); w > int64(mi)<<20/2 {
+		t.Errorf("incomplete gRPC requests can hold %d MiB, over half the %d MiB memory limit", w>>20, mi)
 	}
 	policyCM := cms[mounts[cfg.Policy.Dir]]
 	if policyCM == nil {

@@ -92,6 +92,17 @@ type GRPC struct {
 	// MaxConnections bounds open connections; past it new ones wait in the
 	// kernel's accept queue.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxBufferedBytes bounds the request bytes the streams open over all
+	// connections may hold buffered: each stream is counted at
+	// max(64 KiB, server.max_recv_bytes) (what HTTP/2 flow control lets
+	// its client send before the message is complete), so at most
+	// max_buffered_bytes / that many streams are open (and max_streams),
+	// besides each connection's reserve.
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
+	// ConnectionReserve is how many streams a connection may open past
+	// max_streams and max_buffered_bytes, so that a flood on other
+	// connections cannot starve one that keeps few streams open (Envoy's).
+	ConnectionReserve int `yaml:"connection_reserve"`
 	// StreamTimeout bounds every stream (a Check, a health Watch, a
 	// reflection stream) when the client sets no shorter grpc-timeout.
 	StreamTimeout time.Duration `yaml:"stream_timeout"`
@@ -533,6 +544,10 @@ func (g *GRPC) setDefaults() {
 	set(&g.MaxConcurrentStreams, 256)
 	set(&g.MaxStreams, 4096)
 	set(&g.MaxConnections, 1024)
+	if g.MaxBufferedBytes == 0 {
+		g.MaxBufferedBytes = 256 << 20
+	}
+	set(&g.ConnectionReserve, 8)
 	setD(&g.StreamTimeout, 5*time.Second)
 	setD(&g.ConnectionTimeout, 5*time.Second)
 	setD(&g.KeepaliveMinTime, 5*time.Second)
@@ -547,6 +562,32 @@ func (g *GRPC) setDefaults() {
 	setD(&g.MaxConnectionAgeGrace, 10*time.Second)
 }
 
+// StreamBytes is what one stream's client may have buffered before its
+// message is complete: HTTP/2's initial stream window (64 KiB, static), or
+// the largest message with its 5-byte gRPC prefix (once grpc-go reads the
+// prefix it opens the window to the declared length).
+func StreamBytes(maxRecv int) int64 {
+	return int64(max(StreamWindow, maxRecv+5))
+}
+
+// StreamWindow is the listeners' HTTP/2 initial stream window (grpc-go
+// ignores smaller values).
+const StreamWindow = 65535
+
+// SharedStreams is how many streams may be open over all connections
+// before only the connection reserves are left: max_streams, and no more
+// than max_buffered_bytes of StreamBytes(maxRecv).
+func (g GRPC) SharedStreams(maxRecv int) int {
+	return int(min(int64(g.MaxStreams), g.MaxBufferedBytes/StreamBytes(maxRecv)))
+}
+
+// MaxIncompleteBytes is the most the listener's incomplete requests can
+// hold buffered: (SharedStreams + connection_reserve × max_connections) ×
+// StreamBytes(maxRecv).
+func (g GRPC) MaxIncompleteBytes(maxRecv int) int64 {
+	return int64(g.SharedStreams(maxRecv)+g.ConnectionReserve*g.MaxConnections) * StreamBytes(maxRecv)
+}
+
 func (g *GRPC) validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -559,10 +600,14 @@ func (g *GRPC) validate() []error {
 		{"max_concurrent_streams", g.MaxConcurrentStreams, 1, 1 << 16},
 		{"max_streams", g.MaxStreams, 1, 1 << 20},
 		{"max_connections", g.MaxConnections, 1, 1 << 20},
+		{"connection_reserve", g.ConnectionReserve, 1, 256},
 	} {
 		if v.v < v.lo || v.v > v.hi {
 			bad(v.key, "must be between %d and %d", v.lo, v.hi)
 		}
+	}
+	if g.MaxBufferedBytes < 1<<20 || g.MaxBufferedBytes > 1<<40 {
+		bad("max_buffered_bytes", "must be between 1048576 and 1099511627776")
 	}
 	if g.MaxStreams < g.MaxConcurrentStreams {
 		bad("max_streams", "(%d) must be at least max_concurrent_streams (%d)", g.MaxStreams, g.MaxConcurrentStreams)

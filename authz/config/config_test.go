@@ -189,8 +189,20 @@ func TestGRPCLimits(t *testing.T) {
 	g := c.Server.GRPC
 	if g.MaxConcurrentStreams != 256 || g.MaxStreams != 4096 || g.MaxConnections != 1024 || g.StreamTimeout != 5*time.Second ||
 		g.ConnectionTimeout != 5*time.Second || g.KeepaliveMinTime != 5*time.Second || !*g.KeepalivePermitWithoutStream ||
-		g.MaxConnectionIdle != 5*time.Minute || g.MaxConnectionAge != 30*time.Minute || g.MaxConnectionAgeGrace != 10*time.Second {
+		g.MaxConnectionIdle != 5*time.Minute || g.MaxConnectionAge != 30*time.Minute || g.MaxConnectionAgeGrace != 10*time.Second ||
+		g.MaxBufferedBytes != 256<<20 || g.ConnectionReserve != 8 {
 		t.Errorf("defaults: %+v", g)
+	}
+	// The documented bound: streams counted at max(64 KiB, max_recv_bytes).
+	if s := g.SharedStreams(c.Server.MaxRecvBytes); s != 63 {
+		t.Errorf("shared streams at 4 MiB messages: %d, want 63 (256 MiB / (4 MiB + 5))", s)
+	}
+	// 256 MiB / 65541 = 4095 shared streams, and 8 a connection.
+	if n, want := g.MaxIncompleteBytes(64<<10), int64(4095+8*1024)*(64<<10+5); n != want {
+		t.Errorf("MaxIncompleteBytes(64 KiB) = %d, want %d", n, want)
+	}
+	if n := config.StreamBytes(1000); n != 65535 {
+		t.Errorf("StreamBytes(1000) = %d, want the 65535-byte window", n)
 	}
 	src := `identity: {anonymous: true}
 server:
@@ -217,6 +229,15 @@ store:
 		"warden.yaml:11: store.memory.max_keys: must be between 1024 and 67108864",
 	} {
 		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	_, err = config.Parse("warden.yaml", []byte("identity: {anonymous: true}\nserver:\n  grpc:\n    max_buffered_bytes: 1000\n    connection_reserve: 1000\n"), t.TempDir())
+	for _, want := range []string{
+		"warden.yaml:4: server.grpc.max_buffered_bytes: must be between 1048576 and 1099511627776",
+		"warden.yaml:5: server.grpc.connection_reserve: must be between 1 and 256",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
 	}

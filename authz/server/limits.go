@@ -24,27 +24,49 @@ const maxHeaderListBytes = 64 << 10
 
 // adminLimits are the admin listener's: server.grpc's timeouts and
 // keepalive, and smaller caps (few callers), with longer streams (queries
-// over the decision log).
+// over the decision log). Its callers are authenticated only once a
+// stream's message is read, so its buffers are bounded as tightly:
+// (64 + 2 × 64) × 256 KiB = 48 MiB at most.
 func adminLimits(g config.GRPC) config.GRPC {
 	g.MaxConcurrentStreams = min(g.MaxConcurrentStreams, 16)
 	g.MaxStreams = min(g.MaxStreams, 64)
 	g.MaxConnections = min(g.MaxConnections, 64)
+	g.MaxBufferedBytes = min(g.MaxBufferedBytes, 16<<20)
+	g.ConnectionReserve = min(g.ConnectionReserve, 2)
 	g.StreamTimeout = max(g.StreamTimeout, 30*time.Second)
 	return g
 }
 
 // grpcLimits are the server options that bound what callers hold open on a
-// gRPC listener (g: server.grpc, or adminLimits). Each stream counts against
-// g.MaxStreams until it ends, and ends by g.StreamTimeout at the latest,
-// data or not: a stream opened with HEADERS alone holds its slot (and
-// goroutine) no longer than that. Past g.MaxStreams a connection may still
-// open connReserve streams of its own. onRefuse is told of each stream
-// refused.
-func grpcLimits(g config.GRPC, onRefuse func()) []grpc.ServerOption {
-	streams := &streamLimit{max: g.MaxStreams, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[string]int{}}
+// gRPC listener (g: server.grpc, or adminLimits; maxRecv: the listener's
+// largest message). Each stream counts against g.MaxStreams until it ends,
+// and ends by g.StreamTimeout at the latest, data or not: a stream opened
+// with HEADERS alone holds its slot (and goroutine) no longer than that.
+//
+// Bytes. A stream's client may send what HTTP/2 flow control allows before
+// its message is complete: the stream window (64 KiB, static: grpc-go's
+// BDP estimation, which a client steers with its PING answers, would raise
+// it to 16 MiB for every stream) and, once grpc-go reads the 5-byte prefix,
+// the whole declared message, up to maxRecv (grpc-go opens the window to
+// it). So each stream is counted at config.StreamBytes(maxRecv), and no
+// more than g.MaxBufferedBytes of them are open over all connections; past
+// that, or past g.MaxStreams, a connection may still open
+// g.ConnectionReserve streams of its own. What incomplete requests can
+// hold is thus at most g.MaxIncompleteBytes(maxRecv):
+//
+//	(min(max_streams, max_buffered_bytes / S) + connection_reserve × max_connections) × S
+//
+// onRefuse is told of each stream refused.
+func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption {
+	streams := &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[string]int{}}
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(uint32(g.MaxConcurrentStreams)),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
+		grpc.StaticStreamWindowSize(config.StreamWindow),
+		// The connection window does not bound memory (grpc-go gives it
+		// back as frames arrive, whatever the streams hold); 1 MiB keeps a
+		// connection multiplexing many Checks from waiting on it.
+		grpc.StaticConnWindowSize(1 << 20),
 		grpc.ConnectionTimeout(g.ConnectionTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: g.KeepaliveMinTime, PermitWithoutStream: *g.KeepalivePermitWithoutStream}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -55,21 +77,19 @@ func grpcLimits(g config.GRPC, onRefuse func()) []grpc.ServerOption {
 	}
 }
 
+// adminMaxRecv bounds an admin request (a query, a revocation: small).
+const adminMaxRecv = 256 << 10
+
 // limitListener bounds l to g.MaxConnections open connections.
 func limitListener(l net.Listener, g config.GRPC) net.Listener {
 	return netutil.LimitListener(l, g.MaxConnections)
 }
 
-// connReserve is how many streams a connection may open even when
-// max_streams are open: a flood on other connections cannot starve a
-// connection that keeps few streams open (Envoy's), while the total stays
-// bounded by max_streams + max_connections × connReserve.
-const connReserve = 8
-
 // streamLimit counts the streams open over all connections and on each,
 // and gives each stream a deadline.
 type streamLimit struct {
-	max      int
+	max      int // shared by all connections
+	reserve  int // a connection's own, past max
 	timeout  time.Duration
 	onRefuse func()
 
@@ -88,7 +108,7 @@ func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, er
 		conn = p.Addr.String()
 	}
 	l.mu.Lock()
-	if l.open >= l.max && l.byConn[conn] >= connReserve {
+	if l.open >= l.max && l.byConn[conn] >= l.reserve {
 		l.mu.Unlock()
 		if l.onRefuse != nil {
 			l.onRefuse()

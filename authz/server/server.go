@@ -132,7 +132,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	o.Logger = reqLog
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
-		Help: "gRPC streams refused because the listener had max_streams open.",
+		Help: "gRPC streams refused because the listener had max_streams (or max_buffered_bytes of streams) open and the connection its reserve.",
 	}, []string{"listener"})
 	reg.MustRegister(s.refused)
 	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -287,8 +287,8 @@ func (s *Service) newAdmin() error {
 		return err
 	}
 	s.AdminTokenFile = g.TokenFile
-	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(1 << 20)},
-		grpcLimits(adminLimits(s.Config.Server.GRPC), s.refused.WithLabelValues("admin").Inc)...)
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(adminMaxRecv)},
+		grpcLimits(adminLimits(s.Config.Server.GRPC), adminMaxRecv, s.refused.WithLabelValues("admin").Inc)...)
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate
 		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
@@ -481,7 +481,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		// would grow its stack through the pipeline on every Check (about a
 		// tenth of the CPU under load); past the workers, grpc-go spawns.
 		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
-	}, grpcLimits(s.Config.Server.GRPC, s.refused.WithLabelValues("grpc").Inc)...)
+	}, grpcLimits(s.Config.Server.GRPC, s.Config.Server.MaxRecvBytes, s.refused.WithLabelValues("grpc").Inc)...)
 	if t := s.Config.Server.TLS; t.CertFile != "" {
 		tc, err := s.listenerTLS(t, "server.tls", false)
 		if err != nil {
