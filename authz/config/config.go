@@ -343,26 +343,7 @@ var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 // FileError rewrites yaml.v3's "line N: msg" errors (all of them, for a
 // TypeError) as "file:N: msg".
 func FileError(name string, err error) error {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var out []error
-	for _, m := range msgs {
-		if g := lineRE.FindStringSubmatch(m); g != nil {
-			msg := g[2]
-			if f, ok := strings.CutPrefix(msg, "field "); ok {
-				if k, _, ok := strings.Cut(f, " not found in type "); ok {
-					msg = fmt.Sprintf("unknown key %q", k) // not the Go type's name
-				}
-			}
-			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], plainTypeError(msg)))
-			continue
-		}
-		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
-	}
-	return errors.Join(out...)
+	return errors.Join(decodeErrors(name, err, nil, nil)...)
 }
 
 // sortByLine orders errors "name:N: ..." by N (others first), so that all
@@ -380,7 +361,10 @@ func sortByLine(name string, errs []error) {
 	slices.SortStableFunc(errs, func(a, b error) int { return line(a) - line(b) })
 }
 
-// decodeErrors is FileError with the key path of each error's line.
+// decodeErrors rewrites yaml.v3's "line N: msg" errors (all of them, for
+// a TypeError) as "file:N: msg", with the key path lines has for line N;
+// an unknown-key error on a line in reported is left out (walkKeys said
+// it better). FileError is decodeErrors without either.
 func decodeErrors(name string, err error, lines map[int]string, reported map[int]bool) []error {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
@@ -404,7 +388,7 @@ func decodeErrors(name string, err error, lines map[int]string, reported map[int
 			if p := lines[n]; p != "" {
 				msg = p + ": " + msg
 			}
-			out = append(out, fmt.Errorf("%s:%d: %s", name, n, msg))
+			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
 			continue
 		}
 		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
