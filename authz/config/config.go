@@ -731,20 +731,33 @@ func (c *Config) validateAdmin() []error {
 	if a.DevToken && !Loopback(a.Addr) {
 		bad("admin.dev_token", "the dev token is for local use only: admin.addr %q is not a loopback address", a.Addr)
 	}
-	if len(a.Clients) > 0 && a.TLS.ClientCAFile == "" {
-		bad("admin.clients", "needs admin.tls.client_ca_file (clients are identified by their certificates)")
+	errs = append(errs, validateClients("admin", a.Clients, a.TLS.ClientCAFile, ValidAdminGrant, AdminMethods, "the methods this client may call", "an admin method")...)
+	return errs
+}
+
+// validateClients checks the clients of the listener configured at
+// section: they are identified by their certificates, so they need
+// section.tls.client_ca_file; each needs an id and grants, every grant
+// valid. names are the grants errors list; list and noun word them.
+func validateClients(section string, clients []AdminClient, clientCA string, valid func(string) bool, names []string, list, noun string) []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
 	}
-	for i, cl := range a.Clients {
-		p := fmt.Sprintf("admin.clients[%d]", i)
+	if len(clients) > 0 && clientCA == "" {
+		bad(section+".clients", "needs %s.tls.client_ca_file (clients are identified by their certificates)", section)
+	}
+	for i, cl := range clients {
+		p := fmt.Sprintf("%s.clients[%d]", section, i)
 		if cl.ID == "" {
 			bad(p+".id", "is required (a URI SAN such as spiffe://..., or a subject CN)")
 		}
 		if len(cl.Allow) == 0 {
-			bad(p+".allow", "is required: list the methods this client may call (%s, or *)", strings.Join(AdminMethods, ", "))
+			bad(p+".allow", "is required: list %s (%s, or *)", list, strings.Join(names, ", "))
 		}
 		for j, g := range cl.Allow {
-			if !ValidAdminGrant(g) {
-				bad(fmt.Sprintf("%s.allow[%d]", p, j), "%q is not an admin method (%s, or *)", g, strings.Join(AdminMethods, ", "))
+			if !valid(g) {
+				bad(fmt.Sprintf("%s.allow[%d]", p, j), "%q is not %s (%s, or *)", g, noun, strings.Join(names, ", "))
 			}
 		}
 	}
