@@ -258,20 +258,26 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 		return res
 	}
 	if allStep {
-		su := &StepUp{MaxAge: -1}
-		for _, f := range forbids {
-			if f.stepACR != "" && !contains(su.ACR, f.stepACR) {
-				su.ACR = append(su.ACR, f.stepACR)
-			}
-			if f.stepAge >= 0 && (su.MaxAge < 0 || f.stepAge < su.MaxAge) {
-				su.MaxAge = f.stepAge
-			}
-		}
-		res.StepUp = su
+		res.StepUp = stepUpOf(forbids)
 		return res
 	}
 	res.Status = forbids[0].status
 	return res
+}
+
+// stepUpOf is the step-up that satisfies all of forbids (step-up
+// annotated): every ACR they name, the smallest max age (-1: none).
+func stepUpOf(forbids []*compiled) *StepUp {
+	su := &StepUp{MaxAge: -1}
+	for _, f := range forbids {
+		if f.stepACR != "" && !contains(su.ACR, f.stepACR) {
+			su.ACR = append(su.ACR, f.stepACR)
+		}
+		if f.stepAge >= 0 && (su.MaxAge < 0 || f.stepAge < su.MaxAge) {
+			su.MaxAge = f.stepAge
+		}
+	}
+	return su
 }
 
 // forbidErrored applies policy.on_error: deny. When a forbid's evaluation

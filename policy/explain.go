@@ -248,16 +248,7 @@ func (s *Set) explainPolicies(e *Explanation, order []int32, ents cedar.EntityGe
 		case len(permits) == 0 && (allStep || allStatus):
 			e.Rule += " (no permit applies either, so its annotations give no answer)"
 		case allStep:
-			su := &StepUp{MaxAge: -1}
-			for _, f := range forbids {
-				if f.stepACR != "" && !contains(su.ACR, f.stepACR) {
-					su.ACR = append(su.ACR, f.stepACR)
-				}
-				if f.stepAge >= 0 && (su.MaxAge < 0 || f.stepAge < su.MaxAge) {
-					su.MaxAge = f.stepAge
-				}
-			}
-			e.StepUp, e.Reason = su, "step_up"
+			e.StepUp, e.Reason = stepUpOf(forbids), "step_up"
 			e.Rule += fmt.Sprintf(", and only it: permit %s would allow; step-up asked (401 insufficient_user_authentication)", strings.Join(ids(permits), ", "))
 		case allStatus:
 			e.Status = forbids[0].status

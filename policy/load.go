@@ -567,19 +567,25 @@ func (s *Set) checkHead(routes []*Route) []error {
 			errs = append(errs, fmt.Errorf(`%s: policy %q: no request is decided as Action::"HEAD": a HEAD request is decided as the GET it reads (Action::"GET", or its GET route's action)`, c.pos, c.id))
 		}
 	}
+	s.eachScopeAction(check)
+	return errs
+}
+
+// eachScopeAction calls f with each policy and each action its scope
+// names (action == A, action in A, action in [A, ...]), in file order.
+func (s *Set) eachScopeAction(f func(c *compiled, uid cedar.EntityUID)) {
 	for _, c := range s.policies {
 		switch a := c.ast.Action.(type) {
 		case xast.ScopeTypeEq:
-			check(c, a.Entity)
+			f(c, a.Entity)
 		case xast.ScopeTypeIn:
-			check(c, a.Entity)
+			f(c, a.Entity)
 		case xast.ScopeTypeInSet:
 			for _, e := range a.Entities {
-				check(c, e)
+				f(c, e)
 			}
 		}
 	}
-	return errs
 }
 
 func routeAction(method, template string) cedar.EntityUID {
@@ -622,18 +628,7 @@ func (s *Set) checkActions() []error {
 			errs = append(errs, fmt.Errorf("%s: policy %q: unknown action %s (not a route action, a method, read, write, or in %s)", c.pos, c.id, uid, EntitiesFile))
 		}
 	}
-	for _, c := range s.policies {
-		switch a := c.ast.Action.(type) {
-		case xast.ScopeTypeEq:
-			check(c, a.Entity)
-		case xast.ScopeTypeIn:
-			check(c, a.Entity)
-		case xast.ScopeTypeInSet:
-			for _, e := range a.Entities {
-				check(c, e)
-			}
-		}
-	}
+	s.eachScopeAction(check)
 	return errs
 }
 

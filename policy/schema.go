@@ -381,15 +381,7 @@ func (c *compiled) locate(msg string) string {
 	if best < 0 {
 		return c.pos
 	}
-	line, col := c.line, c.col
-	for _, ch := range c.text[:best] {
-		if ch == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Sprintf("%s:%d:%d", c.file, line, col)
+	return c.posAt(best)
 }
 
 var conditionRE = regexp.MustCompile(`\b(?:permit|forbid)\s*\(|\b(?:when|unless)\s*\{\s*`)
@@ -403,8 +395,14 @@ func (c *compiled) conditionPos() string {
 		return c.pos
 	}
 	at := locs[1][1]
+	return c.posAt(at)
+}
+
+// posAt is file:line:col of byte offset off in c's text (columns count
+// characters).
+func (c *compiled) posAt(off int) string {
 	line, col := c.line, c.col
-	for _, ch := range c.text[:at] {
+	for _, ch := range c.text[:off] {
 		if ch == '\n' {
 			line, col = line+1, 1
 		} else {

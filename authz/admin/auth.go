@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -106,18 +107,12 @@ func (g *Guard) Check() error {
 func (g *Guard) authorize(ctx context.Context, method string) (string, error) {
 	if p, ok := peer.FromContext(ctx); ok {
 		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-			cert := ti.State.VerifiedChains[0][0]
-			ids := []string{cert.Subject.CommonName}
-			for _, u := range cert.URIs {
-				ids = append([]string{u.String()}, ids...)
-			}
-			for _, c := range g.Clients {
-				if slices.Contains(ids, c.ID) {
-					if allowed(c.Allow, method) {
-						return c.ID, nil
-					}
-					return c.ID, status.Errorf(codes.PermissionDenied, "%s may not call %s", c.ID, method)
+			ids := certIDs(ti.State.VerifiedChains[0][0])
+			if c, ok := g.client(ids); ok {
+				if allowed(c.Allow, method) {
+					return c.ID, nil
 				}
+				return c.ID, status.Errorf(codes.PermissionDenied, "%s may not call %s", c.ID, method)
 			}
 			if g.TokenFile == "" {
 				return ids[0], status.Errorf(codes.PermissionDenied, "client certificate %q is not in admin.clients", ids[0])
@@ -141,6 +136,40 @@ func (g *Guard) authorize(ctx context.Context, method string) (string, error) {
 	if err != nil && len(grants) == 0 {
 		return "", status.Error(codes.Unavailable, "admin API: token file invalid")
 	}
+	found := lookup(grants, tok)
+	if found < 0 {
+		return "", status.Error(codes.Unauthenticated, "admin API: unknown token")
+	}
+	who := g.tokenWho(grants[found])
+	if !allowed(grants[found].methods, method) {
+		return who, status.Errorf(codes.PermissionDenied, "this token may not call %s", method)
+	}
+	return who, nil
+}
+
+// certIDs are the names a verified client certificate goes by in
+// Clients: its URI SANs (the last first), then its subject CN.
+func certIDs(cert *x509.Certificate) []string {
+	ids := []string{cert.Subject.CommonName}
+	for _, u := range cert.URIs {
+		ids = append([]string{u.String()}, ids...)
+	}
+	return ids
+}
+
+// client is the first of Clients whose ID is one of ids.
+func (g *Guard) client(ids []string) (config.AdminClient, bool) {
+	for _, c := range g.Clients {
+		if slices.Contains(ids, c.ID) {
+			return c, true
+		}
+	}
+	return config.AdminClient{}, false
+}
+
+// lookup is the index of tok's entry in grants (the last, if listed
+// twice), or -1: every entry is compared, in constant time.
+func lookup(grants []grant, tok string) int {
 	sum := sha256.Sum256([]byte(tok))
 	found := -1
 	for i := range grants { // no early exit: every entry is compared
@@ -148,14 +177,13 @@ func (g *Guard) authorize(ctx context.Context, method string) (string, error) {
 			found = i
 		}
 	}
-	if found < 0 {
-		return "", status.Error(codes.Unauthenticated, "admin API: unknown token")
-	}
-	who := fmt.Sprintf("token:%s:%d", filepath.Base(g.TokenFile), grants[found].line)
-	if !allowed(grants[found].methods, method) {
-		return who, status.Errorf(codes.PermissionDenied, "this token may not call %s", method)
-	}
-	return who, nil
+	return found
+}
+
+// tokenWho names a token caller by its place in the token file
+// ("token:FILE:LINE"), never by the token.
+func (g *Guard) tokenWho(gr grant) string {
+	return fmt.Sprintf("token:%s:%d", filepath.Base(g.TokenFile), gr.line)
 }
 
 func allowed(grants []string, method string) bool {

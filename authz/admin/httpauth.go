@@ -1,14 +1,10 @@
 package admin
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -34,15 +30,9 @@ var ErrUnknownToken = errors.New("unknown token")
 // token) and is ErrUnknownToken for a bearer token not in the file.
 func (g *Guard) AuthenticateHTTP(r *http.Request) (c HTTPCaller, status int, err error) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		cert := r.TLS.VerifiedChains[0][0]
-		ids := []string{cert.Subject.CommonName}
-		for _, u := range cert.URIs {
-			ids = append([]string{u.String()}, ids...)
-		}
-		for _, cl := range g.Clients {
-			if slices.Contains(ids, cl.ID) {
-				return HTTPCaller{Who: cl.ID, Grants: cl.Allow}, 0, nil
-			}
+		ids := certIDs(r.TLS.VerifiedChains[0][0])
+		if cl, ok := g.client(ids); ok {
+			return HTTPCaller{Who: cl.ID, Grants: cl.Allow}, 0, nil
 		}
 		if g.TokenFile == "" {
 			return HTTPCaller{Who: ids[0]}, http.StatusForbidden, fmt.Errorf("client certificate %q is not in the clients list", ids[0])
@@ -63,17 +53,11 @@ func (g *Guard) AuthenticateHTTP(r *http.Request) (c HTTPCaller, status int, err
 	if err != nil {
 		return HTTPCaller{}, status, err
 	}
-	sum := sha256.Sum256([]byte(tok))
-	found := -1
-	for i := range grants { // no early exit: every entry is compared
-		if subtle.ConstantTimeCompare(sum[:], grants[i].sum[:]) == 1 {
-			found = i
-		}
-	}
+	found := lookup(grants, tok)
 	if found < 0 {
 		return HTTPCaller{}, http.StatusUnauthorized, ErrUnknownToken
 	}
-	return HTTPCaller{Who: fmt.Sprintf("token:%s:%d", filepath.Base(g.TokenFile), grants[found].line), Grants: grants[found].methods}, 0, nil
+	return HTTPCaller{Who: g.tokenWho(grants[found]), Grants: grants[found].methods}, 0, nil
 }
 
 // tokenCache is a parsed token file and the stamp of the file it came from.

@@ -88,23 +88,8 @@ func (c *Config) validateAuthZEN() []error {
 	if z.TLS.CertFile == "" && !Loopback(addr) {
 		bad("server.authzen_addr", "%q is not a loopback address: the AuthZEN API needs authzen.tls there (its bearer tokens must not cross a network in clear)", addr)
 	}
-	if len(z.Clients) > 0 && z.TLS.ClientCAFile == "" {
-		bad("authzen.clients", "needs authzen.tls.client_ca_file (clients are identified by their certificates)")
-	}
-	for i, cl := range z.Clients {
-		p := fmt.Sprintf("authzen.clients[%d]", i)
-		if cl.ID == "" {
-			bad(p+".id", "is required (a URI SAN such as spiffe://..., or a subject CN)")
-		}
-		if len(cl.Allow) == 0 {
-			bad(p+".allow", "is required: list the grants of this client (%s, or *)", strings.Join(AuthZENMethods, ", "))
-		}
-		for j, g := range cl.Allow {
-			if g != "*" && !slices.Contains(AuthZENMethods, g) {
-				bad(fmt.Sprintf("%s.allow[%d]", p, j), "%q is not an AuthZEN grant (%s, or *)", g, strings.Join(AuthZENMethods, ", "))
-			}
-		}
-	}
+	validGrant := func(g string) bool { return g == "*" || slices.Contains(AuthZENMethods, g) }
+	errs = append(errs, validateClients("authzen", z.Clients, z.TLS.ClientCAFile, validGrant, AuthZENMethods, "the grants of this client", "an AuthZEN grant")...)
 	for i, name := range z.Issuers {
 		found := false
 		for _, is := range c.Identity.Issuers {

@@ -354,26 +354,7 @@ var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 // FileError rewrites yaml.v3's "line N: msg" errors (all of them, for a
 // TypeError) as "file:N: msg".
 func FileError(name string, err error) error {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var out []error
-	for _, m := range msgs {
-		if g := lineRE.FindStringSubmatch(m); g != nil {
-			msg := g[2]
-			if f, ok := strings.CutPrefix(msg, "field "); ok {
-				if k, _, ok := strings.Cut(f, " not found in type "); ok {
-					msg = fmt.Sprintf("unknown key %q", k) // not the Go type's name
-				}
-			}
-			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], plainTypeError(msg)))
-			continue
-		}
-		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
-	}
-	return errors.Join(out...)
+	return errors.Join(decodeErrors(name, err, nil, nil)...)
 }
 
 // sortByLine orders errors "name:N: ..." by N (others first), so that all
@@ -391,7 +372,10 @@ func sortByLine(name string, errs []error) {
 	slices.SortStableFunc(errs, func(a, b error) int { return line(a) - line(b) })
 }
 
-// decodeErrors is FileError with the key path of each error's line.
+// decodeErrors rewrites yaml.v3's "line N: msg" errors (all of them, for
+// a TypeError) as "file:N: msg", with the key path lines has for line N;
+// an unknown-key error on a line in reported is left out (walkKeys said
+// it better). FileError is decodeErrors without either.
 func decodeErrors(name string, err error, lines map[int]string, reported map[int]bool) []error {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
@@ -415,7 +399,7 @@ func decodeErrors(name string, err error, lines map[int]string, reported map[int
 			if p := lines[n]; p != "" {
 				msg = p + ": " + msg
 			}
-			out = append(out, fmt.Errorf("%s:%d: %s", name, n, msg))
+			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
 			continue
 		}
 		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
@@ -792,20 +776,33 @@ func (c *Config) validateAdmin() []error {
 	if a.DevToken && !Loopback(a.Addr) {
 		bad("admin.dev_token", "the dev token is for local use only: admin.addr %q is not a loopback address", a.Addr)
 	}
-	if len(a.Clients) > 0 && a.TLS.ClientCAFile == "" {
-		bad("admin.clients", "needs admin.tls.client_ca_file (clients are identified by their certificates)")
+	errs = append(errs, validateClients("admin", a.Clients, a.TLS.ClientCAFile, ValidAdminGrant, AdminMethods, "the methods this client may call", "an admin method")...)
+	return errs
+}
+
+// validateClients checks the clients of the listener configured at
+// section: they are identified by their certificates, so they need
+// section.tls.client_ca_file; each needs an id and grants, every grant
+// valid. names are the grants errors list; list and noun word them.
+func validateClients(section string, clients []AdminClient, clientCA string, valid func(string) bool, names []string, list, noun string) []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
 	}
-	for i, cl := range a.Clients {
-		p := fmt.Sprintf("admin.clients[%d]", i)
+	if len(clients) > 0 && clientCA == "" {
+		bad(section+".clients", "needs %s.tls.client_ca_file (clients are identified by their certificates)", section)
+	}
+	for i, cl := range clients {
+		p := fmt.Sprintf("%s.clients[%d]", section, i)
 		if cl.ID == "" {
 			bad(p+".id", "is required (a URI SAN such as spiffe://..., or a subject CN)")
 		}
 		if len(cl.Allow) == 0 {
-			bad(p+".allow", "is required: list the methods this client may call (%s, or *)", strings.Join(AdminMethods, ", "))
+			bad(p+".allow", "is required: list %s (%s, or *)", list, strings.Join(names, ", "))
 		}
 		for j, g := range cl.Allow {
-			if !ValidAdminGrant(g) {
-				bad(fmt.Sprintf("%s.allow[%d]", p, j), "%q is not an admin method (%s, or *)", g, strings.Join(AdminMethods, ", "))
+			if !valid(g) {
+				bad(fmt.Sprintf("%s.allow[%d]", p, j), "%q is not %s (%s, or *)", g, noun, strings.Join(names, ", "))
 			}
 		}
 	}
