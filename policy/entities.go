@@ -13,6 +13,7 @@ import (
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/wardenauthz/warden/internal/jsonlist"
 )
@@ -49,6 +50,10 @@ func parseEntitiesWith(file string, b []byte, rs *resolved.Schema) (cedar.Entity
 	var errs []error
 	for i, el := range els {
 		at := fmt.Sprintf("%s:%d:%d", file, el.Line, el.Col)
+		if err := strictJSON(el.Raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: entity %d: %v", at, i+1, err))
+			continue
+		}
 		e, ees := r.entity(el.Raw)
 		if len(ees) > 0 {
 			for _, err := range ees {
@@ -69,6 +74,17 @@ func parseEntitiesWith(file string, b []byte, rs *resolved.Schema) (cedar.Entity
 		pos = append(pos, entityPos{e.UID, at})
 	}
 	return out, pos, errors.Join(errs...)
+}
+
+// strictJSON refuses what cedar-go's JSON reader refuses and
+// encoding/json lets through: invalid UTF-8 (no silent U+FFFD in an id or
+// attribute name) and a member name given twice (no "last one wins").
+func strictJSON(raw []byte) error {
+	v := jsontext.Value(bytes.Clone(raw))
+	if err := v.Format(); err != nil { // strict: no duplicate names, no invalid UTF-8
+		return errors.New(strings.TrimPrefix(err.Error(), "jsontext: "))
+	}
+	return nil
 }
 
 // entityPos is where an entity is defined.

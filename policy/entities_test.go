@@ -190,3 +190,18 @@ func FuzzEntities(f *testing.F) {
 		}
 	})
 }
+
+// TestEntitiesStrictJSON: what cedar-go's reader refuses, Warden refuses
+// too, at the entity: a member name given twice (encoding/json would keep
+// the last) and invalid UTF-8 (it would become U+FFFD).
+func TestEntitiesStrictJSON(t *testing.T) {
+	for src, want := range map[string]string{
+		"[\n {\"uid\": {\"type\": \"User\", \"id\": \"a\"}, \"parents\": [], \"attrs\": {\"admin\": false, \"admin\": true}}\n]": `e.json:2:2: entity 1: duplicate object member name "admin"`,
+		"[\n {\"uid\": {\"type\": \"User\", \"id\": \"a\xb2\"}, \"parents\": [], \"attrs\": {}}\n]":                              `e.json:2:2: entity 1: invalid UTF-8`,
+	} {
+		_, err := parseEntities("e.json", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", src, err, want)
+		}
+	}
+}
