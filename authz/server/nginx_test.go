@@ -17,6 +17,7 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // The shipped nginx example, and what the tests substitute in it.
@@ -98,12 +99,7 @@ func TestNginxExampleIsValid(t *testing.T) {
 // freePort is a loopback port nothing listens on (for nginx to take).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 }
 
 // startNginx runs the shipped example on a private loopback port, before

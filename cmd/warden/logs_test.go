@@ -29,14 +29,29 @@ func serveWith(t *testing.T, cfg, grpcAddr string) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--config", cfg}, testlog.Writer(t, "records", &out), testlog.Writer(t, "stderr", &errb))
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	exited := false
+	t.Cleanup(func() {
+		cancel()
+		if !exited {
+			<-done
+		}
+	})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if c, err := net.Dial("tcp", grpcAddr); err == nil {
 			c.Close()
 			return
 		}
+		select {
+		case code := <-done: // serve wrote errb before it returned
+			exited = true
+			t.Fatalf("serve exited %d before it listened: %s", code, errb.String())
+		default:
+		}
 		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			exited = true
 			t.Fatalf("serve did not start: %s", errb.String())
 		}
 		time.Sleep(20 * time.Millisecond)

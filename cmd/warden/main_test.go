@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,12 +26,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 }
 
 // quickstartCopy copies examples/quickstart to a temp dir with free ports.
@@ -113,6 +109,8 @@ func TestNewUserWalkthrough(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			cancel()
+			<-served // serve is done writing serveErr
 			t.Fatalf("server did not start: %s", serveErr.String())
 		}
 		time.Sleep(20 * time.Millisecond)

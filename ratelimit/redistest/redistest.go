@@ -5,10 +5,12 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,15 +124,40 @@ func (s *Server) Ping() error {
 	return nil
 }
 
-// FreePort is a loopback TCP port free at the time of the call.
+// FreePort is a loopback TCP port free at the time of the call, for a
+// server a test starts later (redis-server, nginx, warden serve with a
+// config file). It is drawn from below the kernel's ephemeral range, which
+// the port-0 listener would draw from: there, the client side of any
+// other connection made meanwhile (by this or another test process) could
+// take it before the server binds it ("address already in use").
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo := ephemeralLow() - 1
+	for range 200 {
+		p := 10000 + mrand.IntN(lo-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port below the ephemeral range")
+	return 0
+}
+
+// ephemeralLow is the low end of the kernel's ephemeral port range
+// (32768 where it cannot be read, Linux's default).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // Pause stops (SIGSTOP) or resumes (SIGCONT) the server, for fault tests.
