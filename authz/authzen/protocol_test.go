@@ -269,3 +269,42 @@ func TestAuthZENMetadata(t *testing.T) {
 		t.Errorf("GET evaluation: HTTP %d", status)
 	}
 }
+
+// TestAuthZENMemberNamesOneWay: a member named again in other letter case
+// (SUBJECT, ID, \u0049d) is refused. encoding/json matches names without
+// case, the last one winning, so Warden would decide for Rick what a PEP
+// reading names exactly sent for Beth.
+func TestAuthZENMemberNamesOneWay(t *testing.T) {
+	p := startPDP(t, exampleConfig)
+	const act = `"action":{"name":"can_delete_todo"},"resource":{"type":"todo","id":"1"}`
+	if _, b := p.post(t, pepToken, authzen.PathEvaluation, `{"subject":{"type":"user","id":"`+beth+`"},`+act+`}`); string(b) != `{"decision":false}`+"\n" {
+		t.Fatalf("beth deletes: %s", b)
+	}
+	for _, body := range []string{
+		`{"subject":{"type":"user","id":"` + beth + `"},"SUBJECT":{"type":"user","id":"rick@the-citadel.com"},` + act + `}`,
+		`{"subject":{"type":"user","id":"` + beth + `","ID":"rick@the-citadel.com"},` + act + `}`,
+		`{"subject":{"type":"user","id":"` + beth + `","\u0049d":"rick@the-citadel.com"},` + act + `}`,
+	} {
+		if status, b := p.post(t, pepToken, authzen.PathEvaluation, body); status != http.StatusBadRequest || !strings.Contains(string(b), "member names are matched exactly") {
+			t.Errorf("%s: HTTP %d %s", body, status, b)
+		}
+	}
+	// One member in other case: the PEP sees no subject here and means the
+	// top-level one; the decoder would read Rick.
+	for _, c := range []struct{ path, body string }{
+		{authzen.PathEvaluations, `{"subject":{"type":"user","id":"` + beth + `"},` + act + `,"evaluations":[{"Subject":{"type":"user","id":"rick@the-citadel.com"}}]}`},
+		{authzen.PathEvaluations, `{"subject":{"type":"user","id":"` + beth + `"},` + act + `,"evaluations":[{"Subject":{"type":"user","id":"rick@the-citadel.com"},"subject":{"type":"user","id":"` + beth + `"}}]}`},
+		{authzen.PathEvaluation, `{"Subject":{"type":"user","id":"rick@the-citadel.com"},` + act + `}`},
+		{authzen.PathEvaluation, `{"subject":{"type":"user","Id":"rick@the-citadel.com"},` + act + `}`},
+		{authzen.PathEvaluation, `{"subject":{"type":"user","id":"rick@the-citadel.com"},"action":{"NAME":"can_delete_todo"},"resource":{"type":"todo","id":"1"}}`},
+	} {
+		if status, b := p.post(t, pepToken, c.path, c.body); status != http.StatusBadRequest {
+			t.Errorf("%s: HTTP %d %s", c.body, status, b)
+		}
+	}
+	// Members of properties and context are the caller's own, exact.
+	ok := `{"subject":{"type":"user","id":"` + beth + `","properties":{"ID":"x","Id":"y"}},` + act + `,"context":{"Subject":1}}`
+	if status, b := p.post(t, pepToken, authzen.PathEvaluation, ok); status != http.StatusOK || string(b) != `{"decision":false}`+"\n" {
+		t.Errorf("free-form members: HTTP %d %s", status, b)
+	}
+}

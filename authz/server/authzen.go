@@ -42,13 +42,15 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 	}
 	z := s.Config.AuthZEN
 	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: z.Timeout,
-		ReadTimeout:       z.Timeout,
-		WriteTimeout:      z.Timeout,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+		Handler: h,
+		// "OPTIONS *" reaches the handler, which knows no such path.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            z.Timeout,
+		ReadTimeout:                  z.Timeout,
+		WriteTimeout:                 z.Timeout,
+		IdleTimeout:                  60 * time.Second,
+		MaxHeaderBytes:               64 << 10,
+		ErrorLog:                     slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	if z.TLS.CertFile != "" {
 		// token and OIDC callers need no certificate

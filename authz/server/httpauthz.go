@@ -38,12 +38,15 @@ func (s *Service) HTTPAuthzServer() *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{
-		Handler:           s.HTTPAuthzHandler(),
-		Protocols:         &p,
-		ReadHeaderTimeout: c.HTTPAuthz.ReadTimeout,
-		ReadTimeout:       c.HTTPAuthz.ReadTimeout,
-		WriteTimeout:      c.HTTPAuthz.ReadTimeout + 5*time.Second,
-		IdleTimeout:       c.HTTPAuthz.IdleTimeout,
+		Handler:   s.HTTPAuthzHandler(),
+		Protocols: &p,
+		// "OPTIONS *" goes to the handler (refused: not origin-form) too;
+		// net/http would otherwise answer it 200 itself, unjudged.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            c.HTTPAuthz.ReadTimeout,
+		ReadTimeout:                  c.HTTPAuthz.ReadTimeout,
+		WriteTimeout:                 c.HTTPAuthz.ReadTimeout + 5*time.Second,
+		IdleTimeout:                  c.HTTPAuthz.IdleTimeout,
 		// room for the request line and the forwarded headers
 		MaxHeaderBytes: maxHeader + 16<<10,
 		HTTP2: &http.HTTP2Config{

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -201,5 +203,43 @@ func TestHTTPMetricsNameTheTransport(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestHTTPOptionsAsteriskJudged: "OPTIONS *" (asterisk-form) reaches the
+// pipeline over HTTP/1.1 and h2c, as every request does; net/http would
+// otherwise answer it 200 itself, with no decision and no record.
+func TestHTTPOptionsAsteriskJudged(t *testing.T) {
+	e := httpAuthz(t, nil)
+	addr := strings.TrimPrefix(e.httpAuthz, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("OPTIONS * HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer garbage\r\nConnection: close\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(line, " 200 ") || strings.HasPrefix(line, "HTTP/1.1 2") {
+		t.Errorf("OPTIONS * over HTTP/1.1: %q, want a refusal", strings.TrimSpace(line))
+	}
+	// h2c with prior knowledge.
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	req, _ := http.NewRequest(http.MethodOptions, e.httpAuthz, nil)
+	req.URL.Opaque = "*"
+	req.Header.Set("Authorization", "Bearer garbage")
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("OPTIONS * over h2c: %d, want a refusal", resp.StatusCode)
 	}
 }
