@@ -453,7 +453,7 @@ func (s *Set) RequestValidator() (func(types.Request) error, error) {
 	}, nil
 }
 
-func appliesTo(a resolvedAction, principal bool) []types.EntityType {
+func appliesTo(a resolved.Action, principal bool) []types.EntityType {
 	if a.AppliesTo == nil {
 		return nil
 	}
@@ -474,5 +474,3 @@ func joinTypes(ts []types.EntityType) string {
 	slices.Sort(s)
 	return strings.Join(s, ", ")
 }
-
-type resolvedAction = resolved.Action
