@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testlog"
 )
 
 // TestRotatedKeyAcceptedWithinSeconds: a provider that starts signing with a
@@ -96,22 +96,11 @@ func TestKidStormCostsOneFetchPerInterval(t *testing.T) {
 }
 
 // logBuffer is a goroutine-safe JSON log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testlog.Buffer }
 
 func (b *logBuffer) lines(t *testing.T) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -296,9 +285,7 @@ func TestFetchErrorsRedactPasswords(t *testing.T) {
 	}
 	_, err = a.Authenticate(context.Background(), bearer(is.Sign(t, is.Claims("alice", aud))))
 	st := a.KeyStatus()[0]
-	logs.mu.Lock()
-	logged := logs.buf.String()
-	logs.mu.Unlock()
+	logged := logs.String()
 	if err == nil || st.LastError == "" || logged == "" {
 		t.Fatalf("no failure: %v %+v %q", err, st, logged)
 	}

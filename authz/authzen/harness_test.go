@@ -29,29 +29,11 @@ const (
 
 const exampleConfig = "../../examples/authzen/warden.yaml"
 
-// syncBuffer collects decision records written by the log's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // pdp is a Warden serving the AuthZEN API on a loopback listener.
 type pdp struct {
 	base    string
 	svc     *server.Service
-	records *syncBuffer
+	records *testlog.Buffer
 	stop    func() // stops serving and flushes the decision log
 }
 
@@ -97,7 +79,7 @@ func startPDPConfig(t testing.TB, cfg *config.Config, mutate ...func(*config.Con
 	for _, m := range mutate {
 		m(cfg)
 	}
-	recs := &syncBuffer{}
+	recs := &testlog.Buffer{}
 	svc, err := server.New(cfg, server.Options{
 		Logger: testlog.Logger(t, nil), Stdout: testlog.Writer(t, "records", recs), Node: "test",
 	})

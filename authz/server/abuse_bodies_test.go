@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -39,19 +38,9 @@ type staller struct {
 
 func dialStaller(t *testing.T, addr string) *staller {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &staller{conn: c, fr: http2.NewFramer(c, c), done: make(chan struct{}), connWin: 65535, initWin: 65535, win: map[uint32]int64{}, sent: map[uint32]int64{}}
+	c, fr := dialH2(t, addr)
+	s := &staller{conn: c, fr: fr, done: make(chan struct{}), connWin: 65535, initWin: 65535, win: map[uint32]int64{}, sent: map[uint32]int64{}}
 	s.cond = sync.NewCond(&s.mu)
-	s.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
 	go s.read()
 	t.Cleanup(func() { c.Close(); <-s.done })
 	return s

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,25 +19,9 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/abusetest"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
-
-// abuseCount is n in CI and full with WARDEN_ABUSE=full (go tool task abuse).
-func abuseCount(n, full int) int {
-	if os.Getenv("WARDEN_ABUSE") == "full" {
-		return full
-	}
-	return n
-}
-
-// liveHeap is the live heap after a full collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // longPathFlood sends n anonymous Checks with paths of size bytes from 8
 // goroutines: even ones to the public catalog (allowed, the whole path a
@@ -123,19 +105,14 @@ func anonymousReplayable(c *config.Config) {
 // source) and the asynchronous log holding them; every answer stays right,
 // and the records are cut and marked truncated.
 func TestAbuseLongPaths(t *testing.T) {
-	n := abuseCount(600, 12000)
+	n := abusetest.Count(600, 12000)
 	e := start(t, anonymousReplayable)
 	longPathFlood(t, e, 20, 60<<10) // warm up: connections, caches, pools
 	drained(t, e.svc.Log)
-	before := liveHeap()
+	before := abusetest.Measure()
 	longPathFlood(t, e, n, 60<<10)
 	drained(t, e.svc.Log)
-	after := liveHeap()
-	growth := int64(after) - int64(before)
-	t.Logf("%d Checks with 60 KB paths: heap %d MiB -> %d MiB (%+d KiB)", n, before>>20, after>>20, growth>>10)
-	if growth > 64<<20 {
-		t.Errorf("heap grew by %d MiB, the budget is 64 MiB", growth>>20)
-	}
+	abusetest.Check(t, fmt.Sprintf("%d Checks with 60 KB paths", n), before, abusetest.Measure(), abusetest.Budget{Heap: 64 * abusetest.MiB})
 	ring, ok := e.svc.Logs.(*authz.Ring)
 	if !ok {
 		t.Fatalf("the admin API's source is %T, not the in-memory ring", e.svc.Logs)
@@ -160,7 +137,7 @@ func TestAbuseLongPaths(t *testing.T) {
 // 545 MB, max_len counting records) grows Redis by less than max_len ×
 // max_record_bytes, and every stream entry is within max_record_bytes.
 func TestAbuseLongPathsRedis(t *testing.T) {
-	n := abuseCount(600, 12000)
+	n := abusetest.Count(600, 12000)
 	const maxLen = 1000
 	srv := redistest.Start(t)
 	e := start(t, anonymousReplayable, func(c *config.Config) {
@@ -220,7 +197,7 @@ func TestAbuseLongPathsRedis(t *testing.T) {
 // byte bound is a bound on memory only if its estimates are. Every answer
 // is right.
 func TestAbuseRecordShapes(t *testing.T) {
-	n := abuseCount(150, 4000)
+	n := abusetest.Count(150, 4000)
 	medium := strings.Repeat("m", 900)
 	var query, small strings.Builder
 	for i := range 4000 {
@@ -275,17 +252,15 @@ func TestAbuseRecordShapes(t *testing.T) {
 		}
 		flood(10)
 		drained(t, e.svc.Log)
-		before := liveHeap()
+		before := abusetest.Measure()
 		_, ringBefore := ring.Len()
 		flood(n)
 		drained(t, e.svc.Log)
-		after := liveHeap()
+		after := abusetest.Measure()
 		_, ringAfter := ring.Len()
-		growth, counted := int64(after)-int64(before), int64(ringAfter-ringBefore)
-		t.Logf("%s: %d Checks: heap %d MiB -> %d MiB (%+d KiB), the ring counts %+d KiB", name, n, before>>20, after>>20, growth>>10, counted>>10)
-		if growth > 64<<20 {
-			t.Errorf("%s: heap grew by %d MiB, the budget is 64 MiB", name, growth>>20)
-		}
+		growth, counted := int64(after.Heap)-int64(before.Heap), int64(ringAfter-ringBefore)
+		t.Logf("%s: %d Checks: the ring counts %+d KiB", name, n, counted>>10)
+		abusetest.Check(t, name, before, after, abusetest.Budget{Heap: 64 * abusetest.MiB})
 		if growth > 2*max(counted, 0)+8<<20 {
 			t.Errorf("%s: heap grew by %d KiB, the ring counts %d KiB: its byte bound does not bound memory", name, growth>>10, counted>>10)
 		}

@@ -34,18 +34,8 @@ type h2flood struct {
 
 func dialFlood(t *testing.T, addr string) *h2flood {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &h2flood{conn: c, fr: http2.NewFramer(c, c), next: 1, done: make(chan struct{})}
-	f.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
+	c, fr := dialH2(t, addr)
+	f := &h2flood{conn: c, fr: fr, next: 1, done: make(chan struct{})}
 	go f.read()
 	t.Cleanup(func() { c.Close(); <-f.done })
 	return f
@@ -272,4 +262,26 @@ func TestAbusePingFlood(t *testing.T) {
 	if r := e.reason(t, tok); r != "policy_allow" {
 		t.Errorf("another client: %s", r)
 	}
+}
+
+// dialH2 opens a raw HTTP/2 connection to addr: it sends the client preface
+// and an empty SETTINGS frame and returns the framer, which decodes header
+// blocks. The caller reads frames and closes the connection.
+func dialH2(t *testing.T, addr string) (net.Conn, *http2.Framer) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, fr
 }

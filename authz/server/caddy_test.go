@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -64,32 +63,7 @@ func startCaddy(t *testing.T, warden string, up *upstream) string {
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
-			t.Fatalf("caddy exited: %v\n%s", err, log)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("caddy did not listen within 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startProxy(t, "caddy", cmd, addr, filepath.Join(dir, "caddy.log"), 20*time.Second)
 }
 
 // TestThroughCaddy: requests through a real Caddy running the shipped

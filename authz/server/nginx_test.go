@@ -118,32 +118,7 @@ func startNginx(t *testing.T, warden string, up *upstream) string {
 		nginxListen:   "listen " + addr + ";",
 	})
 	cmd := exec.Command(bin, "-p", dir, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %v\n%s", err, log)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nginx did not listen within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startProxy(t, "nginx", cmd, addr, filepath.Join(dir, "error.log"), 10*time.Second)
 }
 
 // nginxWarden is a Warden for the nginx tests: the front proxy's API
@@ -328,5 +303,38 @@ func TestNginxWhenWardenIsDown(t *testing.T) {
 	resp, _ := do(t, "GET", base+"/orders/42", "authorization: Bearer x")
 	if resp.StatusCode != 500 || len(up.take()) != 0 {
 		t.Errorf("warden down: %d", resp.StatusCode)
+	}
+}
+
+// startProxy starts cmd (a front proxy such as nginx or Caddy), stops it
+// when the test ends, and waits until addr accepts connections. If the
+// proxy exits first, the test fails with its log (logPath).
+func startProxy(t *testing.T, name string, cmd *exec.Cmd, addr, logPath string, wait time.Duration) string {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(wait)
+	for {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited: %v\n%s", name, err, log)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen within %s", name, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -27,7 +27,7 @@ import (
 // replayable record, neither in the sink nor through QueryDecisions; the
 // ordinary ids beside them (a UUID, a short hex id) are kept.
 func TestRecordsRedactCredentialShapes(t *testing.T) {
-	var stdout syncBuf
+	var stdout testlog.Buffer
 	is := oidctest.New(t)
 	e := startOpts(t, is, server.Options{Stdout: &stdout, FullContext: true}, func(c *config.Config) {
 		c.DecisionLog.Sinks = []config.Sink{{Kind: "stdout"}}
@@ -112,7 +112,7 @@ func TestGroupsHeaderEscapesSeparator(t *testing.T) {
 // revocation lookup (the issue: 61,115 WARN lines, one per Check); the
 // warning is written once per interval while the metric counts each.
 func TestRepeatedWarningsRateLimited(t *testing.T) {
-	var logs syncBuf
+	var logs testlog.Buffer
 	srv := redistest.Start(t)
 	e := startOpts(t, oidctest.New(t), server.Options{Stdout: io.Discard, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, func(c *config.Config) {
 		c.Store.Kind = "redis"

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,25 +20,8 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testlog"
 )
-
-// syncBuffer is a log destination read while the server writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // reloadConfig is a warden.yaml of the reload tests: anonymous callers,
 // the routes and rate-limit rules given, unrouted requests denied.
@@ -143,7 +125,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // routes serve the next Check; a broken file changes nothing and is
 // reported with file:line (log, metric, /readyz).
 func TestConfigReloadWatch(t *testing.T) {
-	var log syncBuffer
+	var log testlog.Buffer
 	e, file := startReloadable(t, reloadConfig(`    - {method: GET, path: /a}`, "    []"), &log)
 	hup := make(chan os.Signal, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -194,7 +176,7 @@ func TestConfigReloadWatch(t *testing.T) {
 // apply a change: a rate-limit rule, and a listener named as needing a
 // restart.
 func TestConfigReloadSIGHUP(t *testing.T) {
-	var log syncBuffer
+	var log testlog.Buffer
 	routes := `    - {method: GET, path: /b}`
 	off := func(yaml string) string { return strings.Replace(yaml, "reload: watch", `reload: "off"`, 1) }
 	e, file := startReloadable(t, off(reloadConfig(routes, "    []")), &log)
@@ -235,7 +217,7 @@ func TestConfigReloadSIGHUP(t *testing.T) {
 // answer that mixes them (A's route action with B's rules, say) shows
 // as a rule that does not belong to the route the record names.
 func TestConfigReloadSnapshot(t *testing.T) {
-	var log syncBuffer
+	var log testlog.Buffer
 	gen := func(g string) string {
 		return reloadConfig(
 			fmt.Sprintf(`    - {method: GET, path: "/x/%s/{id}"}`, g),

@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"log/slog"
@@ -24,28 +22,11 @@ import (
 // jwtRE finds anything shaped like a JWS (header.payload.).
 var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.`)
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNoSecretsInLogs drives every kind of decision and admin call with
 // debug logging on and every sink enabled, then scans all of it for tokens,
 // cookies, API keys and admin tokens.
 func TestNoSecretsInLogs(t *testing.T) {
-	var logs, stdout syncBuf
+	var logs, stdout testlog.Buffer
 	dir := t.TempDir()
 	file := filepath.Join(dir, "decisions.jsonl")
 	tokens := adminTokens(t)

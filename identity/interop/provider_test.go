@@ -28,6 +28,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/wardenauthz/warden/internal/testlog"
 )
 
 const providerDir = "testdata/provider"
@@ -144,8 +146,8 @@ func (p *provider) Boot(keys []signingKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &lockedWriter{w: &stderr}
+	var stderr testlog.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,17 +187,6 @@ func (p *provider) Stop() {
 		<-p.exited
 	}
 	p.cmd = nil
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // ClientCredentials gets an access token for resource as client svc.
