@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/wardenauthz/warden/internal/jsonnames"
 )
 
 // issuer verifies tokens of one configured issuer.
@@ -125,8 +128,20 @@ func discover(ctx context.Context, client *http.Client, wellKnown string, cfg Is
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if _, err := getJSON(ctx, client, wellKnown, maxDiscoveryBytes, &doc); err != nil {
+	var raw json.RawMessage
+	if _, err := getJSON(ctx, client, wellKnown, maxDiscoveryBytes, &raw); err != nil {
 		return "", fmt.Errorf("discovery: %w", err)
+	}
+	// Read as go-oidc and every other client read it: no member twice,
+	// names exactly ("ISSUER" or "Jwks_Uri" are no members).
+	if err := checkDuplicates(raw); err != nil {
+		return "", fmt.Errorf("discovery: %s: %w", wellKnown, err)
+	}
+	if err := jsonnames.Exact(raw, reflect.TypeOf(&doc), ""); err != nil {
+		return "", fmt.Errorf("discovery: %s: %w", wellKnown, err)
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return "", fmt.Errorf("discovery: %s: %w", wellKnown, err)
 	}
 	if doc.Issuer != cfg.Issuer {
 		if len(doc.Issuer) > 512 {

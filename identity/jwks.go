@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/wardenauthz/warden/internal/jsonnames"
 )
 
 const (
@@ -379,7 +382,18 @@ func (k *keySet) fetch(ctx context.Context) (set *jose.JSONWebKeySet, url string
 // algs: valid public keys (RSA of at least 2048 bits) for signatures
 // (forSignatures). A set without one is an error.
 func usableKeys(raw []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebKeySet, error) {
+	// The set is read as the provider and every other verifier read it:
+	// no member twice ("key_ops" twice: encoding/json keeps the last) and
+	// names exactly ("KEYS" or "Key_Ops", which encoding/json takes for
+	// keys and key_ops, are no members). Inside a key go-jose's own
+	// decoder already refuses both.
+	if err := checkDuplicates(raw); err != nil {
+		return nil, err
+	}
 	set := &jose.JSONWebKeySet{}
+	if err := jsonnames.Exact(raw, reflect.TypeOf(set), ""); err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal(raw, set); err != nil {
 		return nil, err
 	}
@@ -388,6 +402,9 @@ func usableKeys(raw []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebKeySet
 		Keys []struct {
 			KeyOps json.RawMessage `json:"key_ops"`
 		} `json:"keys"`
+	}
+	if err := jsonnames.Exact(raw, reflect.TypeOf(&ops), ""); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(raw, &ops); err != nil {
 		return nil, err

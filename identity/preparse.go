@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 )
 
 // header is the protected JOSE header of a compact JWS.
@@ -104,6 +105,9 @@ func preparse(raw string, maxBytes int) (*parsed, error) {
 	}
 	var claims map[string]any
 	if err := decodeObject(pb, &claims); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	if err := foldedClaimNames(claims); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	iss, ok := claims["iss"].(string)
@@ -288,4 +292,43 @@ func (s *dupScanner) str() (string, error) {
 		s.i++
 	}
 	return "", errJSON
+}
+
+// oidcClaimNames are the members go-oidc decodes into its own struct with
+// encoding/json, which matches names without case: for go-oidc "ISS" or
+// "Sub" is iss or sub, while Warden (and RFC 7519) reads names exactly.
+var oidcClaimNames = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "_claim_names", "_claim_sources"}
+
+// foldedClaimNames refuses a claims set in which a reader matching names
+// without case would see something other than Warden: a case variant of
+// a claim go-oidc reads ("EXP", "Sub", "\u017fub" with the long s, which
+// Go's folding takes for "sub"), or two top-level names equal under that
+// folding (a backend decoding the token into a struct takes whichever
+// comes last).
+func foldedClaimNames(claims map[string]any) error {
+	seen := make(map[string]string, len(claims))
+	for k := range claims {
+		for _, n := range oidcClaimNames {
+			if k != n && strings.EqualFold(k, n) {
+				return fmt.Errorf("claim %q is a case variant of %q", k, n)
+			}
+		}
+		f := strings.Map(foldRune, k)
+		if prev, dup := seen[f]; dup {
+			return fmt.Errorf("claims %q and %q differ only in case", prev, k)
+		}
+		seen[f] = k
+	}
+	return nil
+}
+
+// foldRune maps r to the smallest rune of its simple case-folding orbit,
+// so two names are equal under strings.EqualFold (and encoding/json's
+// matching) exactly when their mapped forms are equal.
+func foldRune(r rune) rune {
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	return m
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/jsonnames"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -296,8 +297,8 @@ func bad(format string, args ...any) error { return errBad{fmt.Sprintf(format, a
 
 // decode decodes a checked body into v, numbers as json.Number.
 func decode(b []byte, v any, prefix string) error {
-	if err := exactNames(b, reflect.TypeOf(v), prefix); err != nil {
-		return err
+	if err := jsonnames.Exact(b, reflect.TypeOf(v), prefix); err != nil {
+		return bad("%v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -585,58 +586,4 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 		"search_resource_endpoint":    base + PathSearchResource,
 		"search_action_endpoint":      base + PathSearchAction,
 	})
-}
-
-// exactNames refuses a member that encoding/json would take for one of
-// the fields of t (a struct, or pointers and slices of them) by matching
-// its name without case: "Subject" or "ID" would be read as subject or id,
-// while a PEP, a log or a WAF reading names exactly sees no such member.
-// Names that match no field are left to the decoder (ignored), and the
-// members of maps (properties, context) are the caller's own, exact.
-func exactNames(b []byte, t reflect.Type, path string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		var m map[string]json.RawMessage
-		if json.Unmarshal(b, &m) != nil {
-			return nil // not an object: the decoder says so
-		}
-		fields := make(map[string]reflect.Type, t.NumField())
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" && f.IsExported() {
-				fields[name] = f.Type
-			}
-		}
-		for k, raw := range m {
-			ft, ok := fields[k]
-			if !ok {
-				for name := range fields {
-					if strings.EqualFold(name, k) {
-						return bad("%s: member names are matched exactly: want %q", join(path, k), name)
-					}
-				}
-				continue
-			}
-			if err := exactNames(raw, ft, join(path, k)); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice:
-		if t.Elem() == reflect.TypeFor[json.RawMessage]() {
-			return nil // items are decoded (and checked) one by one
-		}
-		var items []json.RawMessage
-		if json.Unmarshal(b, &items) != nil {
-			return nil
-		}
-		for i, it := range items {
-			if err := exactNames(it, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -40,6 +41,7 @@ import (
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
+	"github.com/go-json-experiment/json/jsontext"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
@@ -47,6 +49,7 @@ import (
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/jsonlist"
+	"github.com/wardenauthz/warden/internal/jsonnames"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -236,6 +239,18 @@ func (r *Runner) runCedar(file string, b []byte) ([]Outcome, error) {
 	for i, el := range els {
 		bad := func(format string, a ...any) {
 			errs = append(errs, fmt.Errorf("%s:%d: test %d: %s", file, el.Line, i+1, fmt.Sprintf(format, a...)))
+		}
+		// Read as the Cedar CLI reads it: no member twice, valid UTF-8,
+		// names exactly (encoding/json took "Decision" for decision, and
+		// the last of two).
+		strict := jsontext.Value(bytes.Clone(el.Raw))
+		if err := strict.Format(); err != nil {
+			bad("%s", strings.TrimPrefix(err.Error(), "jsontext: "))
+			continue
+		}
+		if err := jsonnames.Exact(el.Raw, reflect.TypeFor[CedarTest](), ""); err != nil {
+			bad("%v", err)
+			continue
 		}
 		var t CedarTest
 		dec := json.NewDecoder(bytes.NewReader(el.Raw))

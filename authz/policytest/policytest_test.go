@@ -260,6 +260,11 @@ func TestBadFiles(t *testing.T) {
 		{"bad.json", "[\n {\"request\": {\"principal\": \"Usr::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: principal type Usr is not one Action::"GET /orders/{id}" applies to`},
 		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Ordr::\\\"1\\\"\"}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: resource type Ordr is not one Action::"GET /orders/{id}" applies to`},
 		{"bad.txt", "", `bad.txt: not a test file`},
+		// Read as the Cedar CLI reads it: names exactly, none twice, UTF-8.
+		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"allow\", \"Decision\": \"deny\"}\n]", `bad.json:2: test 1: Decision: member names are matched exactly: want "decision"`},
+		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"allow\", \"decision\": \"deny\"}\n]", `bad.json:2: test 1: `},
+		{"bad.json", "[\n {\"REQUEST\": {}, \"decision\": \"allow\"}\n]", `bad.json:2: test 1: REQUEST: member names are matched exactly`},
+		{"bad.json", "[\n {\"request\": {\"principal\": \"User::\\\"corp|ann\\\"\", \"action\": \"Action::\\\"GET /orders/{id}\\\"\", \"resource\": \"Order::\\\"1\\\"\"}, \"decision\": \"allow\", \"name\": \"\xff\"}\n]", `bad.json:2: test 1: `},
 	} {
 		p := write(t, t.TempDir(), c.name, c.text)
 		outs, err := r.RunFile(context.Background(), p)

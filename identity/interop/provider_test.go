@@ -8,7 +8,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -22,13 +21,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
 )
 
@@ -63,24 +62,6 @@ type signingKey struct {
 	Key crypto.Signer
 }
 
-var (
-	rsaOnce sync.Once
-	rsaKeys []*rsa.PrivateKey
-)
-
-func rsaKey(i int) *rsa.PrivateKey {
-	rsaOnce.Do(func() {
-		for range 3 {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			rsaKeys = append(rsaKeys, k)
-		}
-	})
-	return rsaKeys[i]
-}
-
 func newKeys(t *testing.T, rsaIndex int, prefix string) []signingKey {
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -91,7 +72,7 @@ func newKeys(t *testing.T, rsaIndex int, prefix string) []signingKey {
 		t.Fatal(err)
 	}
 	return []signingKey{
-		{prefix + "-rs", "RS256", rsaKey(rsaIndex)},
+		{prefix + "-rs", "RS256", oidctest.RSAKey(prefix+"-rs", rsaIndex).Key},
 		{prefix + "-es", "ES256", ec},
 		{prefix + "-ed", "EdDSA", ed},
 	}
