@@ -72,7 +72,7 @@ func parseRequest(req *authv3.CheckRequest, now time.Time, l Limits) request {
 	if len(list) > 0 {
 		in.headerCount = len(list)
 		for _, hv := range list {
-			in.headerBytes += len(hv.GetKey()) + len(rawValue(hv))
+			in.headerBytes += len(hv.GetKey()) + rawLen(hv)
 		}
 	} else {
 		in.headerCount = len(h.GetHeaders())
@@ -119,6 +119,15 @@ func rawValue(hv *corev3.HeaderValue) string {
 		return string(v)
 	}
 	return hv.GetValue()
+}
+
+// rawLen is len(rawValue(hv)) without copying raw_value into a string
+// (the measuring pass runs before the request is screened).
+func rawLen(hv *corev3.HeaderValue) int {
+	if v := hv.GetRawValue(); len(v) > 0 {
+		return len(v)
+	}
+	return len(hv.GetValue())
 }
 
 func byName(a, b policy.Header) int { return strings.Compare(a.Name, b.Name) }

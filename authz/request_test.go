@@ -124,3 +124,27 @@ func BenchmarkParseRequestHeaders(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseRequest: a header_map request within the limits (read),
+// and one over the header count limit (measured, then refused unread: it
+// should not copy its values).
+func BenchmarkParseRequest(b *testing.B) {
+	now := time.Unix(1_700_000_000, 0)
+	name := func(i int) string { return fmt.Sprintf("x-h%d", i) }
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"read", 20}, {"refused", 1000}} {
+		req := headerRequest(c.n, false, name)
+		for _, hv := range req.GetAttributes().GetRequest().GetHttp().GetHeaderMap().GetHeaders() {
+			hv.RawValue = []byte(strings.Repeat("v", 200))
+		}
+		l := Limits{MaxHeaders: 100, MaxHeaderBytes: 1 << 20}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				parseRequest(req, now, l)
+			}
+		})
+	}
+}

@@ -192,7 +192,15 @@ func keyFits(key *jose.JSONWebKey, alg string) bool {
 			return true
 		}
 	case *ecdsa.PublicKey:
-		curve := map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]
+		var curve string
+		switch alg {
+		case "ES256":
+			curve = "P-256"
+		case "ES384":
+			curve = "P-384"
+		case "ES512":
+			curve = "P-521"
+		}
 		return curve != "" && k.Curve != nil && k.Curve.Params().Name == curve
 	case ed25519.PublicKey:
 		return alg == "EdDSA"

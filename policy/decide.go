@@ -134,7 +134,7 @@ func (s *Set) mapRequest(r *Request) *mapped {
 		Principal: principal,
 		Action:    action,
 		Resource:  resource,
-		Context:   buildContext(r, path, rawQuery, params, m.route, m.service, s.needs),
+		Context:   buildContext(r, host, path, rawQuery, params, m.route, m.service, s.needs),
 	}
 	return m
 }

@@ -122,10 +122,11 @@ func strRecord(m map[string]string) cedar.Record {
 	return cedar.NewRecord(rm)
 }
 
-// buildContext is the Cedar context of SPEC §5; absent parts are omitted,
-// and so are the parts no policy of the set can observe (see ctxNeeds; nil
-// builds everything).
-func buildContext(r *Request, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds) cedar.Record {
+// buildContext is the Cedar context of SPEC §5 (host is hostOnly(r.Host),
+// computed once by mapRequest); absent parts are omitted, and so are the
+// parts no policy of the set can observe (see ctxNeeds; nil builds
+// everything).
+func buildContext(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds) cedar.Record {
 	ctx := make(cedar.RecordMap, 8)
 	if n.wantRequest() {
 		req := make(cedar.RecordMap, 8)
@@ -142,7 +143,7 @@ func buildContext(r *Request, path, rawQuery string, params []Param, route *Rout
 		}
 		add("scheme", r.Scheme)
 		if n.wantReq("host") { // always present (ModelSchema): "" when Envoy sent none
-			req["host"] = str(hostOnly(r.Host))
+			req["host"] = str(host)
 		}
 		add("protocol", r.Protocol)
 		add("id", r.ID)
