@@ -15,7 +15,7 @@ import (
 func shipped(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	err := filepath.WalkDir("..", func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -55,7 +55,7 @@ func TestShippedFilesPass(t *testing.T) {
 // TestBrokenCases: each breakage of the front proxy is found, with the file,
 // line and field named.
 func TestBrokenCases(t *testing.T) {
-	b, err := os.ReadFile("../envoy/front-proxy/envoy.yaml")
+	b, err := os.ReadFile("../front-proxy/envoy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestSecurityLint(t *testing.T) {
 		t.Errorf("LoadBootstrap: %v", err)
 	}
 	// Headers with underscores are also allowed when the option is absent.
-	b, _ := os.ReadFile("../envoy/front-proxy/envoy.yaml")
+	b, _ := os.ReadFile("../front-proxy/envoy.yaml")
 	s := strings.Replace(string(b), "headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: DROP_HEADER", 1)
 	if ps := Check("envoy.yaml", []byte(s)); len(ps) != 0 {
 		t.Errorf("DROP_HEADER: %v", ps)
@@ -246,9 +246,9 @@ func TestSecurityLint(t *testing.T) {
 func TestNotEnvoy(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{"testdata/k8s-deployment.yaml", "testdata/k8s-deployment.yaml:3: not an Envoy bootstrap or listener: a Kubernetes manifest (apiVersion: apps/v1, kind: Deployment)"},
-		{"../envoy/istio/meshconfig.yaml", "not an Envoy bootstrap or listener: a Kubernetes manifest (apiVersion: install.istio.io/v1alpha1, kind: IstioOperator)"},
-		{"../examples/quickstart/warden.yaml", "../examples/quickstart/warden.yaml:1: not an Envoy bootstrap or listener: a Warden config (fix: check it with warden config validate FILE)"},
-		{"../examples/compose/docker-compose.yml", "not an Envoy bootstrap or listener: most of its top-level keys (services"},
+		{"../istio/meshconfig.yaml", "not an Envoy bootstrap or listener: a Kubernetes manifest (apiVersion: install.istio.io/v1alpha1, kind: IstioOperator)"},
+		{"../../examples/quickstart/warden.yaml", "../../examples/quickstart/warden.yaml:1: not an Envoy bootstrap or listener: a Warden config (fix: check it with warden config validate FILE)"},
+		{"../../examples/compose/docker-compose.yml", "not an Envoy bootstrap or listener: most of its top-level keys (services"},
 	} {
 		ps := File(tc.file)
 		if len(ps) != 1 || !strings.Contains(ps[0].Error(), tc.want) || ps[0].Hint == "" || ps[0].Warning {
