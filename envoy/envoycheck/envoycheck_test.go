@@ -175,8 +175,8 @@ func TestAllProblemsAtOnce(t *testing.T) {
 			t.Errorf("a decode problem marked a warning: %v", p)
 		}
 		// protobuf-go's prefix ends in a space or a no-break space, by build.
-		if strings.Contains(p.Msg, "proto:") {
-			t.Errorf("protobuf-go's prefix left in: %q", p.Msg)
+		if strings.Contains(p.Message, "proto:") {
+			t.Errorf("protobuf-go's prefix left in: %q", p.Message)
 		}
 	}
 }
@@ -190,7 +190,7 @@ func TestDecodeLoopIsBounded(t *testing.T) {
 		fmt.Fprintf(&sb, "      bogus_%d: 1\n", i)
 	}
 	ps := Check("many.yaml", []byte(sb.String()))
-	if len(ps) != maxDecodeProblems+1 || !strings.Contains(ps[len(ps)-1].Msg, "stopped after") {
+	if len(ps) != maxDecodeProblems+1 || !strings.Contains(ps[len(ps)-1].Message, "stopped after") {
 		t.Errorf("%d problems, last %v", len(ps), ps[len(ps)-1])
 	}
 }
@@ -230,7 +230,7 @@ func TestSecurityLint(t *testing.T) {
 	}
 	s = strings.Replace(string(b), "common_http_protocol_options:", "common_http_protocol_options: {}\n                x_unused:", 1)
 	s = strings.Replace(s, "                x_unused:\n                  headers_with_underscores_action: REJECT_REQUEST", "", 1)
-	if ps := Check("envoy.yaml", []byte(s)); len(ps) != 1 || !strings.Contains(ps[0].Msg, "headers_with_underscores_action ALLOW") {
+	if ps := Check("envoy.yaml", []byte(s)); len(ps) != 1 || !strings.Contains(ps[0].Message, "headers_with_underscores_action ALLOW") {
 		t.Errorf("no headers_with_underscores_action: %v", ps)
 	}
 	// A listener without ext_authz is not linted (nothing asks Warden).
