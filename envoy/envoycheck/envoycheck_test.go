@@ -1,6 +1,7 @@
 package envoycheck
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // shipped lists every Envoy YAML in the repository (files with an Envoy
@@ -253,6 +256,42 @@ func TestNotEnvoy(t *testing.T) {
 		ps := File(tc.file)
 		if len(ps) != 1 || !strings.Contains(ps[0].Error(), tc.want) || ps[0].Hint == "" || ps[0].Warning {
 			t.Errorf("%s: %v, want %q", tc.file, ps, tc.want)
+		}
+	}
+}
+
+// TestProblemsAreFieldErrors: a problem carries the file, the line and
+// column of the YAML key it is about and its field path, and
+// LoadBootstrap's error is the fielderr.List of them for errors.As.
+func TestProblemsAreFieldErrors(t *testing.T) {
+	const f = "testdata/broken.yaml"
+	want := map[string][2]int{ // path -> line, column of its key
+		"static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefx": {17, 17},
+		"static_resources.clusters[0].connect_timeout":                                      {78, 7},
+	}
+	found := 0
+	for _, p := range File(f) {
+		if p.File != f || p.Line == 0 || p.Col == 0 {
+			t.Errorf("%v: no file, line or column: %+v", p, p.Field)
+		}
+		if lc, ok := want[p.Path]; ok {
+			found++
+			if p.Line != lc[0] || p.Col != lc[1] {
+				t.Errorf("%s at %d:%d, want %d:%d", p.Path, p.Line, p.Col, lc[0], lc[1])
+			}
+		}
+	}
+	if found != len(want) {
+		t.Errorf("found %d of the %d problems looked for", found, len(want))
+	}
+	_, err := LoadBootstrap(f)
+	var list fielderr.List
+	if !errors.As(err, &list) || len(list) != len(Errors(File(f))) {
+		t.Fatalf("LoadBootstrap: no fielderr.List of every error in %T: %v", err, err)
+	}
+	for _, e := range list {
+		if lc, ok := want[e.Path]; ok && (e.File != f || e.Line != lc[0] || e.Col != lc[1]) {
+			t.Errorf("LoadBootstrap: %+v", *e)
 		}
 	}
 }
