@@ -61,7 +61,7 @@ func TestListIsJoin(t *testing.T) {
 
 type multi []error
 
-func (m multi) Error() string       { return "multi" }
+func (m multi) Error() string      { return "multi" }
 func (m multi) AllErrors() []error { return m }
 
 // TestFlattenWithin: the leaves of joined errors and generated validators'
