@@ -24,10 +24,9 @@ func TestEmbeddedQuickstartLoads(t *testing.T) {
 	}
 }
 
-// TestAllProblemsAtOnce: unknown keys, wrong types and bad values are all
-// reported in one go, each with the file and line.
-func TestAllProblemsAtOnce(t *testing.T) {
-	src := `server:
+// manyProblems is a config with a mistake of each kind: wrong values, a
+// wrong type, an unknown key, a missing value, one of another section.
+const manyProblems = `server:
   grpc_addr: nowhere
   shutdown_grace: soon
 identity:
@@ -44,7 +43,11 @@ store: {kind: etcd}
 decision_log:
   sample_allow: 2
 `
-	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+
+// TestAllProblemsAtOnce: unknown keys, wrong types and bad values are all
+// reported in one go, each with the file and line.
+func TestAllProblemsAtOnce(t *testing.T) {
+	_, err := config.Parse("warden.yaml", []byte(manyProblems), t.TempDir())
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -252,24 +255,7 @@ store:
 // (or list element) it is about, and its key path; unknown keys, yaml's
 // type errors and validation errors alike.
 func TestFieldErrorsAreValues(t *testing.T) {
-	src := `server:
-  grpc_addr: nowhere
-  shutdown_grace: soon
-identity:
-  issuers:
-    - name: corp
-      issuer: https://idp.example.com
-      audience: [api]
-  dev_issuer: {enabled: true}
-policy:
-  reload: sometimes
-  routes:
-    - {method: GET, path: orders}
-store: {kind: etcd}
-decision_log:
-  sample_allow: 2
-`
-	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+	_, err := config.Parse("warden.yaml", []byte(manyProblems), t.TempDir())
 	var list fielderr.List
 	if !errors.As(err, &list) {
 		t.Fatalf("errors.As found no fielderr.List in %T: %v", err, err)

@@ -12,24 +12,19 @@ import (
 // TestErrorRendering: each part is written when known and left out when
 // not, as config, policy and Envoy problems have always read.
 func TestErrorRendering(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		e    Error
-		want string
-	}{
-		{"everything", Error{File: "a.cedar", Line: 3, Col: 7, Path: "p", Message: "m"}, "a.cedar:3:7: p: m"},
-		{"line only", Error{File: "w.yaml", Line: 3, Col: 7, Path: "server.grpc_addr", Message: "m", LineOnly: true}, "w.yaml:3: server.grpc_addr: m"},
-		{"no column", Error{File: "w.yaml", Line: 3, Path: "a.b", Message: "m"}, "w.yaml:3: a.b: m"},
-		{"no line", Error{File: "w.yaml", Col: 7, Path: "a.b", Message: "m"}, "w.yaml: a.b: m"},
-		{"no path", Error{File: "a.cedar", Line: 1, Col: 1, Message: "m"}, "a.cedar:1:1: m"},
-		{"no file", Error{Path: "routes[0].path", Message: "m"}, "routes[0].path: m"},
-		{"message alone", Error{Message: "m"}, "m"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.e.Error(); got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-		})
+	want := map[string]Error{
+		"a.cedar:3:7: p: m":             {File: "a.cedar", Line: 3, Col: 7, Path: "p", Message: "m"},
+		"w.yaml:3: server.grpc_addr: m": {File: "w.yaml", Line: 3, Col: 7, Path: "server.grpc_addr", Message: "m", LineOnly: true},
+		"w.yaml:3: a.b: m":              {File: "w.yaml", Line: 3, Path: "a.b", Message: "m"}, // no column
+		"w.yaml: a.b: m":                {File: "w.yaml", Col: 7, Path: "a.b", Message: "m"},  // no line
+		"a.cedar:1:1: m":                {File: "a.cedar", Line: 1, Col: 1, Message: "m"},     // no path
+		"routes[0].path: m":             {Path: "routes[0].path", Message: "m"},               // no file
+		"m":                             {Message: "m"},
+	}
+	for s, e := range want {
+		if got := e.Error(); got != s {
+			t.Errorf("%+v: got %q, want %q", e, got, s)
+		}
 	}
 }
 
