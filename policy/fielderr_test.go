@@ -62,3 +62,19 @@ func TestValidateModelErrorsAreValues(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaErrorsAreValues: a schema.cedarschema that does not parse is a
+// fielderr.Error at the line and column cedar-go names.
+func TestSchemaErrorsAreValues(t *testing.T) {
+	_, err := load(t, map[string]string{
+		"a.cedar":            `@id("a") permit(principal, action, resource);`,
+		"schema.cedarschema": "entity User;\nentity {",
+	})
+	var list fielderr.List
+	if !errors.As(err, &list) || len(list) != 1 {
+		t.Fatalf("want one fielderr.Error, got %T: %v", err, err)
+	}
+	if got, want := *list[0], (fielderr.Error{File: "policies/schema.cedarschema", Line: 2, Col: 8, Message: `expected identifier, got "{"`}); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

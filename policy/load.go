@@ -652,11 +652,28 @@ func (s *Set) readSchema(file string, b []byte) error {
 	var sc schema.Schema
 	sc.SetFilename(file)
 	if err := sc.UnmarshalCedar(b); err != nil {
-		return fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))
+		return schemaParseError(file, err)
 	}
 	s.userSchema, s.userSchemaFile = sc.AST(), file
 	return nil
 }
+
+// schemaParseError turns cedar-go's "file:3:24: msg" (or "<input>:3:24:
+// msg"), the only form it gives a schema's parse error in, into a field
+// error at 3:24 of file.
+func schemaParseError(file string, err error) *fielderr.Error {
+	msg := strings.Replace(err.Error(), "<input>", file, 1)
+	if rest, ok := strings.CutPrefix(msg, file+":"); ok {
+		if m := schemaPos.FindStringSubmatch(rest); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			col, _ := strconv.Atoi(m[2])
+			return &fielderr.Error{File: file, Line: line, Col: col, Message: m[3]}
+		}
+	}
+	return &fielderr.Error{Message: msg}
+}
+
+var schemaPos = regexp.MustCompile(`(?s)^(\d+):(\d+): (.*)$`)
 
 // validateSchema validates policies and entities against the schema merged
 // into Warden's model (ModelSchema): the user's declarations replace
