@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wardenauthz/warden/authz/decisionlog"
 )
 
 // Metrics are Warden's Prometheus metrics (SPEC §10). A nil *Metrics
@@ -57,7 +59,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(rec *Record, d time.Duration) {
+func (m *Metrics) observe(rec *decisionlog.Record, d time.Duration) {
 	if m == nil {
 		return
 	}

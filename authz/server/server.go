@@ -41,6 +41,7 @@ import (
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
@@ -73,12 +74,12 @@ type Service struct {
 	Policies   *policy.Engine
 	Authn      *identity.Authenticator
 	Store      ratelimit.Store
-	Log        *authz.DecisionLog
+	Log        *decisionlog.DecisionLog
 	Metrics    *authz.Metrics
 	Registry   *prometheus.Registry
 	// Logs answers the admin API's decision queries: the queryable sink, or
 	// this replica's recent records in memory.
-	Logs authz.LogSource
+	Logs decisionlog.LogSource
 
 	now   func() time.Time
 	node  string
@@ -192,24 +193,24 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	// per config reload).
 	eng.Attach(s.live(cfg))
 
-	var sinks []authz.LineSink
+	var sinks []decisionlog.LineSink
 	for _, sk := range cfg.DecisionLog.Sinks {
 		switch sk.Kind {
 		case "stdout":
-			sinks = append(sinks, authz.WriterSink(keepOpen{o.Stdout}))
+			sinks = append(sinks, decisionlog.WriterSink(keepOpen{o.Stdout}))
 		case "file":
-			sinks = append(sinks, authz.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
+			sinks = append(sinks, decisionlog.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
 		case "redis_stream":
 			r, ok := s.Store.(*ratelimit.Redis)
 			if !ok {
 				return nil, errors.New("decision_log: a redis_stream sink needs store.kind: redis")
 			}
-			sink := authz.NewRedisStreamSink(r.Client(), sk.Stream, sk.MaxLen)
+			sink := decisionlog.NewRedisStreamSink(r.Client(), sk.Stream, sk.MaxLen)
 			sink.OnError = func(err error) { m.StoreError("decision_log") }
 			sinks = append(sinks, sink)
 		}
 	}
-	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
+	s.Log = decisionlog.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
 	s.Log.OnError = func(err error) {
 		m.LogErrors.Inc()
 		reqLog.Warn("decision log write failed; records lost", "err", err)
@@ -221,7 +222,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	if src := logSource(cfg, rc); src != nil {
 		s.Logs = src
 	} else {
-		ring := authz.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
+		ring := decisionlog.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
 		s.Log.Keep, s.Logs = ring, ring
 	}
 
@@ -305,15 +306,15 @@ func (s *Service) newAdmin() error {
 
 // logSource is cfg's queryable decision log sink: the Redis stream (every
 // replica's records), else the file; nil when there is neither.
-func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
+func logSource(cfg *config.Config, rc redis.UniversalClient) decisionlog.Follower {
 	for _, s := range cfg.DecisionLog.Sinks {
 		if s.Kind == "redis_stream" && rc != nil {
-			return &authz.StreamSource{Client: rc, Stream: s.Stream}
+			return &decisionlog.StreamSource{Client: rc, Stream: s.Stream}
 		}
 	}
 	for _, s := range cfg.DecisionLog.Sinks {
 		if s.Kind == "file" {
-			return &authz.FileSource{Path: cfg.Resolve(s.Path)}
+			return &decisionlog.FileSource{Path: cfg.Resolve(s.Path)}
 		}
 	}
 	return nil
@@ -321,7 +322,7 @@ func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
 
 // OpenLogSource opens cfg's queryable decision log sink for a reader (the
 // CLI), with its own Redis connection when the sink is a stream.
-func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
+func OpenLogSource(cfg *config.Config) (decisionlog.Follower, error) {
 	var rc redis.UniversalClient
 	if cfg.Store.Kind == "redis" {
 		st, err := NewRedisStore(cfg, nil, CLIRedisTimeout)
@@ -331,7 +332,7 @@ func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
 		rc = st.Client()
 	}
 	src := logSource(cfg, rc)
-	if ss, ok := src.(*authz.StreamSource); ok {
+	if ss, ok := src.(*decisionlog.StreamSource); ok {
 		ss.CloseClient = true
 	} else if rc != nil {
 		_ = rc.Close()
