@@ -25,8 +25,9 @@ func TestScanRawSources(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	file := &lumberjack.Logger{Filename: path, MaxSize: 1, MaxBackups: 10} // rotates every MB
 	ring := decisionlog.NewRing(10000, 0)
-	log := decisionlog.NewDecisionLog(100000, decisionlog.RecordLimits{}, []decisionlog.LineSink{decisionlog.WriterSink(file), decisionlog.NewRedisStreamSink(c, "s", 1_000_000)}, nil)
-	log.Keep = ring
+	log := decisionlog.New(decisionlog.Options{Size: 100000, Keep: ring, Sinks: []decisionlog.LineSink{
+		decisionlog.WriterSink(file), decisionlog.NewRedisStreamSink(c, decisionlog.RedisStreamOptions{Stream: "s", MaxLen: 1_000_000}),
+	}})
 	now := time.Now()
 	const n = 6000
 	for i := range n {

@@ -52,7 +52,7 @@ func BenchmarkSlowSink(b *testing.B) {
 		rec  authz.Recorder
 	}{
 		{"no-log", nil},
-		{"slow-sink", decisionlog.NewDecisionLog(8192, decisionlog.RecordLimits{}, []decisionlog.LineSink{slowSink{}}, nil)},
+		{"slow-sink", decisionlog.New(decisionlog.Options{Size: 8192, Sinks: []decisionlog.LineSink{slowSink{}}})},
 	} {
 		a := authz.New(authz.Options{Authenticator: e.svc.Authn, Policies: e.svc.Policies, Recorder: tc.rec, Now: fixedNow})
 		b.Run(tc.name, func(b *testing.B) {

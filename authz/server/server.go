@@ -76,6 +76,7 @@ type Service struct {
 	Store      ratelimit.Store
 	Log        *decisionlog.DecisionLog
 	Metrics    *authz.Metrics
+	metrics    *metrics // the assembly's own
 	Registry   *prometheus.Registry
 	// Logs answers the admin API's decision queries: the queryable sink, or
 	// this replica's recent records in memory.
@@ -126,7 +127,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
-	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
+	s := &Service{Config: cfg, Metrics: m, metrics: newMetrics(reg), Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
 	// What can fail once per request (a store, a sink) warns once per
 	// interval with a count; the metrics count every failure.
 	reqLog := slog.New(newRateLogged(o.Logger.Handler()))
@@ -144,7 +145,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
-		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
+		Observe:    func(issuer, result string) { s.metrics.jwksFetches.WithLabelValues(issuer, result).Inc() },
 		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
 	}
@@ -169,16 +170,16 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	src.Replayable = cfg.DecisionLog.Replayable
 	eng, err := policy.NewEngine(src, cfg.Policy.Routes)
 	if err != nil {
-		m.Reloads.WithLabelValues("error").Inc()
+		s.metrics.reloads.WithLabelValues("error").Inc()
 		return nil, err
 	}
-	m.Reloads.WithLabelValues("ok").Inc()
+	s.metrics.reloads.WithLabelValues("ok").Inc()
 	eng.OnReload = func(err error, took time.Duration) {
-		m.ReloadDuration.Observe(took.Seconds())
+		s.metrics.reloadDuration.Observe(took.Seconds())
 		if err != nil {
-			m.Reloads.WithLabelValues("error").Inc()
+			s.metrics.reloads.WithLabelValues("error").Inc()
 		} else {
-			m.Reloads.WithLabelValues("ok").Inc()
+			s.metrics.reloads.WithLabelValues("ok").Inc()
 		}
 	}
 	s.Policies = eng
@@ -205,26 +206,26 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 			if !ok {
 				return nil, errors.New("decision_log: a redis_stream sink needs store.kind: redis")
 			}
-			sink := decisionlog.NewRedisStreamSink(r.Client(), sk.Stream, sk.MaxLen)
-			sink.OnError = func(err error) { m.StoreError("decision_log") }
-			sinks = append(sinks, sink)
+			sinks = append(sinks, decisionlog.NewRedisStreamSink(r.Client(), decisionlog.RedisStreamOptions{
+				Stream: sk.Stream, MaxLen: sk.MaxLen, OnError: func(error) { m.StoreError("decision_log") },
+			}))
 		}
-	}
-	s.Log = decisionlog.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
-	s.Log.OnError = func(err error) {
-		m.LogErrors.Inc()
-		reqLog.Warn("decision log write failed; records lost", "err", err)
 	}
 	var rc redis.UniversalClient
 	if r, ok := s.Store.(*ratelimit.Redis); ok {
 		rc = r.Client()
 	}
+	var ring *decisionlog.Ring
 	if src := logSource(cfg, rc); src != nil {
 		s.Logs = src
 	} else {
-		ring := decisionlog.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
-		s.Log.Keep, s.Logs = ring, ring
+		ring = decisionlog.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
+		s.Logs = ring
 	}
+	s.Log = decisionlog.New(decisionlog.Options{
+		Size: cfg.DecisionLog.BufferSize, Limits: cfg.DecisionLog.RecordLimits(), Sinks: sinks, Registerer: reg, Keep: ring,
+		OnError: func(err error) { reqLog.Warn("decision log write failed; records lost", "err", err) },
+	})
 
 	ao := authz.Options{
 		Authenticator:        authn,
@@ -509,7 +510,7 @@ func (s *Service) listenerTLS(t config.TLS, key string, optionalClient bool) (*t
 			if err != nil {
 				result = "error"
 			}
-			s.Metrics.TLSReloads.WithLabelValues(key, result).Inc()
+			s.metrics.tlsReloads.WithLabelValues(key, result).Inc()
 		})
 	if err != nil {
 		return nil, err
@@ -591,7 +592,9 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	stopHTTPAuthz(sctx)
-	_ = s.Log.Close(sctx)
+	if err := s.Log.Close(sctx); err != nil {
+		serveErr = errors.Join(serveErr, fmt.Errorf("decision log: %w", err))
+	}
 	s.Close()
 	return serveErr
 }

@@ -268,8 +268,8 @@ func TestStreamIsTrimmed(t *testing.T) {
 	srv := redistest.Start(t)
 	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, time.Second)
 	defer c.Close()
-	sink := decisionlog.NewRedisStreamSink(c, "s", 100)
-	log := decisionlog.NewDecisionLog(100000, decisionlog.RecordLimits{}, []decisionlog.LineSink{sink}, nil)
+	sink := decisionlog.NewRedisStreamSink(c, decisionlog.RedisStreamOptions{Stream: "s", MaxLen: 100})
+	log := decisionlog.New(decisionlog.Options{Size: 100000, Sinks: []decisionlog.LineSink{sink}})
 	for i := range 5000 {
 		log.Record(&decisionlog.Record{DecisionID: string(rune('a' + i%26)), Decision: "allow"})
 	}
