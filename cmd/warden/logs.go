@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,6 +82,11 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	p := newPrinter(stdout, *output)
 	p.print(recs)
 	if *follow {
+		if fsrc, ok := src.(*decisionlog.FileSource); ok {
+			fsrc.OnSkip = func(n int64, skipped int) {
+				fmt.Fprintf(stderr, "warden logs: skipped a line of %d bytes, over the %d-byte bound (%d skipped so far)\n", n, cmp.Or(fsrc.MaxLineBytes, decisionlog.DefaultMaxLineBytes), skipped)
+			}
+		}
 		err := src.Follow(ctx, f, func(r *decisionlog.Record) { p.print([]*decisionlog.Record{r}) })
 		if err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "warden logs: %v\n", err)
