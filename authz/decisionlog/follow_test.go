@@ -183,3 +183,38 @@ func (r *trickle) Read(p []byte) (int, error) {
 	r.s = r.s[k:]
 	return k, nil
 }
+
+// FuzzLineReader: the bounded reader gives what splitting the whole input
+// at its newlines gives, however it is cut into reads: the lines within
+// the bound, a skip (with the size) for each longer one, and the
+// unfinished last line pending.
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("a\nbb\n\nccc"), uint8(1), uint8(2))
+	f.Add([]byte(strings.Repeat("x", 300)+"\ny\n"), uint8(7), uint8(255))
+	f.Fuzz(func(t *testing.T, in []byte, chunk, max uint8) {
+		c, m := int(chunk%64)+1, int(max)
+		var wantLines []string
+		var wantSkips []int64
+		parts := strings.Split(string(in), "\n")
+		for _, p := range parts[:len(parts)-1] {
+			if len(p) > m {
+				wantSkips = append(wantSkips, int64(len(p)))
+			} else {
+				wantLines = append(wantLines, p)
+			}
+		}
+		var lines []string
+		var skips []int64
+		lr := &lineReader{max: m, chunk: make([]byte, c), onSkip: func(n int64) { skips = append(skips, n) }}
+		if err := lr.readFrom(context.Background(), &trickle{s: string(in), n: c}, func(b []byte) { lines = append(lines, string(b)) }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(lines, wantLines) || !slices.Equal(skips, wantSkips) {
+			t.Fatalf("lines %q, skips %v; want %q, %v", lines, skips, wantLines, wantSkips)
+		}
+		last := parts[len(parts)-1]
+		if pending := string(lr.buf); len(last) <= m && pending != last || len(last) > m && (!lr.skipping || lr.skipN != int64(len(last))) {
+			t.Fatalf("pending %q (skipping %v, %d bytes), want the last line %q", pending, lr.skipping, lr.skipN, last)
+		}
+	})
+}
