@@ -212,6 +212,9 @@ func FuzzLineReader(f *testing.F) {
 		if !slices.Equal(lines, wantLines) || !slices.Equal(skips, wantSkips) {
 			t.Fatalf("lines %q, skips %v; want %q, %v", lines, skips, wantLines, wantSkips)
 		}
+		if len(lr.buf) > m {
+			t.Fatalf("holds %d bytes of a line, over the bound %d", len(lr.buf), m)
+		}
 		last := parts[len(parts)-1]
 		if pending := string(lr.buf); len(last) <= m && pending != last || len(last) > m && (!lr.skipping || lr.skipN != int64(len(last))) {
 			t.Fatalf("pending %q (skipping %v, %d bytes), want the last line %q", pending, lr.skipping, lr.skipN, last)
