@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -46,7 +47,7 @@ type RateLimiter interface {
 
 // Recorder receives decision records; it must not block.
 type Recorder interface {
-	Record(r *Record)
+	Record(r *decisionlog.Record)
 }
 
 // Options configure an Authorizer.
@@ -140,7 +141,7 @@ func New(o Options) *Authorizer {
 // Outcome is the result of one Check: the response for Envoy and the record.
 type Outcome struct {
 	Response *authv3.CheckResponse
-	Record   *Record
+	Record   *decisionlog.Record
 	Result   *policy.Result // nil when the request never reached authorization
 	// Request is what the policy stage was asked (nil when the request
 	// never reached it), for policy.Set.Explain.
@@ -158,11 +159,11 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 	start := time.Now()
 	now := a.o.Now()
 	in := parseRequest(req, now, a.o.Limits)
-	rec := &Record{
+	rec := &decisionlog.Record{
 		Time:       now,
 		DecisionID: newDecisionID(),
 		Node:       a.o.Node,
-		Request: RecordRequest{
+		Request: decisionlog.RecordRequest{
 			Method: in.method, Host: in.host, Path: in.pathOnly(), RequestID: in.requestID,
 		},
 		Transport: transportOf(ctx),
@@ -193,9 +194,7 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		rec.LatencyUS = took.Microseconds()
 		a.o.Metrics.observe(rec, took)
 		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
-			if rec.Cedar != nil {
-				rec.held = in.heldBytes()
-			}
+			rec.Hold(in.heldBytes())
 			a.o.Recorder.Record(rec)
 		}
 	}()
@@ -223,7 +222,7 @@ func (a *Authorizer) sampled() bool {
 
 // pipeline: authenticate → revocation → authorize → ratelimit → respond.
 // An error return is an internal fault (the caller denies with 503).
-func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
+func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *decisionlog.Record, out *Outcome) (*authv3.CheckResponse, error) {
 	if d := a.o.Limits.screen(in); d != nil {
 		return a.deny(rec, in, *d), nil
 	}
@@ -244,7 +243,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 		return a.deny(rec, in, authDenial(err)), nil
 	}
 	if t := id.Token; t != nil {
-		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+		rec.Token = &decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
 	// revocation, by jti or by principal: id.ID is "issuer|sub", or
 	// "issuer|client_id" for a client-credentials token
@@ -315,7 +314,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 			a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
 		case d.Matched():
 			rl = &d
-			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
+			rec.RateLimit = &decisionlog.RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
 			if !d.Allowed {
 				resp := a.deny(rec, in, denial{reason: ReasonRateLimited, detail: "rate limit " + d.Rule + " exceeded", retryAfter: d.RetryAfter})
 				addRateLimitHeaders(&resp.GetDeniedResponse().Headers, d)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/credential"
 	"github.com/wardenauthz/warden/policy"
@@ -146,7 +147,7 @@ func validValue(v string) bool {
 	return len(v) <= 8192
 }
 
-func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckResponse {
+func (a *Authorizer) deny(rec *decisionlog.Record, in *request, d denial) *authv3.CheckResponse {
 	m := mapping[d.reason]
 	status := m.status
 	if d.status != 0 {
@@ -181,7 +182,7 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 	}
 }
 
-func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res *policy.Result, rl *ratelimit.Decision) *authv3.CheckResponse {
+func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Identity, res *policy.Result, rl *ratelimit.Decision) *authv3.CheckResponse {
 	rec.Decision, rec.Status, rec.Reason = "allow", 200, ReasonPolicyAllow
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
 	slab := newHeaderSlab(7)
@@ -254,7 +255,7 @@ func ceilSeconds(d time.Duration) int {
 // (structpb.NewStruct would go through map[string]any and a type switch).
 // Like NewStruct, it gives none when a string is not valid UTF-8 (proto3
 // could not marshal the response).
-func metadata(rec *Record) *structpb.Struct {
+func metadata(rec *decisionlog.Record) *structpb.Struct {
 	for _, s := range []string{rec.DecisionID, rec.Principal, string(rec.Reason), rec.Action, rec.Resource} {
 		if !utf8.ValidString(s) {
 			return nil

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/examples/quickstart"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/fielderr"
@@ -254,7 +255,7 @@ type DecisionLog struct {
 	// warden replay and warden access-review.
 	Replayable bool `yaml:"replayable"`
 	// MaxFieldBytes, MaxRecordBytes and BufferBytes bound each string of
-	// a record, each record and the asynchronous buffer (authz.RecordLimits).
+	// a record, each record and the asynchronous buffer (decisionlog.RecordLimits).
 	MaxFieldBytes  int `yaml:"max_field_bytes"`
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	BufferBytes    int `yaml:"buffer_bytes"`
@@ -265,8 +266,8 @@ type DecisionLog struct {
 }
 
 // RecordLimits are the decision log's bounds.
-func (d DecisionLog) RecordLimits() authz.RecordLimits {
-	return authz.RecordLimits{MaxFieldBytes: d.MaxFieldBytes, MaxRecordBytes: d.MaxRecordBytes, BufferBytes: d.BufferBytes}
+func (d DecisionLog) RecordLimits() decisionlog.RecordLimits {
+	return decisionlog.RecordLimits{MaxFieldBytes: d.MaxFieldBytes, MaxRecordBytes: d.MaxRecordBytes, BufferBytes: d.BufferBytes}
 }
 
 // Sink is one decision log destination.
@@ -473,7 +474,7 @@ func (c *Config) setDefaults() {
 	if c.DecisionLog.BufferSize == 0 {
 		c.DecisionLog.BufferSize = 8192
 	}
-	dl, def := &c.DecisionLog, authz.DefaultRecordLimits
+	dl, def := &c.DecisionLog, decisionlog.DefaultRecordLimits
 	for _, d := range []struct {
 		p *int
 		v int

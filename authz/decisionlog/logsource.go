@@ -1,12 +1,9 @@
-package authz
+package decisionlog
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -115,7 +112,19 @@ func (p *page) result() ([]*Record, string) {
 
 // FileSource reads a file sink and its rotated backups (lumberjack names
 // them NAME-TIMESTAMP.EXT beside it).
-type FileSource struct{ Path string }
+type FileSource struct {
+	Path string
+	// MaxLineBytes bounds a line Follow reads (0: DefaultMaxLineBytes);
+	// a longer one is skipped, never waited on.
+	MaxLineBytes int
+	// OnSkip, when set before Follow, is told of every line Follow skips
+	// (its size, and how many it has skipped so far).
+	OnSkip func(lineBytes int64, skipped int)
+
+	// followed, when set (by tests), is called once Follow watches the
+	// file and has read up to its end.
+	followed func()
+}
 
 // Kind implements LogSource.
 func (s *FileSource) Kind() string { return "file" }
@@ -146,63 +155,6 @@ func (s *FileSource) Query(ctx context.Context, f Filter, limit int, cursor stri
 	}
 	recs, next := p.result()
 	return recs, next, nil
-}
-
-// scanRecords decodes JSON lines, skipping lines that are not records.
-func scanRecords(r io.Reader, f Filter, fn func(*Record)) (int64, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var n int64
-	for sc.Scan() {
-		n += int64(len(sc.Bytes())) + 1
-		var rec Record
-		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.DecisionID == "" {
-			continue
-		}
-		if f.Match(&rec) {
-			fn(&rec)
-		}
-	}
-	return n, sc.Err()
-}
-
-// Follow implements Follower.
-func (s *FileSource) Follow(ctx context.Context, f Filter, fn func(*Record)) error {
-	fh, err := os.Open(s.Path)
-	if err != nil {
-		return err
-	}
-	defer func() { fh.Close() }()
-	off, err := fh.Seek(0, io.SeekEnd)
-	if err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
-		if st, err := os.Stat(s.Path); err == nil && st.Size() < off { // rotated
-			fh.Close()
-			if fh, err = os.Open(s.Path); err != nil {
-				return err
-			}
-			off = 0
-		}
-		if _, err := fh.Seek(off, io.SeekStart); err != nil {
-			return err
-		}
-		// Only whole lines: a partial last line is read next time.
-		b, err := io.ReadAll(fh)
-		if err != nil {
-			return err
-		}
-		if i := strings.LastIndexByte(string(b), '\n'); i >= 0 {
-			n, _ := scanRecords(strings.NewReader(string(b[:i+1])), f, fn)
-			off += n
-		}
-	}
 }
 
 // Close implements LogSource.

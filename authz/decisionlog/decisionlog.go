@@ -1,32 +1,79 @@
-package authz
+package decisionlog
 
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DecisionLog writes decision records to its sinks off the request path.
 // Record never blocks: when the buffer is full (in records or in bytes) the
 // record is dropped and counted. Each record is bounded (RecordLimits).
 type DecisionLog struct {
-	ch      chan *Record
-	sinks   []LineSink
-	dropped func()
-	done    chan struct{}
-	once    sync.Once
-	mu      sync.Mutex // guards close of ch against Record
-	closed  bool
-	lim     RecordLimits
-	bytes   atomic.Int64 // the buffered records' cost
-	// OnError, when set before the first Record, is told of every failed
-	// sink write or flush.
+	ch     chan *Record
+	sinks  []LineSink
+	done   chan struct{}
+	once   sync.Once
+	mu     sync.Mutex // guards close of ch against Record
+	closed bool
+	lim    RecordLimits
+	bytes  atomic.Int64 // the buffered records' cost
+	m      metrics
+	// onError and keep are fixed by New, before the first record.
+	onError func(error)
+	keep    *Ring
+	// closeOnce closes the sinks once; closeErr is what they returned.
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Options configure a DecisionLog. All of it is fixed by New, so the first
+// record already goes through every hook.
+type Options struct {
+	// Size is the buffer's capacity in records.
+	Size int
+	// Limits bound each record and the buffer (zero fields:
+	// DefaultRecordLimits').
+	Limits RecordLimits
+	// Sinks receive every record, in order; Close closes them.
+	Sinks []LineSink
+	// Registerer, when set, is given the log's metrics
+	// (warden_decision_log_dropped_total,
+	// warden_decision_log_write_errors_total).
+	Registerer prometheus.Registerer
+	// OnError, when set, is told of every failed sink write or flush (each
+	// is counted as well).
 	OnError func(error)
-	// Keep, when set before the first Record, also receives every record
-	// (the admin API's in-memory view when no sink can be queried).
+	// Keep, when set, also receives every record (the admin API's
+	// in-memory view when no sink can be queried).
 	Keep *Ring
+}
+
+// metrics are the decision log's own metrics (SPEC §10).
+type metrics struct {
+	dropped     prometheus.Counter
+	writeErrors prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_decision_log_dropped_total", Help: "Decision records dropped because the buffer was full.",
+		}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_decision_log_write_errors_total", Help: "Failed writes or flushes of a decision log sink.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.dropped, m.writeErrors)
+	}
+	return m
 }
 
 // LineSink receives whole JSON lines (newline included), then Flush at the
@@ -52,20 +99,16 @@ func (s *writerSink) Flush() error                { return s.b.Flush() }
 func (s *writerSink) Close() error {
 	err := s.b.Flush()
 	if c, ok := s.w.(io.Closer); ok {
-		if cerr := c.Close(); err == nil {
-			err = cerr
-		}
+		err = errors.Join(err, c.Close())
 	}
 	return err
 }
 
-// NewDecisionLog starts a log with a buffer of size records, each record
-// and the buffer bounded by lim (zero fields: DefaultRecordLimits').
-func NewDecisionLog(size int, lim RecordLimits, sinks []LineSink, dropped func()) *DecisionLog {
-	if dropped == nil {
-		dropped = func() {}
-	}
-	d := DefaultRecordLimits
+// New starts a log as o says. It registers its metrics with
+// o.Registerer (it panics, as prometheus.MustRegister does, when they are
+// registered there already).
+func New(o Options) *DecisionLog {
+	lim, d := o.Limits, DefaultRecordLimits
 	if lim.MaxFieldBytes <= 0 {
 		lim.MaxFieldBytes = d.MaxFieldBytes
 	}
@@ -75,7 +118,10 @@ func NewDecisionLog(size int, lim RecordLimits, sinks []LineSink, dropped func()
 	if lim.BufferBytes <= 0 {
 		lim.BufferBytes = d.BufferBytes
 	}
-	l := &DecisionLog{ch: make(chan *Record, size), lim: lim, sinks: sinks, dropped: dropped, done: make(chan struct{})}
+	l := &DecisionLog{
+		ch: make(chan *Record, o.Size), lim: lim, sinks: o.Sinks, done: make(chan struct{}),
+		m: newMetrics(o.Registerer), onError: o.OnError, keep: o.Keep,
+	}
 	go l.run()
 	return l
 }
@@ -91,14 +137,14 @@ func (l *DecisionLog) Record(r *Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.bytes.Load()+int64(r.cost) > int64(l.lim.BufferBytes) {
-		l.dropped()
+		l.m.dropped.Inc()
 		return
 	}
 	select {
 	case l.ch <- r:
 		l.bytes.Add(int64(r.cost))
 	default:
-		l.dropped()
+		l.m.dropped.Inc()
 	}
 }
 
@@ -178,8 +224,8 @@ func (l *DecisionLog) run() {
 		l.bytes.Add(-int64(r.cost))
 		var c *Record
 		c, buf = l.bounded(buf, r)
-		if l.Keep != nil {
-			l.Keep.Add(c)
+		if l.keep != nil {
+			l.keep.Add(c)
 		}
 		for _, w := range l.sinks {
 			l.fail(w.WriteLine(buf))
@@ -196,13 +242,18 @@ func (l *DecisionLog) run() {
 }
 
 func (l *DecisionLog) fail(err error) {
-	if err != nil && l.OnError != nil {
-		l.OnError(err)
+	if err == nil {
+		return
+	}
+	l.m.writeErrors.Inc()
+	if l.onError != nil {
+		l.onError(err)
 	}
 }
 
 // Close stops accepting records, writes out the buffered ones and closes
-// the sinks, or gives up when ctx ends.
+// the sinks, or gives up when ctx ends (the sinks are then left open). It
+// returns every sink's close error, joined.
 func (l *DecisionLog) Close(ctx context.Context) error {
 	l.once.Do(func() {
 		l.mu.Lock()
@@ -215,8 +266,14 @@ func (l *DecisionLog) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, s := range l.sinks {
-		_ = s.Close()
-	}
-	return nil
+	l.closeOnce.Do(func() {
+		var errs []error
+		for _, s := range l.sinks {
+			if err := s.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("decision log sink: %w", err))
+			}
+		}
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
 }

@@ -1,4 +1,4 @@
-package authz
+package decisionlog
 
 import (
 	"context"
@@ -15,13 +15,25 @@ type RedisStreamSink struct {
 	stream string
 	maxLen int64
 	pipe   redis.Pipeliner
-	// OnError is told of a failed flush (the records of that burst are lost).
+	// onError is fixed by NewRedisStreamSink.
+	onError func(error)
+}
+
+// RedisStreamOptions configure a RedisStreamSink.
+type RedisStreamOptions struct {
+	// Stream is the stream's key.
+	Stream string
+	// MaxLen trims the stream to about this many entries.
+	MaxLen int64
+	// OnError, when set, is told of a failed flush (the records of that
+	// burst are lost).
 	OnError func(error)
 }
 
-// NewRedisStreamSink writes to stream, trimmed to about maxLen entries.
-func NewRedisStreamSink(c redis.UniversalClient, stream string, maxLen int64) *RedisStreamSink {
-	return &RedisStreamSink{c: c, stream: stream, maxLen: maxLen}
+// NewRedisStreamSink writes to the stream o names through c (which Close
+// leaves open).
+func NewRedisStreamSink(c redis.UniversalClient, o RedisStreamOptions) *RedisStreamSink {
+	return &RedisStreamSink{c: c, stream: o.Stream, maxLen: o.MaxLen, onError: o.OnError}
 }
 
 // StreamField is the stream entry field that holds the record's JSON.
@@ -50,8 +62,8 @@ func (s *RedisStreamSink) Flush() error {
 	defer cancel()
 	_, err := s.pipe.Exec(ctx)
 	s.pipe = nil
-	if err != nil && s.OnError != nil {
-		s.OnError(err)
+	if err != nil && s.onError != nil {
+		s.onError(err)
 	}
 	return err
 }

@@ -1,4 +1,4 @@
-package authz
+package decisionlog
 
 import (
 	"time"
@@ -70,4 +70,13 @@ type RecordToken struct {
 type RecordRateLimit struct {
 	Rule      string `json:"rule"`
 	Remaining int    `json:"remaining"`
+}
+
+// Hold notes that r's Cedar section may reference n bytes of the request's
+// memory until the decision log bounds it (DecisionLog.Record counts them
+// against its buffer). It does nothing when r has no Cedar section.
+func (r *Record) Hold(n int) {
+	if r.Cedar != nil {
+		r.held = n
+	}
 }

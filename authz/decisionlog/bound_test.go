@@ -1,4 +1,4 @@
-package authz
+package decisionlog
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wardenauthz/warden/policy"
 )
@@ -62,7 +63,8 @@ func TestRecordBoundedWorstCase(t *testing.T) {
 	}
 	for _, lim := range []RecordLimits{{}, {MaxFieldBytes: 64, MaxRecordBytes: 4096, BufferBytes: 1 << 20}} {
 		sink := &lineSink{}
-		l := NewDecisionLog(100, lim, []LineSink{sink}, func() { t.Error("dropped") })
+		reg := prometheus.NewRegistry()
+		l := New(Options{Size: 100, Limits: lim, Sinks: []LineSink{sink}, Registerer: reg})
 		for _, ctx := range heavy {
 			l.Record(&Record{
 				DecisionID: "d", Decision: "deny", Reason: ReasonPolicyDeny, Principal: worst, Action: worst, Resource: worst,
@@ -74,6 +76,9 @@ func TestRecordBoundedWorstCase(t *testing.T) {
 		}
 		if err := l.Close(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+		if d := metric(t, reg, "warden_decision_log_dropped_total"); d != 0 {
+			t.Errorf("dropped %v records, want 0", d)
 		}
 		max := l.lim.MaxRecordBytes
 		if len(sink.lines) != len(heavy) {
@@ -97,7 +102,7 @@ func TestRecordBoundedWorstCase(t *testing.T) {
 func TestCedarKeptWhenItFits(t *testing.T) {
 	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1hbmQtbW9yZQ"
 	sink := &lineSink{}
-	l := NewDecisionLog(10, RecordLimits{}, []LineSink{sink}, nil)
+	l := New(Options{Size: 10, Sinks: []LineSink{sink}})
 	l.Record(&Record{DecisionID: "d", Request: RecordRequest{Path: "/orders/" + jwt}, Cedar: &policy.Logged{
 		Decision: "allow", Principal: uidOf("User", "corp|alice"), Action: uidOf("Action", "GET /orders/{id}"), Resource: uidOf("Order", jwt),
 		Context: cedar.NewRecord(cedar.RecordMap{
@@ -129,14 +134,14 @@ func TestCedarKeptWhenItFits(t *testing.T) {
 func TestBufferBytes(t *testing.T) {
 	block := make(chan struct{})
 	sink := &blockSink{block: block}
-	var dropped int
-	var mu sync.Mutex
-	l := NewDecisionLog(1000, RecordLimits{MaxFieldBytes: 1024, MaxRecordBytes: 4096, BufferBytes: 64 << 10}, []LineSink{sink}, func() { mu.Lock(); dropped++; mu.Unlock() })
+	reg := prometheus.NewRegistry()
+	l := New(Options{Size: 1000, Limits: RecordLimits{MaxFieldBytes: 1024, MaxRecordBytes: 4096, BufferBytes: 64 << 10}, Sinks: []LineSink{sink}, Registerer: reg})
 	path := strings.Repeat("p", 1000)
 	for range 200 {
 		l.Record(&Record{DecisionID: "d", Request: RecordRequest{Path: path}})
 	}
 	n, b := l.Buffered()
+	dropped := int(metric(t, reg, "warden_decision_log_dropped_total"))
 	close(block)
 	if err := l.Close(context.Background()); err != nil {
 		t.Fatal(err)

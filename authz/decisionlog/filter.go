@@ -1,4 +1,4 @@
-package authz
+package decisionlog
 
 import (
 	"errors"
@@ -25,17 +25,6 @@ type Filter struct {
 	Node       string    // the replica that decided
 	Status     int
 }
-
-// Reasons are every decision log reason (SPEC §8), sorted, for filters and
-// their errors: policy_allow and every reason of the denial table.
-var Reasons = func() []Reason {
-	rs := []Reason{ReasonPolicyAllow}
-	for r := range mapping {
-		rs = append(rs, r)
-	}
-	slices.Sort(rs)
-	return rs
-}()
 
 // Check reports every malformed filter value at once, each naming the
 // expected form, and returns the filter with entity references in their
