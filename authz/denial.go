@@ -5,6 +5,19 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Decision is how a Check (or an AuthZEN evaluation) ended: the decision
+// record's decision, the metrics' decision label and the span's
+// warden.decision.
+type Decision string
+
+// Decisions.
+const (
+	Allow Decision = "allow"
+	Deny  Decision = "deny"
 )
 
 // Reason is why a Check ended as it did (the decision log's reason).
@@ -41,6 +54,17 @@ type denial struct {
 	www string
 	// retryAfter is set for 429 and 503.
 	retryAfter time.Duration
+	// rateLimit is the exhausted rule of a rate_limited denial, whose
+	// headers the response carries.
+	rateLimit *ratelimit.Decision
+}
+
+// httpStatus is the denial's HTTP status: its own, else its reason's.
+func (d *denial) httpStatus() int {
+	if d.status != 0 {
+		return d.status
+	}
+	return mapping[d.reason].status
 }
 
 // mapping is the one table from reason to gRPC code, default HTTP status and

@@ -19,7 +19,6 @@ import (
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/credential"
-	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
 
@@ -146,13 +145,10 @@ func validValue(v string) bool {
 	return len(v) <= 8192
 }
 
-func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckResponse {
+// deny is the response to a denial; rec is its record (record).
+func (a *Authorizer) deny(rec *Record, d *denial) *authv3.CheckResponse {
 	m := mapping[d.reason]
-	status := m.status
-	if d.status != 0 {
-		status = d.status
-	}
-	rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", status, d.reason, d.detail
+	status := rec.Status
 	// The detail and the challenge may quote the request (a path
 	// parameter, a token error): what leaves Warden goes through the same
 	// redaction as records (the record is redacted when it is bound).
@@ -170,6 +166,9 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 	if d.retryAfter > 0 {
 		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
 	}
+	if d.rateLimit != nil {
+		addRateLimitHeaders(&headers, *d.rateLimit)
+	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
@@ -181,8 +180,9 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 	}
 }
 
-func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res *policy.Result, rl *ratelimit.Decision) *authv3.CheckResponse {
-	rec.Decision, rec.Status, rec.Reason = "allow", 200, ReasonPolicyAllow
+// allow is the response to an allow: the identity headers, the client's
+// spoofed ones removed, and rl's rate-limit headers; rec is its record.
+func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, rl *ratelimit.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
 	slab := newHeaderSlab(7)
 	add := func(name, value string) {
@@ -194,7 +194,7 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res 
 	if t := id.Token; t != nil {
 		add(a.h.subject, t.Sub)
 		add(a.h.issuer, t.Iss)
-		v := views(id)
+		v := views(t, id.Kind, id.ID)
 		add(a.h.groups, v.groups)
 		add(a.h.scopes, v.scopes)
 	}

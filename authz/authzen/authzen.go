@@ -428,13 +428,13 @@ func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Deci
 	d := Decision{Decision: res.Allow && rec.Reason == ""}
 	switch {
 	case rec.Reason != "":
-		rec.Decision, rec.Status = "deny", http.StatusServiceUnavailable
+		rec.Decision, rec.Status = authz.Deny, http.StatusServiceUnavailable
 	case d.Decision:
-		rec.Decision, rec.Status, rec.Reason = "allow", http.StatusOK, authz.ReasonPolicyAllow
+		rec.Decision, rec.Status, rec.Reason = authz.Allow, http.StatusOK, authz.ReasonPolicyAllow
 	case res.PolicyError:
-		rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", http.StatusForbidden, authz.ReasonPolicyError, "access denied: a policy could not be evaluated"
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = authz.Deny, http.StatusForbidden, authz.ReasonPolicyError, "access denied: a policy could not be evaluated"
 	default:
-		rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", http.StatusForbidden, authz.ReasonPolicyDeny, "access denied by policy"
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = authz.Deny, http.StatusForbidden, authz.ReasonPolicyDeny, "access denied by policy"
 	}
 	if c.explain {
 		d.Context = map[string]any{"decision_id": rec.DecisionID, "policies": rec.Policies}
