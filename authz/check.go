@@ -225,13 +225,16 @@ type check struct {
 	// authenticated is set when it did not deny.
 	id            identity.Identity
 	authenticated bool
+	// views are id.Token's views, nil without a token.
+	views *tokenViews
 	// set, req and res are authorize's: the policy set, what it was asked
 	// and its answer; nil until it ran.
 	set *policy.Set
 	req *policy.Request
 	res *policy.Result
-	// rl is limit's: the rule that applied, nil when none did.
-	rl *ratelimit.Decision
+	// rl is limit's: the rule that applied (zero when none did: see
+	// ratelimit.Decision.Matched).
+	rl ratelimit.Decision
 }
 
 // run is the pipeline (see doc.go): each stage in turn, until one denies.
@@ -246,10 +249,13 @@ func (a *Authorizer) run(ctx context.Context, c *check) (*denial, error) {
 		return d, nil
 	}
 	c.authenticated = true
+	if t := c.id.Token; t != nil {
+		c.views = views(t, c.id.Kind, c.id.ID)
+	}
 	if d := a.checkRevocation(ctx, &c.id); d != nil {
 		return d, nil
 	}
-	set, req, res, d, err := a.authorize(c.in, &c.id)
+	set, req, res, d, err := a.authorize(c.in, &c.id, c.views)
 	if err != nil {
 		return nil, err
 	}
@@ -317,12 +323,12 @@ func (a *Authorizer) checkRevocation(ctx context.Context, id *identity.Identity)
 // authorize asks the policy set in service about the request: the set, the
 // request it was asked and its answer, and the answer's denial (nil for an
 // allow; resultDenial). An error is an internal fault (no policy set).
-func (a *Authorizer) authorize(in *request, id *identity.Identity) (set *policy.Set, req *policy.Request, res policy.Result, d *denial, err error) {
+func (a *Authorizer) authorize(in *request, id *identity.Identity, v *tokenViews) (set *policy.Set, req *policy.Request, res policy.Result, d *denial, err error) {
 	set = a.o.Policies.Current()
 	if set == nil {
 		return nil, nil, res, nil, errors.New("no policy set loaded")
 	}
-	req = in.policyRequest(id)
+	req = in.policyRequest(id, v)
 	res = set.Decide(req)
 	return set, req, res, resultDenial(id, &res), nil
 }
@@ -345,32 +351,32 @@ func resultDenial(id *identity.Identity, res *policy.Result) *denial {
 }
 
 // limit applies the rate-limit rules of the set's generation (Live), else
-// Options.RateLimiter: the rule that applied (nil when none matched or the
-// store failed open), and rate_limited when it is exhausted, or
+// Options.RateLimiter: the rule that applied (zero when none matched or
+// the store failed open), and rate_limited when it is exhausted, or
 // unavailable when the store fails (unless ratelimit.fail_open).
-func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id *identity.Identity, set *policy.Set, res *policy.Result) (*ratelimit.Decision, *denial) {
+func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id *identity.Identity, set *policy.Set, res *policy.Result) (ratelimit.Decision, *denial) {
 	limiter := a.o.RateLimiter
 	if l, ok := set.Attached().(*Live); ok && l != nil {
 		limiter = l.RateLimiter
 	}
 	if limiter == nil {
-		return nil, nil
+		return ratelimit.Decision{}, nil
 	}
 	d, err := limiter.Allow(ctx, rateRequest(in, sourceIP, id, res))
 	switch {
 	case err != nil && !a.o.RateLimitFailOpen:
 		a.o.Metrics.storeError("ratelimit")
 		a.o.Logger.Warn("rate limit check failed; denying", "err", err)
-		return nil, &denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}
+		return ratelimit.Decision{}, &denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}
 	case err != nil:
 		a.o.Metrics.storeError("ratelimit")
 		a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
 	case d.Matched() && !d.Allowed:
-		return &d, &denial{reason: ReasonRateLimited, detail: "rate limit " + d.Rule + " exceeded", retryAfter: d.RetryAfter, rateLimit: &d}
+		return d, &denial{reason: ReasonRateLimited, detail: "rate limit " + d.Rule + " exceeded", retryAfter: d.RetryAfter, rateLimit: d}
 	case d.Matched():
-		return &d, nil
+		return d, nil
 	}
-	return nil, nil
+	return ratelimit.Decision{}, nil
 }
 
 // conclude makes the outcome of c ending with d (nil: allow): the record,
@@ -381,7 +387,7 @@ func (a *Authorizer) conclude(c *check, d *denial) Outcome {
 	if d != nil {
 		out.Response = a.deny(rec, d)
 	} else {
-		out.Response = a.allow(rec, c.in, &c.id, c.rl)
+		out.Response = a.allow(rec, c.in, &c.id, c.views, c.rl)
 	}
 	return out
 }
@@ -419,8 +425,8 @@ func (a *Authorizer) record(c *check, d *denial) *Record {
 		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
 	if res := c.res; res != nil {
-		if t := c.id.Token; t != nil {
-			if v := views(t, c.id.Kind, c.id.ID); v.principalUID == res.Principal {
+		if v := c.views; v != nil {
+			if v.principalUID == res.Principal {
 				rec.Principal = v.principal
 			}
 		}
@@ -434,7 +440,7 @@ func (a *Authorizer) record(c *check, d *denial) *Record {
 			rec.Policies = []string{}
 		}
 	}
-	if rl := c.rl; rl != nil {
+	if rl := c.rl; rl.Matched() {
 		rec.RateLimit = &RecordRateLimit{Rule: rl.Rule, Remaining: rl.Remaining}
 	}
 	if d == nil {
@@ -520,8 +526,9 @@ func newDecisionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// policyRequest builds the policy stage's view of the request.
-func (in *request) policyRequest(id *identity.Identity) *policy.Request {
+// policyRequest builds the policy stage's view of the request; v are
+// id.Token's views (nil without a token).
+func (in *request) policyRequest(id *identity.Identity, v *tokenViews) *policy.Request {
 	r := &policy.Request{
 		Principal:  policy.Principal{Type: id.Kind.String(), ID: id.ID, Groups: id.Groups},
 		Method:     in.method,
@@ -539,8 +546,8 @@ func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 	if p := id.Peer; p != nil {
 		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}
 	}
-	if t := id.Token; t != nil {
-		r.Token = views(t, id.Kind, id.ID).policy
+	if v != nil {
+		r.Token = v.policy
 	}
 	return r
 }

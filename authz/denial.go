@@ -55,8 +55,8 @@ type denial struct {
 	// retryAfter is set for 429 and 503.
 	retryAfter time.Duration
 	// rateLimit is the exhausted rule of a rate_limited denial, whose
-	// headers the response carries.
-	rateLimit *ratelimit.Decision
+	// headers the response carries (zero for other denials).
+	rateLimit ratelimit.Decision
 }
 
 // httpStatus is the denial's HTTP status: its own, else its reason's.

@@ -166,8 +166,8 @@ func (a *Authorizer) deny(rec *Record, d *denial) *authv3.CheckResponse {
 	if d.retryAfter > 0 {
 		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
 	}
-	if d.rateLimit != nil {
-		addRateLimitHeaders(&headers, *d.rateLimit)
+	if d.rateLimit.Matched() {
+		addRateLimitHeaders(&headers, d.rateLimit)
 	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
@@ -180,9 +180,10 @@ func (a *Authorizer) deny(rec *Record, d *denial) *authv3.CheckResponse {
 	}
 }
 
-// allow is the response to an allow: the identity headers, the client's
-// spoofed ones removed, and rl's rate-limit headers; rec is its record.
-func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, rl *ratelimit.Decision) *authv3.CheckResponse {
+// allow is the response to an allow: the identity headers (v are
+// id.Token's views), the client's spoofed ones removed, and rl's rate-limit
+// headers (when rl matched); rec is its record.
+func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, v *tokenViews, rl ratelimit.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
 	slab := newHeaderSlab(7)
 	add := func(name, value string) {
@@ -194,7 +195,6 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, rl *
 	if t := id.Token; t != nil {
 		add(a.h.subject, t.Sub)
 		add(a.h.issuer, t.Iss)
-		v := views(t, id.Kind, id.ID)
 		add(a.h.groups, v.groups)
 		add(a.h.scopes, v.scopes)
 	}
@@ -220,8 +220,8 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, rl *
 	if !a.o.ForwardAuthorization && in.authorization != "" {
 		ok.HeadersToRemove = append(ok.HeadersToRemove, "authorization")
 	}
-	if rl != nil {
-		addRateLimitHeaders(&ok.ResponseHeadersToAdd, *rl)
+	if rl.Matched() {
+		addRateLimitHeaders(&ok.ResponseHeadersToAdd, rl)
 	}
 	return &authv3.CheckResponse{
 		Status:          &rpcstatus.Status{Code: int32(codes.OK)},
