@@ -37,7 +37,8 @@
 // # Imports
 //
 // authz may import the leaves identity, policy and ratelimit (which import
-// nothing of authz or each other) and internal helpers; never
-// authz/server, authz/config or any other subpackage of authz, which
-// import it.
+// nothing of authz or of each other), internal helpers, and the decision
+// log package the record is handed to (authz/decisionlog, once the log
+// moves there); never a package that imports it (authz/server,
+// authz/config, authz/admin, authz/authzen, authz/httpauthz, authz/review).
 package authz
