@@ -170,6 +170,15 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 			out = a.concludePanic(c)
 		}
 		rec := out.Record
+		took := time.Since(start)
+		rec.LatencyUS = took.Microseconds()
+		a.o.Metrics.observe(rec, took)
+		if a.o.Recorder != nil && (rec.Decision == Deny || a.sampled()) {
+			if rec.Cedar != nil {
+				rec.held = in.heldBytes()
+			}
+			a.o.Recorder.Record(rec)
+		}
 		if span.IsRecording() {
 			span.SetAttributes(
 				attribute.String("warden.decision", string(rec.Decision)),
@@ -180,15 +189,6 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 			)
 		}
 		span.End()
-		took := time.Since(start)
-		rec.LatencyUS = took.Microseconds()
-		a.o.Metrics.observe(rec, took)
-		if a.o.Recorder != nil && (rec.Decision == Deny || a.sampled()) {
-			if rec.Cedar != nil {
-				rec.held = in.heldBytes()
-			}
-			a.o.Recorder.Record(rec)
-		}
 	}()
 	d, err := a.run(ctx, c)
 	if err != nil {
