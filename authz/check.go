@@ -213,7 +213,9 @@ func (a *Authorizer) sampled() bool {
 
 // check is one Check: the request as read, and what each stage returned
 // so far. The stages never write it; run stores their results, and
-// conclude makes the record and the response from it alone.
+// conclude makes the record and the response from it alone. (It is a
+// struct rather than run's locals so that, after a panic, Evaluate still
+// records what the stages had returned.)
 type check struct {
 	in         *request
 	decisionID string
