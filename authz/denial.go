@@ -7,6 +7,18 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/wardenauthz/warden/authz/decisionlog"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Decision is how a Check (or an AuthZEN evaluation) ended: the decision
+// record's decision, the metrics' decision label and the span's
+// warden.decision (decisionlog documents it).
+type Decision = decisionlog.Decision
+
+// Decisions.
+const (
+	Allow = decisionlog.Allow
+	Deny  = decisionlog.Deny
 )
 
 // Reason is why a Check ended as it did (the decision log's reason).
@@ -36,6 +48,17 @@ type denial struct {
 	www string
 	// retryAfter is set for 429 and 503.
 	retryAfter time.Duration
+	// rateLimit is the exhausted rule of a rate_limited denial, whose
+	// headers the response carries (zero for other denials).
+	rateLimit ratelimit.Decision
+}
+
+// httpStatus is the denial's HTTP status: its own, else its reason's.
+func (d *denial) httpStatus() int {
+	if d.status != 0 {
+		return d.status
+	}
+	return mapping[d.reason].status
 }
 
 // mapping is the one table from reason to gRPC code, default HTTP status and

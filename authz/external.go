@@ -29,7 +29,7 @@ func (a *Authorizer) Now() time.Time { return a.o.Now() }
 func (a *Authorizer) Finish(rec *decisionlog.Record, took time.Duration, held int) {
 	rec.LatencyUS = took.Microseconds()
 	a.o.Metrics.observe(rec, took)
-	if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
+	if a.o.Recorder != nil && (rec.Decision == Deny || a.sampled()) {
 		rec.Hold(held)
 		a.o.Recorder.Record(rec)
 	}

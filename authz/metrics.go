@@ -40,8 +40,8 @@ func (m *Metrics) observe(rec *decisionlog.Record, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.checkDuration.WithLabelValues(rec.Decision, rec.Transport).Observe(d.Seconds())
-	m.decisions.WithLabelValues(rec.Decision, string(rec.Reason), rec.Transport).Inc()
+	m.checkDuration.WithLabelValues(string(rec.Decision), rec.Transport).Observe(d.Seconds())
+	m.decisions.WithLabelValues(string(rec.Decision), string(rec.Reason), rec.Transport).Inc()
 }
 
 // StoreError counts a shared-state store error met outside the pipeline

@@ -186,7 +186,7 @@ func RevocationFromProto(r *adminv1.Revocation) ratelimit.Revocation {
 // DecisionToProto converts a decision record.
 func DecisionToProto(r *decisionlog.Record) *adminv1.Decision {
 	d := &adminv1.Decision{
-		Time: ts(r.Time), DecisionId: r.DecisionID, Decision: r.Decision, Status: int32(r.Status), Reason: string(r.Reason),
+		Time: ts(r.Time), DecisionId: r.DecisionID, Decision: string(r.Decision), Status: int32(r.Status), Reason: string(r.Reason),
 		Policies: r.Policies, Errors: r.Errors, Principal: r.Principal, Action: r.Action, Resource: r.Resource,
 		Request: &adminv1.Decision_Request{Method: r.Request.Method, Host: r.Request.Host, Path: r.Request.Path,
 			SourceIp: r.Request.SourceIP, RequestId: r.Request.RequestID},
@@ -210,7 +210,7 @@ func DecisionToProto(r *decisionlog.Record) *adminv1.Decision {
 func RecordFromProto(d *adminv1.Decision) *decisionlog.Record {
 	q := d.GetRequest()
 	r := &decisionlog.Record{
-		Time: tm(d.GetTime()), DecisionID: d.GetDecisionId(), Decision: d.GetDecision(), Status: int(d.GetStatus()),
+		Time: tm(d.GetTime()), DecisionID: d.GetDecisionId(), Decision: decisionlog.Decision(d.GetDecision()), Status: int(d.GetStatus()),
 		Reason: decisionlog.Reason(d.GetReason()), Policies: d.GetPolicies(), Errors: d.GetErrors(), Principal: d.GetPrincipal(),
 		Action: d.GetAction(), Resource: d.GetResource(),
 		Request:  decisionlog.RecordRequest{Method: q.GetMethod(), Host: q.GetHost(), Path: q.GetPath(), SourceIP: q.GetSourceIp(), RequestID: q.GetRequestId()},

@@ -429,13 +429,13 @@ func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Deci
 	d := Decision{Decision: res.Allow && rec.Reason == ""}
 	switch {
 	case rec.Reason != "":
-		rec.Decision, rec.Status = "deny", http.StatusServiceUnavailable
+		rec.Decision, rec.Status = decisionlog.Deny, http.StatusServiceUnavailable
 	case d.Decision:
-		rec.Decision, rec.Status, rec.Reason = "allow", http.StatusOK, decisionlog.ReasonPolicyAllow
+		rec.Decision, rec.Status, rec.Reason = decisionlog.Allow, http.StatusOK, decisionlog.ReasonPolicyAllow
 	case res.PolicyError:
-		rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", http.StatusForbidden, decisionlog.ReasonPolicyError, "access denied: a policy could not be evaluated"
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = decisionlog.Deny, http.StatusForbidden, decisionlog.ReasonPolicyError, "access denied: a policy could not be evaluated"
 	default:
-		rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", http.StatusForbidden, decisionlog.ReasonPolicyDeny, "access denied by policy"
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = decisionlog.Deny, http.StatusForbidden, decisionlog.ReasonPolicyDeny, "access denied by policy"
 	}
 	if c.explain {
 		d.Context = map[string]any{"decision_id": rec.DecisionID, "policies": rec.Policies}

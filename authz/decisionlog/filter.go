@@ -95,7 +95,7 @@ func (f Filter) Match(r *Record) bool {
 		return false
 	case f.DecisionID != "" && r.DecisionID != f.DecisionID:
 		return false
-	case f.Decision != "" && r.Decision != f.Decision:
+	case f.Decision != "" && string(r.Decision) != f.Decision:
 		return false
 	case f.Reason != "" && r.Reason != f.Reason:
 		return false

@@ -24,7 +24,7 @@ func TestPaging(t *testing.T) {
 		if i%10 == 9 {
 			at = at.Add(-3 * time.Second)
 		}
-		recs = append(recs, &Record{Time: at, DecisionID: fmt.Sprintf("d%03d", i), Decision: d, Policies: []string{}})
+		recs = append(recs, &Record{Time: at, DecisionID: fmt.Sprintf("d%03d", i), Decision: Decision(d), Policies: []string{}})
 	}
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	var lines []byte

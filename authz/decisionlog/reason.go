@@ -2,6 +2,16 @@ package decisionlog
 
 import "slices"
 
+// Decision is how a decision ended: the record's decision, the metrics'
+// decision label and the span's warden.decision.
+type Decision string
+
+// Decisions.
+const (
+	Allow Decision = "allow"
+	Deny  Decision = "deny"
+)
+
 // Reason is why a decision ended as it did (the record's reason).
 type Reason string
 

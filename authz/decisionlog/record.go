@@ -11,7 +11,7 @@ import (
 type Record struct {
 	Time       time.Time        `json:"time"`
 	DecisionID string           `json:"decision_id"`
-	Decision   string           `json:"decision"` // allow | deny
+	Decision   Decision         `json:"decision"`
 	Status     int              `json:"status"`
 	Reason     Reason           `json:"reason"`
 	Policies   []string         `json:"policies"`

@@ -15,7 +15,7 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 	b = append(b, `{"time":`...)
 	b = appendTime(b, r.Time)
 	b = appendStr(append(b, `,"decision_id":`...), r.DecisionID)
-	b = appendStr(append(b, `,"decision":`...), r.Decision)
+	b = appendStr(append(b, `,"decision":`...), string(r.Decision))
 	b = strconv.AppendInt(append(b, `,"status":`...), int64(r.Status), 10)
 	b = appendStr(append(b, `,"reason":`...), string(r.Reason))
 	b = appendStrs(append(b, `,"policies":`...), r.Policies)

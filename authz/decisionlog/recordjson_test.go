@@ -17,7 +17,7 @@ func FuzzRecordJSON(f *testing.F) {
 	f.Add("", "deny", "token_invalid", "", "", "", "", "", "\x00\x1f\"\\\n\r\t\b\f", "\xff\u2028\u2029é", int64(0), 0, false, false)
 	f.Fuzz(func(t *testing.T, id, decision, reason, pol, principal, method, path, iss, jti, detail string, ns int64, status int, tok, rl bool) {
 		r := &Record{
-			Time: time.Unix(0, ns).UTC(), DecisionID: id, Decision: decision, Status: status, Reason: Reason(reason),
+			Time: time.Unix(0, ns).UTC(), DecisionID: id, Decision: Decision(decision), Status: status, Reason: Reason(reason),
 			Principal: principal, Action: method, Resource: path, Workload: jti, Node: iss, Detail: detail, LatencyUS: ns % 1000,
 			Request:   RecordRequest{Method: method, Host: iss, Path: path, SourceIP: jti, RequestID: detail},
 			Truncated: tok != rl,
