@@ -236,7 +236,7 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: "malformed request host: no :authority"}), nil
 	}
 	// authenticate
-	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
+	id, err := a.o.Authenticator.Authenticate(ctx, in.identityInput())
 	if id.Peer != nil {
 		rec.Workload = id.Peer.ID
 	}
@@ -332,8 +332,13 @@ func authDenial(err error) denial {
 	switch {
 	case errors.Is(err, identity.ErrNoCredentials):
 		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+	case errors.Is(err, identity.ErrReplayUnavailable):
+		return denial{reason: ReasonUnavailable, detail: "DPoP replay state unavailable", retryAfter: time.Second}
 	case identity.IsUnavailable(err):
 		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
+	}
+	if d, ok := dpopDenial(err); ok {
+		return d
 	}
 	desc := describeTokenError(err)
 	return denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}
@@ -346,6 +351,7 @@ func describeTokenError(err error) string {
 		identity.ErrExpired, identity.ErrNotYetValid, identity.ErrIssuedInFuture, identity.ErrTooLarge,
 		identity.ErrUnsupportedForm, identity.ErrAlgorithm, identity.ErrUnknownIssuer, identity.ErrUnknownKey,
 		identity.ErrSignature, identity.ErrAudience, identity.ErrType, identity.ErrClaims, identity.ErrMalformed,
+		identity.ErrCertBound,
 	} {
 		if errors.Is(err, s) {
 			return s.Error()
@@ -424,6 +430,7 @@ func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 	if t := id.Token; t != nil {
 		r.Token = views(id).policy
 	}
+	r.Credential = string(id.Credential)
 	return r
 }
 

@@ -41,6 +41,8 @@ type denial struct {
 	www string
 	// retryAfter is set for 429 and 503.
 	retryAfter time.Duration
+	// dpopNonce is the DPoP-Nonce header of a use_dpop_nonce challenge.
+	dpopNonce string
 }
 
 // mapping is the one table from reason to gRPC code, default HTTP status and

@@ -170,6 +170,9 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 	if d.retryAfter > 0 {
 		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
 	}
+	if d.dpopNonce != "" {
+		headers = append(headers, set("dpop-nonce", d.dpopNonce))
+	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
