@@ -5,12 +5,11 @@ import (
 	"time"
 )
 
-// Store is the shared state a Warden instance uses.
+// Store is the shared state a Warden instance uses: rate-limit buckets and
+// revocations (revocation.go).
 type Store interface {
 	Counter
-	Revoke(ctx context.Context, r Revocation) error
-	Revoked(ctx context.Context, subject, jti string, iat time.Time) (bool, error)
-	List(ctx context.Context, now time.Time) ([]Revocation, error)
+	Revocations
 }
 
 var (
