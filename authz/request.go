@@ -19,7 +19,7 @@ type request struct {
 	requestID                            string
 	authorization                        string
 	peerPrincipal                        string
-	peerCertificate                      string // source.certificate: URL-encoded PEM
+	peerCertificate                      string          // source.certificate: URL-encoded PEM
 	headers                              []policy.Header // lower-case names, repeated ones joined with ","
 	sourceIP                             netip.Addr
 	sourcePort                           uint32

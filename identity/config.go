@@ -19,6 +19,10 @@ type Config struct {
 	MaxTokenBytes int             `yaml:"max_token_bytes"`
 	// CacheSize bounds the verified-token cache (entries); 0 means the default.
 	CacheSize int `yaml:"cache_size"`
+	// DPoPNonceKeyFile holds the key (at least 32 bytes) that DPoP nonces
+	// (issuers with dpop_nonce) are made with; replicas must share it.
+	// Unset: a random key per process, good for one replica.
+	DPoPNonceKeyFile string `yaml:"dpop_nonce_key_file"`
 }
 
 // IssuerConfig describes one trusted OIDC issuer.

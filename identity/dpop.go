@@ -26,12 +26,12 @@ const MaxProofBytes = 4096
 // maxJTIBytes bounds a proof's jti (it is hashed into the replay key).
 const maxJTIBytes = 256
 
-// ReplayCache remembers DPoP proofs (RFC 9449 §11.1): Seen records key
-// until the given time and reports whether it was already recorded. It
+// ReplayCache remembers DPoP proofs (RFC 9449 §11.1): Seen records key for
+// ttl and reports whether it was already recorded. It
 // lives in the store, so that every replica refuses a proof any of them
 // has accepted; an error means the proof cannot be judged (fail closed).
 type ReplayCache interface {
-	Seen(ctx context.Context, key string, until time.Time) (bool, error)
+	Seen(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // Request is the HTTP request a DPoP proof must name: method and URL as
@@ -229,7 +229,8 @@ func (a *Authenticator) checkProof(ctx context.Context, is *issuer, in Input, ra
 	}
 	// The key names the proof by its key and jti, hashed to bound it.
 	k := sha256.Sum256([]byte(is.cfg.Name + "\x00" + jkt + "\x00" + c.jti))
-	seen, err := a.replay.Seen(ctx, base64.RawURLEncoding.EncodeToString(k[:]), until.Add(time.Second))
+	// It is kept until the proof is too old anyway (iat is in seconds).
+	seen, err := a.replay.Seen(ctx, base64.RawURLEncoding.EncodeToString(k[:]), until.Sub(now)+time.Second)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrReplayUnavailable, err)
 	}

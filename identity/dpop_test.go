@@ -31,7 +31,7 @@ type mapReplay struct {
 	err  error
 }
 
-func (m *mapReplay) Seen(_ context.Context, key string, until time.Time) (bool, error) {
+func (m *mapReplay) Seen(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
@@ -43,7 +43,7 @@ func (m *mapReplay) Seen(_ context.Context, key string, until time.Time) (bool, 
 	if _, ok := m.seen[key]; ok {
 		return true, nil
 	}
-	m.seen[key] = until
+	m.seen[key] = time.Now().Add(ttl)
 	return false, nil
 }
 

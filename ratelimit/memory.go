@@ -27,7 +27,8 @@ type Memory struct {
 	shards  [memoryShards]lruShard
 	evicted atomic.Uint64
 
-	revs revocationList // revocation_memory.go
+	revs    revocationList // revocation_memory.go
+	replays replayList     // replay.go
 }
 
 const memoryShards = 32

@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// Store is the shared state a Warden instance uses: rate-limit buckets and
-// revocations (revocation.go).
+// Store is the shared state a Warden instance uses: rate-limit buckets,
+// revocations (revocation.go) and DPoP proofs seen (replay.go).
 type Store interface {
 	Counter
 	Revocations
+	Replays
 }
 
 var (
