@@ -108,7 +108,9 @@ func CertThumbprint(urlPEM string) (string, bool) {
 	if urlPEM == "" || len(urlPEM) > maxCertBytes {
 		return "", false
 	}
-	p, err := url.QueryUnescape(urlPEM)
+	// Envoy escapes space as %20 and '+' as %2B; a '+' left literal is
+	// base64's (PathUnescape, unlike QueryUnescape, keeps it).
+	p, err := url.PathUnescape(urlPEM)
 	if err != nil {
 		return "", false
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -436,5 +437,41 @@ func TestCertificateBound(t *testing.T) {
 				t.Errorf("untrusted xfcc, %s: %v", name, err)
 			}
 		}
+	}
+}
+
+// TestCertThumbprintEnvoySample: the certificate of a CheckRequest Envoy
+// sent (ENVOY.md sample 06: %20 for spaces, %2B for '+') is read, and its
+// thumbprint is the SHA-256 of its DER; a '+' left literal still reads.
+func TestCertThumbprintEnvoySample(t *testing.T) {
+	b, err := os.ReadFile("../authz/server/testdata/checkrequests/06-context-extensions.json")
+	if err != nil {
+		t.Skip("sample not present:", err)
+	}
+	var req struct {
+		Attributes struct {
+			Source struct {
+				Certificate string `json:"certificate"`
+			} `json:"source"`
+		} `json:"attributes"`
+	}
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	enc := req.Attributes.Source.Certificate
+	if !strings.Contains(enc, "%2B") {
+		t.Fatalf("sample changed: %.80s", enc)
+	}
+	tp, ok := identity.CertThumbprint(enc)
+	if !ok {
+		t.Fatal("Envoy's certificate not read")
+	}
+	dec, _ := url.PathUnescape(enc)
+	blk, _ := pem.Decode([]byte(dec))
+	if tp != oidctest.X5T(blk.Bytes) {
+		t.Fatalf("thumbprint %s", tp)
+	}
+	if tp2, ok := identity.CertThumbprint(strings.ReplaceAll(enc, "%2B", "+")); !ok || tp2 != tp {
+		t.Fatal("a literal '+' changed the certificate")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,9 +104,10 @@ func X5T(der []byte) string {
 }
 
 // EnvoyCert is a certificate as Envoy forwards it in source.certificate and
-// XFCC's Cert=: URL-encoded PEM.
+// XFCC's Cert=: URL-encoded PEM (space as %20, '+' as %2B, newline %0A).
 func EnvoyCert(c *x509.Certificate) string {
-	return url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	s := url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	return strings.ReplaceAll(s, "+", "%20")
 }
 
 // XFCCHash is XFCC's Hash= of a certificate: hex SHA-256 of its DER.
