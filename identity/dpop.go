@@ -127,7 +127,7 @@ func parseProof(proof string, algs []string) (jkt string, c proofClaims, err err
 	if err := jwk.UnmarshalJSON(jraw); err != nil || !jwk.Valid() || !jwk.IsPublic() {
 		return bad("jwk is not a valid public key")
 	}
-	sig, err := jose.ParseSigned(proof, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	sig, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 	if err != nil || len(sig.Signatures) != 1 {
 		return bad("not a JWS")
 	}

@@ -475,3 +475,28 @@ func TestCertThumbprintEnvoySample(t *testing.T) {
 		t.Fatal("a literal '+' changed the certificate")
 	}
 }
+
+// TestDPoPConfigErrors: a bad dpop setting is refused with its key path.
+func TestDPoPConfigErrors(t *testing.T) {
+	cfg := identity.Config{Issuers: []identity.IssuerConfig{{
+		Name: "corp", Issuer: "https://idp.example.com", Audiences: []string{aud},
+		DPoP: "maybe", DPoPWindow: time.Hour, DPoPAlgorithms: []string{"ES256", "HS256", "none"},
+	}}}
+	cfg.SetDefaults()
+	err := cfg.Validate()
+	for _, want := range []string{
+		`issuers[0].dpop: must be one of allowed, required, off, got "maybe"`,
+		"issuers[0].dpop_window: must be between 1s and 10m, got 1h0m0s",
+		`issuers[0].dpop_algorithms[1]: "HS256" is not allowed`,
+		`issuers[0].dpop_algorithms[2]: "none" is not allowed`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	ok := identity.Config{Issuers: []identity.IssuerConfig{{Name: "corp", Issuer: "https://idp.example.com", Audiences: []string{aud}}}}
+	ok.SetDefaults()
+	if err := ok.Validate(); err != nil || ok.Issuers[0].DPoP != identity.DPoPAllowed || ok.Issuers[0].DPoPWindow != time.Minute {
+		t.Fatalf("defaults: %v %+v", err, ok.Issuers[0])
+	}
+}
