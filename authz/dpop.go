@@ -29,8 +29,10 @@ func dpopDenial(err error) (denial, bool) {
 	if !errors.As(err, &ch) {
 		return denial{}, false
 	}
-	code, desc := "invalid_token", identity.ErrDPoPBound.Error()
+	code, desc := "invalid_token", describeTokenError(err)
 	switch {
+	case errors.Is(err, identity.ErrDPoPBound):
+		desc = identity.ErrDPoPBound.Error()
 	case errors.Is(err, identity.ErrDPoPNonce):
 		code, desc = "use_dpop_nonce", identity.ErrDPoPNonce.Error()
 	case errors.Is(err, identity.ErrDPoPProof):

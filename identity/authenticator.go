@@ -187,6 +187,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 		v, is, err := a.verifyToken(ctx, raw)
 		if err == nil {
 			id.Credential, err = a.checkBinding(ctx, is, in, scheme, raw, v.token)
+		} else if scheme == SchemeDPoP && !IsUnavailable(err) {
+			// A DPoP request is answered with the DPoP challenge (RFC
+			// 9449 §7.1), whatever is wrong with its token.
+			err = &DPoPChallenge{Err: err}
 		}
 		if err != nil {
 			return Identity{Peer: id.Peer}, err

@@ -66,8 +66,10 @@ var (
 // ErrDPoPNonce, the nonce to use. Errors of this package that concern DPoP
 // wrap one; read it with errors.As.
 type DPoPChallenge struct {
-	Err   error // ErrDPoPProof, ErrDPoPNonce or ErrDPoPBound, with detail
-	Algs  []string
+	// Err is ErrDPoPProof, ErrDPoPNonce or ErrDPoPBound with detail, or
+	// the token's own error when a DPoP request's token is invalid.
+	Err   error
+	Algs  []string // nil when the token named no configured issuer
 	Nonce string
 }
 

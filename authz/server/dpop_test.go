@@ -246,3 +246,13 @@ func TestDPoPThroughEnvoy(t *testing.T) {
 		t.Fatalf("upstream got %d requests, want 1", n)
 	}
 }
+
+// TestDPoPSchemeInvalidToken: a DPoP request whose token is invalid (here
+// expired) gets the DPoP challenge, not a Bearer one (RFC 9449 §7.1).
+func TestDPoPSchemeInvalidToken(t *testing.T) {
+	e := start(t, dpopCfg)
+	c := oidctest.NewClient()
+	cl := map[string]any{"iss": e.is.URL, "sub": "alice", "aud": aud, "iat": 1700000000, "exp": 1700000300, "cnf": map[string]any{"jkt": c.JKT()}}
+	tok := e.is.Sign(t, cl)
+	deny401(t, e, dpopSample(t, "DPoP", tok, proofFor(t, c, tok)), `DPoP error="invalid_token", error_description="token expired"`)
+}
