@@ -42,7 +42,12 @@ func dpopDenial(err error) (denial, bool) {
 	if len(ch.Algs) > 0 {
 		www += `, algs="` + strings.Join(ch.Algs, " ") + `"`
 	}
-	// The detail names the check that failed (fixed texts, no proof
-	// contents but a truncated alg, which deny redacts as any detail).
-	return denial{reason: ReasonTokenInvalid, detail: err.Error(), www: www, dpopNonce: ch.Nonce}, true
+	// A proof's refusal names the check that failed (fixed texts, no proof
+	// contents but a truncated alg, which deny redacts as any detail); a
+	// token's error only its sentinel, as for Bearer.
+	detail := desc
+	if code != "invalid_token" || errors.Is(err, identity.ErrDPoPBound) {
+		detail = err.Error()
+	}
+	return denial{reason: ReasonTokenInvalid, detail: detail, www: www, dpopNonce: ch.Nonce}, true
 }
