@@ -148,7 +148,13 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		Observe:    func(issuer, result string) { s.metrics.jwksFetches.WithLabelValues(issuer, result).Inc() },
 		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
+		Replay:     storeReplay{s}, // the store is built below
 	}
+	nonceKey, err := dpopNonceKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	idOpts.DPoPNonceKey = nonceKey
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
 		k, err := DevKey(cfg)
 		if err != nil {
