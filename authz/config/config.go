@@ -152,6 +152,10 @@ type Admin struct {
 	// $XDG_STATE_HOME/warden/admin-token (0600) on first use, for the quick
 	// start; loopback only.
 	DevToken bool `yaml:"dev_token"`
+	// Console serves the web console (authz/console) on the admin
+	// listener, under the admin API's authentication and grants. A
+	// non-loopback admin.addr needs admin.tls for it.
+	Console bool `yaml:"console"`
 }
 
 // AdminClient grants an mTLS client certificate admin methods.
@@ -763,8 +767,11 @@ func (c *Config) validateAdmin() []error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
 	}
 	a := c.Admin
+	if a.Console && !a.Enabled() {
+		bad("admin.console", "needs the admin API on (admin.addr not off, and admin.token_file, admin.tls.client_ca_file or admin.dev_token): the console authenticates as it does")
+	}
 	if a.Addr == "off" {
-		return nil
+		return errs
 	}
 	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
 		bad("admin.addr", "%q is not host:port (or off)", a.Addr)
@@ -772,6 +779,9 @@ func (c *Config) validateAdmin() []error {
 	errs = append(errs, a.TLS.validate("admin.tls")...)
 	if a.Enabled() && a.TLS.CertFile == "" && !Loopback(a.Addr) {
 		bad("admin.addr", "%q is not a loopback address: the admin API needs admin.tls there (its bearer tokens must not cross a network in clear)", a.Addr)
+	}
+	if a.Console && a.TLS.CertFile == "" && !Loopback(a.Addr) {
+		bad("admin.console", "admin.addr %q is not a loopback address: the console needs admin.tls there (its tokens must not cross a network in clear)", a.Addr)
 	}
 	if a.DevToken && !Loopback(a.Addr) {
 		bad("admin.dev_token", "the dev token is for local use only: admin.addr %q is not a loopback address", a.Addr)
