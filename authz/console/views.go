@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cedar-policy/cedar-go/types"
+
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/review"
 	"github.com/wardenauthz/warden/policy"
@@ -245,6 +247,7 @@ type explainView struct {
 	ID          string
 	Record      *authz.Record
 	Cedar       *policy.Logged
+	Parents     []string // the principal's parents, as logged
 	Context     string
 	Deciding    []policyRef
 	Erroring    []erroring
@@ -285,6 +288,11 @@ func (c *Console) explain(w http.ResponseWriter, r *http.Request, _ caller) {
 	}
 	rec := recs[0]
 	v.Record, v.Cedar = rec, rec.Cedar
+	if rec.Cedar != nil {
+		for _, p := range rec.Cedar.Parents {
+			v.Parents = append(v.Parents, types.EntityUID(p).String())
+		}
+	}
 	set := c.o.Policies.Current()
 	byID := map[string]policyRef{}
 	for _, p := range set.Policies() {
