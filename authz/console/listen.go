@@ -180,7 +180,7 @@ func (tlsDone) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, erro
 }
 
 func (tlsDone) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.2"}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
 }
 func (t tlsDone) Clone() credentials.TransportCredentials { return t }
 func (tlsDone) OverrideServerName(string) error           { return nil }
