@@ -147,6 +147,8 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, _ caller) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.o.MaxStream)
 	defer cancel()
 	rc := http.NewResponseController(w)
+	// The server's read timeout would end the stream: the request is read.
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
