@@ -350,6 +350,9 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	for _, w := range c.Identity.Warnings() {
 		c.Warnings = append(c.Warnings, locate(name, &root, errors.New("identity."+w)).Error())
 	}
+	if c.Admin.Console && !c.Admin.Enabled() {
+		c.Warnings = append(c.Warnings, locate(name, &root, errors.New("admin.console: not served: the admin API is off (admin.addr off, or no admin.token_file, admin.tls.client_ca_file or admin.dev_token), and the console authenticates as it does")).Error())
+	}
 	return c, nil
 }
 
@@ -767,11 +770,8 @@ func (c *Config) validateAdmin() []error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
 	}
 	a := c.Admin
-	if a.Console && !a.Enabled() {
-		bad("admin.console", "needs the admin API on (admin.addr not off, and admin.token_file, admin.tls.client_ca_file or admin.dev_token): the console authenticates as it does")
-	}
 	if a.Addr == "off" {
-		return errs
+		return nil
 	}
 	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
 		bad("admin.addr", "%q is not host:port (or off)", a.Addr)

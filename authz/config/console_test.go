@@ -31,16 +31,23 @@ func TestConsoleConfig(t *testing.T) {
 			`warden.yaml:5: admin.console: admin.addr "0.0.0.0:9193" is not a loopback address: the console needs admin.tls there`},
 		{"identity: {anonymous: true}\nadmin:\n  addr: '[::]:9193'\n  console: true\n",
 			`admin.console: admin.addr "[::]:9193" is not a loopback address`},
-		{"identity: {anonymous: true}\nadmin:\n  console: true\n",
-			"warden.yaml:3: admin.console: needs the admin API on"},
-		{"identity: {anonymous: true}\nadmin:\n  addr: \"off\"\n  token_file: " + tok + "\n  console: true\n",
-			"warden.yaml:5: admin.console: needs the admin API on"},
 		{"identity: {anonymous: true}\nadmin:\n  console: yes please\n",
 			"admin.console: cannot unmarshal"},
 	} {
 		_, err := config.Parse("warden.yaml", []byte(tc.src), dir)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: want %q in %v", tc.src, tc.want, err)
+		}
+	}
+	// Without the admin API the console is not served: a warning, so a
+	// config that turns the admin API off still starts.
+	for _, src := range []string{
+		"identity: {anonymous: true}\nadmin:\n  console: true\n",
+		"identity: {anonymous: true}\nadmin:\n  addr: \"off\"\n  token_file: " + tok + "\n  console: true\n",
+	} {
+		c, err := config.Parse("warden.yaml", []byte(src), dir)
+		if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "admin.console: not served: the admin API is off") {
+			t.Errorf("%q: %v %q", src, err, c.Warnings)
 		}
 	}
 }
