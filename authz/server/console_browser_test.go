@@ -3,7 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,6 +287,38 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("review: %q", s)
 		}
 		shot(t, ctx, dir, "review")
+	})
+
+	t.Run("another site cannot revoke", func(t *testing.T) {
+		// A page on another origin posts the revoke form to the console,
+		// as a form and as a fetch with the console's header.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%[1]s/console/api/revoke">
+<input name="kind" value="jti"><input name="value" value="jti-alice"></form>
+<p id="out"></p>
+<script>
+fetch('%[1]s/console/api/revoke', {method: 'POST', mode: 'no-cors', credentials: 'include',
+  headers: {'X-Warden-Console': '1', 'Content-Type': 'application/x-www-form-urlencoded'}, body: 'kind=jti&value=jti-alice'})
+  .finally(() => { document.getElementById('out').textContent = 'sent'; document.getElementById('f').submit(); });
+</script>`, base)
+		}))
+		defer evil.Close()
+		must(t, ctx, dir, "evil page", chromedp.Navigate(evil.URL))
+		body := ""
+		for range 200 { // the form navigates: read the answer once there
+			b, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href.includes('/console/api/revoke') && document.readyState === 'complete' ? document.body.textContent : ''`))
+			if body = b; err == nil && b != "" {
+				break
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		if !strings.Contains(body, "cross-origin request refused") {
+			t.Errorf("the cross-site form's answer: %q", body)
+		}
+		if r := e.reason(t, alice); r != "policy_allow" {
+			t.Errorf("alice after another site's revoke: %s", r)
+		}
 	})
 
 	t.Run("revoke takes effect on the next Check", func(t *testing.T) {
