@@ -85,6 +85,10 @@ type Service struct {
 	now   func() time.Time
 	node  string
 	admin *grpc.Server
+	// console is admin.console's handler, adminTLS the admin listener's
+	// TLS when the console shares it (console.go).
+	console  http.Handler
+	adminTLS *tls.Config
 	// AdminTokenFile is the token file the admin API checks ("" when off
 	// or mTLS only); for the dev token, where it was created.
 	AdminTokenFile string
@@ -303,12 +307,13 @@ func (s *Service) newAdmin() error {
 		if err != nil {
 			return err
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		opts = append(opts, s.adminCreds(tc))
 	}
 	s.admin = grpc.NewServer(opts...)
-	adminv1.RegisterAdminServiceServer(s.admin, &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
-		Subjects: s.Config.Identity.RevocationSubject})
-	return nil
+	svc := &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
+		Subjects: s.Config.Identity.RevocationSubject}
+	adminv1.RegisterAdminServiceServer(s.admin, svc)
+	return s.newConsole(g, svc)
 }
 
 // logSource is cfg's queryable decision log sink: the Redis stream (every
@@ -570,7 +575,8 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
 	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
-		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits(s.Config.Server.GRPC))) }()
+		stopConsole := s.serveAdmin(limitListener(adminLis, adminLimits(s.Config.Server.GRPC)), errc)
+		defer stopConsole(context.Background())
 		defer s.admin.Stop()
 	}
 	go func() {
