@@ -72,6 +72,8 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		s.logger.Warn("AuthZEN shutdown incomplete", "err", err)
+	}
 	return nil
 }
