@@ -14,7 +14,7 @@
 //	buildAdmin        admin API server              listeners.go
 //
 // Serve then runs the listeners (listeners.go, httpauthz.go, authzen.go,
-// limits.go) and shuts down in order, reporting what failed to close.
+// limits.go) and shuts down in order, returning what failed to close.
 // Config and certificate reloads are in reload.go and tlsreload.go.
 package server
 
@@ -430,8 +430,10 @@ func (s *Service) Start(ctx context.Context) {
 
 // Serve runs until ctx ends, then shuts down in order: NOT_SERVING and
 // not-ready, GracefulStop within the grace period (Stop after it), HTTP
-// and admin shutdown, decision log flush. adminLis is nil when the admin
-// API is off.
+// and admin shutdown, decision log flush, store and tracer close. adminLis
+// is nil when the admin API is off. Its error is a listener's failure
+// and what failed to shut down (records not flushed, a client not
+// closed), joined.
 func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.Listener) error {
 	g, h, err := s.GRPCServer()
 	if err != nil {
@@ -472,11 +474,9 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := errors.Join(named("server.http_addr", hs.Shutdown(sctx)), stopHTTPAuthz(sctx),
-		named("decision_log", s.Log.Close(sctx)), s.Close()); err != nil {
-		s.logger.Warn("shutdown incomplete", "err", err)
-	}
-	return serveErr
+	shutdownErr := errors.Join(named("server.http_addr", hs.Shutdown(sctx)), stopHTTPAuthz(sctx),
+		named("decision_log", s.Log.Close(sctx)), s.Close())
+	return errors.Join(serveErr, named("shutdown", shutdownErr))
 }
 
 // named prefixes err, when not nil, with the config key of what failed.
