@@ -12,6 +12,14 @@ import (
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
+// withRedis sets the store to the redis-server at addr.
+func withRedis(addr string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{addr}
+	}
+}
+
 // TestFirstPolicyLoadIsMetered: the policy engine's reload hook is given
 // at construction, so the first load is counted and timed like a reload.
 func TestFirstPolicyLoadIsMetered(t *testing.T) {
@@ -28,10 +36,7 @@ func TestFirstPolicyLoadIsMetered(t *testing.T) {
 // is not dropped: Serve returns it, named by its config key.
 func TestShutdownReportsCloseErrors(t *testing.T) {
 	srv := redistest.Start(t)
-	e := start(t, func(c *config.Config) {
-		c.Store.Kind = "redis"
-		c.Store.Redis.Addrs = []string{srv.Addr}
-	})
+	e := start(t, withRedis(srv.Addr))
 	// The store's client closed behind the service's back: its Close on
 	// shutdown fails.
 	if err := e.svc.Store.(*ratelimit.Redis).Close(); err != nil {
@@ -49,8 +54,7 @@ func TestShutdownReportsCloseErrors(t *testing.T) {
 func TestCloseReportsErrors(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := loadTestConfig(t, oidctest.New(t))
-	cfg.Store.Kind = "redis"
-	cfg.Store.Redis.Addrs = []string{srv.Addr}
+	withRedis(srv.Addr)(cfg)
 	svc, err := server.New(cfg, server.Options{Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
