@@ -5,8 +5,7 @@
 // request into buckets, a Counter takes from them. Revocation
 // (revocation.go) is a list of revoked tokens, by jti (RevokeJTI) or every
 // token a subject got before a time (RevokeSubject), with one rule for how
-// long an entry is kept (RevocationTTL, RevocationGrace). The config of
-// both (Config, RevocationConfig) is in config.go.
+// long an entry is kept (RevocationTTL, RevocationGrace).
 //
 // A Store holds both, in one of two implementations:
 //   - Memory (memory.go, revocation_memory.go): one instance's state, in

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -14,6 +15,27 @@ type Revocations interface {
 	Revoke(ctx context.Context, r Revocation) error
 	Revoked(ctx context.Context, subject, jti string, iat time.Time) (bool, error)
 	List(ctx context.Context, now time.Time) ([]Revocation, error)
+}
+
+// RevocationConfig is the revocation section of warden.yaml.
+type RevocationConfig struct {
+	FailOpen     bool          `yaml:"fail_open"`
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+}
+
+// SetDefaults fills in unset fields.
+func (c *RevocationConfig) SetDefaults() {
+	if c.MaxStaleness == 0 {
+		c.MaxStaleness = 5 * time.Second
+	}
+}
+
+// Validate reports every problem, each message starting with its key path.
+func (c *RevocationConfig) Validate() error {
+	if c.MaxStaleness < 0 {
+		return fmt.Errorf("max_staleness: must not be negative")
+	}
+	return nil
 }
 
 // RevocationKind says what a revocation names.
