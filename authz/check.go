@@ -247,9 +247,10 @@ func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out
 		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
 	// revocation, by jti or by principal: id.ID is "issuer|sub", or
-	// "issuer|client_id" for a client-credentials token
-	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.RevocationIat())
+	// "issuer|client_id" for a client-credentials token; an API key's
+	// subject is ApiKey::"name"
+	if subject, jti, iat, ok := id.RevocationTarget(); ok && a.o.Revocations != nil {
+		revoked, err := a.o.Revocations.Revoked(ctx, subject, jti, iat)
 		switch {
 		case err != nil && !a.o.RevocationFailOpen:
 			a.o.Metrics.storeError("revocation")
@@ -417,6 +418,9 @@ func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 		SourcePort: in.sourcePort,
 		Time:       in.time,
 		Extensions: in.extensions,
+	}
+	if k := id.APIKey; k != nil {
+		r.Principal.Attributes = k.Attributes
 	}
 	if p := id.Peer; p != nil {
 		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}

@@ -19,6 +19,8 @@ type Config struct {
 	MaxTokenBytes int             `yaml:"max_token_bytes"`
 	// CacheSize bounds the verified-token cache (entries); 0 means the default.
 	CacheSize int `yaml:"cache_size"`
+	// APIKeys are the accepted API keys (Authorization: ApiKey <key>).
+	APIKeys *APIKeysConfig `yaml:"api_keys"`
 }
 
 // IssuerConfig describes one trusted OIDC issuer.
@@ -38,6 +40,9 @@ type IssuerConfig struct {
 	InsecureHTTP bool `yaml:"insecure_http"`
 	// JWKSRefresh says how often the keys are fetched again.
 	JWKSRefresh JWKSRefreshConfig `yaml:"jwks_refresh"`
+	// Introspection, when set, judges this issuer's opaque tokens (or all
+	// its tokens) at its introspection endpoint (RFC 7662).
+	Introspection *IntrospectionConfig `yaml:"introspection"`
 }
 
 // Skew is the issuer's clock skew (SetDefaults has filled it in).
@@ -110,6 +115,9 @@ func (c *Config) SetDefaults() {
 	if len(c.Workloads.TrustDomains) == 0 {
 		c.Workloads.TrustDomains = []string{"cluster.local"}
 	}
+	if c.APIKeys != nil {
+		c.APIKeys.setDefaults()
+	}
 	for i := range c.Issuers {
 		is := &c.Issuers[i]
 		if len(is.Algorithms) == 0 {
@@ -127,6 +135,9 @@ func (c *Config) SetDefaults() {
 		}
 		if is.Claims.ClientID == "" {
 			is.Claims.ClientID = "client_id"
+		}
+		if is.Introspection != nil {
+			is.Introspection.setDefaults()
 		}
 		r := &is.JWKSRefresh
 		if r.MinInterval == 0 {
@@ -155,6 +166,7 @@ func (c *Config) Validate() error {
 		bad("cache_size", "must not be negative")
 	}
 	names := map[string]bool{DevIssuerName: c.DevIssuer.Enabled}
+	opaque := "" // the issuer that introspects opaque tokens
 	issuers := map[string]bool{}
 	for i, is := range c.Issuers {
 		p := fmt.Sprintf("issuers[%d]", i)
@@ -203,6 +215,18 @@ func (c *Config) Validate() error {
 		if d := is.Skew(); d < 0 || d > 5*time.Minute {
 			bad(p+".clock_skew", "must be between 0s and 5m, got %s", d)
 		}
+		if ic := is.Introspection; ic != nil {
+			ic.validate(p+".introspection", is, bad)
+			if ic.Tokens == IntrospectOpaque {
+				if opaque != "" {
+					bad(p+".introspection.tokens", "opaque tokens carry no issuer, so only one issuer may introspect them; %s does already (set tokens: all here)", opaque)
+				}
+				opaque = p
+			}
+		}
+	}
+	if c.APIKeys != nil {
+		c.APIKeys.validate("api_keys", bad)
 	}
 	for i, td := range c.Workloads.TrustDomains {
 		if td == "" || strings.ContainsAny(td, "/: ") {

@@ -19,6 +19,9 @@ type Principal struct {
 	Type   string // User, Client, Workload or Anonymous
 	ID     string
 	Groups []string // Group entity ids (the principal's parents)
+	// Attributes are the principal entity's string attributes (an API
+	// key's, from its file).
+	Attributes map[string]string
 }
 
 // Workload is a SPIFFE workload identity.
