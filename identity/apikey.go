@@ -119,9 +119,10 @@ func ParseAPIKeys(file string, b []byte) (*apiKeySet, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	set := &apiKeySet{byID: map[string]*apiKeyEntry{}}
+	set := &apiKeySet{byID: map[string]*apiKeyEntry{}, dummy: &apiKeyEntry{sha256: make([]byte, sha256.Size)}}
 	if len(root.Content) == 0 {
-		return set, nil // empty file: no keys
+		// Also what a reader sees of a file being rewritten in place.
+		return nil, fmt.Errorf("%s: empty (write keys: [] for no keys)", file)
 	}
 	doc := root.Content[0]
 	at := func(n *yaml.Node, format string, args ...any) error {
@@ -184,9 +185,6 @@ func ParseAPIKeys(file string, b []byte) (*apiKeySet, error) {
 			set.hasArgon = true
 			set.dummy = dummyArgon(e.argon)
 		}
-	}
-	if set.dummy == nil {
-		set.dummy = &apiKeyEntry{sha256: make([]byte, sha256.Size)}
 	}
 	return set, nil
 }
@@ -312,6 +310,10 @@ func NewAPIKey(name string, now time.Time) (key, entry string, err error) {
 	return key, entry, nil
 }
 
+// compareArgon is argon2id's constant-time comparison (a variable so a test
+// can count the comparisons).
+var compareArgon = argon2id.ComparePasswordAndHash
+
 // ErrAPIKey is a presented API key that is not accepted.
 var ErrAPIKey = errors.New("invalid API key")
 
@@ -358,6 +360,7 @@ func (k *apiKeys) watch(ctx context.Context) {
 		k.log.Error("api_keys: cannot watch the key file; changes need a restart", "file", k.cfg.File, "err", err)
 		return
 	}
+	k.reload() // a change between the first reading and the watch
 	for {
 		select {
 		case <-ctx.Done():
@@ -415,7 +418,7 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 		case <-ctx.Done():
 			return nil, &unavailable{after: time.Second, cause: errors.New("api_keys: too many key comparisons under way")}
 		}
-		m, err := argon2id.ComparePasswordAndHash(key, h)
+		m, err := compareArgon(key, h)
 		<-k.slots
 		if e.argon != "" {
 			match = err == nil && m

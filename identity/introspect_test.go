@@ -175,31 +175,42 @@ func TestIntrospectionUnreachableIs503(t *testing.T) {
 	}
 }
 
-// TestIntrospectionSlowEndpointIsBounded: a slow endpoint costs each Check
-// at most the timeout, and at most max_concurrent calls are under way.
+// TestIntrospectionSlowEndpointIsBounded: at most max_concurrent calls are
+// under way at once, and a slow endpoint costs each Check at most the
+// timeout (then 503).
 func TestIntrospectionSlowEndpointIsBounded(t *testing.T) {
 	is := oidctest.New(t)
 	a, _ := introAuth(t, is, func(c *identity.IntrospectionConfig) {
-		c.Timeout = 200 * time.Millisecond
+		c.Timeout = 10 * time.Second
 		c.MaxConcurrent = 2
 	})
-	is.SetIntrospectionDelay(time.Hour)
-	const n = 8
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			_, errs[i] = a.Authenticate(context.Background(), bearer(is.Opaque(introClaims(is, fmt.Sprint("u", i)))))
-		})
+	run := func(n int) []error {
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = a.Authenticate(context.Background(), bearer(is.Opaque(introClaims(is, fmt.Sprint("u", i)))))
+			})
+		}
+		wg.Wait()
+		return errs
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if !identity.IsUnavailable(err) {
-			t.Errorf("call %d: %v, want unavailable", i, err)
+	is.SetIntrospectionDelay(20 * time.Millisecond)
+	for i, err := range run(8) {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
 		}
 	}
 	if c := is.IntrospectionMaxInFlight(); c > 2 {
 		t.Errorf("%d calls were under way at once, want at most max_concurrent (2)", c)
+	}
+	b, _ := introAuth(t, is, func(c *identity.IntrospectionConfig) { c.Timeout = 100 * time.Millisecond })
+	a = b
+	is.SetIntrospectionDelay(time.Hour)
+	for i, err := range run(4) {
+		if !identity.IsUnavailable(err) {
+			t.Errorf("slow endpoint, call %d: %v, want unavailable", i, err)
+		}
 	}
 }
 

@@ -116,10 +116,13 @@ func (is *Issuer) IntrospectionForms() []map[string][]string {
 func (is *Issuer) introspect(w http.ResponseWriter, r *http.Request) {
 	in := &is.intro
 	in.calls.Add(1)
+	// Under way from here to the end of the delay (before any answer is
+	// written, so a client cannot have its answer while still counted).
 	up := in.active.Add(1)
-	defer in.active.Add(-1)
 	for m := in.maxUp.Load(); up > m && !in.maxUp.CompareAndSwap(m, up); m = in.maxUp.Load() {
 	}
+	done := sync.OnceFunc(func() { in.active.Add(-1) })
+	defer done()
 	if !in.enabled.Load() || r.Method != http.MethodPost {
 		http.NotFound(w, r)
 		return
@@ -133,6 +136,7 @@ func (is *Issuer) introspect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	done()
 	if in.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
