@@ -270,3 +270,19 @@ func loopbackHost(h string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
+
+// ResolvePaths makes the section's file paths (API key file, introspection
+// client secret and key files) relative to the config's directory.
+func (c *Config) ResolvePaths(resolve func(string) string) {
+	if c.APIKeys != nil {
+		c.APIKeys.File = resolve(c.APIKeys.File)
+	}
+	for i := range c.Issuers {
+		if ic := c.Issuers[i].Introspection; ic != nil {
+			ic.ClientSecretFile = resolve(ic.ClientSecretFile)
+			if k := ic.PrivateKeyJWT; k != nil {
+				k.KeyFile = resolve(k.KeyFile)
+			}
+		}
+	}
+}

@@ -453,6 +453,7 @@ func (c *Config) setDefaults() {
 	c.Server.GRPC.setDefaults()
 	c.Server.HTTPAuthz.setDefaults()
 	c.Identity.SetDefaults()
+	c.Identity.ResolvePaths(c.Resolve)
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
 	c.Revocation.SetDefaults()
