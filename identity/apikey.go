@@ -206,12 +206,19 @@ func entryOf(l apiKeyLine, line int) (*apiKeyEntry, error) {
 		}
 		e.sha256 = b
 	case strings.HasPrefix(l.Hash, "$argon2id$"):
-		if _, _, _, err := argon2id.DecodeHash(l.Hash); err != nil {
+		p, salt, key, err := argon2id.DecodeHash(l.Hash)
+		if err != nil {
 			return nil, fmt.Errorf("hash: %v", err)
 		}
-		p, _, _, _ := argon2id.DecodeHash(l.Hash)
-		if p.Memory > 1<<20 || p.Iterations > 16 || p.Parallelism == 0 {
-			return nil, errors.New("hash: argon2id parameters over m=1048576, t=16")
+		// An empty hash would equal every key's (argon2id compares the
+		// derived key at the stored key's length); t=0 panics in argon2.
+		switch {
+		case len(key) < 16 || len(salt) < 8:
+			return nil, errors.New("hash: argon2id salt under 8 bytes or hash under 16 bytes")
+		case p.Iterations < 1 || p.Parallelism < 1 || p.Memory < 8*uint32(p.Parallelism):
+			return nil, errors.New("hash: argon2id parameters under t=1, p=1, m=8*p")
+		case p.Memory > 1<<20 || p.Iterations > 16 || p.Parallelism > 16:
+			return nil, errors.New("hash: argon2id parameters over m=1048576, t=16, p=16")
 		}
 		e.argon = l.Hash
 	default:

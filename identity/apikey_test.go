@@ -216,7 +216,10 @@ func TestParseAPIKeysErrors(t *testing.T) {
 		{"keys:\n  - {name: a, id: 0123456789ABCDEF, hash: x}\n", "keys[0]: id: want 16 lower-case hex digits"},
 		{"keys:\n  - {name: 'a|b', id: 0123456789abcdef, hash: x}\n", "keys[0]: name: must not contain"},
 		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: x, extra: 1}\n", `keys[0]: unknown field "extra"`},
-		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: '$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g'}\n", "parameters over"},
+		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: '$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA'}\n", "parameters over"},
+		// An empty stored hash would equal every key's derivation: any key would match.
+		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: '$argon2id$v=19$m=64,t=1,p=1$$'}\n", "salt under 8 bytes or hash under 16 bytes"},
+		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: '$argon2id$v=19$m=64,t=0,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA'}\n", "parameters under t=1"},
 		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: 'sha256:" + strings.Repeat("0", 64) + "'}\n  - {name: a, id: 0123456789abcdee, hash: 'sha256:" + strings.Repeat("0", 64) + "'}\n", "k:3:5: keys[1].name: \"a\" is also the name at line 2"},
 		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: 'sha256:" + strings.Repeat("0", 64) + "'}\n  - {name: b, id: 0123456789abcdef, hash: 'sha256:" + strings.Repeat("0", 64) + "'}\n", "keys[1].id"},
 		{"keys:\n  - {name: a, id: 0123456789abcdef, hash: 'sha256:" + strings.Repeat("0", 64) + "', parents: ['x|y']}\n", "parents"},
