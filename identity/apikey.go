@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -27,6 +29,10 @@ type APIKeysConfig struct {
 	// File holds the keys' hashes (YAML, see ParseAPIKeys); it is read again
 	// when it changes.
 	File string `yaml:"file"`
+	// Redis, instead of a file: the keys are the fields of a hash in the
+	// store's Redis (store.kind: redis), read on every use (a deleted
+	// field is a removed key at once). sha256 hashes only.
+	Redis *APIKeysRedisConfig `yaml:"redis"`
 	// MaxConcurrentHashes bounds argon2id comparisons under way at once
 	// (each takes the hash's memory); default 4.
 	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
@@ -38,9 +44,23 @@ func (c *APIKeysConfig) setDefaults() {
 	}
 }
 
+// APIKeysRedisConfig names the Redis hash of API keys: field the key's
+// id, value its entry as JSON ({"name", "hash", "created", "attributes",
+// "parents"}, as in the file).
+type APIKeysRedisConfig struct {
+	Key string `yaml:"key"`
+}
+
+// APIKeyLookup reads the JSON entry of the key with id from a shared store;
+// ok is false when there is none. Options.APIKeyLookup.
+type APIKeyLookup func(ctx context.Context, id string) (entry []byte, ok bool, err error)
+
 func (c *APIKeysConfig) validate(p string, bad func(string, string, ...any)) {
-	if c.File == "" {
-		bad(p+".file", "is required")
+	if (c.File == "") == (c.Redis == nil) {
+		bad(p, "set exactly one of file, redis")
+	}
+	if c.Redis != nil && c.Redis.Key == "" {
+		bad(p+".redis.key", "is required")
 	}
 	if c.MaxConcurrentHashes < 1 || c.MaxConcurrentHashes > 256 {
 		bad(p+".max_concurrent_hashes", "must be between 1 and 256, got %d", c.MaxConcurrentHashes)
@@ -92,12 +112,12 @@ type apiKeyFile struct {
 }
 
 type apiKeyLine struct {
-	Name       string            `yaml:"name"`
-	ID         string            `yaml:"id"`
-	Hash       string            `yaml:"hash"`
-	Created    string            `yaml:"created"`
-	Attributes map[string]string `yaml:"attributes"`
-	Parents    []string          `yaml:"parents"`
+	Name       string            `yaml:"name" json:"name"`
+	ID         string            `yaml:"id" json:"id"`
+	Hash       string            `yaml:"hash" json:"hash"`
+	Created    string            `yaml:"created" json:"created"`
+	Attributes map[string]string `yaml:"attributes" json:"attributes"`
+	Parents    []string          `yaml:"parents" json:"parents"`
 }
 
 // ParseAPIKeys reads a key file:
@@ -326,14 +346,23 @@ var ErrAPIKey = errors.New("invalid API key")
 
 // apiKeys verifies API keys against the current reading of the file.
 type apiKeys struct {
-	cfg   APIKeysConfig
+	cfg    APIKeysConfig
+	lookup APIKeyLookup // Redis; nil for a file
 	set   atomic.Pointer[apiKeySet]
 	slots chan struct{} // bounds argon2id comparisons
 	log   *slog.Logger
 }
 
-func newAPIKeys(cfg APIKeysConfig, log *slog.Logger) (*apiKeys, error) {
+func newAPIKeys(cfg APIKeysConfig, lookup APIKeyLookup, log *slog.Logger) (*apiKeys, error) {
 	k := &apiKeys{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrentHashes), log: log}
+	if cfg.Redis != nil {
+		if lookup == nil {
+			return nil, errors.New("identity.api_keys.redis: needs store.kind: redis")
+		}
+		k.lookup = lookup
+		k.set.Store(&apiKeySet{byID: map[string]*apiKeyEntry{}, dummy: &apiKeyEntry{sha256: make([]byte, sha256.Size)}})
+		return k, nil
+	}
 	if err := k.load(); err != nil {
 		return nil, err
 	}
@@ -357,6 +386,9 @@ func (k *apiKeys) load() error {
 // watch reads the file again whenever it (or its directory entry: editors
 // and Kubernetes replace files) changes, until ctx ends.
 func (k *apiKeys) watch(ctx context.Context) {
+	if k.lookup != nil {
+		return
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		k.log.Error("api_keys: cannot watch the key file; changes need a restart", "file", k.cfg.File, "err", err)
@@ -407,6 +439,12 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 		return nil, fmt.Errorf("%w: not a Warden API key", ErrAPIKey)
 	}
 	e, known := set.byID[id]
+	if k.lookup != nil {
+		var err error
+		if e, known, err = k.fetch(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	if !known {
 		e = set.dummy
 	}
@@ -454,4 +492,38 @@ func apiKeyCredential(h string) (key string, present bool) {
 		}
 	}
 	return "", false
+}
+
+// fetch reads the entry of id from the store. A malformed entry is logged
+// and treated as no key (never as a match).
+func (k *apiKeys) fetch(ctx context.Context, id string) (*apiKeyEntry, bool, error) {
+	b, ok, err := k.lookup(ctx, id)
+	if err != nil {
+		return nil, false, &unavailable{after: time.Second, cause: fmt.Errorf("api_keys: %v", err)}
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	var l apiKeyLine
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var e *apiKeyEntry
+	err = dec.Decode(&l)
+	if err == nil && dec.More() {
+		err = errors.New("data after the entry")
+	}
+	if err == nil {
+		if l.ID == "" {
+			l.ID = id
+		}
+		e, err = entryOf(l, 0)
+	}
+	if err == nil && (l.ID != id || e.sha256 == nil) {
+		err = errors.New("id differs from the field, or the hash is not sha256: (argon2id keys belong in a file)")
+	}
+	if err != nil {
+		k.log.Error("api_keys: malformed entry in Redis; refusing its key", "key", k.cfg.Redis.Key, "id", id, "err", err)
+		return nil, false, nil
+	}
+	return e, true, nil
 }

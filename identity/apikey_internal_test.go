@@ -73,7 +73,7 @@ func writeKeys(t *testing.T, content string) *apiKeys {
 	}
 	cfg := APIKeysConfig{File: f}
 	cfg.setDefaults()
-	k, err := newAPIKeys(cfg, slog.New(slog.DiscardHandler))
+	k, err := newAPIKeys(cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,8 @@ type Options struct {
 	// test` verifies the tokens it signs with SignStatic offline, through
 	// every other check of the issuer (issuer, audience, typ, times, claims).
 	TestKey *rsa.PrivateKey
+	// APIKeyLookup reads API key entries from Redis (identity.api_keys.redis).
+	APIKeyLookup APIKeyLookup
 }
 
 // Authenticator verifies credentials. It is safe for concurrent use.
@@ -112,7 +114,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		}
 	}
 	if cfg.APIKeys != nil {
-		k, err := newAPIKeys(*cfg.APIKeys, o.Logger)
+		k, err := newAPIKeys(*cfg.APIKeys, o.APIKeyLookup, o.Logger)
 		if err != nil {
 			return nil, err
 		}

@@ -274,7 +274,7 @@ func loopbackHost(h string) bool {
 // ResolvePaths makes the section's file paths (API key file, introspection
 // client secret and key files) relative to the config's directory.
 func (c *Config) ResolvePaths(resolve func(string) string) {
-	if c.APIKeys != nil {
+	if c.APIKeys != nil && c.APIKeys.File != "" {
 		c.APIKeys.File = resolve(c.APIKeys.File)
 	}
 	for i := range c.Issuers {

@@ -663,6 +663,9 @@ func (c *Config) validate() []error {
 			l.MaxHeaderBytes+l.MaxBodyBytes, c.Server.MaxRecvBytes)
 	}
 	errs = append(errs, section("identity", c.Identity.Validate())...)
+	if k := c.Identity.APIKeys; k != nil && k.Redis != nil && c.Store.Kind != "redis" {
+		bad("identity.api_keys.redis", "needs store.kind: redis (the keys are read from its Redis)")
+	}
 	if c.Identity.DevIssuer.Enabled && !Loopback(c.Server.GRPCAddr) {
 		bad("identity.dev_issuer.enabled", "the dev issuer is for local use only: server.grpc_addr %q is not a loopback address", c.Server.GRPCAddr)
 	}

@@ -2,12 +2,16 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
@@ -16,6 +20,7 @@ import (
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/ratelimit"
+	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
 // apiKeyEnv is a Warden whose identity.api_keys file holds a gold and a
@@ -159,5 +164,61 @@ func TestIntrospectionEndToEnd(t *testing.T) {
 		if strings.Contains(out, tok[3:]) {
 			t.Error("a record holds an opaque token")
 		}
+	}
+}
+
+// TestAPIKeysInRedis: with identity.api_keys.redis, the keys are the
+// fields of a hash in the store's Redis, read on every use: a key added is
+// accepted at once by every replica, a deleted one refused at once, a
+// malformed entry refused, and Redis down is 503, never an allow.
+func TestAPIKeysInRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{srv.Addr}
+		c.Identity.APIKeys = &identity.APIKeysConfig{Redis: &identity.APIKeysRedisConfig{Key: "warden:apikeys"}}
+	}
+	a := start(t, cfg)
+	b := startWith(t, a.is, cfg)
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	key, entry, err := identity.NewAPIKey("ci", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testlog.Secret(t, key)
+	var l struct{ Name, ID, Hash, Created string }
+	if err := yaml.Unmarshal([]byte(strings.TrimPrefix(strings.ReplaceAll(entry, "\n    ", "\n"), "  - ")), &l); err != nil {
+		t.Fatal(err)
+	}
+	value, _ := json.Marshal(map[string]any{"name": l.Name, "hash": l.Hash, "created": l.Created, "parents": []string{"ci"}})
+	get := checkreq.HTTP{URL: "https://api.example.com/v1/orders/42", Headers: []string{"authorization: ApiKey " + key}}
+	if code, _ := denied(t, a.check(t, get)); code != 401 {
+		t.Fatalf("before the key is stored: %d", code)
+	}
+	if err := rc.HSet(context.Background(), "warden:apikeys", l.ID, value).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*env{a, b} {
+		// Authenticated: the policies (which grant no ApiKey) decide.
+		if got := reasonOf(e.check(t, get)); got != "policy_deny" {
+			t.Fatalf("stored key: %s, want policy_deny (authenticated, no permit)", got)
+		}
+	}
+	if err := rc.HSet(context.Background(), "warden:apikeys", l.ID, `{"name":"ci","hash":"sha256:00"}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := denied(t, b.check(t, get)); code != 401 {
+		t.Errorf("malformed entry: %d", code)
+	}
+	if err := rc.HDel(context.Background(), "warden:apikeys", l.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := denied(t, a.check(t, get)); code != 401 {
+		t.Errorf("deleted key: %d", code)
+	}
+	srv.Kill()
+	if code, _ := denied(t, a.check(t, get)); code != 503 {
+		t.Errorf("Redis down: %d, want 503", code)
 	}
 }

@@ -147,6 +147,19 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
 	}
+	if k := cfg.Identity.APIKeys; k != nil && k.Redis != nil {
+		idOpts.APIKeyLookup = func(ctx context.Context, id string) ([]byte, bool, error) {
+			r, ok := s.Store.(*ratelimit.Redis)
+			if !ok {
+				return nil, false, errors.New("api_keys.redis needs store.kind: redis")
+			}
+			b, err := r.Client().HGet(ctx, k.Redis.Key, id).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return nil, false, nil
+			}
+			return b, err == nil, err
+		}
+	}
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
 		k, err := DevKey(cfg)
 		if err != nil {
