@@ -3,11 +3,11 @@ package identity
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -348,9 +348,9 @@ var ErrAPIKey = errors.New("invalid API key")
 type apiKeys struct {
 	cfg    APIKeysConfig
 	lookup APIKeyLookup // Redis; nil for a file
-	set   atomic.Pointer[apiKeySet]
-	slots chan struct{} // bounds argon2id comparisons
-	log   *slog.Logger
+	set    atomic.Pointer[apiKeySet]
+	slots  chan struct{} // bounds argon2id comparisons
+	log    *slog.Logger
 }
 
 func newAPIKeys(cfg APIKeysConfig, lookup APIKeyLookup, log *slog.Logger) (*apiKeys, error) {
