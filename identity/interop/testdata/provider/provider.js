@@ -12,7 +12,9 @@
 // signed with <alg>) and https://other.example (RS256), by client
 // credentials (client "svc") and by authorization code (client "app", whose
 // user "alice" logs in and consents without a form: /interaction/<uid>
-// finishes the interaction at once). Prints "ready <issuer>" once listening.
+// finishes the interaction at once). Tokens for https://opaque.example are
+// opaque, for client "warden" to introspect (RFC 7662, signed answers by
+// RFC 9701 when asked). Prints "ready <issuer>" once listening.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import Provider from 'oidc-provider';
@@ -31,6 +33,9 @@ function resourceServer(indicator) {
   if (indicator === 'https://other.example') {
     return { alg: 'RS256', scope: 'orders:read' };
   }
+  if (indicator === 'https://opaque.example') { // opaque tokens, judged by introspection
+    return { alg: 'RS256', scope: 'orders:read', format: 'opaque' };
+  }
   return undefined;
 }
 
@@ -45,6 +50,15 @@ const provider = new Provider(issuer, {
       response_types: [],
     },
     {
+      // Warden, introspecting opaque tokens (RFC 7662; signed answers, RFC 9701).
+      client_id: 'warden',
+      client_secret: 'warden-secret-for-tests-only',
+      grant_types: [],
+      redirect_uris: [],
+      response_types: [],
+      introspection_signed_response_alg: 'RS256',
+    },
+    {
       client_id: 'app',
       client_secret: 'app-secret-for-tests-only',
       grant_types: ['authorization_code'],
@@ -55,6 +69,8 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    jwtIntrospection: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => undefined,
@@ -68,8 +84,8 @@ const provider = new Provider(issuer, {
           scope: rs.scope,
           audience: indicator,
           accessTokenTTL: 300,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: rs.alg } },
+          accessTokenFormat: rs.format ?? 'jwt',
+          ...(rs.format ? {} : { jwt: { sign: { alg: rs.alg } } }),
         };
       },
     },
