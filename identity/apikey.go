@@ -107,10 +107,6 @@ type apiKeySet struct {
 	dummy    *apiKeyEntry // compared when the id is unknown
 }
 
-type apiKeyFile struct {
-	Keys []apiKeyLine `yaml:"keys"`
-}
-
 type apiKeyLine struct {
 	Name       string            `yaml:"name" json:"name"`
 	ID         string            `yaml:"id" json:"id"`

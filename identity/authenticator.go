@@ -210,9 +210,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 				return Identity{Peer: id.Peer}, err
 			}
 			id.Kind, id.ID, id.APIKey = APIKey, k.Name, k
-			for _, p := range k.Parents {
-				id.Groups = append(id.Groups, p)
-			}
+			id.Groups = append(id.Groups, k.Parents...)
 			return id, nil
 		}
 	}

@@ -23,7 +23,7 @@ func TestProviderIntrospection(t *testing.T) {
 			skew := 30 * time.Second
 			cfg := identity.Config{Issuers: []identity.IssuerConfig{{
 				Name: "op", Issuer: p.Issuer, Audiences: []string{resOpaque}, Algorithms: []string{"RS256"}, ClockSkew: &skew,
-				InsecureHTTP: true,
+				InsecureHTTP:  true,
 				Introspection: &identity.IntrospectionConfig{ClientID: "warden", ClientSecretEnv: "WARDEN_TEST_INTROSPECT", JWTResponse: signed},
 			}}}
 			a, err := identity.New(cfg, identity.Options{})

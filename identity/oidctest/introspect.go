@@ -203,7 +203,7 @@ func (is *Issuer) clientAuthenticated(r *http.Request) bool {
 			r.PostForm.Get("client_id") != in.clientID {
 			return false
 		}
-		jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA, jose.PS256})
+		jws, err := jose.ParseSignedCompact(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA, jose.PS256})
 		if err != nil {
 			return false
 		}
