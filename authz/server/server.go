@@ -223,6 +223,18 @@ func (s *Service) buildIdentity(o Options) (*identity.Authenticator, error) {
 		return nil, err
 	}
 	idOpts.DPoPNonceKey = nonceKey
+	if k := cfg.Identity.APIKeys; k != nil && k.Redis != nil {
+		idOpts.APIKeyLookup = func(ctx context.Context, id string) ([]byte, bool, error) {
+			if s.redis == nil { // the store is built after identity
+				return nil, false, errors.New("api_keys.redis needs store.kind: redis")
+			}
+			b, err := s.redis.Client().HGet(ctx, k.Redis.Key, id).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return nil, false, nil
+			}
+			return b, err == nil, err
+		}
+	}
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
 		k, err := DevKey(cfg)
 		if err != nil {
