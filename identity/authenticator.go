@@ -272,7 +272,8 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 }
 
 // principalOf derives the principal of a verified token: a Client when the
-// token has no user (client credentials: no sub, or sub == client id).
+// token has no user (client credentials: no sub, or sub == client id). It
+// seals the token's view with it: after this the token is only read.
 func principalOf(t *Token) *verified {
 	v := &verified{token: t, kind: User, id: t.Subject}
 	if t.Sub == "" || t.Sub == t.ClientID {
@@ -281,5 +282,6 @@ func principalOf(t *Token) *verified {
 	for _, g := range t.Groups {
 		v.groups = append(v.groups, t.Issuer+"|"+g)
 	}
+	t.Seal(v.kind.String(), v.id)
 	return v
 }

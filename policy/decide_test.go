@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/examples/quickstart"
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -41,13 +42,13 @@ func prefix(gs []string) []string {
 
 func TestQuickstartDecisions(t *testing.T) {
 	s := quickSet(t)
-	mfa := &policy.Token{Iss: "dev", Sub: "alice", Acr: "mfa"}
+	mfa := &token.View{Iss: "dev", Sub: "alice", Acr: "mfa"}
 	for _, tc := range []struct {
 		name    string
 		p       policy.Principal
 		method  string
 		path    string
-		token   *policy.Token
+		token   *token.View
 		peer    *policy.Workload
 		allow   bool
 		stepUp  bool
