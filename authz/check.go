@@ -283,7 +283,7 @@ func (a *Authorizer) screen(ctx context.Context, in *request) *denial {
 // authenticate says who is calling: the identity (its Peer is set even when
 // it denies), or a denial (anonymous_deny, token_invalid, unavailable).
 func (a *Authorizer) authenticate(ctx context.Context, in *request) (identity.Identity, *denial) {
-	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
+	id, err := a.o.Authenticator.Authenticate(ctx, in.identityInput())
 	if err != nil {
 		return id, authDenial(err)
 	}
@@ -449,8 +449,13 @@ func authDenial(err error) *denial {
 	switch {
 	case errors.Is(err, identity.ErrNoCredentials):
 		return &denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+	case errors.Is(err, identity.ErrReplayUnavailable):
+		return &denial{reason: ReasonUnavailable, detail: "DPoP replay state unavailable", retryAfter: time.Second}
 	case identity.IsUnavailable(err):
 		return &denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
+	}
+	if d, ok := dpopDenial(err); ok {
+		return d
 	}
 	desc := describeTokenError(err)
 	return &denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}
@@ -463,6 +468,7 @@ func describeTokenError(err error) string {
 		identity.ErrExpired, identity.ErrNotYetValid, identity.ErrIssuedInFuture, identity.ErrTooLarge,
 		identity.ErrUnsupportedForm, identity.ErrAlgorithm, identity.ErrUnknownIssuer, identity.ErrUnknownKey,
 		identity.ErrSignature, identity.ErrAudience, identity.ErrType, identity.ErrClaims, identity.ErrMalformed,
+		identity.ErrCertBound,
 	} {
 		if errors.Is(err, s) {
 			return s.Error()
@@ -541,5 +547,6 @@ func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 	if t := id.Token; t != nil {
 		r.Token = &t.View
 	}
+	r.Credential = string(id.Credential)
 	return r
 }

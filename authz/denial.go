@@ -51,6 +51,8 @@ type denial struct {
 	// rateLimit is the exhausted rule of a rate_limited denial, whose
 	// headers the response carries (zero for other denials).
 	rateLimit ratelimit.Decision
+	// dpopNonce is the DPoP-Nonce header of a use_dpop_nonce challenge.
+	dpopNonce string
 }
 
 // httpStatus is the denial's HTTP status: its own, else its reason's.

@@ -144,6 +144,9 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 	if d.rateLimit.Matched() {
 		addRateLimitHeaders(&headers, d.rateLimit)
 	}
+	if d.dpopNonce != "" {
+		headers = append(headers, set("dpop-nonce", d.dpopNonce))
+	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{

@@ -26,9 +26,6 @@ const (
 	MaxPageSize     = 1000
 )
 
-// DefaultRevocationTTL is how long a jti revocation without an expiry is kept.
-const DefaultRevocationTTL = 7 * 24 * time.Hour
-
 // Service implements adminv1.AdminServiceServer.
 type Service struct {
 	adminv1.UnimplementedAdminServiceServer
@@ -102,7 +99,7 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 		if t.Token.GetJti() == "" {
 			return nil, status.Error(codes.InvalidArgument, "token.jti is required")
 		}
-		r = ratelimit.Revocation{Kind: "jti", ID: t.Token.GetJti(), Until: now.Add(DefaultRevocationTTL)}
+		r = ratelimit.Revocation{Kind: ratelimit.RevokeJTI, ID: t.Token.GetJti(), Until: now.Add(ratelimit.RevocationTTL)}
 		if e := t.Token.GetExpires(); e != nil {
 			r.Until = e.AsTime()
 		}
@@ -114,7 +111,7 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "subject %v", err)
 		}
-		r = ratelimit.Revocation{Kind: "subject", ID: sub, Before: now}
+		r = ratelimit.Revocation{Kind: ratelimit.RevokeSubject, ID: sub, Before: now}
 		if b := t.Subject.GetBefore(); b != nil {
 			r.Before = b.AsTime()
 		}
@@ -175,12 +172,12 @@ func tm(t *timestamppb.Timestamp) time.Time {
 
 // RevocationToProto converts a revocation.
 func RevocationToProto(r ratelimit.Revocation) *adminv1.Revocation {
-	return &adminv1.Revocation{Kind: r.Kind, Id: r.ID, Until: ts(r.Until), Before: ts(r.Before)}
+	return &adminv1.Revocation{Kind: string(r.Kind), Id: r.ID, Until: ts(r.Until), Before: ts(r.Before)}
 }
 
 // RevocationFromProto converts a revocation back.
 func RevocationFromProto(r *adminv1.Revocation) ratelimit.Revocation {
-	return ratelimit.Revocation{Kind: r.GetKind(), ID: r.GetId(), Until: tm(r.GetUntil()), Before: tm(r.GetBefore())}
+	return ratelimit.Revocation{Kind: ratelimit.RevocationKind(r.GetKind()), ID: r.GetId(), Until: tm(r.GetUntil()), Before: tm(r.GetBefore())}
 }
 
 // DecisionToProto converts a decision record.

@@ -154,6 +154,10 @@ type Admin struct {
 	// $XDG_STATE_HOME/warden/admin-token (0600) on first use, for the quick
 	// start; loopback only.
 	DevToken bool `yaml:"dev_token"`
+	// Console serves the web console (authz/console) on the admin
+	// listener, under the admin API's authentication and grants. A
+	// non-loopback admin.addr needs admin.tls for it.
+	Console bool `yaml:"console"`
 }
 
 // AdminClient grants an mTLS client certificate admin methods.
@@ -348,6 +352,9 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	}
 	for _, w := range fielderr.Within("identity", c.Identity.Warnings()) {
 		c.Warnings = append(c.Warnings, locate(name, &root, w).Error())
+	}
+	if c.Admin.Console && !c.Admin.Enabled() {
+		c.Warnings = append(c.Warnings, locate(name, &root, fielderr.Errorf("admin.console", "not served: the admin API is off (admin.addr off, or no admin.token_file, admin.tls.client_ca_file or admin.dev_token), and the console authenticates as it does")).Error())
 	}
 	return c, nil
 }
@@ -740,6 +747,9 @@ func (c *Config) validateAdmin() fielderr.List {
 	errs = append(errs, a.TLS.validate("admin.tls")...)
 	if a.Enabled() && a.TLS.CertFile == "" && !Loopback(a.Addr) {
 		bad("admin.addr", "%q is not a loopback address: the admin API needs admin.tls there (its bearer tokens must not cross a network in clear)", a.Addr)
+	}
+	if a.Console && a.TLS.CertFile == "" && !Loopback(a.Addr) {
+		bad("admin.console", "admin.addr %q is not a loopback address: the console needs admin.tls there (its tokens must not cross a network in clear)", a.Addr)
 	}
 	if a.DevToken && !Loopback(a.Addr) {
 		bad("admin.dev_token", "the dev token is for local use only: admin.addr %q is not a loopback address", a.Addr)
