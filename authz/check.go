@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cedar-policy/cedar-go"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -226,8 +225,6 @@ type check struct {
 	// authenticated is set when it did not deny.
 	id            identity.Identity
 	authenticated bool
-	// views are id.Token's views, nil without a token.
-	views *tokenViews
 	// set, req and res are authorize's: the policy set, what it was asked
 	// and its answer; nil until it ran.
 	set *policy.Set
@@ -250,13 +247,10 @@ func (a *Authorizer) run(ctx context.Context, c *check) (*denial, error) {
 		return d, nil
 	}
 	c.authenticated = true
-	if t := c.id.Token; t != nil {
-		c.views = views(t, c.id.Kind, c.id.ID)
-	}
 	if d := a.checkRevocation(ctx, &c.id); d != nil {
 		return d, nil
 	}
-	set, req, res, d, err := a.authorize(c.in, &c.id, c.views)
+	set, req, res, d, err := a.authorize(c.in, &c.id)
 	if err != nil {
 		return nil, err
 	}
@@ -325,12 +319,12 @@ func (a *Authorizer) checkRevocation(ctx context.Context, id *identity.Identity)
 // authorize asks the policy set in service about the request: the set, the
 // request it was asked and its answer, and the answer's denial (nil for an
 // allow; resultDenial). An error is an internal fault (no policy set).
-func (a *Authorizer) authorize(in *request, id *identity.Identity, v *tokenViews) (set *policy.Set, req *policy.Request, res policy.Result, d *denial, err error) {
+func (a *Authorizer) authorize(in *request, id *identity.Identity) (set *policy.Set, req *policy.Request, res policy.Result, d *denial, err error) {
 	set = a.o.Policies.Current()
 	if set == nil {
 		return nil, nil, res, nil, errors.New("no policy set loaded")
 	}
-	req = in.policyRequest(id, v)
+	req = in.policyRequest(id)
 	res = set.Decide(req)
 	return set, req, res, resultDenial(id, &res), nil
 }
@@ -389,7 +383,7 @@ func (a *Authorizer) conclude(c *check, d *denial) Outcome {
 	if d != nil {
 		out.Response = a.deny(rec, d)
 	} else {
-		out.Response = a.allow(rec, c.in, &c.id, c.views, c.rl)
+		out.Response = a.allow(rec, c.in, &c.id, c.rl)
 	}
 	return out
 }
@@ -427,10 +421,8 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		rec.Token = &decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
 	}
 	if res := c.res; res != nil {
-		if v := c.views; v != nil {
-			if v.principalUID == res.Principal {
-				rec.Principal = v.principal
-			}
+		if t := c.id.Token; t != nil && t.Principal() == res.Principal {
+			rec.Principal = t.PrincipalText()
 		}
 		if rec.Principal == "" {
 			rec.Principal = res.Principal.String()
@@ -534,9 +526,8 @@ func newDecisionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// policyRequest builds the policy stage's view of the request; v are
-// id.Token's views (nil without a token).
-func (in *request) policyRequest(id *identity.Identity, v *tokenViews) *policy.Request {
+// policyRequest builds the policy stage's view of the request.
+func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 	r := &policy.Request{
 		Principal:  policy.Principal{Type: id.Kind.String(), ID: id.ID, Groups: id.Groups},
 		Method:     in.method,
@@ -557,47 +548,9 @@ func (in *request) policyRequest(id *identity.Identity, v *tokenViews) *policy.R
 	if p := id.Peer; p != nil {
 		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}
 	}
-	if v != nil {
-		r.Token = v.policy
+	if t := id.Token; t != nil {
+		r.Token = &t.View
 	}
 	r.Credential = string(id.Credential)
 	return r
-}
-
-// tokenViews are the forms of a verified token the later stages use, built
-// once per cached token (identity.Token.Memo) rather than on every Check.
-type tokenViews struct {
-	policy         *policy.Token // its Cedar record is memoised inside
-	groups, scopes string        // identity header values
-	// principalUID is the principal the token makes, and principal its
-	// String() (for the record and the identity header).
-	principalUID cedar.EntityUID
-	principal    string
-}
-
-// views are t's views; kind and id are the identity's, which derive from
-// the token alone and so are cached with it.
-func views(t *identity.Token, kind identity.Kind, id string) *tokenViews {
-	return t.Memo(func(t *identity.Token) any {
-		uid := cedar.NewEntityUID(cedar.EntityType(kind.String()), cedar.String(id))
-		return &tokenViews{
-			principalUID: uid,
-			principal:    uid.String(),
-			policy: &policy.Token{
-				Iss: t.Iss, Sub: t.Sub, ClientID: t.ClientID, Acr: t.Acr,
-				Aud: t.Aud, Scopes: t.Scopes, Groups: t.Groups, Amr: t.Amr,
-				Iat: unix(t.Iat), Exp: unix(t.Exp), AuthTime: unix(t.AuthTime),
-				Claims: t.Claims,
-			},
-			groups: joinEscaped(t.Groups, ','),
-			scopes: joinEscaped(t.Scopes, ' '),
-		}
-	}).(*tokenViews)
-}
-
-func unix(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
 }

@@ -18,7 +18,8 @@
 //	     │
 //	authenticate     authorization, source.principal,  anonymous_deny (401),
 //	     │           x-forwarded-client-cert           token_invalid (401), unavailable (503)
-//	     │           → identity.Identity
+//	     │           → identity.Identity (its Token
+//	     │           embeds the token's view)
 //	checkRevocation  the token's jti, principal, iat   token_revoked (401), unavailable (503)
 //	     │           (Revocations)
 //	authorize        policy.Set.Decide on the request  request_invalid (400), route_unknown,
@@ -41,4 +42,11 @@
 // log package the record is handed to (authz/decisionlog, once the log
 // moves there); never a package that imports it (authz/server,
 // authz/config, authz/admin, authz/authzen, authz/httpauthz, authz/review).
+//
+// The verified token's view is internal/token's (token.View, embedded in
+// identity.Token): identity builds it once per verified token, policy reads
+// its Cedar record, and authz its principal (the record's and
+// x-warden-principal) and the groups and scopes header values; nobody
+// copies it. The header names, under the configured prefix, are authz's
+// (headerNames).
 package authz

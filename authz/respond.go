@@ -109,32 +109,6 @@ func (s *headerSlab) set(key, value string) *corev3.HeaderValueOption {
 	return o
 }
 
-// joinEscaped joins the groups (sep ',') or scopes (sep ' ') of an identity
-// header so that the upstream can split them back: in each item '%' becomes
-// %25 and sep becomes %2C or %20 (percent-encoding, RFC 3986), so a group
-// named "a,b" is never read as the groups "a" and "b".
-func joinEscaped(items []string, sep byte) string {
-	var b strings.Builder
-	for i, it := range items {
-		if i > 0 {
-			b.WriteByte(sep)
-		}
-		for j := 0; j < len(it); j++ {
-			switch c := it[j]; {
-			case c == '%' || c == sep:
-				b.WriteByte('%')
-				b.WriteByte(hexUpper[c>>4])
-				b.WriteByte(hexUpper[c&0xf])
-			default:
-				b.WriteByte(c)
-			}
-		}
-	}
-	return b.String()
-}
-
-const hexUpper = "0123456789ABCDEF"
-
 // validValue reports whether v can be sent as a header value (no control
 // characters; Envoy with validate_mutations would answer 500).
 func validValue(v string) bool {
@@ -184,10 +158,10 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 	}
 }
 
-// allow is the response to an allow: the identity headers (v are
-// id.Token's views), the client's spoofed ones removed, and rl's rate-limit
-// headers (when rl matched); rec is its record.
-func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Identity, v *tokenViews, rl ratelimit.Decision) *authv3.CheckResponse {
+// allow is the response to an allow: the identity headers (the groups and
+// scopes as id.Token's view carries them), the client's spoofed ones
+// removed, and rl's rate-limit headers (when rl matched); rec is its record.
+func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Identity, rl ratelimit.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
 	slab := newHeaderSlab(7)
 	add := func(name, value string) {
@@ -199,8 +173,8 @@ func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Id
 	if t := id.Token; t != nil {
 		add(a.h.subject, t.Sub)
 		add(a.h.issuer, t.Iss)
-		add(a.h.groups, v.groups)
-		add(a.h.scopes, v.scopes)
+		add(a.h.groups, t.GroupsHeader())
+		add(a.h.scopes, t.ScopesHeader())
 	}
 	if id.Peer != nil {
 		add(a.h.workload, id.Peer.ID)

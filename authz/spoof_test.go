@@ -10,6 +10,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -18,8 +19,10 @@ import (
 type userAuth struct{}
 
 func (userAuth) Authenticate(context.Context, identity.Input) (identity.Identity, error) {
-	t := &identity.Token{Issuer: "corp", Subject: "corp|alice", Iss: "https://idp.example", Sub: "alice",
-		Groups: []string{"staff"}, Scopes: []string{"orders:read"}, Exp: time.Unix(4102444800, 0)}
+	t := &identity.Token{View: token.View{Iss: "https://idp.example", Sub: "alice",
+		Groups: []string{"staff"}, Scopes: []string{"orders:read"}, Exp: time.Unix(4102444800, 0)},
+		Issuer: "corp", Subject: "corp|alice"}
+	t.Seal("User", "corp|alice")
 	return identity.Identity{Kind: identity.User, ID: "corp|alice", Groups: []string{"corp|staff"}, Token: t}, nil
 }
 
@@ -65,7 +68,7 @@ func FuzzIdentityHeaderSpellings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, value, prefix string) {
 		// The config's rule for a prefix, and what Envoy lets through as a
 		// header name (an RFC 9110 token, lower-cased).
-		if prefix == "" || prefix != strings.ToLower(prefix) || strings.HasPrefix(prefix, "x-envoy-") || !token(prefix) || !token(name) {
+		if prefix == "" || prefix != strings.ToLower(prefix) || strings.HasPrefix(prefix, "x-envoy-") || !isToken(prefix) || !isToken(name) {
 			return
 		}
 		name = strings.ToLower(name)
@@ -105,7 +108,7 @@ func FuzzIdentityHeaderSpellings(f *testing.F) {
 	})
 }
 
-func token(s string) bool {
+func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 0x80 || c <= ' ' || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 || c == 0x7f {
 			return false

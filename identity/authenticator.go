@@ -405,7 +405,8 @@ func (a *Authenticator) checkBinding(ctx context.Context, is *issuer, in Input, 
 }
 
 // principalOf derives the principal of a verified token: a Client when the
-// token has no user (client credentials: no sub, or sub == client id).
+// token has no user (client credentials: no sub, or sub == client id). It
+// seals the token's view with it: after this the token is only read.
 func principalOf(t *Token) *verified {
 	v := &verified{token: t, kind: User, id: t.Subject}
 	if t.Sub == "" || t.Sub == t.ClientID {
@@ -414,6 +415,7 @@ func principalOf(t *Token) *verified {
 	for _, g := range t.Groups {
 		v.groups = append(v.groups, t.Issuer+"|"+g)
 	}
+	t.Seal(v.kind.String(), v.id)
 	return v
 }
 

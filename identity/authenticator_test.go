@@ -64,7 +64,8 @@ func TestValidTokenBecomesUser(t *testing.T) {
 	c["groups"] = []string{"admins", "ops"}
 	c["scope"] = "orders:read orders:write"
 	c["acr"] = "mfa"
-	id, err := a.Authenticate(context.Background(), bearer(is.Sign(t, c)))
+	tok := is.Sign(t, c)
+	id, err := a.Authenticate(context.Background(), bearer(tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,21 @@ func TestValidTokenBecomesUser(t *testing.T) {
 	}
 	if id.Token.Acr != "mfa" {
 		t.Errorf("acr: got %q", id.Token.Acr)
+	}
+	// The token's view is sealed at verification with the principal and
+	// the identity header values, and shared by the cached token.
+	if got, want := id.Token.PrincipalText(), `User::"corp|alice"`; got != want {
+		t.Errorf("principal: got %q, want %q", got, want)
+	}
+	if g, s := id.Token.GroupsHeader(), id.Token.ScopesHeader(); g != "admins,ops" || s != "orders:read orders:write" {
+		t.Errorf("header values: got %q and %q", g, s)
+	}
+	again, err := a.Authenticate(context.Background(), bearer(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Token != id.Token {
+		t.Error("the same token twice: two views, want the cached one")
 	}
 }
 
@@ -98,6 +114,9 @@ func TestClientCredentialsBecomeClient(t *testing.T) {
 			}
 			if id.Kind != identity.Client || id.ID != "corp|reporting" {
 				t.Errorf("got %v %q, want Client corp|reporting", id.Kind, id.ID)
+			}
+			if got, want := id.Token.PrincipalText(), `Client::"corp|reporting"`; got != want {
+				t.Errorf("principal: got %q, want %q", got, want)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/wardenauthz/warden/internal/jsonnames"
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // issuer verifies tokens of one configured issuer.
@@ -235,7 +236,7 @@ func (is *issuer) checkClaims(t *Token) error {
 
 // tokenFromClaims extracts the registered and configured claims.
 func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
-	t := &Token{Issuer: cfg.Name, Claims: claims}
+	t := &Token{View: token.View{Claims: claims}, Issuer: cfg.Name}
 	var err error
 	str := func(name string) string {
 		v, ok := claims[name]

@@ -2,8 +2,9 @@ package identity
 
 import (
 	"log/slog"
-	"sync/atomic"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // Kind is the kind of principal a request is made by.
@@ -68,28 +69,21 @@ func (id *Identity) RevocationTarget() (subject, jti string, iat time.Time, ok b
 	return "", "", time.Time{}, false
 }
 
-// Token is a verified access token. It never holds the raw token.
+// Token is a verified access token. It never holds the raw token. Its
+// registered claims are the embedded token.View, the one view of the token
+// the later stages read (policy its Cedar record, authz its principal and
+// header values): verification fills it and seals it with the principal
+// (principalOf), and the cache keeps it with the token.
 type Token struct {
+	token.View
 	// Issuer is the configured issuer name (the principal id prefix).
 	Issuer string
 	// Subject is "Issuer|Sub": the user principal's id (built once per
 	// verified token, not per Check). Subject revocations are keyed on the
 	// principal id (Identity.ID), which for a client-credentials token is
 	// "Issuer|ClientID" instead.
-	Subject  string
-	Iss      string
-	Sub      string
-	Jti      string
-	ClientID string
-	Acr      string
-	Aud      []string
-	Scopes   []string
-	Groups   []string
-	Amr      []string
-	Exp      time.Time
-	Iat      time.Time
-	Nbf      time.Time
-	AuthTime time.Time
+	Subject string
+	Nbf     time.Time
 	// Skew is the issuer's clock_skew: the token was accepted with an iat
 	// up to this far in the future (a subject revocation counts it, see
 	// RevocationIat).
@@ -97,30 +91,10 @@ type Token struct {
 	// Cnf is the token's confirmation (cnf): when set, the token is
 	// accepted only with the proof of possession it names.
 	Cnf Confirmation
-	// Claims are all claims as decoded from JSON (numbers as json.Number).
-	Claims map[string]any
 	// Introspected is set when the issuer's introspection endpoint (RFC
 	// 7662), not a signature, vouched for the token; Claims are then the
 	// introspection response's members.
 	Introspected bool
-
-	memo atomic.Pointer[any]
-}
-
-// Memo returns what build returns for this token, calling build only the
-// first time (or, under a race, a few times, keeping one answer). A verified
-// token is cached and shared by every Check that presents it, so later
-// stages keep their derived views of it here instead of rebuilding them per
-// request. build must not depend on anything but the token.
-func (t *Token) Memo(build func(*Token) any) any {
-	if p := t.memo.Load(); p != nil {
-		return *p
-	}
-	v := build(t)
-	if t.memo.CompareAndSwap(nil, &v) {
-		return v
-	}
-	return *t.memo.Load()
 }
 
 // LogValue keeps tokens out of logs: only the issuer, subject and jti.

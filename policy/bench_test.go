@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // benchSet builds n policies for n distinct users plus a handful of group
@@ -29,7 +31,7 @@ func benchRequest() *Request {
 		Method:    "GET", Path: "/a/42?x=1", Host: "svc.example", Scheme: "https", Protocol: "HTTP/1.1",
 		Headers: []Header{{"accept", "application/json"}, {"user-agent", "bench"}, {"x-request-id", "r1"}},
 		Time:    time.Unix(1_700_000_000, 0),
-		Token:   &Token{Iss: "https://idp", Sub: "u7", Aud: []string{"api"}, Scopes: []string{"a", "b"}, Exp: 1_700_003_600},
+		Token:   &token.View{Iss: "https://idp", Sub: "u7", Aud: []string{"api"}, Scopes: []string{"a", "b"}, Exp: time.Unix(1_700_003_600, 0)},
 	}
 }
 

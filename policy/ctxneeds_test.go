@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 func TestContextNeeds(t *testing.T) {
@@ -111,7 +114,7 @@ func TestContextLeftOutNeverChangesDecisions(t *testing.T) {
 				req.Path = "/b"
 			}
 			if req.Token != nil && r.IntN(2) == 0 {
-				req.Token = &Token{Iss: req.Token.Iss, Sub: req.Token.Sub, AuthTime: req.Time.Unix() - int64(r.IntN(120))}
+				req.Token = &token.View{Iss: req.Token.Iss, Sub: req.Token.Sub, AuthTime: time.Unix(req.Time.Unix()-int64(r.IntN(120)), 0)}
 			}
 			got, want := s.Decide(req), whole.Decide(req)
 			if d := cmp.Diff(want, got, cmp.Comparer(func(a, b Result) bool {

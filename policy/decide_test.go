@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/examples/quickstart"
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -41,13 +42,13 @@ func prefix(gs []string) []string {
 
 func TestQuickstartDecisions(t *testing.T) {
 	s := quickSet(t)
-	mfa := &policy.Token{Iss: "dev", Sub: "alice", Acr: "mfa"}
+	mfa := &token.View{Iss: "dev", Sub: "alice", Acr: "mfa"}
 	for _, tc := range []struct {
 		name    string
 		p       policy.Principal
 		method  string
 		path    string
-		token   *policy.Token
+		token   *token.View
 		peer    *policy.Workload
 		allow   bool
 		stepUp  bool
@@ -137,11 +138,11 @@ unless { context has token && context.token has cnf && context.token.cnf has jkt
 		t.Fatal(err)
 	}
 	alice := policy.Principal{Type: "User", ID: "corp|alice"}
-	bound := &policy.Token{Iss: "https://idp", Sub: "alice", Claims: map[string]any{"cnf": map[string]any{"jkt": "abc"}}}
-	plain := &policy.Token{Iss: "https://idp", Sub: "alice"}
+	bound := &token.View{Iss: "https://idp", Sub: "alice", Claims: map[string]any{"cnf": map[string]any{"jkt": "abc"}}}
+	plain := &token.View{Iss: "https://idp", Sub: "alice"}
 	for _, tc := range []struct {
 		name, method, kind string
-		tok                *policy.Token
+		tok                *token.View
 		want               bool
 	}{
 		{"dpop delete", "DELETE", "dpop", bound, true},

@@ -8,4 +8,10 @@
 // (Result.RouteUnknown) unless the set lets Cedar decide it. ModelSchema is
 // the Cedar schema of what the set builds, merged with the user's. Loads are
 // all-or-nothing; a failed reload keeps the last good set serving.
+//
+// A Request's Token is the verified token's view, internal/token.View,
+// owned by that leaf package and built by identity; policy reads its Cedar
+// record (context.token, built there at most once per cached token) and
+// builds the rest of the context. The shape of that record is the schema's
+// type Token (ModelSchema). policy imports neither identity nor authz.
 package policy

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -46,7 +47,7 @@ func FuzzExplain(f *testing.F) {
 			r.Extensions = map[string]string{"service": service}
 		}
 		if acr != "" {
-			r.Token = &policy.Token{Iss: "dev", Sub: "alice", Acr: acr, AuthTime: now.Add(-time.Duration(len(acr)) * time.Minute).Unix()}
+			r.Token = &token.View{Iss: "dev", Sub: "alice", Acr: acr, AuthTime: now.Add(-time.Duration(len(acr)) * time.Minute)}
 		}
 		for _, s := range sets {
 			e := s.Explain(r)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -29,7 +30,7 @@ func explainSet(t *testing.T, src string, o func(*policy.Source)) *policy.Set {
 // and the explanation's conclusion is Decide's.
 func TestExplainDecisiveLine(t *testing.T) {
 	qs := quickSet(t)
-	mfa := &policy.Token{Iss: "dev", Sub: "alice", Acr: "mfa"}
+	mfa := &token.View{Iss: "dev", Sub: "alice", Acr: "mfa"}
 	errSet := explainSet(t, `
 @id("all") permit (principal, action, resource);
 @id("needs-acr") forbid (principal, action, resource) unless { context.token.acr == "mfa" };`, nil)
@@ -40,8 +41,8 @@ func TestExplainDecisiveLine(t *testing.T) {
 @id("all") permit (principal, action, resource);
 @id("fresh") @step_up_max_age("60") forbid (principal, action == Action::"DELETE /orders/{id}", resource) when { false };`, nil)
 	now := time.Now().Truncate(time.Second)
-	old := &policy.Token{Iss: "dev", Sub: "alice", AuthTime: now.Add(-time.Hour).Unix()}
-	fresh := &policy.Token{Iss: "dev", Sub: "alice", AuthTime: now.Add(-time.Second).Unix()}
+	old := &token.View{Iss: "dev", Sub: "alice", AuthTime: now.Add(-time.Hour)}
+	fresh := &token.View{Iss: "dev", Sub: "alice", AuthTime: now.Add(-time.Second)}
 	for _, tc := range []struct {
 		name   string
 		set    *policy.Set
@@ -150,7 +151,7 @@ func TestExplainAgreesWithDecide(t *testing.T) {
 	principals := []policy.Principal{user("alice", "admins"), user("alice"), user("bob", "readers"), user("carol", "writers"), {Type: "Anonymous", ID: "anonymous"}}
 	methods := []string{"GET", "POST", "PUT", "DELETE", "PATCH"}
 	paths := []string{"/orders", "/orders/42", "/orders/43", "/healthz", "/x", "/orders/42/", "/ORDERS/42"}
-	tokens := []*policy.Token{nil, {Iss: "dev", Sub: "alice", Acr: "mfa"}, {Iss: "dev", Sub: "alice", Acr: "pwd"}}
+	tokens := []*token.View{nil, {Iss: "dev", Sub: "alice", Acr: "mfa"}, {Iss: "dev", Sub: "alice", Acr: "pwd"}}
 	checked := 0
 	for n := 0; n < 250; n++ {
 		var b strings.Builder

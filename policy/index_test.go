@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // genPolicies writes n random policies whose scopes and conditions cover
@@ -87,7 +89,7 @@ func genRequest(r *rand.Rand) *Request {
 		req.Headers = []Header{{Name: "x-n", Value: fmt.Sprint(r.IntN(2))}}
 	}
 	if r.IntN(3) == 0 {
-		req.Token = &Token{Iss: "i", Sub: req.Principal.ID}
+		req.Token = &token.View{Iss: "i", Sub: req.Principal.ID}
 	}
 	return req
 }

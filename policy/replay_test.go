@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // TestReplayDecidesAlike: on generated sets and requests, a decision's
@@ -52,7 +54,7 @@ func TestReplayDecidesAlike(t *testing.T) {
 				req.Workload = &Workload{ID: "spiffe://td/x", TrustDomain: "td"}
 			}
 			if r.IntN(3) == 0 {
-				req.Token = &Token{Iss: "i", Sub: "s", Acr: []string{"", "mfa"}[r.IntN(2)], Groups: []string{"g"}}
+				req.Token = &token.View{Iss: "i", Sub: "s", Acr: []string{"", "mfa"}[r.IntN(2)], Groups: []string{"g"}}
 			}
 			live := s.Decide(req)
 			if live.Logged == nil {

@@ -3,15 +3,14 @@ package policy
 import (
 	"golang.org/x/net/idna"
 
-	"encoding/json"
-	"math"
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // Principal is who is calling, as the identity stage found it.
@@ -27,25 +26,6 @@ type Principal struct {
 // Workload is a SPIFFE workload identity.
 type Workload struct {
 	ID, TrustDomain, Namespace, ServiceAccount string
-}
-
-// Token is the part of a verified token that policies see.
-type Token struct {
-	Iss, Sub, ClientID, Acr  string
-	Aud, Scopes, Groups, Amr []string
-	Iat, Exp, AuthTime       int64 // Unix seconds; 0 when absent
-	Claims                   map[string]any
-
-	recOnce sync.Once
-	rec     cedar.Record
-}
-
-// record is the token's Cedar record, built once: a Token shared by the
-// Checks that present the same cached token converts it once, not per Check.
-// The fields must not change after the first call.
-func (t *Token) record() cedar.Record {
-	t.recOnce.Do(func() { t.rec = tokenRecord(t) })
-	return t.rec
 }
 
 // Header is one request header (lower-case name).
@@ -64,7 +44,9 @@ type Request struct {
 	SourceIP   netip.Addr // invalid when unknown
 	SourcePort uint32
 	Time       time.Time
-	Token      *Token
+	// Token is the verified token (nil when none was presented): identity
+	// built it; policy reads its Cedar record.
+	Token *token.View
 	// Credential is the kind of credential the caller presented
 	// (identity.CredentialKind: jwt, dpop, mtls_bound, introspected,
 	// api_key), "" when none: context.credential.kind.
@@ -196,7 +178,7 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["now"] = cedar.NewDatetime(r.Time)
 	}
 	if r.Token != nil && n.wantTop("token") {
-		ctx["token"] = r.Token.record()
+		ctx["token"] = r.Token.Record()
 	}
 	if r.Credential != "" && n.wantTop("credential") {
 		ctx["credential"] = cedar.NewRecord(cedar.RecordMap{"kind": str(r.Credential)})
@@ -225,103 +207,4 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		}
 	}
 	return cedar.NewRecord(ctx)
-}
-
-// tokenRecord converts the token; registered fields win over raw claims.
-func tokenRecord(t *Token) cedar.Record {
-	m := make(cedar.RecordMap, len(t.Claims)+4)
-	for k, v := range t.Claims {
-		if cv, ok := ClaimValue(v, 0); ok {
-			m[cedar.String(k)] = cv
-		}
-	}
-	set := func(k, v string) {
-		if v != "" {
-			m[cedar.String(k)] = str(v)
-		} else {
-			delete(m, cedar.String(k))
-		}
-	}
-	set("iss", t.Iss)
-	set("sub", t.Sub)
-	set("client_id", t.ClientID)
-	set("acr", t.Acr)
-	m["aud"] = strSet(t.Aud)
-	m["scope"] = strSet(t.Scopes)
-	m["groups"] = strSet(t.Groups)
-	m["amr"] = strSet(t.Amr)
-	// The times as numbers (Unix seconds), and as datetimes to compare with
-	// context.now: auth_time_datetime, iat_datetime, exp_datetime.
-	for k, v := range map[string]int64{"iat": t.Iat, "exp": t.Exp, "auth_time": t.AuthTime} {
-		dt := cedar.String(k + "_datetime")
-		delete(m, dt)
-		if v == 0 {
-			delete(m, cedar.String(k))
-			continue
-		}
-		m[cedar.String(k)] = cedar.Long(v)
-		if v > -maxDatetimeSeconds && v < maxDatetimeSeconds {
-			m[dt] = cedar.NewDatetime(time.Unix(v, 0))
-		}
-	}
-	return cedar.NewRecord(m)
-}
-
-// maxDatetimeSeconds bounds the Unix times offered as datetimes (year
-// 10000), well inside Cedar's millisecond range.
-const maxDatetimeSeconds = 253402300800
-
-const maxClaimDepth = 8
-
-// ClaimValue converts a JSON claim (as decoded with UseNumber) to a Cedar
-// value: strings, booleans, integers (Long), other numbers (decimal when
-// representable), arrays (Set) and objects (Record). ok is false for null and
-// for values Cedar cannot hold; such claims are left out.
-func ClaimValue(v any, depth int) (cedar.Value, bool) {
-	if depth > maxClaimDepth {
-		return nil, false
-	}
-	switch v := v.(type) {
-	case string:
-		return cedar.String(v), true
-	case bool:
-		return cedar.Boolean(v), true
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return cedar.Long(i), true
-		}
-		f, err := v.Float64()
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 9e14 {
-			return nil, false
-		}
-		d, err := cedar.NewDecimalFromFloat(f)
-		if err != nil {
-			return nil, false
-		}
-		return d, true
-	case float64:
-		return ClaimValue(json.Number(strings.TrimSuffix(strings.TrimSuffix(jsonFloat(v), ".0"), ".")), depth)
-	case []any:
-		vs := make([]cedar.Value, 0, len(v))
-		for _, e := range v {
-			if cv, ok := ClaimValue(e, depth+1); ok {
-				vs = append(vs, cv)
-			}
-		}
-		return cedar.NewSet(vs...), true
-	case map[string]any:
-		m := make(cedar.RecordMap, len(v))
-		for k, e := range v {
-			if cv, ok := ClaimValue(e, depth+1); ok {
-				m[cedar.String(k)] = cv
-			}
-		}
-		return cedar.NewRecord(m), true
-	}
-	return nil, false
-}
-
-func jsonFloat(f float64) string {
-	b, _ := json.Marshal(f)
-	return string(b)
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/jsonnames"
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -369,7 +370,7 @@ func record(m map[string]any) cedar.Record {
 	if len(m) == 0 {
 		return cedar.Record{}
 	}
-	v, ok := policy.ClaimValue(m, 0)
+	v, ok := token.ClaimValue(m, 0)
 	if !ok {
 		return cedar.Record{}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/authz/decisionlog"
+	"github.com/wardenauthz/warden/internal/token"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -94,7 +95,7 @@ func loadSet(t testing.TB, src string) *policy.Set {
 func request(u user, method, path string, at time.Time) *policy.Request {
 	r := &policy.Request{Principal: policy.Principal{Type: "User", ID: "corp|" + u.sub, Groups: u.groups},
 		Method: method, Path: path, Host: "api.example.com", Time: at, Extensions: map[string]string{"service": "orders"}}
-	r.Token = &policy.Token{Iss: "https://idp", Sub: u.sub, Acr: u.acr, Groups: u.groups}
+	r.Token = &token.View{Iss: "https://idp", Sub: u.sub, Acr: u.acr, Groups: u.groups}
 	return r
 }
 
