@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 const aud = "api://orders"
@@ -44,10 +45,7 @@ func newAuth(t *testing.T, is *oidctest.Issuer, mutate ...func(*identity.Config)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a.Start(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.NotReady()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "keys never fetched", func() bool { return len(a.NotReady()) == 0 })
 	return a, clk
 }
 
@@ -388,10 +386,7 @@ func TestIssuerDownAtStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.Start(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.NotReady()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "keys never fetched after the issuer came back", func() bool { return len(a.NotReady()) == 0 })
 	if _, err := a.Authenticate(context.Background(), bearer(tok)); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}

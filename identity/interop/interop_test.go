@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 const (
@@ -44,13 +46,12 @@ func warden(t *testing.T, p *provider, skew time.Duration) (*identity.Authentica
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(a.NotReady()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %+v", a.KeyStatus())
+	testwait.NoError(t, 10*time.Second, func() error {
+		if len(a.NotReady()) > 0 {
+			return fmt.Errorf("never ready: %+v", a.KeyStatus())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	return a, clk
 }
 
