@@ -448,8 +448,8 @@ func TestAnonymousAndWorkloads(t *testing.T) {
 		t.Errorf("token + peer: got %+v, %v", id, err)
 	}
 	// A bad token with a good peer is still a 401, never the workload.
-	if _, err := a.Authenticate(ctx, identity.Input{Authorization: "Bearer x.y.z", PeerPrincipal: "spiffe://cluster.local/ns/web/sa/frontend"}); err == nil {
-		t.Error("invalid token with a peer: got nil error")
+	if id, err := a.Authenticate(ctx, identity.Input{Authorization: "Bearer x.y.z", PeerPrincipal: "spiffe://cluster.local/ns/web/sa/frontend"}); !errors.Is(err, identity.ErrMalformed) || id.Kind != identity.Anonymous || id.ID != "" {
+		t.Errorf("invalid token with a peer: got %+v, %v; want no principal and ErrMalformed", id, err)
 	}
 	off, _ := newAuth(t, is, func(c *identity.Config) { f := false; c.Anonymous = &f })
 	if _, err := off.Authenticate(ctx, identity.Input{}); !errors.Is(err, identity.ErrNoCredentials) {
