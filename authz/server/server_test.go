@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +32,7 @@ import (
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
+	"github.com/wardenauthz/warden/internal/testwait"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
@@ -141,16 +143,12 @@ func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...fu
 	})
 	e.client = authv3.NewAuthorizationClient(conn)
 	e.health = healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if ok, _ := svc.Ready(); ok {
-			break
+	testwait.NoError(t, 5*time.Second, func() error {
+		if ok, why := svc.Ready(); !ok {
+			return fmt.Errorf("never ready: %s", why)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("never ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	return e
 }
 
