@@ -17,17 +17,17 @@ import (
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testclock"
 	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 const aud = "api://orders"
 
-// clock is a settable test clock.
-type clock struct{ ns atomic.Int64 }
+// clock is a settable test clock, starting at the real time (the issuer's
+// claims carry real times).
+type clock = testclock.Clock
 
-func newClock() *clock               { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock() *clock { return testclock.New(time.Now()) }
 
 func newAuth(t *testing.T, is *oidctest.Issuer, mutate ...func(*identity.Config)) (*identity.Authenticator, *clock) {
 	t.Helper()
