@@ -480,6 +480,61 @@ func TestRevocation(t *testing.T) {
 	if got := check(); got != "token_revoked" {
 		t.Fatalf("after jti revocation: %s", got)
 	}
+	resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wantResponse(t, e, `{
+  "status": {"code": 16, "message": "token_revoked"},
+  "deniedResponse": {
+    "status": {"code": "Unauthorized"},
+    "headers": [
+      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
+      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
+      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false},
+      {"header": {"key": "www-authenticate", "value": "Bearer error=\"invalid_token\", error_description=\"token revoked\""}, "append": false}
+    ],
+    "body": "{\"type\":\"urn:warden:problem:token_revoked\",\"title\":\"Token revoked\",\"status\":401,\"detail\":\"token revoked\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "", "decision_id": "DECISION_ID", "policies": [], "principal": "", "reason": "token_revoked", "resource": ""}
+}`)
+	if diff := cmp.Diff(want, normalized(t, resp), protocmp.Transform()); diff != "" {
+		t.Errorf("revoked response (-want +got):\n%s", diff)
+	}
+}
+
+// TestRateLimitedResponseShape: the 429 carries Retry-After and the
+// RateLimit headers of the rule that denied, with the problem body.
+func TestRateLimitedResponseShape(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 1, 1 })
+	tok := e.token(t, "alice", "staff")
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Fatalf("first request: %s", r)
+	}
+	resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wantResponse(t, e, `{
+  "status": {"code": 8, "message": "rate_limited"},
+  "deniedResponse": {
+    "status": {"code": "TooManyRequests"},
+    "headers": [
+      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
+      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
+      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false},
+      {"header": {"key": "retry-after", "value": "60"}, "append": false},
+      {"header": {"key": "ratelimit-policy", "value": "\"per-user\";q=1;w=60"}, "append": false},
+      {"header": {"key": "ratelimit", "value": "\"per-user\";r=0;t=60"}, "append": false}
+    ],
+    "body": "{\"type\":\"urn:warden:problem:rate_limited\",\"title\":\"Too many requests\",\"status\":429,\"detail\":\"rate limit per-user exceeded\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "Action::\"GET /v1/orders/{id}\"", "decision_id": "DECISION_ID", "policies": ["staff-read"],
+    "principal": "User::\"corp|alice\"", "reason": "rate_limited", "resource": "Order::\"42\""}
+}`)
+	if diff := cmp.Diff(want, normalized(t, resp), protocmp.Transform()); diff != "" {
+		t.Errorf("rate-limited response (-want +got):\n%s", diff)
+	}
 }
 
 // failingStore is an internal fault injected behind the Revocations
