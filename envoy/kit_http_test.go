@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/authz/config"
-	"github.com/wardenauthz/warden/envoycheck"
+	"github.com/wardenauthz/warden/envoy/envoycheck"
 )
 
 // TestIstioHTTPProviderAgrees: the kit's envoyExtAuthzHttp provider reaches

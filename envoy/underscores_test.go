@@ -11,7 +11,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/wardenauthz/warden/envoycheck"
+	"github.com/wardenauthz/warden/envoy/envoycheck"
 )
 
 // TestShippedConfigsRejectUnderscoreHeaders: every shipped connection

@@ -1,13 +1,14 @@
 package identity
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // Config is the identity section of warden.yaml.
@@ -141,12 +142,12 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports every problem at once. Each message starts with the key
-// path relative to this section, then ": ".
+// Validate reports every problem at once, as a fielderr.List whose paths
+// are relative to this section.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs fielderr.List
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, fielderr.Errorf(path, format, args...))
 	}
 	if c.MaxTokenBytes < 256 || c.MaxTokenBytes > 1<<20 {
 		bad("max_token_bytes", "must be between 256 and 1048576, got %d", c.MaxTokenBytes)
@@ -209,21 +210,21 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("workloads.trust_domains[%d]", i), "%q is not a trust domain name", td)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
-// Warnings are problems Validate lets pass because they are not certain:
-// each starts with the key path, then ": ".
-func (c *Config) Warnings() []string {
-	var out []string
+// Warnings are problems Validate lets pass because they are not certain,
+// with key paths relative to this section.
+func (c *Config) Warnings() fielderr.List {
+	var out fielderr.List
 	for i, is := range c.Issuers {
 		u, err := url.Parse(is.Issuer)
 		if err != nil || u.Host == "" {
 			continue
 		}
 		if strings.HasSuffix(u.Path, "/") {
-			out = append(out, fmt.Sprintf("issuers[%d].issuer: %q ends with '/': it must equal the provider's discovery issuer and the tokens' iss character for character, and most providers (Auth0 is an exception) have no trailing slash; if discovery says %q, Warden will never be ready",
-				i, is.Issuer, strings.TrimRight(is.Issuer, "/")))
+			out = append(out, fielderr.Errorf(fmt.Sprintf("issuers[%d].issuer", i), "%q ends with '/': it must equal the provider's discovery issuer and the tokens' iss character for character, and most providers (Auth0 is an exception) have no trailing slash; if discovery says %q, Warden will never be ready",
+				is.Issuer, strings.TrimRight(is.Issuer, "/")))
 		}
 	}
 	return out

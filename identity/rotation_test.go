@@ -180,7 +180,7 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	var logs logBuffer
 	cfg := identity.Config{Issuers: []identity.IssuerConfig{{Name: "corp", Issuer: is.URL + "/", Audiences: []string{aud}}}}
 	cfg.SetDefaults()
-	if w := cfg.Warnings(); len(w) != 1 || !strings.HasPrefix(w[0], "issuers[0].issuer: ") || !strings.Contains(w[0], "trailing slash") {
+	if w := cfg.Warnings(); len(w) != 1 || w[0].Path != "issuers[0].issuer" || !strings.Contains(w[0].Message, "trailing slash") {
 		t.Errorf("Warnings: %q", w)
 	}
 	a, err := identity.New(cfg, identity.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})

@@ -1,9 +1,9 @@
 package policy
 
 import (
-	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // Config is the policy section of warden.yaml.
@@ -52,23 +52,23 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports every problem at once, each message starting with the
-// key path relative to this section.
+// Validate reports every problem at once, as field errors (fielderr) with
+// key paths relative to this section.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs fielderr.List
 	if c.Reload != "watch" && c.Reload != "off" {
-		errs = append(errs, fmt.Errorf("reload: must be watch or off, got %q", c.Reload))
+		errs = append(errs, fielderr.Errorf("reload", "must be watch or off, got %q", c.Reload))
 	}
 	if c.OnError != "deny" && c.OnError != "skip" {
-		errs = append(errs, fmt.Errorf("on_error: must be deny or skip, got %q", c.OnError))
+		errs = append(errs, fielderr.Errorf("on_error", "must be deny or skip, got %q", c.OnError))
 	}
 	if c.Unrouted != "deny" && c.Unrouted != "allow_policies" {
-		errs = append(errs, fmt.Errorf("unrouted: must be deny or allow_policies, got %q", c.Unrouted))
+		errs = append(errs, fielderr.Errorf("unrouted", "must be deny or allow_policies, got %q", c.Unrouted))
 	}
 	if _, err := compileRoutes(c.Routes); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fielderr.From(err)...)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func isToken(s string) bool {

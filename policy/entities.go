@@ -15,6 +15,7 @@ import (
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/wardenauthz/warden/internal/fielderr"
 	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
@@ -39,41 +40,41 @@ func parseEntitiesWith(file string, b []byte, rs *resolved.Schema) (cedar.Entity
 	els, lerr := jsonlist.Split(b)
 	if lerr != nil {
 		if lerr.NotList {
-			return nil, nil, fmt.Errorf("%s:1:1: must be a JSON list of entities: %v", file, lerr.Err)
+			return nil, nil, place{file, 1, 1}.errorf("must be a JSON list of entities: %v", lerr.Err)
 		}
-		return nil, nil, fmt.Errorf("%s:%d:%d: %v", file, lerr.Line, lerr.Col, lerr.Err)
+		return nil, nil, place{file, lerr.Line, lerr.Col}.errorf("%v", lerr.Err)
 	}
 	r := &entityReader{schema: rs, convert: map[types.EntityType]bool{}}
 	out := make(cedar.EntityMap, len(els))
 	pos := make([]entityPos, 0, len(els))
-	first := map[cedar.EntityUID]string{}
-	var errs []error
+	first := map[cedar.EntityUID]place{}
+	var errs fielderr.List
 	for i, el := range els {
-		at := fmt.Sprintf("%s:%d:%d", file, el.Line, el.Col)
+		at := place{file, el.Line, el.Col}
 		if err := strictJSON(el.Raw); err != nil {
-			errs = append(errs, fmt.Errorf("%s: entity %d: %v", at, i+1, err))
+			errs = append(errs, at.errorf("entity %d: %v", i+1, err))
 			continue
 		}
 		e, ees := r.entity(el.Raw)
 		if len(ees) > 0 {
 			for _, err := range ees {
 				if e.UID.Type == "" {
-					errs = append(errs, fmt.Errorf("%s: entity %d: %v", at, i+1, err))
+					errs = append(errs, at.errorf("entity %d: %v", i+1, err))
 				} else {
-					errs = append(errs, fmt.Errorf("%s: entity %s: %v", at, e.UID, err))
+					errs = append(errs, at.errorf("entity %s: %v", e.UID, err))
 				}
 			}
 			continue
 		}
 		if prev, dup := first[e.UID]; dup {
-			errs = append(errs, fmt.Errorf("%s: entity %s defined twice (first at %s)", at, e.UID, prev))
+			errs = append(errs, at.errorf("entity %s defined twice (first at %s)", e.UID, prev))
 			continue
 		}
 		first[e.UID] = at
 		out[e.UID] = e
 		pos = append(pos, entityPos{e.UID, at})
 	}
-	return out, pos, errors.Join(errs...)
+	return out, pos, errs.Err()
 }
 
 // strictJSON refuses what cedar-go's JSON reader refuses and
@@ -90,7 +91,20 @@ func strictJSON(raw []byte) error {
 // entityPos is where an entity is defined.
 type entityPos struct {
 	uid cedar.EntityUID
-	at  string // file:line:col
+	at  place
+}
+
+// place is a position in a file.
+type place struct {
+	file      string
+	line, col int
+}
+
+func (p place) String() string { return fmt.Sprintf("%s:%d:%d", p.file, p.line, p.col) }
+
+// errorf is a problem at p.
+func (p place) errorf(format string, args ...any) *fielderr.Error {
+	return &fielderr.Error{File: p.file, Line: p.line, Col: p.col, Message: fmt.Sprintf(format, args...)}
 }
 
 // entity decodes one entity; on error the uid is set when it could be read.

@@ -19,6 +19,7 @@ import (
 	"github.com/cedar-policy/cedar-go/x/exp/schema"
 	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+	"github.com/wardenauthz/warden/internal/fielderr"
 	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
@@ -132,13 +133,18 @@ type compiled struct {
 
 func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
 
+// errorf is a problem of policy c, at its position.
+func (c *compiled) errorf(format string, args ...any) *fielderr.Error {
+	return place{c.file, c.line, c.col}.errorf(format, args...)
+}
+
 // Load reads and checks everything in src; it returns all problems at once
-// (file:line:col: message), or a complete Set.
+// (a fielderr.List: file:line:col: message), or a complete Set.
 func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
-	var errs []error
+	var errs fielderr.List
 	routes, err := compileRoutes(routeCfgs)
 	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fielderr.From(err)...)
 	}
 	policyFiles, err := policyFilesOf(src)
 	if err != nil {
@@ -154,13 +160,13 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	for _, name := range policyFiles {
 		b, err := fs.ReadFile(src.FS, path.Join(src.Dir, name))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", display(name), err))
+			errs = append(errs, fileError(display(name), err))
 			continue
 		}
 		errs = append(errs, s.addPolicies(display(name), b)...)
 	}
 	if len(policyFiles) == 0 {
-		errs = append(errs, fmt.Errorf("%s: no *.cedar policy files", src.Name))
+		errs = append(errs, &fielderr.Error{File: src.Name, Message: "no *.cedar policy files"})
 	}
 
 	// The schema first: with one, entities.json is read as the Cedar CLI
@@ -170,12 +176,12 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	switch {
 	case schemaErr == nil:
 		if err := s.readSchema(display(SchemaFile), schemaB); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fielderr.From(err)...)
 		} else if sc, err := s.ModelSchema(); err == nil {
 			rs, _ = sc.Resolve() // its error is reported by validateSchema
 		}
 	case !errors.Is(schemaErr, fs.ErrNotExist):
-		errs = append(errs, fmt.Errorf("%s: %w", display(SchemaFile), schemaErr))
+		errs = append(errs, fileError(display(SchemaFile), schemaErr))
 	}
 
 	// Static entities, then Warden's action entities (merged into them).
@@ -186,13 +192,13 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		// problems at once); any error fails the load.
 		ents, pos, err := parseEntitiesWith(display(EntitiesFile), b, rs)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fielderr.From(err)...)
 		}
 		if ents != nil {
 			s.entities, entPos = ents, pos
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("%s: %w", display(EntitiesFile), err))
+		errs = append(errs, fileError(display(EntitiesFile), err))
 	}
 	s.schema = rs
 	addActionEntities(s.entities, routes)
@@ -212,7 +218,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	}
 	errs = append(errs, s.checkHead(routes)...)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	s.index = buildIndex(s.policies)
 	s.maxAges = maxAges(s.policies)
@@ -223,6 +229,11 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 		s.needs = contextNeeds(s.policies)
 	}
 	return s, nil
+}
+
+// fileError is file's read error err.
+func fileError(file string, err error) *fielderr.Error {
+	return &fielderr.Error{File: file, Message: err.Error(), Err: err}
 }
 
 // policyFilesOf lists the *.cedar files of src's directory and its
@@ -266,12 +277,12 @@ func rel(dir, p string) string {
 }
 
 // addPolicies parses one file and checks ids and annotations.
-func (s *Set) addPolicies(file string, b []byte) []error {
+func (s *Set) addPolicies(file string, b []byte) fielderr.List {
 	list, err := cedar.NewPolicyListFromBytes(file, b)
 	if err != nil {
-		return []error{cedarParseError(file, b, err)}
+		return fielderr.List{cedarParseError(file, b, err)}
 	}
-	var errs []error
+	var errs fielderr.List
 	for i, p := range list {
 		pos := p.Position()
 		end := len(b)
@@ -286,7 +297,7 @@ func (s *Set) addPolicies(file string, b []byte) []error {
 			pos: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column), order: int32(len(s.policies)),
 			file: file, line: pos.Line, col: pos.Column, text: text}
 		bad := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.pos}, args...)...))
+			errs = append(errs, c.errorf(format, args...))
 		}
 		ann := p.Annotations()
 		id, ok := ann["id"]
@@ -338,53 +349,60 @@ func (s *Set) addPolicies(file string, b []byte) []error {
 }
 
 // cedarParseError turns cedar-go's "parser error: parse error at <input>:3:24
-// ...": into "file:3:24: ...". At the end of the file, the error is where
-// the bracket that was never closed opens.
-func cedarParseError(file string, b []byte, err error) error {
+// ...", the only form it gives them in, into a field error at 3:24 of file.
+// At the end of the file, the error is where the bracket that was never
+// closed opens.
+func cedarParseError(file string, b []byte, err error) *fielderr.Error {
+	at := func(line, col int, format string, args ...any) *fielderr.Error {
+		return &fielderr.Error{File: file, Line: line, Col: col, Message: fmt.Sprintf(format, args...)}
+	}
 	msg := strings.TrimPrefix(err.Error(), "parser error: ")
 	msg = strings.TrimPrefix(msg, "parse error at ")
-	if rest, ok := strings.CutPrefix(msg, "<input>:"); ok {
-		// rest is "L:C msg"
-		if sp := strings.IndexByte(rest, ' '); sp > 0 {
-			text := rest[sp+1:]
-			if strings.HasPrefix(text, `"": `) || strings.Contains(text, "got  want") || strings.Contains(text, "unexpected EOF") {
-				if l, c, open, ok := unclosed(b); ok {
-					return fmt.Errorf("%s:%d:%d: %q is never closed: the file ends before its %q", file, l, c, open, closer[open])
-				}
-				return fmt.Errorf("%s:%s: unexpected end of file (%s)", file, rest[:sp], text)
-			}
-			if m := exactGot.FindStringSubmatch(text); m != nil {
-				// A policy that starts while a bracket is open: the
-				// bracket is the mistake.
-				if (m[1] == "@" || m[1] == "permit" || m[1] == "forbid") && (m[2] == "}" || m[2] == ")" || m[2] == "]") {
-					at := rest[:sp]
-					if l, c, ok := tokenBefore(b, at, m[1]); ok {
-						at = fmt.Sprintf("%d:%d", l, c)
-					}
-					if off, ok := offsetOf(b, at); ok {
-						if l, c, open, ok := unclosed(b[:off]); ok {
-							return fmt.Errorf("%s:%d:%d: %q is never closed: the next policy starts at %s", file, l, c, open, at)
-						}
-					}
-				}
-				// cedar-go may name the token after the one it did not want.
-				if l, c, ok := tokenBefore(b, rest[:sp], m[1]); ok {
-					return fmt.Errorf("%s:%d:%d: got %q, want %q", file, l, c, m[1], m[2])
-				}
-				return fmt.Errorf("%s:%s: got %q, want %q", file, rest[:sp], m[1], m[2])
-			}
-			return fmt.Errorf("%s:%s: %s", file, rest[:sp], text)
-		}
+	m := cedarPos.FindStringSubmatch(msg)
+	if m == nil {
+		return &fielderr.Error{File: file, Message: msg}
 	}
-	return fmt.Errorf("%s: %s", file, msg)
+	line, _ := strconv.Atoi(m[1])
+	col, _ := strconv.Atoi(m[2])
+	text := m[3]
+	if strings.HasPrefix(text, `"": `) || strings.Contains(text, "got  want") || strings.Contains(text, "unexpected EOF") {
+		if l, c, open, ok := unclosed(b); ok {
+			return at(l, c, "%q is never closed: the file ends before its %q", open, closer[open])
+		}
+		return at(line, col, "unexpected end of file (%s)", text)
+	}
+	if g := exactGot.FindStringSubmatch(text); g != nil {
+		// A policy that starts while a bracket is open: the bracket is
+		// the mistake.
+		if (g[1] == "@" || g[1] == "permit" || g[1] == "forbid") && (g[2] == "}" || g[2] == ")" || g[2] == "]") {
+			pl, pc := line, col
+			if l, c, ok := tokenBefore(b, line, col, g[1]); ok {
+				pl, pc = l, c
+			}
+			if off, ok := offsetOf(b, pl, pc); ok {
+				if l, c, open, ok := unclosed(b[:off]); ok {
+					return at(l, c, "%q is never closed: the next policy starts at %d:%d", open, pl, pc)
+				}
+			}
+		}
+		// cedar-go may name the token after the one it did not want.
+		if l, c, ok := tokenBefore(b, line, col, g[1]); ok {
+			line, col = l, c
+		}
+		return at(line, col, "got %q, want %q", g[1], g[2])
+	}
+	return at(line, col, "%s", text)
 }
+
+// cedarPos is cedar-go's position and message: "<input>:L:C msg".
+var cedarPos = regexp.MustCompile(`(?s)^<input>:(\d+):(\d+) (.*)$`)
 
 var exactGot = regexp.MustCompile(`^"(?:[^"\\]|\\.)*": exact got (\S+) want (\S+)$`)
 
-// tokenBefore finds tok just before position "L:C" of b (whitespace and
-// comments between), and returns its position.
-func tokenBefore(b []byte, lc, tok string) (line, col int, ok bool) {
-	off, ok := offsetOf(b, lc)
+// tokenBefore finds tok just before position line:col of b (whitespace
+// and comments between), and returns its position.
+func tokenBefore(b []byte, line, col int, tok string) (int, int, bool) {
+	off, ok := offsetOf(b, line, col)
 	if !ok {
 		return 0, 0, false
 	}
@@ -405,23 +423,20 @@ func tokenBefore(b []byte, lc, tok string) (line, col int, ok bool) {
 	return line, col, true
 }
 
-// offsetOf is the byte offset of position "L:C" in b.
-func offsetOf(b []byte, lc string) (int, bool) {
-	ls, cs, _ := strings.Cut(lc, ":")
-	l, err1 := strconv.Atoi(ls)
-	c, err2 := strconv.Atoi(cs)
-	if err1 != nil || err2 != nil || l < 1 || c < 1 {
+// offsetOf is the byte offset of position line:col in b.
+func offsetOf(b []byte, line, col int) (int, bool) {
+	if line < 1 || col < 1 {
 		return 0, false
 	}
 	off := 0
-	for i := 1; i < l; i++ {
+	for i := 1; i < line; i++ {
 		j := bytes.IndexByte(b[off:], '\n')
 		if j < 0 {
 			return 0, false
 		}
 		off += j + 1
 	}
-	return min(off+c-1, len(b)), true
+	return min(off+col-1, len(b)), true
 }
 
 var closer = map[string]string{"{": "}", "(": ")", "[": "]"}
@@ -554,17 +569,17 @@ func actionMethod(method string, route *Route) string {
 // checkHead refuses policies that name Action::"HEAD": no request is
 // decided as it (actionMethod), so such a policy would never apply,
 // unless a route is declared for HEAD alone.
-func (s *Set) checkHead(routes []*Route) []error {
+func (s *Set) checkHead(routes []*Route) fielderr.List {
 	for _, r := range routes {
 		if r.Method == "HEAD" {
 			return nil
 		}
 	}
 	head := cedar.NewEntityUID(actionType, "HEAD")
-	var errs []error
+	var errs fielderr.List
 	check := func(c *compiled, uid cedar.EntityUID) {
 		if uid == head {
-			errs = append(errs, fmt.Errorf(`%s: policy %q: no request is decided as Action::"HEAD": a HEAD request is decided as the GET it reads (Action::"GET", or its GET route's action)`, c.pos, c.id))
+			errs = append(errs, c.errorf(`policy %q: no request is decided as Action::"HEAD": a HEAD request is decided as the GET it reads (Action::"GET", or its GET route's action)`, c.id))
 		}
 	}
 	s.eachScopeAction(check)
@@ -621,11 +636,11 @@ func closure(em cedar.EntityMap) map[cedar.EntityUID][]cedar.EntityUID {
 
 // checkActions, without a schema, catches misspelt actions: every action in
 // a policy scope must be one Warden defines or one in entities.json.
-func (s *Set) checkActions() []error {
-	var errs []error
+func (s *Set) checkActions() fielderr.List {
+	var errs fielderr.List
 	check := func(c *compiled, uid cedar.EntityUID) {
 		if _, ok := s.entities[uid]; !ok {
-			errs = append(errs, fmt.Errorf("%s: policy %q: unknown action %s (not a route action, a method, read, write, or in %s)", c.pos, c.id, uid, EntitiesFile))
+			errs = append(errs, c.errorf("policy %q: unknown action %s (not a route action, a method, read, write, or in %s)", c.id, uid, EntitiesFile))
 		}
 	}
 	s.eachScopeAction(check)
@@ -637,19 +652,36 @@ func (s *Set) readSchema(file string, b []byte) error {
 	var sc schema.Schema
 	sc.SetFilename(file)
 	if err := sc.UnmarshalCedar(b); err != nil {
-		return fmt.Errorf("%s", strings.Replace(err.Error(), "<input>", file, 1))
+		return schemaParseError(file, err)
 	}
 	s.userSchema, s.userSchemaFile = sc.AST(), file
 	return nil
 }
 
+// schemaParseError turns cedar-go's "file:3:24: msg" (or "<input>:3:24:
+// msg"), the only form it gives a schema's parse error in, into a field
+// error at 3:24 of file.
+func schemaParseError(file string, err error) *fielderr.Error {
+	msg := strings.Replace(err.Error(), "<input>", file, 1)
+	if rest, ok := strings.CutPrefix(msg, file+":"); ok {
+		if m := schemaPos.FindStringSubmatch(rest); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			col, _ := strconv.Atoi(m[2])
+			return &fielderr.Error{File: file, Line: line, Col: col, Message: m[3]}
+		}
+	}
+	return &fielderr.Error{Message: msg}
+}
+
+var schemaPos = regexp.MustCompile(`(?s)^(\d+):(\d+): (.*)$`)
+
 // validateSchema validates policies and entities against the schema merged
 // into Warden's model (ModelSchema): the user's declarations replace
 // Warden's of the same name. Each entity's problems name its place.
-func (s *Set) validateSchema(pos []entityPos) []error {
+func (s *Set) validateSchema(pos []entityPos) fielderr.List {
 	v, err := s.modelValidator()
 	if err != nil {
-		return []error{err}
+		return fielderr.From(err)
 	}
 	errs := s.validatePolicies(v)
 	for _, p := range pos {
@@ -657,19 +689,8 @@ func (s *Set) validateSchema(pos []entityPos) []error {
 			continue
 		}
 		if err := v.Entity(s.entities[p.uid]); err != nil {
-			errs = append(errs, fmt.Errorf("%s: entity %s: %v", p.at, p.uid, plainCedarError(err)))
+			errs = append(errs, p.at.errorf("entity %s: %v", p.uid, plainCedarError(err)))
 		}
 	}
 	return errs
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

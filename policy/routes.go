@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // Route is a compiled route.
@@ -32,25 +33,26 @@ type segment struct {
 
 // compileRoutes checks and compiles the route table.
 func compileRoutes(cfgs []RouteConfig) ([]*Route, error) {
-	var errs []error
+	var errs fielderr.List
 	var out []*Route
 	var idx []int // out[j] is cfgs[idx[j]]
 	for i, rc := range cfgs {
 		r, err := compileRoute(rc)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("routes[%d]%s", i, err))
+			err.Path = fmt.Sprintf("routes[%d].%s", i, err.Path)
+			errs = append(errs, err)
 			continue
 		}
 		for j, prev := range out {
 			if prev.shadows(r) {
-				errs = append(errs, fmt.Errorf("routes[%d]: %s %s can never match: routes[%d] (%s %s) matches every request it would", i, rc.Method, rc.Path, idx[j], cfgs[idx[j]].Method, cfgs[idx[j]].Path))
+				errs = append(errs, fielderr.Errorf(fmt.Sprintf("routes[%d]", i), "%s %s can never match: routes[%d] (%s %s) matches every request it would", rc.Method, rc.Path, idx[j], cfgs[idx[j]].Method, cfgs[idx[j]].Path))
 				break
 			}
 		}
 		out = append(out, r)
 		idx = append(idx, i)
 	}
-	return out, errors.Join(errs...)
+	return out, errs.Err()
 }
 
 // shadows reports whether r matches every request that b matches, so that
@@ -83,19 +85,19 @@ func (r *Route) shadows(b *Route) bool {
 	return len(b.segs) > len(r.segs) || b.prefix
 }
 
-func compileRoute(rc RouteConfig) (*Route, error) {
+func compileRoute(rc RouteConfig) (*Route, *fielderr.Error) {
 	r := &Route{Service: rc.Service, Method: strings.ToUpper(rc.Method), Template: rc.Path, Host: normHost(rc.Host)}
 	if r.Method != "*" && !isToken(r.Method) {
-		return nil, fmt.Errorf(".method: %q is not an HTTP method", rc.Method)
+		return nil, fielderr.Errorf("method", "%q is not an HTTP method", rc.Method)
 	}
 	if !strings.HasPrefix(rc.Path, "/") {
-		return nil, fmt.Errorf(".path: %q must start with /", rc.Path)
+		return nil, fielderr.Errorf("path", "%q must start with /", rc.Path)
 	}
 	if strings.ContainsAny(rc.Path, "?#") {
-		return nil, fmt.Errorf(".path: %q must not contain a query or fragment", rc.Path)
+		return nil, fielderr.Errorf("path", "%q must not contain a query or fragment", rc.Path)
 	}
 	if strings.Contains(r.Host, ":") {
-		return nil, fmt.Errorf(".host: %q must not have a port", rc.Host)
+		return nil, fielderr.Errorf("host", "%q must not have a port", rc.Host)
 	}
 	params := map[string]bool{}
 	parts := strings.Split(rc.Path[1:], "/")
@@ -108,27 +110,27 @@ func compileRoute(rc RouteConfig) (*Route, error) {
 			name := p[1 : len(p)-1]
 			if strings.HasSuffix(name, "...") {
 				if !last {
-					return nil, fmt.Errorf(".path: %q: {name...} must be the last segment", rc.Path)
+					return nil, fielderr.Errorf("path", "%q: {name...} must be the last segment", rc.Path)
 				}
 				name = strings.TrimSuffix(name, "...")
 				r.prefix, r.rest = true, name
 			}
 			if !isIdent(name) {
-				return nil, fmt.Errorf(".path: %q: bad parameter name %q", rc.Path, name)
+				return nil, fielderr.Errorf("path", "%q: bad parameter name %q", rc.Path, name)
 			}
 			if params[name] {
-				return nil, fmt.Errorf(".path: %q: parameter %q used twice", rc.Path, name)
+				return nil, fielderr.Errorf("path", "%q: parameter %q used twice", rc.Path, name)
 			}
 			params[name] = true
 			if r.rest != name {
 				r.segs = append(r.segs, segment{param: name})
 			}
 		case strings.ContainsAny(p, "{}"):
-			return nil, fmt.Errorf(".path: %q: a parameter must be a whole segment", rc.Path)
+			return nil, fielderr.Errorf("path", "%q: a parameter must be a whole segment", rc.Path)
 		default:
 			lit, err := url.PathUnescape(p)
 			if err != nil {
-				return nil, fmt.Errorf(".path: %q: %v", rc.Path, err)
+				return nil, fielderr.Errorf("path", "%q: %v", rc.Path, err)
 			}
 			r.segs = append(r.segs, segment{lit: lit})
 		}
@@ -136,7 +138,7 @@ func compileRoute(rc RouteConfig) (*Route, error) {
 	if rc.Resource != "" {
 		typ, id, ok := splitUIDTemplate(rc.Resource)
 		if !ok {
-			return nil, fmt.Errorf(".resource: %q is not of the form Type::\"id\"", rc.Resource)
+			return nil, fielderr.Errorf("resource", "%q is not of the form Type::\"id\"", rc.Resource)
 		}
 		r.resType, r.hasRes = cedar.EntityType(typ), true
 		for id != "" {
@@ -147,14 +149,14 @@ func compileRoute(rc RouteConfig) (*Route, error) {
 			}
 			end := strings.IndexByte(id[open:], '}')
 			if end < 0 {
-				return nil, fmt.Errorf(".resource: %q: unclosed {", rc.Resource)
+				return nil, fielderr.Errorf("resource", "%q: unclosed {", rc.Resource)
 			}
 			if open > 0 {
 				r.resID = append(r.resID, segment{lit: id[:open]})
 			}
 			name := id[open+1 : open+end]
 			if !params[name] {
-				return nil, fmt.Errorf(".resource: %q: {%s} is not a parameter of path %q", rc.Resource, name, rc.Path)
+				return nil, fielderr.Errorf("resource", "%q: {%s} is not a parameter of path %q", rc.Resource, name, rc.Path)
 			}
 			r.resID = append(r.resID, segment{param: name})
 			id = id[open+end+1:]

@@ -11,6 +11,8 @@ import (
 	sast "github.com/cedar-policy/cedar-go/x/exp/schema/ast"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/validate"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // The common types of the model a user's schema.cedarschema may declare to
@@ -218,7 +220,7 @@ func (s *Set) ValidateModel() []error {
 	if err != nil {
 		return []error{err}
 	}
-	return s.validatePolicies(v)
+	return s.validatePolicies(v).Unwrap()
 }
 
 // modelValidator is a validator for ModelSchema.
@@ -246,15 +248,15 @@ func (s *Set) modelValidator() (*validate.Validator, error) {
 }
 
 // validatePolicies validates every policy with v, each error located.
-func (s *Set) validatePolicies(v *validate.Validator) []error {
-	var errs []error
+func (s *Set) validatePolicies(v *validate.Validator) fielderr.List {
+	var errs fielderr.List
 	for _, c := range s.policies {
 		if err := v.Policy(string(c.id), c.ast); err != nil {
 			// One message per problem: not one per action, nor one per
 			// entity type an unconstrained principal or resource may be.
 			var msgs []string
 			types := map[string][]string{}
-			for _, e := range flatten(err) {
+			for _, e := range fielderr.Flatten(err) {
 				msg := strings.TrimPrefix(e.Error(), fmt.Sprintf("for policy `%s`, ", c.id))
 				msg = forAction.ReplaceAllString(msg, "")
 				msg = internalTypes.Replace(msg)
@@ -314,7 +316,8 @@ func (s *Set) validatePolicies(v *validate.Validator) []error {
 							" (the scope allows each of them: constrain it, as in `principal is " + ts[0] + "`, or guard the access with `is`)"
 					}
 				}
-				errs = append(errs, fmt.Errorf("%s: policy %q: %s", c.locate(msg), c.id, msg))
+				line, col := c.locate(msg)
+				errs = append(errs, place{c.file, line, col}.errorf("policy %q: %s", c.id, msg))
 			}
 		}
 	}
@@ -344,13 +347,13 @@ var forAction = regexp.MustCompile(` for Action::"(?:[^"\\]|\\.)*"`)
 
 var attrInMsg = regexp.MustCompile("attribute `([^`]+)`")
 
-// locate is file:line:col of the first access in c's text of the attribute
+// locate is the line and column of the first access in c's text of the attribute
 // an error message names (its last path element, as `.name` or
 // `["name"]`), else c's own position.
-func (c *compiled) locate(msg string) string {
+func (c *compiled) locate(msg string) (line, col int) {
 	m := attrInMsg.FindStringSubmatch(msg)
 	if c.text == "" {
-		return c.pos
+		return c.line, c.col
 	}
 	if m == nil {
 		return c.conditionPos()
@@ -379,29 +382,29 @@ func (c *compiled) locate(msg string) string {
 		}
 	}
 	if best < 0 {
-		return c.pos
+		return c.line, c.col
 	}
 	return c.posAt(best)
 }
 
 var conditionRE = regexp.MustCompile(`\b(?:permit|forbid)\s*\(|\b(?:when|unless)\s*\{\s*`)
 
-// conditionPos is file:line:col of the first condition of c (the start of
+// conditionPos is the line and column of the first condition of c (the start of
 // its expression), where a type error the validator does not place more
 // precisely is; c's own position when it has none.
-func (c *compiled) conditionPos() string {
+func (c *compiled) conditionPos() (line, col int) {
 	locs := conditionRE.FindAllStringIndex(c.text, -1)
 	if len(locs) < 2 || !strings.HasSuffix(strings.TrimSpace(c.text[locs[0][0]:locs[0][1]]), "(") {
-		return c.pos
+		return c.line, c.col
 	}
 	at := locs[1][1]
 	return c.posAt(at)
 }
 
-// posAt is file:line:col of byte offset off in c's text (columns count
-// characters).
-func (c *compiled) posAt(off int) string {
-	line, col := c.line, c.col
+// posAt is the line and column of byte offset off in c's text (columns
+// count characters).
+func (c *compiled) posAt(off int) (line, col int) {
+	line, col = c.line, c.col
 	for _, ch := range c.text[:off] {
 		if ch == '\n' {
 			line, col = line+1, 1
@@ -409,7 +412,7 @@ func (c *compiled) posAt(off int) string {
 			col++
 		}
 	}
-	return fmt.Sprintf("%s:%d:%d", c.file, line, col)
+	return line, col
 }
 
 func isIdentByte(b byte) bool {

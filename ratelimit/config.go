@@ -1,11 +1,12 @@
 package ratelimit
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // Config is the ratelimit section of warden.yaml.
@@ -65,49 +66,54 @@ func (c *RevocationConfig) SetDefaults() {
 	}
 }
 
-// Validate reports every problem, each message starting with its key path.
+// Validate reports every problem, as field errors (fielderr) with key
+// paths relative to this section.
 func (c *RevocationConfig) Validate() error {
 	if c.MaxStaleness < 0 {
-		return fmt.Errorf("max_staleness: must not be negative")
+		return fielderr.Errorf("max_staleness", "must not be negative")
 	}
 	return nil
 }
 
 var keyParts = []string{"principal", "client_id", "source_ip", "service", "route", "action"}
 
-// Validate reports every problem, each message starting with its key path.
+// Validate reports every problem, as field errors (fielderr) with key
+// paths relative to this section.
 func (c *Config) Validate() error {
-	var errs []error
+	var errs fielderr.List
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fielderr.Errorf(path, format, args...))
+	}
 	names := map[string]bool{}
 	for i, r := range c.Rules {
 		p := fmt.Sprintf("rules[%d]", i)
 		switch {
 		case r.Name == "":
-			errs = append(errs, fmt.Errorf("%s.name: is required", p))
+			bad(p+".name", "is required")
 		case strings.ContainsAny(r.Name, "\"\\,;= "):
-			errs = append(errs, fmt.Errorf("%s.name: %q must not contain quotes, commas, semicolons, '=' or spaces", p, r.Name))
+			bad(p+".name", "%q must not contain quotes, commas, semicolons, '=' or spaces", r.Name)
 		case names[r.Name]:
-			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", p, r.Name))
+			bad(p+".name", "%q is used twice", r.Name)
 		}
 		names[r.Name] = true
 		if r.Limit <= 0 {
-			errs = append(errs, fmt.Errorf("%s.limit: must be positive", p))
+			bad(p+".limit", "must be positive")
 		}
 		if r.Per < time.Second {
-			errs = append(errs, fmt.Errorf("%s.per: must be at least 1s, got %s", p, r.Per))
+			bad(p+".per", "must be at least 1s, got %s", r.Per)
 		}
 		if r.Burst < 0 {
-			errs = append(errs, fmt.Errorf("%s.burst: must not be negative", p))
+			bad(p+".burst", "must not be negative")
 		}
 		switch r.When.PrincipalType {
 		case "", "User", "Client", "Workload", "Anonymous":
 		default:
-			errs = append(errs, fmt.Errorf("%s.when.principal_type: %q is not User, Client, Workload or Anonymous", p, r.When.PrincipalType))
+			bad(p+".when.principal_type", "%q is not User, Client, Workload or Anonymous", r.When.PrincipalType)
 		}
 		switch r.When.ActionGroup {
 		case "", "read", "write":
 		default:
-			errs = append(errs, fmt.Errorf("%s.when.action_group: %q is not read or write", p, r.When.ActionGroup))
+			bad(p+".when.action_group", "%q is not read or write", r.When.ActionGroup)
 		}
 		for j, k := range r.Key {
 			name, arg, hasArg := strings.Cut(k, ":")
@@ -115,9 +121,9 @@ func (c *Config) Validate() error {
 			case hasArg && (name == "header" || name == "claim") && arg != "":
 			case !hasArg && slices.Contains(keyParts, k):
 			default:
-				errs = append(errs, fmt.Errorf("%s.key[%d]: %q is not one of %s, header:NAME, claim:NAME", p, j, k, strings.Join(keyParts, ", ")))
+				bad(fmt.Sprintf("%s.key[%d]", p, j), "%q is not one of %s, header:NAME, claim:NAME", k, strings.Join(keyParts, ", "))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }

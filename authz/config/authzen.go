@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // AuthZEN configures the OpenID AuthZEN 1.0 evaluation API, served on
@@ -68,10 +70,10 @@ func (c *Config) setAuthZENDefaults() {
 	}
 }
 
-func (c *Config) validateAuthZEN() []error {
-	var errs []error
+func (c *Config) validateAuthZEN() fielderr.List {
+	var errs fielderr.List
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, fielderr.Errorf(path, format, args...))
 	}
 	z := c.AuthZEN
 	addr := c.Server.AuthZENAddr

@@ -22,6 +22,7 @@ import (
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/examples/quickstart"
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/fielderr"
 	"github.com/wardenauthz/warden/internal/yamlpath"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -175,13 +176,13 @@ func ValidAdminGrant(g string) bool {
 }
 
 // validate checks a listener's TLS section, named key in errors.
-func (t TLS) validate(key string) []error {
-	var errs []error
+func (t TLS) validate(key string) fielderr.List {
+	var errs fielderr.List
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		errs = append(errs, fmt.Errorf("%s: cert_file and key_file go together", key))
+		errs = append(errs, fielderr.Errorf(key, "cert_file and key_file go together"))
 	}
 	if t.ClientCAFile != "" && t.CertFile == "" {
-		errs = append(errs, fmt.Errorf("%s.client_ca_file: needs cert_file and key_file", key))
+		errs = append(errs, fielderr.Errorf(key+".client_ca_file", "needs cert_file and key_file"))
 	}
 	return errs
 }
@@ -317,13 +318,14 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 		return nil, FileError(name, err)
 	}
 	c := &Config{File: name, fsys: fsys, base: base}
-	var errs []error
+	var errs fielderr.List
 	if len(bytes.TrimSpace(b)) > 0 {
 		issues, lines := walkKeys(&root)
 		reported := map[int]bool{}
 		for _, k := range issues {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", name, k.line, k.path, k.msg))
-			reported[k.line] = true
+			k.File = name
+			errs = append(errs, k)
+			reported[k.Line] = true
 		}
 		// Unknown keys are reported above (with their key path and a
 		// suggestion); yaml's own type errors get the key path of their
@@ -332,19 +334,19 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil {
-			errs = append(errs, decodeErrors(name, err, lines, reported)...)
+			errs = append(errs, decodeErrors(name, err, &root, lines, reported)...)
 		}
 	}
 	c.setDefaults()
-	for _, err := range c.validate() {
-		errs = append(errs, locate(name, &root, err))
+	for _, e := range c.validate() {
+		errs = append(errs, locate(name, &root, e))
 	}
 	if len(errs) > 0 {
-		sortByLine(name, errs)
-		return nil, errors.Join(errs...)
+		errs.SortByLine()
+		return nil, errs
 	}
-	for _, w := range c.Identity.Warnings() {
-		c.Warnings = append(c.Warnings, locate(name, &root, errors.New("identity."+w)).Error())
+	for _, w := range fielderr.Within("identity", c.Identity.Warnings()) {
+		c.Warnings = append(c.Warnings, locate(name, &root, w).Error())
 	}
 	return c, nil
 }
@@ -352,37 +354,23 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // FileError rewrites yaml.v3's "line N: msg" errors (all of them, for a
-// TypeError) as "file:N: msg".
+// TypeError) as field errors of file name at line N (a fielderr.List).
 func FileError(name string, err error) error {
-	return errors.Join(decodeErrors(name, err, nil, nil)...)
-}
-
-// sortByLine orders errors "name:N: ..." by N (others first), so that all
-// problems read in file order.
-func sortByLine(name string, errs []error) {
-	line := func(e error) int {
-		rest, ok := strings.CutPrefix(e.Error(), name+":")
-		if !ok {
-			return 0
-		}
-		d, _, _ := strings.Cut(rest, ":")
-		n, _ := strconv.Atoi(d)
-		return n
-	}
-	slices.SortStableFunc(errs, func(a, b error) int { return line(a) - line(b) })
+	return decodeErrors(name, err, nil, nil, nil).Err()
 }
 
 // decodeErrors rewrites yaml.v3's "line N: msg" errors (all of them, for
-// a TypeError) as "file:N: msg", with the key path lines has for line N;
-// an unknown-key error on a line in reported is left out (walkKeys said
-// it better). FileError is decodeErrors without either.
-func decodeErrors(name string, err error, lines map[int]string, reported map[int]bool) []error {
+// a TypeError), the only form yaml.v3 gives them in, as field errors of
+// file name at line N, with the key path lines has for line N (and its
+// column in root); an unknown-key error on a line in reported is left out
+// (walkKeys said it better). FileError is decodeErrors without them.
+func decodeErrors(name string, err error, root *yaml.Node, lines map[int]string, reported map[int]bool) fielderr.List {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
 		msgs = te.Errors
 	}
-	var out []error
+	var out fielderr.List
 	for _, m := range msgs {
 		if g := lineRE.FindStringSubmatch(m); g != nil {
 			n, _ := strconv.Atoi(g[1])
@@ -396,30 +384,29 @@ func decodeErrors(name string, err error, lines map[int]string, reported map[int
 					msg = fmt.Sprintf("unknown key %q", k)
 				}
 			}
-			if p := lines[n]; p != "" {
-				msg = p + ": " + msg
+			e := &fielderr.Error{File: name, Line: n, Path: lines[n], Message: msg, LineOnly: true}
+			if e.Path != "" {
+				if l, c := yamlpath.Find(root, e.Path); l == n {
+					e.Col = c
+				}
 			}
-			out = append(out, fmt.Errorf("%s:%s: %s", name, g[1], msg))
+			out = append(out, e)
 			continue
 		}
-		out = append(out, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+		out = append(out, &fielderr.Error{File: name, Message: strings.TrimPrefix(m, "yaml: ")})
 	}
 	return out
 }
 
-// locate prefixes a validation error "a.b[0].c: msg" with file:line of the
-// deepest node of that path present in the file.
-func locate(name string, root *yaml.Node, err error) error {
-	msg := err.Error()
-	path, rest, ok := strings.Cut(msg, ": ")
-	if !ok || strings.ContainsAny(path, " \t") {
-		return fmt.Errorf("%s: %s", name, msg)
+// locate places a validation error of key path e.Path in file name: at
+// the deepest node of that path present in root.
+func locate(name string, root *yaml.Node, e *fielderr.Error) *fielderr.Error {
+	l := *e
+	l.File, l.LineOnly = name, true
+	if l.Path != "" {
+		l.Line, l.Col = yamlpath.Find(root, l.Path)
 	}
-	line := yamlpath.Line(root, path)
-	if line == 0 {
-		return fmt.Errorf("%s: %s: %s", name, path, rest)
-	}
-	return fmt.Errorf("%s:%d: %s: %s", name, line, path, rest)
+	return &l
 }
 
 func (c *Config) setDefaults() {
@@ -572,10 +559,10 @@ func (g GRPC) MaxIncompleteBytes(maxRecv int) int64 {
 	return int64(g.SharedStreams(maxRecv)+g.ConnectionReserve*g.MaxConnections) * StreamBytes(maxRecv)
 }
 
-func (g *GRPC) validate() []error {
-	var errs []error
+func (g *GRPC) validate() fielderr.List {
+	var errs fielderr.List
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("server.grpc.%s: "+format, append([]any{key}, args...)...))
+		errs = append(errs, fielderr.Errorf("server.grpc."+key, format, args...))
 	}
 	for _, v := range []struct {
 		key       string
@@ -616,30 +603,10 @@ func (g *GRPC) validate() []error {
 	return errs
 }
 
-// section prefixes each error of a package's Validate with its section.
-func section(name string, err error) []error {
-	if err == nil {
-		return nil
-	}
-	var out []error
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		out = append(out, fmt.Errorf("%s.%s", name, e.Error()))
-	}
-	walk(err)
-	return out
-}
-
-func (c *Config) validate() []error {
-	var errs []error
+func (c *Config) validate() fielderr.List {
+	var errs fielderr.List
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, fielderr.Errorf(path, format, args...))
 	}
 	for _, l := range []struct{ key, addr string }{{"server.grpc_addr", c.Server.GRPCAddr}, {"server.http_addr", c.Server.HTTPAddr}} {
 		if _, _, err := net.SplitHostPort(l.addr); err != nil {
@@ -661,19 +628,19 @@ func (c *Config) validate() []error {
 		bad("server.limits", "max_header_bytes + max_body_bytes (%d) must leave 16 KiB under server.max_recv_bytes (%d), so that a request over a limit gets a clear denial rather than a gRPC error",
 			l.MaxHeaderBytes+l.MaxBodyBytes, c.Server.MaxRecvBytes)
 	}
-	errs = append(errs, section("identity", c.Identity.Validate())...)
+	errs = append(errs, fielderr.Within("identity", c.Identity.Validate())...)
 	if c.Identity.DevIssuer.Enabled && !Loopback(c.Server.GRPCAddr) {
 		bad("identity.dev_issuer.enabled", "the dev issuer is for local use only: server.grpc_addr %q is not a loopback address", c.Server.GRPCAddr)
 	}
 	if len(c.Identity.Issuers) == 0 && !c.Identity.DevIssuer.Enabled && !*c.Identity.Anonymous && len(c.Identity.Workloads.TrustDomains) == 0 {
 		bad("identity", "no issuer, no dev issuer, no workloads and no anonymous access: nothing can ever be allowed")
 	}
-	errs = append(errs, section("policy", c.Policy.Validate())...)
+	errs = append(errs, fielderr.Within("policy", c.Policy.Validate())...)
 	if c.Policy.Reload == "watch" && c.Embedded {
 		c.Policy.Reload = "off"
 	}
-	errs = append(errs, section("ratelimit", c.RateLimit.Validate())...)
-	errs = append(errs, section("revocation", c.Revocation.Validate())...)
+	errs = append(errs, fielderr.Within("ratelimit", c.RateLimit.Validate())...)
+	errs = append(errs, fielderr.Within("revocation", c.Revocation.Validate())...)
 	if k := c.Store.Memory.MaxKeys; k < 1024 || k > 1<<26 {
 		bad("store.memory.max_keys", "must be between 1024 and 67108864")
 	}
@@ -757,10 +724,10 @@ func (c *Config) validate() []error {
 	return errs
 }
 
-func (c *Config) validateAdmin() []error {
-	var errs []error
+func (c *Config) validateAdmin() fielderr.List {
+	var errs fielderr.List
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, fielderr.Errorf(path, format, args...))
 	}
 	a := c.Admin
 	if a.Addr == "off" {
@@ -784,10 +751,10 @@ func (c *Config) validateAdmin() []error {
 // section: they are identified by their certificates, so they need
 // section.tls.client_ca_file; each needs an id and grants, every grant
 // valid. names are the grants errors list; list and noun word them.
-func validateClients(section string, clients []AdminClient, clientCA string, valid func(string) bool, names []string, list, noun string) []error {
-	var errs []error
+func validateClients(section string, clients []AdminClient, clientCA string, valid func(string) bool, names []string, list, noun string) fielderr.List {
+	var errs fielderr.List
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, fielderr.Errorf(path, format, args...))
 	}
 	if len(clients) > 0 && clientCA == "" {
 		bad(section+".clients", "needs %s.tls.client_ca_file (clients are identified by their certificates)", section)

@@ -1,13 +1,17 @@
 package config_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 func TestEmbeddedQuickstartLoads(t *testing.T) {
@@ -20,10 +24,9 @@ func TestEmbeddedQuickstartLoads(t *testing.T) {
 	}
 }
 
-// TestAllProblemsAtOnce: unknown keys, wrong types and bad values are all
-// reported in one go, each with the file and line.
-func TestAllProblemsAtOnce(t *testing.T) {
-	src := `server:
+// manyProblems is a config with a mistake of each kind: wrong values, a
+// wrong type, an unknown key, a missing value, one of another section.
+const manyProblems = `server:
   grpc_addr: nowhere
   shutdown_grace: soon
 identity:
@@ -40,7 +43,11 @@ store: {kind: etcd}
 decision_log:
   sample_allow: 2
 `
-	_, err := config.Parse("warden.yaml", []byte(src), t.TempDir())
+
+// TestAllProblemsAtOnce: unknown keys, wrong types and bad values are all
+// reported in one go, each with the file and line.
+func TestAllProblemsAtOnce(t *testing.T) {
+	_, err := config.Parse("warden.yaml", []byte(manyProblems), t.TempDir())
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -240,5 +247,45 @@ store:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
+	}
+}
+
+// TestFieldErrorsAreValues: every problem of a config is a fielderr.Error
+// that errors.As finds, with the file, the line and column of the key
+// (or list element) it is about, and its key path; unknown keys, yaml's
+// type errors and validation errors alike.
+func TestFieldErrorsAreValues(t *testing.T) {
+	_, err := config.Parse("warden.yaml", []byte(manyProblems), t.TempDir())
+	var list fielderr.List
+	if !errors.As(err, &list) {
+		t.Fatalf("errors.As found no fielderr.List in %T: %v", err, err)
+	}
+	type at struct {
+		Line, Col int
+		Path      string
+	}
+	var got []at
+	for _, e := range list {
+		if e.File != "warden.yaml" || !e.LineOnly || e.Message == "" {
+			t.Errorf("%+v: want file warden.yaml, LineOnly and a message", *e)
+		}
+		got = append(got, at{e.Line, e.Col, e.Path})
+	}
+	want := []at{
+		{2, 3, "server.grpc_addr"},
+		{3, 3, "server.shutdown_grace"},
+		{6, 7, "identity.issuers[0].audiences"}, // missing: its list element
+		{8, 7, "identity.issuers[0].audience"},
+		{9, 16, "identity.dev_issuer.enabled"},
+		{11, 3, "policy.reload"},
+		{13, 21, "policy.routes[0].path"},
+		{14, 9, "store.kind"},
+		{16, 3, "decision_log.sample_allow"},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("positions (-want +got):\n%s", d)
+	}
+	if got, want := list[1].Message, "cannot unmarshal !!str `soon` (want a duration such as 10s or 500ms)"; got != want {
+		t.Errorf("type error message %q, want %q", got, want)
 	}
 }

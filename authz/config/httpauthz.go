@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // HTTPAuthz is server.http_authz: the HTTP authorization listener
@@ -42,10 +44,10 @@ func (h *HTTPAuthz) setDefaults() {
 }
 
 // validateHTTPAuthz checks server.http_authz_addr and server.http_authz.
-func (c *Config) validateHTTPAuthz() []error {
-	var errs []error
+func (c *Config) validateHTTPAuthz() fielderr.List {
+	var errs fielderr.List
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
+		errs = append(errs, fielderr.Errorf(path, format, args...))
 	}
 	s := &c.Server
 	if s.HTTPAuthzAddr != "" {

@@ -7,21 +7,15 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// keyIssue is a problem found walking the document against Config: an
-// unknown key (with a suggestion) at a line.
-type keyIssue struct {
-	line int
-	path string
-	msg  string
-}
+	"github.com/wardenauthz/warden/internal/fielderr"
+)
 
 // walkKeys checks every mapping key of the document against Config's yaml
 // tags, so that an unknown key is named by its key path ("policy.rotues")
 // with a did-you-mean, and records the key path of every line holding a
 // value (for yaml's own type errors, which name only a line and a Go type).
-func walkKeys(root *yaml.Node) (issues []keyIssue, lines map[int]string) {
+func walkKeys(root *yaml.Node) (issues fielderr.List, lines map[int]string) {
 	lines = map[int]string{}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
@@ -63,7 +57,7 @@ func walkKeys(root *yaml.Node) (issues []keyIssue, lines map[int]string) {
 				lines[k.Line] = p
 				ft, ok := fields[k.Value]
 				if !ok {
-					issues = append(issues, keyIssue{line: k.Line, path: p, msg: "unknown key" + suggest(k.Value, path, fields, all)})
+					issues = append(issues, &fielderr.Error{Line: k.Line, Col: k.Column, Path: p, Message: "unknown key" + suggest(k.Value, path, fields, all), LineOnly: true})
 					continue
 				}
 				walk(v, ft, p, depth+1)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/wardenauthz/warden/envoycheck"
+	"github.com/wardenauthz/warden/envoy/envoycheck"
 )
 
 func cmdEnvoyValidate(args []string, stdout, stderr io.Writer) int {

@@ -12,9 +12,9 @@ import (
 func TestEnvoyValidateCLI(t *testing.T) {
 	const (
 		shipped  = "../../envoy/front-proxy/envoy.yaml"
-		insecure = "../../envoycheck/testdata/insecure.yaml"
-		broken   = "../../envoycheck/testdata/broken.yaml"
-		k8s      = "../../envoycheck/testdata/k8s-deployment.yaml"
+		insecure = "../../envoy/envoycheck/testdata/insecure.yaml"
+		broken   = "../../envoy/envoycheck/testdata/broken.yaml"
+		k8s      = "../../envoy/envoycheck/testdata/k8s-deployment.yaml"
 	)
 	for _, tc := range []struct {
 		args       []string

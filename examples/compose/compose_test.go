@@ -20,7 +20,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
-	"github.com/wardenauthz/warden/envoycheck"
+	"github.com/wardenauthz/warden/envoy/envoycheck"
 	"github.com/wardenauthz/warden/policy"
 )
 

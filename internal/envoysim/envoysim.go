@@ -30,7 +30,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/wardenauthz/warden/authz/checkreq"
-	"github.com/wardenauthz/warden/envoycheck"
+	"github.com/wardenauthz/warden/envoy/envoycheck"
 )
 
 // FromFile configures a Front as the first HTTP listener of an Envoy

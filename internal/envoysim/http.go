@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/wardenauthz/warden/envoycheck"
+	"github.com/wardenauthz/warden/envoy/envoycheck"
 )
 
 // HTTPService is ext_authz's http_service client as Envoy implements it

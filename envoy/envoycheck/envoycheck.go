@@ -34,39 +34,44 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/wardenauthz/warden/internal/fielderr"
 	"github.com/wardenauthz/warden/internal/yamlpath"
 )
+
+// Field is where a problem is and what it is: file, line and column of
+// the YAML, field path (e.g.
+// static_resources.listeners[0].filter_chains[0]) and message.
+type Field = fielderr.Error
 
 // Problem is one finding: an error (Envoy would refuse the file, or it
 // cannot work with Warden) or a security warning (Envoy loads it, but it
 // weakens what Warden enforces: see Lint).
 type Problem struct {
-	File string
-	Line int    // 0 when unknown
-	Path string // field path, e.g. static_resources.listeners[0].filter_chains[0]
-	Msg  string
+	Field
 	// Warning marks a security lint finding rather than an error.
 	Warning bool
 	// Hint is how to fix it, when there is one to give.
 	Hint string
 }
 
-func (p Problem) Error() string {
-	loc := p.File
-	if p.Line > 0 {
-		loc += ":" + strconv.Itoa(p.Line)
-	}
-	msg := p.Msg
+// AsField is p as a field error, its message marked as a warning and
+// followed by its hint as Error writes them.
+func (p Problem) AsField() *fielderr.Error {
+	f := p.Field
 	if p.Warning {
-		msg = "warning: " + msg
+		f.Message = "warning: " + f.Message
 	}
 	if p.Hint != "" {
-		msg += " (fix: " + p.Hint + ")"
+		f.Message += " (fix: " + p.Hint + ")"
 	}
-	if p.Path != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, p.Path, msg)
-	}
-	return fmt.Sprintf("%s: %s", loc, msg)
+	return &f
+}
+
+func (p Problem) Error() string { return p.AsField().Error() }
+
+// problem is the error msg at line (0: unknown) of file.
+func problem(file string, line int, msg string) Problem {
+	return Problem{Field: Field{File: file, Line: line, Message: msg, LineOnly: true}}
 }
 
 // Errors are the problems that are not warnings.
@@ -84,7 +89,7 @@ func Errors(ps []Problem) []Problem {
 func File(name string) []Problem {
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return []Problem{{File: name, Msg: err.Error()}}
+		return []Problem{problem(name, 0, err.Error())}
 	}
 	return Check(name, b)
 }
@@ -98,11 +103,11 @@ func LoadBootstrap(name string) (*bootstrapv3.Bootstrap, error) {
 	}
 	msg, ps := check(name, b)
 	if ps = Errors(ps); len(ps) > 0 {
-		errs := make([]error, len(ps))
+		errs := make(fielderr.List, len(ps))
 		for i, p := range ps {
-			errs[i] = p
+			errs[i] = p.AsField()
 		}
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	bs, ok := msg.(*bootstrapv3.Bootstrap)
 	if !ok {
@@ -121,7 +126,7 @@ func Check(name string, b []byte) []Problem {
 
 func check(name string, b []byte) (proto.Message, []Problem) {
 	c := &checker{file: name}
-	fail := func(msg string) (proto.Message, []Problem) { return nil, []Problem{{File: name, Msg: msg}} }
+	fail := func(msg string) (proto.Message, []Problem) { return nil, []Problem{problem(name, 0, msg)} }
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	if err := dec.Decode(&c.root); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -161,10 +166,10 @@ func check(name string, b []byte) (proto.Message, []Problem) {
 		p := c.jsonProblem(js, err)
 		c.problems = append(c.problems, p)
 		if len(c.problems) >= maxDecodeProblems {
-			c.problems = append(c.problems, Problem{File: name, Msg: fmt.Sprintf("stopped after %d problems", maxDecodeProblems)})
+			c.problems = append(c.problems, problem(name, 0, fmt.Sprintf("stopped after %d problems", maxDecodeProblems)))
 			return nil, c.problems
 		}
-		at, ok := remove(doc, p.Path, strings.Contains(p.Msg, "@type") || strings.Contains(p.Msg, "unable to resolve"))
+		at, ok := remove(doc, p.Path, strings.Contains(p.Message, "@type") || strings.Contains(p.Message, "unable to resolve"))
 		if !ok {
 			return nil, c.problems
 		}
@@ -217,19 +222,20 @@ func (c *checker) notEnvoy(top map[string]any) (Problem, bool) {
 	const what = "not an Envoy bootstrap or listener: "
 	const hint = "give warden envoy validate the bootstrap Envoy starts with (envoy -c FILE), or a listener"
 	if top == nil {
-		return Problem{File: c.file, Line: 1, Msg: what + "the top level is not a mapping", Hint: hint}, false
+		return withHint(problem(c.file, 1, what+"the top level is not a mapping"), hint), false
 	}
 	if kind, ok := top["kind"].(string); ok {
 		if api, ok := top["apiVersion"].(string); ok {
-			return Problem{File: c.file, Line: yamlpath.Line(&c.root, "kind"),
-				Msg:  fmt.Sprintf(what+"a Kubernetes manifest (apiVersion: %s, kind: %s)", api, kind),
-				Hint: "for Istio, check the mesh config with istioctl analyze; " + hint}, false
+			line, col := yamlpath.Find(&c.root, "kind")
+			p := problem(c.file, line, fmt.Sprintf(what+"a Kubernetes manifest (apiVersion: %s, kind: %s)", api, kind))
+			p.Col = col
+			return withHint(p, "for Istio, check the mesh config with istioctl analyze; "+hint), false
 		}
 	}
 	_, policy := top["policy"]
 	_, identity := top["identity"]
 	if policy && identity {
-		return Problem{File: c.file, Line: 1, Msg: what + "a Warden config", Hint: "check it with warden config validate FILE"}, false
+		return withHint(problem(c.file, 1, what+"a Warden config"), "check it with warden config validate FILE"), false
 	}
 	var unknown []string
 	for k := range top {
@@ -241,8 +247,8 @@ func (c *checker) notEnvoy(top map[string]any) (Problem, bool) {
 	// most of whose keys are not Envoy's is something else.
 	if len(top) > 0 && 2*len(unknown) > len(top) {
 		slices.Sort(unknown)
-		return Problem{File: c.file, Line: 1, Msg: what + "most of its top-level keys (" + strings.Join(unknown, ", ") +
-			") are not Bootstrap or Listener fields (static_resources, admin, node, filter_chains, ...)", Hint: hint}, false
+		return withHint(problem(c.file, 1, what+"most of its top-level keys ("+strings.Join(unknown, ", ")+
+			") are not Bootstrap or Listener fields (static_resources, admin, node, filter_chains, ...)"), hint), false
 	}
 	return Problem{}, true
 }
@@ -311,7 +317,18 @@ type checker struct {
 }
 
 func (c *checker) add(path, format string, args ...any) {
-	c.problems = append(c.problems, Problem{File: c.file, Line: yamlpath.Line(&c.root, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	c.problems = append(c.problems, c.at(path, fmt.Sprintf(format, args...)))
+}
+
+// at is the problem msg of the field at path, placed in the YAML.
+func (c *checker) at(path, msg string) Problem {
+	line, col := yamlpath.Find(&c.root, path)
+	return Problem{Field: Field{File: c.file, Line: line, Col: col, Path: path, Message: msg, LineOnly: true}}
+}
+
+func withHint(p Problem, hint string) Problem {
+	p.Hint = hint
+	return p
 }
 
 var protojsonPos = regexp.MustCompile(`\(line (\d+):(\d+)\): `)
@@ -324,12 +341,12 @@ func (c *checker) jsonProblem(js []byte, err error) Problem {
 	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
 	m := protojsonPos.FindStringSubmatchIndex(msg)
 	if m == nil {
-		return Problem{File: c.file, Msg: msg}
+		return problem(c.file, 0, msg)
 	}
 	col, _ := strconv.Atoi(msg[m[4]:m[5]])
 	text := msg[:m[0]] + msg[m[1]:]
 	path := pathAt(js, col-1)
-	return Problem{File: c.file, Line: yamlpath.Line(&c.root, path), Path: path, Msg: text}
+	return c.at(path, text)
 }
 
 // pathAt is the path of the value being read at byte offset off of
@@ -408,22 +425,10 @@ func (c *checker) validate(path string, m proto.Message) {
 		return
 	}
 	if err := v.ValidateAll(); err != nil {
-		for _, e := range flatten(err) {
+		for _, e := range fielderr.Flatten(err) {
 			c.add(path, "%s", e)
 		}
 	}
-}
-
-func flatten(err error) []string {
-	type multi interface{ AllErrors() []error }
-	if m, ok := err.(multi); ok {
-		var out []string
-		for _, e := range m.AllErrors() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []string{err.Error()}
 }
 
 // walk finds every Any, unpacks it and validates what is inside.

@@ -1,6 +1,7 @@
 package envoycheck
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wardenauthz/warden/internal/fielderr"
 )
 
 // shipped lists every Envoy YAML in the repository (files with an Envoy
@@ -15,7 +18,7 @@ import (
 func shipped(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	err := filepath.WalkDir("..", func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -55,7 +58,7 @@ func TestShippedFilesPass(t *testing.T) {
 // TestBrokenCases: each breakage of the front proxy is found, with the file,
 // line and field named.
 func TestBrokenCases(t *testing.T) {
-	b, err := os.ReadFile("../envoy/front-proxy/envoy.yaml")
+	b, err := os.ReadFile("../front-proxy/envoy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +178,8 @@ func TestAllProblemsAtOnce(t *testing.T) {
 			t.Errorf("a decode problem marked a warning: %v", p)
 		}
 		// protobuf-go's prefix ends in a space or a no-break space, by build.
-		if strings.Contains(p.Msg, "proto:") {
-			t.Errorf("protobuf-go's prefix left in: %q", p.Msg)
+		if strings.Contains(p.Message, "proto:") {
+			t.Errorf("protobuf-go's prefix left in: %q", p.Message)
 		}
 	}
 }
@@ -190,7 +193,7 @@ func TestDecodeLoopIsBounded(t *testing.T) {
 		fmt.Fprintf(&sb, "      bogus_%d: 1\n", i)
 	}
 	ps := Check("many.yaml", []byte(sb.String()))
-	if len(ps) != maxDecodeProblems+1 || !strings.Contains(ps[len(ps)-1].Msg, "stopped after") {
+	if len(ps) != maxDecodeProblems+1 || !strings.Contains(ps[len(ps)-1].Message, "stopped after") {
 		t.Errorf("%d problems, last %v", len(ps), ps[len(ps)-1])
 	}
 }
@@ -223,14 +226,14 @@ func TestSecurityLint(t *testing.T) {
 		t.Errorf("LoadBootstrap: %v", err)
 	}
 	// Headers with underscores are also allowed when the option is absent.
-	b, _ := os.ReadFile("../envoy/front-proxy/envoy.yaml")
+	b, _ := os.ReadFile("../front-proxy/envoy.yaml")
 	s := strings.Replace(string(b), "headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: DROP_HEADER", 1)
 	if ps := Check("envoy.yaml", []byte(s)); len(ps) != 0 {
 		t.Errorf("DROP_HEADER: %v", ps)
 	}
 	s = strings.Replace(string(b), "common_http_protocol_options:", "common_http_protocol_options: {}\n                x_unused:", 1)
 	s = strings.Replace(s, "                x_unused:\n                  headers_with_underscores_action: REJECT_REQUEST", "", 1)
-	if ps := Check("envoy.yaml", []byte(s)); len(ps) != 1 || !strings.Contains(ps[0].Msg, "headers_with_underscores_action ALLOW") {
+	if ps := Check("envoy.yaml", []byte(s)); len(ps) != 1 || !strings.Contains(ps[0].Message, "headers_with_underscores_action ALLOW") {
 		t.Errorf("no headers_with_underscores_action: %v", ps)
 	}
 	// A listener without ext_authz is not linted (nothing asks Warden).
@@ -246,13 +249,49 @@ func TestSecurityLint(t *testing.T) {
 func TestNotEnvoy(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{"testdata/k8s-deployment.yaml", "testdata/k8s-deployment.yaml:3: not an Envoy bootstrap or listener: a Kubernetes manifest (apiVersion: apps/v1, kind: Deployment)"},
-		{"../envoy/istio/meshconfig.yaml", "not an Envoy bootstrap or listener: a Kubernetes manifest (apiVersion: install.istio.io/v1alpha1, kind: IstioOperator)"},
-		{"../examples/quickstart/warden.yaml", "../examples/quickstart/warden.yaml:1: not an Envoy bootstrap or listener: a Warden config (fix: check it with warden config validate FILE)"},
-		{"../examples/compose/docker-compose.yml", "not an Envoy bootstrap or listener: most of its top-level keys (services"},
+		{"../istio/meshconfig.yaml", "not an Envoy bootstrap or listener: a Kubernetes manifest (apiVersion: install.istio.io/v1alpha1, kind: IstioOperator)"},
+		{"../../examples/quickstart/warden.yaml", "../../examples/quickstart/warden.yaml:1: not an Envoy bootstrap or listener: a Warden config (fix: check it with warden config validate FILE)"},
+		{"../../examples/compose/docker-compose.yml", "not an Envoy bootstrap or listener: most of its top-level keys (services"},
 	} {
 		ps := File(tc.file)
 		if len(ps) != 1 || !strings.Contains(ps[0].Error(), tc.want) || ps[0].Hint == "" || ps[0].Warning {
 			t.Errorf("%s: %v, want %q", tc.file, ps, tc.want)
+		}
+	}
+}
+
+// TestProblemsAreFieldErrors: a problem carries the file, the line and
+// column of the YAML key it is about and its field path, and
+// LoadBootstrap's error is the fielderr.List of them for errors.As.
+func TestProblemsAreFieldErrors(t *testing.T) {
+	const f = "testdata/broken.yaml"
+	want := map[string][2]int{ // path -> line, column of its key
+		"static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefx": {17, 17},
+		"static_resources.clusters[0].connect_timeout":                                      {78, 7},
+	}
+	found := 0
+	for _, p := range File(f) {
+		if p.File != f || p.Line == 0 || p.Col == 0 {
+			t.Errorf("%v: no file, line or column: %+v", p, p.Field)
+		}
+		if lc, ok := want[p.Path]; ok {
+			found++
+			if p.Line != lc[0] || p.Col != lc[1] {
+				t.Errorf("%s at %d:%d, want %d:%d", p.Path, p.Line, p.Col, lc[0], lc[1])
+			}
+		}
+	}
+	if found != len(want) {
+		t.Errorf("found %d of the %d problems looked for", found, len(want))
+	}
+	_, err := LoadBootstrap(f)
+	var list fielderr.List
+	if !errors.As(err, &list) || len(list) != len(Errors(File(f))) {
+		t.Fatalf("LoadBootstrap: no fielderr.List of every error in %T: %v", err, err)
+	}
+	for _, e := range list {
+		if lc, ok := want[e.Path]; ok && (e.File != f || e.Line != lc[0] || e.Col != lc[1]) {
+			t.Errorf("LoadBootstrap: %+v", *e)
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 // FuzzCheck: any YAML gives problems or none, never a panic.
 func FuzzCheck(f *testing.F) {
-	b, err := os.ReadFile("../envoy/front-proxy/envoy.yaml")
+	b, err := os.ReadFile("../front-proxy/envoy.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
