@@ -80,22 +80,22 @@ func TestRouteHostAndService(t *testing.T) {
 // under the key it is about.
 func TestCompileRouteErrors(t *testing.T) {
 	for _, tc := range []struct {
-		rc   RouteConfig
-		want string
+		rc         RouteConfig
+		path, want string // the field error's key and message
 	}{
-		{RouteConfig{Method: "GET", Path: "orders"}, `.path: "orders" must start with /`},
-		{RouteConfig{Method: "GE T", Path: "/x"}, `.method: "GE T" is not an HTTP method`},
-		{RouteConfig{Method: "GET", Path: "/x/{rest...}/y"}, `.path: "/x/{rest...}/y": {name...} must be the last segment`},
-		{RouteConfig{Method: "GET", Path: "/x/{a}{b}"}, `.path: "/x/{a}{b}": bad parameter name "a}{b"`},
-		{RouteConfig{Method: "GET", Path: "/x/{a}/{a}"}, `.path: "/x/{a}/{a}": parameter "a" used twice`},
-		{RouteConfig{Method: "GET", Path: "/x?y=1"}, `.path: "/x?y=1" must not contain a query or fragment`},
-		{RouteConfig{Method: "GET", Path: "/x", Host: "h:80"}, `.host: "h:80" must not have a port`},
-		{RouteConfig{Method: "GET", Path: "/x/{id}", Resource: "Order::{id}"}, `.resource: "Order::{id}" is not of the form Type::"id"`},
-		{RouteConfig{Method: "GET", Path: "/x/{id}", Resource: `Order::"{other}"`}, `.resource: "Order::\"{other}\"": {other} is not a parameter of path "/x/{id}"`},
+		{RouteConfig{Method: "GET", Path: "orders"}, "path", `"orders" must start with /`},
+		{RouteConfig{Method: "GE T", Path: "/x"}, "method", `"GE T" is not an HTTP method`},
+		{RouteConfig{Method: "GET", Path: "/x/{rest...}/y"}, "path", `"/x/{rest...}/y": {name...} must be the last segment`},
+		{RouteConfig{Method: "GET", Path: "/x/{a}{b}"}, "path", `"/x/{a}{b}": bad parameter name "a}{b"`},
+		{RouteConfig{Method: "GET", Path: "/x/{a}/{a}"}, "path", `"/x/{a}/{a}": parameter "a" used twice`},
+		{RouteConfig{Method: "GET", Path: "/x?y=1"}, "path", `"/x?y=1" must not contain a query or fragment`},
+		{RouteConfig{Method: "GET", Path: "/x", Host: "h:80"}, "host", `"h:80" must not have a port`},
+		{RouteConfig{Method: "GET", Path: "/x/{id}", Resource: "Order::{id}"}, "resource", `"Order::{id}" is not of the form Type::"id"`},
+		{RouteConfig{Method: "GET", Path: "/x/{id}", Resource: `Order::"{other}"`}, "resource", `"Order::\"{other}\"": {other} is not a parameter of path "/x/{id}"`},
 	} {
 		r, err := compileRoute(tc.rc)
-		if err == nil || err.Error() != tc.want {
-			t.Errorf("%+v: got %v, %v; want the error %s", tc.rc, r, err, tc.want)
+		if err == nil || err.Path != tc.path || err.Message != tc.want {
+			t.Errorf("%+v: got %v, %v; want the error %s: %s", tc.rc, r, err, tc.path, tc.want)
 		}
 	}
 	// The same routes, mended, compile.
