@@ -102,6 +102,14 @@ func TestRevocations(t *testing.T) {
 	}
 }
 
+// errText is err's message, "" for none.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // TestConfigValidate: each bad field is reported once, under its own key
 // path, and a good rule set passes.
 func TestConfigValidate(t *testing.T) {
@@ -134,11 +142,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Rules: tc.rules}
 			cfg.SetDefaults()
-			got := ""
-			if err := cfg.Validate(); err != nil {
-				got = err.Error()
-			}
-			if got != tc.want {
+			if got := errText(cfg.Validate()); got != tc.want {
 				t.Errorf("Validate:\ngot  %q\nwant %q", got, tc.want)
 			}
 		})
@@ -153,11 +157,7 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		t.Run("revocation/"+tc.name, func(t *testing.T) {
 			tc.cfg.SetDefaults()
-			got := ""
-			if err := tc.cfg.Validate(); err != nil {
-				got = err.Error()
-			}
-			if got != tc.want {
+			if got := errText(tc.cfg.Validate()); got != tc.want {
 				t.Errorf("Validate: got %q, want %q", got, tc.want)
 			}
 		})

@@ -326,6 +326,12 @@ func wantResponse(t *testing.T, e *env, js string) *authv3.CheckResponse {
 	return &want
 }
 
+// deniedHeaders are the headers of every denied response, in protojson.
+const deniedHeaders = `
+      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
+      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
+      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false}`
+
 // TestAllowResponseShape: the whole OK response, compared as a proto:
 // identity headers (spoofed ones and the token stripped, append set to
 // false explicitly, as Envoy ≤ 1.36 reads it), rate-limit response
@@ -376,10 +382,6 @@ func TestAllowResponseShape(t *testing.T) {
 // caching, and a challenge exactly when one applies.
 func TestDenyResponseShape(t *testing.T) {
 	e := start(t)
-	const headers = `
-      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
-      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
-      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false}`
 	for _, tc := range []struct {
 		name, token, want string
 	}{
@@ -387,7 +389,7 @@ func TestDenyResponseShape(t *testing.T) {
   "status": {"code": 7, "message": "policy_deny"},
   "deniedResponse": {
     "status": {"code": "Forbidden"},
-    "headers": [` + headers + `
+    "headers": [` + deniedHeaders + `
     ],
     "body": "{\"type\":\"urn:warden:problem:policy_deny\",\"title\":\"Forbidden\",\"status\":403,\"detail\":\"access denied by policy\",\"decision_id\":\"DECISION_ID\"}"
   },
@@ -398,7 +400,7 @@ func TestDenyResponseShape(t *testing.T) {
   "status": {"code": 16, "message": "token_invalid"},
   "deniedResponse": {
     "status": {"code": "Unauthorized"},
-    "headers": [` + headers + `,
+    "headers": [` + deniedHeaders + `,
       {"header": {"key": "www-authenticate", "value": "Bearer error=\"invalid_token\", error_description=\"malformed token\""}, "append": false}
     ],
     "body": "{\"type\":\"urn:warden:problem:token_invalid\",\"title\":\"Invalid token\",\"status\":401,\"detail\":\"malformed token\",\"decision_id\":\"DECISION_ID\"}"
@@ -410,7 +412,7 @@ func TestDenyResponseShape(t *testing.T) {
   "status": {"code": 16, "message": "anonymous_deny"},
   "deniedResponse": {
     "status": {"code": "Unauthorized"},
-    "headers": [` + headers + `,
+    "headers": [` + deniedHeaders + `,
       {"header": {"key": "www-authenticate", "value": "Bearer realm=\"warden\""}, "append": false}
     ],
     "body": "{\"type\":\"urn:warden:problem:anonymous_deny\",\"title\":\"Authentication required\",\"status\":401,\"detail\":\"credentials required\",\"decision_id\":\"DECISION_ID\"}"
@@ -488,10 +490,7 @@ func TestRevocation(t *testing.T) {
   "status": {"code": 16, "message": "token_revoked"},
   "deniedResponse": {
     "status": {"code": "Unauthorized"},
-    "headers": [
-      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
-      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
-      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false},
+    "headers": [`+deniedHeaders+`,
       {"header": {"key": "www-authenticate", "value": "Bearer error=\"invalid_token\", error_description=\"token revoked\""}, "append": false}
     ],
     "body": "{\"type\":\"urn:warden:problem:token_revoked\",\"title\":\"Token revoked\",\"status\":401,\"detail\":\"token revoked\",\"decision_id\":\"DECISION_ID\"}"
@@ -519,10 +518,7 @@ func TestRateLimitedResponseShape(t *testing.T) {
   "status": {"code": 8, "message": "rate_limited"},
   "deniedResponse": {
     "status": {"code": "TooManyRequests"},
-    "headers": [
-      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
-      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
-      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false},
+    "headers": [`+deniedHeaders+`,
       {"header": {"key": "retry-after", "value": "60"}, "append": false},
       {"header": {"key": "ratelimit-policy", "value": "\"per-user\";q=1;w=60"}, "append": false},
       {"header": {"key": "ratelimit", "value": "\"per-user\";r=0;t=60"}, "append": false}
