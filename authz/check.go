@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -46,7 +47,7 @@ type RateLimiter interface {
 
 // Recorder receives decision records; it must not block.
 type Recorder interface {
-	Record(r *Record)
+	Record(r *decisionlog.Record)
 }
 
 // Options configure an Authorizer.
@@ -140,7 +141,7 @@ func New(o Options) *Authorizer {
 // Outcome is the result of one Check: the response for Envoy and the record.
 type Outcome struct {
 	Response *authv3.CheckResponse
-	Record   *Record
+	Record   *decisionlog.Record
 	Result   *policy.Result // nil when the request never reached authorization
 	// Request is what the policy stage was asked (nil when the request
 	// never reached it), for policy.Set.Explain.
@@ -158,24 +159,28 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 	start := time.Now()
 	now := a.o.Now()
 	in := parseRequest(req, now, a.o.Limits)
-	rec := &Record{
-		Time:       now,
-		DecisionID: newDecisionID(),
-		Node:       a.o.Node,
-		Request: RecordRequest{
-			Method: in.method, Host: in.host, Path: in.pathOnly(), RequestID: in.requestID,
-		},
-		Transport: transportOf(ctx),
-	}
+	c := &check{in: &in, decisionID: newDecisionID(), time: now}
 	if in.sourceIP.IsValid() {
-		rec.Request.SourceIP = in.sourceIP.Unmap().String()
+		c.sourceIP = in.sourceIP.Unmap().String()
 	}
-	out.Record = rec
 	ctx, span := a.o.Tracer.Start(traceContext.Extract(ctx, headerCarrier{&in}), "warden.Check", trace.WithSpanKind(trace.SpanKindServer))
+	c.transport = transportOf(ctx)
 	defer func() {
+		if p := recover(); p != nil {
+			a.o.Logger.Error("panic in Check; denying", "panic", fmt.Sprint(p), "decision_id", c.decisionID)
+			out = a.concludePanic(c)
+		}
+		rec := out.Record
+		took := time.Since(start)
+		rec.LatencyUS = took.Microseconds()
+		a.o.Metrics.observe(rec, took)
+		if a.o.Recorder != nil && (rec.Decision == Deny || a.sampled()) {
+			rec.Hold(in.heldBytes())
+			a.o.Recorder.Record(rec)
+		}
 		if span.IsRecording() {
 			span.SetAttributes(
-				attribute.String("warden.decision", rec.Decision),
+				attribute.String("warden.decision", string(rec.Decision)),
 				attribute.String("warden.reason", string(rec.Reason)),
 				attribute.String("warden.decision_id", rec.DecisionID),
 				attribute.Int("http.response.status_code", rec.Status),
@@ -184,28 +189,12 @@ func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (ou
 		}
 		span.End()
 	}()
-	defer func() {
-		if p := recover(); p != nil {
-			a.o.Logger.Error("panic in Check; denying", "panic", fmt.Sprint(p), "decision_id", rec.DecisionID)
-			out.Response = a.deny(rec, &in, denial{reason: ReasonUnavailable, detail: "internal error", retryAfter: time.Second})
-		}
-		took := time.Since(start)
-		rec.LatencyUS = took.Microseconds()
-		a.o.Metrics.observe(rec, took)
-		if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
-			if rec.Cedar != nil {
-				rec.held = in.heldBytes()
-			}
-			a.o.Recorder.Record(rec)
-		}
-	}()
-	resp, err := a.pipeline(ctx, &in, rec, &out)
+	d, err := a.run(ctx, c)
 	if err != nil {
-		a.o.Logger.Error("check failed; denying", "err", err, "decision_id", rec.DecisionID)
-		resp = a.deny(rec, &in, denial{reason: ReasonUnavailable, detail: "authorization is temporarily unavailable", retryAfter: time.Second})
+		a.o.Logger.Error("check failed; denying", "err", err, "decision_id", c.decisionID)
+		d = &denial{reason: ReasonUnavailable, detail: "authorization is temporarily unavailable", retryAfter: time.Second}
 	}
-	out.Response = resp
-	return out
+	return a.conclude(c, d)
 }
 
 func (a *Authorizer) sampled() bool {
@@ -221,122 +210,263 @@ func (a *Authorizer) sampled() bool {
 	return float64(uint16(b[0])<<8|uint16(b[1]))/65536 < s
 }
 
-// pipeline: authenticate → revocation → authorize → ratelimit → respond.
-// An error return is an internal fault (the caller denies with 503).
-func (a *Authorizer) pipeline(ctx context.Context, in *request, rec *Record, out *Outcome) (*authv3.CheckResponse, error) {
+// check is one Check: the request as read, and what each stage returned
+// so far. The stages never write it; run stores their results, and
+// conclude makes the record and the response from it alone. (It is a
+// struct rather than run's locals so that, after a panic, Evaluate still
+// records what the stages had returned.)
+type check struct {
+	in         *request
+	decisionID string
+	time       time.Time // the Authorizer's clock when the Check began
+	transport  string
+	sourceIP   string // in.sourceIP as text, "" when unknown
+
+	// id is what authenticate returned (its Peer even when it denied);
+	// authenticated is set when it did not deny.
+	id            identity.Identity
+	authenticated bool
+	// views are id.Token's views, nil without a token.
+	views *tokenViews
+	// set, req and res are authorize's: the policy set, what it was asked
+	// and its answer; nil until it ran.
+	set *policy.Set
+	req *policy.Request
+	res *policy.Result
+	// rl is limit's: the rule that applied (zero when none did: see
+	// ratelimit.Decision.Matched).
+	rl ratelimit.Decision
+}
+
+// run is the pipeline (see doc.go): each stage in turn, until one denies.
+// A nil denial is an allow. An error is an internal fault (Evaluate denies
+// with 503).
+func (a *Authorizer) run(ctx context.Context, c *check) (*denial, error) {
+	if d := a.screen(ctx, c.in); d != nil {
+		return d, nil
+	}
+	var d *denial
+	if c.id, d = a.authenticate(ctx, c.in); d != nil {
+		return d, nil
+	}
+	c.authenticated = true
+	if t := c.id.Token; t != nil {
+		c.views = views(t, c.id.Kind, c.id.ID)
+	}
+	if d := a.checkRevocation(ctx, &c.id); d != nil {
+		return d, nil
+	}
+	set, req, res, d, err := a.authorize(c.in, &c.id, c.views)
+	if err != nil {
+		return nil, err
+	}
+	c.set, c.req, c.res = set, req, &res
+	if d != nil {
+		return d, nil
+	}
+	c.rl, d = a.limit(ctx, c.in, c.sourceIP, &c.id, c.set, c.res)
+	return d, nil
+}
+
+// screen refuses, before any credential is read, a request over the
+// limits, one its transport refused (WithRefusal) and an HTTP request
+// without a host.
+func (a *Authorizer) screen(ctx context.Context, in *request) *denial {
 	if d := a.o.Limits.screen(in); d != nil {
-		return a.deny(rec, in, *d), nil
+		return d
 	}
 	if d := refused(ctx); d != nil {
-		return a.deny(rec, in, *d), nil
+		return d
 	}
 	if !in.network && in.host == "" {
 		// Envoy always sends an HTTP request's :authority (it refuses
 		// HTTP/1.0 without Host unless configured with a default host).
-		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: "malformed request host: no :authority"}), nil
+		return &denial{reason: ReasonRequestInvalid, detail: "malformed request host: no :authority"}
 	}
-	// authenticate
-	id, err := a.o.Authenticator.Authenticate(ctx, identity.Input{Authorization: identity.Credential(in.authorization), PeerPrincipal: in.peerPrincipal, XFCC: in.header("x-forwarded-client-cert")})
-	if id.Peer != nil {
-		rec.Workload = id.Peer.ID
-	}
+	return nil
+}
+
+// authenticate says who is calling: the identity (its Peer is set even when
+// it denies), or a denial (anonymous_deny, token_invalid, unavailable).
+func (a *Authorizer) authenticate(ctx context.Context, in *request) (identity.Identity, *denial) {
+	id, err := a.o.Authenticator.Authenticate(ctx, in.identityInput())
 	if err != nil {
-		return a.deny(rec, in, authDenial(err)), nil
+		return id, authDenial(err)
 	}
-	if t := id.Token; t != nil {
-		rec.Token = &RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+	return id, nil
+}
+
+// checkRevocation denies a revoked token (token_revoked), or unavailable
+// when the revocation state cannot be read (unless
+// revocation.fail_open). Revocation is by jti or by principal: id.ID is
+// "issuer|sub", or "issuer|client_id" for a client-credentials token.
+func (a *Authorizer) checkRevocation(ctx context.Context, id *identity.Identity) *denial {
+	t := id.Token
+	if t == nil || a.o.Revocations == nil {
+		return nil
 	}
-	// revocation, by jti or by principal: id.ID is "issuer|sub", or
-	// "issuer|client_id" for a client-credentials token
-	if t := id.Token; t != nil && a.o.Revocations != nil {
-		revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.RevocationIat())
-		switch {
-		case err != nil && !a.o.RevocationFailOpen:
-			a.o.Metrics.storeError("revocation")
-			a.o.Logger.Warn("revocation check failed; denying", "err", err)
-			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}), nil
-		case err != nil:
-			a.o.Metrics.storeError("revocation")
-			a.o.Logger.Warn("revocation check failed; allowing (revocation.fail_open)", "err", err)
-		case revoked:
-			return a.deny(rec, in, denial{reason: ReasonTokenRevoked, detail: "token revoked",
-				www: `Bearer error="invalid_token", error_description="token revoked"`}), nil
-		}
+	revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.RevocationIat())
+	switch {
+	case err != nil && !a.o.RevocationFailOpen:
+		a.o.Metrics.storeError("revocation")
+		a.o.Logger.Warn("revocation check failed; denying", "err", err)
+		return &denial{reason: ReasonUnavailable, detail: "revocation state unavailable", retryAfter: time.Second}
+	case err != nil:
+		a.o.Metrics.storeError("revocation")
+		a.o.Logger.Warn("revocation check failed; allowing (revocation.fail_open)", "err", err)
+	case revoked:
+		return &denial{reason: ReasonTokenRevoked, detail: "token revoked",
+			www: `Bearer error="invalid_token", error_description="token revoked"`}
 	}
-	// authorize
-	set := a.o.Policies.Current()
+	return nil
+}
+
+// authorize asks the policy set in service about the request: the set, the
+// request it was asked and its answer, and the answer's denial (nil for an
+// allow; resultDenial). An error is an internal fault (no policy set).
+func (a *Authorizer) authorize(in *request, id *identity.Identity, v *tokenViews) (set *policy.Set, req *policy.Request, res policy.Result, d *denial, err error) {
+	set = a.o.Policies.Current()
 	if set == nil {
-		return nil, errors.New("no policy set loaded")
+		return nil, nil, res, nil, errors.New("no policy set loaded")
 	}
-	preq := in.policyRequest(&id)
-	res := set.Decide(preq)
-	out.Result, out.Request = &res, preq
-	if id.Token != nil {
-		if v := views(&id); v.principalUID == res.Principal {
-			rec.Principal = v.principal
-		}
+	req = in.policyRequest(id, v)
+	res = set.Decide(req)
+	return set, req, res, resultDenial(id, &res), nil
+}
+
+// resultDenial is the denial of a policy answer, nil for an allow:
+// request_invalid (a path it will not judge), route_unknown,
+// policy_error, then the deny of policyDenial.
+func resultDenial(id *identity.Identity, res *policy.Result) *denial {
+	switch {
+	case res.PathError != nil:
+		return &denial{reason: ReasonRequestInvalid, detail: res.PathError.Error()}
+	case res.RouteUnknown:
+		return &denial{reason: ReasonRouteUnknown, detail: "no route of this service matches the request"}
+	case res.PolicyError:
+		return &denial{reason: ReasonPolicyError, detail: "access denied: a policy could not be evaluated"}
+	case !res.Allow:
+		return policyDenial(id, res)
 	}
-	if rec.Principal == "" {
-		rec.Principal = res.Principal.String()
-	}
-	rec.Action, rec.Resource = set.UIDString(res.Action), res.Resource.String()
-	rec.Policies, rec.Errors = res.Reasons, res.Errors
-	rec.Cedar = res.Logged
-	if rec.Policies == nil {
-		rec.Policies = []string{}
-	}
-	if res.PathError != nil {
-		return a.deny(rec, in, denial{reason: ReasonRequestInvalid, detail: res.PathError.Error()}), nil
-	}
-	if res.RouteUnknown {
-		return a.deny(rec, in, denial{reason: ReasonRouteUnknown, detail: "no route of this service matches the request"}), nil
-	}
-	if res.PolicyError {
-		return a.deny(rec, in, denial{reason: ReasonPolicyError, detail: "access denied: a policy could not be evaluated"}), nil
-	}
-	if !res.Allow {
-		return a.deny(rec, in, policyDenial(&id, &res)), nil
-	}
-	// ratelimit
-	var rl *ratelimit.Decision
+	return nil
+}
+
+// limit applies the rate-limit rules of the set's generation (Live), else
+// Options.RateLimiter: the rule that applied (zero when none matched or
+// the store failed open), and rate_limited when it is exhausted, or
+// unavailable when the store fails (unless ratelimit.fail_open).
+func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id *identity.Identity, set *policy.Set, res *policy.Result) (ratelimit.Decision, *denial) {
 	limiter := a.o.RateLimiter
 	if l, ok := set.Attached().(*Live); ok && l != nil {
-		limiter = l.RateLimiter // the rules of the set's generation
+		limiter = l.RateLimiter
 	}
-	if limiter != nil {
-		d, err := limiter.Allow(ctx, rateRequest(in, rec.Request.SourceIP, &id, &res))
-		switch {
-		case err != nil && !a.o.RateLimitFailOpen:
-			a.o.Metrics.storeError("ratelimit")
-			a.o.Logger.Warn("rate limit check failed; denying", "err", err)
-			return a.deny(rec, in, denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}), nil
-		case err != nil:
-			a.o.Metrics.storeError("ratelimit")
-			a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
-		case d.Matched():
-			rl = &d
-			rec.RateLimit = &RecordRateLimit{Rule: d.Rule, Remaining: d.Remaining}
-			if !d.Allowed {
-				resp := a.deny(rec, in, denial{reason: ReasonRateLimited, detail: "rate limit " + d.Rule + " exceeded", retryAfter: d.RetryAfter})
-				addRateLimitHeaders(&resp.GetDeniedResponse().Headers, d)
-				return resp, nil
+	if limiter == nil {
+		return ratelimit.Decision{}, nil
+	}
+	d, err := limiter.Allow(ctx, rateRequest(in, sourceIP, id, res))
+	switch {
+	case err != nil && !a.o.RateLimitFailOpen:
+		a.o.Metrics.storeError("ratelimit")
+		a.o.Logger.Warn("rate limit check failed; denying", "err", err)
+		return ratelimit.Decision{}, &denial{reason: ReasonUnavailable, detail: "rate limit state unavailable", retryAfter: time.Second}
+	case err != nil:
+		a.o.Metrics.storeError("ratelimit")
+		a.o.Logger.Warn("rate limit check failed; allowing (ratelimit.fail_open)", "err", err)
+	case d.Matched() && !d.Allowed:
+		return d, &denial{reason: ReasonRateLimited, detail: "rate limit " + d.Rule + " exceeded", retryAfter: d.RetryAfter, rateLimit: d}
+	case d.Matched():
+		return d, nil
+	}
+	return ratelimit.Decision{}, nil
+}
+
+// conclude makes the outcome of c ending with d (nil: allow): the record,
+// filled here and only here, and the response made from it.
+func (a *Authorizer) conclude(c *check, d *denial) Outcome {
+	rec := a.record(c, d)
+	out := Outcome{Record: rec, Result: c.res, Request: c.req}
+	if d != nil {
+		out.Response = a.deny(rec, d)
+	} else {
+		out.Response = a.allow(rec, c.in, &c.id, c.views, c.rl)
+	}
+	return out
+}
+
+// concludePanic is the outcome of a Check whose stages panicked: a 503
+// with the record of what they returned; if making that panics too, the
+// record of the request alone.
+func (a *Authorizer) concludePanic(c *check) (out Outcome) {
+	d := &denial{reason: ReasonUnavailable, detail: "internal error", retryAfter: time.Second}
+	defer func() {
+		if recover() != nil {
+			out = a.conclude(&check{in: c.in, decisionID: c.decisionID, time: c.time, transport: c.transport, sourceIP: c.sourceIP}, d)
+		}
+	}()
+	return a.conclude(c, d)
+}
+
+// record is the decision record of c ending with d (nil: allow).
+func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
+	in := c.in
+	rec := &decisionlog.Record{
+		Time:       c.time,
+		DecisionID: c.decisionID,
+		Node:       a.o.Node,
+		Request: decisionlog.RecordRequest{
+			Method: in.method, Host: in.host, Path: in.pathOnly(), RequestID: in.requestID,
+		},
+		Transport: c.transport,
+	}
+	rec.Request.SourceIP = c.sourceIP
+	if p := c.id.Peer; p != nil {
+		rec.Workload = p.ID
+	}
+	if t := c.id.Token; t != nil && c.authenticated {
+		rec.Token = &decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+	}
+	if res := c.res; res != nil {
+		if v := c.views; v != nil {
+			if v.principalUID == res.Principal {
+				rec.Principal = v.principal
 			}
 		}
+		if rec.Principal == "" {
+			rec.Principal = res.Principal.String()
+		}
+		rec.Action, rec.Resource = c.set.UIDString(res.Action), res.Resource.String()
+		rec.Policies, rec.Errors = res.Reasons, res.Errors
+		rec.Cedar = res.Logged
+		if rec.Policies == nil {
+			rec.Policies = []string{}
+		}
 	}
-	// respond
-	return a.allow(rec, in, &id, &res, rl), nil
+	if rl := c.rl; rl.Matched() {
+		rec.RateLimit = &decisionlog.RecordRateLimit{Rule: rl.Rule, Remaining: rl.Remaining}
+	}
+	if d == nil {
+		rec.Decision, rec.Status, rec.Reason = Allow, http.StatusOK, ReasonPolicyAllow
+	} else {
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = Deny, d.httpStatus(), d.reason, d.detail
+	}
+	return rec
 }
 
 // authDenial maps an authentication error to a denial.
-func authDenial(err error) denial {
+func authDenial(err error) *denial {
 	switch {
 	case errors.Is(err, identity.ErrNoCredentials):
-		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+		return &denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+	case errors.Is(err, identity.ErrReplayUnavailable):
+		return &denial{reason: ReasonUnavailable, detail: "DPoP replay state unavailable", retryAfter: time.Second}
 	case identity.IsUnavailable(err):
-		return denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
+		return &denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
+	}
+	if d, ok := dpopDenial(err); ok {
+		return d
 	}
 	desc := describeTokenError(err)
-	return denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}
+	return &denial{reason: ReasonTokenInvalid, detail: desc, www: `Bearer error="invalid_token", error_description="` + desc + `"`}
 }
 
 // describeTokenError is the client-safe description of a token error: the
@@ -346,6 +476,7 @@ func describeTokenError(err error) string {
 		identity.ErrExpired, identity.ErrNotYetValid, identity.ErrIssuedInFuture, identity.ErrTooLarge,
 		identity.ErrUnsupportedForm, identity.ErrAlgorithm, identity.ErrUnknownIssuer, identity.ErrUnknownKey,
 		identity.ErrSignature, identity.ErrAudience, identity.ErrType, identity.ErrClaims, identity.ErrMalformed,
+		identity.ErrCertBound,
 	} {
 		if errors.Is(err, s) {
 			return s.Error()
@@ -355,7 +486,7 @@ func describeTokenError(err error) string {
 }
 
 // policyDenial maps a Cedar deny to a denial.
-func policyDenial(id *identity.Identity, res *policy.Result) denial {
+func policyDenial(id *identity.Identity, res *policy.Result) *denial {
 	if su := res.StepUp; su != nil {
 		www := `Bearer error="insufficient_user_authentication", error_description="stronger authentication required"`
 		if len(su.ACR) > 0 {
@@ -364,12 +495,12 @@ func policyDenial(id *identity.Identity, res *policy.Result) denial {
 		if su.MaxAge >= 0 {
 			www += fmt.Sprintf(", max_age=%d", su.MaxAge)
 		}
-		return denial{reason: ReasonStepUp, detail: "stronger authentication required", www: www}
+		return &denial{reason: ReasonStepUp, detail: "stronger authentication required", www: www}
 	}
 	if id.Kind == identity.Anonymous {
-		return denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
+		return &denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
 	}
-	return denial{reason: ReasonPolicyDeny, status: res.Status, detail: "access denied by policy"}
+	return &denial{reason: ReasonPolicyDeny, status: res.Status, detail: "access denied by policy"}
 }
 
 func rateRequest(in *request, sourceIP string, id *identity.Identity, res *policy.Result) *ratelimit.Request {
@@ -402,8 +533,9 @@ func newDecisionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// policyRequest builds the policy stage's view of the request.
-func (in *request) policyRequest(id *identity.Identity) *policy.Request {
+// policyRequest builds the policy stage's view of the request; v are
+// id.Token's views (nil without a token).
+func (in *request) policyRequest(id *identity.Identity, v *tokenViews) *policy.Request {
 	r := &policy.Request{
 		Principal:  policy.Principal{Type: id.Kind.String(), ID: id.ID, Groups: id.Groups},
 		Method:     in.method,
@@ -421,9 +553,10 @@ func (in *request) policyRequest(id *identity.Identity) *policy.Request {
 	if p := id.Peer; p != nil {
 		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}
 	}
-	if t := id.Token; t != nil {
-		r.Token = views(id).policy
+	if v != nil {
+		r.Token = v.policy
 	}
+	r.Credential = string(id.Credential)
 	return r
 }
 
@@ -438,11 +571,11 @@ type tokenViews struct {
 	principal    string
 }
 
-// views are id.Token's views; id must hold a token (its kind and id derive
-// from the token alone, and are cached with it).
-func views(id *identity.Identity) *tokenViews {
-	return id.Token.Memo(func(t *identity.Token) any {
-		uid := cedar.NewEntityUID(cedar.EntityType(id.Kind.String()), cedar.String(id.ID))
+// views are t's views; kind and id are the identity's, which derive from
+// the token alone and so are cached with it.
+func views(t *identity.Token, kind identity.Kind, id string) *tokenViews {
+	return t.Memo(func(t *identity.Token) any {
+		uid := cedar.NewEntityUID(cedar.EntityType(kind.String()), cedar.String(id))
 		return &tokenViews{
 			principalUID: uid,
 			principal:    uid.String(),

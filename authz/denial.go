@@ -5,31 +5,38 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/wardenauthz/warden/authz/decisionlog"
+	"github.com/wardenauthz/warden/ratelimit"
+)
+
+// Decision is how a Check (or an AuthZEN evaluation) ended: the decision
+// record's decision, the metrics' decision label and the span's
+// warden.decision (decisionlog documents it).
+type Decision = decisionlog.Decision
+
+// Decisions.
+const (
+	Allow = decisionlog.Allow
+	Deny  = decisionlog.Deny
 )
 
 // Reason is why a Check ended as it did (the decision log's reason).
-type Reason string
+type Reason = decisionlog.Reason
 
-// Reasons, as in SPEC §8.
+// Reasons, as in SPEC §8 (decisionlog documents each).
 const (
-	ReasonPolicyAllow   Reason = "policy_allow"
-	ReasonPolicyDeny    Reason = "policy_deny"
-	ReasonTokenInvalid  Reason = "token_invalid"
-	ReasonTokenRevoked  Reason = "token_revoked"
-	ReasonAnonymousDeny Reason = "anonymous_deny"
-	ReasonStepUp        Reason = "step_up"
-	ReasonRateLimited   Reason = "rate_limited"
-	ReasonUnavailable   Reason = "unavailable"
-	// ReasonRequestInvalid: a request Warden will not judge (a malformed or
-	// ambiguous path, 400; headers over the limits, 431; a body over the
-	// limit, 413). Not in SPEC §8's first list; see SECURITY.md.
-	ReasonRequestInvalid Reason = "request_invalid"
-	// ReasonPolicyError: a forbid's condition errored, so it could have
-	// applied (policy.on_error: deny), 403.
-	ReasonPolicyError Reason = "policy_error"
-	// ReasonRouteUnknown: the request's service has routes and the request
-	// matches none (policy.unrouted: deny), 403, before any policy.
-	ReasonRouteUnknown Reason = "route_unknown"
+	ReasonPolicyAllow    = decisionlog.ReasonPolicyAllow
+	ReasonPolicyDeny     = decisionlog.ReasonPolicyDeny
+	ReasonTokenInvalid   = decisionlog.ReasonTokenInvalid
+	ReasonTokenRevoked   = decisionlog.ReasonTokenRevoked
+	ReasonAnonymousDeny  = decisionlog.ReasonAnonymousDeny
+	ReasonStepUp         = decisionlog.ReasonStepUp
+	ReasonRateLimited    = decisionlog.ReasonRateLimited
+	ReasonUnavailable    = decisionlog.ReasonUnavailable
+	ReasonRequestInvalid = decisionlog.ReasonRequestInvalid
+	ReasonPolicyError    = decisionlog.ReasonPolicyError
+	ReasonRouteUnknown   = decisionlog.ReasonRouteUnknown
 )
 
 // denial is a stage's typed refusal; respond maps it to a CheckResponse.
@@ -41,6 +48,19 @@ type denial struct {
 	www string
 	// retryAfter is set for 429 and 503.
 	retryAfter time.Duration
+	// rateLimit is the exhausted rule of a rate_limited denial, whose
+	// headers the response carries (zero for other denials).
+	rateLimit ratelimit.Decision
+	// dpopNonce is the DPoP-Nonce header of a use_dpop_nonce challenge.
+	dpopNonce string
+}
+
+// httpStatus is the denial's HTTP status: its own, else its reason's.
+func (d *denial) httpStatus() int {
+	if d.status != 0 {
+		return d.status
+	}
+	return mapping[d.reason].status
 }
 
 // mapping is the one table from reason to gRPC code, default HTTP status and

@@ -3,6 +3,7 @@ package authz
 import (
 	"time"
 
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -25,13 +26,11 @@ func (a *Authorizer) Now() time.Time { return a.o.Now() }
 // allows as decision_log.sample_allow says).
 // held is the memory of the request the record's Cedar section may
 // reference until the decision log bounds it (the request body's size).
-func (a *Authorizer) Finish(rec *Record, took time.Duration, held int) {
+func (a *Authorizer) Finish(rec *decisionlog.Record, took time.Duration, held int) {
 	rec.LatencyUS = took.Microseconds()
 	a.o.Metrics.observe(rec, took)
-	if a.o.Recorder != nil && (rec.Decision == "deny" || a.sampled()) {
-		if rec.Cedar != nil {
-			rec.held = held
-		}
+	if a.o.Recorder != nil && (rec.Decision == Deny || a.sampled()) {
+		rec.Hold(held)
 		a.o.Recorder.Record(rec)
 	}
 }

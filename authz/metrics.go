@@ -4,20 +4,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wardenauthz/warden/authz/decisionlog"
 )
 
-// Metrics are Warden's Prometheus metrics (SPEC §10). A nil *Metrics
-// records nothing.
+// Metrics are the pipeline's Prometheus metrics (SPEC §10): its latency,
+// its decisions, and the store errors it meets. Each other package
+// registers its own (the decision log's in decisionlog, reloads, key
+// fetches and listeners in server). A nil *Metrics records nothing.
 type Metrics struct {
-	checkDuration  *prometheus.HistogramVec
-	decisions      *prometheus.CounterVec
-	Reloads        *prometheus.CounterVec
-	ReloadDuration prometheus.Histogram
-	JWKSFetches    *prometheus.CounterVec
-	storeErrors    *prometheus.CounterVec
-	LogDropped     prometheus.Counter
-	LogErrors      prometheus.Counter
-	TLSReloads     *prometheus.CounterVec
+	checkDuration *prometheus.HistogramVec
+	decisions     *prometheus.CounterVec
+	storeErrors   *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -30,42 +28,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_decisions_total", Help: "Checks answered, by decision, reason and transport (grpc, http).",
 		}, []string{"decision", "reason", "transport"}),
-		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "warden_policy_reloads_total", Help: "Policy reload attempts, by result.",
-		}, []string{"result"}),
-		ReloadDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "warden_policy_reload_duration_seconds", Help: "Time to load and check a policy set on reload (parse, entities, schema, index).",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}),
-		JWKSFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "warden_jwks_fetches_total", Help: "JWKS fetches, by issuer and result.",
-		}, []string{"issuer", "result"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_store_errors_total", Help: "Shared-state store errors, by operation.",
 		}, []string{"op"}),
-		LogDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "warden_decision_log_dropped_total", Help: "Decision records dropped because the buffer was full.",
-		}),
-		LogErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "warden_decision_log_write_errors_total", Help: "Failed writes or flushes of a decision log sink.",
-		}),
-		TLSReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "warden_tls_reloads_total", Help: "Reloads of a listener's changed certificate files, by listener and result.",
-		}, []string{"listener", "result"}),
 	}
-	reg.MustRegister(m.checkDuration, m.decisions, m.Reloads, m.ReloadDuration, m.JWKSFetches, m.storeErrors, m.LogDropped, m.LogErrors, m.TLSReloads)
+	reg.MustRegister(m.checkDuration, m.decisions, m.storeErrors)
 	return m
 }
 
-func (m *Metrics) observe(rec *Record, d time.Duration) {
+func (m *Metrics) observe(rec *decisionlog.Record, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.checkDuration.WithLabelValues(rec.Decision, rec.Transport).Observe(d.Seconds())
-	m.decisions.WithLabelValues(rec.Decision, string(rec.Reason), rec.Transport).Inc()
+	m.checkDuration.WithLabelValues(string(rec.Decision), rec.Transport).Observe(d.Seconds())
+	m.decisions.WithLabelValues(string(rec.Decision), string(rec.Reason), rec.Transport).Inc()
 }
 
-// StoreError counts a shared-state store error.
+// StoreError counts a shared-state store error met outside the pipeline
+// (the rate-limit fallback, the Redis stream sink): one metric for every
+// store error.
 func (m *Metrics) StoreError(op string) { m.storeError(op) }
 
 func (m *Metrics) storeError(op string) {

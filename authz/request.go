@@ -19,6 +19,7 @@ type request struct {
 	requestID                            string
 	authorization                        string
 	peerPrincipal                        string
+	peerCertificate                      string          // source.certificate: URL-encoded PEM
 	headers                              []policy.Header // lower-case names, repeated ones joined with ","
 	sourceIP                             netip.Addr
 	sourcePort                           uint32
@@ -50,6 +51,7 @@ func parseRequest(req *authv3.CheckRequest, now time.Time, l Limits) request {
 		}
 	}
 	in.peerPrincipal = attrs.GetSource().GetPrincipal()
+	in.peerCertificate = attrs.GetSource().GetCertificate()
 	in.extensions = attrs.GetContextExtensions()
 	h := attrs.GetRequest().GetHttp()
 	if t := attrs.GetRequest().GetTime(); t != nil && t.IsValid() {

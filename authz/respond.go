@@ -17,9 +17,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/credential"
-	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
 
@@ -146,13 +146,10 @@ func validValue(v string) bool {
 	return len(v) <= 8192
 }
 
-func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckResponse {
+// deny is the response to a denial; rec is its record (record).
+func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckResponse {
 	m := mapping[d.reason]
-	status := m.status
-	if d.status != 0 {
-		status = d.status
-	}
-	rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", status, d.reason, d.detail
+	status := rec.Status
 	// The detail and the challenge may quote the request (a path
 	// parameter, a token error): what leaves Warden goes through the same
 	// redaction as records (the record is redacted when it is bound).
@@ -170,6 +167,12 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 	if d.retryAfter > 0 {
 		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
 	}
+	if d.rateLimit.Matched() {
+		addRateLimitHeaders(&headers, d.rateLimit)
+	}
+	if d.dpopNonce != "" {
+		headers = append(headers, set("dpop-nonce", d.dpopNonce))
+	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
@@ -181,8 +184,10 @@ func (a *Authorizer) deny(rec *Record, in *request, d denial) *authv3.CheckRespo
 	}
 }
 
-func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res *policy.Result, rl *ratelimit.Decision) *authv3.CheckResponse {
-	rec.Decision, rec.Status, rec.Reason = "allow", 200, ReasonPolicyAllow
+// allow is the response to an allow: the identity headers (v are
+// id.Token's views), the client's spoofed ones removed, and rl's rate-limit
+// headers (when rl matched); rec is its record.
+func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Identity, v *tokenViews, rl ratelimit.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
 	slab := newHeaderSlab(7)
 	add := func(name, value string) {
@@ -194,7 +199,6 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res 
 	if t := id.Token; t != nil {
 		add(a.h.subject, t.Sub)
 		add(a.h.issuer, t.Iss)
-		v := views(id)
 		add(a.h.groups, v.groups)
 		add(a.h.scopes, v.scopes)
 	}
@@ -220,8 +224,8 @@ func (a *Authorizer) allow(rec *Record, in *request, id *identity.Identity, res 
 	if !a.o.ForwardAuthorization && in.authorization != "" {
 		ok.HeadersToRemove = append(ok.HeadersToRemove, "authorization")
 	}
-	if rl != nil {
-		addRateLimitHeaders(&ok.ResponseHeadersToAdd, *rl)
+	if rl.Matched() {
+		addRateLimitHeaders(&ok.ResponseHeadersToAdd, rl)
 	}
 	return &authv3.CheckResponse{
 		Status:          &rpcstatus.Status{Code: int32(codes.OK)},
@@ -254,7 +258,7 @@ func ceilSeconds(d time.Duration) int {
 // (structpb.NewStruct would go through map[string]any and a type switch).
 // Like NewStruct, it gives none when a string is not valid UTF-8 (proto3
 // could not marshal the response).
-func metadata(rec *Record) *structpb.Struct {
+func metadata(rec *decisionlog.Record) *structpb.Struct {
 	for _, s := range []string{rec.DecisionID, rec.Principal, string(rec.Reason), rec.Action, rec.Resource} {
 		if !utf8.ValidString(s) {
 			return nil

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -29,6 +30,13 @@ type Options struct {
 	Logger *slog.Logger
 	// DevKey is the dev issuer's key; required when the dev issuer is enabled.
 	DevKey *rsa.PrivateKey
+	// Replay is the DPoP replay cache (the store's, shared by replicas).
+	// Nil: DPoP-bound tokens are refused as unjudgeable (503).
+	Replay ReplayCache
+	// DPoPNonceKey keys the DPoP nonces of issuers with dpop_nonce; every
+	// replica needs the same one (identity.dpop_nonce_key_file). Nil: a
+	// random key, good for one replica.
+	DPoPNonceKey []byte
 	// TestKey, when set, replaces the keys of every issuer (the dev issuer's
 	// too) with this one RS256 key, and fetches nothing: `warden policy
 	// test` verifies the tokens it signs with SignStatic offline, through
@@ -45,6 +53,8 @@ type Authenticator struct {
 	trust     map[string]bool
 	anonymous bool
 	now       func() time.Time
+	replay    ReplayCache
+	nonces    *nonces
 }
 
 // New builds an Authenticator. It does no I/O: call Start to fetch keys.
@@ -72,6 +82,12 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		trust:     map[string]bool{},
 		anonymous: *cfg.Anonymous,
 		now:       o.Now,
+		replay:    o.Replay,
+		nonces:    &nonces{key: o.DPoPNonceKey},
+	}
+	if len(a.nonces.key) == 0 {
+		a.nonces.key = make([]byte, 32)
+		_, _ = rand.Read(a.nonces.key)
 	}
 	for _, td := range cfg.Workloads.TrustDomains {
 		a.trust[td] = true
@@ -143,6 +159,14 @@ type Input struct {
 	// XFCC is the x-forwarded-client-cert header, used only when configured
 	// (workloads.trust_xfcc) and PeerPrincipal is empty.
 	XFCC string
+	// Certificate is Envoy's source.certificate: the peer certificate as
+	// URL-encoded PEM (include_peer_certificate), "" when none.
+	Certificate string
+	// DPoP is the DPoP header (repeated ones joined with ","), "" when
+	// absent.
+	DPoP string
+	// Request is the HTTP request, which a DPoP proof must name.
+	Request Request
 }
 
 // Authenticate returns who is calling. A presented but invalid token is an
@@ -158,9 +182,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 			id.Peer = &w
 		}
 	}
-	raw, present := bearer(string(in.Authorization))
+	scheme, raw, present := authorization(string(in.Authorization))
 	if present {
-		v, err := a.verifyToken(ctx, raw)
+		v, is, err := a.verifyToken(ctx, raw)
+		if err == nil {
+			id.Credential, err = a.checkBinding(ctx, is, in, scheme, raw, v.token)
+		} else if scheme == SchemeDPoP && !IsUnavailable(err) {
+			// A DPoP request is answered with the DPoP challenge (RFC
+			// 9449 §7.1), whatever is wrong with its token.
+			err = &DPoPChallenge{Err: err}
+		}
 		if err != nil {
 			return Identity{Peer: id.Peer}, err
 		}
@@ -178,7 +209,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 	return id, nil
 }
 
-// bearer extracts the token of a Bearer authorization header (RFC 6750,
+// authorization extracts the token of a Bearer authorization header (RFC 6750,
 // RFC 9110 §11.4: credentials = auth-scheme 1*SP token68, the scheme
 // case-insensitive). present is true for every attempt at Bearer
 // credentials, well-formed or not: a value, or any of its comma-separated
@@ -188,29 +219,40 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 // "Basic y,Bearer x" all are. Only the exact grammar yields a token; every
 // other attempt yields "" (a malformed token, 401), never "no credential".
 // Other schemes ("Basic", "Bearerx") are not credentials Warden judges.
-func bearer(h string) (tok string, present bool) {
+//
+// The DPoP scheme (RFC 9449 §7.1) is read the same way: scheme is
+// SchemeBearer or SchemeDPoP for a well-formed credential.
+func authorization(h string) (scheme, tok string, present bool) {
 	v := strings.Trim(h, " \t") // a field value's optional whitespace
-	if len(v) > 6 && strings.EqualFold(v[:6], "bearer") && v[6] == ' ' {
-		t := strings.TrimLeft(v[7:], " ")
-		if isToken68(t) {
-			return t, true
+	for _, s := range []string{SchemeBearer, SchemeDPoP} {
+		if len(v) > len(s) && strings.EqualFold(v[:len(s)], s) && v[len(s)] == ' ' {
+			t := strings.TrimLeft(v[len(s)+1:], " ")
+			if isToken68(t) {
+				return s, t, true
+			}
 		}
 	}
 	for e := range strings.SplitSeq(h, ",") {
-		if bearerAttempt(e) {
-			return "", true
+		if schemeAttempt(e, SchemeBearer) || schemeAttempt(e, SchemeDPoP) {
+			return "", "", true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
-// bearerAttempt reports whether e, after leading whitespace of any kind,
-// is the scheme "bearer" (any case) ending there: at the end, or at a
-// character that cannot continue a token (whitespace, a separator, a
-// control or non-ASCII byte).
-func bearerAttempt(e string) bool {
+// Authorization schemes Warden judges.
+const (
+	SchemeBearer = "Bearer"
+	SchemeDPoP   = "DPoP"
+)
+
+// schemeAttempt reports whether e, after leading whitespace of any kind,
+// is the scheme s (any case) ending there: at the end, or at a character
+// that cannot continue a token (whitespace, a separator, a control or
+// non-ASCII byte).
+func schemeAttempt(e, s string) bool {
 	e = strings.TrimLeftFunc(e, unicode.IsSpace)
-	return len(e) >= 6 && strings.EqualFold(e[:6], "bearer") && (len(e) == 6 || !isTchar(e[6]))
+	return len(e) >= len(s) && strings.EqualFold(e[:len(s)], s) && (len(e) == len(s) || !isTchar(e[len(s)]))
 }
 
 // isTchar reports whether c is an RFC 9110 tchar.
@@ -245,30 +287,65 @@ func isToken68(t string) bool {
 	return true
 }
 
-func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified, error) {
+func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified, *issuer, error) {
 	if len(raw) > a.cfg.MaxTokenBytes {
-		return nil, fmt.Errorf("%w: %d bytes over the %d byte limit", ErrTooLarge, len(raw), a.cfg.MaxTokenBytes)
+		return nil, nil, fmt.Errorf("%w: %d bytes over the %d byte limit", ErrTooLarge, len(raw), a.cfg.MaxTokenBytes)
 	}
 	now := a.now()
 	key := hashToken(raw)
 	if v := a.cache.get(key, now); v != nil {
-		return v, nil
+		return v, v.issuer, nil
 	}
 	p, err := preparse(raw, a.cfg.MaxTokenBytes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	is, ok := a.issuers[p.iss]
 	if !ok {
-		return nil, ErrUnknownIssuer // never discovery for an unlisted issuer
+		return nil, nil, ErrUnknownIssuer // never discovery for an unlisted issuer
 	}
 	t, err := is.verify(ctx, raw, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v := principalOf(t)
+	v.issuer = is
 	a.cache.put(key, v, t.Exp.Add(is.cfg.Skew()), now)
-	return v, nil
+	return v, is, nil
+}
+
+// checkBinding enforces the token's sender constraint on this request
+// (verified tokens are cached; their bindings are checked on every use)
+// and returns the credential's kind.
+func (a *Authenticator) checkBinding(ctx context.Context, is *issuer, in Input, scheme, raw string, t *Token) (CredentialKind, error) {
+	refuse := func(format string, args ...any) (CredentialKind, error) {
+		return "", &DPoPChallenge{Err: fmt.Errorf("%w: "+format, append([]any{ErrDPoPBound}, args...)...), Algs: is.cfg.DPoPAlgorithms}
+	}
+	kind := CredentialJWT
+	switch jkt := t.Cnf.JKT; {
+	case jkt != "" && is.cfg.DPoP == DPoPOff:
+		return refuse("issuer %s does not accept DPoP-bound tokens (dpop: off)", is.cfg.Name)
+	case jkt != "" && scheme != SchemeDPoP:
+		return refuse("DPoP-bound token presented as a bearer token")
+	case jkt == "" && scheme == SchemeDPoP:
+		return refuse("token presented with DPoP is not DPoP-bound")
+	case jkt == "" && is.cfg.DPoP == DPoPRequired:
+		return refuse("issuer %s requires DPoP-bound tokens", is.cfg.Name)
+	case jkt != "":
+		if err := a.checkProof(ctx, is, in, raw, jkt); err != nil {
+			return "", err
+		}
+		kind = CredentialDPoP
+	}
+	if x5t := t.Cnf.X5TS256; x5t != "" {
+		if err := a.checkCertBinding(in, x5t); err != nil {
+			return "", err
+		}
+		if kind == CredentialJWT {
+			kind = CredentialMTLSBound
+		}
+	}
+	return kind, nil
 }
 
 // principalOf derives the principal of a verified token: a Client when the

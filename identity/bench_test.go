@@ -35,7 +35,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := a.verifyToken(ctx, tok); err != nil {
+			if _, _, err := a.verifyToken(ctx, tok); err != nil {
 				b.Fatal(err)
 			}
 		}

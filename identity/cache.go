@@ -32,6 +32,7 @@ type verified struct {
 	kind   Kind
 	id     string
 	groups []string
+	issuer *issuer
 }
 
 func newTokenCache(size int) *tokenCache {

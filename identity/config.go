@@ -20,6 +20,10 @@ type Config struct {
 	MaxTokenBytes int             `yaml:"max_token_bytes"`
 	// CacheSize bounds the verified-token cache (entries); 0 means the default.
 	CacheSize int `yaml:"cache_size"`
+	// DPoPNonceKeyFile holds the key (at least 32 bytes) that DPoP nonces
+	// (issuers with dpop_nonce) are made with; replicas must share it.
+	// Unset: a random key per process, good for one replica.
+	DPoPNonceKeyFile string `yaml:"dpop_nonce_key_file"`
 }
 
 // IssuerConfig describes one trusted OIDC issuer.
@@ -39,7 +43,26 @@ type IssuerConfig struct {
 	InsecureHTTP bool `yaml:"insecure_http"`
 	// JWKSRefresh says how often the keys are fetched again.
 	JWKSRefresh JWKSRefreshConfig `yaml:"jwks_refresh"`
+	// DPoP says what becomes of DPoP-bound tokens (cnf.jkt, RFC 9449):
+	// "allowed" (the default) accepts them with a valid proof and unbound
+	// tokens as bearer tokens; "required" refuses every token that is not
+	// DPoP-bound; "off" refuses DPoP-bound tokens (never as bearer).
+	DPoP string `yaml:"dpop"`
+	// DPoPWindow is how old a proof's iat may be (plus clock_skew); its jti
+	// is remembered as long. Default 60s.
+	DPoPWindow time.Duration `yaml:"dpop_window"`
+	// DPoPAlgorithms are the proof algorithms accepted; default algorithms.
+	DPoPAlgorithms []string `yaml:"dpop_algorithms"`
+	// DPoPNonce requires proofs to carry a server nonce (RFC 9449 §9).
+	DPoPNonce bool `yaml:"dpop_nonce"`
 }
+
+// DPoP modes.
+const (
+	DPoPAllowed  = "allowed"
+	DPoPRequired = "required"
+	DPoPOff      = "off"
+)
 
 // Skew is the issuer's clock skew (SetDefaults has filled it in).
 func (c IssuerConfig) Skew() time.Duration {
@@ -90,6 +113,7 @@ const (
 	defaultMaxTokenBytes = 8192
 	defaultClockSkew     = 30 * time.Second
 	defaultCacheSize     = 65536
+	defaultDPoPWindow    = time.Minute
 
 	defaultMinRefresh        = time.Minute
 	defaultMaxRefresh        = 15 * time.Minute
@@ -115,6 +139,15 @@ func (c *Config) SetDefaults() {
 		is := &c.Issuers[i]
 		if len(is.Algorithms) == 0 {
 			is.Algorithms = []string{"RS256", "ES256", "EdDSA"}
+		}
+		if is.DPoP == "" {
+			is.DPoP = DPoPAllowed
+		}
+		if is.DPoPWindow == 0 {
+			is.DPoPWindow = defaultDPoPWindow
+		}
+		if len(is.DPoPAlgorithms) == 0 {
+			is.DPoPAlgorithms = is.Algorithms
 		}
 		if is.ClockSkew == nil { // unset; an explicit 0s stays 0
 			d := defaultClockSkew
@@ -199,6 +232,19 @@ func (c *Config) Validate() error {
 		for j, a := range is.Algorithms {
 			if !slices.Contains(supportedAlgs, a) {
 				bad(fmt.Sprintf("%s.algorithms[%d]", p, j), "%q is not allowed (one of %s)", a, strings.Join(supportedAlgs, ", "))
+			}
+		}
+		switch is.DPoP {
+		case DPoPAllowed, DPoPRequired, DPoPOff:
+		default:
+			bad(p+".dpop", "must be one of allowed, required, off, got %q", is.DPoP)
+		}
+		if is.DPoPWindow < time.Second || is.DPoPWindow > 10*time.Minute {
+			bad(p+".dpop_window", "must be between 1s and 10m, got %s", is.DPoPWindow)
+		}
+		for j, a := range is.DPoPAlgorithms {
+			if !slices.Contains(supportedAlgs, a) {
+				bad(fmt.Sprintf("%s.dpop_algorithms[%d]", p, j), "%q is not allowed (one of %s)", a, strings.Join(supportedAlgs, ", "))
 			}
 		}
 		if d := is.Skew(); d < 0 || d > 5*time.Minute {

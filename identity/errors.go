@@ -25,8 +25,10 @@ var (
 )
 
 // IsUnavailable reports whether err means Warden could not judge the token
-// (keys never fetched), as opposed to the token being bad.
-func IsUnavailable(err error) bool { return errors.Is(err, ErrIssuerNotReady) }
+// (keys never fetched, or the DPoP replay cache unreachable), as opposed to the token being bad.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, ErrIssuerNotReady) || errors.Is(err, ErrReplayUnavailable)
+}
 
 // RetryAfter is how long a caller refused because Warden could not judge
 // its token (IsUnavailable) should wait: until the key source may be asked
@@ -38,3 +40,38 @@ func RetryAfter(err error, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// Sender-constrained token errors (RFC 9449, RFC 8705).
+var (
+	// ErrDPoPProof: the DPoP proof is missing, malformed or does not hold
+	// (401 DPoP error="invalid_dpop_proof").
+	ErrDPoPProof = errors.New("invalid DPoP proof")
+	// ErrDPoPNonce: the proof must carry the server's current nonce (401
+	// DPoP error="use_dpop_nonce" with a DPoP-Nonce header).
+	ErrDPoPNonce = errors.New("DPoP nonce required")
+	// ErrDPoPBound: a DPoP-bound token presented without DPoP (as Bearer),
+	// a DPoP-scheme token that is not bound, or a bound token from an
+	// issuer with dpop: off (401 invalid_token).
+	ErrDPoPBound = errors.New("token requires DPoP")
+	// ErrCertBound: a certificate-bound token over a connection without
+	// that certificate (401 invalid_token).
+	ErrCertBound = errors.New("token bound to another client certificate")
+	// ErrReplayUnavailable: the DPoP replay cache could not be asked; the
+	// proof cannot be judged (503).
+	ErrReplayUnavailable = errors.New("DPoP replay cache unavailable")
+)
+
+// DPoPChallenge is what a refusal of a DPoP request tells the client: the
+// algorithms the issuer accepts in proofs (the challenge's algs) and, for
+// ErrDPoPNonce, the nonce to use. Errors of this package that concern DPoP
+// wrap one; read it with errors.As.
+type DPoPChallenge struct {
+	// Err is ErrDPoPProof, ErrDPoPNonce or ErrDPoPBound with detail, or
+	// the token's own error when a DPoP request's token is invalid.
+	Err   error
+	Algs  []string // nil when the token named no configured issuer
+	Nonce string
+}
+
+func (c *DPoPChallenge) Error() string { return c.Err.Error() }
+func (c *DPoPChallenge) Unwrap() error { return c.Err }

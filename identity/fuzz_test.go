@@ -40,25 +40,30 @@ func FuzzPreparse(f *testing.F) {
 // element starting, after any Unicode whitespace, with the scheme not
 // followed by a token character.
 var (
-	grammarValid   = regexp.MustCompile(`^[ \t]*(?i:bearer) +([A-Za-z0-9._~+/-]+=*)[ \t]*$`)
-	grammarAttempt = regexp.MustCompile("(?:^|,)[\t\n\v\f\r \\x{85}\\p{Z}]*(?i:bearer)(?:$|[^!#$%&'*+.^_`|~0-9A-Za-z-])")
+	grammarValid   = regexp.MustCompile(`^[ \t]*((?i:bearer|dpop)) +([A-Za-z0-9._~+/-]+=*)[ \t]*$`)
+	grammarAttempt = regexp.MustCompile("(?:^|,)[\t\n\v\f\r \\x{85}\\p{Z}]*(?i:bearer|dpop)(?:$|[^!#$%&'*+.^_`|~0-9A-Za-z-])")
 )
 
 func FuzzBearer(f *testing.F) {
 	for _, s := range []string{"Bearer x", "bearer  y", "Basic z", "Bearer", "Bearerx", "",
 		"Bearer\tx", "BEARER \t x", "bearer\u00a0x", "\vBearer x", "Basic a,Bearer x", "Bearer a,Bearer b",
-		"Bearer x=", "Bearer =", "bearer=x", "Bearer\x00x", "Bearer\xffx", " Bearer x \t", "bEaReR,", "Bearer-x"} {
+		"Bearer x=", "Bearer =", "bearer=x", "Bearer\x00x", "Bearer\xffx", " Bearer x \t", "bEaReR,", "Bearer-x",
+		"DPoP x", "dpop  y", "DPoPx", "DPoP", "DPoP\tx", "Basic a,DPoP x", "DPoP a,Bearer b", "dpop=x", "DPoP-x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		tok, present := bearer(h)
+		scheme, tok, present := authorization(h)
 		m := grammarValid.FindStringSubmatch(h)
-		wantTok, wantPresent := "", grammarAttempt.MatchString(h)
+		wantScheme, wantTok, wantPresent := "", "", grammarAttempt.MatchString(h)
 		if m != nil {
-			wantTok, wantPresent = m[1], true
+			wantTok, wantPresent = m[2], true
+			wantScheme = SchemeBearer
+			if strings.EqualFold(m[1], SchemeDPoP) {
+				wantScheme = SchemeDPoP
+			}
 		}
-		if tok != wantTok || present != wantPresent {
-			t.Fatalf("bearer(%q) = %q, %v; the grammar says %q, %v", h, tok, present, wantTok, wantPresent)
+		if scheme != wantScheme || tok != wantTok || present != wantPresent {
+			t.Fatalf("authorization(%q) = %q, %q, %v; the grammar says %q, %q, %v", h, scheme, tok, present, wantScheme, wantTok, wantPresent)
 		}
 	})
 }

@@ -319,6 +319,9 @@ func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
 			return nil, fmt.Errorf("%w: %s: control character in a group", ErrClaims, cfg.Claims.Groups)
 		}
 	}
+	if t.Cnf, err = confirmation(claims); err != nil {
+		return nil, err
+	}
 	t.Skew = cfg.Skew()
 	t.Subject = cfg.Name + "|" + t.Sub
 	return t, nil

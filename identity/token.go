@@ -39,6 +39,9 @@ type Identity struct {
 	Groups []string
 	// Token is the verified token, nil when none was presented.
 	Token *Token
+	// Credential is the kind of credential that authenticated the caller,
+	// "" when none did (a workload by its certificate alone, anonymous).
+	Credential CredentialKind
 	// Peer is the calling workload (mTLS), nil when there is none. When Kind
 	// is Workload it is also the principal.
 	Peer *WorkloadID
@@ -70,6 +73,9 @@ type Token struct {
 	// up to this far in the future (a subject revocation counts it, see
 	// RevocationIat).
 	Skew time.Duration
+	// Cnf is the token's confirmation (cnf): when set, the token is
+	// accepted only with the proof of possession it names.
+	Cnf Confirmation
 	// Claims are all claims as decoded from JSON (numbers as json.Number).
 	Claims map[string]any
 

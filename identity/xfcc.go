@@ -6,8 +6,17 @@ import "strings"
 // x-forwarded-client-cert header, "" when there is none. Values may be
 // quoted; quoted commas and semicolons do not split.
 func XFCCURI(h string) string {
+	v, _ := XFCCField(h, "URI")
+	return v
+}
+
+// XFCCField returns the value of key (any case) in the last (nearest-hop)
+// element of an x-forwarded-client-cert header. ok is false when the key
+// is absent, given twice in that element (ambiguous), or the header is
+// malformed or over 16 KiB.
+func XFCCField(h, key string) (string, bool) {
 	if len(h) > 16<<10 {
-		return ""
+		return "", false
 	}
 	var elems [][]string // elements of key=value pairs
 	var pairs []string
@@ -35,19 +44,19 @@ func XFCCURI(h string) string {
 		}
 	}
 	if quoted {
-		return "" // unbalanced quotes: not a header Envoy wrote
+		return "", false // unbalanced quotes: not a header Envoy wrote
 	}
 	flushPair()
 	elems = append(elems, pairs)
-	uri := ""
+	val, found := "", false
 	for _, kv := range elems[len(elems)-1] {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if ok && strings.EqualFold(k, "URI") {
-			if uri != "" {
-				return "" // ambiguous
+		if ok && strings.EqualFold(k, key) {
+			if found {
+				return "", false // ambiguous
 			}
-			uri = v
+			val, found = v, true
 		}
 	}
-	return uri
+	return val, found
 }

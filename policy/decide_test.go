@@ -122,3 +122,39 @@ when { context has workload && context.workload.id == "spiffe://cluster.local/ns
 		}
 	}
 }
+
+// TestSenderConstrainedCredential: a policy can require a sender-constrained
+// credential (context.credential.kind) and read the token's binding
+// (context.token.cnf) for a sensitive action.
+func TestSenderConstrainedCredential(t *testing.T) {
+	src := `@id("any") permit (principal, action, resource);
+@id("bound-deletes") forbid (principal, action == Action::"DELETE", resource)
+unless { context has credential && ["dpop", "mtls_bound"].contains(context.credential.kind) };
+@id("jkt-for-admin") forbid (principal, action == Action::"PUT", resource)
+unless { context has token && context.token has cnf && context.token.cnf has jkt };`
+	s, err := policy.Load(policy.Source{FS: mapFS("p.cedar", src), Dir: ".", Name: "p"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := policy.Principal{Type: "User", ID: "corp|alice"}
+	bound := &policy.Token{Iss: "https://idp", Sub: "alice", Claims: map[string]any{"cnf": map[string]any{"jkt": "abc"}}}
+	plain := &policy.Token{Iss: "https://idp", Sub: "alice"}
+	for _, tc := range []struct {
+		name, method, kind string
+		tok                *policy.Token
+		want               bool
+	}{
+		{"dpop delete", "DELETE", "dpop", bound, true},
+		{"mtls-bound delete", "DELETE", "mtls_bound", plain, true},
+		{"bearer delete", "DELETE", "jwt", plain, false},
+		{"no credential delete", "DELETE", "", nil, false},
+		{"bearer read", "GET", "jwt", plain, true},
+		{"put with jkt", "PUT", "dpop", bound, true},
+		{"put without cnf", "PUT", "mtls_bound", plain, false},
+	} {
+		r := &policy.Request{Principal: alice, Method: tc.method, Path: "/x", Token: tc.tok, Credential: tc.kind}
+		if got := s.Decide(r).Allow; got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -103,13 +103,14 @@ type PolicyInfo struct {
 	ID       string
 	Forbid   bool
 	Position string // file:line:col
+	Text     string // its source text, up to the next policy
 }
 
 // Policies lists the set's policies in file order.
 func (s *Set) Policies() []PolicyInfo {
 	out := make([]PolicyInfo, len(s.policies))
 	for i, c := range s.policies {
-		out[i] = PolicyInfo{ID: string(c.id), Forbid: c.forbid, Position: c.pos}
+		out[i] = PolicyInfo{ID: string(c.id), Forbid: c.forbid, Position: c.pos, Text: c.text}
 	}
 	return out
 }

@@ -58,8 +58,36 @@ func (m *mapped) logged(allow bool) *Logged {
 // the same entities (principal parents and attributes from the log, the
 // rest from s's entities), the same indexed evaluation and deny answers.
 func (s *Set) Replay(l *Logged) (Result, error) {
+	m, err := s.mapLogged(l)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.evaluate(m, true), nil
+}
+
+// ExplainLogged explains how s decides a logged request (as Replay decides
+// it): the entities, each candidate policy, the deciding rule. The route is
+// not known from the log; the action names it.
+func (s *Set) ExplainLogged(l *Logged) (*Explanation, error) {
+	m, err := s.mapLogged(l)
+	if err != nil {
+		return nil, err
+	}
+	e := &Explanation{Decision: "deny"}
+	e.Route.Note = "a logged request: the route is the action " + m.req.Action.String()
+	e.Principal = entityExplanation(m.ents, m.req.Principal)
+	e.Action = entityExplanation(m.ents, m.req.Action)
+	e.Resource = entityExplanation(m.ents, m.req.Resource)
+	order := s.index.candidates(nil, m.actions, m.req.Principal.Type, m.principals)
+	e.Skipped = len(s.policies) - len(order)
+	s.explainPolicies(e, order, m.ents, m.req, m)
+	return e, nil
+}
+
+// mapLogged is a logged request mapped as Decide maps a live one.
+func (s *Set) mapLogged(l *Logged) (*mapped, error) {
 	if l.Principal.Type == "" || l.Action.Type == "" || l.Resource.Type == "" {
-		return Result{}, errors.New("logged request lacks its principal, action or resource")
+		return nil, errors.New("logged request lacks its principal, action or resource")
 	}
 	m := &mapped{ents: &overlay{static: s.entities}}
 	action := cedar.EntityUID(l.Action)
@@ -84,7 +112,7 @@ func (s *Set) Replay(l *Logged) (Result, error) {
 	principal := cedar.EntityUID(l.Principal)
 	s.addPrincipal(m, principal, uids(l.Parents), attrs)
 	m.req = cedar.Request{Principal: principal, Action: action, Resource: resource, Context: l.Context}
-	return s.evaluate(m, true), nil
+	return m, nil
 }
 
 func uids(us []uid) []cedar.EntityUID {

@@ -62,6 +62,10 @@ type Request struct {
 	SourcePort uint32
 	Time       time.Time
 	Token      *Token
+	// Credential is the kind of credential the caller presented
+	// (identity.CredentialKind: jwt, dpop, mtls_bound, introspected,
+	// api_key), "" when none: context.credential.kind.
+	Credential string
 	Workload   *Workload // the calling workload (mTLS peer), if any
 	Extensions map[string]string
 }
@@ -190,6 +194,9 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 	}
 	if r.Token != nil && n.wantTop("token") {
 		ctx["token"] = r.Token.record()
+	}
+	if r.Credential != "" && n.wantTop("credential") {
+		ctx["credential"] = cedar.NewRecord(cedar.RecordMap{"kind": str(r.Credential)})
 	}
 	if w := r.Workload; w != nil && n.wantTop("workload") {
 		wm := cedar.RecordMap{"id": str(w.ID), "trust_domain": str(w.TrustDomain)}

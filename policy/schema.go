@@ -84,6 +84,9 @@ func (s *Set) ModelSchema() (*schema.Schema, error) {
 		"aud": req(sast.Set(str)), "scope": req(sast.Set(str)), "groups": req(sast.Set(str)), "amr": req(sast.Set(str)),
 		"iat": opt(sast.Long()), "exp": opt(sast.Long()), "auth_time": opt(sast.Long()),
 		"iat_datetime": opt(sast.Datetime()), "exp_datetime": opt(sast.Datetime()), "auth_time_datetime": opt(sast.Datetime()),
+		// The confirmation of a sender-constrained token (RFC 7800): Warden
+		// refuses a cnf with any other member.
+		"cnf": opt(sast.RecordType{"jkt": opt(str), "x5t#S256": opt(str)}),
 	}
 	// context builds the context record of an action: route is nil for a
 	// route-less method action.
@@ -98,6 +101,8 @@ func (s *Set) ModelSchema() (*schema.Schema, error) {
 			"source":  req(sast.RecordType{"ip": req(sast.IPAddr()), "port": req(sast.Long())}),
 			"now":     req(sast.Datetime()),
 			"token":   opt(sast.Type("Token")),
+			// kind: jwt, dpop, mtls_bound, introspected or api_key.
+			"credential": opt(sast.RecordType{"kind": req(str)}),
 			"workload": opt(sast.RecordType{"id": req(str), "trust_domain": req(str),
 				"namespace": opt(str), "service_account": opt(str)}),
 			"extensions": opt(sast.Type("Extensions")),

@@ -67,6 +67,9 @@ func TestModelSchemaCatches(t *testing.T) {
 			`type Headers = {"x-tenant"?: String};`, ""},
 		{"declared claim", `@id("ok") permit (principal, action, resource) when { context has token && context.token has tenant && context.token.tenant == "a" };`,
 			`type TokenClaims = {"tenant"?: String};`, ""},
+		{"sender-constrained credential", `@id("ok") forbid (principal, action == Action::"DELETE", resource) unless { context has credential && ["dpop", "mtls_bound"].contains(context.credential.kind) && context has token && context.token has cnf && (context.token.cnf has jkt || context.token.cnf has "x5t#S256") };`, "", ""},
+		{"unguarded credential", `@id("c") permit (principal, action, resource) when { context.credential.kind == "dpop" };`, "", "attribute `credential`"},
+		{"misspelt cnf member", `@id("c") permit (principal, action, resource) when { context has token && context.token has cnf && context.token.cnf.jwk == "x" };`, "", "attribute `jwk`"},
 		{"declared resource attribute", `@id("ok") permit (principal, action, resource is Order) when { resource.owner == principal };`,
 			`entity Group in Group; entity User in Group; entity Order in Service {owner: User}; entity Service;`, ""},
 	} {

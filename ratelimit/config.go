@@ -36,12 +36,6 @@ type When struct {
 	Route         string `yaml:"route"`
 }
 
-// RevocationConfig is the revocation section of warden.yaml.
-type RevocationConfig struct {
-	FailOpen     bool          `yaml:"fail_open"`
-	MaxStaleness time.Duration `yaml:"max_staleness"`
-}
-
 // SetDefaults fills in unset fields.
 func (c *Config) SetDefaults() {
 	if c.FailOpen == nil {
@@ -57,22 +51,6 @@ func (c *Config) SetDefaults() {
 			r.Key = []string{"principal"}
 		}
 	}
-}
-
-// SetDefaults fills in unset fields.
-func (c *RevocationConfig) SetDefaults() {
-	if c.MaxStaleness == 0 {
-		c.MaxStaleness = 5 * time.Second
-	}
-}
-
-// Validate reports every problem, as field errors (fielderr) with key
-// paths relative to this section.
-func (c *RevocationConfig) Validate() error {
-	if c.MaxStaleness < 0 {
-		return fielderr.Errorf("max_staleness", "must not be negative")
-	}
-	return nil
 }
 
 var keyParts = []string{"principal", "client_id", "source_ip", "service", "route", "action"}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/maphash"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +27,8 @@ type Memory struct {
 	shards  [memoryShards]lruShard
 	evicted atomic.Uint64
 
-	mu       sync.RWMutex
-	jtis     map[string]time.Time // jti -> token exp
-	subjects map[string]time.Time // issuer|sub -> revoked before
+	revs    revocationList // revocation_memory.go
+	replays replayList     // replay.go
 }
 
 const memoryShards = 32
@@ -45,7 +43,8 @@ func NewMemory() *Memory { return NewMemorySize(MemoryKeys) }
 // NewMemorySize returns an empty memory store that keeps at most maxKeys
 // rate-limit buckets (at least one per shard).
 func NewMemorySize(maxKeys int) *Memory {
-	m := &Memory{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}}
+	m := &Memory{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	m.revs.init()
 	per := max(1, (maxKeys+memoryShards-1)/memoryShards)
 	for i := range m.shards {
 		m.shards[i].init(per)
@@ -205,91 +204,4 @@ func (s *lruShard) pushFront(i int32) {
 	if s.tail < 0 {
 		s.tail = i
 	}
-}
-
-// Revocation is one entry of a revocation list.
-type Revocation struct {
-	// Kind is "jti" or "subject".
-	Kind string `json:"kind"`
-	// ID is the jti, or the subject as "issuer|sub".
-	ID string `json:"id"`
-	// Until is the token's exp; the jti revocation is kept until
-	// RevocationGrace after it, while the token may still be accepted.
-	Until time.Time `json:"until,omitzero"`
-	// Before revokes a subject's tokens issued before this time.
-	Before time.Time `json:"before,omitzero"`
-}
-
-// RevocationGrace is how long after a token's exp its jti revocation is
-// kept: a token is accepted until exp + its issuer's clock_skew, which is at
-// most 5m (identity's limit), and a minute more covers the clocks of the
-// replicas and of Redis. Forgetting it sooner would let the token back in.
-const RevocationGrace = 6 * time.Minute
-
-// forgettable reports whether a jti revocation whose token expires at until
-// may be dropped at now.
-func forgettable(until, now time.Time) bool {
-	return !until.IsZero() && until.Add(RevocationGrace).Before(now)
-}
-
-// Revoked reports whether a token is revoked: its jti is listed, or its
-// subject's tokens issued before a time are (a token with no iat counts as
-// issued before any such time).
-func (m *Memory) Revoked(_ context.Context, subject, jti string, iat time.Time) (bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return revoked(m.jtis, m.subjects, subject, jti, iat), nil
-}
-
-// revoked is the rule both stores apply to their revocation maps.
-func revoked(jtis, subjects map[string]time.Time, subject, jti string, iat time.Time) bool {
-	if _, ok := jtis[jti]; ok && jti != "" {
-		return true
-	}
-	before, ok := subjects[subject]
-	return ok && (iat.IsZero() || iat.Before(before))
-}
-
-// Revoke records a revocation.
-func (m *Memory) Revoke(_ context.Context, r Revocation) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch r.Kind {
-	case "jti":
-		m.jtis[r.ID] = r.Until
-	case "subject":
-		if prev, ok := m.subjects[r.ID]; !ok || r.Before.After(prev) {
-			m.subjects[r.ID] = r.Before
-		}
-	}
-	return nil
-}
-
-// List returns the revocations still in force at now (a jti's until
-// RevocationGrace after its token's exp), sorted.
-func (m *Memory) List(_ context.Context, now time.Time) ([]Revocation, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Revocation
-	for id, until := range m.jtis {
-		if forgettable(until, now) {
-			delete(m.jtis, id)
-			continue
-		}
-		out = append(out, Revocation{Kind: "jti", ID: id, Until: until})
-	}
-	for id, before := range m.subjects {
-		out = append(out, Revocation{Kind: "subject", ID: id, Before: before})
-	}
-	sortRevocations(out)
-	return out, nil
-}
-
-func sortRevocations(out []Revocation) {
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Kind != out[j].Kind {
-			return out[i].Kind < out[j].Kind
-		}
-		return out[i].ID < out[j].ID
-	})
 }

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,13 +16,10 @@ import (
 
 // Keys and channel. Every script touches one key, hash-tagged, so it runs
 // on Redis Cluster too.
+// Revocation keys are in revocation_redis.go.
 const (
-	keyPrefix   = "warden:"
-	rlPrefix    = keyPrefix + "rl:{"
-	jtiPrefix   = keyPrefix + "rev:jti:{"
-	subPrefix   = keyPrefix + "rev:sub:{"
-	revChannel  = keyPrefix + "revocations"
-	defaultJTIT = 7 * 24 * time.Hour
+	keyPrefix = "warden:"
+	rlPrefix  = keyPrefix + "rl:{"
 )
 
 // gcraScript is one GCRA step on Redis's own clock (the same for every
@@ -69,11 +64,9 @@ type RedisOptions struct {
 type Redis struct {
 	c        redis.UniversalClient
 	o        RedisOptions
-	mu       sync.RWMutex
-	jtis     map[string]time.Time
-	subjects map[string]time.Time
-	synced   atomic.Int64  // unix ns of the last successful resync
-	inflight chan struct{} // Take's outstanding calls (see call)
+	revs     revocationList // the mirror (revocation_redis.go)
+	synced   atomic.Int64   // unix ns of the last successful resync
+	inflight chan struct{}  // Take's outstanding calls (see call)
 }
 
 // NewRedisClient builds a go-redis UniversalClient: Cluster with several
@@ -141,7 +134,9 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.MaxInflight == 0 {
 		o.MaxInflight = 1024
 	}
-	return &Redis{c: c, o: o, jtis: map[string]time.Time{}, subjects: map[string]time.Time{}, inflight: make(chan struct{}, o.MaxInflight)}
+	r := &Redis{c: c, o: o, inflight: make(chan struct{}, o.MaxInflight)}
+	r.revs.init()
+	return r
 }
 
 // Client is the underlying client (shared with the decision log's Redis
@@ -222,199 +217,4 @@ func (r *Redis) call(ctx context.Context, f func() error) error {
 	case <-ctx.Done():
 		return fmt.Errorf("redis: %w", context.Cause(ctx))
 	}
-}
-
-// Revoke persists a revocation and tells every replica.
-func (r *Redis) Revoke(ctx context.Context, rv Revocation) error {
-	var key, val string
-	var ttl time.Duration
-	switch rv.Kind {
-	case "jti":
-		until := rv.Until
-		if until.IsZero() {
-			until = r.o.Now().Add(defaultJTIT)
-		}
-		key, val, ttl = jtiPrefix+rv.ID+"}", strconv.FormatInt(until.UnixMilli(), 10), until.Sub(r.o.Now())+RevocationGrace
-	case "subject":
-		key, val = subPrefix+rv.ID+"}", strconv.FormatInt(rv.Before.UnixMilli(), 10)
-	default:
-		return fmt.Errorf("revocation kind %q", rv.Kind)
-	}
-	if rv.Kind == "jti" && ttl <= 0 {
-		return nil // already expired: nothing to revoke
-	}
-	if err := r.c.Set(ctx, key, val, ttl).Err(); err != nil {
-		return err
-	}
-	r.apply(rv.Kind, rv.ID, val)
-	return r.c.Publish(ctx, revChannel, rv.Kind+"\x00"+rv.ID+"\x00"+val).Err()
-}
-
-func (r *Redis) apply(kind, id, ms string) {
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil {
-		return
-	}
-	t := time.UnixMilli(n)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch kind {
-	case "jti":
-		r.jtis[id] = t
-	case "subject":
-		if prev, ok := r.subjects[id]; !ok || t.After(prev) {
-			r.subjects[id] = t
-		}
-	}
-}
-
-// ErrStale means the local revocation view is older than MaxStaleness.
-var ErrStale = errors.New("revocation view is stale (Redis unreachable)")
-
-// Revoked answers from the local mirror; it fails when the mirror is stale.
-func (r *Redis) Revoked(_ context.Context, subject, jti string, iat time.Time) (bool, error) {
-	if age := r.o.Now().Sub(time.Unix(0, r.synced.Load())); age > r.o.MaxStaleness {
-		return false, fmt.Errorf("%w: last sync %s ago", ErrStale, age.Round(time.Millisecond))
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return revoked(r.jtis, r.subjects, subject, jti, iat), nil
-}
-
-// List reads the revocations in force from Redis.
-func (r *Redis) List(ctx context.Context, now time.Time) ([]Revocation, error) {
-	if err := r.resync(ctx); err != nil {
-		return nil, err
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []Revocation
-	for id, until := range r.jtis {
-		if !forgettable(until, now) {
-			out = append(out, Revocation{Kind: "jti", ID: id, Until: until})
-		}
-	}
-	for id, before := range r.subjects {
-		out = append(out, Revocation{Kind: "subject", ID: id, Before: before})
-	}
-	sortRevocations(out)
-	return out, nil
-}
-
-// resync replaces the mirror with what Redis holds.
-func (r *Redis) resync(ctx context.Context) error {
-	jtis, subjects := map[string]time.Time{}, map[string]time.Time{}
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		iter := c.Scan(ctx, 0, keyPrefix+"rev:*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
-		pipe := c.Pipeline()
-		cmds := make([]*redis.StringCmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = pipe.Get(ctx, k)
-		}
-		if len(keys) > 0 {
-			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-		}
-		for i, k := range keys {
-			ms, err := cmds[i].Int64()
-			if err != nil {
-				continue // expired meanwhile
-			}
-			t := time.UnixMilli(ms)
-			switch {
-			case strings.HasPrefix(k, jtiPrefix):
-				jtis[strings.TrimSuffix(strings.TrimPrefix(k, jtiPrefix), "}")] = t
-			case strings.HasPrefix(k, subPrefix):
-				subjects[strings.TrimSuffix(strings.TrimPrefix(k, subPrefix), "}")] = t
-			}
-		}
-		return nil
-	}
-	var err error
-	if cc, ok := r.c.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return scan(ctx, c)
-		})
-	} else {
-		err = scan(ctx, r.c)
-	}
-	if err != nil {
-		return err
-	}
-	// Merge: revocations are never taken back, and one that pub/sub
-	// delivered during the scan must not be lost. A jti goes RevocationGrace
-	// after its token's exp (Redis's key TTL is the same).
-	now := r.o.Now()
-	r.mu.Lock()
-	for id, until := range r.jtis {
-		if _, ok := jtis[id]; !ok && !forgettable(until, now) {
-			jtis[id] = until
-		}
-	}
-	for id, before := range r.subjects {
-		if cur, ok := subjects[id]; !ok || before.After(cur) {
-			subjects[id] = before
-		}
-	}
-	r.jtis, r.subjects = jtis, subjects
-	r.mu.Unlock()
-	r.synced.Store(r.o.Now().UnixNano())
-	return nil
-}
-
-// Start fills the mirror and follows changes until ctx ends: pub/sub for
-// speed, a full resync every MaxStaleness/3 for correctness. It returns
-// after the first attempt; the mirror counts as stale until one succeeds.
-func (r *Redis) Start(ctx context.Context) {
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	if err := r.resync(sctx); err != nil {
-		r.o.Logger.Warn("revocation resync failed", "err", err)
-	}
-	cancel()
-	sub := r.c.Subscribe(ctx, revChannel)
-	go func() {
-		defer sub.Close()
-		ch := sub.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-ch:
-				if !ok {
-					return
-				}
-				parts := strings.SplitN(m.Payload, "\x00", 3)
-				if len(parts) == 3 {
-					r.apply(parts[0], parts[1], parts[2])
-				}
-			}
-		}
-	}()
-	go func() {
-		t := time.NewTicker(r.o.MaxStaleness / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				sctx, cancel := context.WithTimeout(ctx, r.o.MaxStaleness/3)
-				if err := r.resync(sctx); err != nil {
-					r.o.Logger.Warn("revocation resync failed", "err", err)
-				}
-				cancel()
-			}
-		}
-	}()
 }

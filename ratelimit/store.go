@@ -5,12 +5,12 @@ import (
 	"time"
 )
 
-// Store is the shared state a Warden instance uses.
+// Store is the shared state a Warden instance uses: rate-limit buckets,
+// revocations (revocation.go) and DPoP proofs seen (replay.go).
 type Store interface {
 	Counter
-	Revoke(ctx context.Context, r Revocation) error
-	Revoked(ctx context.Context, subject, jti string, iat time.Time) (bool, error)
-	List(ctx context.Context, now time.Time) ([]Revocation, error)
+	Revocations
+	Replays
 }
 
 var (

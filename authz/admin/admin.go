@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
@@ -26,13 +26,10 @@ const (
 	MaxPageSize     = 1000
 )
 
-// DefaultRevocationTTL is how long a jti revocation without an expiry is kept.
-const DefaultRevocationTTL = 7 * 24 * time.Hour
-
 // Service implements adminv1.AdminServiceServer.
 type Service struct {
 	adminv1.UnimplementedAdminServiceServer
-	Logs     authz.LogSource
+	Logs     decisionlog.LogSource
 	Store    ratelimit.Store
 	Policies *policy.Engine
 	Node     string
@@ -60,7 +57,7 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 	}
 	recs, next, err := s.Logs.Query(ctx, f, size, req.GetPageToken())
 	switch {
-	case errors.Is(err, authz.ErrBadCursor):
+	case errors.Is(err, decisionlog.ErrBadCursor):
 		return nil, status.Error(codes.InvalidArgument, "page_token: not one this server issued")
 	case err != nil:
 		return nil, status.Errorf(codes.Unavailable, "decision log (%s): %v", s.Logs.Kind(), err)
@@ -74,10 +71,10 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 
 // FilterFromProto checks a query's filters (every problem at once); since
 // defaults to 15 minutes before now.
-func FilterFromProto(req *adminv1.QueryDecisionsRequest, now time.Time) (authz.Filter, error) {
-	f := authz.Filter{Since: now.Add(-15 * time.Minute), Decision: req.GetDecision(), Principal: req.GetPrincipal(),
+func FilterFromProto(req *adminv1.QueryDecisionsRequest, now time.Time) (decisionlog.Filter, error) {
+	f := decisionlog.Filter{Since: now.Add(-15 * time.Minute), Decision: req.GetDecision(), Principal: req.GetPrincipal(),
 		Action: req.GetAction(), Status: int(req.GetStatus()), DecisionID: req.GetDecisionId(),
-		Reason: authz.Reason(req.GetReason()), Resource: req.GetResource(), Policy: req.GetPolicy(), Node: req.GetNode()}
+		Reason: decisionlog.Reason(req.GetReason()), Resource: req.GetResource(), Policy: req.GetPolicy(), Node: req.GetNode()}
 	if req.Since != nil {
 		if err := req.Since.CheckValid(); err != nil {
 			return f, errors.New("since: " + err.Error())
@@ -102,7 +99,7 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 		if t.Token.GetJti() == "" {
 			return nil, status.Error(codes.InvalidArgument, "token.jti is required")
 		}
-		r = ratelimit.Revocation{Kind: "jti", ID: t.Token.GetJti(), Until: now.Add(DefaultRevocationTTL)}
+		r = ratelimit.Revocation{Kind: ratelimit.RevokeJTI, ID: t.Token.GetJti(), Until: now.Add(ratelimit.RevocationTTL)}
 		if e := t.Token.GetExpires(); e != nil {
 			r.Until = e.AsTime()
 		}
@@ -114,7 +111,7 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "subject %v", err)
 		}
-		r = ratelimit.Revocation{Kind: "subject", ID: sub, Before: now}
+		r = ratelimit.Revocation{Kind: ratelimit.RevokeSubject, ID: sub, Before: now}
 		if b := t.Subject.GetBefore(); b != nil {
 			r.Before = b.AsTime()
 		}
@@ -175,18 +172,18 @@ func tm(t *timestamppb.Timestamp) time.Time {
 
 // RevocationToProto converts a revocation.
 func RevocationToProto(r ratelimit.Revocation) *adminv1.Revocation {
-	return &adminv1.Revocation{Kind: r.Kind, Id: r.ID, Until: ts(r.Until), Before: ts(r.Before)}
+	return &adminv1.Revocation{Kind: string(r.Kind), Id: r.ID, Until: ts(r.Until), Before: ts(r.Before)}
 }
 
 // RevocationFromProto converts a revocation back.
 func RevocationFromProto(r *adminv1.Revocation) ratelimit.Revocation {
-	return ratelimit.Revocation{Kind: r.GetKind(), ID: r.GetId(), Until: tm(r.GetUntil()), Before: tm(r.GetBefore())}
+	return ratelimit.Revocation{Kind: ratelimit.RevocationKind(r.GetKind()), ID: r.GetId(), Until: tm(r.GetUntil()), Before: tm(r.GetBefore())}
 }
 
 // DecisionToProto converts a decision record.
-func DecisionToProto(r *authz.Record) *adminv1.Decision {
+func DecisionToProto(r *decisionlog.Record) *adminv1.Decision {
 	d := &adminv1.Decision{
-		Time: ts(r.Time), DecisionId: r.DecisionID, Decision: r.Decision, Status: int32(r.Status), Reason: string(r.Reason),
+		Time: ts(r.Time), DecisionId: r.DecisionID, Decision: string(r.Decision), Status: int32(r.Status), Reason: string(r.Reason),
 		Policies: r.Policies, Errors: r.Errors, Principal: r.Principal, Action: r.Action, Resource: r.Resource,
 		Request: &adminv1.Decision_Request{Method: r.Request.Method, Host: r.Request.Host, Path: r.Request.Path,
 			SourceIp: r.Request.SourceIP, RequestId: r.Request.RequestID},
@@ -207,23 +204,23 @@ func DecisionToProto(r *authz.Record) *adminv1.Decision {
 }
 
 // RecordFromProto converts a decision back to a record.
-func RecordFromProto(d *adminv1.Decision) *authz.Record {
+func RecordFromProto(d *adminv1.Decision) *decisionlog.Record {
 	q := d.GetRequest()
-	r := &authz.Record{
-		Time: tm(d.GetTime()), DecisionID: d.GetDecisionId(), Decision: d.GetDecision(), Status: int(d.GetStatus()),
-		Reason: authz.Reason(d.GetReason()), Policies: d.GetPolicies(), Errors: d.GetErrors(), Principal: d.GetPrincipal(),
+	r := &decisionlog.Record{
+		Time: tm(d.GetTime()), DecisionID: d.GetDecisionId(), Decision: decisionlog.Decision(d.GetDecision()), Status: int(d.GetStatus()),
+		Reason: decisionlog.Reason(d.GetReason()), Policies: d.GetPolicies(), Errors: d.GetErrors(), Principal: d.GetPrincipal(),
 		Action: d.GetAction(), Resource: d.GetResource(),
-		Request:  authz.RecordRequest{Method: q.GetMethod(), Host: q.GetHost(), Path: q.GetPath(), SourceIP: q.GetSourceIp(), RequestID: q.GetRequestId()},
+		Request:  decisionlog.RecordRequest{Method: q.GetMethod(), Host: q.GetHost(), Path: q.GetPath(), SourceIP: q.GetSourceIp(), RequestID: q.GetRequestId()},
 		Workload: d.GetWorkload(), LatencyUS: d.GetLatencyUs(), Node: d.GetNode(), Detail: d.GetDetail(),
 	}
 	if r.Policies == nil {
 		r.Policies = []string{}
 	}
 	if t := d.GetToken(); t != nil {
-		r.Token = &authz.RecordToken{Iss: t.GetIss(), Jti: t.GetJti(), Exp: tm(t.GetExp())}
+		r.Token = &decisionlog.RecordToken{Iss: t.GetIss(), Jti: t.GetJti(), Exp: tm(t.GetExp())}
 	}
 	if rl := d.GetRatelimit(); rl != nil {
-		r.RateLimit = &authz.RecordRateLimit{Rule: rl.GetRule(), Remaining: int(rl.GetRemaining())}
+		r.RateLimit = &decisionlog.RecordRateLimit{Rule: rl.GetRule(), Remaining: int(rl.GetRemaining())}
 	}
 	if c := d.GetCedarJson(); c != "" {
 		var l policy.Logged

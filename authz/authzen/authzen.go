@@ -30,6 +30,7 @@ import (
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/jsonnames"
 	"github.com/wardenauthz/warden/policy"
@@ -405,9 +406,9 @@ func (h *Handler) toCedar(e *evalJSON, prefix string) (*policy.EvalRequest, erro
 func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Decision {
 	start := time.Now()
 	a := h.o.Authorizer
-	rec := &authz.Record{
+	rec := &decisionlog.Record{
 		Time: a.Now(), DecisionID: authz.NewDecisionID(), Node: a.Node(), Transport: authz.TransportAuthZEN, Caller: c.who,
-		Request: authz.RecordRequest{Method: http.MethodPost, Path: c.path, SourceIP: c.source, RequestID: c.reqID},
+		Request: decisionlog.RecordRequest{Method: http.MethodPost, Path: c.path, SourceIP: c.source, RequestID: c.reqID},
 	}
 	var res policy.Result
 	func() {
@@ -415,7 +416,7 @@ func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Deci
 			if p := recover(); p != nil {
 				h.o.Logger.Error("panic in AuthZEN evaluation; denying", "panic", fmt.Sprint(p), "decision_id", rec.DecisionID)
 				res = policy.Result{Principal: req.Principal.UID, Action: req.Action, Resource: req.Resource.UID}
-				rec.Reason, rec.Detail = authz.ReasonUnavailable, "internal error"
+				rec.Reason, rec.Detail = decisionlog.ReasonUnavailable, "internal error"
 			}
 		}()
 		res = set.Evaluate(req)
@@ -428,21 +429,21 @@ func (h *Handler) decide(set *policy.Set, c *call, req *policy.EvalRequest) Deci
 	d := Decision{Decision: res.Allow && rec.Reason == ""}
 	switch {
 	case rec.Reason != "":
-		rec.Decision, rec.Status = "deny", http.StatusServiceUnavailable
+		rec.Decision, rec.Status = decisionlog.Deny, http.StatusServiceUnavailable
 	case d.Decision:
-		rec.Decision, rec.Status, rec.Reason = "allow", http.StatusOK, authz.ReasonPolicyAllow
+		rec.Decision, rec.Status, rec.Reason = decisionlog.Allow, http.StatusOK, decisionlog.ReasonPolicyAllow
 	case res.PolicyError:
-		rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", http.StatusForbidden, authz.ReasonPolicyError, "access denied: a policy could not be evaluated"
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = decisionlog.Deny, http.StatusForbidden, decisionlog.ReasonPolicyError, "access denied: a policy could not be evaluated"
 	default:
-		rec.Decision, rec.Status, rec.Reason, rec.Detail = "deny", http.StatusForbidden, authz.ReasonPolicyDeny, "access denied by policy"
+		rec.Decision, rec.Status, rec.Reason, rec.Detail = decisionlog.Deny, http.StatusForbidden, decisionlog.ReasonPolicyDeny, "access denied by policy"
 	}
 	if c.explain {
 		d.Context = map[string]any{"decision_id": rec.DecisionID, "policies": rec.Policies}
 		if !d.Decision {
 			d.Context["reason"] = string(rec.Reason)
-			if len(rec.Policies) == 0 && rec.Reason == authz.ReasonPolicyDeny {
+			if len(rec.Policies) == 0 && rec.Reason == decisionlog.ReasonPolicyDeny {
 				d.Context["reason_admin"] = map[string]string{"403": "no policy permits the request"}
-			} else if rec.Reason == authz.ReasonPolicyDeny {
+			} else if rec.Reason == decisionlog.ReasonPolicyDeny {
 				d.Context["reason_admin"] = map[string]string{"403": "forbidden by policy " + strings.Join(rec.Policies, ", ")}
 			} else {
 				d.Context["reason_admin"] = map[string]string{"403": rec.Detail}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/internal/testlog"
 )
@@ -162,14 +162,14 @@ func doHeaders(t testing.TB, req *http.Request) (int, http.Header, []byte) {
 }
 
 // recordsOf stops p and returns its decision records.
-func (p *pdp) recordsOf(t testing.TB) []authz.Record {
+func (p *pdp) recordsOf(t testing.TB) []decisionlog.Record {
 	t.Helper()
 	p.stop()
-	var out []authz.Record
+	var out []decisionlog.Record
 	sc := bufio.NewScanner(strings.NewReader(p.records.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r authz.Record
+		var r decisionlog.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("record %q: %v", sc.Text(), err)
 		}

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/examples/quickstart"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/internal/fielderr"
@@ -153,6 +154,10 @@ type Admin struct {
 	// $XDG_STATE_HOME/warden/admin-token (0600) on first use, for the quick
 	// start; loopback only.
 	DevToken bool `yaml:"dev_token"`
+	// Console serves the web console (authz/console) on the admin
+	// listener, under the admin API's authentication and grants. A
+	// non-loopback admin.addr needs admin.tls for it.
+	Console bool `yaml:"console"`
 }
 
 // AdminClient grants an mTLS client certificate admin methods.
@@ -254,7 +259,7 @@ type DecisionLog struct {
 	// warden replay and warden access-review.
 	Replayable bool `yaml:"replayable"`
 	// MaxFieldBytes, MaxRecordBytes and BufferBytes bound each string of
-	// a record, each record and the asynchronous buffer (authz.RecordLimits).
+	// a record, each record and the asynchronous buffer (decisionlog.RecordLimits).
 	MaxFieldBytes  int `yaml:"max_field_bytes"`
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	BufferBytes    int `yaml:"buffer_bytes"`
@@ -265,8 +270,8 @@ type DecisionLog struct {
 }
 
 // RecordLimits are the decision log's bounds.
-func (d DecisionLog) RecordLimits() authz.RecordLimits {
-	return authz.RecordLimits{MaxFieldBytes: d.MaxFieldBytes, MaxRecordBytes: d.MaxRecordBytes, BufferBytes: d.BufferBytes}
+func (d DecisionLog) RecordLimits() decisionlog.RecordLimits {
+	return decisionlog.RecordLimits{MaxFieldBytes: d.MaxFieldBytes, MaxRecordBytes: d.MaxRecordBytes, BufferBytes: d.BufferBytes}
 }
 
 // Sink is one decision log destination.
@@ -347,6 +352,9 @@ func parse(name string, b []byte, fsys fs.FS, base string) (*Config, error) {
 	}
 	for _, w := range fielderr.Within("identity", c.Identity.Warnings()) {
 		c.Warnings = append(c.Warnings, locate(name, &root, w).Error())
+	}
+	if c.Admin.Console && !c.Admin.Enabled() {
+		c.Warnings = append(c.Warnings, locate(name, &root, fielderr.Errorf("admin.console", "not served: the admin API is off (admin.addr off, or no admin.token_file, admin.tls.client_ca_file or admin.dev_token), and the console authenticates as it does")).Error())
 	}
 	return c, nil
 }
@@ -473,7 +481,7 @@ func (c *Config) setDefaults() {
 	if c.DecisionLog.BufferSize == 0 {
 		c.DecisionLog.BufferSize = 8192
 	}
-	dl, def := &c.DecisionLog, authz.DefaultRecordLimits
+	dl, def := &c.DecisionLog, decisionlog.DefaultRecordLimits
 	for _, d := range []struct {
 		p *int
 		v int
@@ -739,6 +747,9 @@ func (c *Config) validateAdmin() fielderr.List {
 	errs = append(errs, a.TLS.validate("admin.tls")...)
 	if a.Enabled() && a.TLS.CertFile == "" && !Loopback(a.Addr) {
 		bad("admin.addr", "%q is not a loopback address: the admin API needs admin.tls there (its bearer tokens must not cross a network in clear)", a.Addr)
+	}
+	if a.Console && a.TLS.CertFile == "" && !Loopback(a.Addr) {
+		bad("admin.console", "admin.addr %q is not a loopback address: the console needs admin.tls there (its tokens must not cross a network in clear)", a.Addr)
 	}
 	if a.DevToken && !Loopback(a.Addr) {
 		bad("admin.dev_token", "the dev token is for local use only: admin.addr %q is not a loopback address", a.Addr)

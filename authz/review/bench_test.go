@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -28,12 +28,12 @@ func millionFile(b *testing.B, n int) string {
 		req := request(u, use.method, use.path, start)
 		req.Headers = []policy.Header{{Name: "accept", Value: "application/json"}, {Name: "user-agent", Value: "curl/8.5.0"}, {Name: "x-request-id", Value: "0f6d2c1e-3b9a-4b7e-9d2f-5a1c8e7b6d40"}}
 		res := set.Decide(req)
-		rec := authz.Record{Time: start, DecisionID: "DECISIONID", Decision: "deny", Status: 403, Reason: authz.ReasonPolicyDeny,
+		rec := decisionlog.Record{Time: start, DecisionID: "DECISIONID", Decision: "deny", Status: 403, Reason: decisionlog.ReasonPolicyDeny,
 			Policies: res.Reasons, Principal: res.Principal.String(), Action: res.Action.String(), Resource: res.Resource.String(),
-			Request: authz.RecordRequest{Method: use.method, Host: "api.example.com", Path: use.path, SourceIP: "10.0.0.7", RequestID: "0f6d2c1e"},
-			Token:   &authz.RecordToken{Iss: "https://idp", Jti: fmt.Sprint("j", i)}, LatencyUS: 40, Node: "warden-0", Cedar: res.Logged}
+			Request: decisionlog.RecordRequest{Method: use.method, Host: "api.example.com", Path: use.path, SourceIP: "10.0.0.7", RequestID: "0f6d2c1e"},
+			Token:   &decisionlog.RecordToken{Iss: "https://idp", Jti: fmt.Sprint("j", i)}, LatencyUS: 40, Node: "warden-0", Cedar: res.Logged}
 		if res.Allow {
-			rec.Decision, rec.Status, rec.Reason = "allow", 200, authz.ReasonPolicyAllow
+			rec.Decision, rec.Status, rec.Reason = "allow", 200, decisionlog.ReasonPolicyAllow
 		}
 		line, err := json.Marshal(rec)
 		if err != nil {
@@ -76,7 +76,7 @@ func BenchmarkMillion(b *testing.B) {
 		n = 20_000
 	}
 	file := millionFile(b, n)
-	src := &authz.FileSource{Path: file}
+	src := &decisionlog.FileSource{Path: file}
 	since := time.Now().Add(-31 * 24 * time.Hour)
 	set := loadSet(b, policies)
 	b.Run("replay", func(b *testing.B) {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -73,7 +73,7 @@ type logLine struct {
 // Replay decides every replayable record of src since the given time
 // against set, on every core, and reports the decisions that change
 // (keeping at most maxChanges of them; all are counted).
-func Replay(ctx context.Context, src authz.LogSource, since time.Time, set *policy.Set, maxChanges int) (*ReplayReport, error) {
+func Replay(ctx context.Context, src decisionlog.LogSource, since time.Time, set *policy.Set, maxChanges int) (*ReplayReport, error) {
 	rep := &ReplayReport{Counts: map[string]int{NewlyDenied: 0, NewlyAllowed: 0, ReasonsChanged: 0}}
 	lines := make(chan []byte, 1024)
 	var mu sync.Mutex
@@ -113,7 +113,7 @@ func Replay(ctx context.Context, src authz.LogSource, since time.Time, set *poli
 			}
 		}()
 	}
-	err := authz.ScanRaw(ctx, src, since, func(line []byte) error {
+	err := decisionlog.ScanRaw(ctx, src, since, func(line []byte) error {
 		rep.Records++
 		lines <- slices.Clone(line)
 		return nil

@@ -11,7 +11,7 @@ import (
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -90,10 +90,10 @@ type reviewLine struct {
 
 // Review reads src's replayable records since the given time and compares
 // set's grants with their use.
-func Review(ctx context.Context, src authz.LogSource, since time.Time, set *policy.Set, f Filter) (*Report, error) {
+func Review(ctx context.Context, src decisionlog.LogSource, since time.Time, set *policy.Set, f Filter) (*Report, error) {
 	u := &usage{principals: map[cedar.EntityUID]*seen{}, policyAllows: map[string]int{}}
 	rep := &Report{Since: since, usage: u}
-	err := authz.ScanRaw(ctx, src, since, func(line []byte) error {
+	err := decisionlog.ScanRaw(ctx, src, since, func(line []byte) error {
 		rep.Records++
 		var l reviewLine
 		if json.Unmarshal(line, &l) != nil || l.Cedar == nil {

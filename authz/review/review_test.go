@@ -13,7 +13,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -116,10 +116,10 @@ func generate(t testing.TB, set *policy.Set, days int, extra func(i int) []polic
 		for i, use := range month {
 			at := start.Add(time.Duration(d)*24*time.Hour + time.Duration(i)*time.Minute)
 			res := set.Decide(request(users[use.who], use.method, use.path, at))
-			rec := authz.Record{Time: at, DecisionID: fmt.Sprintf("d%06d", n), Decision: "deny", Status: 403, Reason: authz.ReasonPolicyDeny,
+			rec := decisionlog.Record{Time: at, DecisionID: fmt.Sprintf("d%06d", n), Decision: "deny", Status: 403, Reason: decisionlog.ReasonPolicyDeny,
 				Policies: res.Reasons, Principal: res.Principal.String(), Action: res.Action.String(), Resource: res.Resource.String(), Cedar: res.Logged}
 			if res.Allow {
-				rec.Decision, rec.Status, rec.Reason = "allow", 200, authz.ReasonPolicyAllow
+				rec.Decision, rec.Status, rec.Reason = "allow", 200, decisionlog.ReasonPolicyAllow
 			}
 			if rec.Policies == nil {
 				rec.Policies = []string{}
@@ -134,7 +134,7 @@ func generate(t testing.TB, set *policy.Set, days int, extra func(i int) []polic
 			w.Write(append(b, '\n'))
 		}
 		// A refusal before the policies: counted, not replayable.
-		b, _ := json.Marshal(authz.Record{Time: start.Add(time.Duration(d) * 24 * time.Hour), DecisionID: fmt.Sprintf("x%06d", d), Decision: "deny", Status: 401, Reason: authz.ReasonTokenInvalid, Policies: []string{}})
+		b, _ := json.Marshal(decisionlog.Record{Time: start.Add(time.Duration(d) * 24 * time.Hour), DecisionID: fmt.Sprintf("x%06d", d), Decision: "deny", Status: 401, Reason: decisionlog.ReasonTokenInvalid, Policies: []string{}})
 		w.Write(append(b, '\n'))
 	}
 	if err := w.Flush(); err != nil {
@@ -150,7 +150,7 @@ func generate(t testing.TB, set *policy.Set, days int, extra func(i int) []polic
 func TestAccessReviewKnownMonth(t *testing.T) {
 	set := loadSet(t, policies)
 	file, _ := generate(t, set, 30, nil)
-	src := &authz.FileSource{Path: file}
+	src := &decisionlog.FileSource{Path: file}
 	rep, err := Review(context.Background(), src, time.Now().Add(-31*24*time.Hour), set, Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestAccessReviewKnownMonth(t *testing.T) {
 func TestReplayFindsExactlyTheFlips(t *testing.T) {
 	set := loadSet(t, policies)
 	file, ids := generate(t, set, 30, nil)
-	src := &authz.FileSource{Path: file}
+	src := &decisionlog.FileSource{Path: file}
 	since := time.Now().Add(-31 * 24 * time.Hour)
 	same, err := Replay(context.Background(), src, since, set, 10)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gopkg.in/natefinch/lumberjack.v2"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/ratelimit"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
@@ -24,15 +24,16 @@ func TestScanRawSources(t *testing.T) {
 	defer c.Close()
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	file := &lumberjack.Logger{Filename: path, MaxSize: 1, MaxBackups: 10} // rotates every MB
-	ring := authz.NewRing(10000, 0)
-	log := authz.NewDecisionLog(100000, authz.RecordLimits{}, []authz.LineSink{authz.WriterSink(file), authz.NewRedisStreamSink(c, "s", 1_000_000)}, nil)
-	log.Keep = ring
+	ring := decisionlog.NewRing(10000, 0)
+	log := decisionlog.New(decisionlog.Options{Size: 100000, Keep: ring, Sinks: []decisionlog.LineSink{
+		decisionlog.WriterSink(file), decisionlog.NewRedisStreamSink(c, decisionlog.RedisStreamOptions{Stream: "s", MaxLen: 1_000_000}),
+	}})
 	now := time.Now()
 	const n = 6000
 	for i := range n {
 		// The first third is older than the window.
 		at := now.Add(-48*time.Hour + time.Duration(i)*24*time.Hour/n*3/2)
-		log.Record(&authz.Record{Time: at, DecisionID: fmt.Sprintf("d%05d", i), Decision: "allow", Policies: []string{"p"},
+		log.Record(&decisionlog.Record{Time: at, DecisionID: fmt.Sprintf("d%05d", i), Decision: "allow", Policies: []string{"p"},
 			Principal: `User::"corp|u"`, Detail: fmt.Sprintf("%0200d", i)})
 	}
 	if err := log.Close(context.Background()); err != nil {
@@ -51,9 +52,9 @@ func TestScanRawSources(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*")); len(files) < 2 {
 		t.Fatalf("the file sink did not rotate: %v", files)
 	}
-	for _, src := range []authz.LogSource{&authz.FileSource{Path: path}, &authz.StreamSource{Client: c, Stream: "s"}, ring} {
+	for _, src := range []decisionlog.LogSource{&decisionlog.FileSource{Path: path}, &decisionlog.StreamSource{Client: c, Stream: "s"}, ring} {
 		seen := map[string]bool{}
-		err := authz.ScanRaw(context.Background(), src, since, func(line []byte) error {
+		err := decisionlog.ScanRaw(context.Background(), src, since, func(line []byte) error {
 			seen[string(line)] = true
 			return nil
 		})

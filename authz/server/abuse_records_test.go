@@ -14,9 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/abusetest"
@@ -79,7 +79,7 @@ func longPathFlood(t *testing.T, e *env, n, size int) {
 
 // drained waits (at most 10 s) until the decision log has written out its
 // buffer.
-func drained(t *testing.T, l *authz.DecisionLog) {
+func drained(t *testing.T, l *decisionlog.DecisionLog) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -113,7 +113,7 @@ func TestAbuseLongPaths(t *testing.T) {
 	longPathFlood(t, e, n, 60<<10)
 	drained(t, e.svc.Log)
 	abusetest.Check(t, fmt.Sprintf("%d Checks with 60 KB paths", n), before, abusetest.Measure(), abusetest.Budget{Heap: 64 * abusetest.MiB})
-	ring, ok := e.svc.Logs.(*authz.Ring)
+	ring, ok := e.svc.Logs.(*decisionlog.Ring)
 	if !ok {
 		t.Fatalf("the admin API's source is %T, not the in-memory ring", e.svc.Logs)
 	}
@@ -121,7 +121,7 @@ func TestAbuseLongPaths(t *testing.T) {
 	if max := e.svc.Config.DecisionLog.MemoryBytes; bytes > max {
 		t.Errorf("ring holds %d bytes, over memory_bytes %d", bytes, max)
 	}
-	got, _, err := ring.Query(context.Background(), authz.Filter{}, 10, "")
+	got, _, err := ring.Query(context.Background(), decisionlog.Filter{}, 10, "")
 	if err != nil || len(got) == 0 {
 		t.Fatalf("ring: %d records, %v", recs, err)
 	}
@@ -181,7 +181,7 @@ func TestAbuseLongPathsRedis(t *testing.T) {
 		t.Fatalf("stream: %d entries, %v", len(entries), err)
 	}
 	for _, m := range entries {
-		s, _ := m.Values[authz.StreamField].(string)
+		s, _ := m.Values[decisionlog.StreamField].(string)
 		if len(s) > maxRecord || !strings.Contains(s, `"truncated":true`) {
 			t.Fatalf("stream entry of %d bytes (max_record_bytes %d), truncated mark: %v", len(s), maxRecord, strings.Contains(s, `"truncated":true`))
 		}
@@ -222,7 +222,7 @@ func TestAbuseRecordShapes(t *testing.T) {
 		"long host":          {URL: "https://" + strings.Repeat("h", 60<<10) + ".example.com/catalog/search/x"},
 	}
 	e := startOpts(t, oidctest.New(t), server.Options{Stdout: io.Discard, FullContext: true}, anonymousReplayable)
-	ring := e.svc.Logs.(*authz.Ring)
+	ring := e.svc.Logs.(*decisionlog.Ring)
 	for _, name := range slices.Sorted(maps.Keys(shapes)) {
 		h := shapes[name]
 		req, err := checkreq.Build(h)

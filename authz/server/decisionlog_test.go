@@ -8,14 +8,19 @@ import (
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 )
 
 type capture struct {
 	mu   sync.Mutex
-	recs []*authz.Record
+	recs []*decisionlog.Record
 }
 
-func (c *capture) Record(r *authz.Record) { c.mu.Lock(); c.recs = append(c.recs, r); c.mu.Unlock() }
+func (c *capture) Record(r *decisionlog.Record) {
+	c.mu.Lock()
+	c.recs = append(c.recs, r)
+	c.mu.Unlock()
+}
 
 // TestRecordWhenEnvoyCancels: a Check whose caller has gone (Envoy's
 // timeout) still leaves its decision record.
@@ -47,7 +52,7 @@ func BenchmarkSlowSink(b *testing.B) {
 		rec  authz.Recorder
 	}{
 		{"no-log", nil},
-		{"slow-sink", authz.NewDecisionLog(8192, authz.RecordLimits{}, []authz.LineSink{slowSink{}}, nil)},
+		{"slow-sink", decisionlog.New(decisionlog.Options{Size: 8192, Sinks: []decisionlog.LineSink{slowSink{}}})},
 	} {
 		a := authz.New(authz.Options{Authenticator: e.svc.Authn, Policies: e.svc.Policies, Recorder: tc.rec, Now: fixedNow})
 		b.Run(tc.name, func(b *testing.B) {

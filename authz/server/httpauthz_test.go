@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 )
 
 // The proxies that send Warden an HTTP authorization request.
@@ -226,7 +227,7 @@ func httpAnswer(t *testing.T, resp *http.Response, body []byte, style string) an
 		if style == styleEnvoy {
 			a.Removed = resp.Header.Get("x-envoy-auth-headers-to-remove")
 		}
-		a.Decision = string(authz.ReasonPolicyAllow)
+		a.Decision = string(decisionlog.ReasonPolicyAllow)
 	} else {
 		a.Problem = problemOf(t, string(body))
 		a.Decision = strings.TrimPrefix(a.Problem["type"].(string), "urn:warden:problem:")
@@ -308,7 +309,7 @@ func TestHTTPAgreesWithGRPC(t *testing.T) {
 					t.Errorf("%s: transports %q (http) and %q (grpc)", style, rec.Transport, wantRec.Transport)
 				}
 				g, w := *rec, *wantRec
-				for _, r := range []*authz.Record{&g, &w} {
+				for _, r := range []*decisionlog.Record{&g, &w} {
 					r.Time, r.DecisionID, r.LatencyUS, r.Transport, r.Cedar = time.Time{}, "", 0, "", nil
 					if r.RateLimit != nil {
 						rl := *r.RateLimit
@@ -342,14 +343,14 @@ func compareAnswers(t *testing.T, style string, got, want answer) {
 
 // lastRecord waits for the decision record with id (records are written off
 // the hot path).
-func lastRecord(t *testing.T, e *env, id string) *authz.Record {
+func lastRecord(t *testing.T, e *env, id string) *decisionlog.Record {
 	t.Helper()
 	if id == "" {
 		t.Fatal("no decision id")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		recs, _, err := e.svc.Logs.Query(context.Background(), authz.Filter{}, 1000, "")
+		recs, _, err := e.svc.Logs.Query(context.Background(), decisionlog.Filter{}, 1000, "")
 		if err != nil {
 			t.Fatal(err)
 		}

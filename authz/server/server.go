@@ -41,6 +41,7 @@ import (
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
@@ -73,16 +74,21 @@ type Service struct {
 	Policies   *policy.Engine
 	Authn      *identity.Authenticator
 	Store      ratelimit.Store
-	Log        *authz.DecisionLog
+	Log        *decisionlog.DecisionLog
 	Metrics    *authz.Metrics
+	metrics    *metrics // the assembly's own
 	Registry   *prometheus.Registry
 	// Logs answers the admin API's decision queries: the queryable sink, or
 	// this replica's recent records in memory.
-	Logs authz.LogSource
+	Logs decisionlog.LogSource
 
 	now   func() time.Time
 	node  string
 	admin *grpc.Server
+	// console is admin.console's handler, adminTLS the admin listener's
+	// TLS when the console shares it (console.go).
+	console  http.Handler
+	adminTLS *tls.Config
 	// AdminTokenFile is the token file the admin API checks ("" when off
 	// or mTLS only); for the dev token, where it was created.
 	AdminTokenFile string
@@ -125,7 +131,7 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
-	s := &Service{Config: cfg, Metrics: m, Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
+	s := &Service{Config: cfg, Metrics: m, metrics: newMetrics(reg), Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
 	// What can fail once per request (a store, a sink) warns once per
 	// interval with a count; the metrics count every failure.
 	reqLog := slog.New(newRateLogged(o.Logger.Handler()))
@@ -143,10 +149,16 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
-		Observe:    func(issuer, result string) { m.JWKSFetches.WithLabelValues(issuer, result).Inc() },
+		Observe:    func(issuer, result string) { s.metrics.jwksFetches.WithLabelValues(issuer, result).Inc() },
 		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
+		Replay:     storeReplay{s}, // the store is built below
 	}
+	nonceKey, err := dpopNonceKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	idOpts.DPoPNonceKey = nonceKey
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
 		k, err := DevKey(cfg)
 		if err != nil {
@@ -168,16 +180,16 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	src.Replayable = cfg.DecisionLog.Replayable
 	eng, err := policy.NewEngine(src, cfg.Policy.Routes)
 	if err != nil {
-		m.Reloads.WithLabelValues("error").Inc()
+		s.metrics.reloads.WithLabelValues("error").Inc()
 		return nil, err
 	}
-	m.Reloads.WithLabelValues("ok").Inc()
+	s.metrics.reloads.WithLabelValues("ok").Inc()
 	eng.OnReload = func(err error, took time.Duration) {
-		m.ReloadDuration.Observe(took.Seconds())
+		s.metrics.reloadDuration.Observe(took.Seconds())
 		if err != nil {
-			m.Reloads.WithLabelValues("error").Inc()
+			s.metrics.reloads.WithLabelValues("error").Inc()
 		} else {
-			m.Reloads.WithLabelValues("ok").Inc()
+			s.metrics.reloads.WithLabelValues("ok").Inc()
 		}
 	}
 	s.Policies = eng
@@ -192,38 +204,38 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	// per config reload).
 	eng.Attach(s.live(cfg))
 
-	var sinks []authz.LineSink
+	var sinks []decisionlog.LineSink
 	for _, sk := range cfg.DecisionLog.Sinks {
 		switch sk.Kind {
 		case "stdout":
-			sinks = append(sinks, authz.WriterSink(keepOpen{o.Stdout}))
+			sinks = append(sinks, decisionlog.WriterSink(keepOpen{o.Stdout}))
 		case "file":
-			sinks = append(sinks, authz.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
+			sinks = append(sinks, decisionlog.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
 		case "redis_stream":
 			r, ok := s.Store.(*ratelimit.Redis)
 			if !ok {
 				return nil, errors.New("decision_log: a redis_stream sink needs store.kind: redis")
 			}
-			sink := authz.NewRedisStreamSink(r.Client(), sk.Stream, sk.MaxLen)
-			sink.OnError = func(err error) { m.StoreError("decision_log") }
-			sinks = append(sinks, sink)
+			sinks = append(sinks, decisionlog.NewRedisStreamSink(r.Client(), decisionlog.RedisStreamOptions{
+				Stream: sk.Stream, MaxLen: sk.MaxLen, OnError: func(error) { m.StoreError("decision_log") },
+			}))
 		}
-	}
-	s.Log = authz.NewDecisionLog(cfg.DecisionLog.BufferSize, cfg.DecisionLog.RecordLimits(), sinks, m.LogDropped.Inc)
-	s.Log.OnError = func(err error) {
-		m.LogErrors.Inc()
-		reqLog.Warn("decision log write failed; records lost", "err", err)
 	}
 	var rc redis.UniversalClient
 	if r, ok := s.Store.(*ratelimit.Redis); ok {
 		rc = r.Client()
 	}
+	var ring *decisionlog.Ring
 	if src := logSource(cfg, rc); src != nil {
 		s.Logs = src
 	} else {
-		ring := authz.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
-		s.Log.Keep, s.Logs = ring, ring
+		ring = decisionlog.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
+		s.Logs = ring
 	}
+	s.Log = decisionlog.New(decisionlog.Options{
+		Size: cfg.DecisionLog.BufferSize, Limits: cfg.DecisionLog.RecordLimits(), Sinks: sinks, Registerer: reg, Keep: ring,
+		OnError: func(err error) { reqLog.Warn("decision log write failed; records lost", "err", err) },
+	})
 
 	ao := authz.Options{
 		Authenticator:        authn,
@@ -295,25 +307,26 @@ func (s *Service) newAdmin() error {
 		if err != nil {
 			return err
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		opts = append(opts, s.adminCreds(tc))
 	}
 	s.admin = grpc.NewServer(opts...)
-	adminv1.RegisterAdminServiceServer(s.admin, &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
-		Subjects: s.Config.Identity.RevocationSubject})
-	return nil
+	svc := &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
+		Subjects: s.Config.Identity.RevocationSubject}
+	adminv1.RegisterAdminServiceServer(s.admin, svc)
+	return s.newConsole(g, svc)
 }
 
 // logSource is cfg's queryable decision log sink: the Redis stream (every
 // replica's records), else the file; nil when there is neither.
-func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
+func logSource(cfg *config.Config, rc redis.UniversalClient) decisionlog.Follower {
 	for _, s := range cfg.DecisionLog.Sinks {
 		if s.Kind == "redis_stream" && rc != nil {
-			return &authz.StreamSource{Client: rc, Stream: s.Stream}
+			return &decisionlog.StreamSource{Client: rc, Stream: s.Stream}
 		}
 	}
 	for _, s := range cfg.DecisionLog.Sinks {
 		if s.Kind == "file" {
-			return &authz.FileSource{Path: cfg.Resolve(s.Path)}
+			return &decisionlog.FileSource{Path: cfg.Resolve(s.Path)}
 		}
 	}
 	return nil
@@ -321,7 +334,7 @@ func logSource(cfg *config.Config, rc redis.UniversalClient) authz.Follower {
 
 // OpenLogSource opens cfg's queryable decision log sink for a reader (the
 // CLI), with its own Redis connection when the sink is a stream.
-func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
+func OpenLogSource(cfg *config.Config) (decisionlog.Follower, error) {
 	var rc redis.UniversalClient
 	if cfg.Store.Kind == "redis" {
 		st, err := NewRedisStore(cfg, nil, CLIRedisTimeout)
@@ -331,7 +344,7 @@ func OpenLogSource(cfg *config.Config) (authz.Follower, error) {
 		rc = st.Client()
 	}
 	src := logSource(cfg, rc)
-	if ss, ok := src.(*authz.StreamSource); ok {
+	if ss, ok := src.(*decisionlog.StreamSource); ok {
 		ss.CloseClient = true
 	} else if rc != nil {
 		_ = rc.Close()
@@ -508,7 +521,7 @@ func (s *Service) listenerTLS(t config.TLS, key string, optionalClient bool) (*t
 			if err != nil {
 				result = "error"
 			}
-			s.Metrics.TLSReloads.WithLabelValues(key, result).Inc()
+			s.metrics.tlsReloads.WithLabelValues(key, result).Inc()
 		})
 	if err != nil {
 		return nil, err
@@ -562,7 +575,8 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
 	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
-		go func() { errc <- s.admin.Serve(limitListener(adminLis, adminLimits(s.Config.Server.GRPC))) }()
+		stopConsole := s.serveAdmin(limitListener(adminLis, adminLimits(s.Config.Server.GRPC)), errc)
+		defer stopConsole(context.Background())
 		defer s.admin.Stop()
 	}
 	go func() {
@@ -590,7 +604,9 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	defer cancel()
 	_ = hs.Shutdown(sctx)
 	stopHTTPAuthz(sctx)
-	_ = s.Log.Close(sctx)
+	if err := s.Log.Close(sctx); err != nil {
+		serveErr = errors.Join(serveErr, fmt.Errorf("decision log: %w", err))
+	}
 	s.Close()
 	return serveErr
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
@@ -237,22 +238,22 @@ var envoySamples = []struct {
 	file   string
 	code   codes.Code
 	status int
-	reason authz.Reason
+	reason decisionlog.Reason
 }{
-	{"01-get-bearer-jwt.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	{"02-post-json-body.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
-	{"03-istio-mtls-no-token.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	{"04-path-query-percent-encoding.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	{"05-repeated-headers.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	{"06-context-extensions.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-	{"07-jwt-authn-metadata.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-	{"08-grpc-http2.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	{"09-xff-chain.json", codes.OK, 200, authz.ReasonPolicyAllow},
-	{"10-missing-authority.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
-	{"11-very-large-header.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-	{"12-websocket-upgrade.json", codes.Unauthenticated, 401, authz.ReasonAnonymousDeny},
-	{"13-tcp-network-filter.json", codes.PermissionDenied, 403, authz.ReasonPolicyDeny},
-	{"14-raw-header-map.json", codes.OK, 200, authz.ReasonPolicyAllow},
+	{"01-get-bearer-jwt.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
+	{"02-post-json-body.json", codes.PermissionDenied, 403, decisionlog.ReasonPolicyDeny},
+	{"03-istio-mtls-no-token.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
+	{"04-path-query-percent-encoding.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
+	{"05-repeated-headers.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
+	{"06-context-extensions.json", codes.Unauthenticated, 401, decisionlog.ReasonAnonymousDeny},
+	{"07-jwt-authn-metadata.json", codes.Unauthenticated, 401, decisionlog.ReasonAnonymousDeny},
+	{"08-grpc-http2.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
+	{"09-xff-chain.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
+	{"10-missing-authority.json", codes.PermissionDenied, 403, decisionlog.ReasonPolicyDeny},
+	{"11-very-large-header.json", codes.Unauthenticated, 401, decisionlog.ReasonAnonymousDeny},
+	{"12-websocket-upgrade.json", codes.Unauthenticated, 401, decisionlog.ReasonAnonymousDeny},
+	{"13-tcp-network-filter.json", codes.PermissionDenied, 403, decisionlog.ReasonPolicyDeny},
+	{"14-raw-header-map.json", codes.OK, 200, decisionlog.ReasonPolicyAllow},
 }
 
 // golden pins the Cedar principal, action, resource and context.
@@ -546,7 +547,7 @@ func TestFailClosed(t *testing.T) {
 	tok := e.token(t, "alice", "staff")
 	a := authz.New(authz.Options{Authenticator: e.svc.Authn, Policies: e.svc.Policies, Revocations: failingStore{}})
 	out := a.Evaluate(context.Background(), sample(t, "01-get-bearer-jwt.json", tok))
-	if out.Record.Decision != "deny" || out.Record.Status != 503 || out.Record.Reason != authz.ReasonUnavailable {
+	if out.Record.Decision != "deny" || out.Record.Status != 503 || out.Record.Reason != decisionlog.ReasonUnavailable {
 		t.Errorf("revocation store down: got %s %d %s, want deny 503 unavailable", out.Record.Decision, out.Record.Status, out.Record.Reason)
 	}
 	b := authz.New(authz.Options{Authenticator: e.svc.Authn, Policies: nilPolicies{}})

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
@@ -86,7 +86,7 @@ type remoteSource struct {
 func (r *remoteSource) Kind() string { return "admin API" }
 func (r *remoteSource) Close() error { return r.close() }
 
-func (r *remoteSource) Query(ctx context.Context, f authz.Filter, limit int, cursor string) ([]*authz.Record, string, error) {
+func (r *remoteSource) Query(ctx context.Context, f decisionlog.Filter, limit int, cursor string) ([]*decisionlog.Record, string, error) {
 	req := &adminv1.QueryDecisionsRequest{Decision: f.Decision, Principal: f.Principal, Action: f.Action,
 		Status: int32(f.Status), PageSize: int32(min(limit, admin.MaxPageSize)), PageToken: cursor,
 		DecisionId: f.DecisionID, Reason: string(f.Reason), Resource: f.Resource, Policy: f.Policy, Node: f.Node}
@@ -102,7 +102,7 @@ func (r *remoteSource) Query(ctx context.Context, f authz.Filter, limit int, cur
 	}
 	// A server older than a filter field ignores it: every record is checked
 	// here too, so no record outside the filter is shown.
-	recs := make([]*authz.Record, 0, len(resp.Decisions))
+	recs := make([]*decisionlog.Record, 0, len(resp.Decisions))
 	for _, d := range resp.Decisions {
 		if r := admin.RecordFromProto(d); f.Match(r) {
 			recs = append(recs, r)
@@ -113,7 +113,7 @@ func (r *remoteSource) Query(ctx context.Context, f authz.Filter, limit int, cur
 
 // Follow polls every second, looking back a few seconds for records that
 // replicas wrote late, and prints each record once.
-func (r *remoteSource) Follow(ctx context.Context, f authz.Filter, fn func(*authz.Record)) error {
+func (r *remoteSource) Follow(ctx context.Context, f decisionlog.Filter, fn func(*decisionlog.Record)) error {
 	const lookback = 10 * time.Second
 	seen := map[string]time.Time{}
 	first := true
@@ -151,8 +151,8 @@ func (r *remoteSource) Follow(ctx context.Context, f authz.Filter, fn func(*auth
 }
 
 // newest returns the newest limit matching records, oldest first.
-func newest(ctx context.Context, src authz.LogSource, f authz.Filter, limit int) ([]*authz.Record, error) {
-	var out []*authz.Record
+func newest(ctx context.Context, src decisionlog.LogSource, f decisionlog.Filter, limit int) ([]*decisionlog.Record, error) {
+	var out []*decisionlog.Record
 	cursor := ""
 	for len(out) < limit {
 		recs, next, err := src.Query(ctx, f, limit-len(out), cursor)

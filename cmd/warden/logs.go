@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/authz/server"
 )
 
@@ -53,7 +54,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if act != "" && !strings.HasPrefix(act, "Action::") {
 		act = "Action::" + strconv.Quote(act)
 	}
-	f := authz.Filter{Since: since.t, Until: until.t, DecisionID: *decisionID, Decision: *decision, Reason: authz.Reason(*reason),
+	f := decisionlog.Filter{Since: since.t, Until: until.t, DecisionID: *decisionID, Decision: *decision, Reason: decisionlog.Reason(*reason),
 		Principal: *principal, Action: act, Resource: *resource, Policy: *policyID, Node: *node, Status: *status}
 	f, err := f.Check()
 	if err != nil {
@@ -81,7 +82,12 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	p := newPrinter(stdout, *output)
 	p.print(recs)
 	if *follow {
-		err := src.Follow(ctx, f, func(r *authz.Record) { p.print([]*authz.Record{r}) })
+		if fsrc, ok := src.(*decisionlog.FileSource); ok {
+			fsrc.OnSkip = func(n int64, skipped int) {
+				fmt.Fprintf(stderr, "warden logs: skipped a line of %d bytes, over the %d-byte bound (%d skipped so far)\n", n, cmp.Or(fsrc.MaxLineBytes, decisionlog.DefaultMaxLineBytes), skipped)
+			}
+		}
+		err := src.Follow(ctx, f, func(r *decisionlog.Record) { p.print([]*decisionlog.Record{r}) })
 		if err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintf(stderr, "warden logs: %v\n", err)
 			return exitError
@@ -92,7 +98,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // logSourceFor picks where decisions are read: --server's admin API, else
 // the config's queryable sink, else the config's own admin API.
-func logSourceFor(cfgFile string, af *adminFlags) (authz.Follower, error) {
+func logSourceFor(cfgFile string, af *adminFlags) (decisionlog.Follower, error) {
 	cfg, err := af.config(cfgFile)
 	if err != nil {
 		return nil, err
@@ -119,7 +125,7 @@ type printer struct {
 
 func newPrinter(w io.Writer, output string) *printer { return &printer{w: w, json: output == "json"} }
 
-func (p *printer) print(recs []*authz.Record) {
+func (p *printer) print(recs []*decisionlog.Record) {
 	if p.json {
 		enc := json.NewEncoder(p.w)
 		for _, r := range recs {
@@ -147,8 +153,8 @@ func dash(s string) string {
 }
 
 func reasonList() string {
-	names := make([]string, len(authz.Reasons))
-	for i, r := range authz.Reasons {
+	names := make([]string, len(decisionlog.Reasons))
+	for i, r := range decisionlog.Reasons {
 		names[i] = string(r)
 	}
 	return strings.Join(names, ", ")

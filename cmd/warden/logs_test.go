@@ -13,8 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/ratelimit"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
@@ -69,14 +69,14 @@ func rewrite(t *testing.T, cfg string, from, to string) {
 	}
 }
 
-func parseRecords(t *testing.T, out string) []authz.Record {
+func parseRecords(t *testing.T, out string) []decisionlog.Record {
 	t.Helper()
-	var recs []authz.Record
+	var recs []decisionlog.Record
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue
 		}
-		var r authz.Record
+		var r decisionlog.Record
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}
@@ -107,7 +107,7 @@ func TestLogsAcrossReplicas(t *testing.T) {
 		runCLI(t, "check", "--server", addr, "--method", "DELETE", "--url", "http://localhost:8080/orders/42", "--header", "authorization: Bearer "+reader)
 		runCLI(t, "check", "--server", addr, "--url", "http://localhost:8080/orders", "--header", "authorization: Bearer "+reader)
 	}
-	var recs []authz.Record
+	var recs []decisionlog.Record
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		code, out, errs := runCLI(t, "logs", "--config", cfgs[1], "--decision", "deny", "--since", "5m", "--output", "json")
@@ -155,8 +155,8 @@ func TestLogsAcrossReplicas(t *testing.T) {
 // the quick start's four records of TestLogsAcrossReplicas (bob's DELETE
 // /orders/42, denied, and GET /orders, allowed, on replica-a and replica-b);
 // deny is one of the denials.
-func checkFilters(t *testing.T, source []string, deny authz.Record) {
-	query := func(args ...string) []authz.Record {
+func checkFilters(t *testing.T, source []string, deny decisionlog.Record) {
+	query := func(args ...string) []decisionlog.Record {
 		t.Helper()
 		code, out, errs := runCLI(t, append(append([]string{"logs", "--output", "json", "--since", "5m"}, source...), args...)...)
 		if code != 0 {
@@ -269,10 +269,10 @@ func TestStreamIsTrimmed(t *testing.T) {
 	srv := redistest.Start(t)
 	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, time.Second)
 	defer c.Close()
-	sink := authz.NewRedisStreamSink(c, "s", 100)
-	log := authz.NewDecisionLog(100000, authz.RecordLimits{}, []authz.LineSink{sink}, nil)
+	sink := decisionlog.NewRedisStreamSink(c, decisionlog.RedisStreamOptions{Stream: "s", MaxLen: 100})
+	log := decisionlog.New(decisionlog.Options{Size: 100000, Sinks: []decisionlog.LineSink{sink}})
 	for i := range 5000 {
-		log.Record(&authz.Record{DecisionID: string(rune('a' + i%26)), Decision: "allow"})
+		log.Record(&decisionlog.Record{DecisionID: string(rune('a' + i%26)), Decision: "allow"})
 	}
 	if err := log.Close(context.Background()); err != nil {
 		t.Fatal(err)

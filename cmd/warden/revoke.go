@@ -51,7 +51,7 @@ type adminRevocations struct {
 
 func (a adminRevocations) Revoke(ctx context.Context, r ratelimit.Revocation) error {
 	req := &adminv1.RevokeRequest{}
-	if r.Kind == "jti" {
+	if r.Kind == ratelimit.RevokeJTI {
 		req.Target = &adminv1.RevokeRequest_Token{Token: &adminv1.RevokeToken{Jti: r.ID, Expires: timestamppb.New(r.Until)}}
 	} else {
 		req.Target = &adminv1.RevokeRequest_Subject{Subject: &adminv1.RevokeSubject{Subject: r.ID, Before: timestamppb.New(r.Before)}}
@@ -144,7 +144,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(tw, "KIND\tID\tUNTIL/BEFORE")
 		for _, r := range rs {
 			t := r.Until
-			if r.Kind == "subject" {
+			if r.Kind == ratelimit.RevokeSubject {
 				t = r.Before
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Kind, r.ID, t.UTC().Format(time.RFC3339))
@@ -165,11 +165,11 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var r ratelimit.Revocation
 	if *jti != "" {
-		until, ok := parse("exp", *exp, time.Now().Add(admin.DefaultRevocationTTL))
+		until, ok := parse("exp", *exp, time.Now().Add(ratelimit.RevocationTTL))
 		if !ok {
 			return exitError
 		}
-		r = ratelimit.Revocation{Kind: "jti", ID: *jti, Until: until}
+		r = ratelimit.Revocation{Kind: ratelimit.RevokeJTI, ID: *jti, Until: until}
 	} else {
 		id := *subject
 		if cfg != nil { // else the server reads it against its issuers
@@ -182,7 +182,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if !ok {
 			return exitError
 		}
-		r = ratelimit.Revocation{Kind: "subject", ID: id, Before: b}
+		r = ratelimit.Revocation{Kind: ratelimit.RevokeSubject, ID: id, Before: b}
 	}
 	if err := store.Revoke(ctx, r); err != nil {
 		fmt.Fprintf(stderr, "warden revoke: %v\n", err)

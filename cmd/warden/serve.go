@@ -111,6 +111,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cfg.Admin.DevToken && svc.AdminEnabled() {
 		log.Info("admin API dev token (allowed every method)", "token_file", svc.AdminTokenFile)
 	}
+	if cfg.Admin.Console && adminLis != nil {
+		scheme := "http"
+		if cfg.Admin.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		log.Info("web console (sign in with an admin token)", "url", scheme+"://"+adminAddr+"/")
+	}
 	if err := svc.Serve(ctx, grpcLis, httpLis, adminLis); err != nil {
 		log.Error("serve", "err", err)
 		return exitError

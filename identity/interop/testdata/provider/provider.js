@@ -12,7 +12,12 @@
 // signed with <alg>) and https://other.example (RS256), by client
 // credentials (client "svc") and by authorization code (client "app", whose
 // user "alice" logs in and consents without a form: /interaction/<uid>
-// finishes the interaction at once). Prints "ready <issuer>" once listening.
+// finishes the interaction at once). Sender-constrained tokens: a token
+// request with a DPoP proof gets a DPoP-bound token (cnf.jkt, RFC 9449); client
+// "bound" gets certificate-bound tokens (cnf.x5t#S256, RFC 8705) for the
+// certificate in the x-test-client-cert header (URL-encoded PEM, as Envoy
+// forwards it: this provider listens on loopback without TLS, so the test
+// stands in for the TLS terminator). Prints "ready <issuer>" once listening.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import Provider from 'oidc-provider';
@@ -51,10 +56,27 @@ const provider = new Provider(issuer, {
       redirect_uris: [`http://127.0.0.1:${port}/cb`],
       response_types: ['code'],
     },
+    {
+      client_id: 'bound',
+      client_secret: 'bound-secret-for-tests-only',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      tls_client_certificate_bound_access_tokens: true,
+    },
   ],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      getCertificate(ctx) {
+        const c = ctx.get('x-test-client-cert');
+        return c ? decodeURIComponent(c) : undefined;
+      },
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => undefined,

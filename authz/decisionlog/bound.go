@@ -1,0 +1,255 @@
+package decisionlog
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/wardenauthz/warden/internal/credential"
+	"github.com/wardenauthz/warden/policy"
+)
+
+// RecordLimits bound each decision record and the buffers that hold them,
+// in bytes as well as in count (decision_log in the config).
+type RecordLimits struct {
+	// MaxFieldBytes bounds each string of a record a caller can influence
+	// (path, host, request id, principal, resource, detail, policies,
+	// errors, and every string of the Cedar section); longer ones are cut
+	// at a UTF-8 boundary and the record is marked truncated.
+	MaxFieldBytes int
+	// MaxRecordBytes bounds one encoded record (a JSON line, a Redis stream
+	// entry). A record over it loses its Cedar section first (it is then
+	// not replayable), then its strings are cut shorter, and it is marked
+	// truncated.
+	MaxRecordBytes int
+	// BufferBytes bounds the records waiting in the asynchronous buffer (as
+	// well as its count): a record that would pass it is dropped and
+	// counted.
+	BufferBytes int
+}
+
+// DefaultRecordLimits are the config's defaults.
+var DefaultRecordLimits = RecordLimits{MaxFieldBytes: 1024, MaxRecordBytes: 16 << 10, BufferBytes: 16 << 20}
+
+// recordOverhead is what a record costs in memory beyond its strings.
+const recordOverhead = 512
+
+// clip cuts r's caller-influenced strings to max bytes and caps its lists.
+// On the request path it copies them (so that a queued record does not
+// keep the request's memory alive); off it, it redacts the
+// credential-looking words in them. It returns the bytes r's strings then
+// hold.
+func (r *Record) clip(max int, copies, redact bool) int {
+	n := 0
+	s := func(p *string, path bool) {
+		v := *p
+		if len(v) > max {
+			v = cut(v, max)
+			r.Truncated = true
+		}
+		if red, hit := redactIf(redact, v, path); hit {
+			v = red
+		} else if copies && v != "" {
+			v = strings.Clone(v)
+		}
+		*p = v
+		n += len(v)
+	}
+	q := &r.Request
+	s(&q.Method, false)
+	s(&q.Host, false)
+	s(&q.Path, true)
+	s(&q.SourceIP, false)
+	s(&q.RequestID, false)
+	s(&r.Principal, false)
+	s(&r.Action, true)
+	s(&r.Resource, true)
+	s(&r.Workload, false)
+	s(&r.Detail, false)
+	s(&r.Caller, false)
+	if t := r.Token; t != nil {
+		s(&t.Iss, false)
+		s(&t.Jti, false)
+	}
+	if rl := r.RateLimit; rl != nil {
+		s(&rl.Rule, false)
+	}
+	list := func(p *[]string) {
+		l := *p
+		if len(l) > maxListed {
+			l = l[:maxListed:maxListed]
+			r.Truncated = true
+		}
+		if l != nil {
+			l = append([]string(nil), l...)
+			if len(l) == 0 {
+				l = []string{}
+			}
+		}
+		for i := range l {
+			s(&l[i], false)
+		}
+		*p = l
+	}
+	list(&r.Policies)
+	list(&r.Errors)
+	return n
+}
+
+// maxListed bounds the policies and errors a record names.
+const maxListed = 64
+
+// cut is s's first max bytes or fewer, ending at a rune boundary.
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// boundCedar is l within the limits, its strings copied and its
+// caller-controlled ones (the request, path parameters, extensions, the
+// resource) with credential-looking words redacted; nil when it does not
+// fit (a string over maxField, or more than budget bytes in all, each value
+// costing its bytes and its estimated overhead in memory), and then the
+// record is not replayable. size is its estimated size in memory.
+func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, size int) {
+	b := cedarBounder{maxField: maxField, budget: budget}
+	c := *l
+	c.Principal = b.uid(l.Principal, false)
+	c.Action = b.uid(l.Action, true)
+	c.Resource = b.uid(l.Resource, true)
+	c.Parents = b.uids(l.Parents)
+	c.ResourceParents = b.uids(l.ResourceParents)
+	// An AuthZEN caller states the attributes and the whole context.
+	stated := l.Source == policy.SourceAuthZEN
+	if l.Attrs != nil {
+		a := b.record(*l.Attrs, stated)
+		c.Attrs = &a
+	}
+	if l.ResourceAttrs != nil {
+		a := b.record(*l.ResourceAttrs, true)
+		c.ResourceAttrs = &a
+	}
+	ctx := make(cedar.RecordMap, l.Context.Len())
+	for k, v := range l.Context.All() {
+		if b.over() {
+			break
+		}
+		switch k {
+		case "request", "path_params", "extensions":
+			ctx[b.str(k, false, false)] = b.value(v, true, k == "path_params")
+		default:
+			ctx[b.str(k, stated, false)] = b.value(v, stated, false)
+		}
+	}
+	c.Context = cedar.NewRecord(ctx)
+	if b.over() {
+		return nil, 0
+	}
+	return &c, b.used
+}
+
+type uidT = types.ImplicitlyMarshaledEntityUID
+
+type cedarBounder struct {
+	maxField, budget, used int
+	failed                 bool
+}
+
+func (b *cedarBounder) over() bool { return b.failed || b.used > b.budget }
+
+// str bounds and copies one string, redacting it when caller-controlled.
+func (b *cedarBounder) str(s cedar.String, redact, path bool) cedar.String {
+	if len(s) > b.maxField {
+		b.failed = true
+		return ""
+	}
+	b.used += len(s) + valueCost
+	if redact {
+		if r, hit := credential.Redact(string(s), path); hit {
+			return cedar.String(r)
+		}
+	}
+	return cedar.String(strings.Clone(string(s)))
+}
+
+func (b *cedarBounder) uid(u uidT, path bool) uidT {
+	e := cedar.EntityUID(u)
+	return uidT(cedar.NewEntityUID(cedar.EntityType(b.str(cedar.String(e.Type), false, false)), b.str(e.ID, path, path)))
+}
+
+func (b *cedarBounder) uids(us []uidT) []uidT {
+	if us == nil {
+		return nil
+	}
+	out := make([]uidT, 0, len(us))
+	for _, u := range us {
+		if b.over() {
+			break
+		}
+		out = append(out, b.uid(u, false))
+	}
+	return out
+}
+
+func (b *cedarBounder) record(r cedar.Record, redact bool) cedar.Record {
+	b.used += containerCost
+	m := make(cedar.RecordMap, r.Len())
+	for k, v := range r.All() {
+		if b.over() {
+			break
+		}
+		m[b.str(k, redact, false)] = b.value(v, redact, k == "path")
+	}
+	return cedar.NewRecord(m)
+}
+
+func (b *cedarBounder) value(v cedar.Value, redact, path bool) cedar.Value {
+	if b.over() {
+		return cedar.String("")
+	}
+	switch x := v.(type) {
+	case cedar.String:
+		return b.str(x, redact, path)
+	case cedar.Record:
+		return b.record(x, redact)
+	case cedar.Set:
+		b.used += containerCost
+		vs := make([]cedar.Value, 0, x.Len())
+		for e := range x.All() {
+			if b.over() {
+				break
+			}
+			vs = append(vs, b.value(e, redact, path))
+		}
+		return cedar.NewSet(vs...)
+	case cedar.EntityUID:
+		return cedar.EntityUID(b.uid(uidT(x), redact))
+	}
+	b.used += valueCost
+	return v
+}
+
+// valueCost and containerCost are what a Cedar value, and a record or set
+// beyond its values, cost in memory (measured: about 185 bytes for a query
+// parameter, its name and a set of one string). Counted against
+// max_record_bytes, they keep a Cedar section of thousands of tiny values
+// from holding many times its size.
+const (
+	valueCost     = 64
+	containerCost = 192
+)
+
+func redactIf(on bool, s string, path bool) (string, bool) {
+	if !on {
+		return s, false
+	}
+	return credential.Redact(s, path)
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/wardenauthz/warden/authz/admin"
+	"github.com/wardenauthz/warden/authz/console"
+)
+
+// adminCreds are the admin gRPC server's TLS credentials: with the console
+// on, the split listener terminates TLS (console.Split) and the server
+// takes its connections as they are.
+func (s *Service) adminCreds(tc *tls.Config) grpc.ServerOption {
+	if s.Config.Admin.Console {
+		s.adminTLS = tc
+		return grpc.Creds(console.TLSDone())
+	}
+	return grpc.Creds(credentials.NewTLS(tc))
+}
+
+// newConsole builds the console (admin.console) over the admin API's
+// guard and service.
+func (s *Service) newConsole(g *admin.Guard, svc *admin.Service) error {
+	if !s.Config.Admin.Console {
+		return nil
+	}
+	c, err := console.New(console.Options{Auth: g, Logs: s.Logs, Admin: svc, Policies: s.Policies, Now: s.now, Logger: s.logger})
+	if err != nil {
+		return err
+	}
+	s.console = c
+	return nil
+}
+
+// serveAdmin serves the admin listener: the admin API, and the console
+// beside it when on. stop ends the console's server.
+func (s *Service) serveAdmin(lis net.Listener, errc chan<- error) (stop func(context.Context)) {
+	if s.console == nil {
+		go func() { errc <- s.admin.Serve(lis) }()
+		return func(context.Context) {}
+	}
+	gl, hl := console.Split(lis, s.adminTLS)
+	base, cancel := context.WithCancel(context.Background())
+	hs := &http.Server{Handler: s.console, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, BaseContext: func(net.Listener) context.Context { return base }}
+	go func() { errc <- s.admin.Serve(gl) }()
+	go func() {
+		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			errc <- err
+		}
+	}()
+	return func(ctx context.Context) {
+		ctx, stop := context.WithTimeout(ctx, 2*time.Second)
+		defer stop()
+		cancel() // live views end
+		_ = hs.Shutdown(ctx)
+		_ = hs.Close()
+	}
+}
