@@ -548,6 +548,7 @@ func TestConfigValidate(t *testing.T) {
 		}), "issuers[0].jwks_refresh.max_interval: must be between min_interval (1h0m0s) and 24h, got 1m0s"},
 		{"no audience", issuer(func(is *identity.IssuerConfig) { is.Audiences = nil }), "issuers[0].audiences: must list at least one accepted audience"},
 		{"HS256", issuer(func(is *identity.IssuerConfig) { is.Algorithms = []string{"RS256", "HS256"} }), `issuers[0].algorithms[1]: "HS256" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
+		{"dpop HS256", issuer(func(is *identity.IssuerConfig) { is.DPoPAlgorithms = []string{"ES256", "HS256"} }), `issuers[0].dpop_algorithms[1]: "HS256" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
 		{"none", issuer(func(is *identity.IssuerConfig) { is.Algorithms = []string{"none"} }), `issuers[0].algorithms[0]: "none" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
 		{"skew large", issuer(func(is *identity.IssuerConfig) { is.ClockSkew = new(time.Hour) }), "issuers[0].clock_skew: must be between 0s and 5m, got 1h0m0s"},
 		{"skew negative", issuer(func(is *identity.IssuerConfig) { is.ClockSkew = new(-time.Second) }), "issuers[0].clock_skew: must be between 0s and 5m, got -1s"},
