@@ -43,6 +43,13 @@ func warden(t *testing.T, p *provider, skew time.Duration) (*identity.Authentica
 	if err != nil {
 		t.Fatal(err)
 	}
+	start(t, a)
+	return a, clk
+}
+
+// start fetches a's keys until the test ends, and waits for them.
+func start(t *testing.T, a *identity.Authenticator) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a.Start(ctx)
@@ -52,7 +59,6 @@ func warden(t *testing.T, p *provider, skew time.Duration) (*identity.Authentica
 		}
 		return nil
 	})
-	return a, clk
 }
 
 func check(a *identity.Authenticator, tok string) (identity.Identity, error) {
