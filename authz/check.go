@@ -299,13 +299,14 @@ func (a *Authorizer) authenticate(ctx context.Context, in *request) (identity.Id
 // checkRevocation denies a revoked token (token_revoked), or unavailable
 // when the revocation state cannot be read (unless
 // revocation.fail_open). Revocation is by jti or by principal: id.ID is
-// "issuer|sub", or "issuer|client_id" for a client-credentials token.
+// "issuer|sub", or "issuer|client_id" for a client-credentials token; an
+// API key's subject is ApiKey::"name".
 func (a *Authorizer) checkRevocation(ctx context.Context, id *identity.Identity) *denial {
-	t := id.Token
-	if t == nil || a.o.Revocations == nil {
+	subject, jti, iat, ok := id.RevocationTarget()
+	if !ok || a.o.Revocations == nil {
 		return nil
 	}
-	revoked, err := a.o.Revocations.Revoked(ctx, id.ID, t.Jti, t.RevocationIat())
+	revoked, err := a.o.Revocations.Revoked(ctx, subject, jti, iat)
 	switch {
 	case err != nil && !a.o.RevocationFailOpen:
 		a.o.Metrics.storeError("revocation")
@@ -549,6 +550,9 @@ func (in *request) policyRequest(id *identity.Identity, v *tokenViews) *policy.R
 		SourcePort: in.sourcePort,
 		Time:       in.time,
 		Extensions: in.extensions,
+	}
+	if k := id.APIKey; k != nil {
+		r.Principal.Attributes = k.Attributes
 	}
 	if p := id.Peer; p != nil {
 		r.Workload = &policy.Workload{ID: p.ID, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount}

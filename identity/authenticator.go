@@ -42,6 +42,8 @@ type Options struct {
 	// test` verifies the tokens it signs with SignStatic offline, through
 	// every other check of the issuer (issuer, audience, typ, times, claims).
 	TestKey *rsa.PrivateKey
+	// APIKeyLookup reads API key entries from Redis (identity.api_keys.redis).
+	APIKeyLookup APIKeyLookup
 }
 
 // Authenticator verifies credentials. It is safe for concurrent use.
@@ -55,6 +57,11 @@ type Authenticator struct {
 	now       func() time.Time
 	replay    ReplayCache
 	nonces    *nonces
+	// introspect are the issuers that introspect all their tokens (by iss);
+	// opaque the one that introspects tokens that are not JWTs.
+	introspect map[string]*introspector
+	opaque     *introspector
+	apiKeys    *apiKeys
 }
 
 // New builds an Authenticator. It does no I/O: call Start to fetch keys.
@@ -104,7 +111,30 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		}
 		ks := newRemoteKeys(ic, o.HTTPClient, o.Now, o.Observe, o.Logger)
 		a.remote = append(a.remote, ks)
-		a.issuers[ic.Issuer] = newIssuer(ic, ks, o.Now)
+		is := newIssuer(ic, ks, o.Now)
+		a.issuers[ic.Issuer] = is
+		if ic.Introspection != nil {
+			in, err := newIntrospector(is, o.HTTPClient, o.Now)
+			if err != nil {
+				return nil, err
+			}
+			if ic.Introspection.Tokens == IntrospectAll {
+				if a.introspect == nil {
+					a.introspect = map[string]*introspector{}
+				}
+				a.introspect[ic.Issuer] = in
+			}
+			if ic.Introspection.Tokens == IntrospectOpaque {
+				a.opaque = in
+			}
+		}
+	}
+	if cfg.APIKeys != nil {
+		k, err := newAPIKeys(*cfg.APIKeys, o.APIKeyLookup, o.Logger)
+		if err != nil {
+			return nil, err
+		}
+		a.apiKeys = k
 	}
 	if cfg.DevIssuer.Enabled {
 		keys := test
@@ -125,6 +155,9 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 func (a *Authenticator) Start(ctx context.Context) {
 	for _, ks := range a.remote {
 		go ks.background(ctx, time.After)
+	}
+	if a.apiKeys != nil {
+		go a.apiKeys.watch(ctx)
 	}
 }
 
@@ -187,6 +220,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 		v, is, err := a.verifyToken(ctx, raw)
 		if err == nil {
 			id.Credential, err = a.checkBinding(ctx, is, in, scheme, raw, v.token)
+			if err == nil && v.token.Introspected {
+				id.Credential = CredentialIntrospected
+			}
 		} else if scheme == SchemeDPoP && !IsUnavailable(err) {
 			// A DPoP request is answered with the DPoP challenge (RFC
 			// 9449 §7.1), whatever is wrong with its token.
@@ -197,6 +233,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 		}
 		id.Kind, id.ID, id.Groups, id.Token = v.kind, v.id, v.groups, v.token
 		return id, nil
+	}
+	if a.apiKeys != nil {
+		if key, present := apiKeyCredential(string(in.Authorization)); present {
+			if key == "" {
+				return Identity{Peer: id.Peer}, fmt.Errorf("%w: malformed ApiKey authorization", ErrAPIKey)
+			}
+			k, err := a.apiKeys.verify(ctx, key)
+			if err != nil {
+				return Identity{Peer: id.Peer}, err
+			}
+			id.Kind, id.ID, id.APIKey, id.Credential = APIKey, k.Name, k, CredentialAPIKey
+			id.Groups = append(id.Groups, k.Parents...)
+			return id, nil
+		}
 	}
 	if id.Peer != nil {
 		id.Kind, id.ID = Workload, id.Peer.ID
@@ -296,9 +346,15 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 	if v := a.cache.get(key, now); v != nil {
 		return v, v.issuer, nil
 	}
+	if a.opaque != nil && !looksLikeJWT(raw) {
+		return a.opaque.verify(ctx, raw)
+	}
 	p, err := preparse(raw, a.cfg.MaxTokenBytes)
 	if err != nil {
 		return nil, nil, err
+	}
+	if in, ok := a.introspect[p.iss]; ok {
+		return in.verify(ctx, raw)
 	}
 	is, ok := a.issuers[p.iss]
 	if !ok {
@@ -359,4 +415,13 @@ func principalOf(t *Token) *verified {
 		v.groups = append(v.groups, t.Issuer+"|"+g)
 	}
 	return v
+}
+
+// looksLikeJWT reports whether raw has the shape of a compact JWS or JWE
+// (two or four dots): such a token is judged as a JWT, never sent to an
+// introspection endpoint for its form alone. Opaque tokens may hold a dot
+// (Hydra's do), never two.
+func looksLikeJWT(raw string) bool {
+	n := strings.Count(raw, ".")
+	return n == 2 || n == 4
 }

@@ -24,6 +24,8 @@ type Config struct {
 	// (issuers with dpop_nonce) are made with; replicas must share it.
 	// Unset: a random key per process, good for one replica.
 	DPoPNonceKeyFile string `yaml:"dpop_nonce_key_file"`
+	// APIKeys are the accepted API keys (Authorization: ApiKey <key>).
+	APIKeys *APIKeysConfig `yaml:"api_keys"`
 }
 
 // IssuerConfig describes one trusted OIDC issuer.
@@ -55,6 +57,9 @@ type IssuerConfig struct {
 	DPoPAlgorithms []string `yaml:"dpop_algorithms"`
 	// DPoPNonce requires proofs to carry a server nonce (RFC 9449 §9).
 	DPoPNonce bool `yaml:"dpop_nonce"`
+	// Introspection, when set, judges this issuer's opaque tokens (or all
+	// its tokens) at its introspection endpoint (RFC 7662).
+	Introspection *IntrospectionConfig `yaml:"introspection"`
 }
 
 // DPoP modes.
@@ -135,6 +140,9 @@ func (c *Config) SetDefaults() {
 	if len(c.Workloads.TrustDomains) == 0 {
 		c.Workloads.TrustDomains = []string{"cluster.local"}
 	}
+	if c.APIKeys != nil {
+		c.APIKeys.setDefaults()
+	}
 	for i := range c.Issuers {
 		is := &c.Issuers[i]
 		if len(is.Algorithms) == 0 {
@@ -161,6 +169,9 @@ func (c *Config) SetDefaults() {
 		}
 		if is.Claims.ClientID == "" {
 			is.Claims.ClientID = "client_id"
+		}
+		if is.Introspection != nil {
+			is.Introspection.setDefaults()
 		}
 		r := &is.JWKSRefresh
 		if r.MinInterval == 0 {
@@ -189,6 +200,7 @@ func (c *Config) Validate() error {
 		bad("cache_size", "must not be negative")
 	}
 	names := map[string]bool{DevIssuerName: c.DevIssuer.Enabled}
+	opaque := "" // the issuer that introspects opaque tokens
 	issuers := map[string]bool{}
 	for i, is := range c.Issuers {
 		p := fmt.Sprintf("issuers[%d]", i)
@@ -253,6 +265,18 @@ func (c *Config) Validate() error {
 		if d := is.Skew(); d < 0 || d > 5*time.Minute {
 			bad(p+".clock_skew", "must be between 0s and 5m, got %s", d)
 		}
+		if ic := is.Introspection; ic != nil {
+			ic.validate(p+".introspection", is, bad)
+			if ic.Tokens == IntrospectOpaque {
+				if opaque != "" {
+					bad(p+".introspection.tokens", "opaque tokens carry no issuer, so only one issuer may introspect them; %s does already (set tokens: all here)", opaque)
+				}
+				opaque = p
+			}
+		}
+	}
+	if c.APIKeys != nil {
+		c.APIKeys.validate("api_keys", bad)
 	}
 	for i, td := range c.Workloads.TrustDomains {
 		if td == "" || strings.ContainsAny(td, "/: ") {
@@ -295,4 +319,20 @@ func loopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// ResolvePaths makes the section's file paths (API key file, introspection
+// client secret and key files) relative to the config's directory.
+func (c *Config) ResolvePaths(resolve func(string) string) {
+	if c.APIKeys != nil && c.APIKeys.File != "" {
+		c.APIKeys.File = resolve(c.APIKeys.File)
+	}
+	for i := range c.Issuers {
+		if ic := c.Issuers[i].Introspection; ic != nil {
+			ic.ClientSecretFile = resolve(ic.ClientSecretFile)
+			if k := ic.PrivateKeyJWT; k != nil {
+				k.KeyFile = resolve(k.KeyFile)
+			}
+		}
+	}
 }

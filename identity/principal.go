@@ -30,6 +30,19 @@ func (c *Config) RevocationSubject(s string) (string, error) {
 	if len(s) > maxPrincipalBytes {
 		return "", fmt.Errorf("%d bytes: at most %d", len(s), maxPrincipalBytes)
 	}
+	if q, ok := strings.CutPrefix(s, "ApiKey::"); ok {
+		name, err := strconv.Unquote(q)
+		if err != nil || !strings.HasPrefix(q, `"`) {
+			return "", fmt.Errorf("%q: want ApiKey::\"NAME\"", s)
+		}
+		if c.APIKeys == nil {
+			return "", fmt.Errorf("%q: identity.api_keys is not configured", s)
+		}
+		if err := apiKeyNameError(name); err != nil {
+			return "", fmt.Errorf("%q: name %v", s, err)
+		}
+		return (&APIKeyInfo{Name: name}).RevocationSubject(), nil
+	}
 	for _, typ := range []string{"User::", "Client::"} {
 		if q, ok := strings.CutPrefix(s, typ); ok {
 			u, err := strconv.Unquote(q)

@@ -15,6 +15,8 @@ const (
 	User
 	Client
 	Workload
+	// APIKey is a caller holding an API key (identity.api_keys).
+	APIKey
 )
 
 func (k Kind) String() string {
@@ -25,6 +27,8 @@ func (k Kind) String() string {
 		return "Client"
 	case Workload:
 		return "Workload"
+	case APIKey:
+		return "ApiKey"
 	}
 	return "Anonymous"
 }
@@ -45,6 +49,23 @@ type Identity struct {
 	// Peer is the calling workload (mTLS), nil when there is none. When Kind
 	// is Workload it is also the principal.
 	Peer *WorkloadID
+	// APIKey is the presented API key's entry when Kind is APIKey (ID is
+	// its name, Groups its parents).
+	APIKey *APIKeyInfo
+}
+
+// RevocationTarget is what a revocation check of id asks about: the
+// subject (the principal id for a token, `ApiKey::"NAME"` for an API key),
+// the token's jti, and the issue time a subject revocation compares. ok is
+// false when id holds no revocable credential.
+func (id *Identity) RevocationTarget() (subject, jti string, iat time.Time, ok bool) {
+	switch {
+	case id.Token != nil:
+		return id.ID, id.Token.Jti, id.Token.RevocationIat(), true
+	case id.APIKey != nil:
+		return id.APIKey.RevocationSubject(), "", id.APIKey.Created, true
+	}
+	return "", "", time.Time{}, false
 }
 
 // Token is a verified access token. It never holds the raw token.
@@ -78,6 +99,10 @@ type Token struct {
 	Cnf Confirmation
 	// Claims are all claims as decoded from JSON (numbers as json.Number).
 	Claims map[string]any
+	// Introspected is set when the issuer's introspection endpoint (RFC
+	// 7662), not a signature, vouched for the token; Claims are then the
+	// introspection response's members.
+	Introspected bool
 
 	memo atomic.Pointer[any]
 }

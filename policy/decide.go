@@ -128,6 +128,8 @@ func (s *Set) mapRequest(r *Request) *mapped {
 			am["service_account"] = str(w.ServiceAccount)
 		}
 		attrs = cedar.NewRecord(am)
+	} else if len(r.Principal.Attributes) > 0 {
+		attrs = strRecord(r.Principal.Attributes)
 	}
 	s.addPrincipal(m, principal, parents, attrs)
 	m.req = cedar.Request{

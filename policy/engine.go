@@ -25,8 +25,16 @@ type Engine struct {
 	cur      atomic.Pointer[Set]
 	loaded   atomic.Pointer[time.Time] // when cur was loaded
 	last     atomic.Pointer[reloadStatus]
-	// OnReload, if set, is told of every reload attempt and how long it took.
-	OnReload func(err error, took time.Duration)
+	onReload func(err error, took time.Duration)
+}
+
+// EngineOption configures an Engine at construction.
+type EngineOption func(*Engine)
+
+// OnReload has the engine tell f of every load attempt and how long it
+// took: NewEngine's first load (failed or not) and every Reload.
+func OnReload(f func(err error, took time.Duration)) EngineOption {
+	return func(e *Engine) { e.onReload = f }
 }
 
 type reloadStatus struct {
@@ -35,13 +43,18 @@ type reloadStatus struct {
 }
 
 // NewEngine loads src; it fails if the first load fails.
-func NewEngine(src Source, routes []RouteConfig) (*Engine, error) {
+func NewEngine(src Source, routes []RouteConfig, opts ...EngineOption) (*Engine, error) {
+	e := &Engine{src: src, routes: routes}
+	for _, o := range opts {
+		o(e)
+	}
+	start := time.Now()
 	s, err := Load(src, routes)
+	now := time.Now()
+	e.reloaded(err, now.Sub(start))
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{src: src, routes: routes}
-	now := time.Now()
 	e.cur.Store(s)
 	e.loaded.Store(&now)
 	e.last.Store(&reloadStatus{at: now})
@@ -105,10 +118,15 @@ func (e *Engine) Reload() error {
 		e.loaded.Store(&now)
 	}
 	e.last.Store(&reloadStatus{at: now, err: err})
-	if e.OnReload != nil {
-		e.OnReload(err, now.Sub(start))
-	}
+	e.reloaded(err, now.Sub(start))
 	return err
+}
+
+// reloaded tells the OnReload hook of a load attempt.
+func (e *Engine) reloaded(err error, took time.Duration) {
+	if e.onReload != nil {
+		e.onReload(err, took)
+	}
 }
 
 // Watch reloads when anything in dir (a directory on disk) changes, until

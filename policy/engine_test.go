@@ -21,12 +21,14 @@ func TestReloadKeepsLastGood(t *testing.T) {
 		}
 	}
 	write("a.cedar", `@id("a") permit(principal, action, resource);`)
-	e, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil)
+	reloads := make(chan error, 16)
+	e, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil, OnReload(func(err error, _ time.Duration) { reloads <- err }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloads := make(chan error, 16)
-	e.OnReload = func(err error, _ time.Duration) { reloads <- err }
+	if err := <-reloads; err != nil { // the first load is told too
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := e.Watch(ctx, dir, slog.New(slog.DiscardHandler)); err != nil {
@@ -77,12 +79,14 @@ func TestWatchSubdirectories(t *testing.T) {
 		}
 	}
 	write("team/a.cedar", `@id("a") permit(principal, action, resource);`)
-	e, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil)
+	reloads := make(chan error, 16)
+	e, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil, OnReload(func(err error, _ time.Duration) { reloads <- err }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloads := make(chan error, 16)
-	e.OnReload = func(err error, _ time.Duration) { reloads <- err }
+	if err := <-reloads; err != nil { // the first load is told too
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := e.Watch(ctx, dir, slog.New(slog.DiscardHandler)); err != nil {
@@ -105,4 +109,36 @@ func TestWatchSubdirectories(t *testing.T) {
 	waitFor(3)
 	write("new/d.cedar", `@id("d") permit(principal, action, resource);`) // in the directory made after the watch began
 	waitFor(4)
+}
+
+// TestOnReloadSeesFirstLoad: the hook given at construction hears of the
+// first load, a failed one too (a hook set afterwards could not).
+func TestOnReloadSeesFirstLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		wantErr    bool
+	}{
+		{"good", `@id("a") permit(principal, action, resource);`, false},
+		{"broken", `@id("a") permit(principal action, resource);`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "a.cedar"), []byte(tc.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var got []error
+			_, err := NewEngine(Source{FS: os.DirFS(dir), Dir: ".", Name: dir}, nil, OnReload(func(err error, took time.Duration) {
+				if took < 0 {
+					t.Errorf("took %s", took)
+				}
+				got = append(got, err)
+			}))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("NewEngine: %v, want error %v", err, tc.wantErr)
+			}
+			if len(got) != 1 || (got[0] != nil) != tc.wantErr || (got[0] != nil && got[0].Error() != err.Error()) {
+				t.Errorf("hook heard %v, want one call with the load's error %v", got, err)
+			}
+		})
+	}
 }

@@ -104,7 +104,7 @@ func TestValidationProblemOnce(t *testing.T) {
 		t.Fatal("want an error")
 	}
 	got := err.Error()
-	if strings.Count(got, "\n") != 0 || !strings.Contains(got, "policies/a.cedar:3:12: policy \"a\": attribute `level` on entity types `Client`, `Workload`, `Anonymous` not found") {
+	if strings.Count(got, "\n") != 0 || !strings.Contains(got, "policies/a.cedar:3:12: policy \"a\": attribute `level` on entity types `Client`, `Workload`, `Anonymous`, `ApiKey` not found") {
 		t.Errorf("got:\n%s", got)
 	}
 }

@@ -16,9 +16,12 @@ import (
 
 // Principal is who is calling, as the identity stage found it.
 type Principal struct {
-	Type   string // User, Client, Workload or Anonymous
+	Type   string // User, Client, Workload, Anonymous or ApiKey
 	ID     string
 	Groups []string // Group entity ids (the principal's parents)
+	// Attributes are the principal entity's string attributes (an API
+	// key's, from its file).
+	Attributes map[string]string
 }
 
 // Workload is a SPIFFE workload identity.

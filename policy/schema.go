@@ -31,7 +31,7 @@ import (
 var userRecordTypes = []string{"Headers", "Query", "Extensions", "TokenClaims"}
 
 // principalTypes are the principal types Warden builds (identity kinds).
-var principalTypes = []sast.EntityTypeRef{"User", "Client", "Workload", "Anonymous"}
+var principalTypes = []sast.EntityTypeRef{"User", "Client", "Workload", "Anonymous", "ApiKey"}
 
 // ModelSchema is the Cedar schema of Warden's model for the set's routes
 // (principal types, the routes' resource types, every method and route
@@ -51,7 +51,7 @@ func (s *Set) ModelSchema() (*schema.Schema, error) {
 		case "Workload":
 			e.Shape = sast.RecordType{"trust_domain": req(str), "namespace": opt(str), "service_account": opt(str)}
 			e.ParentTypes = []sast.EntityTypeRef{"Group"}
-		case "User", "Client":
+		case "User", "Client", "ApiKey": // an API key's attributes: declare entity ApiKey in [Group] {...};
 			e.ParentTypes = []sast.EntityTypeRef{"Group"}
 		}
 		w.Entities[sast.Ident(p)] = e

@@ -3,16 +3,15 @@ package admin
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/capool"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
@@ -31,14 +30,14 @@ func Dial(addr string, o ClientOptions) (adminv1.AdminServiceClient, func() erro
 	var opts []grpc.DialOption
 	secure := o.CAFile != ""
 	if secure {
-		pem, err := os.ReadFile(o.CAFile)
+		roots, err := capool.Load(o.CAFile)
+		if errors.Is(err, capool.ErrNoCertificates) {
+			err = fmt.Errorf("%s: %w", o.CAFile, err)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
-		tc := &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("%s: no certificates", o.CAFile)
-		}
+		tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 		if o.CertFile != "" {
 			c, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 			if err != nil {

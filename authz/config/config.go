@@ -448,6 +448,7 @@ func (c *Config) setDefaults() {
 	c.Server.GRPC.setDefaults()
 	c.Server.HTTPAuthz.setDefaults()
 	c.Identity.SetDefaults()
+	c.Identity.ResolvePaths(c.Resolve)
 	c.Policy.SetDefaults()
 	c.RateLimit.SetDefaults()
 	c.Revocation.SetDefaults()
@@ -637,6 +638,9 @@ func (c *Config) validate() fielderr.List {
 			l.MaxHeaderBytes+l.MaxBodyBytes, c.Server.MaxRecvBytes)
 	}
 	errs = append(errs, fielderr.Within("identity", c.Identity.Validate())...)
+	if k := c.Identity.APIKeys; k != nil && k.Redis != nil && c.Store.Kind != "redis" {
+		bad("identity.api_keys.redis", "needs store.kind: redis (the keys are read from its Redis)")
+	}
 	if c.Identity.DevIssuer.Enabled && !Loopback(c.Server.GRPCAddr) {
 		bad("identity.dev_issuer.enabled", "the dev issuer is for local use only: server.grpc_addr %q is not a loopback address", c.Server.GRPCAddr)
 	}

@@ -34,7 +34,8 @@ func (s *Service) AuthZENHandler() (http.Handler, error) {
 	return authzen.New(o), nil
 }
 
-// ServeAuthZEN serves the AuthZEN API on lis until ctx ends.
+// ServeAuthZEN serves the AuthZEN API on lis until ctx ends. Its error is
+// the listener's failure, or a shutdown that did not finish in time.
 func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 	h, err := s.AuthZENHandler()
 	if err != nil {
@@ -72,6 +73,5 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
-	return nil
+	return named("shutdown: server.authzen_addr", hs.Shutdown(sctx))
 }

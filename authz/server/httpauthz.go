@@ -60,9 +60,9 @@ func (s *Service) HTTPAuthzServer() *http.Server {
 
 // serveHTTPAuthz serves s.HTTPAuthzListener when set; the returned func
 // shuts it down.
-func (s *Service) serveHTTPAuthz(errc chan<- error) func(context.Context) {
+func (s *Service) serveHTTPAuthz(errc chan<- error) func(context.Context) error {
 	if s.HTTPAuthzListener == nil {
-		return func(context.Context) {}
+		return func(context.Context) error { return nil }
 	}
 	hs := s.HTTPAuthzServer()
 	go func() {
@@ -70,5 +70,5 @@ func (s *Service) serveHTTPAuthz(errc chan<- error) func(context.Context) {
 			errc <- err
 		}
 	}()
-	return func(ctx context.Context) { _ = hs.Shutdown(ctx) }
+	return func(ctx context.Context) error { return named("server.http_authz_addr", hs.Shutdown(ctx)) }
 }

@@ -2,6 +2,20 @@
 // policy and shared-state components, the ext_authz gRPC server (with
 // health, reflection and keepalive), and the HTTP listener for metrics and
 // probes. It owns start-up and the shutdown sequence.
+//
+// New assembles a Service through one builder per part, in order:
+//
+//	newService        metrics registry              server.go
+//	buildIdentity     issuers, dev key              server.go
+//	buildPolicies     policy engine (reload hook)   server.go
+//	buildStore        memory or Redis store         store.go
+//	buildDecisionLog  sinks, async log, its source  server.go
+//	buildTracing      OTLP tracer                   server.go
+//	buildAdmin        admin API server              listeners.go
+//
+// Serve then runs the listeners (listeners.go, httpauthz.go, authzen.go,
+// limits.go) and shuts down in order, returning what failed to close.
+// Config and certificate reloads are in reload.go and tlsreload.go.
 package server
 
 import (
@@ -15,36 +29,28 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/wardenauthz/warden/authz"
-	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/policy"
-	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit"
 )
 
@@ -102,6 +108,10 @@ type Service struct {
 	stopping atomic.Bool
 	closers  []func() error
 
+	// redis is the Redis store (also Store), nil with the memory store: the
+	// decision log's stream sink and source share its client.
+	redis *ratelimit.Redis
+
 	// Config reloads (reload.go): the store's counter and the policy
 	// source they build on, the metric, the latest error.
 	counter       ratelimit.Counter
@@ -111,8 +121,55 @@ type Service struct {
 	configErr     atomic.Pointer[error]
 }
 
-// New builds a Service; it does no network I/O.
-func New(cfg *config.Config, o Options) (*Service, error) {
+// New builds a Service; it does no network I/O. Each part has its
+// builder, called in this order: metrics (newService), identity, policies,
+// store, decision log, tracing, then the authorizer over them and the
+// listeners' servers (admin; GRPCServer and HTTPHandler at Serve).
+func New(cfg *config.Config, o Options) (_ *Service, err error) {
+	o.setDefaults(cfg)
+	s := newService(cfg, o)
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cerr := s.Close(); cerr != nil { // release what the builders opened
+			err = errors.Join(err, cerr)
+		}
+	}()
+	// What can fail once per request (a store, a sink) warns once per
+	// interval with a count; the metrics count every failure.
+	o.Logger = slog.New(newRateLogged(s.logger.Handler()))
+	if s.Authn, err = s.buildIdentity(o); err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		s.logger.Warn("config warning: " + w)
+	}
+	if s.Policies, err = s.buildPolicies(o); err != nil {
+		return nil, err
+	}
+	if err := s.buildStore(o); err != nil {
+		return nil, err
+	}
+	// The rate-limit rules go with the routes and policies (one generation
+	// per config reload).
+	s.Policies.Attach(s.live(cfg))
+	if err := s.buildDecisionLog(o); err != nil {
+		return nil, err
+	}
+	tracer, err := s.buildTracing(o)
+	if err != nil {
+		return nil, err
+	}
+	s.Authorizer = authz.New(s.authzOptions(o, tracer))
+	if err := s.buildAdmin(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// setDefaults fills in what o leaves unset.
+func (o *Options) setDefaults(cfg *config.Config) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -128,14 +185,15 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	if o.Node == "" {
 		o.Node, _ = os.Hostname()
 	}
+}
+
+// newService is the Service before its parts: the registry with the
+// application's metrics and the server's own.
+func newService(cfg *config.Config, o Options) *Service {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
 	s := &Service{Config: cfg, Metrics: m, metrics: newMetrics(reg), Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
-	// What can fail once per request (a store, a sink) warns once per
-	// interval with a count; the metrics count every failure.
-	reqLog := slog.New(newRateLogged(o.Logger.Handler()))
-	o.Logger = reqLog
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
 		Help: "gRPC streams refused because the listener had max_streams (or max_buffered_bytes of streams) open and the connection its reserve.",
@@ -145,20 +203,38 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		Name: "warden_config_reloads_total", Help: "Reloads of warden.yaml (file change or SIGHUP), by result.",
 	}, []string{"result"})
 	reg.MustRegister(s.configReloads)
+	return s
+}
 
+// buildIdentity builds the authenticator of cfg's issuers (and the dev
+// issuer, its key loaded or created).
+func (s *Service) buildIdentity(o Options) (*identity.Authenticator, error) {
+	cfg := s.Config
 	idOpts := identity.Options{
 		HTTPClient: o.HTTPClient,
 		Now:        o.Now,
 		Observe:    func(issuer, result string) { s.metrics.jwksFetches.WithLabelValues(issuer, result).Inc() },
 		Logger:     s.logger, // it limits key fetch failures per issuer itself
 		TestKey:    o.TestKey,
-		Replay:     storeReplay{s}, // the store is built below
+		Replay:     storeReplay{s}, // the store is built after identity
 	}
 	nonceKey, err := dpopNonceKey(cfg)
 	if err != nil {
 		return nil, err
 	}
 	idOpts.DPoPNonceKey = nonceKey
+	if k := cfg.Identity.APIKeys; k != nil && k.Redis != nil {
+		idOpts.APIKeyLookup = func(ctx context.Context, id string) ([]byte, bool, error) {
+			if s.redis == nil { // the store is built after identity
+				return nil, false, errors.New("api_keys.redis needs store.kind: redis")
+			}
+			b, err := s.redis.Client().HGet(ctx, k.Redis.Key, id).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return nil, false, nil
+			}
+			return b, err == nil, err
+		}
+	}
 	if cfg.Identity.DevIssuer.Enabled && o.TestKey == nil {
 		k, err := DevKey(cfg)
 		if err != nil {
@@ -170,40 +246,32 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s.Authn = authn
-	for _, w := range cfg.Warnings {
-		s.logger.Warn("config warning: " + w)
-	}
+	return authn, nil
+}
 
+// buildPolicies loads the policy engine; every load, the first included,
+// is counted and timed.
+func (s *Service) buildPolicies(o Options) (*policy.Engine, error) {
+	cfg := s.Config
 	src := cfg.PolicySource()
 	src.FullContext = o.FullContext
 	src.Replayable = cfg.DecisionLog.Replayable
-	eng, err := policy.NewEngine(src, cfg.Policy.Routes)
-	if err != nil {
-		s.metrics.reloads.WithLabelValues("error").Inc()
-		return nil, err
-	}
-	s.metrics.reloads.WithLabelValues("ok").Inc()
-	eng.OnReload = func(err error, took time.Duration) {
+	s.policySrc = src
+	return policy.NewEngine(src, cfg.Policy.Routes, policy.OnReload(func(err error, took time.Duration) {
 		s.metrics.reloadDuration.Observe(took.Seconds())
 		if err != nil {
 			s.metrics.reloads.WithLabelValues("error").Inc()
 		} else {
 			s.metrics.reloads.WithLabelValues("ok").Inc()
 		}
-	}
-	s.Policies = eng
-	s.policySrc = src
+	}))
+}
 
-	counter, err := s.newStore(cfg, o)
-	if err != nil {
-		return nil, err
-	}
-	s.counter = counter
-	// The rate-limit rules go with the routes and policies (one generation
-	// per config reload).
-	eng.Attach(s.live(cfg))
-
+// buildDecisionLog builds the decision log (its sinks, the async log) and
+// the source the admin API queries: the queryable sink, else a ring of
+// this replica's recent records.
+func (s *Service) buildDecisionLog(o Options) error {
+	cfg, m, reqLog := s.Config, s.Metrics, o.Logger
 	var sinks []decisionlog.LineSink
 	for _, sk := range cfg.DecisionLog.Sinks {
 		switch sk.Kind {
@@ -212,37 +280,65 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		case "file":
 			sinks = append(sinks, decisionlog.WriterSink(&lumberjack.Logger{Filename: cfg.Resolve(sk.Path), MaxSize: sk.MaxSizeMB, MaxBackups: sk.MaxBackups}))
 		case "redis_stream":
-			r, ok := s.Store.(*ratelimit.Redis)
-			if !ok {
-				return nil, errors.New("decision_log: a redis_stream sink needs store.kind: redis")
+			if s.redis == nil {
+				return errors.New("decision_log: a redis_stream sink needs store.kind: redis")
 			}
-			sinks = append(sinks, decisionlog.NewRedisStreamSink(r.Client(), decisionlog.RedisStreamOptions{
+			sinks = append(sinks, decisionlog.NewRedisStreamSink(s.redis.Client(), decisionlog.RedisStreamOptions{
 				Stream: sk.Stream, MaxLen: sk.MaxLen, OnError: func(error) { m.StoreError("decision_log") },
 			}))
 		}
 	}
-	var rc redis.UniversalClient
-	if r, ok := s.Store.(*ratelimit.Redis); ok {
-		rc = r.Client()
-	}
 	var ring *decisionlog.Ring
-	if src := logSource(cfg, rc); src != nil {
+	if src := logSource(cfg, s.redisClient()); src != nil {
 		s.Logs = src
 	} else {
 		ring = decisionlog.NewRing(cfg.DecisionLog.MemoryRecords, cfg.DecisionLog.MemoryBytes)
 		s.Logs = ring
 	}
 	s.Log = decisionlog.New(decisionlog.Options{
-		Size: cfg.DecisionLog.BufferSize, Limits: cfg.DecisionLog.RecordLimits(), Sinks: sinks, Registerer: reg, Keep: ring,
+		Size: cfg.DecisionLog.BufferSize, Limits: cfg.DecisionLog.RecordLimits(), Sinks: sinks, Registerer: s.Registry, Keep: ring,
 		OnError: func(err error) { reqLog.Warn("decision log write failed; records lost", "err", err) },
 	})
+	return nil
+}
 
-	ao := authz.Options{
-		Authenticator:        authn,
-		Policies:             eng,
+// buildTracing is the tracer of tracing.otlp_endpoint (nil when unset: the
+// authorizer then traces nothing); its provider is shut down by Close.
+func (s *Service) buildTracing(o Options) (trace.Tracer, error) {
+	t := s.Config.Tracing
+	if t.OTLPEndpoint == "" {
+		return nil, nil
+	}
+	opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(t.OTLPEndpoint)}
+	if t.Insecure {
+		opts = append(opts, otlptracegrpc.WithInsecure())
+	}
+	exp, err := otlptracegrpc.New(context.Background(), opts...) // connects lazily
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*t.SampleRatio))),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "warden"), attribute.String("service.instance.id", o.Node))),
+	)
+	s.closers = append(s.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return named("tracing", tp.Shutdown(ctx))
+	})
+	return tp.Tracer("github.com/wardenauthz/warden"), nil
+}
+
+// authzOptions wire the built parts into the authorizer.
+func (s *Service) authzOptions(o Options, tracer trace.Tracer) authz.Options {
+	cfg := s.Config
+	return authz.Options{
+		Authenticator:        s.Authn,
+		Policies:             s.Policies,
 		Revocations:          s.Store,
 		Recorder:             s.Log,
-		Metrics:              m,
+		Metrics:              s.Metrics,
 		Logger:               o.Logger,
 		Now:                  o.Now,
 		Node:                 o.Node,
@@ -252,68 +348,8 @@ func New(cfg *config.Config, o Options) (*Service, error) {
 		RateLimitFailOpen:    *cfg.RateLimit.FailOpen,
 		SampleAllow:          *cfg.DecisionLog.SampleAllow,
 		Limits:               cfg.Server.Limits,
+		Tracer:               tracer,
 	}
-	if t := cfg.Tracing; t.OTLPEndpoint != "" {
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(t.OTLPEndpoint)}
-		if t.Insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		exp, err := otlptracegrpc.New(context.Background(), opts...) // connects lazily
-		if err != nil {
-			return nil, fmt.Errorf("tracing: %w", err)
-		}
-		tp := sdktrace.NewTracerProvider(
-			sdktrace.WithBatcher(exp),
-			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*t.SampleRatio))),
-			sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "warden"), attribute.String("service.instance.id", o.Node))),
-		)
-		s.closers = append(s.closers, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return tp.Shutdown(ctx)
-		})
-		ao.Tracer = tp.Tracer("github.com/wardenauthz/warden")
-	}
-	s.Authorizer = authz.New(ao)
-	if err := s.newAdmin(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// newAdmin builds the admin API's server when the config enables it.
-func (s *Service) newAdmin() error {
-	a := s.Config.Admin
-	if !a.Enabled() {
-		return nil
-	}
-	g := &admin.Guard{TokenFile: s.Config.Resolve(a.TokenFile), Clients: a.Clients, Logger: s.logger}
-	if a.DevToken && a.TokenFile == "" {
-		p, err := admin.EnsureDevToken()
-		if err != nil {
-			return fmt.Errorf("admin.dev_token: %w", err)
-		}
-		g.TokenFile = p
-	}
-	if err := g.Check(); err != nil {
-		return err
-	}
-	s.AdminTokenFile = g.TokenFile
-	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(adminMaxRecv)},
-		grpcLimits(adminLimits(s.Config.Server.GRPC), adminMaxRecv, s.refused.WithLabelValues("admin").Inc)...)
-	if a.TLS.CertFile != "" {
-		// token callers need no certificate
-		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
-		if err != nil {
-			return err
-		}
-		opts = append(opts, s.adminCreds(tc))
-	}
-	s.admin = grpc.NewServer(opts...)
-	svc := &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
-		Subjects: s.Config.Identity.RevocationSubject}
-	adminv1.RegisterAdminServiceServer(s.admin, svc)
-	return s.newConsole(g, svc)
 }
 
 // logSource is cfg's queryable decision log sink: the Redis stream (every
@@ -363,75 +399,6 @@ const RepeatedLogInterval = 10 * time.Second
 // keepOpen hides an io.Writer's Close (stdout outlives the decision log).
 type keepOpen struct{ io.Writer }
 
-// newStore builds the configured store and the Counter rate limiting uses
-// (with fail_open, a Redis failure falls back to a per-instance limiter).
-func (s *Service) newStore(cfg *config.Config, o Options) (ratelimit.Counter, error) {
-	memory := func() *ratelimit.Memory {
-		m := ratelimit.NewMemorySize(cfg.Store.Memory.MaxKeys)
-		s.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "warden", Subsystem: "ratelimit", Name: "evictions_total",
-			Help: "Rate-limit buckets evicted from memory to stay within store.memory.max_keys.",
-		}, func() float64 { return float64(m.Evicted()) }))
-		return m
-	}
-	if cfg.Store.Kind != "redis" {
-		m := memory()
-		s.Store = m
-		return m, nil
-	}
-	r, err := NewRedisStore(cfg, o.Logger, 0)
-	if err != nil {
-		return nil, err
-	}
-	s.Store = r
-	s.closers = append(s.closers, r.Close)
-	if !*cfg.RateLimit.FailOpen {
-		return r, nil
-	}
-	return &ratelimit.Fallback{Primary: r, Local: memory(), OnError: func(err error) {
-		s.Metrics.StoreError("ratelimit_fallback")
-		o.Logger.Warn("rate limit store failed; counting on this replica (ratelimit.fail_open)", "err", err)
-	}}, nil
-}
-
-// CLIRedisTimeout is the CLI's store.redis.timeout (warden logs, revoke):
-// they read whole pages of records, and no Envoy waits; each operation is
-// bounded by ten times it (see ratelimit.NewRedisClient).
-const CLIRedisTimeout = time.Second
-
-// NewRedisStore connects the Redis store of cfg (it does no I/O yet). Every
-// Redis operation is bounded by timeout, by store.redis.timeout when 0.
-func NewRedisStore(cfg *config.Config, log *slog.Logger, timeout time.Duration) (*ratelimit.Redis, error) {
-	rc := cfg.Store.Redis
-	pw, err := cfg.RedisPassword()
-	if err != nil {
-		return nil, err
-	}
-	opts := &redis.UniversalOptions{Addrs: rc.Addrs, MasterName: rc.MasterName, Username: rc.Username, Password: pw, DB: rc.DB}
-	if t := rc.TLS; t.On() {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-		if t.CAFile != "" {
-			if tc.RootCAs, err = certPool(cfg.Resolve(t.CAFile)); err != nil {
-				return nil, fmt.Errorf("store.redis.tls.ca_file: %w", err)
-			}
-		}
-		if t.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.Resolve(t.CertFile), cfg.Resolve(t.KeyFile))
-			if err != nil {
-				return nil, fmt.Errorf("store.redis.tls: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		opts.TLSConfig = tc
-	}
-	if timeout == 0 {
-		timeout = rc.Timeout
-	}
-	return ratelimit.NewRedis(ratelimit.NewRedisClient(opts, timeout), ratelimit.RedisOptions{
-		Timeout: timeout, MaxStaleness: cfg.Revocation.MaxStaleness, Logger: log,
-	}), nil
-}
-
 // DevKey loads (creating on first use) the dev issuer key of cfg.
 func DevKey(cfg *config.Config) (*rsa.PrivateKey, error) {
 	path := cfg.Resolve(cfg.Identity.DevIssuer.KeyFile)
@@ -476,8 +443,8 @@ func (s *Service) Ready() (bool, string) {
 // Start begins background work (key fetches, policy watching).
 func (s *Service) Start(ctx context.Context) {
 	s.Authn.Start(ctx)
-	if r, ok := s.Store.(*ratelimit.Redis); ok {
-		r.Start(ctx)
+	if s.redis != nil {
+		s.redis.Start(ctx)
 	}
 	if dir := s.Config.PolicyDir(); dir != "" && s.Config.Policy.Reload == "watch" {
 		if err := s.Policies.Watch(ctx, dir, s.logger); err != nil {
@@ -486,81 +453,12 @@ func (s *Service) Start(ctx context.Context) {
 	}
 }
 
-// GRPCServer builds the gRPC server with ext_authz, health and reflection.
-func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
-	opts := append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.Config.Server.MaxRecvBytes),
-		// Long-lived workers run the Checks: a fresh goroutine per stream
-		// would grow its stack through the pipeline on every Check (about a
-		// tenth of the CPU under load); past the workers, grpc-go spawns.
-		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
-	}, grpcLimits(s.Config.Server.GRPC, s.Config.Server.MaxRecvBytes, s.refused.WithLabelValues("grpc").Inc)...)
-	if t := s.Config.Server.TLS; t.CertFile != "" {
-		tc, err := s.listenerTLS(t, "server.tls", false)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
-	}
-	g := grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(g, s.Authorizer)
-	h := health.NewServer()
-	healthpb.RegisterHealthServer(g, h)
-	h.SetServingStatus("envoy.service.auth.v3.Authorization", healthpb.HealthCheckResponse_SERVING)
-	reflection.Register(g)
-	return g, h, nil
-}
-
-// listenerTLS is a listener's TLS config, its files reloaded when they
-// change (tlsFiles); with a client CA, client certificates are required
-// (verified if given, with optionalClient).
-func (s *Service) listenerTLS(t config.TLS, key string, optionalClient bool) (*tls.Config, error) {
-	f, err := newTLSFiles(key, s.Config.Resolve(t.CertFile), s.Config.Resolve(t.KeyFile), s.Config.Resolve(t.ClientCAFile), optionalClient, s.logger,
-		func(err error) {
-			result := "ok"
-			if err != nil {
-				result = "error"
-			}
-			s.metrics.tlsReloads.WithLabelValues(key, result).Inc()
-		})
-	if err != nil {
-		return nil, err
-	}
-	return f.config(), nil
-}
-
-// HTTPHandler serves /metrics, /healthz and /readyz.
-func (s *Service) HTTPHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, detail := s.Ready()
-		if err := s.Policies.LastError(); err != nil {
-			detail = strings.TrimSpace(detail + "\nlast policy reload failed (serving the last good set): " + err.Error())
-		}
-		if err := s.ConfigError(); err != nil {
-			detail = strings.TrimSpace(detail + "\nlast config reload failed (serving the last good config): " + err.Error())
-		}
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "not ready\n"+detail+"\n")
-			return
-		}
-		_, _ = io.WriteString(w, strings.TrimSpace("ready\n"+detail)+"\n")
-	})
-	return mux
-}
-
-// AdminEnabled reports whether Serve wants an admin listener.
-func (s *Service) AdminEnabled() bool { return s.admin != nil }
-
 // Serve runs until ctx ends, then shuts down in order: NOT_SERVING and
 // not-ready, GracefulStop within the grace period (Stop after it), HTTP
-// and admin shutdown, decision log flush. adminLis is nil when the admin
-// API is off.
+// and admin shutdown, decision log flush, store and tracer close. adminLis
+// is nil when the admin API is off. Its error is a listener's failure
+// and what failed to shut down (records not flushed, a client not
+// closed), joined.
 func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.Listener) error {
 	g, h, err := s.GRPCServer()
 	if err != nil {
@@ -602,22 +500,29 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
-	stopHTTPAuthz(sctx)
-	if err := s.Log.Close(sctx); err != nil {
-		serveErr = errors.Join(serveErr, fmt.Errorf("decision log: %w", err))
+	shutdownErr := errors.Join(named("server.http_addr", hs.Shutdown(sctx)), stopHTTPAuthz(sctx),
+		named("decision_log", s.Log.Close(sctx)), s.Close())
+	return errors.Join(serveErr, named("shutdown", shutdownErr))
+}
+
+// named prefixes err, when not nil, with the config key of what failed.
+func named(key string, err error) error {
+	if err == nil {
+		return nil
 	}
-	s.Close()
-	return serveErr
+	return fmt.Errorf("%s: %w", key, err)
 }
 
 // maxHTTPConns bounds the probe and metrics listener's connections.
 const maxHTTPConns = 256
 
-// Close releases the store's connections (Serve calls it on shutdown).
-func (s *Service) Close() {
+// Close releases the store's connections and the tracer (Serve calls it on
+// shutdown); it reports every failure.
+func (s *Service) Close() error {
+	var errs []error
 	for _, c := range s.closers {
-		_ = c()
+		errs = append(errs, c())
 	}
 	s.closers = nil
+	return errors.Join(errs...)
 }

@@ -2,13 +2,13 @@ package server
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/capool"
 )
 
 // tlsFiles serves a listener's certificate, key and client CA from files,
@@ -118,7 +118,7 @@ func (f *tlsFiles) load() (*tls.Config, error) {
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if f.clientCA != "" {
-		pool, err := certPool(f.clientCA)
+		pool, err := capool.Load(f.clientCA)
 		if err != nil {
 			return nil, fmt.Errorf("%s.client_ca_file: %w", f.key, err)
 		}
@@ -128,17 +128,4 @@ func (f *tlsFiles) load() (*tls.Config, error) {
 		}
 	}
 	return tc, nil
-}
-
-// certPool reads PEM certificates from a file.
-func certPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("no certificates")
-	}
-	return pool, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/policy"
-	"github.com/wardenauthz/warden/ratelimit"
 )
 
 // storeSyncTimeout bounds the wait for the Redis store's revocations.
@@ -35,13 +34,11 @@ func checkLocal(ctx context.Context, file string, req *authv3.CheckRequest, expl
 		return nil, nil, err
 	}
 	defer svc.Close()
-	if r, ok := svc.Store.(*ratelimit.Redis); ok {
-		sctx, cancel := context.WithTimeout(ctx, storeSyncTimeout)
-		err := r.Sync(sctx)
-		cancel()
-		if err != nil {
-			return nil, nil, fmt.Errorf("store: Redis at %s is unreachable, so revocations cannot be checked: %v", strings.Join(cfg.Store.Redis.Addrs, ", "), err)
-		}
+	sctx, cancel := context.WithTimeout(ctx, storeSyncTimeout)
+	err = svc.SyncRevocations(sctx) // nothing to do with the memory store
+	cancel()
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: Redis at %s is unreachable, so revocations cannot be checked: %v", strings.Join(cfg.Store.Redis.Addrs, ", "), err)
 	}
 	svc.Authn.Start(ctx)
 	for len(svc.Authn.NotReady()) > 0 {

@@ -105,6 +105,19 @@ Examples:
   warden envoy validate envoy/front-proxy/envoy.yaml
   warden envoy validate --strict envoy.yaml listeners/*.yaml    # in CI
 `,
+	"apikey new": `Usage: warden apikey new --name NAME
+
+Make an API key for the principal ApiKey::"NAME": prints the key once (wk_,
+a 16-digit id, _, 64 hex digits of secret; Warden stores only its SHA-256)
+and the entry to add under keys: in the identity.api_keys file, which
+Warden reads again when it changes. Callers send 'Authorization: ApiKey
+KEY'. Revoke a key by name with 'warden revoke --subject ApiKey::"NAME"',
+or delete its entry.
+
+Examples:
+  warden apikey new --name partner-acme
+  warden apikey new --name ci-deployer
+`,
 	"revoke": `Usage: warden revoke [--config FILE | --server ADDR] --jti ID [--exp TIME]
        warden revoke [--config FILE | --server ADDR] --subject ISSUER|SUB [--before TIME]
        warden revoke list [--config FILE | --server ADDR] [--output table|json]
@@ -112,11 +125,14 @@ Examples:
 Revoke one token (by jti, until its expiry) or every token of a subject
 issued before a time, in the config's Redis store, or through a running
 Warden's admin API (--server; needed for a memory store). Replicas see it
-within revocation.poll.
+within revocation.poll. --subject 'ApiKey::"NAME"' revokes the API key
+NAME (keys created before --before; a key made later under the same name
+works).
 
 Examples:
   warden revoke --config warden.yaml --jti 7c5e0c1e --exp 2026-06-02T14:00:00Z
   warden revoke --server 127.0.0.1:9193 --subject 'corp|alice'
+  warden revoke --server 127.0.0.1:9193 --subject 'ApiKey::"partner-acme"'
   warden revoke list --config warden.yaml
 `,
 	"logs": `Usage: warden logs [--config FILE | --server ADDR] [filters] [--follow]

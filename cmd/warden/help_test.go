@@ -48,7 +48,7 @@ func TestHelpEverySubcommand(t *testing.T) {
 			t.Errorf("help %s: exit %d, not the same text", name, code)
 		}
 	}
-	for _, g := range []string{"policy", "dev", "config", "envoy", "routes"} {
+	for _, g := range []string{"policy", "dev", "config", "envoy", "routes", "apikey"} {
 		if code, out, _ := runCLI(t, g, "--help"); code != 0 || !strings.Contains(out, "Usage:\n  warden "+g+" ") {
 			t.Errorf("%s --help: exit %d\n%s", g, code, out)
 		}

@@ -24,8 +24,8 @@ const revokeUsage = `usage:
 or without a jti: ISSUER is the issuer's configured name or its URL (as
 x-warden-issuer shows it), ID the token's sub, or its client id for a
 client-credentials token — the principal as records and x-warden-principal
-show it (corp|alice, dev|svc, User::"corp|alice"). An issuer that is not
-configured is an error. Times are RFC 3339. --before defaults to now; --exp
+show it (corp|alice, dev|svc, User::"corp|alice"), or ApiKey::"NAME" for an
+API key. An issuer that is not configured is an error. Times are RFC 3339. --before defaults to now; --exp
 (when the token expires, so the entry can be forgotten) defaults to 7 days
 from now.
 With --server (or a config with the memory store and an admin API), the

@@ -33,6 +33,7 @@ Usage:
   warden policy status [--server ADDR]      the policy set a running Warden serves (admin API)
   warden config validate FILE               check a config file (and its policies)
   warden revoke --jti ID | --subject I|SUB  revoke tokens (Redis store or admin API); 'warden revoke list'
+  warden apikey new --name NAME             make an API key: the key once, and the hash line to store
   warden logs [--config FILE | --server ADDR] [filters]
                                             query decision logs (file or Redis stream sink, or admin API)
   warden envoy validate [--strict] FILE...  check Envoy bootstrap/listener YAML offline, as Envoy loads it; security lint
@@ -111,6 +112,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdAccessReview(ctx, rest, stdout, stderr)
 	case "revoke":
 		return cmdRevoke(ctx, rest, stdout, stderr)
+	case "apikey":
+		if len(rest) > 0 && rest[0] == "new" {
+			return cmdAPIKeyNew(rest[1:], stdout, stderr)
+		}
+		fmt.Fprint(stderr, groups["apikey"])
+		return exitError
 	case "config":
 		if len(rest) > 0 && rest[0] == "validate" {
 			return cmdConfigValidate(rest[1:], stdout, stderr)
@@ -150,6 +157,11 @@ var groups = map[string]string{
   warden policy status [--server ADDR]          the policy set a running Warden serves (admin API)
 
 Run 'warden policy SUBCOMMAND --help' for its flags and examples.
+`,
+	"apikey": `Usage:
+  warden apikey new --name NAME             make an API key and its key file entry
+
+Run 'warden apikey new --help' for its flags and examples.
 `,
 	"dev": `Usage:
   warden dev token --sub SUB [flags]            issue a dev issuer token

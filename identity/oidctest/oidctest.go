@@ -36,6 +36,7 @@ type Issuer struct {
 	docJWKS atomic.Pointer[string]            // discovery's jwks_uri, if not URL/jwks
 	closed  chan struct{}                     // closed by Close: delayed answers end
 	closing sync.Once
+	intro   introspection
 }
 
 // Key is a signing key with its id and algorithm.
@@ -89,12 +90,17 @@ func Start() *Issuer {
 		if p := is.docJWKS.Load(); p != nil {
 			jwks = *p
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{
+		doc := map[string]any{
 			"issuer":                                iss,
 			"jwks_uri":                              jwks,
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
-		})
+		}
+		if is.intro.enabled.Load() {
+			doc["introspection_endpoint"] = is.URL + "/introspect"
+		}
+		_ = json.NewEncoder(w).Encode(doc)
 	})
+	mux.HandleFunc("/introspect", is.introspect)
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
 		if d := is.delay.Load(); d > 0 {

@@ -17,7 +17,9 @@
 // "bound" gets certificate-bound tokens (cnf.x5t#S256, RFC 8705) for the
 // certificate in the x-test-client-cert header (URL-encoded PEM, as Envoy
 // forwards it: this provider listens on loopback without TLS, so the test
-// stands in for the TLS terminator). Prints "ready <issuer>" once listening.
+// stands in for the TLS terminator). Tokens for https://opaque.example are
+// opaque, for client "warden" to introspect (RFC 7662, signed answers by
+// RFC 9701 when asked). Prints "ready <issuer>" once listening.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import Provider from 'oidc-provider';
@@ -36,6 +38,9 @@ function resourceServer(indicator) {
   if (indicator === 'https://other.example') {
     return { alg: 'RS256', scope: 'orders:read' };
   }
+  if (indicator === 'https://opaque.example') { // opaque tokens, judged by introspection
+    return { alg: 'RS256', scope: 'orders:read', format: 'opaque' };
+  }
   return undefined;
 }
 
@@ -48,6 +53,15 @@ const provider = new Provider(issuer, {
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
+    },
+    {
+      // Warden, introspecting opaque tokens (RFC 7662; signed answers, RFC 9701).
+      client_id: 'warden',
+      client_secret: 'warden-secret-for-tests-only',
+      grant_types: [],
+      redirect_uris: [],
+      response_types: [],
+      introspection_signed_response_alg: 'RS256',
     },
     {
       client_id: 'app',
@@ -77,6 +91,8 @@ const provider = new Provider(issuer, {
         return c ? decodeURIComponent(c) : undefined;
       },
     },
+    introspection: { enabled: true },
+    jwtIntrospection: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => undefined,
@@ -90,8 +106,8 @@ const provider = new Provider(issuer, {
           scope: rs.scope,
           audience: indicator,
           accessTokenTTL: 300,
-          accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: rs.alg } },
+          accessTokenFormat: rs.format ?? 'jwt',
+          ...(rs.format ? {} : { jwt: { sign: { alg: rs.alg } } }),
         };
       },
     },
