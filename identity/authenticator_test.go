@@ -17,16 +17,17 @@ import (
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testclock"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 const aud = "api://orders"
 
-// clock is a settable test clock.
-type clock struct{ ns atomic.Int64 }
+// clock is a settable test clock, starting at the real time (the issuer's
+// claims carry real times).
+type clock = testclock.Clock
 
-func newClock() *clock               { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock() *clock { return testclock.New(time.Now()) }
 
 func newAuth(t *testing.T, is *oidctest.Issuer, mutate ...func(*identity.Config)) (*identity.Authenticator, *clock) {
 	t.Helper()
@@ -44,10 +45,7 @@ func newAuth(t *testing.T, is *oidctest.Issuer, mutate ...func(*identity.Config)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a.Start(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.NotReady()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "keys never fetched", func() bool { return len(a.NotReady()) == 0 })
 	return a, clk
 }
 
@@ -407,10 +405,7 @@ func TestIssuerDownAtStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.Start(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.NotReady()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "keys never fetched after the issuer came back", func() bool { return len(a.NotReady()) == 0 })
 	if _, err := a.Authenticate(context.Background(), bearer(tok)); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
@@ -472,8 +467,8 @@ func TestAnonymousAndWorkloads(t *testing.T) {
 		t.Errorf("token + peer: got %+v, %v", id, err)
 	}
 	// A bad token with a good peer is still a 401, never the workload.
-	if _, err := a.Authenticate(ctx, identity.Input{Authorization: "Bearer x.y.z", PeerPrincipal: "spiffe://cluster.local/ns/web/sa/frontend"}); err == nil {
-		t.Error("invalid token with a peer: got nil error")
+	if id, err := a.Authenticate(ctx, identity.Input{Authorization: "Bearer x.y.z", PeerPrincipal: "spiffe://cluster.local/ns/web/sa/frontend"}); !errors.Is(err, identity.ErrMalformed) || id.Kind != identity.Anonymous || id.ID != "" {
+		t.Errorf("invalid token with a peer: got %+v, %v; want no principal and ErrMalformed", id, err)
 	}
 	off, _ := newAuth(t, is, func(c *identity.Config) { f := false; c.Anonymous = &f })
 	if _, err := off.Authenticate(ctx, identity.Input{}); !errors.Is(err, identity.ErrNoCredentials) {
@@ -517,19 +512,86 @@ func TestCredentialRedacted(t *testing.T) {
 	}
 }
 
+// TestConfigValidate: each bad field is reported under its own key path
+// with its own message, a good config passes, and every problem is reported
+// at once.
 func TestConfigValidate(t *testing.T) {
-	cfg := identity.Config{Issuers: []identity.IssuerConfig{
-		{Name: "", Issuer: "not a url", Algorithms: []string{"HS256"}},
-		{Name: "a|b", Issuer: "https://x", Audiences: []string{"y"}, ClockSkew: new(time.Hour)},
-	}}
-	cfg.SetDefaults()
-	err := cfg.Validate()
-	if err == nil {
-		t.Fatal("want errors")
+	good := func() identity.IssuerConfig {
+		return identity.IssuerConfig{Name: "corp", Issuer: "https://id.example", Audiences: []string{"api"}}
 	}
-	for _, want := range []string{"issuers[0].name", "issuers[0].issuer", "issuers[0].audiences", "issuers[0].algorithms[0]", "issuers[1].name", "issuers[1].clock_skew"} {
-		if !strings.Contains(err.Error(), want+":") {
-			t.Errorf("missing %s in:\n%v", want, err)
-		}
+	one := func(f func(*identity.Config)) identity.Config {
+		c := identity.Config{Issuers: []identity.IssuerConfig{good()}}
+		f(&c)
+		return c
+	}
+	issuer := func(f func(*identity.IssuerConfig)) identity.Config {
+		return one(func(c *identity.Config) { f(&c.Issuers[0]) })
+	}
+	const plain = " is plain http on a host that is not loopback: anyone on the path could swap the keys; use https (or set insecure_http: true)"
+	for _, tc := range []struct {
+		name string
+		cfg  identity.Config
+		want string // the whole error, "" for none
+	}{
+		{"good", one(func(*identity.Config) {}), ""},
+		{"loopback http", issuer(func(is *identity.IssuerConfig) { is.Issuer = "http://127.0.0.1:8080" }), ""},
+		{"insecure http allowed", issuer(func(is *identity.IssuerConfig) { is.Issuer = "http://id.example"; is.InsecureHTTP = true }), ""},
+		{"explicit zero skew", issuer(func(is *identity.IssuerConfig) { is.ClockSkew = new(time.Duration(0)) }), ""},
+		{"token bytes small", one(func(c *identity.Config) { c.MaxTokenBytes = 255 }), "max_token_bytes: must be between 256 and 1048576, got 255"},
+		{"token bytes large", one(func(c *identity.Config) { c.MaxTokenBytes = 1<<20 + 1 }), "max_token_bytes: must be between 256 and 1048576, got 1048577"},
+		{"cache size", one(func(c *identity.Config) { c.CacheSize = -1 }), "cache_size: must not be negative"},
+		{"no name", issuer(func(is *identity.IssuerConfig) { is.Name = "" }), "issuers[0].name: is required"},
+		{"name with bar", issuer(func(is *identity.IssuerConfig) { is.Name = "a|b" }), `issuers[0].name: must not contain '|', '"' or spaces`},
+		{"name twice", one(func(c *identity.Config) {
+			c.Issuers = append(c.Issuers, good())
+			c.Issuers[1].Issuer = "https://other.example"
+		}), `issuers[1].name: "corp" is used twice`},
+		{"name is dev issuer", one(func(c *identity.Config) {
+			c.DevIssuer.Enabled = true
+			c.Issuers[0].Name = identity.DevIssuerName
+		}), `issuers[0].name: "` + identity.DevIssuerName + `" is used twice`},
+		{"issuer not url", issuer(func(is *identity.IssuerConfig) { is.Issuer = "not a url" }), `issuers[0].issuer: must be an http(s) URL, got "not a url"`},
+		{"issuer ftp", issuer(func(is *identity.IssuerConfig) { is.Issuer = "ftp://id.example" }), `issuers[0].issuer: must be an http(s) URL, got "ftp://id.example"`},
+		{"issuer twice", one(func(c *identity.Config) {
+			c.Issuers = append(c.Issuers, good())
+			c.Issuers[1].Name = "other"
+		}), `issuers[1].issuer: "https://id.example" is configured twice`},
+		{"issuer plain http", issuer(func(is *identity.IssuerConfig) { is.Issuer = "http://id.example" }), `issuers[0].issuer: "http://id.example"` + plain},
+		{"jwks_uri not url", issuer(func(is *identity.IssuerConfig) { is.JWKSURI = "keys.json" }), `issuers[0].jwks_uri: must be an http(s) URL, got "keys.json"`},
+		{"jwks_uri plain http", issuer(func(is *identity.IssuerConfig) { is.JWKSURI = "http://keys.example/jwks" }), `issuers[0].jwks_uri: "http://keys.example/jwks"` + plain},
+		{"unknown kid interval", issuer(func(is *identity.IssuerConfig) { is.JWKSRefresh.UnknownKidInterval = 2 * time.Minute }), "issuers[0].jwks_refresh.unknown_kid_interval: must be between 1s and 1m, got 2m0s"},
+		{"min interval", issuer(func(is *identity.IssuerConfig) { is.JWKSRefresh.MinInterval = time.Millisecond }), "issuers[0].jwks_refresh.min_interval: must be between 1s and 24h, got 1ms"},
+		{"max below min", issuer(func(is *identity.IssuerConfig) {
+			is.JWKSRefresh.MinInterval = time.Hour
+			is.JWKSRefresh.MaxInterval = time.Minute
+		}), "issuers[0].jwks_refresh.max_interval: must be between min_interval (1h0m0s) and 24h, got 1m0s"},
+		{"no audience", issuer(func(is *identity.IssuerConfig) { is.Audiences = nil }), "issuers[0].audiences: must list at least one accepted audience"},
+		{"HS256", issuer(func(is *identity.IssuerConfig) { is.Algorithms = []string{"RS256", "HS256"} }), `issuers[0].algorithms[1]: "HS256" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
+		{"dpop HS256", issuer(func(is *identity.IssuerConfig) { is.DPoPAlgorithms = []string{"ES256", "HS256"} }), `issuers[0].dpop_algorithms[1]: "HS256" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
+		{"none", issuer(func(is *identity.IssuerConfig) { is.Algorithms = []string{"none"} }), `issuers[0].algorithms[0]: "none" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)`},
+		{"skew large", issuer(func(is *identity.IssuerConfig) { is.ClockSkew = new(time.Hour) }), "issuers[0].clock_skew: must be between 0s and 5m, got 1h0m0s"},
+		{"skew negative", issuer(func(is *identity.IssuerConfig) { is.ClockSkew = new(-time.Second) }), "issuers[0].clock_skew: must be between 0s and 5m, got -1s"},
+		{"trust domain", one(func(c *identity.Config) { c.Workloads.TrustDomains = []string{"example.org", "spiffe://x"} }), `workloads.trust_domains[1]: "spiffe://x" is not a trust domain name`},
+		{"every problem", identity.Config{Issuers: []identity.IssuerConfig{
+			{Name: "", Issuer: "not a url", Algorithms: []string{"HS256"}},
+			{Name: "a|b", Issuer: "https://x", Audiences: []string{"y"}, ClockSkew: new(time.Hour)},
+		}}, "issuers[0].name: is required\n" +
+			"issuers[0].issuer: must be an http(s) URL, got \"not a url\"\n" +
+			"issuers[0].audiences: must list at least one accepted audience\n" +
+			"issuers[0].algorithms[0]: \"HS256\" is not allowed (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)\n" +
+			"issuers[1].name: must not contain '|', '\"' or spaces\n" +
+			"issuers[1].clock_skew: must be between 0s and 5m, got 1h0m0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.SetDefaults()
+			got := ""
+			if err := cfg.Validate(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Validate:\ngot  %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

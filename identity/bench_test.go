@@ -9,6 +9,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 // BenchmarkVerify compares Warden's verification with go-oidc's own on the
@@ -24,9 +25,7 @@ func BenchmarkVerify(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.Start(ctx)
-	for len(a.NotReady()) > 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(b, 5*time.Second, "keys never fetched", func() bool { return len(a.NotReady()) == 0 })
 	c := is.Claims("alice", aud)
 	c["groups"] = []string{"admins", "ops"}
 	c["scope"] = "orders:read orders:write"

@@ -254,8 +254,11 @@ func (c *Config) Validate() error {
 		if is.DPoPWindow < time.Second || is.DPoPWindow > 10*time.Minute {
 			bad(p+".dpop_window", "must be between 1s and 10m, got %s", is.DPoPWindow)
 		}
+		// Unset, dpop_algorithms is algorithms (SetDefaults): a bad one is
+		// reported once, under the key that was written.
+		dpopDefaulted := slices.Equal(is.DPoPAlgorithms, is.Algorithms)
 		for j, a := range is.DPoPAlgorithms {
-			if !slices.Contains(supportedAlgs, a) {
+			if !dpopDefaulted && !slices.Contains(supportedAlgs, a) {
 				bad(fmt.Sprintf("%s.dpop_algorithms[%d]", p, j), "%q is not allowed (one of %s)", a, strings.Join(supportedAlgs, ", "))
 			}
 		}

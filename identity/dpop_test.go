@@ -21,6 +21,7 @@ import (
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testpki"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 // mapReplay is a replay cache in a map, for the tests of this package (the
@@ -81,9 +82,7 @@ func newDPoPEnv(t *testing.T, mutate ...func(*identity.IssuerConfig)) *dpopEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a.Start(ctx)
-	for deadline := time.Now().Add(5 * time.Second); len(a.NotReady()) > 0 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "keys never fetched", func() bool { return len(a.NotReady()) == 0 })
 	e.a, e.clk = a, clk
 	e.token = e.bound(t, e.client.JKT())
 	return e

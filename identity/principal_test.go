@@ -65,7 +65,7 @@ func TestRevocationSubject(t *testing.T) {
 	}
 	// Without the dev issuer, dev is unknown.
 	c.DevIssuer.Enabled = false
-	if _, err := c.RevocationSubject("dev|svc"); err == nil {
-		t.Error("dev|svc accepted without the dev issuer")
+	if got, err := c.RevocationSubject("dev|svc"); err == nil || !strings.Contains(err.Error(), "unknown issuer") {
+		t.Errorf("dev|svc without the dev issuer: got %q, %v; want an unknown issuer error", got, err)
 	}
 }

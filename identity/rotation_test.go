@@ -18,6 +18,7 @@ import (
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 // TestRotatedKeyAcceptedWithinSeconds: a provider that starts signing with a
@@ -189,10 +190,7 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.Start(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for a.KeyStatus()[0].Failures == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 5*time.Second, "no failed fetch", func() bool { return a.KeyStatus()[0].Failures > 0 })
 	st := a.KeyStatus()[0]
 	for _, want := range []string{fmt.Sprintf("%q", is.URL), fmt.Sprintf("%q", is.URL+"/"), "trailing slash", "/.well-known/openid-configuration"} {
 		if !strings.Contains(st.LastError, want) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,8 +46,9 @@ func TestReloadKeepsLastGood(t *testing.T) {
 	}
 	first := e.Current()
 	write("b.cedar", `@id("b") permit(principal action, resource);`)
-	if err := wait(); err == nil {
-		t.Fatal("broken file: want a reload error")
+	// The reload error names the broken file at its line and column.
+	if err := wait(); err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "b.cedar")+":1:") {
+		t.Fatalf("broken file: got %v, want a reload error at %s:1:", err, filepath.Join(dir, "b.cedar"))
 	}
 	if e.Current() != first || e.LastError() == nil {
 		t.Error("broken reload replaced the serving set")

@@ -76,20 +76,39 @@ func TestRouteHostAndService(t *testing.T) {
 	}
 }
 
+// TestCompileRouteErrors: each bad route is refused for its own reason,
+// under the key it is about.
 func TestCompileRouteErrors(t *testing.T) {
-	for _, rc := range []RouteConfig{
-		{Method: "GET", Path: "orders"},
-		{Method: "GE T", Path: "/x"},
-		{Method: "GET", Path: "/x/{rest...}/y"},
-		{Method: "GET", Path: "/x/{a}{b}"},
-		{Method: "GET", Path: "/x/{a}/{a}"},
-		{Method: "GET", Path: "/x?y=1"},
-		{Method: "GET", Path: "/x", Host: "h:80"},
-		{Method: "GET", Path: "/x/{id}", Resource: "Order::{id}"},
-		{Method: "GET", Path: "/x/{id}", Resource: `Order::"{other}"`},
+	for _, tc := range []struct {
+		rc         RouteConfig
+		path, want string // the field error's key and message
+	}{
+		{RouteConfig{Method: "GET", Path: "orders"}, "path", `"orders" must start with /`},
+		{RouteConfig{Method: "GE T", Path: "/x"}, "method", `"GE T" is not an HTTP method`},
+		{RouteConfig{Method: "GET", Path: "/x/{rest...}/y"}, "path", `"/x/{rest...}/y": {name...} must be the last segment`},
+		{RouteConfig{Method: "GET", Path: "/x/{a}{b}"}, "path", `"/x/{a}{b}": bad parameter name "a}{b"`},
+		{RouteConfig{Method: "GET", Path: "/x/{a}/{a}"}, "path", `"/x/{a}/{a}": parameter "a" used twice`},
+		{RouteConfig{Method: "GET", Path: "/x?y=1"}, "path", `"/x?y=1" must not contain a query or fragment`},
+		{RouteConfig{Method: "GET", Path: "/x", Host: "h:80"}, "host", `"h:80" must not have a port`},
+		{RouteConfig{Method: "GET", Path: "/x/{id}", Resource: "Order::{id}"}, "resource", `"Order::{id}" is not of the form Type::"id"`},
+		{RouteConfig{Method: "GET", Path: "/x/{id}", Resource: `Order::"{other}"`}, "resource", `"Order::\"{other}\"": {other} is not a parameter of path "/x/{id}"`},
 	} {
-		if _, err := compileRoute(rc); err == nil {
-			t.Errorf("%+v: want an error", rc)
+		r, err := compileRoute(tc.rc)
+		if err == nil || err.Path != tc.path || err.Message != tc.want {
+			t.Errorf("%+v: got %v, %v; want the error %s: %s", tc.rc, r, err, tc.path, tc.want)
+		}
+	}
+	// The same routes, mended, compile.
+	for _, rc := range []RouteConfig{
+		{Method: "GET", Path: "/orders"},
+		{Method: "get", Path: "/x"},
+		{Method: "*", Path: "/x/{rest...}"},
+		{Method: "GET", Path: "/x/{a}/{b}"},
+		{Method: "GET", Path: "/x", Host: "h"},
+		{Method: "GET", Path: "/x/{id}", Resource: `Order::"{id}"`},
+	} {
+		if _, err := compileRoute(rc); err != nil {
+			t.Errorf("%+v: %v", rc, err)
 		}
 	}
 }

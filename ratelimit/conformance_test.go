@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wardenauthz/warden/internal/testclock"
+	"github.com/wardenauthz/warden/internal/testwait"
 	"github.com/wardenauthz/warden/ratelimit"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
@@ -161,16 +163,10 @@ func TestRedisReplicas(t *testing.T) {
 	if err := a.Revoke(context.Background(), ratelimit.Revocation{Kind: "jti", ID: "j9", Until: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Second)
-	for {
-		if ok, _ := b.Revoked(context.Background(), "corp|x", "j9", time.Now()); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("revocation through replica a not seen by replica b within 1s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Until(t, time.Second, "revocation through replica a not seen by replica b", func() bool {
+		ok, _ := b.Revoked(context.Background(), "corp|x", "j9", time.Now())
+		return ok
+	})
 	c := newRedis(t, srv, 5*time.Second) // a Warden started later
 	if ok, err := c.Revoked(context.Background(), "corp|x", "j9", time.Now()); !ok || err != nil {
 		t.Errorf("revocation not persisted for a new replica: %v %v", ok, err)
@@ -182,11 +178,18 @@ func TestRedisReplicas(t *testing.T) {
 // MaxStaleness, and everything recovers by itself when Redis is back.
 func TestRedisFaults(t *testing.T) {
 	srv := redistest.Start(t)
-	r := newRedis(t, srv, 600*time.Millisecond)
+	// The revocation view's age is measured on the injected clock: the
+	// test moves it past max_staleness instead of sleeping.
+	const staleness = 600 * time.Millisecond
+	clk := testclock.New(time.Now())
+	r := startRedis(t, []string{srv.Addr}, ratelimit.RedisOptions{MaxStaleness: staleness, Timeout: 200 * time.Millisecond, Now: clk.Now})
 	l := ratelimit.NewLimiter([]ratelimit.Rule{{Name: "r", Limit: 100, Per: time.Minute, Key: []string{"principal"}}}, r, nil)
 	req := &ratelimit.Request{PrincipalType: "User", Principal: "u"}
 	if _, err := l.Allow(context.Background(), req); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := r.Revoked(context.Background(), "s", "j", time.Now()); err != nil {
+		t.Fatalf("fresh view: %v", err)
 	}
 	srv.Pause(true)
 	// Each call ends at its 200ms deadline: go-redis's own read timeout
@@ -200,23 +203,22 @@ func TestRedisFaults(t *testing.T) {
 			t.Errorf("paused Redis, call %d: took %s, want its 200ms deadline (+150ms for a loaded machine)", i, d)
 		}
 	}
-	time.Sleep(800 * time.Millisecond)
+	// The view is as old as the clock says: at max_staleness it still
+	// serves, past it it fails closed.
+	clk.Add(staleness)
+	if _, err := r.Revoked(context.Background(), "s", "j", time.Now()); err != nil {
+		t.Errorf("at max_staleness: got %v, want the view served", err)
+	}
+	clk.Add(time.Millisecond)
 	if _, err := r.Revoked(context.Background(), "s", "j", time.Now()); !errors.Is(err, ratelimit.ErrStale) {
 		t.Errorf("after max_staleness: got %v, want ErrStale", err)
 	}
 	srv.Pause(false)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.NoError(t, 5*time.Second, func() error {
 		_, err1 := r.Revoked(context.Background(), "s", "j", time.Now())
 		_, err2 := l.Allow(context.Background(), req)
-		if err1 == nil && err2 == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery: %v / %v", err1, err2)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return errors.Join(err1, err2)
+	})
 }
 
 // TestRedisCluster: on a 3-master cluster, buckets and revocations spread
@@ -255,22 +257,18 @@ func TestRedisCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	testwait.NoError(t, 2*time.Second, func() error {
 		n := 0
 		for i := range 10 {
 			if ok, _ := b.Revoked(context.Background(), "s", fmt.Sprintf("j%d", i), time.Now()); ok {
 				n++
 			}
 		}
-		if n == 10 {
-			break
+		if n != 10 {
+			return fmt.Errorf("replica b sees %d of 10 revocations", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica b sees %d of 10 revocations", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	c := mk() // a new replica reads them all back from every master
 	if list, err := c.List(context.Background(), time.Now()); err != nil || len(list) != 10 {
 		t.Errorf("list on the cluster: %d entries, %v", len(list), err)

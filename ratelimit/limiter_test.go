@@ -102,10 +102,64 @@ func TestRevocations(t *testing.T) {
 	}
 }
 
+// errText is err's message, "" for none.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestConfigValidate: each bad field is reported once, under its own key
+// path, and a good rule set passes.
 func TestConfigValidate(t *testing.T) {
-	cfg := Config{Rules: []Rule{{Name: "a b", Limit: 0, Per: time.Millisecond, Key: []string{"nope"}, When: When{PrincipalType: "Robot"}}}}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err == nil {
-		t.Fatal("want errors")
+	good := func() Rule { return Rule{Name: "r", Limit: 10, Per: time.Minute} }
+	with := func(f func(*Rule)) []Rule { r := good(); f(&r); return []Rule{r} }
+	for _, tc := range []struct {
+		name  string
+		rules []Rule
+		want  string // the whole error, "" for none
+	}{
+		{"good", []Rule{good(), {Name: "s", Limit: 1, Per: time.Second, Key: []string{"header:x-tenant", "claim:org", "source_ip"}, When: When{PrincipalType: "Workload", ActionGroup: "write"}}}, ""},
+		{"no name", with(func(r *Rule) { r.Name = "" }), "rules[0].name: is required"},
+		{"name with space", with(func(r *Rule) { r.Name = "a b" }), `rules[0].name: "a b" must not contain quotes, commas, semicolons, '=' or spaces`},
+		{"name with comma", with(func(r *Rule) { r.Name = "a,b" }), `rules[0].name: "a,b" must not contain quotes, commas, semicolons, '=' or spaces`},
+		{"name twice", []Rule{good(), good()}, `rules[1].name: "r" is used twice`},
+		{"zero limit", with(func(r *Rule) { r.Limit = 0 }), "rules[0].limit: must be positive"},
+		{"short per", with(func(r *Rule) { r.Per = time.Millisecond }), "rules[0].per: must be at least 1s, got 1ms"},
+		{"negative burst", with(func(r *Rule) { r.Burst = -1 }), "rules[0].burst: must not be negative"},
+		{"principal type", with(func(r *Rule) { r.When.PrincipalType = "Robot" }), `rules[0].when.principal_type: "Robot" is not User, Client, Workload or Anonymous`},
+		{"action group", with(func(r *Rule) { r.When.ActionGroup = "delete" }), `rules[0].when.action_group: "delete" is not read or write`},
+		{"key part", with(func(r *Rule) { r.Key = []string{"principal", "nope"} }), `rules[0].key[1]: "nope" is not one of principal, client_id, source_ip, service, route, action, header:NAME, claim:NAME`},
+		{"empty header key", with(func(r *Rule) { r.Key = []string{"header:"} }), `rules[0].key[0]: "header:" is not one of principal, client_id, source_ip, service, route, action, header:NAME, claim:NAME`},
+		{"every problem", []Rule{{Name: "a b", Limit: 0, Per: time.Millisecond, Key: []string{"nope"}, When: When{PrincipalType: "Robot"}}},
+			"rules[0].name: \"a b\" must not contain quotes, commas, semicolons, '=' or spaces\n" +
+				"rules[0].limit: must be positive\n" +
+				"rules[0].per: must be at least 1s, got 1ms\n" +
+				"rules[0].when.principal_type: \"Robot\" is not User, Client, Workload or Anonymous\n" +
+				"rules[0].key[0]: \"nope\" is not one of principal, client_id, source_ip, service, route, action, header:NAME, claim:NAME"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Rules: tc.rules}
+			cfg.SetDefaults()
+			if got := errText(cfg.Validate()); got != tc.want {
+				t.Errorf("Validate:\ngot  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  RevocationConfig
+		want string
+	}{
+		{"default", RevocationConfig{}, ""},
+		{"negative staleness", RevocationConfig{MaxStaleness: -time.Second}, "max_staleness: must not be negative"},
+	} {
+		t.Run("revocation/"+tc.name, func(t *testing.T) {
+			tc.cfg.SetDefaults()
+			if got := errText(tc.cfg.Validate()); got != tc.want {
+				t.Errorf("Validate: got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -142,6 +142,13 @@ var client = &http.Client{Timeout: 10 * time.Second}
 
 func do(t testing.TB, req *http.Request) (int, []byte) {
 	t.Helper()
+	status, _, b := doHeaders(t, req)
+	return status, b
+}
+
+// doHeaders sends req and returns the status, headers and body.
+func doHeaders(t testing.TB, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +158,7 @@ func do(t testing.TB, req *http.Request) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, resp.Header, b
 }
 
 // recordsOf stops p and returns its decision records.

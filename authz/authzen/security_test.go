@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,12 +60,20 @@ func TestAuthZENRefusesUnauthenticated(t *testing.T) {
 			if c.auth != "" {
 				req.Header.Set("Authorization", c.auth)
 			}
-			status, resp := do(t, req)
+			status, hdr, resp := doHeaders(t, req)
 			if status != c.want {
 				t.Errorf("%s %s: HTTP %d %s, want %d", c.name, path, status, resp, c.want)
 			}
 			if strings.Contains(string(resp), "decision") {
 				t.Errorf("%s %s: answered %s", c.name, path, resp)
+			}
+			// A 401 challenges (RFC 9110 §15.5.2); a 403 does not.
+			wantWWW := []string(nil)
+			if c.want == http.StatusUnauthorized {
+				wantWWW = []string{`Bearer realm="warden-authzen"`}
+			}
+			if got := hdr.Values("WWW-Authenticate"); !slices.Equal(got, wantWWW) {
+				t.Errorf("%s %s: WWW-Authenticate %q, want %q", c.name, path, got, wantWWW)
 			}
 		}
 	}

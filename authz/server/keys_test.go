@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testclock"
 )
 
 // TestUnknownKidWhileProviderDownIs503: with the key source down, a token
@@ -19,13 +19,11 @@ import (
 // cannot know whether the provider rotated), not 401; tokens of the cached
 // keys keep being judged; /readyz stays ready but shows the failing fetch.
 func TestUnknownKidWhileProviderDownIs503(t *testing.T) {
-	var ns atomic.Int64
-	ns.Store(fixedNow().UnixNano())
-	now := func() time.Time { return time.Unix(0, ns.Load()) }
+	clk := testclock.New(fixedNow())
 	is := oidctest.New(t)
-	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: now})
+	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: clk.Now})
 	is.SetDown(true)
-	ns.Add(int64(4 * time.Second)) // past the unknown-kid interval
+	clk.Add(4 * time.Second) // past the unknown-kid interval
 	rotated := oidctest.SignWith(t, oidctest.RSAKey("k-new", 2), map[string]any{
 		"iss": is.URL, "sub": "alice", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"staff"},
 	}, nil)
@@ -104,14 +102,12 @@ func TestReadyzSaysWhyNotReady(t *testing.T) {
 // wait cap instead of running into stream_timeout; the fetch goes on in the
 // background, and the cached key keeps deciding.
 func TestHangingJWKSAnswers503BeforeTheDeadline(t *testing.T) {
-	var ns atomic.Int64
-	ns.Store(fixedNow().UnixNano())
-	now := func() time.Time { return time.Unix(0, ns.Load()) }
+	clk := testclock.New(fixedNow())
 	is := oidctest.New(t)
-	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: now})
+	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: clk.Now})
 	is.SetDelay(time.Hour)
 	for i, timeout := range []time.Duration{300 * time.Millisecond, 0, 300 * time.Millisecond} {
-		ns.Add(int64(4 * time.Second)) // past the unknown-kid interval: a fetch starts (or is joined)
+		clk.Add(4 * time.Second) // past the unknown-kid interval: a fetch starts (or is joined)
 		rotated := oidctest.SignWith(t, oidctest.RSAKey("k-new", 2), map[string]any{
 			"iss": is.URL, "sub": "alice", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"staff"},
 		}, nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 // reloadConfig is a warden.yaml of the reload tests: anonymous callers,
@@ -112,13 +113,7 @@ func readyz(t *testing.T, e *env) string {
 // eventually polls cond (a file watch is asynchronous) for up to 10s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 1000; i++ {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("never: %s", what)
+	testwait.Until(t, 10*time.Second, "never: "+what, cond)
 }
 
 // TestConfigReloadWatch: through a running server, a changed warden.yaml's

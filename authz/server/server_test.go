@@ -6,22 +6,26 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/config"
@@ -29,6 +33,7 @@ import (
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
+	"github.com/wardenauthz/warden/internal/testwait"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
@@ -139,16 +144,12 @@ func startOpts(t testing.TB, is *oidctest.Issuer, o server.Options, mutate ...fu
 	})
 	e.client = authv3.NewAuthorizationClient(conn)
 	e.health = healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if ok, _ := svc.Ready(); ok {
-			break
+	testwait.NoError(t, 5*time.Second, func() error {
+		if ok, why := svc.Ready(); !ok {
+			return fmt.Errorf("never ready: %s", why)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("never ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	return e
 }
 
@@ -292,6 +293,50 @@ func golden(t *testing.T, e *env, file string, req *authv3.CheckRequest) {
 	}
 }
 
+// decisionIDs are what Warden's decision ids look like.
+var decisionIDs = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// normalized is resp with its decision id (random per Check) replaced by
+// DECISION_ID wherever it appears, after checking that it is one id, the
+// same in the metadata and the decision id header.
+func normalized(t *testing.T, resp *authv3.CheckResponse) *authv3.CheckResponse {
+	t.Helper()
+	id := resp.GetDynamicMetadata().GetFields()["decision_id"].GetStringValue()
+	if !decisionIDs.MatchString(id) {
+		t.Fatalf("decision id %q in the metadata", id)
+	}
+	b, err := protojson.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out authv3.CheckResponse
+	if err := protojson.Unmarshal([]byte(strings.ReplaceAll(string(b), id, "DECISION_ID")), &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// wantResponse is the CheckResponse written in protojson, with the
+// issuer's URL for ISSUER_URL.
+func wantResponse(t *testing.T, e *env, js string) *authv3.CheckResponse {
+	t.Helper()
+	var want authv3.CheckResponse
+	if err := protojson.Unmarshal([]byte(strings.ReplaceAll(js, "ISSUER_URL", e.is.URL)), &want); err != nil {
+		t.Fatal(err)
+	}
+	return &want
+}
+
+// deniedHeaders are the headers of every denied response, in protojson.
+const deniedHeaders = `
+      {"header": {"key": "content-type", "value": "application/problem+json"}, "append": false},
+      {"header": {"key": "cache-control", "value": "no-store"}, "append": false},
+      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false}`
+
+// TestAllowResponseShape: the whole OK response, compared as a proto:
+// identity headers (spoofed ones and the token stripped, append set to
+// false explicitly, as Envoy ≤ 1.36 reads it), rate-limit response
+// headers, and the metadata Envoy logs.
 func TestAllowResponseShape(t *testing.T) {
 	e := start(t)
 	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
@@ -302,47 +347,80 @@ func TestAllowResponseShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := resp.GetOkResponse()
-	got := map[string]string{}
-	for _, hv := range ok.GetHeaders() {
-		//lint:ignore SA1019 append is what Envoy ≤ 1.36 reads
-		if hv.GetAppend() == nil || hv.GetAppend().GetValue() {
-			t.Errorf("header %s: append must be set explicitly to false", hv.GetHeader().GetKey())
-		}
-		got[hv.GetHeader().GetKey()] = hv.GetHeader().GetValue()
-	}
-	for k, want := range map[string]string{
-		"x-warden-principal": `User::"corp|alice"`, "x-warden-subject": "alice", "x-warden-issuer": e.is.URL,
-		"x-warden-groups": "staff", "x-warden-scopes": "orders:read",
-	} {
-		if got[k] != want {
-			t.Errorf("%s: got %q, want %q", k, got[k], want)
-		}
-	}
-	if got["x-warden-decision-id"] == "" || got["x-warden-decision-id"] != resp.GetDynamicMetadata().GetFields()["decision_id"].GetStringValue() {
-		t.Error("decision id header and metadata differ")
-	}
-	remove := strings.Join(ok.GetHeadersToRemove(), ",")
-	if remove != "x-warden-admin,authorization" {
-		t.Errorf("headers_to_remove: got %q, want the spoofed x-warden-admin and authorization (forward_authorization: false)", remove)
-	}
-	var rl []string
-	for _, hv := range ok.GetResponseHeadersToAdd() {
-		rl = append(rl, hv.GetHeader().GetKey()+": "+hv.GetHeader().GetValue())
-	}
-	if strings.Join(rl, "|") != `ratelimit-policy: "per-user";q=1000;w=60|ratelimit: "per-user";r=999;t=1` {
-		t.Errorf("rate limit headers: %q", rl)
+	want := wantResponse(t, e, `{
+  "status": {},
+  "okResponse": {
+    "headers": [
+      {"header": {"key": "x-warden-principal", "value": "User::\"corp|alice\""}, "append": false},
+      {"header": {"key": "x-warden-subject", "value": "alice"}, "append": false},
+      {"header": {"key": "x-warden-issuer", "value": "ISSUER_URL"}, "append": false},
+      {"header": {"key": "x-warden-groups", "value": "staff"}, "append": false},
+      {"header": {"key": "x-warden-scopes", "value": "orders:read"}, "append": false},
+      {"header": {"key": "x-warden-decision-id", "value": "DECISION_ID"}, "append": false}
+    ],
+    "headersToRemove": ["x-warden-admin", "authorization"],
+    "responseHeadersToAdd": [
+      {"header": {"key": "ratelimit-policy", "value": "\"per-user\";q=1000;w=60"}, "append": false},
+      {"header": {"key": "ratelimit", "value": "\"per-user\";r=999;t=1"}, "append": false}
+    ]
+  },
+  "dynamicMetadata": {
+    "action": "Action::\"GET /v1/orders/{id}\"",
+    "decision_id": "DECISION_ID",
+    "policies": ["staff-read"],
+    "principal": "User::\"corp|alice\"",
+    "reason": "policy_allow",
+    "resource": "Order::\"42\""
+  }
+}`)
+	if diff := cmp.Diff(want, normalized(t, resp), protocmp.Transform()); diff != "" {
+		t.Errorf("allow response (-want +got):\n%s", diff)
 	}
 }
 
+// TestDenyResponseShape: whole denied responses, compared as protos: the
+// gRPC status, the HTTP status, problem+json with the decision id, no
+// caching, and a challenge exactly when one applies.
 func TestDenyResponseShape(t *testing.T) {
 	e := start(t)
 	for _, tc := range []struct {
-		name, token, www string
+		name, token, want string
 	}{
-		{"policy deny", e.token(t, "bob", "nobody"), ""},
-		{"invalid token", "not.a.token", `Bearer error="invalid_token", error_description="malformed token"`},
-		{"anonymous", "", `Bearer realm="warden"`},
+		{"policy deny", e.token(t, "bob", "nobody"), `{
+  "status": {"code": 7, "message": "policy_deny"},
+  "deniedResponse": {
+    "status": {"code": "Forbidden"},
+    "headers": [` + deniedHeaders + `
+    ],
+    "body": "{\"type\":\"urn:warden:problem:policy_deny\",\"title\":\"Forbidden\",\"status\":403,\"detail\":\"access denied by policy\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "Action::\"GET /v1/orders/{id}\"", "decision_id": "DECISION_ID", "policies": [],
+    "principal": "User::\"corp|bob\"", "reason": "policy_deny", "resource": "Order::\"42\""}
+}`},
+		{"invalid token", "not.a.token", `{
+  "status": {"code": 16, "message": "token_invalid"},
+  "deniedResponse": {
+    "status": {"code": "Unauthorized"},
+    "headers": [` + deniedHeaders + `,
+      {"header": {"key": "www-authenticate", "value": "Bearer error=\"invalid_token\", error_description=\"malformed token\""}, "append": false}
+    ],
+    "body": "{\"type\":\"urn:warden:problem:token_invalid\",\"title\":\"Invalid token\",\"status\":401,\"detail\":\"malformed token\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "", "decision_id": "DECISION_ID", "policies": [],
+    "principal": "", "reason": "token_invalid", "resource": ""}
+}`},
+		{"anonymous", "", `{
+  "status": {"code": 16, "message": "anonymous_deny"},
+  "deniedResponse": {
+    "status": {"code": "Unauthorized"},
+    "headers": [` + deniedHeaders + `,
+      {"header": {"key": "www-authenticate", "value": "Bearer realm=\"warden\""}, "append": false}
+    ],
+    "body": "{\"type\":\"urn:warden:problem:anonymous_deny\",\"title\":\"Authentication required\",\"status\":401,\"detail\":\"credentials required\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "Action::\"GET /v1/orders/{id}\"", "decision_id": "DECISION_ID", "policies": [],
+    "principal": "Anonymous::\"anonymous\"", "reason": "anonymous_deny", "resource": "Order::\"42\""}
+}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := sample(t, "01-get-bearer-jwt.json", tc.token)
@@ -353,25 +431,8 @@ func TestDenyResponseShape(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := resp.GetDeniedResponse()
-			hdr := map[string]string{}
-			for _, hv := range d.GetHeaders() {
-				hdr[hv.GetHeader().GetKey()] = hv.GetHeader().GetValue()
-			}
-			if hdr["content-type"] != "application/problem+json" || hdr["www-authenticate"] != tc.www {
-				t.Errorf("headers: %v", hdr)
-			}
-			var body map[string]any
-			if err := json.Unmarshal([]byte(d.GetBody()), &body); err != nil {
-				t.Fatalf("body is not JSON: %v", err)
-			}
-			for _, k := range []string{"type", "title", "status", "detail", "decision_id"} {
-				if _, ok := body[k]; !ok {
-					t.Errorf("problem body lacks %q: %s", k, d.GetBody())
-				}
-			}
-			if body["decision_id"] != resp.GetDynamicMetadata().GetFields()["decision_id"].GetStringValue() {
-				t.Error("decision_id differs between body and metadata")
+			if diff := cmp.Diff(wantResponse(t, e, tc.want), normalized(t, resp), protocmp.Transform()); diff != "" {
+				t.Errorf("denied response (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -421,6 +482,55 @@ func TestRevocation(t *testing.T) {
 	}
 	if got := check(); got != "token_revoked" {
 		t.Fatalf("after jti revocation: %s", got)
+	}
+	resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wantResponse(t, e, `{
+  "status": {"code": 16, "message": "token_revoked"},
+  "deniedResponse": {
+    "status": {"code": "Unauthorized"},
+    "headers": [`+deniedHeaders+`,
+      {"header": {"key": "www-authenticate", "value": "Bearer error=\"invalid_token\", error_description=\"token revoked\""}, "append": false}
+    ],
+    "body": "{\"type\":\"urn:warden:problem:token_revoked\",\"title\":\"Token revoked\",\"status\":401,\"detail\":\"token revoked\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "", "decision_id": "DECISION_ID", "policies": [], "principal": "", "reason": "token_revoked", "resource": ""}
+}`)
+	if diff := cmp.Diff(want, normalized(t, resp), protocmp.Transform()); diff != "" {
+		t.Errorf("revoked response (-want +got):\n%s", diff)
+	}
+}
+
+// TestRateLimitedResponseShape: the 429 carries Retry-After and the
+// RateLimit headers of the rule that denied, with the problem body.
+func TestRateLimitedResponseShape(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.RateLimit.Rules[0].Limit, c.RateLimit.Rules[0].Burst = 1, 1 })
+	tok := e.token(t, "alice", "staff")
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Fatalf("first request: %s", r)
+	}
+	resp, err := e.client.Check(context.Background(), sample(t, "01-get-bearer-jwt.json", tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wantResponse(t, e, `{
+  "status": {"code": 8, "message": "rate_limited"},
+  "deniedResponse": {
+    "status": {"code": "TooManyRequests"},
+    "headers": [`+deniedHeaders+`,
+      {"header": {"key": "retry-after", "value": "60"}, "append": false},
+      {"header": {"key": "ratelimit-policy", "value": "\"per-user\";q=1;w=60"}, "append": false},
+      {"header": {"key": "ratelimit", "value": "\"per-user\";r=0;t=60"}, "append": false}
+    ],
+    "body": "{\"type\":\"urn:warden:problem:rate_limited\",\"title\":\"Too many requests\",\"status\":429,\"detail\":\"rate limit per-user exceeded\",\"decision_id\":\"DECISION_ID\"}"
+  },
+  "dynamicMetadata": {"action": "Action::\"GET /v1/orders/{id}\"", "decision_id": "DECISION_ID", "policies": ["staff-read"],
+    "principal": "User::\"corp|alice\"", "reason": "rate_limited", "resource": "Order::\"42\""}
+}`)
+	if diff := cmp.Diff(want, normalized(t, resp), protocmp.Transform()); diff != "" {
+		t.Errorf("rate-limited response (-want +got):\n%s", diff)
 	}
 }
 
@@ -516,11 +626,17 @@ func TestAttackTokensAre401(t *testing.T) {
 			if resp.GetDeniedResponse().GetStatus().GetCode() != 401 || resp.GetDynamicMetadata().GetFields()["reason"].GetStringValue() != "token_invalid" {
 				t.Fatalf("got %v", resp.GetStatus())
 			}
-			want := `Bearer error="invalid_token", error_description="` + tc.desc + `"`
+			// Exactly one challenge, naming the reason: a missing header
+			// fails as surely as a wrong one.
+			var got []string
 			for _, hv := range resp.GetDeniedResponse().GetHeaders() {
-				if hv.GetHeader().GetKey() == "www-authenticate" && hv.GetHeader().GetValue() != want {
-					t.Errorf("WWW-Authenticate: got %s, want %s", hv.GetHeader().GetValue(), want)
+				if strings.EqualFold(hv.GetHeader().GetKey(), "www-authenticate") {
+					got = append(got, hv.GetHeader().GetValue())
 				}
+			}
+			want := []string{`Bearer error="invalid_token", error_description="` + tc.desc + `"`}
+			if !slices.Equal(got, want) {
+				t.Errorf("WWW-Authenticate: got %q, want %q", got, want)
 			}
 		})
 	}

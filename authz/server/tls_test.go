@@ -20,6 +20,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/internal/testpki"
+	"github.com/wardenauthz/warden/internal/testwait"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
@@ -107,16 +108,12 @@ func TestListenerTLSReload(t *testing.T) {
 	replace(t, srv2.KeyFile, files["key"])
 	replace(t, ca2.CertFile, files["ca"])
 	var second string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if second, err = handshake(e.addr, ca2.CertFile, envoy2); err == nil {
-			break
+	testwait.NoError(t, 5*time.Second, func() (err error) {
+		if second, err = handshake(e.addr, ca2.CertFile, envoy2); err != nil {
+			return fmt.Errorf("rotated certificate never served: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rotated certificate never served: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if second == first {
 		t.Fatal("same certificate after rotation")
 	}
@@ -124,16 +121,22 @@ func TestListenerTLSReload(t *testing.T) {
 		t.Error("the old CA's client is still accepted after rotation")
 	}
 
-	// A half-written certificate: the last good set keeps serving.
+	// A half-written certificate: the last good set keeps serving. Every
+	// handshake until the reload was tried (a handshake looks at the files
+	// once a second) and after it gets the good certificate.
+	const reloadErrors = `warden_tls_reloads_total{listener="server.tls",result="error"}`
+	before := max(metricValue(t, e.http, reloadErrors), 0) // -1: no error counted yet
 	if err := os.WriteFile(files["cert"], []byte("-----BEGIN CERTIFICATE-----\ngarbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	testwait.Until(t, 5*time.Second, "broken rotation not counted", func() bool {
+		if got, err := handshake(e.addr, ca2.CertFile, envoy2); err != nil || got != second {
+			t.Fatalf("after a broken rotation: serial %s, %v (want %s)", got, err, second)
+		}
+		return metricValue(t, e.http, reloadErrors) > before
+	})
 	if got, err := handshake(e.addr, ca2.CertFile, envoy2); err != nil || got != second {
-		t.Fatalf("after a broken rotation: serial %s, %v (want %s)", got, err, second)
-	}
-	if n := metricValue(t, e.http, `warden_tls_reloads_total{listener="server.tls",result="error"}`); n < 1 {
-		t.Errorf("broken rotation not counted: %v", n)
+		t.Fatalf("after a broken rotation was tried: serial %s, %v (want %s)", got, err, second)
 	}
 }
 

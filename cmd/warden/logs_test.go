@@ -240,8 +240,9 @@ func TestLogsFileSink(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "decisions.log")); err != nil {
 		t.Error(err)
 	}
-	if code, _, errs := runCLI(t, "logs", "--config", cfg, "--status", "401", "--limit", "1", "--output", "json"); code != 0 {
-		t.Error(errs)
+	// --limit keeps the newest: of the allow and the 401, the 401.
+	if code, out, errs := runCLI(t, "logs", "--config", cfg, "--limit", "1", "--output", "json"); code != 0 || len(parseRecords(t, out)) != 1 || parseRecords(t, out)[0].Status != 401 {
+		t.Errorf("--limit 1: exit %d %s\n%s", code, errs, out)
 	}
 	// The filters read the file sink too.
 	_, out, _ := runCLI(t, "logs", "--config", cfg, "--reason", "anonymous_deny", "--output", "json")

@@ -240,10 +240,21 @@ func TestDevTokenRefusedWithoutDevIssuer(t *testing.T) {
 	}
 }
 
+// TestUsageErrors: a misused command exits 2, prints nothing on stdout,
+// and says on stderr what is wrong.
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"bogus"}, {"check", "--url", "http://x/"}, {"check", "--server", "a", "--config", "b", "--url", "http://x/"}, {"dev"}} {
-		if code, _, _ := runCLI(t, args...); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
+	for _, tc := range []struct {
+		args []string
+		want string // the start of stderr
+	}{
+		{nil, "warden — Envoy external authorization with Cedar policies\n\nUsage:\n"},
+		{[]string{"bogus"}, "warden: unknown command \"bogus\"\n\nwarden — Envoy external authorization with Cedar policies\n\nUsage:\n"},
+		{[]string{"check", "--url", "http://x/"}, "warden check: give exactly one of --server ADDR or --config FILE\n"},
+		{[]string{"check", "--server", "a", "--config", "b", "--url", "http://x/"}, "warden check: give exactly one of --server ADDR or --config FILE\n"},
+		{[]string{"dev"}, "Usage:\n  warden dev token --sub SUB [flags]"},
+	} {
+		if code, out, errs := runCLI(t, tc.args...); code != 2 || out != "" || !strings.HasPrefix(errs, tc.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2, no stdout, stderr starting %q", tc.args, code, out, errs, tc.want)
 		}
 	}
 }

@@ -32,15 +32,7 @@ func boundWarden(t *testing.T, p *provider) *identity.Authenticator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	a.Start(ctx)
-	for deadline := time.Now().Add(10 * time.Second); len(a.NotReady()) > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %+v", a.KeyStatus())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	start(t, a)
 	return a
 }
 

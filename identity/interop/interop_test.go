@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 const (
@@ -41,17 +43,22 @@ func warden(t *testing.T, p *provider, skew time.Duration) (*identity.Authentica
 	if err != nil {
 		t.Fatal(err)
 	}
+	start(t, a)
+	return a, clk
+}
+
+// start fetches a's keys until the test ends, and waits for them.
+func start(t *testing.T, a *identity.Authenticator) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	a.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(a.NotReady()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %+v", a.KeyStatus())
+	testwait.NoError(t, 10*time.Second, func() error {
+		if len(a.NotReady()) > 0 {
+			return fmt.Errorf("never ready: %+v", a.KeyStatus())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return a, clk
+		return nil
+	})
 }
 
 func check(a *identity.Authenticator, tok string) (identity.Identity, error) {
