@@ -480,22 +480,23 @@ var accessTokenKinds = map[string][]string{
 // access token Warden can accept as a bearer token (accessTokenKinds).
 func accessTokenKind(claims map[string]any) error {
 	for name, v := range claims {
-		// Any case of the member's name: no server's answer has two
-		// (foldedClaimNames refuses that), and none is read past.
-		member := strings.ToLower(name)
-		allowed, known := accessTokenKinds[member]
-		if !known {
-			continue
-		}
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("%w: introspection answer's %s is not a string", ErrType, member)
-		}
-		if strings.EqualFold(s, "dpop") && member != "token_use" {
-			return fmt.Errorf("%w: introspected token is sender-constrained (%s DPoP)", ErrClaims, member)
-		}
-		if !slices.Contains(allowed, strings.ToLower(s)) {
-			return fmt.Errorf("%w: introspection answer's %s does not name an access token", ErrType, member)
+		for member, allowed := range accessTokenKinds {
+			// Any case of the member's name (Unicode folding, as a reader
+			// matching names without case would): no answer Warden takes
+			// has two (foldedClaimNames refuses that).
+			if !strings.EqualFold(name, member) {
+				continue
+			}
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("%w: introspection answer's %s is not a string", ErrType, member)
+			}
+			if strings.EqualFold(s, "dpop") && member != "token_use" {
+				return fmt.Errorf("%w: introspected token is sender-constrained (%s DPoP)", ErrClaims, member)
+			}
+			if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, s) }) {
+				return fmt.Errorf("%w: introspection answer's %s does not name an access token", ErrType, member)
+			}
 		}
 	}
 	return nil
