@@ -452,6 +452,10 @@ func authDenial(err error) *denial {
 		return &denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
 	case errors.Is(err, identity.ErrReplayUnavailable):
 		return &denial{reason: ReasonUnavailable, detail: "DPoP replay state unavailable", retryAfter: time.Second}
+	case errors.Is(err, identity.ErrIntrospectionUnavailable):
+		return &denial{reason: ReasonUnavailable, detail: "token introspection unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
+	case errors.Is(err, identity.ErrAPIKeysUnavailable):
+		return &denial{reason: ReasonUnavailable, detail: "api keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
 	case identity.IsUnavailable(err):
 		return &denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
 	}

@@ -22,6 +22,13 @@ var (
 	ErrType            = errors.New("token type not accepted")
 	ErrClaims          = errors.New("invalid claims")
 	ErrIssuerNotReady  = errors.New("issuer keys not available")
+	// ErrIntrospectionUnavailable: the introspection endpoint gave no
+	// usable answer (down, refused Warden's client, garbage, a stale signed
+	// answer). IsUnavailable holds too (503).
+	ErrIntrospectionUnavailable = errors.New("token introspection unavailable")
+	// ErrAPIKeysUnavailable: the API key store could not be read, or too
+	// many key comparisons were under way. IsUnavailable holds too (503).
+	ErrAPIKeysUnavailable = errors.New("api keys unavailable")
 )
 
 // IsUnavailable reports whether err means Warden could not judge the token
