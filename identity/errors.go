@@ -37,6 +37,21 @@ func IsUnavailable(err error) bool {
 	return errors.Is(err, ErrIssuerNotReady) || errors.Is(err, ErrReplayUnavailable)
 }
 
+// Unavailable names what an IsUnavailable error could not reach, for the
+// client's 503: "DPoP replay state", "token introspection", "api keys" or
+// "token issuer keys".
+func Unavailable(err error) string {
+	switch {
+	case errors.Is(err, ErrReplayUnavailable):
+		return "DPoP replay state"
+	case errors.Is(err, ErrIntrospectionUnavailable):
+		return "token introspection"
+	case errors.Is(err, ErrAPIKeysUnavailable):
+		return "api keys"
+	}
+	return "token issuer keys"
+}
+
 // RetryAfter is how long a caller refused because Warden could not judge
 // its token (IsUnavailable) should wait: until the key source may be asked
 // again, at least def.
