@@ -37,15 +37,25 @@ type entityReader struct {
 // parseEntitiesWith reads a list of entities; pos gives each entity's
 // file:line:col, in file order.
 func parseEntitiesWith(file string, b []byte, rs *resolved.Schema) (cedar.EntityMap, []entityPos, error) {
+	var out cedar.EntityMap
+	pos, err := parseEntitiesInto(file, b, rs, func(n int) { out = make(cedar.EntityMap, n) }, func(e cedar.Entity) { out[e.UID] = e })
+	return out, pos, err
+}
+
+// parseEntitiesInto reads a list of entities, giving each one read to add
+// (once the count is known, start(count)); pos gives each entity's
+// file:line:col, in file order. Nothing is added when the list itself
+// cannot be read.
+func parseEntitiesInto(file string, b []byte, rs *resolved.Schema, start func(int), add func(cedar.Entity)) ([]entityPos, error) {
 	els, lerr := jsonlist.Split(b)
 	if lerr != nil {
 		if lerr.NotList {
-			return nil, nil, place{file, 1, 1}.errorf("must be a JSON list of entities: %v", lerr.Err)
+			return nil, place{file, 1, 1}.errorf("must be a JSON list of entities: %v", lerr.Err)
 		}
-		return nil, nil, place{file, lerr.Line, lerr.Col}.errorf("%v", lerr.Err)
+		return nil, place{file, lerr.Line, lerr.Col}.errorf("%v", lerr.Err)
 	}
 	r := &entityReader{schema: rs, convert: map[types.EntityType]bool{}}
-	out := make(cedar.EntityMap, len(els))
+	start(len(els))
 	pos := make([]entityPos, 0, len(els))
 	first := map[cedar.EntityUID]place{}
 	var errs fielderr.List
@@ -71,10 +81,10 @@ func parseEntitiesWith(file string, b []byte, rs *resolved.Schema) (cedar.Entity
 			continue
 		}
 		first[e.UID] = at
-		out[e.UID] = e
+		add(e)
 		pos = append(pos, entityPos{e.UID, at})
 	}
-	return out, pos, errs.Err()
+	return pos, errs.Err()
 }
 
 // strictJSON refuses what cedar-go's JSON reader refuses and
