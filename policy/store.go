@@ -29,12 +29,18 @@ type entityStore struct {
 	// attrs and tags are the entity's attributes and tags in Cedar's JSON
 	// form; nil: none.
 	attrs, tags [][]byte
-	cache       [entityCacheSlots]atomic.Pointer[cachedEntity]
+	// kept are the attributes and tags, decoded, of the entities whose
+	// attributes or tags do not survive the JSON round trip unchanged
+	// (cedar-go reads some values it writes differently).
+	kept  map[int32]keptRecords
+	cache [entityCacheSlots]atomic.Pointer[cachedEntity]
 }
 
 // entityCacheSlots bounds the decoded entities kept (direct mapped by
 // index).
 const entityCacheSlots = 512
+
+type keptRecords struct{ attrs, tags cedar.Record }
 
 type cachedEntity struct {
 	idx int32
@@ -58,8 +64,8 @@ func (s *entityStore) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
 	return e, true
 }
 
-// decode builds entity i. Its attributes and tags were encoded from
-// decoded values at load, so they decode without error.
+// decode builds entity i. Its attributes and tags were checked at load to
+// decode to what they were encoded from.
 func (s *entityStore) decode(i int32) cedar.Entity {
 	e := cedar.Entity{UID: s.uids[i]}
 	ps := s.parentIdx[s.parentOff[i]:s.parentOff[i+1]]
@@ -69,6 +75,9 @@ func (s *entityStore) decode(i int32) cedar.Entity {
 			uids[j] = s.uids[p]
 		}
 		e.Parents = cedar.NewEntityUIDSet(uids...)
+	}
+	if k, ok := s.kept[i]; ok {
+		e.Attributes, e.Tags = k.attrs, k.tags
 	}
 	if b := s.attrs[i]; b != nil {
 		_ = e.Attributes.UnmarshalJSON(b)
@@ -142,6 +151,7 @@ type storeBuilder struct {
 	defined     []bool
 	parents     [][]int32
 	attrs, tags [][]byte
+	kept        map[int32]keptRecords
 	// strs interns entity types and ids: each is kept once however often
 	// it is named.
 	strs map[string]string
@@ -184,12 +194,33 @@ func (b *storeBuilder) add(e cedar.Entity) {
 		b.parents[i] = append(b.parents[i], b.index(p))
 	}
 	b.attrs[i], b.tags[i] = nil, nil
-	if e.Attributes.Len() > 0 {
-		b.attrs[i], _ = e.Attributes.MarshalJSON()
+	delete(b.kept, i)
+	attrs, exact := encodeRecord(e.Attributes)
+	if tags, ok := encodeRecord(e.Tags); ok && exact {
+		b.attrs[i], b.tags[i] = attrs, tags
+	} else {
+		if b.kept == nil {
+			b.kept = map[int32]keptRecords{}
+		}
+		b.kept[i] = keptRecords{e.Attributes, e.Tags}
 	}
-	if e.Tags.Len() > 0 {
-		b.tags[i], _ = e.Tags.MarshalJSON()
+}
+
+// encodeRecord is r's JSON form (nil when r is empty), and whether it
+// decodes to r again.
+func encodeRecord(r cedar.Record) ([]byte, bool) {
+	if r.Len() == 0 {
+		return nil, true
 	}
+	b, err := r.MarshalJSON()
+	if err != nil {
+		return nil, false
+	}
+	var back cedar.Record
+	if back.UnmarshalJSON(b) != nil || !back.Equal(r) {
+		return nil, false
+	}
+	return b, true
 }
 
 // addParents defines uid if it is not and adds parents to its own.
@@ -209,7 +240,7 @@ func (b *storeBuilder) addParents(uid cedar.EntityUID, parents ...cedar.EntityUI
 func (b *storeBuilder) build() *entityStore {
 	n := len(b.uids)
 	s := &entityStore{ids: b.ids, uids: slices.Clip(b.uids), defined: slices.Clip(b.defined),
-		attrs: slices.Clip(b.attrs), tags: slices.Clip(b.tags)}
+		attrs: slices.Clip(b.attrs), tags: slices.Clip(b.tags), kept: b.kept}
 	s.parentOff = make([]int32, n+1)
 	edges := 0
 	for _, ps := range b.parents {

@@ -98,6 +98,8 @@ func genValue(r *rand.Rand, kind string, depth int) any {
 		return map[string]any{"__extn": map[string]any{"fn": "datetime", "arg": []string{"2024-01-01", "2025-06-01T10:00:00Z", "2024-01-01T00:00:00.001+0100"}[r.IntN(3)]}}
 	case "dur":
 		return map[string]any{"__extn": map[string]any{"fn": "duration", "arg": []string{"1h", "-2d", "1ms"}[r.IntN(3)]}}
+	case "odd": // cedar-go writes it back as a value it reads differently
+		return map[string]any{"x": []any{map[string]any{"__extn": map[string]any{}}}}
 	case "set":
 		var out []any
 		k := genKinds[r.IntN(len(genKinds))]
@@ -124,7 +126,7 @@ func genValue(r *rand.Rand, kind string, depth int) any {
 	}
 }
 
-var genKinds = []string{"n", "s", "b", "e", "ip", "dec", "dt", "dur", "set", "rec"}
+var genKinds = []string{"n", "s", "b", "e", "ip", "dec", "dt", "dur", "set", "rec", "odd"}
 
 func genEntitiesJSON(r *rand.Rand) []byte {
 	seen := map[string]bool{"Actioncustom-group": true}
@@ -188,6 +190,7 @@ const genStorePolicies = `
 @id("dt") permit (principal, action, resource) when { principal.dt < datetime("2024-12-31") && principal.dur > duration("0ms") };
 @id("tag") forbid (principal, action, resource) when { principal.hasTag("b") && principal.getTag("b") == true };
 @id("tag-res") permit (principal, action, resource) when { resource.hasTag("s") && resource.getTag("s") like "a*" };
+@id("odd") forbid (principal, action, resource) when { principal has odd && principal.odd.x.isEmpty() };
 @id("bool") permit (principal, action, resource) unless { principal.b };
 `
 
@@ -197,7 +200,7 @@ const genStorePolicies = `
 // and ancestors as the cedar.EntityMap it replaced, and decisions and
 // explanations over both are the same.
 func TestEntityStoreDifferential(t *testing.T) {
-	reqs := 0
+	reqs, kept := 0, 0
 	for seed := range uint64(80) {
 		r := rand.New(rand.NewPCG(seed, 18))
 		b := genEntitiesJSON(r)
@@ -206,6 +209,7 @@ func TestEntityStoreDifferential(t *testing.T) {
 			t.Fatalf("seed %d: %v\n%s", seed, err, b)
 		}
 		old, oldAnc := oldEntities(t, "entities.json", b, s)
+		kept += len(s.entities.kept)
 		uids := slices.Collect(s.entities.all())
 		if len(uids) != len(old) {
 			t.Fatalf("seed %d: store has %d entities, the map %d", seed, len(uids), len(old))
@@ -250,6 +254,9 @@ func TestEntityStoreDifferential(t *testing.T) {
 			}
 		}
 	}
+	if kept == 0 {
+		t.Error("no entity kept decoded: the round-trip fallback is not exercised")
+	}
 	if reqs == 0 {
 		t.Error("no generated request was allowed: the generator tests nothing")
 	}
@@ -265,4 +272,52 @@ func sameUIDs(a, b []cedar.EntityUID) bool {
 		return strings.Join(ss, ",")
 	}
 	return len(a) == len(b) && key(a) == key(b)
+}
+
+// FuzzEntityStore: whatever entities.json reads as, the compact store
+// built from it gives every uid named (defined or a parent) the entity and
+// ancestors the cedar.EntityMap of the same entities gives.
+func FuzzEntityStore(f *testing.F) {
+	f.Add(`[{"uid": {"type": "User", "id": "a"}, "parents": [{"type": "Group", "id": "g"}], "attrs": {"n": 1, "s": [1, "x"], "r": {"a": true}}}, {"uid": {"type": "Group", "id": "g"}, "parents": [{"type": "User", "id": "a"}], "attrs": {}}]`)
+	f.Add(`[{"uid": {"type": "User", "id": "a"}, "parents": [], "attrs": {"t": {"__extn": {"fn": "offset", "args": [{"__extn": {"fn": "datetime", "arg": "2024-01-01"}}, {"__extn": {"fn": "duration", "arg": "1d"}}]}}, "d": {"__extn": {"fn": "decimal", "arg": "1.25"}}}, "tags": {"x": {"__entity": {"type": "User", "id": "b"}}}}]`)
+	f.Fuzz(func(t *testing.T, src string) {
+		if len(src) > 4096 {
+			return
+		}
+		old, _, err := parseEntitiesWith("e.json", []byte(src), nil)
+		if err != nil {
+			return
+		}
+		sb := newStoreBuilder()
+		var uids []cedar.EntityUID
+		for _, e := range old {
+			sb.add(e)
+			uids = append(uids, e.UID)
+			uids = slices.AppendSeq(uids, e.Parents.All())
+		}
+		s := sb.build()
+		for _, uid := range uids {
+			got, gok := s.Get(uid)
+			want, wok := old[uid]
+			if gok != wok || !got.Equal(want) {
+				t.Fatalf("%s: store %v %+v, map %v %+v", uid, gok, got, wok, want)
+			}
+			// The ancestors: every parent's, transitively, once.
+			var wantAnc []cedar.EntityUID
+			seen := map[cedar.EntityUID]bool{uid: true}
+			stack := slices.Collect(want.Parents.All())
+			for len(stack) > 0 {
+				p := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				if !seen[p] {
+					seen[p] = true
+					wantAnc = append(wantAnc, p)
+					stack = slices.AppendSeq(stack, old[p].Parents.All())
+				}
+			}
+			if ga := s.appendAncestors(nil, uid); !sameUIDs(ga, wantAnc) {
+				t.Fatalf("%s: ancestors %v, want %v", uid, ga, wantAnc)
+			}
+		}
+	})
 }
