@@ -190,7 +190,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
 		// The entities that could be read are validated too (all
 		// problems at once); any error fails the load.
-		pos, err := parseEntitiesInto(display(EntitiesFile), b, rs, func(int) {}, sb.add)
+		pos, err := parseEntitiesInto(display(EntitiesFile), b, rs, sb.add)
 		if err != nil {
 			errs = append(errs, fielderr.From(err)...)
 		}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cedar-policy/cedar-go"
+
+	"github.com/wardenauthz/warden/internal/jsonlist"
 )
 
 // oldEntities is the store entityStore replaced, kept as the reference:
@@ -283,6 +286,19 @@ func FuzzEntityStore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		if len(src) > 4096 {
 			return
+		}
+		// The streamed list has the elements, at the places, that
+		// encoding/json's reading of the whole list has.
+		var streamed []jsonlist.Element
+		ok := streamList([]byte(src), func(raw []byte, line, col int) {
+			streamed = append(streamed, jsonlist.Element{Raw: bytes.Clone(raw), Line: line, Col: col})
+		})
+		els, lerr := jsonlist.Split([]byte(src))
+		if ok && lerr != nil {
+			t.Fatalf("streamed a list encoding/json refuses: %v", lerr.Err)
+		}
+		if ok && fmt.Sprint(streamed) != fmt.Sprint(els) {
+			t.Fatalf("streamed %v, split %v", streamed, els)
 		}
 		old, _, err := parseEntitiesWith("e.json", []byte(src), nil)
 		if err != nil {
