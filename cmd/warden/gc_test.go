@@ -35,6 +35,7 @@ func TestConfigureGCFromCgroup(t *testing.T) {
 	for _, k := range []string{"GOMEMLIMIT", "AUTOMEMLIMIT", "GOGC"} {
 		unsetenv(t, k)
 	}
+	debug.SetGCPercent(50) // configureGC must set the default
 	out := gcLog(t, memlimit.Limit(1000<<20))
 	if got, want := debug.SetMemoryLimit(-1), int64(900<<20); got != want {
 		t.Errorf("memory limit %d, want %d (0.9 of the cgroup's)", got, want)
@@ -42,7 +43,7 @@ func TestConfigureGCFromCgroup(t *testing.T) {
 	if got := debug.SetGCPercent(-1); got != defaultGOGC {
 		t.Errorf("GOGC %d, want the default %d", got, defaultGOGC)
 	}
-	for _, want := range []string{`"memory_limit_bytes":943718400`, `"memory_limit_from":"cgroup"`, `"gogc":200`, `"gogc_from":"default"`} {
+	for _, want := range []string{`"memory_limit_bytes":943718400`, `"memory_limit_from":"cgroup"`, `"gogc":100`, `"gogc_from":"default"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
@@ -51,7 +52,7 @@ func TestConfigureGCFromCgroup(t *testing.T) {
 
 func TestConfigureGCUserWins(t *testing.T) {
 	restoreGC(t)
-	debug.SetMemoryLimit(123 << 20)
+	debug.SetMemoryLimit(123 << 20) // as the runtime read them at start
 	debug.SetGCPercent(50)
 	t.Setenv("GOMEMLIMIT", "123MiB")
 	t.Setenv("GOGC", "50")
