@@ -38,8 +38,12 @@ type entityStore struct {
 }
 
 // entityCacheSlots bounds the decoded entities kept (direct mapped by
-// index).
-const entityCacheSlots = 512
+// index). BenchmarkEntityGet: an entity with five attributes of mixed
+// types and two parents takes 16-31 µs and 80 allocations to decode, 35 ns
+// and none from the cache. 4096 slots hold the entities of that many
+// recent principals and resources (a few MB at most); a miss costs one
+// decode.
+const entityCacheSlots = 4096
 
 type keptRecords struct{ attrs, tags cedar.Record }
 
