@@ -37,9 +37,9 @@ type EvalRequest struct {
 func (s *Set) Evaluate(r *EvalRequest) Result {
 	m := &mapped{ents: &overlay{static: s.entities}}
 	m.actions = append(m.actions, r.Action)
-	m.actions = append(m.actions, s.ancestors[r.Action]...)
+	m.actions = s.entities.appendAncestors(m.actions, r.Action)
 	m.principals = append(m.principals, r.Principal.UID)
-	m.principals = append(m.principals, s.ancestors[r.Principal.UID]...)
+	m.principals = s.entities.appendAncestors(m.principals, r.Principal.UID)
 	m.principalAttrs = s.addStated(m, r.Principal)
 	rattrs := s.addStated(m, r.Resource)
 	m.req = cedar.Request{Principal: r.Principal.UID, Action: r.Action, Resource: r.Resource.UID, Context: r.Context}
@@ -62,7 +62,7 @@ func (s *Set) addStated(m *mapped, e EvalEntity) cedar.Record {
 		return cedar.Record{}
 	}
 	extra := e.Attrs
-	if se, ok := s.entities[e.UID]; ok && se.Attributes.Len() > 0 {
+	if se, ok := s.entities.Get(e.UID); ok && se.Attributes.Len() > 0 {
 		am := e.Attrs.Map()
 		for k := range se.Attributes.All() {
 			delete(am, k) // stored attributes win
@@ -79,7 +79,7 @@ func (s *Set) addStated(m *mapped, e EvalEntity) cedar.Record {
 // Warden's action entities) of type t, sorted by id.
 func (s *Set) EntitiesOfType(t cedar.EntityType) []cedar.EntityUID {
 	var out []cedar.EntityUID
-	for uid := range s.entities {
+	for uid := range s.entities.all() {
 		if uid.Type == t {
 			out = append(out, uid)
 		}

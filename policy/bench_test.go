@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
+
 	"github.com/wardenauthz/warden/internal/token"
 )
 
@@ -56,4 +58,29 @@ func BenchmarkDecide(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkEntityGet: reading an entity of the compact store from its
+// cache against decoding it (attributes of several types, two parents).
+func BenchmarkEntityGet(b *testing.B) {
+	src := `[{"uid": {"type": "User", "id": "u"}, "parents": [{"type": "Group", "id": "g1"}, {"type": "Group", "id": "g2"}],
+	  "attrs": {"level": 3, "dept": "eng", "ip": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}, "tags": ["a", "b"], "boss": {"__entity": {"type": "User", "id": "b"}}}}]`
+	s, err := Load(Source{FS: mapFSOf("p.cedar", `@id("a") permit(principal, action, resource);`, EntitiesFile, src), Dir: ".", Name: "bench"}, propRoutes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	uid := cedar.NewEntityUID("User", "u")
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.entities.Get(uid)
+		}
+	})
+	i := s.entities.ids[uid]
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.entities.decode(i)
+		}
+	})
 }

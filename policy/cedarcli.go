@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"maps"
-
 	"github.com/cedar-policy/cedar-go"
 )
 
@@ -14,11 +12,7 @@ import (
 // denies as Warden enforces it (policy.on_error), not as the Cedar CLI
 // would.
 func (s *Set) Authorize(ents cedar.EntityMap, req cedar.Request) Result {
-	all := s.entities
-	if len(ents) > 0 {
-		all = maps.Clone(s.entities)
-		maps.Copy(all, ents)
-	}
+	all := s.entities.overlaid(ents)
 	dec, diag := cedar.Authorize(fullScan{s}, all, req)
 	res := Result{Allow: dec == cedar.Allow, Principal: req.Principal, Action: req.Action, Resource: req.Resource, Context: req.Context}
 	res.Reasons, res.Errors = diagnostics(diag)

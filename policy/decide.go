@@ -150,8 +150,8 @@ func (m *mapped) result() Result {
 // seen (a method of no route) gets its place in the hierarchy synthesized.
 func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
 	m.actions = append(m.actions, action)
-	if anc, ok := s.ancestors[action]; ok {
-		m.actions = append(m.actions, anc...)
+	if s.entities.hasParents(action) {
+		m.actions = s.entities.appendAncestors(m.actions, action)
 		return
 	}
 	methodUID := cedar.NewEntityUID(actionType, cedar.String(method))
@@ -161,7 +161,7 @@ func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
 	}
 	m.ents.add(cedar.Entity{UID: action, Parents: cedar.NewEntityUIDSet(parents...)})
 	m.actions = append(m.actions, parents...)
-	m.actions = append(m.actions, s.ancestors[methodUID]...)
+	m.actions = s.entities.appendAncestors(m.actions, methodUID)
 }
 
 // addPrincipal puts the principal with its parents and attributes in m.
@@ -170,10 +170,10 @@ func (s *Set) addPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar
 	if len(parents) > 0 || attrs.Len() > 0 {
 		m.ents.addMerged(s.entities, principal, parents, attrs)
 	}
-	m.principals = append(m.principals, s.ancestors[principal]...)
+	m.principals = s.entities.appendAncestors(m.principals, principal)
 	for _, p := range parents {
 		m.principals = append(m.principals, p)
-		m.principals = append(m.principals, s.ancestors[p]...)
+		m.principals = s.entities.appendAncestors(m.principals, p)
 	}
 	m.principalParents, m.principalAttrs = parents, attrs
 }
@@ -339,7 +339,7 @@ func allOrder(s *Set) []int32 {
 // overlay puts the request's own entities (principal, resource, synthesized
 // action) in front of the static ones.
 type overlay struct {
-	static cedar.EntityMap
+	static *entityStore
 	ents   []cedar.Entity
 }
 
@@ -347,9 +347,9 @@ func (o *overlay) add(e cedar.Entity) { o.ents = append(o.ents, e) }
 
 // addMerged adds uid with extra parents and attributes, merged with the
 // static entity of the same uid, if any.
-func (o *overlay) addMerged(static cedar.EntityMap, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
+func (o *overlay) addMerged(static *entityStore, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
 	e := cedar.Entity{UID: uid, Attributes: attrs}
-	if se, ok := static[uid]; ok {
+	if se, ok := static.Get(uid); ok {
 		for p := range se.Parents.All() {
 			parents = append(parents, p)
 		}

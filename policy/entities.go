@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"sort"
@@ -37,44 +38,111 @@ type entityReader struct {
 // parseEntitiesWith reads a list of entities; pos gives each entity's
 // file:line:col, in file order.
 func parseEntitiesWith(file string, b []byte, rs *resolved.Schema) (cedar.EntityMap, []entityPos, error) {
-	els, lerr := jsonlist.Split(b)
-	if lerr != nil {
-		if lerr.NotList {
-			return nil, nil, place{file, 1, 1}.errorf("must be a JSON list of entities: %v", lerr.Err)
-		}
-		return nil, nil, place{file, lerr.Line, lerr.Col}.errorf("%v", lerr.Err)
+	out := cedar.EntityMap{}
+	pos, err := parseEntitiesInto(file, b, rs, func(e cedar.Entity) { out[e.UID] = e })
+	if err != nil && pos == nil && len(out) == 0 {
+		out = nil // not a list
 	}
+	return out, pos, err
+}
+
+// parseEntitiesInto reads a list of entities, giving each one read to add;
+// pos gives each entity's file:line:col, in file order. Nothing is added
+// when the list itself cannot be read. The list is streamed: no copy of b
+// or of its elements is made.
+func parseEntitiesInto(file string, b []byte, rs *resolved.Schema, add func(cedar.Entity)) ([]entityPos, error) {
 	r := &entityReader{schema: rs, convert: map[types.EntityType]bool{}}
-	out := make(cedar.EntityMap, len(els))
-	pos := make([]entityPos, 0, len(els))
-	first := map[cedar.EntityUID]place{}
 	var errs fielderr.List
-	for i, el := range els {
-		at := place{file, el.Line, el.Col}
-		if err := strictJSON(el.Raw); err != nil {
-			errs = append(errs, at.errorf("entity %d: %v", i+1, err))
-			continue
+	first := map[cedar.EntityUID]place{}
+	pos := []entityPos{}
+	i := 0
+	one := func(raw []byte, line, col int) {
+		i++
+		at := place{file, line, col}
+		if err := strictJSON(raw); err != nil {
+			errs = append(errs, at.errorf("entity %d: %v", i, err))
+			return
 		}
-		e, ees := r.entity(el.Raw)
+		e, ees := r.entity(raw)
 		if len(ees) > 0 {
 			for _, err := range ees {
 				if e.UID.Type == "" {
-					errs = append(errs, at.errorf("entity %d: %v", i+1, err))
+					errs = append(errs, at.errorf("entity %d: %v", i, err))
 				} else {
 					errs = append(errs, at.errorf("entity %s: %v", e.UID, err))
 				}
 			}
-			continue
+			return
 		}
 		if prev, dup := first[e.UID]; dup {
 			errs = append(errs, at.errorf("entity %s defined twice (first at %s)", e.UID, prev))
-			continue
+			return
 		}
 		first[e.UID] = at
-		out[e.UID] = e
+		add(e)
 		pos = append(pos, entityPos{e.UID, at})
 	}
-	return out, pos, errs.Err()
+	if !streamList(b, one) {
+		// Not a well-formed list to jsontext: encoding/json, as before,
+		// says where (and reads the list if it disagrees).
+		els, lerr := jsonlist.Split(b)
+		if lerr != nil {
+			if lerr.NotList {
+				return nil, place{file, 1, 1}.errorf("must be a JSON list of entities: %v", lerr.Err)
+			}
+			return nil, place{file, lerr.Line, lerr.Col}.errorf("%v", lerr.Err)
+		}
+		for _, el := range els {
+			one(el.Raw, el.Line, el.Col)
+		}
+	}
+	return pos, errs.Err()
+}
+
+// streamList calls f with each element of the JSON list b and the line
+// and column where it starts. It first checks that b is one well-formed
+// list (duplicate names and invalid UTF-8 are left to strictJSON, per
+// element); when it is not, it calls f for none and reports false.
+func streamList(b []byte, f func(raw []byte, line, col int)) bool {
+	newDec := func() *jsontext.Decoder {
+		return jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	}
+	dec := newDec()
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return false
+	}
+	for {
+		k := dec.PeekKind()
+		if k == ']' {
+			break
+		}
+		if k == 0 || dec.SkipValue() != nil {
+			return false
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return false
+	}
+	dec = newDec()
+	_, _ = dec.ReadToken()
+	line, lineStart, counted := 1, 0, 0
+	for dec.PeekKind() != ']' {
+		v, err := dec.ReadValue()
+		if err != nil { // cannot happen (checked above); the caller reads b again
+			return false
+		}
+		at := int(dec.InputOffset()) - len(v)
+		for ; counted < at; counted++ {
+			if b[counted] == '\n' {
+				line, lineStart = line+1, counted+1
+			}
+		}
+		f(v, line, at-lineStart+1)
+	}
+	return true
 }
 
 // strictJSON refuses what cedar-go's JSON reader refuses and

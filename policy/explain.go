@@ -143,16 +143,7 @@ func (s *Set) Explain(r *Request) *Explanation {
 // ExplainCedar explains a plain Cedar request as Authorize decides it:
 // every policy, over s's entities overlaid by ents.
 func (s *Set) ExplainCedar(ents cedar.EntityMap, req cedar.Request) *Explanation {
-	all := s.entities
-	if len(ents) > 0 {
-		all = cedar.EntityMap{}
-		for k, v := range s.entities {
-			all[k] = v
-		}
-		for k, v := range ents {
-			all[k] = v
-		}
-	}
+	all := s.entities.overlaid(ents)
 	e := &Explanation{
 		Principal: entityExplanation(all, req.Principal),
 		Action:    entityExplanation(all, req.Action),

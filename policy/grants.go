@@ -12,7 +12,7 @@ import (
 // action and every method action (not the read and write groups), sorted.
 func (s *Set) Actions() []cedar.EntityUID {
 	var out []cedar.EntityUID
-	for uid := range s.entities {
+	for uid := range s.entities.all() {
 		if uid.Type == actionType && uid != readAction && uid != writeAct {
 			out = append(out, uid)
 		}
@@ -126,7 +126,7 @@ func (s *Set) PolicyGrants() []PolicyGrant {
 			g.Entity = sc.Entity
 		}
 		for _, a := range actions {
-			if scopeHas(c.ast.Action, a, append([]cedar.EntityUID{a}, s.ancestors[a]...)) {
+			if scopeHas(c.ast.Action, a, s.entities.appendAncestors([]cedar.EntityUID{a}, a)) {
 				g.Actions = append(g.Actions, a)
 			}
 		}
@@ -136,7 +136,9 @@ func (s *Set) PolicyGrants() []PolicyGrant {
 }
 
 // Ancestors are uid's ancestors in the set's entities (not uid itself).
-func (s *Set) Ancestors(uid cedar.EntityUID) []cedar.EntityUID { return s.ancestors[uid] }
+func (s *Set) Ancestors(uid cedar.EntityUID) []cedar.EntityUID {
+	return s.entities.appendAncestors(nil, uid)
+}
 
 // Policy is the policy with the given id, nil when there is none.
 func (s *Set) Policy(id string) *cedar.Policy {

@@ -58,12 +58,11 @@ const (
 
 // Set is one loaded, immutable generation of policies, entities and routes.
 type Set struct {
-	policies  []*compiled
-	byID      map[cedar.PolicyID]*compiled
-	index     *index
-	entities  cedar.EntityMap
-	ancestors map[cedar.EntityUID][]cedar.EntityUID
-	routes    []*Route
+	policies []*compiled
+	byID     map[cedar.PolicyID]*compiled
+	index    *index
+	entities *entityStore
+	routes   []*Route
 	// foldLits: some route literal has an upper-case or non-ASCII letter,
 	// so a path without one may still match it without case (routeFor).
 	foldLits bool
@@ -188,26 +187,24 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	}
 
 	// Static entities, then Warden's action entities (merged into them).
-	s.entities = cedar.EntityMap{}
+	sb := newStoreBuilder()
 	var entPos []entityPos
 	if b, err := fs.ReadFile(src.FS, path.Join(src.Dir, EntitiesFile)); err == nil {
 		// The entities that could be read are validated too (all
 		// problems at once); any error fails the load.
-		ents, pos, err := parseEntitiesWith(display(EntitiesFile), b, rs)
+		pos, err := parseEntitiesInto(display(EntitiesFile), b, rs, sb.add)
 		if err != nil {
 			errs = append(errs, fielderr.From(err)...)
 		}
-		if ents != nil {
-			s.entities, entPos = ents, pos
-		}
+		entPos = pos
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, fileError(display(EntitiesFile), err))
 	}
 	s.schema = rs
-	addActionEntities(s.entities, routes)
-	s.ancestors = closure(s.entities)
+	addActionEntities(sb, routes)
+	s.entities = sb.build()
 	s.names = map[cedar.EntityUID]string{}
-	for uid := range s.entities {
+	for uid := range s.entities.all() {
 		if uid.Type == actionType {
 			s.names[uid] = uid.String()
 		}
@@ -516,21 +513,8 @@ func methodGroup(m string) cedar.EntityUID {
 	return writeAct
 }
 
-func addActionEntities(em cedar.EntityMap, routes []*Route) {
-	add := func(uid cedar.EntityUID, parents ...cedar.EntityUID) {
-		e, ok := em[uid]
-		if !ok {
-			e = cedar.Entity{UID: uid}
-		}
-		ps := slices.Collect(e.Parents.All())
-		for _, p := range parents {
-			if !slices.Contains(ps, p) {
-				ps = append(ps, p)
-			}
-		}
-		e.Parents = cedar.NewEntityUIDSet(ps...)
-		em[uid] = e
-	}
+func addActionEntities(sb *storeBuilder, routes []*Route) {
+	add := sb.addParents
 	add(readAction)
 	add(writeAct)
 	methods := slices.Clone(stdMethods)
@@ -609,39 +593,12 @@ func routeAction(method, template string) cedar.EntityUID {
 	return cedar.NewEntityUID(actionType, cedar.String(method+" "+template))
 }
 
-// closure computes every entity's transitive ancestors (cycle-safe).
-func closure(em cedar.EntityMap) map[cedar.EntityUID][]cedar.EntityUID {
-	out := make(map[cedar.EntityUID][]cedar.EntityUID, len(em))
-	for uid, e := range em {
-		if e.Parents.Len() == 0 {
-			continue
-		}
-		seen := map[cedar.EntityUID]bool{uid: true}
-		stack := slices.Collect(e.Parents.All())
-		var anc []cedar.EntityUID
-		for len(stack) > 0 {
-			p := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			anc = append(anc, p)
-			if pe, ok := em[p]; ok {
-				stack = append(stack, slices.Collect(pe.Parents.All())...)
-			}
-		}
-		out[uid] = anc
-	}
-	return out
-}
-
 // checkActions, without a schema, catches misspelt actions: every action in
 // a policy scope must be one Warden defines or one in entities.json.
 func (s *Set) checkActions() fielderr.List {
 	var errs fielderr.List
 	check := func(c *compiled, uid cedar.EntityUID) {
-		if _, ok := s.entities[uid]; !ok {
+		if !s.entities.has(uid) {
 			errs = append(errs, c.errorf("policy %q: unknown action %s (not a route action, a method, read, write, or in %s)", c.id, uid, EntitiesFile))
 		}
 	}
@@ -690,7 +647,8 @@ func (s *Set) validateSchema(pos []entityPos) fielderr.List {
 		if p.uid.Type == actionType {
 			continue
 		}
-		if err := v.Entity(s.entities[p.uid]); err != nil {
+		e, _ := s.entities.Get(p.uid)
+		if err := v.Entity(e); err != nil {
 			errs = append(errs, p.at.errorf("entity %s: %v", p.uid, plainCedarError(err)))
 		}
 	}

@@ -92,7 +92,7 @@ func (s *Set) mapLogged(l *Logged) (*mapped, error) {
 	m := &mapped{ents: &overlay{static: s.entities}}
 	action := cedar.EntityUID(l.Action)
 	if l.Source == SourceAuthZEN {
-		m.actions = append(append(m.actions, action), s.ancestors[action]...)
+		m.actions = s.entities.appendAncestors(append(m.actions, action), action)
 	} else {
 		method, _, _ := strings.Cut(string(action.ID), " ")
 		s.addAction(m, action, method)

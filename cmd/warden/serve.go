@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+
 	"github.com/wardenauthz/warden/authz/server"
 )
 
@@ -20,6 +22,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	configureGC(log, memlimit.FromCgroup)
 	server.LogRedisTo(log)
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {

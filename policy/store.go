@@ -1,0 +1,285 @@
+package policy
+
+import (
+	"bytes"
+	"iter"
+	"slices"
+	"sync/atomic"
+
+	"github.com/cedar-policy/cedar-go"
+)
+
+// entityStore is a set's static entities (entities.json and Warden's
+// action entities) in compact form: every uid named (defined or only
+// referenced as a parent) is interned once, parents and transitive
+// ancestors are index lists into one flat array each, and each entity's
+// attributes and tags are kept as their canonical Cedar JSON and decoded
+// when a decision reads the entity. A decision touches a few entities of
+// many thousands; the decoded ones are kept in a small bounded cache.
+// It is immutable once built and safe for concurrent use.
+type entityStore struct {
+	ids  map[cedar.EntityUID]int32
+	uids []cedar.EntityUID // by index
+	// defined: the uid is an entity of the set (not only a parent named
+	// by one).
+	defined []bool
+	// parentOff[i]:parentOff[i+1] are i's parents in parentIdx; ancOff
+	// and ancIdx likewise its ancestors.
+	parentOff, parentIdx []int32
+	ancOff, ancIdx       []int32
+	// attrs and tags are the entity's attributes and tags in Cedar's JSON
+	// form; nil: none.
+	attrs, tags [][]byte
+	// kept are the attributes and tags, decoded, of the entities whose
+	// attributes or tags do not survive the JSON round trip unchanged
+	// (cedar-go reads some values it writes differently).
+	kept  map[int32]keptRecords
+	cache [entityCacheSlots]atomic.Pointer[cachedEntity]
+}
+
+// entityCacheSlots bounds the decoded entities kept (direct mapped by
+// index). BenchmarkEntityGet: an entity with five attributes of mixed
+// types and two parents takes 16-31 µs and 80 allocations to decode, 35 ns
+// and none from the cache. 4096 slots hold the entities of that many
+// recent principals and resources (a few MB at most); a miss costs one
+// decode.
+const entityCacheSlots = 4096
+
+type keptRecords struct{ attrs, tags cedar.Record }
+
+type cachedEntity struct {
+	idx int32
+	e   cedar.Entity
+}
+
+var _ cedar.EntityGetter = (*entityStore)(nil)
+
+// Get is the entity uid, as cedar.EntityGetter.
+func (s *entityStore) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
+	i, ok := s.ids[uid]
+	if !ok || !s.defined[i] {
+		return cedar.Entity{}, false
+	}
+	slot := &s.cache[int(i)%entityCacheSlots]
+	if c := slot.Load(); c != nil && c.idx == i {
+		return c.e, true
+	}
+	e := s.decode(i)
+	slot.Store(&cachedEntity{idx: i, e: e})
+	return e, true
+}
+
+// decode builds entity i. Its attributes and tags were checked at load to
+// decode to what they were encoded from.
+func (s *entityStore) decode(i int32) cedar.Entity {
+	e := cedar.Entity{UID: s.uids[i]}
+	ps := s.parentIdx[s.parentOff[i]:s.parentOff[i+1]]
+	if len(ps) > 0 {
+		uids := make([]cedar.EntityUID, len(ps))
+		for j, p := range ps {
+			uids[j] = s.uids[p]
+		}
+		e.Parents = cedar.NewEntityUIDSet(uids...)
+	}
+	if k, ok := s.kept[i]; ok {
+		e.Attributes, e.Tags = k.attrs, k.tags
+	}
+	if b := s.attrs[i]; b != nil {
+		_ = e.Attributes.UnmarshalJSON(b)
+	}
+	if b := s.tags[i]; b != nil {
+		_ = e.Tags.UnmarshalJSON(b)
+	}
+	return e
+}
+
+// has reports whether uid is an entity of the set.
+func (s *entityStore) has(uid cedar.EntityUID) bool {
+	i, ok := s.ids[uid]
+	return ok && s.defined[i]
+}
+
+// hasParents reports whether uid is an entity of the set with parents.
+func (s *entityStore) hasParents(uid cedar.EntityUID) bool {
+	i, ok := s.ids[uid]
+	return ok && s.defined[i] && s.parentOff[i+1] > s.parentOff[i]
+}
+
+// appendAncestors appends uid's transitive ancestors to dst.
+func (s *entityStore) appendAncestors(dst []cedar.EntityUID, uid cedar.EntityUID) []cedar.EntityUID {
+	i, ok := s.ids[uid]
+	if !ok {
+		return dst
+	}
+	for _, a := range s.ancIdx[s.ancOff[i]:s.ancOff[i+1]] {
+		dst = append(dst, s.uids[a])
+	}
+	return dst
+}
+
+// all is the uids of the set's entities, in no particular order.
+func (s *entityStore) all() iter.Seq[cedar.EntityUID] {
+	return func(yield func(cedar.EntityUID) bool) {
+		for i, uid := range s.uids {
+			if s.defined[i] && !yield(uid) {
+				return
+			}
+		}
+	}
+}
+
+// overlaid is s with ents in front (ents replace s's entities of the same
+// uid).
+func (s *entityStore) overlaid(ents cedar.EntityMap) cedar.EntityGetter {
+	if len(ents) == 0 {
+		return s
+	}
+	return mapOverStore{ents, s}
+}
+
+type mapOverStore struct {
+	ents   cedar.EntityMap
+	static *entityStore
+}
+
+func (m mapOverStore) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
+	if e, ok := m.ents[uid]; ok {
+		return e, true
+	}
+	return m.static.Get(uid)
+}
+
+// storeBuilder collects entities for an entityStore.
+type storeBuilder struct {
+	ids         map[cedar.EntityUID]int32
+	uids        []cedar.EntityUID
+	defined     []bool
+	parents     [][]int32
+	attrs, tags [][]byte
+	kept        map[int32]keptRecords
+	// strs interns entity types and ids: each is kept once however often
+	// it is named.
+	strs map[string]string
+}
+
+func newStoreBuilder() *storeBuilder {
+	return &storeBuilder{ids: map[cedar.EntityUID]int32{}, strs: map[string]string{}}
+}
+
+func (b *storeBuilder) intern(s string) string {
+	if v, ok := b.strs[s]; ok {
+		return v
+	}
+	b.strs[s] = s
+	return s
+}
+
+// index is uid's index, interning it.
+func (b *storeBuilder) index(uid cedar.EntityUID) int32 {
+	if i, ok := b.ids[uid]; ok {
+		return i
+	}
+	uid = cedar.NewEntityUID(cedar.EntityType(b.intern(string(uid.Type))), cedar.String(b.intern(string(uid.ID))))
+	i := int32(len(b.uids))
+	b.ids[uid] = i
+	b.uids = append(b.uids, uid)
+	b.defined = append(b.defined, false)
+	b.parents = append(b.parents, nil)
+	b.attrs = append(b.attrs, nil)
+	b.tags = append(b.tags, nil)
+	return i
+}
+
+// add defines e (the caller has refused a uid defined twice).
+func (b *storeBuilder) add(e cedar.Entity) {
+	i := b.index(e.UID)
+	b.defined[i] = true
+	b.parents[i] = nil
+	for p := range e.Parents.All() {
+		b.parents[i] = append(b.parents[i], b.index(p))
+	}
+	b.attrs[i], b.tags[i] = nil, nil
+	delete(b.kept, i)
+	attrs, exact := encodeRecord(e.Attributes)
+	if tags, ok := encodeRecord(e.Tags); ok && exact {
+		b.attrs[i], b.tags[i] = attrs, tags
+	} else {
+		if b.kept == nil {
+			b.kept = map[int32]keptRecords{}
+		}
+		b.kept[i] = keptRecords{e.Attributes, e.Tags}
+	}
+}
+
+// encodeRecord is r's JSON form (nil when r is empty), and whether it
+// decodes to r again. Only a form with an escape ("__entity", "__extn")
+// somewhere is decoded to check: strings, numbers, booleans, sets and
+// records of them read back as written.
+func encodeRecord(r cedar.Record) ([]byte, bool) {
+	if r.Len() == 0 {
+		return nil, true
+	}
+	b, err := r.MarshalJSON()
+	if err != nil {
+		return nil, false
+	}
+	if !bytes.Contains(b, []byte("__e")) {
+		return b, true
+	}
+	var back cedar.Record
+	if back.UnmarshalJSON(b) != nil || !back.Equal(r) {
+		return nil, false
+	}
+	return b, true
+}
+
+// addParents defines uid if it is not and adds parents to its own.
+func (b *storeBuilder) addParents(uid cedar.EntityUID, parents ...cedar.EntityUID) {
+	i := b.index(uid)
+	b.defined[i] = true
+	for _, p := range parents {
+		pi := b.index(p)
+		if !slices.Contains(b.parents[i], pi) {
+			b.parents[i] = append(b.parents[i], pi)
+		}
+	}
+}
+
+// build flattens the parents and computes every entity's transitive
+// ancestors (cycle-safe; a uid that is only referenced has none).
+func (b *storeBuilder) build() *entityStore {
+	n := len(b.uids)
+	s := &entityStore{ids: b.ids, uids: slices.Clip(b.uids), defined: slices.Clip(b.defined),
+		attrs: slices.Clip(b.attrs), tags: slices.Clip(b.tags), kept: b.kept}
+	s.parentOff = make([]int32, n+1)
+	edges := 0
+	for _, ps := range b.parents {
+		edges += len(ps)
+	}
+	s.parentIdx = make([]int32, 0, edges)
+	for i, ps := range b.parents {
+		s.parentIdx = append(s.parentIdx, ps...)
+		s.parentOff[i+1] = int32(len(s.parentIdx))
+	}
+	b.parents = nil
+	s.ancOff = make([]int32, n+1)
+	seen := make([]int32, n) // seen[j] == i+1: j reached from i
+	var stack, anc []int32
+	for i := range n {
+		stack = append(stack[:0], s.parentIdx[s.parentOff[i]:s.parentOff[i+1]]...)
+		seen[i] = int32(i + 1)
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[p] == int32(i+1) {
+				continue
+			}
+			seen[p] = int32(i + 1)
+			anc = append(anc, p)
+			stack = append(stack, s.parentIdx[s.parentOff[p]:s.parentOff[p+1]]...)
+		}
+		s.ancOff[i+1] = int32(len(anc))
+	}
+	s.ancIdx = slices.Clone(anc)
+	return s
+}
