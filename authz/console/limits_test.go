@@ -178,7 +178,8 @@ func replayable(i int) *decisionlog.Record {
 	a := types.NewEntityUID("Action", "GET /x")
 	return &decisionlog.Record{Time: now.Add(-time.Duration(i) * time.Millisecond), DecisionID: fmt.Sprintf("%032x", i+1), Decision: "allow", Status: 200,
 		Reason: decisionlog.ReasonPolicyAllow, Principal: p.String(), Action: a.String(), Policies: []string{"policy0"},
-		Cedar: &policy.Logged{Decision: "allow", Principal: types.ImplicitlyMarshaledEntityUID(p), Action: types.ImplicitlyMarshaledEntityUID(a)}}
+		Cedar: &policy.Logged{Decision: "allow", Principal: types.ImplicitlyMarshaledEntityUID(p), Action: types.ImplicitlyMarshaledEntityUID(a),
+			Resource: types.ImplicitlyMarshaledEntityUID(types.NewEntityUID("Resource", "/x"))}}
 }
 
 // TestConsoleReviewBounded: the access review reads at most MaxScan
@@ -240,8 +241,8 @@ func TestConsolePoliciesOnePass(t *testing.T) {
 	if got := src.records.Load(); got > bound+1 {
 		t.Errorf("read %d records, over the bound %d", got, bound)
 	}
-	if !strings.Contains(body, `id="truncated"`) {
-		t.Errorf("the page does not say it truncated:\n%.800s", body)
+	if !strings.Contains(body, fmt.Sprintf("%d of the last 744h0m0s", bound)) || !strings.Contains(body, `id="truncated"`) {
+		t.Errorf("the page does not say it read %d records and truncated:\n%.800s", bound, body)
 	}
 }
 
