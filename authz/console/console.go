@@ -84,6 +84,9 @@ type Options struct {
 	// listener's configured names. A request naming any other host is
 	// refused (DNS rebinding).
 	Hosts []string
+	// Authenticated, when set, is told of every request whose caller
+	// authenticated (the admin listener then keeps its connection open).
+	Authenticated func(*http.Request)
 }
 
 // Bounds of what a caller can make the console read.
@@ -265,6 +268,9 @@ func (c *Console) api(grant string, h func(http.ResponseWriter, *http.Request, c
 			}
 			http.Error(w, "console: "+err.Error(), status)
 			return
+		}
+		if c.o.Authenticated != nil {
+			c.o.Authenticated(r)
 		}
 		if grant != "" && !who.May(grant) {
 			c.o.Logger.Info("console call", "view", view, "caller", who.Who, "code", "PermissionDenied")
