@@ -472,3 +472,35 @@ func TestConsoleAudit(t *testing.T) {
 		t.Errorf("a token reached the log:\n%s", s)
 	}
 }
+
+// TestConsoleExplainLimited: finding one decision reads the window (a
+// file source's whole window), so explain is a window view too: bounded
+// per caller and in time.
+func TestConsoleExplainLimited(t *testing.T) {
+	src := &countingSource{LogSource: decisionlog.NewRing(10, 1<<20), gate: make(chan struct{})}
+	srv, _ := setupSource(t, console.Options{ScanTimeout: 20 * time.Second}, src)
+	id := "0123456789abcdef0123456789abcdef"
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/console/api/explain?id="+id, nil)
+		req.Header.Set("Authorization", "Bearer "+tokenA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for src.queries.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, body, h := do(t, "GET", srv.URL+"/console/api/explain?id="+id, tokenA, nil); code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Errorf("a second explain by the same caller: %d %q", code, body)
+	}
+	close(src.gate)
+	if c := <-done; c != http.StatusNotFound {
+		t.Errorf("the first explain: %d", c)
+	}
+}

@@ -296,7 +296,7 @@ type erroring struct {
 // explain shows one decision: what the log holds of it, the policies that
 // decided or errored with their text and place, and the explanation
 // `warden check --explain` prints, for the set in service now.
-func (c *Console) explain(w http.ResponseWriter, r *http.Request, _ caller) {
+func (c *Console) explain(w http.ResponseWriter, r *http.Request, who caller) {
 	id := strings.TrimSpace(r.URL.Query().Get("id"))
 	v := explainView{ID: id}
 	if id == "" {
@@ -308,9 +308,18 @@ func (c *Console) explain(w http.ResponseWriter, r *http.Request, _ caller) {
 		badRequest(w, err)
 		return
 	}
-	recs, _, err := c.o.Logs.Query(r.Context(), f, 1, "")
+	// A file source reads the whole window to find one id: a window view.
+	release, ok := c.heavy.take(who.Who)
+	if !ok {
+		busy(w, "window views")
+		return
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), c.o.ScanTimeout)
+	defer cancel()
+	recs, _, err := c.o.Logs.Query(ctx, f, 1, "")
 	if err != nil {
-		http.Error(w, fmt.Sprintf("decision log (%s): %v", c.o.Logs.Kind(), err), http.StatusServiceUnavailable)
+		scanFailed(w, c.o.Logs.Kind(), err)
 		return
 	}
 	if len(recs) == 0 {
