@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
@@ -64,6 +65,11 @@ func TestAdminHeldConnections(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("console request: %d", resp.StatusCode)
 		}
+	}
+	// Both the gRPC and the console connection are marked authenticated:
+	// they keep their slots.
+	if _, authed := server.AdminConnsOpen(e.svc); authed < 2 {
+		t.Errorf("%d authenticated admin connections, want the gRPC and the console one", authed)
 	}
 	// Every held connection is closed by the server (EOF or reset), none
 	// kept until it times out here.
