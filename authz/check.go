@@ -450,10 +450,8 @@ func authDenial(err error) *denial {
 	switch {
 	case errors.Is(err, identity.ErrNoCredentials):
 		return &denial{reason: ReasonAnonymousDeny, detail: "credentials required", www: `Bearer realm="warden"`}
-	case errors.Is(err, identity.ErrReplayUnavailable):
-		return &denial{reason: ReasonUnavailable, detail: "DPoP replay state unavailable", retryAfter: time.Second}
 	case identity.IsUnavailable(err):
-		return &denial{reason: ReasonUnavailable, detail: "token issuer keys unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
+		return &denial{reason: ReasonUnavailable, detail: identity.Unavailable(err) + " unavailable", retryAfter: identity.RetryAfter(err, time.Second)}
 	}
 	if d, ok := dpopDenial(err); ok {
 		return d

@@ -39,9 +39,9 @@
 //
 // authz may import the leaves identity, policy and ratelimit (which import
 // nothing of authz or of each other), internal helpers, and the decision
-// log package the record is handed to (authz/decisionlog, once the log
-// moves there); never a package that imports it (authz/server,
-// authz/config, authz/admin, authz/authzen, authz/httpauthz, authz/review).
+// log package the record is handed to (authz/decisionlog); never a package
+// that imports it (authz/server, authz/config, authz/admin, authz/authzen,
+// authz/httpauthz, authz/review, authz/console).
 //
 // The verified token's view is internal/token's (token.View, embedded in
 // identity.Token): identity builds it once per verified token, policy reads

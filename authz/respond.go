@@ -195,7 +195,10 @@ func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Id
 			ok.HeadersToRemove = append(ok.HeadersToRemove, h.Name)
 		}
 	}
-	if !a.o.ForwardAuthorization && in.authorization != "" {
+	// An API key is Warden's credential, never the upstream's: stripped
+	// whatever forward_authorization says (tokens, introspected ones too,
+	// follow it: an upstream may present them onward).
+	if (!a.o.ForwardAuthorization || id.Credential == identity.CredentialAPIKey) && in.authorization != "" {
 		ok.HeadersToRemove = append(ok.HeadersToRemove, "authorization")
 	}
 	if rl.Matched() {

@@ -105,6 +105,21 @@ type apiKeySet struct {
 	byID     map[string]*apiKeyEntry
 	hasArgon bool
 	dummy    *apiKeyEntry // compared when the id is unknown
+	// argonCost is the parameters every argon2id entry has (the first
+	// one's, at argonLine).
+	argonCost argonCost
+	argonLine int
+}
+
+// argonCost is what an argon2id comparison's time depends on.
+type argonCost struct {
+	m, t   uint32
+	p      uint8
+	keyLen int
+}
+
+func (c argonCost) String() string {
+	return fmt.Sprintf("m=%d,t=%d,p=%d,keylen=%d", c.m, c.t, c.p, c.keyLen)
 }
 
 type apiKeyLine struct {
@@ -197,9 +212,19 @@ func ParseAPIKeys(file string, b []byte) (*apiKeySet, error) {
 			return nil, at(n, "%s.id: %q is also the id at line %d", p, l.ID, prev.line)
 		}
 		set.byID[l.ID] = e
-		if e.argon != "" && !set.hasArgon {
-			set.hasArgon = true
-			set.dummy = dummyArgon(e.argon)
+		if e.argon != "" {
+			// One set of argon2id parameters per file: a lookup then costs
+			// the same whether its id exists (its entry's parameters) or
+			// not (the dummy's), so timing does not tell which ids exist.
+			ap, _, key, _ := argon2id.DecodeHash(e.argon)
+			cost := argonCost{ap.Memory, ap.Iterations, ap.Parallelism, len(key)}
+			switch {
+			case !set.hasArgon:
+				set.hasArgon, set.argonCost, set.argonLine = true, cost, n.Line
+				set.dummy = dummyArgon(e.argon)
+			case cost != set.argonCost:
+				return nil, at(n, "%s.hash: argon2id parameters %s differ from %s at line %d: every argon2id key of a file must have the same m, t, p and key length, or the time a lookup takes tells which key ids exist (rehash, or use sha256: for random keys)", p, cost, set.argonCost, set.argonLine)
+			}
 		}
 	}
 	return set, nil
@@ -457,7 +482,7 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 		select {
 		case k.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil, &unavailable{after: time.Second, cause: errors.New("api_keys: too many key comparisons under way")}
+			return nil, &unavailable{after: time.Second, kind: ErrAPIKeysUnavailable, cause: errors.New("too many key comparisons under way")}
 		}
 		m, err := compareArgon(key, h)
 		<-k.slots
@@ -495,7 +520,7 @@ func apiKeyCredential(h string) (key string, present bool) {
 func (k *apiKeys) fetch(ctx context.Context, id string) (*apiKeyEntry, bool, error) {
 	b, ok, err := k.lookup(ctx, id)
 	if err != nil {
-		return nil, false, &unavailable{after: time.Second, cause: fmt.Errorf("api_keys: %v", err)}
+		return nil, false, &unavailable{after: time.Second, kind: ErrAPIKeysUnavailable, cause: err}
 	}
 	if !ok {
 		return nil, false, nil

@@ -114,7 +114,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		is := newIssuer(ic, ks, o.Now)
 		a.issuers[ic.Issuer] = is
 		if ic.Introspection != nil {
-			in, err := newIntrospector(is, o.HTTPClient, o.Now)
+			in, err := newIntrospector(is, o.HTTPClient, o.Now, o.Logger)
 			if err != nil {
 				return nil, err
 			}
@@ -341,6 +341,11 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 	if len(raw) > a.cfg.MaxTokenBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes over the %d byte limit", ErrTooLarge, len(raw), a.cfg.MaxTokenBytes)
 	}
+	if looksLikeAPIKey(raw) {
+		// Refused before any cache, introspection or parse: a key's secret
+		// never goes to an introspection endpoint (nor anywhere else).
+		return nil, nil, fmt.Errorf("%w: an API key is sent as \"Authorization: ApiKey <key>\", never as a bearer token", ErrMalformed)
+	}
 	now := a.now()
 	key := hashToken(raw)
 	if v := a.cache.get(key, now); v != nil {
@@ -354,6 +359,12 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 		return nil, nil, err
 	}
 	if in, ok := a.introspect[p.iss]; ok {
+		// A sender-constrained JWT is refused before it is introspected:
+		// the answer need not repeat the JWT's cnf, and the binding is
+		// checked only on the JWT path (fail closed; see SECURITY.md).
+		if hasCnf(p.claims) {
+			return nil, nil, fmt.Errorf("%w: sender-constrained JWT (cnf) at an issuer whose JWTs are introspected (introspection.tokens: all)", ErrClaims)
+		}
 		return in.verify(ctx, raw)
 	}
 	is, ok := a.issuers[p.iss]
@@ -426,4 +437,35 @@ func principalOf(t *Token) *verified {
 func looksLikeJWT(raw string) bool {
 	n := strings.Count(raw, ".")
 	return n == 2 || n == 4
+}
+
+// hasCnf reports whether claims hold a confirmation (RFC 7800 cnf) member,
+// in any case of its name.
+func hasCnf(claims map[string]any) bool {
+	for k := range claims {
+		if strings.EqualFold(k, "cnf") {
+			return true
+		}
+	}
+	return false
+}
+
+// looksLikeAPIKey reports whether a bearer token is, or holds, a Warden API
+// key: it starts with the key prefix in any case ("wk_", "WK_"), or holds
+// a whole key's shape anywhere ("wk_" + 16 hex + "_" + 64 hex, any case).
+func looksLikeAPIKey(raw string) bool {
+	if len(raw) >= len(apiKeyPrefix) && strings.EqualFold(raw[:len(apiKeyPrefix)], apiKeyPrefix) {
+		return true
+	}
+	const n = len(apiKeyPrefix) + apiKeyIDLen + 1 + apiKeySecretLen
+	for i := 0; i+n <= len(raw); i++ {
+		if !strings.EqualFold(raw[i:i+len(apiKeyPrefix)], apiKeyPrefix) {
+			continue
+		}
+		k := strings.ToLower(raw[i : i+n])
+		if _, ok := splitAPIKey(k); ok {
+			return true
+		}
+	}
+	return false
 }

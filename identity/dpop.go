@@ -127,6 +127,9 @@ func parseProof(proof string, algs []string) (jkt string, c proofClaims, err err
 	if err := jwk.UnmarshalJSON(jraw); err != nil || !jwk.Valid() || !jwk.IsPublic() {
 		return bad("jwk is not a valid public key")
 	}
+	if !strongEnough(jwk) {
+		return bad("jwk is an RSA key under 2048 bits")
+	}
 	sig, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 	if err != nil || len(sig.Signatures) != 1 {
 		return bad("not a JWS")

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -262,22 +261,7 @@ func ec384(t *testing.T) *ecdsa.PrivateKey {
 
 // hs256Proof is a proof MACed with key, the client's public jwk embedded.
 func hs256Proof(t *testing.T, key []byte, c *oidctest.Client, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: key},
-		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt", "jwk": c.JWK()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(claims)
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return oidctest.SignJWS(t, jose.HS256, key, claims, map[jose.HeaderKey]any{"typ": "dpop+jwt", "jwk": c.JWK()})
 }
 
 func TestDPoPReplay(t *testing.T) {
@@ -376,25 +360,11 @@ func TestConfirmationUnverifiable(t *testing.T) {
 	}
 }
 
-func loadCert(t *testing.T, p testpki.Pair) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(p.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestCertificateBound: a cnf.x5t#S256 token is accepted only over the
 // connection of the certificate it names (RFC 8705 §3).
 func TestCertificateBound(t *testing.T) {
 	ca := testpki.NewCA(t, "ca")
-	mine, theirs := loadCert(t, ca.Client(t, "mine", "")), loadCert(t, ca.Client(t, "theirs", ""))
+	mine, theirs := ca.Client(t, "mine", "").Certificate(t), ca.Client(t, "theirs", "").Certificate(t)
 	for _, trust := range []bool{false, true} {
 		is := oidctest.New(t)
 		a, _ := newAuth(t, is, func(c *identity.Config) { c.Workloads.TrustXFCC = trust })

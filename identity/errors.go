@@ -22,12 +22,34 @@ var (
 	ErrType            = errors.New("token type not accepted")
 	ErrClaims          = errors.New("invalid claims")
 	ErrIssuerNotReady  = errors.New("issuer keys not available")
+	// ErrIntrospectionUnavailable: the introspection endpoint gave no
+	// usable answer (down, refused Warden's client, garbage, a stale signed
+	// answer). IsUnavailable holds too (503).
+	ErrIntrospectionUnavailable = errors.New("token introspection unavailable")
+	// ErrAPIKeysUnavailable: the API key store could not be read, or too
+	// many key comparisons were under way. IsUnavailable holds too (503).
+	ErrAPIKeysUnavailable = errors.New("api keys unavailable")
 )
 
 // IsUnavailable reports whether err means Warden could not judge the token
 // (keys never fetched, or the DPoP replay cache unreachable), as opposed to the token being bad.
 func IsUnavailable(err error) bool {
 	return errors.Is(err, ErrIssuerNotReady) || errors.Is(err, ErrReplayUnavailable)
+}
+
+// Unavailable names what an IsUnavailable error could not reach, for the
+// client's 503: "DPoP replay state", "token introspection", "api keys" or
+// "token issuer keys".
+func Unavailable(err error) string {
+	switch {
+	case errors.Is(err, ErrReplayUnavailable):
+		return "DPoP replay state"
+	case errors.Is(err, ErrIntrospectionUnavailable):
+		return "token introspection"
+	case errors.Is(err, ErrAPIKeysUnavailable):
+		return "api keys"
+	}
+	return "token issuer keys"
 }
 
 // RetryAfter is how long a caller refused because Warden could not judge

@@ -60,6 +60,10 @@ func FuzzIntrospectionAnswer(f *testing.F) {
 		`{"active":false}`, `{"active":"true","iss":"https://idp.example","aud":"api","sub":"a","exp":4102444800}`,
 		`{"active":true,"active":true}`, `{"Active":true}`, `[]`, `{"active":true,"iss":"https://idp.example","aud":["x","api"],"client_id":"c","exp":4102444800}`,
 		`{"active":true,"iss":"https://idp.example","aud":"api","sub":"a","exp":4102444800,"cnf":{}}`,
+		`{"active":true,"iss":"https://idp.example","aud":"api","sub":"a","exp":4102444800,"token_use":"refresh_token"}`,
+		`{"active":true,"iss":"https://idp.example","aud":"api","sub":"a","exp":4102444800,"typ":"Refresh","token_type":"Bearer"}`,
+		`{"active":true,"iss":"https://idp.example","aud":"api","sub":"a","exp":4102444800,"TOKEN_TYPE":"n_a"}`,
+		`{"active":true,"iss":"https://idp.example","aud":"api","sub":"a","exp":4102444800,"typ":"DPoP"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -90,6 +94,25 @@ func FuzzIntrospectionAnswer(f *testing.F) {
 		if string(model["active"]) != "true" || string(model["iss"]) != `"`+iss+`"` || !audOK ||
 			!now.Before(time.Unix(int64(exp), 0).Add(30*time.Second)) || model["cnf"] != nil {
 			t.Fatalf("accepted %q as %q", b, v.id)
+		}
+		// The token kind members (README, "Opaque tokens"): in any case of
+		// name and value, each names an access token.
+		kinds := map[string][]string{
+			"token_type": {"Bearer", "N_A", "access_token", "urn:ietf:params:oauth:token-type:access_token"},
+			"token_use":  {"access_token", "access"},
+			"typ":        {"Bearer", "at+jwt", "application/at+jwt", "access_token"},
+		}
+		for name, raw := range model {
+			for member, ok := range kinds {
+				var s string
+				if strings.EqualFold(name, member) && (json.Unmarshal(raw, &s) != nil ||
+					!slices.ContainsFunc(ok, func(a string) bool { return strings.EqualFold(a, s) })) {
+					t.Fatalf("accepted %q: %s does not name an access token", b, name)
+				}
+			}
+			if strings.EqualFold(name, "cnf") {
+				t.Fatalf("accepted %q: sender-constrained", b)
+			}
 		}
 		if !v.token.Introspected {
 			t.Fatal("not marked introspected")

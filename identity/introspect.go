@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -27,6 +29,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/wardenauthz/warden/internal/ratelog"
 )
 
 // Which tokens of an issuer are introspected.
@@ -83,6 +87,10 @@ const (
 	defaultIntrospectParallel = 16
 	maxIntrospectBytes        = 64 << 10
 	introspectJWTType         = "application/token-introspection+jwt"
+	// introspectLogInterval: an endpoint that is down costs one warning
+	// line per interval (with a count of the ones suppressed), not one per
+	// request.
+	introspectLogInterval = 10 * time.Second
 )
 
 func (c *IntrospectionConfig) setDefaults() {
@@ -137,6 +145,9 @@ func (c *IntrospectionConfig) validate(p string, is IssuerConfig, bad func(strin
 	if c.Tokens != IntrospectOpaque && c.Tokens != IntrospectAll {
 		bad(p+".tokens", "must be opaque or all, got %q", c.Tokens)
 	}
+	if c.Tokens == IntrospectAll && is.DPoP == DPoPRequired {
+		bad(p+".tokens", "all refuses sender-constrained (cnf) JWTs, which dpop: required demands: use tokens: opaque, or dpop: allowed")
+	}
 	if c.CacheTTL < 0 || c.CacheTTL > time.Hour {
 		bad(p+".cache_ttl", "must be between 0s and 1h, got %s", c.CacheTTL)
 	}
@@ -162,6 +173,7 @@ type introspector struct {
 	now    func() time.Time
 	secret string             // client_secret_basic
 	signer jose.Signer        // private_key_jwt
+	log    *slog.Logger       // rate-limited: one line per message per introspectLogInterval
 	slots  chan struct{}      // bounds calls under way
 	group  singleflight.Group // one call per token at a time
 	cache  *lruCache
@@ -170,9 +182,10 @@ type introspector struct {
 	endpoint string // resolved
 }
 
-func newIntrospector(is *issuer, client *http.Client, now func() time.Time) (*introspector, error) {
+func newIntrospector(is *issuer, client *http.Client, now func() time.Time, log *slog.Logger) (*introspector, error) {
 	cfg := *is.cfg.Introspection
 	in := &introspector{cfg: cfg, is: is, now: now, endpoint: cfg.Endpoint,
+		log:   slog.New(ratelog.New(log.Handler(), slog.LevelWarn, introspectLogInterval, now)).With("issuer", is.cfg.Name),
 		slots: make(chan struct{}, cfg.MaxConcurrent), cache: newLRU(cfg.CacheSize)}
 	p := "identity.issuers[" + is.cfg.Name + "].introspection"
 	switch {
@@ -228,7 +241,7 @@ func assertionSigner(k PrivateKeyJWTConfig) (jose.Signer, error) {
 
 // unavailableNow is a 503 for an introspection that could not be made.
 func unavailableNow(format string, args ...any) error {
-	return &unavailable{after: time.Second, cause: fmt.Errorf("introspection: "+format, args...)}
+	return &unavailable{after: time.Second, kind: ErrIntrospectionUnavailable, cause: fmt.Errorf(format, args...)}
 }
 
 // ErrInactive is an introspection answer of active: false (or a token the
@@ -269,6 +282,10 @@ func (in *introspector) introspect(ctx context.Context, raw string) (*verified, 
 			in.cache.put(key, v, nil, until)
 		case !IsUnavailable(err): // a refusal: remembered briefly; an outage never
 			in.cache.put(key, nil, err, now.Add(in.cfg.NegativeTTL))
+		default:
+			// The error names the endpoint and what was wrong with the
+			// answer, never the token or the client's credentials.
+			in.log.Warn("token introspection unavailable; refusing its tokens with 503", "err", err)
 		}
 		return v, err
 	})
@@ -310,6 +327,7 @@ func (in *introspector) resolve(ctx context.Context) (string, error) {
 // call makes one introspection request. Every failure to get a usable
 // answer is unavailable (503); only an answer is a verdict.
 func (in *introspector) call(ctx context.Context, raw string) (*verified, error) {
+	start := in.now()
 	select {
 	case in.slots <- struct{}{}:
 		defer func() { <-in.slots }()
@@ -362,7 +380,7 @@ func (in *introspector) call(ctx context.Context, raw string) (*verified, error)
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case mt == introspectJWTType:
-		body, err = in.openJWT(ctx, string(body))
+		body, err = in.openJWT(ctx, string(body), start)
 		if err != nil {
 			return nil, err
 		}
@@ -407,10 +425,13 @@ func (in *introspector) judge(m map[string]any) (*verified, error) {
 			claims[k] = v
 		}
 	}
-	if _, bound := claims["cnf"]; bound {
+	if hasCnf(claims) {
 		// A sender-constrained token's binding is not checked on this
 		// path: refused rather than accepted as a bearer token.
 		return nil, fmt.Errorf("%w: introspected token is sender-constrained (cnf)", ErrClaims)
+	}
+	if err := accessTokenKind(claims); err != nil {
+		return nil, err
 	}
 	t, err := tokenFromClaims(in.is.cfg, claims)
 	if err != nil {
@@ -428,9 +449,67 @@ func (in *introspector) judge(m map[string]any) (*verified, error) {
 	return v, nil
 }
 
+// The members by which introspection answers name the kind of token they
+// describe, and the values (compared without case) that name an access
+// token Warden accepts as a bearer token. Token endpoints ignore
+// token_type_hint, so an answer about a refresh token (or an ID token)
+// comes back active and must be refused by what it says:
+//
+//   - token_type (RFC 7662 §2.2: an RFC 6749 §7.1 token type; some servers
+//     put the RFC 8693 token type identifier or its short name there):
+//     Bearer, N_A (RFC 8693 "not applicable": a token that is no access
+//     token type, as issued by exchange), access_token,
+//     urn:ietf:params:oauth:token-type:access_token.
+//   - token_use (Ory Hydra: access_token | refresh_token; Amazon Cognito:
+//     access | id): access_token, access.
+//   - typ (Keycloak: Bearer | Refresh | Offline | ID | Logout; RFC 9068's
+//     at+jwt when an answer echoes a JWT's): Bearer, at+jwt,
+//     application/at+jwt, access_token.
+//
+// Any other value, or one that is not a string, is refused: a value Warden
+// does not know is not taken for an access token. "DPoP" (token_type or
+// typ) names a sender-constrained token, whose binding this path does not
+// check: refused like an answer with cnf.
+var accessTokenKinds = map[string][]string{
+	"token_type": {"bearer", "n_a", "access_token", "urn:ietf:params:oauth:token-type:access_token"},
+	"token_use":  {"access_token", "access"},
+	"typ":        {"bearer", "at+jwt", "application/at+jwt", "access_token"},
+}
+
+// accessTokenKind refuses an answer that names a token other than an
+// access token Warden can accept as a bearer token (accessTokenKinds).
+func accessTokenKind(claims map[string]any) error {
+	for name, v := range claims {
+		for member, allowed := range accessTokenKinds {
+			// Any case of the member's name (Unicode folding, as a reader
+			// matching names without case would): no answer Warden takes
+			// has two (foldedClaimNames refuses that).
+			if !strings.EqualFold(name, member) {
+				continue
+			}
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("%w: introspection answer's %s is not a string", ErrType, member)
+			}
+			if strings.EqualFold(s, "dpop") && member != "token_use" {
+				return fmt.Errorf("%w: introspected token is sender-constrained (%s DPoP)", ErrClaims, member)
+			}
+			if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, s) }) {
+				return fmt.Errorf("%w: introspection answer's %s does not name an access token", ErrType, member)
+			}
+		}
+	}
+	return nil
+}
+
 // openJWT verifies a JWT introspection answer (RFC 9701) with the issuer's
-// keys and returns its token_introspection member.
-func (in *introspector) openJWT(ctx context.Context, jwt string) ([]byte, error) {
+// keys and returns its token_introspection member. The answer names no
+// token (RFC 9701 has no member binding it to the question), so a captured
+// one would verify as the answer about any token: it is taken only when it
+// was made for this request, its iat no earlier than the request's start
+// (asked at start) and no later than now, each give or take the issuer's
+// clock_skew; its exp and nbf, when present, hold too.
+func (in *introspector) openJWT(ctx context.Context, jwt string, start time.Time) ([]byte, error) {
 	h, _, ok := strings.Cut(jwt, ".")
 	if !ok {
 		return nil, unavailableNow("signed answer is not a compact JWS")
@@ -462,6 +541,26 @@ func (in *introspector) openJWT(ctx context.Context, jwt string) ([]byte, error)
 	aud, ok := stringList(claims["aud"], false)
 	if !ok || !slices.Contains(aud, in.cfg.ClientID) {
 		return nil, unavailableNow("signed answer's aud is not the client id")
+	}
+	skew, now := in.is.cfg.Skew(), in.now()
+	iat, ok := numericDate(claims["iat"])
+	switch {
+	case !ok:
+		return nil, unavailableNow("signed answer has no numeric iat")
+	case iat.Before(start.Add(-skew)):
+		return nil, unavailableNow("signed answer was issued before the request (iat %s, asked %s, clock_skew %s): a replayed answer", iat.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339), skew)
+	case iat.After(now.Add(skew)):
+		return nil, unavailableNow("signed answer is issued in the future (iat)")
+	}
+	if v, present := claims["exp"]; present {
+		if exp, ok := numericDate(v); !ok || !now.Before(exp.Add(skew)) {
+			return nil, unavailableNow("signed answer has expired (exp)")
+		}
+	}
+	if v, present := claims["nbf"]; present {
+		if nbf, ok := numericDate(v); !ok || now.Add(skew).Before(nbf) {
+			return nil, unavailableNow("signed answer is not yet valid (nbf)")
+		}
 	}
 	ti, ok := claims["token_introspection"].(map[string]any)
 	if !ok {
@@ -587,4 +686,19 @@ func defaultAlgFor(k crypto.Signer) jose.SignatureAlgorithm {
 		return jose.RS256
 	}
 	return jose.RS256
+}
+
+// numericDate reads a JSON NumericDate (json.Number, as decodeObject gives
+// numbers): seconds since the epoch, fractions allowed.
+func numericDate(v any) (time.Time, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
 }

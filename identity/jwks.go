@@ -100,16 +100,27 @@ func (k *keySet) status() KeyStatus {
 }
 
 // unavailable is ErrIssuerNotReady with the time after which asking again
-// makes sense.
+// makes sense, and what was unavailable when it was not the keys (kind:
+// ErrIntrospectionUnavailable, ErrAPIKeysUnavailable).
 type unavailable struct {
 	after time.Duration
 	cause error
+	kind  error
 }
 
 func (u *unavailable) Error() string {
+	if u.kind != nil {
+		return fmt.Sprintf("%v: %v", u.kind, u.cause)
+	}
 	return fmt.Sprintf("%v: %v", ErrIssuerNotReady, u.cause)
 }
-func (u *unavailable) Unwrap() error { return ErrIssuerNotReady }
+
+func (u *unavailable) Unwrap() []error {
+	if u.kind != nil {
+		return []error{ErrIssuerNotReady, u.kind}
+	}
+	return []error{ErrIssuerNotReady}
+}
 
 // VerifySignature implements oidc.KeySet.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {

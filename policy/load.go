@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wardenauthz/warden/internal/methods"
+
 	"github.com/cedar-policy/cedar-go"
 
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
@@ -508,8 +510,7 @@ var (
 )
 
 func methodGroup(m string) cedar.EntityUID {
-	switch m {
-	case "GET", "HEAD", "OPTIONS":
+	if methods.Read(m) {
 		return readAction
 	}
 	return writeAct

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wardenauthz/warden/internal/methods"
 )
 
 // Request is what rules match and key on.
@@ -110,8 +112,7 @@ func (w When) matches(r *Request) bool {
 }
 
 func methodGroup(m string) string {
-	switch m {
-	case "GET", "HEAD", "OPTIONS":
+	if methods.Read(m) {
 		return "read"
 	}
 	return "write"

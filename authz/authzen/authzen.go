@@ -229,7 +229,7 @@ func (h *Handler) authenticate(r *http.Request, grant string) (call, int, string
 	id, err := h.o.Authn.Authenticate(r.Context(), identity.Input{Authorization: identity.Credential(auth[0])})
 	if err != nil {
 		if identity.IsUnavailable(err) {
-			return call{}, http.StatusServiceUnavailable, "AuthZEN API: token issuer keys unavailable"
+			return call{}, http.StatusServiceUnavailable, "AuthZEN API: " + identity.Unavailable(err) + " unavailable"
 		}
 		return call{}, http.StatusUnauthorized, "AuthZEN API: invalid or unknown token"
 	}

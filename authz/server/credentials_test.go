@@ -25,7 +25,7 @@ import (
 
 // apiKeyEnv is a Warden whose identity.api_keys file holds a gold and a
 // silver partner, with a policy that lets gold partners read.
-func apiKeyEnv(t *testing.T, stdout *testlog.Buffer) (*env, map[string]string) {
+func apiKeyEnv(t *testing.T, stdout *testlog.Buffer, mutate ...func(*config.Config)) (*env, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	keys := map[string]string{}
@@ -67,6 +67,9 @@ when { principal has tier && principal.tier == "gold" };
 		c.Identity.APIKeys = &identity.APIKeysConfig{File: filepath.Join(dir, "keys.yaml"), MaxConcurrentHashes: 4}
 		c.Policy.Dir = pdir
 		c.DecisionLog.Sinks = []config.Sink{{Kind: "stdout"}}
+		for _, m := range mutate {
+			m(c)
+		}
 	})
 	return e, keys
 }

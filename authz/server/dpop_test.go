@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,25 +156,12 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	}
 }
 
-func readCert(t testing.TB, p testpki.Pair) *x509.Certificate {
-	b, err := os.ReadFile(p.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestCertificateBoundOverGRPC: a cnf.x5t#S256 token is allowed only with
 // the certificate Envoy forwards (include_peer_certificate) matching it.
 func TestCertificateBoundOverGRPC(t *testing.T) {
 	e := start(t)
 	ca := testpki.NewCA(t, "ca")
-	mine, theirs := readCert(t, ca.Client(t, "mine", "")), readCert(t, ca.Client(t, "theirs", ""))
+	mine, theirs := ca.Client(t, "mine", "").Certificate(t), ca.Client(t, "theirs", "").Certificate(t)
 	tok := e.boundToken(t, "alice", map[string]any{"x5t#S256": oidctest.X5T(mine.Raw)})
 	withCert := func(c *x509.Certificate) *authv3.CheckRequest {
 		req := dpopSample(t, "Bearer", tok, "")

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +110,7 @@ func TestProviderCertificateBoundTokens(t *testing.T) {
 	p := startProvider(t, newKeys(t, 0, "k1"))
 	a := boundWarden(t, p)
 	ca := testpki.NewCA(t, "ca")
-	mine, theirs := certOf(t, ca.Client(t, "mine", "")), certOf(t, ca.Client(t, "theirs", ""))
+	mine, theirs := ca.Client(t, "mine", "").Certificate(t), ca.Client(t, "theirs", "").Certificate(t)
 	tok, _ := postToken(t, p, "bound", "bound-secret-for-tests-only", resRS, map[string]string{"x-test-client-cert": oidctest.EnvoyCert(mine)})
 	if cnf, _ := claims(t, tok)["cnf"].(map[string]any); cnf["x5t#S256"] != oidctest.X5T(mine.Raw) {
 		t.Fatalf("provider token cnf %v", claims(t, tok)["cnf"])
@@ -132,18 +130,4 @@ func TestProviderCertificateBoundTokens(t *testing.T) {
 			t.Fatalf("other or no certificate: %v", err)
 		}
 	}
-}
-
-func certOf(t *testing.T, p testpki.Pair) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(p.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -2,7 +2,6 @@ package interop_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testwait"
 )
 
@@ -232,20 +232,5 @@ func TestProviderRotationRestartOutage(t *testing.T) {
 
 // mint signs claims as the provider would, with a key it may not publish.
 func mint(t *testing.T, k signingKey, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: k.Key},
-		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": k.ID, "typ": "at+jwt"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(claims)
-	jws, err := signer.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return oidctest.SignJWS(t, jose.SignatureAlgorithm(k.Alg), k.Key, claims, map[jose.HeaderKey]any{"kid": k.ID, "typ": "at+jwt"})
 }

@@ -260,14 +260,34 @@ func SignRaw(t testing.TB, k Key, payload []byte, headers map[jose.HeaderKey]any
 
 // Mint signs payload with k and extra protected headers: a compact JWS.
 func Mint(k Key, payload []byte, headers map[jose.HeaderKey]any) (string, error) {
-	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
+	h := map[jose.HeaderKey]any{}
 	if k.ID != "" {
-		opts.ExtraHeaders["kid"] = k.ID
+		h["kid"] = k.ID
 	}
-	for h, v := range headers {
-		opts.ExtraHeaders[h] = v
+	for n, v := range headers {
+		h[n] = v
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: k.Key}, opts)
+	return mint(k.Alg, k.Key, payload, h)
+}
+
+// SignJWS signs claims with any key go-jose takes (an HMAC secret too, for
+// attacks) and exactly the given extra protected headers.
+func SignJWS(t testing.TB, alg jose.SignatureAlgorithm, key any, claims map[string]any, headers map[jose.HeaderKey]any) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := mint(alg, key, payload, headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mint(alg jose.SignatureAlgorithm, key any, payload []byte, headers map[jose.HeaderKey]any) (string, error) {
+	opts := &jose.SignerOptions{ExtraHeaders: headers}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
 	if err != nil {
 		return "", err
 	}

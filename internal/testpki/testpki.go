@@ -31,6 +31,24 @@ type CA struct {
 // Pair names a certificate and key file.
 type Pair struct{ CertFile, KeyFile string }
 
+// Certificate parses the pair's certificate.
+func (p Pair) Certificate(t testing.TB) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(p.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM block", p.CertFile)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // NewCA creates a CA named name.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
