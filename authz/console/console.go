@@ -13,18 +13,25 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/decisionlog"
+	"github.com/wardenauthz/warden/internal/ratelog"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -61,12 +68,34 @@ type Options struct {
 	// reconnects).
 	MaxStreams int
 	MaxStream  time.Duration
+	// MaxStreamsPerCaller bounds the live views one caller holds open
+	// (default 2).
+	MaxStreamsPerCaller int
+	// MaxHeavy bounds the window views (policies, review) computed at once
+	// (default 2), one per caller; others are answered 503 with
+	// Retry-After.
+	MaxHeavy int
+	// MaxScan bounds the records one window view reads (default MaxScan);
+	// ScanTimeout bounds its time (default 20s).
+	MaxScan     int
+	ScanTimeout time.Duration
+	// Hosts are the Host header values served besides loopback IP
+	// literals and localhost (with or without a port): the admin
+	// listener's configured names. A request naming any other host is
+	// refused (DNS rebinding).
+	Hosts []string
+	// Authenticated, when set, is told of every request whose caller
+	// authenticated (the admin listener then keeps its connection open).
+	Authenticated func(*http.Request)
 }
 
 // Bounds of what a caller can make the console read.
 const (
-	// MaxScan is the most records a window (policies, counts) reads.
+	// MaxScan is the most records a window (policies, review, counts)
+	// reads, by default.
 	MaxScan = 20000
+	// MaxRows bounds the rows a view renders (principals, groups).
+	MaxRows = 200
 	// MaxWindow is the longest window a page may ask for.
 	MaxWindow = 31 * 24 * time.Hour
 	// maxQuery bounds a request's query string and form body.
@@ -82,8 +111,11 @@ type Console struct {
 	o       Options
 	mux     *http.ServeMux
 	pages   *template.Template
-	streams chan struct{}
+	streams *slots // live views
+	heavy   *slots // window views
 	csrf    *http.CrossOriginProtection
+	// refused logs unauthenticated calls, once a minute at most.
+	refused *slog.Logger
 }
 
 // Pages are the console's pages, in navigation order.
@@ -115,11 +147,25 @@ func New(o Options) (*Console, error) {
 	if o.MaxStream <= 0 {
 		o.MaxStream = 10 * time.Minute
 	}
+	if o.MaxStreamsPerCaller <= 0 {
+		o.MaxStreamsPerCaller = 2
+	}
+	if o.MaxHeavy <= 0 {
+		o.MaxHeavy = 2
+	}
+	if o.MaxScan <= 0 {
+		o.MaxScan = MaxScan
+	}
+	if o.ScanTimeout <= 0 {
+		o.ScanTimeout = 20 * time.Second
+	}
 	t, err := template.New("").Funcs(funcs).ParseFS(files, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{o: o, mux: http.NewServeMux(), pages: t, streams: make(chan struct{}, o.MaxStreams), csrf: http.NewCrossOriginProtection()}
+	c := &Console{o: o, mux: http.NewServeMux(), pages: t, csrf: http.NewCrossOriginProtection(),
+		streams: newSlots(o.MaxStreams, o.MaxStreamsPerCaller), heavy: newSlots(o.MaxHeavy, 1),
+		refused: slog.New(ratelog.New(o.Logger.Handler(), slog.LevelWarn, time.Minute, o.Now))}
 	assets, _ := fs.Sub(files, "assets")
 	static := http.FileServerFS(assets)
 	c.mux.Handle("GET /console/assets/", http.StripPrefix("/console/assets/", static))
@@ -154,6 +200,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if r.TLS == nil && !c.hostAllowed(r.Host) { // over TLS, the certificate names the host
+		http.Error(w, "unknown Host: open the console by the admin listener's address", http.StatusMisdirectedRequest)
+		return
+	}
 	if len(r.URL.RawQuery) > maxQuery {
 		http.Error(w, "query too long", http.StatusRequestURITooLong)
 		return
@@ -189,15 +239,21 @@ type caller = admin.HTTPCaller
 
 // api wraps a data endpoint: the caller must authenticate and hold grant
 // ("" for any authenticated caller); a POST must also be same-origin and
-// carry X-Warden-Console.
+// carry X-Warden-Console. Every call is logged as the admin API logs its
+// calls ("console call": view, caller, the result's code once the handler
+// ran); unauthenticated ones at most once a minute ("console call
+// refused"), with a count of those suppressed.
 func (c *Console) api(grant string, h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		view := strings.TrimPrefix(r.URL.Path, "/console/api/")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := c.csrf.Check(r); err != nil {
+				c.refused.Warn("console call refused", "view", view, "remote", r.RemoteAddr, "code", "PermissionDenied", "why", "cross-origin")
 				http.Error(w, "cross-origin request refused", http.StatusForbidden)
 				return
 			}
 			if r.Header.Get("X-Warden-Console") != "1" {
+				c.refused.Warn("console call refused", "view", view, "remote", r.RemoteAddr, "code", "PermissionDenied", "why", "no X-Warden-Console")
 				http.Error(w, "X-Warden-Console: 1 required", http.StatusForbidden)
 				return
 			}
@@ -205,22 +261,144 @@ func (c *Console) api(grant string, h func(http.ResponseWriter, *http.Request, c
 		who, status, err := c.o.Auth.AuthenticateHTTP(r)
 		if err != nil {
 			if status == http.StatusUnauthorized {
+				c.refused.Warn("console call refused", "view", view, "remote", r.RemoteAddr, "code", "Unauthenticated")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="warden-admin"`)
+			} else {
+				c.o.Logger.Info("console call", "view", view, "caller", who.Who, "code", codeOf(status, nil))
 			}
 			http.Error(w, "console: "+err.Error(), status)
 			return
 		}
-		method := strings.TrimPrefix(r.URL.Path, "/console/api/")
+		if c.o.Authenticated != nil {
+			c.o.Authenticated(r)
+		}
 		if grant != "" && !who.May(grant) {
-			c.o.Logger.Info("console call", "view", method, "caller", who.Who, "code", "PermissionDenied")
+			c.o.Logger.Info("console call", "view", view, "caller", who.Who, "code", "PermissionDenied")
 			http.Error(w, "console: "+who.Who+" may not call "+grant, http.StatusForbidden)
 			return
 		}
-		if r.Method == http.MethodPost {
-			c.o.Logger.Info("console call", "view", method, "caller", who.Who, "code", "OK")
-		}
-		h(w, r, who)
+		aw := &auditWriter{ResponseWriter: w}
+		h(aw, r, who)
+		attrs := append([]any{"view", view, "caller", who.Who, "code", codeOf(aw.status, aw.err)}, aw.attrs...)
+		c.o.Logger.Info("console call", attrs...)
 	}
+}
+
+// auditWriter records what a handler answered, for the call's log line.
+type auditWriter struct {
+	http.ResponseWriter
+	status int
+	err    error // the admin API's error, when the handler called it
+	attrs  []any // what the call did (revoke: kind, target)
+}
+
+func (a *auditWriter) WriteHeader(code int) {
+	if a.status == 0 {
+		a.status = code
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *auditWriter) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *auditWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+// audit adds to the call's log line (w: the handler's writer).
+func audit(w http.ResponseWriter, err error, attrs ...any) {
+	if a, ok := w.(*auditWriter); ok {
+		a.err = cmp.Or(a.err, err)
+		a.attrs = append(a.attrs, attrs...)
+	}
+}
+
+// codeOf names a call's result as the admin API's log does (a gRPC code):
+// the admin API's error when there was one, else the HTTP status's.
+func codeOf(status int, err error) string {
+	if err != nil {
+		return grpcstatus.Code(err).String()
+	}
+	switch {
+	case status == 0 || status < 300:
+		return codes.OK.String()
+	case status == http.StatusBadRequest || status == http.StatusRequestURITooLong:
+		return codes.InvalidArgument.String()
+	case status == http.StatusUnauthorized:
+		return codes.Unauthenticated.String()
+	case status == http.StatusForbidden:
+		return codes.PermissionDenied.String()
+	case status == http.StatusNotFound:
+		return codes.NotFound.String()
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
+		return codes.Unavailable.String()
+	default:
+		return codes.Unknown.String()
+	}
+}
+
+// slots bound what runs at once: max in all, perCaller for one caller.
+type slots struct {
+	max, perCaller int
+	mu             sync.Mutex
+	open           int
+	by             map[string]int
+}
+
+func newSlots(max, perCaller int) *slots {
+	return &slots{max: max, perCaller: perCaller, by: map[string]int{}}
+}
+
+// take takes a slot for who; release gives it back. ok is false when all
+// slots, or who's, are taken.
+func (s *slots) take(who string) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open >= s.max || s.by[who] >= s.perCaller {
+		return nil, false
+	}
+	s.open++
+	s.by[who]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.open--
+		if s.by[who]--; s.by[who] == 0 {
+			delete(s.by, who)
+		}
+	}, true
+}
+
+// busy answers a call over a slot bound.
+func busy(w http.ResponseWriter, what string) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "too many "+what+" open (for you or in all); try again shortly", http.StatusServiceUnavailable)
+}
+
+// hostAllowed reports whether a request's Host names this console: a
+// loopback IP literal, localhost, or one of Options.Hosts (any port).
+// Others are a DNS-rebinding page's requests, or a misdirected client.
+func (c *Console) hostAllowed(host string) bool {
+	h := host
+	if sh, _, err := net.SplitHostPort(host); err == nil {
+		h = sh
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, a := range c.o.Hosts {
+		if strings.EqualFold(a, h) || strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // fragment renders template name as the answer.

@@ -23,8 +23,9 @@ import (
 // h2Preface is what an HTTP/2 (gRPC) client sends first.
 var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
-// sniffTimeout bounds the TLS handshake or first bytes of a connection.
-const sniffTimeout = 10 * time.Second
+// sniffTimeout bounds the TLS handshake or first bytes of a connection
+// (clients send them at once: a browser, grpc-go).
+const sniffTimeout = 2 * time.Second
 
 // Split divides l's connections between the gRPC server (grpcL) and the
 // console's HTTP server (httpL). With tc, it terminates TLS itself (the

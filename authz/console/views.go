@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cedar-policy/cedar-go/types"
@@ -34,12 +36,15 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05.000Z")
 	},
 	"join": strings.Join,
-	"query": func(kv ...string) string {
+	// link is path with the query kv (key, value, ...), each encoded as
+	// a query component: a URL safe as an href (html/template escapes
+	// it once more as an attribute, never as one parameter).
+	"link": func(path string, kv ...string) template.URL {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			v.Set(kv[i], kv[i+1])
 		}
-		return v.Encode()
+		return template.URL((&url.URL{Path: path, RawQuery: v.Encode()}).String())
 	},
 }
 
@@ -77,28 +82,51 @@ func badRequest(w http.ResponseWriter, err error) {
 	http.Error(w, err.Error(), http.StatusBadRequest)
 }
 
-// scan calls fn for each record matching f, newest first, at most MaxScan;
-// it reports whether it stopped at the bound.
+// scan calls fn for each record matching f, in one pass over the window
+// (decisionlog.ScanRaw: the file and stream sources read it once, never
+// page by page), reading at most Options.MaxScan records and for at most
+// Options.ScanTimeout; it reports whether it stopped at the record bound.
 func (c *Console) scan(ctx context.Context, f decisionlog.Filter, fn func(*decisionlog.Record)) (capped bool, err error) {
-	cursor, n := "", 0
-	for {
-		recs, next, err := c.o.Logs.Query(ctx, f, 1000, cursor)
-		if err != nil {
-			return false, err
+	src := &boundedSource{LogSource: c.o.Logs, max: c.o.MaxScan}
+	ctx, cancel := context.WithTimeout(ctx, c.o.ScanTimeout)
+	defer cancel()
+	err = src.ScanRaw(ctx, f.Since, func(line []byte) error {
+		var rec decisionlog.Record
+		if json.Unmarshal(line, &rec) == nil && rec.DecisionID != "" && f.Match(&rec) {
+			fn(&rec)
 		}
-		for _, r := range recs {
-			if n == MaxScan {
-				return true, nil
-			}
-			n++
-			fn(r)
-		}
-		if next == "" {
-			return false, nil
-		}
-		cursor = next
-	}
+		return nil
+	})
+	return src.Capped(), err
 }
+
+// boundedSource is a log source whose ScanRaw stops, without error, after max
+// records (it counts what it read in Read).
+type boundedSource struct {
+	decisionlog.LogSource
+	max  int
+	Read int
+}
+
+var errCapped = errors.New("record bound reached")
+
+// ScanRaw implements decisionlog.RawScanner over the source's own.
+func (s *boundedSource) ScanRaw(ctx context.Context, since time.Time, fn func(line []byte) error) error {
+	err := decisionlog.ScanRaw(ctx, s.LogSource, since, func(line []byte) error {
+		if s.Read >= s.max {
+			return errCapped
+		}
+		s.Read++
+		return fn(line)
+	})
+	if errors.Is(err, errCapped) {
+		return nil
+	}
+	return err
+}
+
+// Capped reports whether ScanRaw stopped at the bound.
+func (s *boundedSource) Capped() bool { return s.Read >= s.max }
 
 // event is a live decision as the page draws it.
 type event struct {
@@ -125,7 +153,7 @@ func eventOf(r *decisionlog.Record) event {
 // per reason over the last CountsWindow, "dropped" when a poll found more
 // than it sends. The page reads it with fetch (the token goes in a
 // header, never in the URL); it ends after MaxStream.
-func (c *Console) live(w http.ResponseWriter, r *http.Request, _ caller) {
+func (c *Console) live(w http.ResponseWriter, r *http.Request, who caller) {
 	q := r.URL.Query()
 	f, err := filterOf(q)
 	if err != nil {
@@ -137,13 +165,16 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, _ caller) {
 		badRequest(w, err)
 		return
 	}
-	select {
-	case c.streams <- struct{}{}:
-		defer func() { <-c.streams }()
-	default:
-		http.Error(w, "too many live views open; try again later", http.StatusServiceUnavailable)
+	if r.Method == http.MethodHead { // no stream for a HEAD
+		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
+	release, ok := c.streams.take(who.Who)
+	if !ok {
+		busy(w, "live views")
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), c.o.MaxStream)
 	defer cancel()
 	rc := http.NewResponseController(w)
@@ -265,7 +296,7 @@ type erroring struct {
 // explain shows one decision: what the log holds of it, the policies that
 // decided or errored with their text and place, and the explanation
 // `warden check --explain` prints, for the set in service now.
-func (c *Console) explain(w http.ResponseWriter, r *http.Request, _ caller) {
+func (c *Console) explain(w http.ResponseWriter, r *http.Request, who caller) {
 	id := strings.TrimSpace(r.URL.Query().Get("id"))
 	v := explainView{ID: id}
 	if id == "" {
@@ -277,9 +308,18 @@ func (c *Console) explain(w http.ResponseWriter, r *http.Request, _ caller) {
 		badRequest(w, err)
 		return
 	}
-	recs, _, err := c.o.Logs.Query(r.Context(), f, 1, "")
+	// A file source reads the whole window to find one id: a window view.
+	release, ok := c.heavy.take(who.Who)
+	if !ok {
+		busy(w, "window views")
+		return
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), c.o.ScanTimeout)
+	defer cancel()
+	recs, _, err := c.o.Logs.Query(ctx, f, 1, "")
 	if err != nil {
-		http.Error(w, fmt.Sprintf("decision log (%s): %v", c.o.Logs.Kind(), err), http.StatusServiceUnavailable)
+		scanFailed(w, c.o.Logs.Kind(), err)
 		return
 	}
 	if len(recs) == 0 {
@@ -357,6 +397,7 @@ type policiesView struct {
 	Unused          []policyUse
 	Records         int
 	Capped          bool
+	MaxScan         int
 	Source          string
 }
 
@@ -369,7 +410,7 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, who caller) {
 		return
 	}
 	loaded, last, lastErr := c.o.Policies.Status()
-	v := policiesView{Loaded: loaded, LastTry: last, Window: win.String(), Source: c.o.Logs.Kind()}
+	v := policiesView{Loaded: loaded, LastTry: last, Window: win.String(), Source: c.o.Logs.Kind(), MaxScan: c.o.MaxScan}
 	if lastErr != nil {
 		v.LastError = lastErr.Error()
 	}
@@ -381,6 +422,12 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, who caller) {
 		use[v.Policies[i].ID] = &v.Policies[i]
 	}
 	if who.May("QueryDecisions") {
+		release, ok := c.heavy.take(who.Who)
+		if !ok {
+			busy(w, "window views")
+			return
+		}
+		defer release()
 		v.Capped, err = c.scan(r.Context(), decisionlog.Filter{Since: c.o.Now().Add(-win)}, func(rec *decisionlog.Record) {
 			v.Records++
 			for _, id := range rec.Policies {
@@ -394,7 +441,7 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, who caller) {
 			}
 		})
 		if err != nil {
-			http.Error(w, fmt.Sprintf("decision log (%s): %v", c.o.Logs.Kind(), err), http.StatusServiceUnavailable)
+			scanFailed(w, c.o.Logs.Kind(), err)
 			return
 		}
 		for _, u := range v.Policies {
@@ -422,6 +469,13 @@ type reviewView struct {
 	Report           *review.Report
 	Bars             []bar
 	Height           int
+	// Truncated: the review stopped at MaxScan records (Read); Principals
+	// and Groups are the counts before MaxRows bounded the rows.
+	Truncated          bool
+	Read, MaxScan      int
+	Principals, Groups int
+	RowsCut            bool
+	MaxRows            int
 }
 
 // chartWidth is the width of the longest bar of the review chart.
@@ -448,14 +502,32 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, who caller) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	rep, err := review.Review(ctx, c.o.Logs, c.o.Now().Add(-win), c.o.Policies.Current(), f)
-	if err != nil {
-		http.Error(w, fmt.Sprintf("decision log (%s): %v", c.o.Logs.Kind(), err), http.StatusServiceUnavailable)
+	release, ok := c.heavy.take(who.Who)
+	if !ok {
+		busy(w, "window views")
 		return
 	}
-	v := reviewView{Window: win.String(), Principal: f.Principal, Group: f.Group, Report: rep}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), c.o.ScanTimeout)
+	defer cancel()
+	src := &boundedSource{LogSource: c.o.Logs, max: c.o.MaxScan}
+	rep, err := review.Review(ctx, src, c.o.Now().Add(-win), c.o.Policies.Current(), f)
+	if err != nil {
+		scanFailed(w, c.o.Logs.Kind(), err)
+		return
+	}
+	v := reviewView{Window: win.String(), Principal: f.Principal, Group: f.Group, Report: rep,
+		Truncated: src.Capped(), Read: src.Read, MaxScan: c.o.MaxScan, MaxRows: MaxRows,
+		Principals: len(rep.Principals), Groups: len(rep.Groups)}
+	// The rows drawn: the principals with the most grants unused first
+	// (what a review is for), at most MaxRows of each table.
+	slices.SortStableFunc(rep.Principals, func(a, b review.PrincipalReport) int { return cmp.Compare(len(b.Unused), len(a.Unused)) })
+	if len(rep.Principals) > MaxRows {
+		rep.Principals, v.RowsCut = rep.Principals[:MaxRows], true
+	}
+	if len(rep.Groups) > MaxRows {
+		rep.Groups, v.RowsCut = rep.Groups[:MaxRows], true
+	}
 	most := 1
 	for _, p := range rep.Principals {
 		most = max(most, len(p.Granted), len(p.Used))
@@ -471,6 +543,16 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, who caller) {
 	}
 	v.Height = 16 + len(v.Bars)*28
 	c.fragment(w, "review", v)
+}
+
+// scanFailed answers a window view whose read of the log failed or ran
+// out of time.
+func scanFailed(w http.ResponseWriter, kind string, err error) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = errors.New("the window took too long to read: choose a shorter one")
+	}
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, fmt.Sprintf("decision log (%s): %v", kind, err), http.StatusServiceUnavailable)
 }
 
 // revocationRow is a revocation as listed.
@@ -512,10 +594,21 @@ func (c *Console) revocationsOf(ctx context.Context, who caller) (revocationsVie
 func (c *Console) revocations(w http.ResponseWriter, r *http.Request, who caller) {
 	v, err := c.revocationsOf(r.Context(), who)
 	if err != nil {
-		http.Error(w, status.Convert(err).Message(), http.StatusServiceUnavailable)
+		http.Error(w, grpcstatus.Convert(err).Message(), http.StatusServiceUnavailable)
 		return
 	}
 	c.fragment(w, "revocations", v)
+}
+
+// looksLikeJWT reports whether v has a compact JWS's shape: three
+// base64url segments, the first a JSON header.
+func looksLikeJWT(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	h, err := base64.RawURLEncoding.DecodeString(parts[0])
+	return err == nil && json.Valid(h)
 }
 
 // revoke revokes a token (jti) or a subject through the admin API's
@@ -547,14 +640,23 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, who caller) {
 		return
 	}
 	var msg, fail string
-	if _, err := c.o.Admin.Revoke(r.Context(), req); err != nil {
-		fail = status.Convert(err).Message()
+	if kind == "jti" && looksLikeJWT(value) {
+		// Never a token in a log line or the store: the form wants its jti.
+		audit(w, grpcstatus.Error(codes.InvalidArgument, "a token, not a jti"), "kind", kind)
+		badRequest(w, errors.New("value: that is a token, not its jti: paste the token's jti claim"))
+		return
+	}
+	if out, err := c.o.Admin.Revoke(r.Context(), req); err != nil {
+		fail = grpcstatus.Convert(err).Message()
+		audit(w, err, "kind", kind)
 	} else {
 		msg = "revoked " + kind + " " + value
+		// jtis and subjects are not secrets: the log says what was revoked.
+		audit(w, nil, "kind", out.GetRevocation().GetKind(), "target", out.GetRevocation().GetId())
 	}
 	v, err := c.revocationsOf(r.Context(), who)
 	if err != nil {
-		http.Error(w, status.Convert(err).Message(), http.StatusServiceUnavailable)
+		http.Error(w, grpcstatus.Convert(err).Message(), http.StatusServiceUnavailable)
 		return
 	}
 	v.Message, v.Error = msg, fail

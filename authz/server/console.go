@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -32,7 +33,12 @@ func (s *Service) newConsole(g *admin.Guard, svc *admin.Service) error {
 	if !s.Config.Admin.Console {
 		return nil
 	}
-	c, err := console.New(console.Options{Auth: g, Logs: s.Logs, Admin: svc, Policies: s.Policies, Now: s.now, Logger: s.logger})
+	var hosts []string
+	if h, _, err := net.SplitHostPort(s.Config.Admin.Addr); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	c, err := console.New(console.Options{Auth: g, Logs: s.Logs, Admin: svc, Policies: s.Policies, Now: s.now, Logger: s.logger,
+		Authenticated: s.adminConns.httpAuthenticated, Hosts: hosts})
 	if err != nil {
 		return err
 	}
@@ -41,8 +47,16 @@ func (s *Service) newConsole(g *admin.Guard, svc *admin.Service) error {
 }
 
 // serveAdmin serves the admin listener: the admin API, and the console
-// beside it when on. stop ends the console's server.
+// beside it when on, over connections admitted by s.adminConns. Without
+// admin.tls, the address bound must be a loopback one (a name such as
+// localhost counts by what it resolved to). stop ends the console's
+// server.
 func (s *Service) serveAdmin(lis net.Listener, errc chan<- error) (stop func(context.Context)) {
+	if ta, ok := lis.Addr().(*net.TCPAddr); ok && s.Config.Admin.TLS.CertFile == "" && !ta.IP.IsLoopback() {
+		errc <- fmt.Errorf("admin.addr %q is bound to %s, not a loopback address: the admin API and console need admin.tls there", s.Config.Admin.Addr, ta)
+		return func(context.Context) {}
+	}
+	lis = s.adminConns.listen(lis)
 	if s.console == nil {
 		go func() { errc <- s.admin.Serve(lis) }()
 		return func(context.Context) {}

@@ -279,6 +279,13 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("never used: %q", u)
 		}
 		shot(t, ctx, dir, "policies")
+		// "decisions of staff-read" opens the live view filtered by it.
+		href := eval[string](t, ctx, `[...document.querySelectorAll('#policy-table a')].find(a => a.textContent.includes('staff-read')).getAttribute('href')`)
+		must(t, ctx, dir, "policy link", chromedp.Navigate(base+href),
+			poll(`location.pathname === '/console/live' && document.querySelector('#f-policy').value === 'staff-read'`))
+		if q := eval[string](t, ctx, `location.search`); !strings.Contains(q, "since=1h0m0s") {
+			t.Errorf("the policy link's query %q lost the window", q)
+		}
 	})
 
 	t.Run("access review", func(t *testing.T) {

@@ -44,7 +44,8 @@ func (s *Service) buildAdmin() error {
 		return err
 	}
 	s.AdminTokenFile = g.TokenFile
-	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor), grpc.MaxRecvMsgSize(adminMaxRecv)},
+	s.adminConns = newAdminConns(adminLimits(s.Config.Server.GRPC).MaxConnections, nil)
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor, s.adminConns.unary), grpc.MaxRecvMsgSize(adminMaxRecv)},
 		grpcLimits(adminLimits(s.Config.Server.GRPC), adminMaxRecv, s.refused.WithLabelValues("admin").Inc)...)
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate

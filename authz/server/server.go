@@ -95,6 +95,8 @@ type Service struct {
 	// TLS when the console shares it (console.go).
 	console  http.Handler
 	adminTLS *tls.Config
+	// adminConns admits the admin listener's connections (adminconns.go).
+	adminConns *adminConns
 	// AdminTokenFile is the token file the admin API checks ("" when off
 	// or mTLS only); for the dev token, where it was created.
 	AdminTokenFile string
@@ -473,7 +475,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
 	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
-		stopConsole := s.serveAdmin(limitListener(adminLis, adminLimits(s.Config.Server.GRPC)), errc)
+		stopConsole := s.serveAdmin(adminLis, errc)
 		defer stopConsole(context.Background())
 		defer s.admin.Stop()
 	}

@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/authz/admin"
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
+	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
+)
+
+// TestAdminHeldConnections: connections that never authenticate (silent;
+// an HTTP/2 preface and SETTINGS, then nothing; half a preface), more of
+// them than the admin listener admits, lock no operator out: an
+// authenticated admin call and a console request succeed at once (each
+// new connection displaces the oldest unauthenticated one), and the held
+// connections are closed within seconds, not kept until a keepalive.
+func TestAdminHeldConnections(t *testing.T) {
+	tokens := adminTokens(t)
+	e := start(t, func(c *config.Config) { c.Admin.TokenFile = tokens; c.Admin.Console = true })
+	const n = 80 // over the admin listener's 64
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	for i := range n {
+		c, err := net.DialTimeout("tcp", e.admin, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		var first string
+		switch i % 3 {
+		case 1:
+			first = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+		case 2:
+			first = "PRI * HTTP/2.0\r\n"
+		}
+		if _, err := io.WriteString(c, first); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Promptly: well before any held connection's own time is up.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
+	if _, err := reader.PolicyStatus(ctx, &adminv1.PolicyStatusRequest{}); err != nil {
+		t.Errorf("an admin call beside %d held connections: %v", n, err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+e.admin+"/console/api/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+readerToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("a console request beside %d held connections: %v", n, err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("console request: %d", resp.StatusCode)
+		}
+	}
+	// Both the gRPC and the console connection are marked authenticated:
+	// they keep their slots.
+	if _, authed := server.AdminConnsOpen(e.svc); authed < 2 {
+		t.Errorf("%d authenticated admin connections, want the gRPC and the console one", authed)
+	}
+	// Every held connection is closed by the server (EOF or reset), none
+	// kept until it times out here.
+	deadline := time.Now().Add(20 * time.Second)
+	for i, c := range held {
+		_ = c.SetReadDeadline(deadline)
+		_, err := io.Copy(io.Discard, c)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("held connection %d (kind %d) still open after 20s", i, i%3)
+		}
+	}
+	// The operator's gRPC connection authenticated: it stays and still works.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if _, err := reader.PolicyStatus(ctx2, &adminv1.PolicyStatusRequest{}); err != nil {
+		t.Errorf("the operator's connection after the others closed: %v", err)
+	}
+}
