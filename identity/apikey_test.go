@@ -15,6 +15,7 @@ import (
 	"github.com/alexedwards/argon2id"
 
 	"github.com/wardenauthz/warden/identity"
+	"github.com/wardenauthz/warden/identity/oidctest"
 )
 
 // keyFile writes the entries of new keys (name → key) and returns the
@@ -246,5 +247,23 @@ func TestRevocationSubjectAPIKey(t *testing.T) {
 	c.APIKeys = nil
 	if _, err := c.RevocationSubject(`ApiKey::"partner-acme"`); err == nil {
 		t.Error("accepted without api_keys")
+	}
+}
+
+// TestAPIKeyWithoutAPIKeysConfigured: an ApiKey attempt at an authenticator
+// without identity.api_keys is refused as an API key, never taken for no
+// credentials (which anonymous callers, or a workload peer, would then
+// pass as).
+func TestAPIKeyWithoutAPIKeysConfigured(t *testing.T) {
+	a, _ := newAuth(t, oidctest.New(t), func(c *identity.Config) { yes := true; c.Anonymous = &yes })
+	for _, h := range []string{
+		"ApiKey wk_0123456789abcdef_" + strings.Repeat("0", 64),
+		"apikey x",
+		"APIKEY",
+	} {
+		id, err := a.Authenticate(context.Background(), identity.Input{Authorization: identity.Credential(h)})
+		if !errors.Is(err, identity.ErrAPIKey) {
+			t.Errorf("%q: %v %q, %v; want ErrAPIKey", h, id.Kind, id.ID, err)
+		}
 	}
 }

@@ -234,19 +234,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 		id.Kind, id.ID, id.Groups, id.Token = v.kind, v.id, v.groups, v.token
 		return id, nil
 	}
-	if a.apiKeys != nil {
-		if key, present := apiKeyCredential(string(in.Authorization)); present {
-			if key == "" {
-				return Identity{Peer: id.Peer}, fmt.Errorf("%w: malformed ApiKey authorization", ErrAPIKey)
-			}
-			k, err := a.apiKeys.verify(ctx, key)
-			if err != nil {
-				return Identity{Peer: id.Peer}, err
-			}
-			id.Kind, id.ID, id.APIKey, id.Credential = APIKey, k.Name, k, CredentialAPIKey
-			id.Groups = append(id.Groups, k.Parents...)
-			return id, nil
+	if key, present := apiKeyCredential(string(in.Authorization)); present {
+		// An ApiKey attempt is a credential attempt: without identity.api_keys
+		// it is refused, never taken for no credentials (anonymous) and
+		// never forwarded as if nobody had checked it.
+		if a.apiKeys == nil {
+			return Identity{Peer: id.Peer}, fmt.Errorf("%w: API keys are not configured (identity.api_keys)", ErrAPIKey)
 		}
+		if key == "" {
+			return Identity{Peer: id.Peer}, fmt.Errorf("%w: malformed ApiKey authorization", ErrAPIKey)
+		}
+		k, err := a.apiKeys.verify(ctx, key)
+		if err != nil {
+			return Identity{Peer: id.Peer}, err
+		}
+		id.Kind, id.ID, id.APIKey, id.Credential = APIKey, k.Name, k, CredentialAPIKey
+		id.Groups = append(id.Groups, k.Parents...)
+		return id, nil
 	}
 	if id.Peer != nil {
 		id.Kind, id.ID = Workload, id.Peer.ID
