@@ -58,7 +58,9 @@ func TestStreamFollowBetweenReads(t *testing.T) {
 	got := make(chan string, 8)
 	fctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- src.Follow(fctx, decisionlog.Filter{}, func(r *decisionlog.Record) { got <- r.DecisionID }) }()
+	go func() {
+		done <- src.Follow(fctx, decisionlog.Filter{}, func(r *decisionlog.Record) { got <- r.DecisionID })
+	}()
 	for n := 1; n <= 2; n++ {
 		select {
 		case id := <-got:
