@@ -84,9 +84,12 @@ type Options struct {
 	// listener's configured names. A request naming any other host is
 	// refused (DNS rebinding).
 	Hosts []string
-	// Authenticated, when set, is told of every request whose caller
-	// authenticated (the admin listener then keeps its connection open).
-	Authenticated func(*http.Request)
+	// Authorized, when set, is told of every request whose caller
+	// authenticated and holds the grant it needs (the admin listener then
+	// keeps its connection open), with the caller's name; it returns a
+	// function called when the request has been answered. A request
+	// refused (401, 403) and one for the shell or an asset is not told.
+	Authorized func(r *http.Request, who string) (done func())
 }
 
 // Bounds of what a caller can make the console read.
@@ -269,13 +272,13 @@ func (c *Console) api(grant string, h func(http.ResponseWriter, *http.Request, c
 			http.Error(w, "console: "+err.Error(), status)
 			return
 		}
-		if c.o.Authenticated != nil {
-			c.o.Authenticated(r)
-		}
 		if grant != "" && !who.May(grant) {
 			c.o.Logger.Info("console call", "view", view, "caller", who.Who, "code", "PermissionDenied")
 			http.Error(w, "console: "+who.Who+" may not call "+grant, http.StatusForbidden)
 			return
+		}
+		if c.o.Authorized != nil {
+			defer c.o.Authorized(r, who.Who)()
 		}
 		aw := &auditWriter{ResponseWriter: w}
 		h(aw, r, who)

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -493,7 +494,7 @@ func TestConsoleExplainLimited(t *testing.T) {
 		done <- resp.StatusCode
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for src.queries.Load() < 1 && time.Now().Before(deadline) {
+	for src.queries.Load()+src.scans.Load() < 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if code, body, h := do(t, "GET", srv.URL+"/console/api/explain?id="+id, tokenA, nil); code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
@@ -502,5 +503,174 @@ func TestConsoleExplainLimited(t *testing.T) {
 	close(src.gate)
 	if c := <-done; c != http.StatusNotFound {
 		t.Errorf("the first explain: %d", c)
+	}
+}
+
+// followingSource is a countingSource that can follow; it counts the
+// records Follow reports.
+type followingSource struct {
+	countingSource
+	followed atomic.Int64
+}
+
+func (s *followingSource) Follow(ctx context.Context, f decisionlog.Filter, fn func(*decisionlog.Record)) error {
+	return s.LogSource.(decisionlog.Follower).Follow(ctx, f, func(r *decisionlog.Record) {
+		s.followed.Add(1)
+		fn(r)
+	})
+}
+
+// writeLog writes n replayable records, oldest first, to a new file.
+func writeLog(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "decisions.jsonl")
+	var buf bytes.Buffer
+	for i := n - 1; i >= 0; i-- {
+		b, err := json.Marshal(replayable(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(append(b, '\n'))
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestConsoleLiveFollowsFile: a live view over a file log reads the window
+// once (at most MaxScan records), then only what is appended: across many
+// polls the source is never queried again, and the records read are
+// bounded by the new ones, not by the log's size. The old view asked the
+// source (a whole-file read) every poll.
+func TestConsoleLiveFollowsFile(t *testing.T) {
+	const n, bound = 3000, 2000
+	path := writeLog(t, n)
+	src := &followingSource{countingSource: countingSource{LogSource: &decisionlog.FileSource{Path: path}}}
+	srv, _ := setupSource(t, console.Options{MaxScan: bound, Poll: 5 * time.Millisecond}, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/console/api/live", nil)
+	req.Header.Set("Authorization", "Bearer "+tokenA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d", resp.StatusCode)
+	}
+	type ev struct{ name, data string }
+	events := make(chan ev, 4096)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		name := ""
+		for sc.Scan() {
+			l := sc.Text()
+			if v, ok := strings.CutPrefix(l, "event: "); ok {
+				name = v
+			}
+			if v, ok := strings.CutPrefix(l, "data: "); ok {
+				events <- ev{name, v}
+			}
+		}
+	}()
+	next := func(name string) string {
+		t.Helper()
+		for e := range events {
+			if e.name == name {
+				return e.data
+			}
+		}
+		t.Fatalf("stream ended before a %s event", name)
+		return ""
+	}
+	capped := ""
+	for e := range events {
+		if e.name == "dropped" {
+			capped = e.data
+		}
+		if e.name == "counts" {
+			break
+		}
+	}
+	if !strings.Contains(capped, fmt.Sprint(bound)) {
+		t.Errorf("the capped first pass is not reported: %q", capped)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Append one new record at a time until the view sends one (Follow
+	// may start reading a moment after the first pass).
+	appended, got := 0, ""
+	for appended < 200 && got == "" {
+		appended++
+		r := replayable(0)
+		r.DecisionID = fmt.Sprintf("ffff%028x", appended)
+		b, _ := json.Marshal(r)
+		if _, err := f.Write(append(b, '\n')); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(500 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					t.Fatal("stream ended")
+				}
+				if e.name == "decision" && strings.Contains(e.data, `"ffff`) {
+					got = e.data
+					break wait
+				}
+			case <-deadline:
+				break wait
+			}
+		}
+	}
+	if got == "" {
+		t.Fatal("no appended record reached the live view")
+	}
+	// Ten more polls (two counts events) with nothing new.
+	next("counts")
+	next("counts")
+	if q := src.queries.Load(); q != 0 {
+		t.Errorf("the live view queried the source %d times (each a whole-file read)", q)
+	}
+	if s := src.scans.Load(); s != 1 {
+		t.Errorf("%d passes over the window, want 1", s)
+	}
+	if r := src.records.Load(); r > bound+1 {
+		t.Errorf("the first pass read %d records, over the bound %d", r, bound)
+	}
+	if fr := src.followed.Load(); fr > int64(appended) {
+		t.Errorf("following read %d records, %d were appended", fr, appended)
+	}
+}
+
+// TestConsoleExplainBounded: explain finds a decision in the same bounded
+// pass as the window views (one scan, at most MaxScan records) and says
+// when it stopped at the bound; the old explain queried the whole window.
+func TestConsoleExplainBounded(t *testing.T) {
+	const n, bound = 3000, 1000
+	src := &countingSource{LogSource: &decisionlog.FileSource{Path: writeLog(t, n)}}
+	srv, _ := setupSource(t, console.Options{MaxScan: bound}, src)
+	// Record i = n-1 is the oldest, read first.
+	code, body, _ := do(t, "GET", srv.URL+"/console/api/explain?id="+fmt.Sprintf("%032x", n), tokenA, nil)
+	if code != 200 || !strings.Contains(body, "policy0") {
+		t.Errorf("a decision within the bound: %d %.300s", code, body)
+	}
+	code, body, _ = do(t, "GET", srv.URL+"/console/api/explain?id="+fmt.Sprintf("%032x", 1), tokenA, nil)
+	if code != http.StatusNotFound || !strings.Contains(body, fmt.Sprintf("not found within the %d records read", bound)) {
+		t.Errorf("a decision past the bound: %d %.500s", code, body)
+	}
+	if q, s := src.queries.Load(), src.scans.Load(); q != 0 || s != 2 {
+		t.Errorf("%d queries, %d scans; want 0, 2", q, s)
+	}
+	if r := src.records.Load(); r > 2*(bound+1) {
+		t.Errorf("read %d records, over twice the bound %d", r, bound)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -195,6 +196,10 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, who caller) {
 		}
 		return rc.Flush() == nil
 	}
+	if fl, ok := c.o.Logs.(decisionlog.Follower); ok {
+		c.follow(ctx, fl, f, back, send)
+		return
+	}
 	now := c.o.Now()
 	last := now.Add(-back)
 	seen := map[string]bool{}
@@ -262,6 +267,125 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, who caller) {
 	}
 }
 
+// follow is the live view over a source that can follow (the file and
+// Redis stream sources): one bounded pass over the window (MaxScan records,
+// ScanTimeout, as the window views) for the recent records and the counts,
+// then only the records appended since, as the source reports them
+// (fsnotify for a file: no rereading of the file per poll). The counts are
+// kept from those records, never by reading the window again. Only the
+// in-memory ring, cheap to ask, is polled.
+func (c *Console) follow(ctx context.Context, src decisionlog.Follower, f decisionlog.Filter, back time.Duration, send func(string, any) bool) {
+	// Following starts before the first pass, so a record written during
+	// it is not missed; one seen by both is sent once (by id).
+	news := make(chan *decisionlog.Record, pollPage)
+	var dropped atomic.Bool
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var ferr error
+	go func() {
+		defer close(done)
+		ferr = src.Follow(fctx, f, func(r *decisionlog.Record) {
+			select {
+			case news <- r:
+			default:
+				dropped.Store(true)
+			}
+		})
+	}()
+	defer func() { stop(); <-done }()
+
+	now := c.o.Now()
+	from := now.Add(-max(back, CountsWindow))
+	sf := f
+	sf.Since = from
+	var recent []*decisionlog.Record
+	type counted struct {
+		t      time.Time
+		reason string
+	}
+	var window []counted // the counted records, oldest first
+	capped, err := c.scan(ctx, sf, func(rec *decisionlog.Record) {
+		if !rec.Time.Before(now.Add(-back)) {
+			if len(recent) == pollPage {
+				recent = recent[1:]
+			}
+			recent = append(recent, rec)
+		}
+		if !rec.Time.Before(now.Add(-CountsWindow)) {
+			window = append(window, counted{rec.Time, string(rec.Reason)})
+		}
+	})
+	if err != nil {
+		send("error", err.Error())
+		return
+	}
+	if capped && !send("dropped", fmt.Sprintf("the window holds more than %d records: the view shows the first it read; narrow the window or the filters", c.o.MaxScan)) {
+		return
+	}
+	first := make(map[string]bool, len(recent))
+	for _, rec := range recent {
+		first[rec.DecisionID] = true
+		if !send("decision", eventOf(rec)) {
+			return
+		}
+	}
+	counts := func() bool {
+		cut := c.o.Now().Add(-CountsWindow)
+		i := 0
+		for i < len(window) && window[i].t.Before(cut) {
+			i++
+		}
+		window = window[i:]
+		n := map[string]int{}
+		for _, w := range window {
+			n[w.reason]++
+		}
+		return send("counts", map[string]any{"window": CountsWindow.String(), "reasons": n, "capped": capped})
+	}
+	if !counts() {
+		return
+	}
+	t := time.NewTicker(c.o.Poll)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			send("end", "reconnect")
+			return
+		case <-done:
+			if ferr != nil && ctx.Err() == nil {
+				send("error", ferr.Error())
+			}
+			return
+		case <-t.C:
+		}
+		for more := true; more; {
+			select {
+			case rec := <-news:
+				if first[rec.DecisionID] {
+					continue
+				}
+				if len(window) < c.o.MaxScan {
+					window = append(window, counted{rec.Time, string(rec.Reason)})
+				} else {
+					capped = true
+				}
+				if !send("decision", eventOf(rec)) {
+					return
+				}
+			default:
+				more = false
+			}
+		}
+		if dropped.Swap(false) && !send("dropped", "more decisions than the view shows: narrow the filters") {
+			return
+		}
+		if i%5 == 0 && !counts() {
+			return
+		}
+	}
+}
+
 // policyRef is a policy of the set in service.
 type policyRef struct {
 	policy.PolicyInfo
@@ -315,20 +439,27 @@ func (c *Console) explain(w http.ResponseWriter, r *http.Request, who caller) {
 		return
 	}
 	defer release()
-	ctx, cancel := context.WithTimeout(r.Context(), c.o.ScanTimeout)
-	defer cancel()
-	recs, _, err := c.o.Logs.Query(ctx, f, 1, "")
+	// The same bounded pass as the window views: MaxScan records,
+	// ScanTimeout.
+	var rec *decisionlog.Record
+	capped, err := c.scan(r.Context(), f, func(r *decisionlog.Record) {
+		if rec == nil {
+			rec = r
+		}
+	})
 	if err != nil {
 		scanFailed(w, c.o.Logs.Kind(), err)
 		return
 	}
-	if len(recs) == 0 {
+	if rec == nil {
 		w.WriteHeader(http.StatusNotFound)
 		v.Note = fmt.Sprintf("no decision %s in the decision log (%s) of the last %s", f.DecisionID, c.o.Logs.Kind(), MaxWindow)
+		if capped {
+			v.Note = fmt.Sprintf("decision %s not found within the %d records read of the decision log (%s) of the last %s: the bound of one view was reached", f.DecisionID, c.o.MaxScan, c.o.Logs.Kind(), MaxWindow)
+		}
 		c.fragment(w, "explain", v)
 		return
 	}
-	rec := recs[0]
 	v.Record, v.Cedar = rec, rec.Cedar
 	if rec.Cedar != nil {
 		for _, p := range rec.Cedar.Parents {

@@ -226,7 +226,16 @@ func validStreamID(id string) bool {
 
 // Follow implements Follower.
 func (s *StreamSource) Follow(ctx context.Context, f Filter, fn func(*Record)) error {
-	last := "$"
+	// The stream's last entry now, once: "$" in every XREAD would name the
+	// end as each read begins, skipping what was added between two reads.
+	last := "0-0"
+	top, err := s.Client.XRevRangeN(ctx, s.Stream, "+", "-", 1).Result()
+	if err != nil {
+		return err
+	}
+	if len(top) == 1 {
+		last = top[0].ID
+	}
 	for {
 		res, err := s.Client.XRead(ctx, &redis.XReadArgs{Streams: []string{s.Stream, last}, Block: time.Second, Count: 1000}).Result()
 		switch {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -86,5 +87,78 @@ func TestAdminHeldConnections(t *testing.T) {
 	defer cancel2()
 	if _, err := reader.PolicyStatus(ctx2, &adminv1.PolicyStatusRequest{}); err != nil {
 		t.Errorf("the operator's connection after the others closed: %v", err)
+	}
+}
+
+// TestAdminForbiddenConnections: 64 connections whose caller's token is
+// valid but lacks the grant (every console request answered 403), kept
+// busy with requests for the console's shell and assets, lock no operator
+// out: a refused request does not authenticate a connection (as a refused
+// gRPC method does not), so each new connection displaces one of them,
+// and an operator's console request and admin call succeed.
+func TestAdminForbiddenConnections(t *testing.T) {
+	tokens := adminTokens(t)
+	e := start(t, func(c *config.Config) { c.Admin.TokenFile = tokens; c.Admin.Console = true })
+	const n = 64
+	type held struct {
+		c net.Conn
+		r *bufio.Reader
+	}
+	var conns []held
+	t.Cleanup(func() {
+		for _, h := range conns {
+			_ = h.c.Close()
+		}
+	})
+	get := func(h held, path, tok string) (int, error) {
+		req := "GET " + path + " HTTP/1.1\r\nHost: " + e.admin + "\r\n"
+		if tok != "" {
+			req += "Authorization: Bearer " + tok + "\r\n"
+		}
+		_ = h.c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(h.c, req+"\r\n"); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(h.r, nil)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for range n {
+		c, err := net.DialTimeout("tcp", e.admin, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := held{c, bufio.NewReader(c)}
+		conns = append(conns, h)
+		// revokerToken holds Revoke only: the policies view is refused.
+		if code, err := get(h, "/console/api/policies", revokerToken); err != nil || code != http.StatusForbidden {
+			t.Fatalf("a refused console request: %d %v", code, err)
+		}
+		if code, err := get(h, "/console/assets/console.js", ""); err != nil || code != 200 {
+			t.Fatalf("an asset: %d %v", code, err)
+		}
+	}
+	if _, authed := server.AdminConnsOpen(e.svc); authed != 0 {
+		t.Errorf("%d connections authenticated by refused requests", authed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+e.admin+"/console/api/policies", nil)
+	req.Header.Set("Authorization", "Bearer "+readerToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("an operator's console request beside %d refused connections: %v", n, err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("the operator's console request: %d", resp.StatusCode)
+		}
+	}
+	reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
+	if _, err := reader.PolicyStatus(ctx, &adminv1.PolicyStatusRequest{}); err != nil {
+		t.Errorf("an operator's admin call beside %d refused connections: %v", n, err)
 	}
 }

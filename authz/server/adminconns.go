@@ -12,23 +12,37 @@ import (
 )
 
 // adminAuthTimeout is how long an admin connection may stay open without
-// an authenticated call (an admin API call the guard let through, a
-// console API request with valid credentials); then it is closed. A
-// client that dialled early and calls later reconnects (grpc-go does so by
-// itself; browsers too).
+// an authorized call (an admin API call the guard let through, a console
+// API request with valid credentials and the grant it needs); then it is
+// closed. A client that dialled early and calls later reconnects (grpc-go
+// does so by itself; browsers too).
 const adminAuthTimeout = 5 * time.Second
+
+// adminAuthIdle is how long an authenticated connection keeps its slot
+// against a new connection without an authorized call (and none under
+// way): requests for the console's shell and assets, or refused ones, do
+// not count.
+const adminAuthIdle = time.Minute
+
+// adminPerCaller bounds the authenticated connections of one console
+// caller: one credential cannot take every slot.
+const adminPerCaller = 16
 
 // adminConns admits the admin listener's connections (at most max open).
 // Its slots are taken before any caller is known, so an unauthenticated
 // connection is never let to keep one: it is closed adminAuthTimeout after
 // it was accepted unless it has made an authenticated call by then, and
 // when all slots are taken a new connection closes the oldest
-// unauthenticated one in its place. Only authenticated connections are
-// never displaced: a new connection is refused only when every slot
-// holds one.
+// unauthenticated one in its place, else the authenticated one longest
+// idle past authIdle (no authorized call for that long, none under way).
+// A new connection is refused only when every slot holds an authenticated
+// connection in use. A console caller keeps at most perCaller connections
+// authenticated; its others are treated as unauthenticated.
 type adminConns struct {
 	max         int
 	authTimeout time.Duration
+	authIdle    time.Duration
+	perCaller   int
 	now         func() time.Time
 	onRefuse    func() // a new connection refused, or an old one displaced
 
@@ -37,7 +51,7 @@ type adminConns struct {
 }
 
 func newAdminConns(max int, onRefuse func()) *adminConns {
-	return &adminConns{max: max, authTimeout: adminAuthTimeout, now: time.Now, onRefuse: onRefuse, conns: map[string]*adminConn{}}
+	return &adminConns{max: max, authTimeout: adminAuthTimeout, authIdle: adminAuthIdle, perCaller: adminPerCaller, now: time.Now, onRefuse: onRefuse, conns: map[string]*adminConn{}}
 }
 
 // listen wraps l: its connections are admitted by a.
@@ -61,15 +75,24 @@ func (l *adminListener) Accept() (net.Conn, error) {
 }
 
 // admit tracks c, displacing the oldest unauthenticated connection when
-// all slots are taken; nil when every slot is authenticated (c closed).
+// all slots are taken, else the authenticated one idle longest past
+// authIdle; nil when every slot is authenticated and in use (c closed).
 func (a *adminConns) admit(c net.Conn) *adminConn {
-	ac := &adminConn{Conn: c, a: a, key: c.RemoteAddr().String(), at: a.now()}
+	now := a.now()
+	ac := &adminConn{Conn: c, a: a, key: c.RemoteAddr().String(), at: now}
 	var victim *adminConn
 	a.mu.Lock()
 	if len(a.conns) >= a.max {
 		for _, o := range a.conns {
 			if !o.authed && (victim == nil || o.at.Before(victim.at)) {
 				victim = o
+			}
+		}
+		if victim == nil {
+			for _, o := range a.conns {
+				if o.active == 0 && now.Sub(o.last) >= a.authIdle && (victim == nil || o.last.Before(victim.last)) {
+					victim = o
+				}
 			}
 		}
 		if victim == nil {
@@ -94,14 +117,41 @@ func (a *adminConns) admit(c net.Conn) *adminConn {
 	return ac
 }
 
-// authenticated marks the connection from remote (a peer's address) as
-// having made an authenticated call: it keeps its slot.
-func (a *adminConns) authenticated(remote string) {
+// authorized marks the connection from remote (a peer's address) as
+// making an authorized call by who ("" when not known: the admin API's
+// calls): it keeps its slot while the call is under way and authIdle
+// after. A caller past perCaller authenticated connections does not mark
+// another (it closes authTimeout after it was accepted). done ends the
+// call.
+func (a *adminConns) authorized(remote, who string) (done func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ac := a.conns[remote]; ac != nil && !ac.authed {
-		ac.authed = true
+	ac := a.conns[remote]
+	if ac == nil {
+		return func() {}
+	}
+	if !ac.authed {
+		if who != "" {
+			n := 0
+			for _, o := range a.conns {
+				if o.authed && o.who == who {
+					n++
+				}
+			}
+			if n >= a.perCaller {
+				return func() {}
+			}
+		}
+		ac.authed, ac.who = true, who
 		ac.timer.Stop()
+	}
+	ac.active++
+	ac.last = a.now()
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		ac.active--
+		ac.last = a.now()
 	}
 }
 
@@ -109,14 +159,16 @@ func (a *adminConns) authenticated(remote string) {
 // (chained after the guard's interceptor, it runs only for those).
 func (a *adminConns) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		a.authenticated(p.Addr.String())
+		defer a.authorized(p.Addr.String(), "")()
 	}
 	return h(ctx, req)
 }
 
-// httpAuthenticated marks the connection of a console request whose
-// caller authenticated.
-func (a *adminConns) httpAuthenticated(r *http.Request) { a.authenticated(r.RemoteAddr) }
+// httpAuthorized marks the connection of a console request whose caller
+// authenticated and holds the grant it needs.
+func (a *adminConns) httpAuthorized(r *http.Request, who string) (done func()) {
+	return a.authorized(r.RemoteAddr, who)
+}
 
 // open counts the open connections, and those authenticated (tests).
 func (a *adminConns) open() (all, authed int) {
@@ -133,11 +185,16 @@ func (a *adminConns) open() (all, authed int) {
 // adminConn is an admitted connection; closing it gives its slot back.
 type adminConn struct {
 	net.Conn
-	a      *adminConns
-	key    string
-	at     time.Time
-	timer  *time.Timer
-	authed bool // under a.mu
+	a     *adminConns
+	key   string
+	at    time.Time
+	timer *time.Timer
+	// Under a.mu: authenticated (by who, "" for the admin API), the
+	// authorized calls under way, when the last one began or ended.
+	authed bool
+	who    string
+	active int
+	last   time.Time
 	once   sync.Once
 }
 

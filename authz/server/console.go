@@ -38,7 +38,7 @@ func (s *Service) newConsole(g *admin.Guard, svc *admin.Service) error {
 		hosts = append(hosts, h)
 	}
 	c, err := console.New(console.Options{Auth: g, Logs: s.Logs, Admin: svc, Policies: s.Policies, Now: s.now, Logger: s.logger,
-		Authenticated: s.adminConns.httpAuthenticated, Hosts: hosts})
+		Authorized: s.adminConns.httpAuthorized, Hosts: hosts})
 	if err != nil {
 		return err
 	}
