@@ -38,15 +38,56 @@ func (r *Redis) Revoke(ctx context.Context, rv Revocation) error {
 			return nil // already expired: nothing to revoke
 		}
 	case RevokeSubject:
-		key, val = subPrefix+rv.ID+"}", strconv.FormatInt(rv.Before.UnixMilli(), 10)
+		// A subject keeps its latest cut-off: an earlier one must not
+		// shorten a revocation in force.
+		key = subPrefix + rv.ID + "}"
+		v, err := setMax.Run(ctx, r.c, []string{key}, rv.Before.UnixMilli()).Text()
+		if err != nil {
+			return err
+		}
+		val = v
 	default:
 		return fmt.Errorf("revocation kind %q", rv.Kind)
 	}
-	if err := r.c.Set(ctx, key, val, ttl).Err(); err != nil {
-		return err
+	if rv.Kind == RevokeJTI {
+		if err := r.c.Set(ctx, key, val, ttl).Err(); err != nil {
+			return err
+		}
 	}
 	r.apply(string(rv.Kind), rv.ID, val)
 	return r.c.Publish(ctx, revChannel, string(rv.Kind)+"\x00"+rv.ID+"\x00"+val).Err()
+}
+
+// setMax sets KEYS[1] to ARGV[1] unless it holds a larger number, and
+// returns what it then holds.
+var setMax = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]))
+if cur and cur >= tonumber(ARGV[1]) then return tostring(cur) end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
+// Unrevoke deletes a revocation and tells every replica (a message of two
+// fields, kind and id, which replicas without Unrevoke ignore; a replica
+// that misses it drops the revocation at its next resync).
+func (r *Redis) Unrevoke(ctx context.Context, kind RevocationKind, id string) error {
+	if strings.ContainsRune(id, 0) {
+		return fmt.Errorf("revocation id %q: NUL", id)
+	}
+	var key string
+	switch kind {
+	case RevokeJTI:
+		key = jtiPrefix + id + "}"
+	case RevokeSubject:
+		key = subPrefix + id + "}"
+	default:
+		return fmt.Errorf("revocation kind %q", kind)
+	}
+	if err := r.c.Del(ctx, key).Err(); err != nil {
+		return err
+	}
+	r.revs.remove(kind, id)
+	return r.c.Publish(ctx, revChannel, string(kind)+"\x00"+id).Err()
 }
 
 // apply adds a revocation, its time in unix ms, to the mirror.
@@ -84,8 +125,10 @@ func (r *Redis) List(ctx context.Context, now time.Time) ([]Revocation, error) {
 // Revoked keeps failing closed.
 func (r *Redis) Sync(ctx context.Context) error { return r.resync(ctx) }
 
-// resync replaces the mirror with what Redis holds.
+// resync replaces the mirror with what Redis holds, keeping what pub/sub
+// or Revoke added since the scan began (revocationList.replace).
 func (r *Redis) resync(ctx context.Context) error {
+	start := r.revs.mark()
 	jtis, subjects := map[string]time.Time{}, map[string]time.Time{}
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		iter := c.Scan(ctx, 0, keyPrefix+"rev:*", 1000).Iterator()
@@ -135,10 +178,13 @@ func (r *Redis) resync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Merge: one that pub/sub delivered during the scan must not be lost. A
-	// jti goes RevocationGrace after its token's exp (Redis's key TTL is
-	// the same).
-	r.revs.merge(jtis, subjects, r.o.Now())
+	if r.afterScan != nil {
+		r.afterScan()
+	}
+	// Replace, so that an unrevoke pub/sub missed goes too; one revoked
+	// during the scan is kept. A jti goes RevocationGrace after its token's
+	// exp (Redis's key TTL is the same).
+	r.revs.replace(jtis, subjects, start, r.o.Now())
 	r.synced.Store(r.o.Now().UnixNano())
 	return nil
 }
@@ -164,9 +210,11 @@ func (r *Redis) Start(ctx context.Context) {
 				if !ok {
 					return
 				}
-				parts := strings.SplitN(m.Payload, "\x00", 3)
-				if len(parts) == 3 {
+				switch parts := strings.SplitN(m.Payload, "\x00", 3); len(parts) {
+				case 3:
 					r.apply(parts[0], parts[1], parts[2])
+				case 2:
+					r.revs.remove(RevocationKind(parts[0]), parts[1])
 				}
 			}
 		}
