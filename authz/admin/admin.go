@@ -147,10 +147,18 @@ func (s *Service) Unrevoke(ctx context.Context, req *adminv1.UnrevokeRequest) (*
 	if len(errs) > 0 {
 		return nil, status.Error(codes.InvalidArgument, strings.Join(errs, "; "))
 	}
+	if kind == ratelimit.RevokeSubject && s.Subjects != nil {
+		// Read as Revoke reads it (User::"corp|alice" is corp|alice); an id
+		// this server cannot read (its issuer since removed) is taken as
+		// listed.
+		if sub, err := s.Subjects(id); err == nil {
+			id = sub
+		}
+	}
 	if err := s.Store.Unrevoke(ctx, kind, id); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "store: %v", err)
 	}
-	return &adminv1.UnrevokeResponse{}, nil
+	return &adminv1.UnrevokeResponse{Revocation: &adminv1.Revocation{Kind: string(kind), Id: id}}, nil
 }
 
 // MaxRevocationID bounds an Unrevoke id (a jti, or ISSUER|ID).

@@ -794,7 +794,9 @@ func (x *UnrevokeRequest) GetId() string {
 }
 
 type UnrevokeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What was taken back: kind and id (a subject as the server read it).
+	Revocation    *Revocation `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -827,6 +829,13 @@ func (x *UnrevokeResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use UnrevokeResponse.ProtoReflect.Descriptor instead.
 func (*UnrevokeResponse) Descriptor() ([]byte, []int) {
 	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UnrevokeResponse) GetRevocation() *Revocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
 }
 
 type ListRevocationsRequest struct {
@@ -1370,8 +1379,11 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\x06before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\"5\n" +
 	"\x0fUnrevokeRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\x12\n" +
-	"\x10UnrevokeResponse\"\x18\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"O\n" +
+	"\x10UnrevokeResponse\x12;\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\v2\x1b.warden.admin.v1.RevocationR\n" +
+	"revocation\"\x18\n" +
 	"\x16ListRevocationsRequest\"X\n" +
 	"\x17ListRevocationsResponse\x12=\n" +
 	"\vrevocations\x18\x01 \x03(\v2\x1b.warden.admin.v1.RevocationR\vrevocations\"\x15\n" +
@@ -1443,26 +1455,27 @@ var file_warden_admin_v1_admin_proto_depIdxs = []int32{
 	7,  // 11: warden.admin.v1.RevokeResponse.revocation:type_name -> warden.admin.v1.Revocation
 	18, // 12: warden.admin.v1.Revocation.until:type_name -> google.protobuf.Timestamp
 	18, // 13: warden.admin.v1.Revocation.before:type_name -> google.protobuf.Timestamp
-	7,  // 14: warden.admin.v1.ListRevocationsResponse.revocations:type_name -> warden.admin.v1.Revocation
-	17, // 15: warden.admin.v1.PolicyStatusResponse.policy:type_name -> warden.admin.v1.PolicyStatusResponse.Policy
-	18, // 16: warden.admin.v1.PolicyStatusResponse.loaded_at:type_name -> google.protobuf.Timestamp
-	18, // 17: warden.admin.v1.PolicyStatusResponse.last_reload_at:type_name -> google.protobuf.Timestamp
-	18, // 18: warden.admin.v1.Decision.Token.exp:type_name -> google.protobuf.Timestamp
-	0,  // 19: warden.admin.v1.AdminService.QueryDecisions:input_type -> warden.admin.v1.QueryDecisionsRequest
-	3,  // 20: warden.admin.v1.AdminService.Revoke:input_type -> warden.admin.v1.RevokeRequest
-	8,  // 21: warden.admin.v1.AdminService.Unrevoke:input_type -> warden.admin.v1.UnrevokeRequest
-	10, // 22: warden.admin.v1.AdminService.ListRevocations:input_type -> warden.admin.v1.ListRevocationsRequest
-	12, // 23: warden.admin.v1.AdminService.PolicyStatus:input_type -> warden.admin.v1.PolicyStatusRequest
-	1,  // 24: warden.admin.v1.AdminService.QueryDecisions:output_type -> warden.admin.v1.QueryDecisionsResponse
-	6,  // 25: warden.admin.v1.AdminService.Revoke:output_type -> warden.admin.v1.RevokeResponse
-	9,  // 26: warden.admin.v1.AdminService.Unrevoke:output_type -> warden.admin.v1.UnrevokeResponse
-	11, // 27: warden.admin.v1.AdminService.ListRevocations:output_type -> warden.admin.v1.ListRevocationsResponse
-	13, // 28: warden.admin.v1.AdminService.PolicyStatus:output_type -> warden.admin.v1.PolicyStatusResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	7,  // 14: warden.admin.v1.UnrevokeResponse.revocation:type_name -> warden.admin.v1.Revocation
+	7,  // 15: warden.admin.v1.ListRevocationsResponse.revocations:type_name -> warden.admin.v1.Revocation
+	17, // 16: warden.admin.v1.PolicyStatusResponse.policy:type_name -> warden.admin.v1.PolicyStatusResponse.Policy
+	18, // 17: warden.admin.v1.PolicyStatusResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	18, // 18: warden.admin.v1.PolicyStatusResponse.last_reload_at:type_name -> google.protobuf.Timestamp
+	18, // 19: warden.admin.v1.Decision.Token.exp:type_name -> google.protobuf.Timestamp
+	0,  // 20: warden.admin.v1.AdminService.QueryDecisions:input_type -> warden.admin.v1.QueryDecisionsRequest
+	3,  // 21: warden.admin.v1.AdminService.Revoke:input_type -> warden.admin.v1.RevokeRequest
+	8,  // 22: warden.admin.v1.AdminService.Unrevoke:input_type -> warden.admin.v1.UnrevokeRequest
+	10, // 23: warden.admin.v1.AdminService.ListRevocations:input_type -> warden.admin.v1.ListRevocationsRequest
+	12, // 24: warden.admin.v1.AdminService.PolicyStatus:input_type -> warden.admin.v1.PolicyStatusRequest
+	1,  // 25: warden.admin.v1.AdminService.QueryDecisions:output_type -> warden.admin.v1.QueryDecisionsResponse
+	6,  // 26: warden.admin.v1.AdminService.Revoke:output_type -> warden.admin.v1.RevokeResponse
+	9,  // 27: warden.admin.v1.AdminService.Unrevoke:output_type -> warden.admin.v1.UnrevokeResponse
+	11, // 28: warden.admin.v1.AdminService.ListRevocations:output_type -> warden.admin.v1.ListRevocationsResponse
+	13, // 29: warden.admin.v1.AdminService.PolicyStatus:output_type -> warden.admin.v1.PolicyStatusResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_warden_admin_v1_admin_proto_init() }
