@@ -61,8 +61,9 @@ func (r *Redis) Revoke(ctx context.Context, rv Revocation) error {
 // setMax sets KEYS[1] to ARGV[1] unless it holds a larger number, and
 // returns what it then holds.
 var setMax = redis.NewScript(`
-local cur = tonumber(redis.call('GET', KEYS[1]))
-if cur and cur >= tonumber(ARGV[1]) then return tostring(cur) end
+local raw = redis.call('GET', KEYS[1])
+local cur = raw and tonumber(raw)
+if cur and cur >= tonumber(ARGV[1]) then return raw end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 `)
