@@ -201,13 +201,22 @@ func (l *revocationList) list(now time.Time) []Revocation {
 	return out
 }
 
-// replace makes the list jtis and subjects (a fresh read of the shared
-// store, begun when mark returned start), so that what was taken back there
-// goes here too. Revocations added after start (pub/sub may deliver one the
-// read missed) are kept: a revoke is never lost, while an unrevoke that
-// raced the read may come back until the next resync (fail closed). A jti
-// is kept only while not forgettable at now.
-func (l *revocationList) replace(jtis, subjects map[string]time.Time, start uint64, now time.Time) {
+// revKey names a revocation: its kind and id.
+type revKey struct {
+	kind RevocationKind
+	id   string
+}
+
+// merge adds jtis and subjects (a fresh read of the shared store, begun when
+// mark returned start) to the list, keeping what the list holds beyond them
+// (a store that lost its data must not take revocations back), except those
+// gone names (unrevoked there: tombstones) that the read did not find and
+// that were not added after start. So a revoke is never lost: what the read
+// found stays, and so does what pub/sub delivered during it; an unrevoke
+// racing the read may come back until the next resync (fail closed). A
+// subject keeps its latest cut-off; a jti is kept only while not
+// forgettable at now.
+func (l *revocationList) merge(jtis, subjects map[string]time.Time, gone map[revKey]bool, start uint64, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	nj, ns := make(map[string]revEntry, len(jtis)), make(map[string]revEntry, len(subjects))
@@ -218,12 +227,17 @@ func (l *revocationList) replace(jtis, subjects map[string]time.Time, start uint
 		ns[id] = revEntry{t, 0}
 	}
 	for id, e := range l.jtis {
-		if e.seq > start && !forgettable(e.t, now) {
-			nj[id] = e
+		if _, ok := nj[id]; ok || forgettable(e.t, now) || (gone[revKey{RevokeJTI, id}] && e.seq <= start) {
+			continue
 		}
+		nj[id] = e
 	}
 	for id, e := range l.subjects {
-		if cur, ok := ns[id]; e.seq > start && (!ok || e.t.After(cur.t)) {
+		cur, ok := ns[id]
+		if !ok && gone[revKey{RevokeSubject, id}] && e.seq <= start {
+			continue
+		}
+		if !ok || e.t.After(cur.t) {
 			ns[id] = e
 		}
 	}

@@ -52,8 +52,9 @@ func TestUnrevokeMemory(t *testing.T) {
 
 // TestUnrevokeReplicas: two replicas on one redis-server. A revoke on A is
 // seen on B; an unrevoke on A is seen on B at once (pub/sub), and, when B
-// missed the message, at B's next resync; a revoke that arrives while a
-// resync scans is kept.
+// missed the message, at B's next resync (by the tombstone Unrevoke left);
+// a key Redis merely lost (a restart without persistence) is kept; a revoke
+// that arrives while a resync scans is kept, even over an older tombstone.
 func TestUnrevokeReplicas(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx, now := context.Background(), time.Now()
@@ -97,18 +98,36 @@ func TestUnrevokeReplicas(t *testing.T) {
 	}
 	testwait.Until(t, 2*time.Second, "unrevoke on a not seen on b", func() bool { return !revokedOn(b, "corp|x", "j1") })
 
-	// Missed message: the key goes from Redis behind b's back; b's resync
-	// drops it (the old merge kept it for ever).
+	// j2 was revoked and unrevoked before: its tombstone is in Redis.
+	if err := a.Revoke(ctx, ratelimit.Revocation{Kind: ratelimit.RevokeJTI, ID: "j2", Until: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 2*time.Second, "j2 not seen on b", func() bool { return revokedOn(b, "corp|x", "j2") })
+	if err := a.Unrevoke(ctx, ratelimit.RevokeJTI, "j2"); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 2*time.Second, "j2's unrevoke not seen on b", func() bool { return !revokedOn(b, "corp|x", "j2") })
+
+	// Missed message: what Unrevoke writes (the key deleted, a tombstone)
+	// happens behind b's back; b's resync drops it (the old merge kept it
+	// for ever). A key merely lost from Redis (j3) is kept.
+	if err := a.Revoke(ctx, ratelimit.Revocation{Kind: ratelimit.RevokeJTI, ID: "j3", Until: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 2*time.Second, "j3 not seen on b", func() bool { return revokedOn(b, "corp|x", "j3") })
 	raw := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, time.Second)
 	defer raw.Close()
-	if err := raw.Del(ctx, "warden:rev:sub:{corp|bob}").Err(); err != nil {
+	if err := raw.Del(ctx, "warden:rev:sub:{corp|bob}", "warden:rev:jti:{j3}").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Set(ctx, "warden:rev:del:sub:{corp|bob}", "1", time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if !revokedOn(b, "corp|bob", "") {
 		t.Fatal("b dropped corp|bob before any message or resync")
 	}
-	// A revoke that lands after the scan (seen by b through pub/sub only)
-	// must survive the same resync.
+	// A revoke that lands after the scan (seen by b through pub/sub only;
+	// the scan saw j2's old tombstone) must survive the same resync.
 	f := func() {
 		if err := a.Revoke(ctx, ratelimit.Revocation{Kind: ratelimit.RevokeJTI, ID: "j2", Until: now.Add(time.Hour)}); err != nil {
 			t.Error(err)
@@ -129,8 +148,11 @@ func TestUnrevokeReplicas(t *testing.T) {
 	if !revokedOn(b, "corp|x", "j2") {
 		t.Error("b lost j2, revoked during its resync's scan")
 	}
-	if rs, err := b.List(ctx, time.Now()); err != nil || len(rs) != 1 || rs[0].ID != "j2" {
-		t.Errorf("b.List = %+v %v, want j2 only", rs, err)
+	if !revokedOn(b, "corp|x", "j3") {
+		t.Error("b dropped j3, which Redis lost without an unrevoke")
+	}
+	if rs, err := b.List(ctx, time.Now()); err != nil || len(rs) != 2 || rs[0].ID != "j2" || rs[1].ID != "j3" {
+		t.Errorf("b.List = %+v %v, want j2, j3", rs, err)
 	}
 
 	// An earlier cut-off must not shorten a subject's revocation.
