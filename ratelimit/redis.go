@@ -67,6 +67,8 @@ type Redis struct {
 	revs     revocationList // the mirror (revocation_redis.go)
 	synced   atomic.Int64   // unix ns of the last successful resync
 	inflight chan struct{}  // Take's outstanding calls (see call)
+
+	afterScan func() // tests: runs between resync's scan and its replace
 }
 
 // NewRedisClient builds a go-redis UniversalClient: Cluster with several

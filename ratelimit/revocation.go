@@ -15,6 +15,9 @@ type Revocations interface {
 	Revoke(ctx context.Context, r Revocation) error
 	Revoked(ctx context.Context, subject, jti string, iat time.Time) (bool, error)
 	List(ctx context.Context, now time.Time) ([]Revocation, error)
+	// Unrevoke takes back the revocation of kind for id (as List lists
+	// it); one not held is not an error.
+	Unrevoke(ctx context.Context, kind RevocationKind, id string) error
 }
 
 // RevocationConfig is the revocation section of warden.yaml.
@@ -94,31 +97,62 @@ func forgettable(until, now time.Time) bool {
 }
 
 // revocationList is the revocation state a store holds in memory: Memory's
-// own, Redis's local mirror. It is safe for concurrent use.
+// own, Redis's local mirror. It is safe for concurrent use. Every add takes
+// a sequence number, so that a resync (replace) keeps what was added while
+// it read the shared store.
 type revocationList struct {
 	mu       sync.RWMutex
-	jtis     map[string]time.Time // jti -> token exp
-	subjects map[string]time.Time // issuer|sub -> revoked before
+	seq      uint64
+	jtis     map[string]revEntry // jti -> token exp
+	subjects map[string]revEntry // issuer|sub -> revoked before
+}
+
+// revEntry is one revocation's time and the sequence number of its last add.
+type revEntry struct {
+	t   time.Time
+	seq uint64
 }
 
 func (l *revocationList) init() {
-	l.jtis, l.subjects = map[string]time.Time{}, map[string]time.Time{}
+	l.jtis, l.subjects = map[string]revEntry{}, map[string]revEntry{}
 }
 
 // add records a revocation of kind for id at t (a jti's token exp, a
-// subject's cut-off). A subject keeps its latest cut-off: revocations are
-// never taken back. Unknown kinds are ignored.
+// subject's cut-off). A subject keeps its latest cut-off. Unknown kinds are
+// ignored.
 func (l *revocationList) add(kind RevocationKind, id string, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	switch kind {
+	case RevokeJTI:
+		l.jtis[id] = revEntry{t, l.seq}
+	case RevokeSubject:
+		if prev, ok := l.subjects[id]; ok && !t.After(prev.t) {
+			t = prev.t
+		}
+		l.subjects[id] = revEntry{t, l.seq}
+	}
+}
+
+// remove drops the revocation of kind for id (an unrevoke).
+func (l *revocationList) remove(kind RevocationKind, id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch kind {
 	case RevokeJTI:
-		l.jtis[id] = t
+		delete(l.jtis, id)
 	case RevokeSubject:
-		if prev, ok := l.subjects[id]; !ok || t.After(prev) {
-			l.subjects[id] = t
-		}
+		delete(l.subjects, id)
 	}
+}
+
+// mark is the sequence number of the last add: a resync that starts reading
+// the shared store after mark passes it to replace.
+func (l *revocationList) mark() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.seq
 }
 
 // revoked reports whether a token is revoked: its jti is listed, or its
@@ -131,15 +165,15 @@ func (l *revocationList) revoked(subject, jti string, iat time.Time) bool {
 		return true
 	}
 	before, ok := l.subjects[subject]
-	return ok && (iat.IsZero() || iat.Before(before))
+	return ok && (iat.IsZero() || iat.Before(before.t))
 }
 
 // prune drops the jti revocations forgettable at now.
 func (l *revocationList) prune(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for id, until := range l.jtis {
-		if forgettable(until, now) {
+	for id, e := range l.jtis {
+		if forgettable(e.t, now) {
 			delete(l.jtis, id)
 		}
 	}
@@ -150,13 +184,13 @@ func (l *revocationList) list(now time.Time) []Revocation {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []Revocation
-	for id, until := range l.jtis {
-		if !forgettable(until, now) {
-			out = append(out, Revocation{Kind: RevokeJTI, ID: id, Until: until})
+	for id, e := range l.jtis {
+		if !forgettable(e.t, now) {
+			out = append(out, Revocation{Kind: RevokeJTI, ID: id, Until: e.t})
 		}
 	}
-	for id, before := range l.subjects {
-		out = append(out, Revocation{Kind: RevokeSubject, ID: id, Before: before})
+	for id, e := range l.subjects {
+		out = append(out, Revocation{Kind: RevokeSubject, ID: id, Before: e.t})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
@@ -167,22 +201,45 @@ func (l *revocationList) list(now time.Time) []Revocation {
 	return out
 }
 
-// merge replaces the list with jtis and subjects (a fresh read of the
-// shared store), keeping what the list holds beyond them: revocations are
-// never taken back, and one added meanwhile must not be lost. A jti is
-// kept only while not forgettable at now.
-func (l *revocationList) merge(jtis, subjects map[string]time.Time, now time.Time) {
+// revKey names a revocation: its kind and id.
+type revKey struct {
+	kind RevocationKind
+	id   string
+}
+
+// merge adds jtis and subjects (a fresh read of the shared store, begun when
+// mark returned start) to the list, keeping what the list holds beyond them
+// (a store that lost its data must not take revocations back), except those
+// gone names (unrevoked there: tombstones) that the read did not find and
+// that were not added after start. So a revoke is never lost: what the read
+// found stays, and so does what pub/sub delivered during it; an unrevoke
+// racing the read may come back until the next resync (fail closed). A
+// subject keeps its latest cut-off; a jti is kept only while not
+// forgettable at now.
+func (l *revocationList) merge(jtis, subjects map[string]time.Time, gone map[revKey]bool, start uint64, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for id, until := range l.jtis {
-		if _, ok := jtis[id]; !ok && !forgettable(until, now) {
-			jtis[id] = until
+	nj, ns := make(map[string]revEntry, len(jtis)), make(map[string]revEntry, len(subjects))
+	for id, t := range jtis {
+		nj[id] = revEntry{t, 0}
+	}
+	for id, t := range subjects {
+		ns[id] = revEntry{t, 0}
+	}
+	for id, e := range l.jtis {
+		if _, ok := nj[id]; ok || forgettable(e.t, now) || (gone[revKey{RevokeJTI, id}] && e.seq <= start) {
+			continue
+		}
+		nj[id] = e
+	}
+	for id, e := range l.subjects {
+		cur, ok := ns[id]
+		if !ok && gone[revKey{RevokeSubject, id}] && e.seq <= start {
+			continue
+		}
+		if !ok || e.t.After(cur.t) {
+			ns[id] = e
 		}
 	}
-	for id, before := range l.subjects {
-		if cur, ok := subjects[id]; !ok || before.After(cur) {
-			subjects[id] = before
-		}
-	}
-	l.jtis, l.subjects = jtis, subjects
+	l.jtis, l.subjects = nj, ns
 }

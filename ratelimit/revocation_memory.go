@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -23,4 +24,13 @@ func (m *Memory) Revoke(_ context.Context, r Revocation) error {
 func (m *Memory) List(_ context.Context, now time.Time) ([]Revocation, error) {
 	m.revs.prune(now)
 	return m.revs.list(now), nil
+}
+
+// Unrevoke takes back the revocation of kind for id.
+func (m *Memory) Unrevoke(_ context.Context, kind RevocationKind, id string) error {
+	if kind != RevokeJTI && kind != RevokeSubject {
+		return fmt.Errorf("revocation kind %q", kind)
+	}
+	m.revs.remove(kind, id)
+	return nil
 }

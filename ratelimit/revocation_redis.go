@@ -18,7 +18,19 @@ const (
 	jtiPrefix  = keyPrefix + "rev:jti:{"
 	subPrefix  = keyPrefix + "rev:sub:{"
 	revChannel = keyPrefix + "revocations"
+	// An unrevoke leaves a tombstone beside the key it deleted (same hash
+	// tag, so one transaction writes both), for UnrevokeTombstoneTTL: a
+	// replica that missed the removal on pub/sub drops the revocation at its
+	// next resync, while a key merely missing from Redis (data lost in a
+	// restart) never drops one.
+	delJTIPrefix = keyPrefix + "rev:del:jti:{"
+	delSubPrefix = keyPrefix + "rev:del:sub:{"
 )
+
+// UnrevokeTombstoneTTL is how long an unrevoke's tombstone stays in Redis:
+// a replica that cannot resync for longer keeps the revocation (fail
+// closed) until it restarts.
+const UnrevokeTombstoneTTL = 24 * time.Hour
 
 // Revoke persists a revocation and tells every replica. A jti without
 // Until is kept RevocationTTL from now; one whose token has expired for
@@ -38,15 +50,67 @@ func (r *Redis) Revoke(ctx context.Context, rv Revocation) error {
 			return nil // already expired: nothing to revoke
 		}
 	case RevokeSubject:
-		key, val = subPrefix+rv.ID+"}", strconv.FormatInt(rv.Before.UnixMilli(), 10)
+		// A subject keeps its latest cut-off: an earlier one must not
+		// shorten a revocation in force.
+		key = subPrefix + rv.ID + "}"
+		v, err := setMax.Run(ctx, r.c, []string{key, delSubPrefix + rv.ID + "}"}, rv.Before.UnixMilli()).Text()
+		if err != nil {
+			return err
+		}
+		val = v
 	default:
 		return fmt.Errorf("revocation kind %q", rv.Kind)
 	}
-	if err := r.c.Set(ctx, key, val, ttl).Err(); err != nil {
-		return err
+	if rv.Kind == RevokeJTI {
+		if _, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, val, ttl)
+			p.Del(ctx, delJTIPrefix+rv.ID+"}") // a revoke after an unrevoke wins
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	r.apply(string(rv.Kind), rv.ID, val)
 	return r.c.Publish(ctx, revChannel, string(rv.Kind)+"\x00"+rv.ID+"\x00"+val).Err()
+}
+
+// setMax sets KEYS[1] to ARGV[1] unless it holds a larger number, deletes
+// KEYS[2] (an unrevoke's tombstone), and returns what KEYS[1] then holds.
+var setMax = redis.NewScript(`
+redis.call('DEL', KEYS[2])
+local raw = redis.call('GET', KEYS[1])
+local cur = raw and tonumber(raw)
+if cur and cur >= tonumber(ARGV[1]) then return raw end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
+// Unrevoke deletes a revocation, leaving a tombstone, and tells every
+// replica (a message of two fields, kind and id, which replicas without
+// Unrevoke ignore; a replica that misses it drops the revocation at its next
+// resync, by the tombstone).
+func (r *Redis) Unrevoke(ctx context.Context, kind RevocationKind, id string) error {
+	if strings.ContainsRune(id, 0) {
+		return fmt.Errorf("revocation id %q: NUL", id)
+	}
+	var key, tomb string
+	switch kind {
+	case RevokeJTI:
+		key, tomb = jtiPrefix+id+"}", delJTIPrefix+id+"}"
+	case RevokeSubject:
+		key, tomb = subPrefix+id+"}", delSubPrefix+id+"}"
+	default:
+		return fmt.Errorf("revocation kind %q", kind)
+	}
+	if _, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		p.Set(ctx, tomb, strconv.FormatInt(r.o.Now().UnixMilli(), 10), UnrevokeTombstoneTTL)
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.revs.remove(kind, id)
+	return r.c.Publish(ctx, revChannel, string(kind)+"\x00"+id).Err()
 }
 
 // apply adds a revocation, its time in unix ms, to the mirror.
@@ -84,9 +148,13 @@ func (r *Redis) List(ctx context.Context, now time.Time) ([]Revocation, error) {
 // Revoked keeps failing closed.
 func (r *Redis) Sync(ctx context.Context) error { return r.resync(ctx) }
 
-// resync replaces the mirror with what Redis holds.
+// resync merges what Redis holds into the mirror, and drops what Redis's
+// tombstones say was unrevoked, unless added since the scan began
+// (revocationList.merge).
 func (r *Redis) resync(ctx context.Context) error {
+	start := r.revs.mark()
 	jtis, subjects := map[string]time.Time{}, map[string]time.Time{}
+	gone := map[revKey]bool{}
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		iter := c.Scan(ctx, 0, keyPrefix+"rev:*", 1000).Iterator()
 		var keys []string
@@ -107,9 +175,16 @@ func (r *Redis) resync(ctx context.Context) error {
 			}
 		}
 		for i, k := range keys {
-			ms, err := cmds[i].Int64()
+			v, err := cmds[i].Result()
+			switch {
+			case errors.Is(err, redis.Nil):
+				continue // expired or unrevoked meanwhile
+			case err != nil:
+				return err
+			}
+			ms, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				continue // expired meanwhile
+				continue // not a revocation Warden wrote
 			}
 			t := time.UnixMilli(ms)
 			switch {
@@ -117,6 +192,10 @@ func (r *Redis) resync(ctx context.Context) error {
 				jtis[strings.TrimSuffix(strings.TrimPrefix(k, jtiPrefix), "}")] = t
 			case strings.HasPrefix(k, subPrefix):
 				subjects[strings.TrimSuffix(strings.TrimPrefix(k, subPrefix), "}")] = t
+			case strings.HasPrefix(k, delJTIPrefix):
+				gone[revKey{RevokeJTI, strings.TrimSuffix(strings.TrimPrefix(k, delJTIPrefix), "}")}] = true
+			case strings.HasPrefix(k, delSubPrefix):
+				gone[revKey{RevokeSubject, strings.TrimSuffix(strings.TrimPrefix(k, delSubPrefix), "}")}] = true
 			}
 		}
 		return nil
@@ -135,10 +214,14 @@ func (r *Redis) resync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Merge: one that pub/sub delivered during the scan must not be lost. A
-	// jti goes RevocationGrace after its token's exp (Redis's key TTL is
-	// the same).
-	r.revs.merge(jtis, subjects, r.o.Now())
+	if r.afterScan != nil {
+		r.afterScan()
+	}
+	// Merge: what Redis lost (a restart without persistence) is kept; an
+	// unrevoke pub/sub missed goes by its tombstone; one revoked during the
+	// scan is kept. A jti goes RevocationGrace after its token's exp (Redis's
+	// key TTL is the same).
+	r.revs.merge(jtis, subjects, gone, start, r.o.Now())
 	r.synced.Store(r.o.Now().UnixNano())
 	return nil
 }
@@ -164,9 +247,11 @@ func (r *Redis) Start(ctx context.Context) {
 				if !ok {
 					return
 				}
-				parts := strings.SplitN(m.Payload, "\x00", 3)
-				if len(parts) == 3 {
+				switch parts := strings.SplitN(m.Payload, "\x00", 3); len(parts) {
+				case 3:
 					r.apply(parts[0], parts[1], parts[2])
+				case 2:
+					r.revs.remove(RevocationKind(parts[0]), parts[1])
 				}
 			}
 		}

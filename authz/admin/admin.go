@@ -8,7 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -123,6 +127,42 @@ func (s *Service) Revoke(ctx context.Context, req *adminv1.RevokeRequest) (*admi
 	}
 	return &adminv1.RevokeResponse{Revocation: RevocationToProto(r)}, nil
 }
+
+// Unrevoke implements adminv1.AdminServiceServer: it takes back one
+// revocation as ListRevocations lists it (kind and id).
+func (s *Service) Unrevoke(ctx context.Context, req *adminv1.UnrevokeRequest) (*adminv1.UnrevokeResponse, error) {
+	kind, id := ratelimit.RevocationKind(req.GetKind()), req.GetId()
+	var errs []string
+	if kind != ratelimit.RevokeJTI && kind != ratelimit.RevokeSubject {
+		errs = append(errs, fmt.Sprintf("kind %q: want jti or subject", req.GetKind()))
+	}
+	switch {
+	case id == "":
+		errs = append(errs, "id is required")
+	case len(id) > MaxRevocationID:
+		errs = append(errs, fmt.Sprintf("id: longer than %d bytes", MaxRevocationID))
+	case strings.ContainsFunc(id, unicode.IsControl) || !utf8.ValidString(id):
+		errs = append(errs, "id: control characters or invalid UTF-8")
+	}
+	if len(errs) > 0 {
+		return nil, status.Error(codes.InvalidArgument, strings.Join(errs, "; "))
+	}
+	if kind == ratelimit.RevokeSubject && s.Subjects != nil {
+		// Read as Revoke reads it (User::"corp|alice" is corp|alice); an id
+		// this server cannot read (its issuer since removed) is taken as
+		// listed.
+		if sub, err := s.Subjects(id); err == nil {
+			id = sub
+		}
+	}
+	if err := s.Store.Unrevoke(ctx, kind, id); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "store: %v", err)
+	}
+	return &adminv1.UnrevokeResponse{Revocation: &adminv1.Revocation{Kind: string(kind), Id: id}}, nil
+}
+
+// MaxRevocationID bounds an Unrevoke id (a jti, or ISSUER|ID).
+const MaxRevocationID = 4096
 
 // ListRevocations implements adminv1.AdminServiceServer.
 func (s *Service) ListRevocations(ctx context.Context, _ *adminv1.ListRevocationsRequest) (*adminv1.ListRevocationsResponse, error) {

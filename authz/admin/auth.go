@@ -187,7 +187,17 @@ func (g *Guard) tokenWho(gr grant) string {
 }
 
 func allowed(grants []string, method string) bool {
-	return slices.Contains(grants, "*") || slices.Contains(grants, method)
+	g := GrantFor(method)
+	return slices.Contains(grants, "*") || slices.Contains(grants, g)
+}
+
+// GrantFor is the grant (config.AdminMethods) a method needs: its own name,
+// but Unrevoke needs Revoke, so that whoever may revoke may take it back.
+func GrantFor(method string) string {
+	if method == "Unrevoke" {
+		return "Revoke"
+	}
+	return method
 }
 
 // UnaryInterceptor authenticates and authorizes every admin call and logs

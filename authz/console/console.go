@@ -186,6 +186,7 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("GET /console/api/review", c.api("QueryDecisions", c.review))
 	c.mux.HandleFunc("GET /console/api/revocations", c.api("ListRevocations", c.revocations))
 	c.mux.HandleFunc("POST /console/api/revoke", c.api("Revoke", c.revoke))
+	c.mux.HandleFunc("POST /console/api/unrevoke", c.api("Revoke", c.unrevoke)) // Unrevoke needs Revoke (admin.GrantFor)
 	return c, nil
 }
 

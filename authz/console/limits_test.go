@@ -413,7 +413,8 @@ func TestConsoleHost(t *testing.T) {
 }
 
 // TestConsoleAudit: every call is logged after its handler with its real
-// result (a failed revoke is not OK), a revoke names what it revoked, a
+// result (a failed revoke is not OK), a revoke or unrevoke names what it
+// revoked or took back, a
 // token pasted as a jti is refused and never logged, and unauthenticated
 // calls are logged once a minute, not once each.
 func TestConsoleAudit(t *testing.T) {
@@ -441,6 +442,17 @@ func TestConsoleAudit(t *testing.T) {
 	if code, body := post(url.Values{"kind": {"jti"}, "value": {jwt}}); code != 400 || !strings.Contains(body, "not its jti") {
 		t.Errorf("a token as the jti: %d %s", code, body)
 	}
+	unpost := func(form url.Values) (int, string) {
+		code, body, _ := do(t, "POST", srv.URL+"/console/api/unrevoke", tokenA, strings.NewReader(form.Encode()),
+			"Content-Type", "application/x-www-form-urlencoded", "X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin")
+		return code, body
+	}
+	if code, body := unpost(url.Values{"kind": {"jti"}, "id": {"jti-to-revoke-42"}}); code != 200 || !strings.Contains(body, "unrevoked jti jti-to-revoke-42") {
+		t.Fatalf("unrevoke: %d %s", code, body)
+	}
+	if code, body := unpost(url.Values{"kind": {"user"}, "id": {"x"}}); code != 400 {
+		t.Errorf("unrevoke of kind user: %d %s", code, body)
+	}
 
 	calls := logs.lines(t, "console call")
 	want := []map[string]any{
@@ -448,6 +460,8 @@ func TestConsoleAudit(t *testing.T) {
 		{"view": "revoke", "code": "FailedPrecondition", "kind": "subject"},
 		{"view": "revoke", "code": "OK", "kind": "jti", "target": "jti-to-revoke-42"},
 		{"view": "revoke", "code": "InvalidArgument", "kind": "jti"},
+		{"view": "unrevoke", "code": "OK", "kind": "jti", "target": "jti-to-revoke-42"},
+		{"view": "unrevoke", "code": "InvalidArgument", "kind": "user"},
 	}
 	if len(calls) != len(want) {
 		t.Fatalf("%d console call lines, want %d:\n%s", len(calls), len(want), logs)

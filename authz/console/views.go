@@ -796,3 +796,32 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, who caller) {
 	}
 	c.fragment(w, "revocations", v)
 }
+
+// unrevoke takes back one revocation (kind and id as the list shows them)
+// through the admin API's Unrevoke, with its checks, and answers the list.
+func (c *Console) unrevoke(w http.ResponseWriter, r *http.Request, who caller) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxQuery)
+	if err := r.ParseForm(); err != nil {
+		badRequest(w, errors.New("form: too long or malformed"))
+		return
+	}
+	kind, id := r.PostForm.Get("kind"), r.PostForm.Get("id")
+	var msg, fail string
+	if _, err := c.o.Admin.Unrevoke(r.Context(), &adminv1.UnrevokeRequest{Kind: kind, Id: id}); err != nil {
+		fail = grpcstatus.Convert(err).Message()
+		audit(w, err, "kind", kind)
+	} else {
+		msg = "unrevoked " + kind + " " + id
+		audit(w, nil, "kind", kind, "target", id)
+	}
+	v, err := c.revocationsOf(r.Context(), who)
+	if err != nil {
+		http.Error(w, grpcstatus.Convert(err).Message(), http.StatusServiceUnavailable)
+		return
+	}
+	v.Message, v.Error = msg, fail
+	if fail != "" {
+		w.WriteHeader(http.StatusBadRequest)
+	}
+	c.fragment(w, "revocations", v)
+}

@@ -99,6 +99,8 @@ func TestAdminAPI(t *testing.T) {
 		wantCode(t, "revoker listing", err, codes.PermissionDenied)
 		_, err = reader.Revoke(ctx, &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Token{Token: &adminv1.RevokeToken{Jti: "x"}}})
 		wantCode(t, "reader revoking", err, codes.PermissionDenied)
+		_, err = reader.Unrevoke(ctx, &adminv1.UnrevokeRequest{Kind: "jti", Id: "x"})
+		wantCode(t, "reader unrevoking", err, codes.PermissionDenied)
 	})
 
 	t.Run("query and paging", func(t *testing.T) {
@@ -212,6 +214,24 @@ func TestAdminAPI(t *testing.T) {
 		if len(list.Revocations) != 1 || list.Revocations[0].Id != "jti-bob" {
 			t.Errorf("list: %v", list.Revocations)
 		}
+
+		// Unrevoke, with the Revoke grant: bob is let in again.
+		for _, bad := range []*adminv1.UnrevokeRequest{{Kind: "jti"}, {Kind: "user", Id: "jti-bob"}, {Kind: "jti", Id: "a\x00b"}, {Kind: "jti", Id: strings.Repeat("j", 5000)}} {
+			_, err = revoker.Unrevoke(ctx, bad)
+			wantCode(t, fmt.Sprintf("unrevoke %q/%.20q", bad.Kind, bad.Id), err, codes.InvalidArgument)
+		}
+		if r := e.reason(t, bob); r != "token_revoked" {
+			t.Errorf("bob after refused unrevokes: %s", r)
+		}
+		if _, err := revoker.Unrevoke(ctx, &adminv1.UnrevokeRequest{Kind: "jti", Id: "jti-bob"}); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.reason(t, bob); r != "policy_allow" {
+			t.Errorf("bob after unrevoke: %s", r)
+		}
+		if list, err := reader.ListRevocations(ctx, &adminv1.ListRevocationsRequest{}); err != nil || len(list.Revocations) != 0 {
+			t.Errorf("list after unrevoke: %v %v", list, err)
+		}
 	})
 
 	t.Run("policy status", func(t *testing.T) {
@@ -236,7 +256,10 @@ func TestAdminMethodsNamed(t *testing.T) {
 	var names []string
 	ms := adminv1.File_warden_admin_v1_admin_proto.Services().ByName("AdminService").Methods()
 	for i := range ms.Len() {
-		names = append(names, string(ms.Get(i).Name()))
+		// Unrevoke is granted by Revoke (admin.GrantFor).
+		if g := admin.GrantFor(string(ms.Get(i).Name())); !slices.Contains(names, g) {
+			names = append(names, g)
+		}
 	}
 	if !slices.Equal(names, config.AdminMethods) {
 		t.Errorf("service methods %v, config.AdminMethods %v", names, config.AdminMethods)

@@ -354,7 +354,38 @@ fetch('%[1]s/console/api/revoke', {method: 'POST', mode: 'no-cors', credentials:
 		if code != 403 {
 			t.Errorf("reader revoke: %d", code)
 		}
+		// jti-alice is listed (revoked above), with no unrevoke form for a
+		// reader, whose unrevoke is refused.
+		if s := eval[string](t, ctx, `document.querySelector('#revocation-table').textContent`); !strings.Contains(s, "jti-alice") {
+			t.Errorf("reader's list: %q", s)
+		}
+		if n := eval[int](t, ctx, `document.querySelectorAll('.unrevoke-form').length`); n != 0 {
+			t.Error("an unrevoke form is offered to a reader")
+		}
+		code = eval[int](t, ctx, `fetch('/console/api/unrevoke', {method: 'POST', headers: {'Authorization': 'Bearer `+readerToken+`', 'X-Warden-Console': '1', 'Content-Type': 'application/x-www-form-urlencoded'}, body: 'kind=jti&id=jti-alice'}).then(r => r.status)`)
+		if code != 403 {
+			t.Errorf("reader unrevoke: %d", code)
+		}
+		if r := e.reason(t, alice); r != "token_revoked" {
+			t.Errorf("alice after the reader's unrevoke: %s", r)
+		}
 		must(t, ctx, dir, "back", chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('warden-admin-token', '`+consoleToken+`')`))
+	})
+
+	t.Run("unrevoke takes effect on the next Check", func(t *testing.T) {
+		must(t, ctx, dir, "unrevoke", chromedp.Navigate(base+"/console/revocations"),
+			chromedp.WaitVisible(chromedp.CSS(`#revocation-table button[aria-label="Unrevoke jti jti-alice"]`)),
+			chromedp.Click(chromedp.CSS(`#revocation-table button[aria-label="Unrevoke jti jti-alice"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#revoke-message")))
+		if s := eval[string](t, ctx, `document.querySelector('#revoke-message').textContent`); s != "unrevoked jti jti-alice" {
+			t.Errorf("message: %q", s)
+		}
+		if r := e.reason(t, alice); r != "policy_allow" {
+			t.Errorf("alice after the unrevoke: %s", r)
+		}
+		if s := eval[string](t, ctx, `document.querySelector('#revocation-table').textContent`); strings.Contains(s, "jti-alice") {
+			t.Errorf("list after the unrevoke: %q", s)
+		}
 	})
 }
 

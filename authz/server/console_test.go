@@ -147,6 +147,47 @@ func TestConsoleHTTP(t *testing.T) {
 	if code, body := post(append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}, rv...)...); code != 200 || !strings.Contains(body, "revoked") {
 		t.Errorf("revoke again: %d %.200s", code, body)
 	}
+	// The revoker sees an unrevoke form per row; the reader none.
+	if _, body, _ := consoleGet(t, hc, base, "GET", "/console/api/revocations", nil, rd...); strings.Contains(body, "unrevoke-form") || !strings.Contains(body, "jti-mallory") {
+		t.Errorf("reader's revocations: %.400s", body)
+	}
+
+	// Unrevoke: the same checks as revoke (Revoke grant, same origin,
+	// X-Warden-Console); then mallory is decided by policy again.
+	unform := url.Values{"kind": {"jti"}, "id": {"jti-mallory"}}.Encode()
+	unpost := func(hdr ...string) (int, string) {
+		code, body, _ := consoleGet(t, hc, base, "POST", "/console/api/unrevoke", strings.NewReader(unform),
+			append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...)
+		return code, body
+	}
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+	}{
+		{"reader", append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}, rd...)},
+		{"no console header", append([]string{"Sec-Fetch-Site", "same-origin"}, rv...)},
+		{"cross-site", append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "cross-site"}, rv...)},
+		{"other origin", append([]string{"X-Warden-Console", "1", "Origin", "https://evil.example"}, rv...)},
+		{"no token", []string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}},
+	} {
+		if code, _ := unpost(tc.hdr...); code != http.StatusForbidden && code != http.StatusUnauthorized {
+			t.Errorf("unrevoke by %s: %d", tc.name, code)
+		}
+		if r := e.reason(t, mallory); r != "token_revoked" {
+			t.Fatalf("after the refused unrevoke by %s: %s", tc.name, r)
+		}
+	}
+	if code, body, _ := consoleGet(t, hc, base, "POST", "/console/api/unrevoke", strings.NewReader("kind=user&id=jti-mallory"),
+		append([]string{"Content-Type", "application/x-www-form-urlencoded", "X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}, rv...)...); code != http.StatusBadRequest {
+		t.Errorf("unrevoke of kind user: %d %.200s", code, body)
+	}
+	code, body := unpost(append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}, rv...)...)
+	if code != 200 || !strings.Contains(body, "unrevoked jti jti-mallory") || strings.Contains(body, "<code>jti-mallory</code>") {
+		t.Fatalf("unrevoke: %d %.400s", code, body)
+	}
+	if r := e.reason(t, mallory); r != "policy_deny" {
+		t.Errorf("after the unrevoke: %s", r)
+	}
 }
 
 // TestConsoleTLS: on a TLS admin listener the console is served over TLS

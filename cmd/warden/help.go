@@ -120,6 +120,7 @@ Examples:
 `,
 	"revoke": `Usage: warden revoke [--config FILE | --server ADDR] --jti ID [--exp TIME]
        warden revoke [--config FILE | --server ADDR] --subject ISSUER|SUB [--before TIME]
+       warden revoke --undo [--config FILE | --server ADDR] --jti ID | --subject ISSUER|SUB
        warden revoke list [--config FILE | --server ADDR] [--output table|json]
 
 Revoke one token (by jti, until its expiry) or every token of a subject
@@ -127,12 +128,15 @@ issued before a time, in the config's Redis store, or through a running
 Warden's admin API (--server; needed for a memory store). Replicas see it
 within revocation.poll. --subject 'ApiKey::"NAME"' revokes the API key
 NAME (keys created before --before; a key made later under the same name
-works).
+works). --undo takes a revocation back at once (unrevoke; with the Redis
+store every replica drops it at once); through the admin API it needs the
+Revoke grant.
 
 Examples:
   warden revoke --config warden.yaml --jti 7c5e0c1e --exp 2026-06-02T14:00:00Z
   warden revoke --server 127.0.0.1:9193 --subject 'corp|alice'
   warden revoke --server 127.0.0.1:9193 --subject 'ApiKey::"partner-acme"'
+  warden revoke --undo --server 127.0.0.1:9193 --jti 7c5e0c1e
   warden revoke list --config warden.yaml
 `,
 	"logs": `Usage: warden logs [--config FILE | --server ADDR] [filters] [--follow]

@@ -19,7 +19,10 @@ import (
 const revokeUsage = `usage:
   warden revoke [--config FILE | --server ADDR] --jti ID [--exp TIME]
   warden revoke [--config FILE | --server ADDR] --subject ISSUER|ID [--before TIME]
+  warden revoke --undo [--config FILE | --server ADDR] --jti ID | --subject ISSUER|ID
   warden revoke list [--config FILE | --server ADDR] [--output table|json]
+--undo takes a revocation back (unrevoke), as 'warden revoke list' lists
+it; through the admin API it needs the Revoke grant.
 --subject revokes every token of a principal issued before --before, with
 or without a jti: ISSUER is the issuer's configured name or its URL (as
 x-warden-issuer shows it), ID the token's sub, or its client id for a
@@ -38,6 +41,7 @@ written to the config's Redis store. Admin flags: --token-file, --ca-file,
 type revocations interface {
 	Revoke(ctx context.Context, r ratelimit.Revocation) error
 	List(ctx context.Context, now time.Time) ([]ratelimit.Revocation, error)
+	Unrevoke(ctx context.Context, kind ratelimit.RevocationKind, id string) error
 	Close() error
 }
 
@@ -74,6 +78,15 @@ func (a adminRevocations) List(ctx context.Context, _ time.Time) ([]ratelimit.Re
 		out[i] = admin.RevocationFromProto(r)
 	}
 	return out, nil
+}
+
+func (a adminRevocations) Unrevoke(ctx context.Context, kind ratelimit.RevocationKind, id string) error {
+	resp, err := a.c.Unrevoke(ctx, &adminv1.UnrevokeRequest{Kind: string(kind), Id: id})
+	if err != nil {
+		return adminError(err)
+	}
+	*a.done = admin.RevocationFromProto(resp.GetRevocation())
+	return nil
 }
 
 func (a adminRevocations) Close() error { return a.close() }
@@ -114,11 +127,12 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	subject := fs.String("subject", "", "revoke every token of the principal ISSUER|ID issued before --before")
 	before := fs.String("before", "", "cut-off time (RFC 3339, default now)")
 	output := fs.String("output", "table", "list output: table or json")
+	undo := fs.Bool("undo", false, "take back the revocation of --jti or --subject (unrevoke)")
 	af := addAdminFlags(fs)
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
-	if !list && (*jti == "") == (*subject == "") {
+	if (!list && (*jti == "") == (*subject == "")) || (list && *undo) || (*undo && (*exp != "" || *before != "")) {
 		fmt.Fprintln(stderr, revokeUsage)
 		return exitError
 	}
@@ -162,6 +176,27 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return t, false
 		}
 		return t, true
+	}
+	if *undo {
+		kind, id := ratelimit.RevokeJTI, *jti
+		if *subject != "" {
+			kind, id = ratelimit.RevokeSubject, *subject
+			if cfg != nil { // else the server reads it against its issuers
+				if id, err = cfg.Identity.RevocationSubject(id); err != nil {
+					fmt.Fprintf(stderr, "warden revoke --undo: --subject %v\n", err)
+					return exitError
+				}
+			}
+		}
+		if err := store.Unrevoke(ctx, kind, id); err != nil {
+			fmt.Fprintf(stderr, "warden revoke --undo: %v\n", err)
+			return exitError
+		}
+		if a, ok := store.(adminRevocations); ok { // as the server read it
+			kind, id = a.done.Kind, a.done.ID
+		}
+		fmt.Fprintf(stdout, "unrevoked %s %s\n", kind, id)
+		return exitOK
 	}
 	var r ratelimit.Revocation
 	if *jti != "" {

@@ -82,7 +82,27 @@ func TestRevokeCLITakesEffect(t *testing.T) {
 			if got := eventually(tc.addr, tok, "token_revoked"); got != "token_revoked" {
 				t.Errorf("after revoking %s: %s", tc.subject, got)
 			}
+			// --undo takes it back, read the same way: the token is let in.
+			code, out, errs = runCLI(t, append(append([]string{"revoke", "--undo"}, tc.revokeArgs...), "--subject", tc.subject)...)
+			if code != 0 || out != "unrevoked subject "+tc.want+"\n" {
+				t.Fatalf("revoke --undo: %d %q %s", code, out, errs)
+			}
+			if got := eventually(tc.addr, tok, "policy_allow"); got != "policy_allow" {
+				t.Errorf("after unrevoking %s: %s", tc.subject, got)
+			}
 		})
+	}
+
+	// --undo takes a target only: no times, no list.
+	for _, args := range [][]string{
+		{"--undo", "--config", redisCfg, "--jti", "j1", "--exp", "2030-01-01T00:00:00Z"},
+		{"--undo", "--config", redisCfg, "--subject", "dev|bob", "--before", "2030-01-01T00:00:00Z"},
+		{"--undo", "--config", redisCfg},
+		{"list", "--undo", "--config", redisCfg},
+	} {
+		if code, out, errs := runCLI(t, append([]string{"revoke"}, args...)...); code != 2 || out != "" || !strings.Contains(errs, "--undo") {
+			t.Errorf("revoke %v: %d %q %q", args, code, out, errs)
+		}
 	}
 
 	for _, args := range [][]string{

@@ -199,10 +199,13 @@
   }
 
   document.addEventListener('submit', function (e) {
-    if (e.target.id !== 'revoke-form') { return; }
+    var path;
+    if (e.target.id === 'revoke-form') { path = '/console/api/revoke'; }
+    else if (e.target.classList.contains('unrevoke-form')) { path = '/console/api/unrevoke'; }
+    else { return; }
     e.preventDefault();
     var body = new URLSearchParams(new FormData(e.target));
-    load('/console/api/revoke', {
+    load(path, {
       method: 'POST', body: body.toString(),
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Warden-Console': '1' }
     });

@@ -739,6 +739,105 @@ func (x *Revocation) GetBefore() *timestamppb.Timestamp {
 	return nil
 }
 
+type UnrevokeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "jti" or "subject".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The jti, or the subject as ListRevocations lists it (ISSUER|ID).
+	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnrevokeRequest) Reset() {
+	*x = UnrevokeRequest{}
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnrevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnrevokeRequest) ProtoMessage() {}
+
+func (x *UnrevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnrevokeRequest.ProtoReflect.Descriptor instead.
+func (*UnrevokeRequest) Descriptor() ([]byte, []int) {
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UnrevokeRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *UnrevokeRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type UnrevokeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What was taken back: kind and id (a subject as the server read it).
+	Revocation    *Revocation `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnrevokeResponse) Reset() {
+	*x = UnrevokeResponse{}
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnrevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnrevokeResponse) ProtoMessage() {}
+
+func (x *UnrevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnrevokeResponse.ProtoReflect.Descriptor instead.
+func (*UnrevokeResponse) Descriptor() ([]byte, []int) {
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UnrevokeResponse) GetRevocation() *Revocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
 type ListRevocationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -747,7 +846,7 @@ type ListRevocationsRequest struct {
 
 func (x *ListRevocationsRequest) Reset() {
 	*x = ListRevocationsRequest{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +858,7 @@ func (x *ListRevocationsRequest) String() string {
 func (*ListRevocationsRequest) ProtoMessage() {}
 
 func (x *ListRevocationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +871,7 @@ func (x *ListRevocationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRevocationsRequest.ProtoReflect.Descriptor instead.
 func (*ListRevocationsRequest) Descriptor() ([]byte, []int) {
-	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 type ListRevocationsResponse struct {
@@ -784,7 +883,7 @@ type ListRevocationsResponse struct {
 
 func (x *ListRevocationsResponse) Reset() {
 	*x = ListRevocationsResponse{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +895,7 @@ func (x *ListRevocationsResponse) String() string {
 func (*ListRevocationsResponse) ProtoMessage() {}
 
 func (x *ListRevocationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +908,7 @@ func (x *ListRevocationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRevocationsResponse.ProtoReflect.Descriptor instead.
 func (*ListRevocationsResponse) Descriptor() ([]byte, []int) {
-	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRevocationsResponse) GetRevocations() []*Revocation {
@@ -827,7 +926,7 @@ type PolicyStatusRequest struct {
 
 func (x *PolicyStatusRequest) Reset() {
 	*x = PolicyStatusRequest{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +938,7 @@ func (x *PolicyStatusRequest) String() string {
 func (*PolicyStatusRequest) ProtoMessage() {}
 
 func (x *PolicyStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +951,7 @@ func (x *PolicyStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyStatusRequest.ProtoReflect.Descriptor instead.
 func (*PolicyStatusRequest) Descriptor() ([]byte, []int) {
-	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 type PolicyStatusResponse struct {
@@ -875,7 +974,7 @@ type PolicyStatusResponse struct {
 
 func (x *PolicyStatusResponse) Reset() {
 	*x = PolicyStatusResponse{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +986,7 @@ func (x *PolicyStatusResponse) String() string {
 func (*PolicyStatusResponse) ProtoMessage() {}
 
 func (x *PolicyStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +999,7 @@ func (x *PolicyStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyStatusResponse.ProtoReflect.Descriptor instead.
 func (*PolicyStatusResponse) Descriptor() ([]byte, []int) {
-	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PolicyStatusResponse) GetNode() string {
@@ -958,7 +1057,7 @@ type Decision_Request struct {
 
 func (x *Decision_Request) Reset() {
 	*x = Decision_Request{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1069,7 @@ func (x *Decision_Request) String() string {
 func (*Decision_Request) ProtoMessage() {}
 
 func (x *Decision_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1131,7 @@ type Decision_Token struct {
 
 func (x *Decision_Token) Reset() {
 	*x = Decision_Token{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1143,7 @@ func (x *Decision_Token) String() string {
 func (*Decision_Token) ProtoMessage() {}
 
 func (x *Decision_Token) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1190,7 @@ type Decision_RateLimit struct {
 
 func (x *Decision_RateLimit) Reset() {
 	*x = Decision_RateLimit{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1202,7 @@ func (x *Decision_RateLimit) String() string {
 func (*Decision_RateLimit) ProtoMessage() {}
 
 func (x *Decision_RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1245,7 @@ type PolicyStatusResponse_Policy struct {
 
 func (x *PolicyStatusResponse_Policy) Reset() {
 	*x = PolicyStatusResponse_Policy{}
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1257,7 @@ func (x *PolicyStatusResponse_Policy) String() string {
 func (*PolicyStatusResponse_Policy) ProtoMessage() {}
 
 func (x *PolicyStatusResponse_Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_warden_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_warden_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1270,7 @@ func (x *PolicyStatusResponse_Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyStatusResponse_Policy.ProtoReflect.Descriptor instead.
 func (*PolicyStatusResponse_Policy) Descriptor() ([]byte, []int) {
-	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{11, 0}
+	return file_warden_admin_v1_admin_proto_rawDescGZIP(), []int{13, 0}
 }
 
 func (x *PolicyStatusResponse_Policy) GetId() string {
@@ -1277,7 +1376,14 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x120\n" +
 	"\x05until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x122\n" +
-	"\x06before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\"\x18\n" +
+	"\x06before\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\"5\n" +
+	"\x0fUnrevokeRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"O\n" +
+	"\x10UnrevokeResponse\x12;\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\v2\x1b.warden.admin.v1.RevocationR\n" +
+	"revocation\"\x18\n" +
 	"\x16ListRevocationsRequest\"X\n" +
 	"\x17ListRevocationsResponse\x12=\n" +
 	"\vrevocations\x18\x01 \x03(\v2\x1b.warden.admin.v1.RevocationR\vrevocations\"\x15\n" +
@@ -1292,10 +1398,11 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	"\x06Policy\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06effect\x18\x02 \x01(\tR\x06effect\x12\x1a\n" +
-	"\bposition\x18\x03 \x01(\tR\bposition2\xff\x02\n" +
+	"\bposition\x18\x03 \x01(\tR\bposition2\xd0\x03\n" +
 	"\fAdminService\x12a\n" +
 	"\x0eQueryDecisions\x12&.warden.admin.v1.QueryDecisionsRequest\x1a'.warden.admin.v1.QueryDecisionsResponse\x12I\n" +
-	"\x06Revoke\x12\x1e.warden.admin.v1.RevokeRequest\x1a\x1f.warden.admin.v1.RevokeResponse\x12d\n" +
+	"\x06Revoke\x12\x1e.warden.admin.v1.RevokeRequest\x1a\x1f.warden.admin.v1.RevokeResponse\x12O\n" +
+	"\bUnrevoke\x12 .warden.admin.v1.UnrevokeRequest\x1a!.warden.admin.v1.UnrevokeResponse\x12d\n" +
 	"\x0fListRevocations\x12'.warden.admin.v1.ListRevocationsRequest\x1a(.warden.admin.v1.ListRevocationsResponse\x12[\n" +
 	"\fPolicyStatus\x12$.warden.admin.v1.PolicyStatusRequest\x1a%.warden.admin.v1.PolicyStatusResponseB=Z;github.com/wardenauthz/warden/proto/warden/admin/v1;adminv1b\x06proto3"
 
@@ -1311,7 +1418,7 @@ func file_warden_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_warden_admin_v1_admin_proto_rawDescData
 }
 
-var file_warden_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_warden_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_warden_admin_v1_admin_proto_goTypes = []any{
 	(*QueryDecisionsRequest)(nil),       // 0: warden.admin.v1.QueryDecisionsRequest
 	(*QueryDecisionsResponse)(nil),      // 1: warden.admin.v1.QueryDecisionsResponse
@@ -1321,49 +1428,54 @@ var file_warden_admin_v1_admin_proto_goTypes = []any{
 	(*RevokeSubject)(nil),               // 5: warden.admin.v1.RevokeSubject
 	(*RevokeResponse)(nil),              // 6: warden.admin.v1.RevokeResponse
 	(*Revocation)(nil),                  // 7: warden.admin.v1.Revocation
-	(*ListRevocationsRequest)(nil),      // 8: warden.admin.v1.ListRevocationsRequest
-	(*ListRevocationsResponse)(nil),     // 9: warden.admin.v1.ListRevocationsResponse
-	(*PolicyStatusRequest)(nil),         // 10: warden.admin.v1.PolicyStatusRequest
-	(*PolicyStatusResponse)(nil),        // 11: warden.admin.v1.PolicyStatusResponse
-	(*Decision_Request)(nil),            // 12: warden.admin.v1.Decision.Request
-	(*Decision_Token)(nil),              // 13: warden.admin.v1.Decision.Token
-	(*Decision_RateLimit)(nil),          // 14: warden.admin.v1.Decision.RateLimit
-	(*PolicyStatusResponse_Policy)(nil), // 15: warden.admin.v1.PolicyStatusResponse.Policy
-	(*timestamppb.Timestamp)(nil),       // 16: google.protobuf.Timestamp
+	(*UnrevokeRequest)(nil),             // 8: warden.admin.v1.UnrevokeRequest
+	(*UnrevokeResponse)(nil),            // 9: warden.admin.v1.UnrevokeResponse
+	(*ListRevocationsRequest)(nil),      // 10: warden.admin.v1.ListRevocationsRequest
+	(*ListRevocationsResponse)(nil),     // 11: warden.admin.v1.ListRevocationsResponse
+	(*PolicyStatusRequest)(nil),         // 12: warden.admin.v1.PolicyStatusRequest
+	(*PolicyStatusResponse)(nil),        // 13: warden.admin.v1.PolicyStatusResponse
+	(*Decision_Request)(nil),            // 14: warden.admin.v1.Decision.Request
+	(*Decision_Token)(nil),              // 15: warden.admin.v1.Decision.Token
+	(*Decision_RateLimit)(nil),          // 16: warden.admin.v1.Decision.RateLimit
+	(*PolicyStatusResponse_Policy)(nil), // 17: warden.admin.v1.PolicyStatusResponse.Policy
+	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
 }
 var file_warden_admin_v1_admin_proto_depIdxs = []int32{
-	16, // 0: warden.admin.v1.QueryDecisionsRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 1: warden.admin.v1.QueryDecisionsRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 0: warden.admin.v1.QueryDecisionsRequest.since:type_name -> google.protobuf.Timestamp
+	18, // 1: warden.admin.v1.QueryDecisionsRequest.until:type_name -> google.protobuf.Timestamp
 	2,  // 2: warden.admin.v1.QueryDecisionsResponse.decisions:type_name -> warden.admin.v1.Decision
-	16, // 3: warden.admin.v1.Decision.time:type_name -> google.protobuf.Timestamp
-	12, // 4: warden.admin.v1.Decision.request:type_name -> warden.admin.v1.Decision.Request
-	13, // 5: warden.admin.v1.Decision.token:type_name -> warden.admin.v1.Decision.Token
-	14, // 6: warden.admin.v1.Decision.ratelimit:type_name -> warden.admin.v1.Decision.RateLimit
+	18, // 3: warden.admin.v1.Decision.time:type_name -> google.protobuf.Timestamp
+	14, // 4: warden.admin.v1.Decision.request:type_name -> warden.admin.v1.Decision.Request
+	15, // 5: warden.admin.v1.Decision.token:type_name -> warden.admin.v1.Decision.Token
+	16, // 6: warden.admin.v1.Decision.ratelimit:type_name -> warden.admin.v1.Decision.RateLimit
 	4,  // 7: warden.admin.v1.RevokeRequest.token:type_name -> warden.admin.v1.RevokeToken
 	5,  // 8: warden.admin.v1.RevokeRequest.subject:type_name -> warden.admin.v1.RevokeSubject
-	16, // 9: warden.admin.v1.RevokeToken.expires:type_name -> google.protobuf.Timestamp
-	16, // 10: warden.admin.v1.RevokeSubject.before:type_name -> google.protobuf.Timestamp
+	18, // 9: warden.admin.v1.RevokeToken.expires:type_name -> google.protobuf.Timestamp
+	18, // 10: warden.admin.v1.RevokeSubject.before:type_name -> google.protobuf.Timestamp
 	7,  // 11: warden.admin.v1.RevokeResponse.revocation:type_name -> warden.admin.v1.Revocation
-	16, // 12: warden.admin.v1.Revocation.until:type_name -> google.protobuf.Timestamp
-	16, // 13: warden.admin.v1.Revocation.before:type_name -> google.protobuf.Timestamp
-	7,  // 14: warden.admin.v1.ListRevocationsResponse.revocations:type_name -> warden.admin.v1.Revocation
-	15, // 15: warden.admin.v1.PolicyStatusResponse.policy:type_name -> warden.admin.v1.PolicyStatusResponse.Policy
-	16, // 16: warden.admin.v1.PolicyStatusResponse.loaded_at:type_name -> google.protobuf.Timestamp
-	16, // 17: warden.admin.v1.PolicyStatusResponse.last_reload_at:type_name -> google.protobuf.Timestamp
-	16, // 18: warden.admin.v1.Decision.Token.exp:type_name -> google.protobuf.Timestamp
-	0,  // 19: warden.admin.v1.AdminService.QueryDecisions:input_type -> warden.admin.v1.QueryDecisionsRequest
-	3,  // 20: warden.admin.v1.AdminService.Revoke:input_type -> warden.admin.v1.RevokeRequest
-	8,  // 21: warden.admin.v1.AdminService.ListRevocations:input_type -> warden.admin.v1.ListRevocationsRequest
-	10, // 22: warden.admin.v1.AdminService.PolicyStatus:input_type -> warden.admin.v1.PolicyStatusRequest
-	1,  // 23: warden.admin.v1.AdminService.QueryDecisions:output_type -> warden.admin.v1.QueryDecisionsResponse
-	6,  // 24: warden.admin.v1.AdminService.Revoke:output_type -> warden.admin.v1.RevokeResponse
-	9,  // 25: warden.admin.v1.AdminService.ListRevocations:output_type -> warden.admin.v1.ListRevocationsResponse
-	11, // 26: warden.admin.v1.AdminService.PolicyStatus:output_type -> warden.admin.v1.PolicyStatusResponse
-	23, // [23:27] is the sub-list for method output_type
-	19, // [19:23] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	18, // 12: warden.admin.v1.Revocation.until:type_name -> google.protobuf.Timestamp
+	18, // 13: warden.admin.v1.Revocation.before:type_name -> google.protobuf.Timestamp
+	7,  // 14: warden.admin.v1.UnrevokeResponse.revocation:type_name -> warden.admin.v1.Revocation
+	7,  // 15: warden.admin.v1.ListRevocationsResponse.revocations:type_name -> warden.admin.v1.Revocation
+	17, // 16: warden.admin.v1.PolicyStatusResponse.policy:type_name -> warden.admin.v1.PolicyStatusResponse.Policy
+	18, // 17: warden.admin.v1.PolicyStatusResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	18, // 18: warden.admin.v1.PolicyStatusResponse.last_reload_at:type_name -> google.protobuf.Timestamp
+	18, // 19: warden.admin.v1.Decision.Token.exp:type_name -> google.protobuf.Timestamp
+	0,  // 20: warden.admin.v1.AdminService.QueryDecisions:input_type -> warden.admin.v1.QueryDecisionsRequest
+	3,  // 21: warden.admin.v1.AdminService.Revoke:input_type -> warden.admin.v1.RevokeRequest
+	8,  // 22: warden.admin.v1.AdminService.Unrevoke:input_type -> warden.admin.v1.UnrevokeRequest
+	10, // 23: warden.admin.v1.AdminService.ListRevocations:input_type -> warden.admin.v1.ListRevocationsRequest
+	12, // 24: warden.admin.v1.AdminService.PolicyStatus:input_type -> warden.admin.v1.PolicyStatusRequest
+	1,  // 25: warden.admin.v1.AdminService.QueryDecisions:output_type -> warden.admin.v1.QueryDecisionsResponse
+	6,  // 26: warden.admin.v1.AdminService.Revoke:output_type -> warden.admin.v1.RevokeResponse
+	9,  // 27: warden.admin.v1.AdminService.Unrevoke:output_type -> warden.admin.v1.UnrevokeResponse
+	11, // 28: warden.admin.v1.AdminService.ListRevocations:output_type -> warden.admin.v1.ListRevocationsResponse
+	13, // 29: warden.admin.v1.AdminService.PolicyStatus:output_type -> warden.admin.v1.PolicyStatusResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_warden_admin_v1_admin_proto_init() }
@@ -1381,7 +1493,7 @@ func file_warden_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_warden_admin_v1_admin_proto_rawDesc), len(file_warden_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AdminService_QueryDecisions_FullMethodName  = "/warden.admin.v1.AdminService/QueryDecisions"
 	AdminService_Revoke_FullMethodName          = "/warden.admin.v1.AdminService/Revoke"
+	AdminService_Unrevoke_FullMethodName        = "/warden.admin.v1.AdminService/Unrevoke"
 	AdminService_ListRevocations_FullMethodName = "/warden.admin.v1.AdminService/ListRevocations"
 	AdminService_PolicyStatus_FullMethodName    = "/warden.admin.v1.AdminService/PolicyStatus"
 )
@@ -44,6 +45,10 @@ type AdminServiceClient interface {
 	// Revoke revokes one token (by jti) or a subject's tokens issued before a
 	// time. With the Redis store every replica honours it at once.
 	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error)
+	// Unrevoke takes back one revocation, as ListRevocations lists it (kind
+	// and id). It needs the Revoke grant. With the Redis store every replica
+	// drops it at once. Unknown ids are not an error.
+	Unrevoke(ctx context.Context, in *UnrevokeRequest, opts ...grpc.CallOption) (*UnrevokeResponse, error)
 	// ListRevocations lists the revocations in force.
 	ListRevocations(ctx context.Context, in *ListRevocationsRequest, opts ...grpc.CallOption) (*ListRevocationsResponse, error)
 	// PolicyStatus describes the policy set in service and the last reload.
@@ -72,6 +77,16 @@ func (c *adminServiceClient) Revoke(ctx context.Context, in *RevokeRequest, opts
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RevokeResponse)
 	err := c.cc.Invoke(ctx, AdminService_Revoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) Unrevoke(ctx context.Context, in *UnrevokeRequest, opts ...grpc.CallOption) (*UnrevokeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnrevokeResponse)
+	err := c.cc.Invoke(ctx, AdminService_Unrevoke_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +125,10 @@ type AdminServiceServer interface {
 	// Revoke revokes one token (by jti) or a subject's tokens issued before a
 	// time. With the Redis store every replica honours it at once.
 	Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error)
+	// Unrevoke takes back one revocation, as ListRevocations lists it (kind
+	// and id). It needs the Revoke grant. With the Redis store every replica
+	// drops it at once. Unknown ids are not an error.
+	Unrevoke(context.Context, *UnrevokeRequest) (*UnrevokeResponse, error)
 	// ListRevocations lists the revocations in force.
 	ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error)
 	// PolicyStatus describes the policy set in service and the last reload.
@@ -129,6 +148,9 @@ func (UnimplementedAdminServiceServer) QueryDecisions(context.Context, *QueryDec
 }
 func (UnimplementedAdminServiceServer) Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Revoke not implemented")
+}
+func (UnimplementedAdminServiceServer) Unrevoke(context.Context, *UnrevokeRequest) (*UnrevokeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unrevoke not implemented")
 }
 func (UnimplementedAdminServiceServer) ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRevocations not implemented")
@@ -193,6 +215,24 @@ func _AdminService_Revoke_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_Unrevoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnrevokeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Unrevoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Unrevoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Unrevoke(ctx, req.(*UnrevokeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_ListRevocations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListRevocationsRequest)
 	if err := dec(in); err != nil {
@@ -243,6 +283,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Revoke",
 			Handler:    _AdminService_Revoke_Handler,
+		},
+		{
+			MethodName: "Unrevoke",
+			Handler:    _AdminService_Unrevoke_Handler,
 		},
 		{
 			MethodName: "ListRevocations",
