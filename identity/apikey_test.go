@@ -1,14 +1,12 @@
 package identity_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/wardenauthz/warden/identity"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/testlog"
 )
 
 // keyFile writes the entries of new keys (name → key) and returns the
@@ -41,25 +40,7 @@ func keyFile(t *testing.T, dir string, names ...string) (string, map[string]stri
 	return f, keys
 }
 
-// syncBuffer is a log sink safe for the watcher goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func keyAuth(t *testing.T, file string, logs *syncBuffer) *identity.Authenticator {
+func keyAuth(t *testing.T, file string, logs *testlog.Buffer) *identity.Authenticator {
 	t.Helper()
 	f := false
 	o := identity.Options{}
@@ -161,7 +142,7 @@ func TestAPIKeyArgon2id(t *testing.T) {
 func TestAPIKeyFileReload(t *testing.T) {
 	dir := t.TempDir()
 	file, keys := keyFile(t, dir, "a")
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a := keyAuth(t, file, logs)
 	if _, err := a.Authenticate(context.Background(), apiKey(keys["a"])); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/console"
 	"github.com/wardenauthz/warden/authz/decisionlog"
+	"github.com/wardenauthz/warden/internal/testlog"
 	"github.com/wardenauthz/warden/policy"
 	"github.com/wardenauthz/warden/ratelimit"
 )
@@ -80,7 +81,7 @@ func (s *countingSource) ScanRaw(ctx context.Context, since time.Time, fn func([
 
 // setupSource is a console over src with three callers' tokens (all
 // granted everything), logging to the returned buffer.
-func setupSource(t *testing.T, o console.Options, src console.Source) (*httptest.Server, *syncBuffer) {
+func setupSource(t *testing.T, o console.Options, src console.Source) (*httptest.Server, *testlog.Buffer) {
 	t.Helper()
 	cfg, err := config.LoadEmbedded()
 	if err != nil {
@@ -95,7 +96,7 @@ func setupSource(t *testing.T, o console.Options, src console.Source) (*httptest
 		t.Fatal(err)
 	}
 	clock := func() time.Time { return now }
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	o.Auth = &admin.Guard{TokenFile: tf}
 	o.Logs = src
@@ -111,24 +112,11 @@ func setupSource(t *testing.T, o console.Options, src console.Source) (*httptest
 	return srv, logs
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines are the JSON log lines with the given message.
-func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
+// logLines are the JSON log lines in logs with the given message.
+func logLines(t *testing.T, logs *testlog.Buffer, msg string) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -141,12 +129,6 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 		}
 	}
 	return out
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func do(t *testing.T, method, u, tok string, body io.Reader, hdr ...string) (int, string, http.Header) {
@@ -454,7 +436,7 @@ func TestConsoleAudit(t *testing.T) {
 		t.Errorf("unrevoke of kind user: %d %s", code, body)
 	}
 
-	calls := logs.lines(t, "console call")
+	calls := logLines(t, logs, "console call")
 	want := []map[string]any{
 		{"view": "policies", "code": "OK"},
 		{"view": "revoke", "code": "FailedPrecondition", "kind": "subject"},
@@ -479,7 +461,7 @@ func TestConsoleAudit(t *testing.T) {
 	if _, ok := calls[3]["target"]; ok {
 		t.Errorf("the refused token was logged as a target: %v", calls[3])
 	}
-	refused := logs.lines(t, "console call refused")
+	refused := logLines(t, logs, "console call refused")
 	if len(refused) != 1 || refused[0]["code"] != "Unauthenticated" {
 		t.Errorf("3 unauthenticated calls within a minute: %d lines, want 1: %v", len(refused), refused)
 	}
