@@ -377,6 +377,16 @@ func (s *slots) take(who string) (release func(), ok bool) {
 }
 
 // busy answers a call over a slot bound.
+// enter takes one of s's slots for who, or answers 503 busy (naming what)
+// and reports false.
+func (s *slots) enter(w http.ResponseWriter, who, what string) (release func(), ok bool) {
+	release, ok = s.take(who)
+	if !ok {
+		busy(w, what)
+	}
+	return release, ok
+}
+
 func busy(w http.ResponseWriter, what string) {
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, "too many "+what+" open (for you or in all); try again shortly", http.StatusServiceUnavailable)

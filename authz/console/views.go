@@ -170,9 +170,8 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, who caller) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	release, ok := c.streams.take(who.Who)
+	release, ok := c.streams.enter(w, who.Who, "live views")
 	if !ok {
-		busy(w, "live views")
 		return
 	}
 	defer release()
@@ -433,9 +432,8 @@ func (c *Console) explain(w http.ResponseWriter, r *http.Request, who caller) {
 		return
 	}
 	// A file source reads the whole window to find one id: a window view.
-	release, ok := c.heavy.take(who.Who)
+	release, ok := c.heavy.enter(w, who.Who, "window views")
 	if !ok {
-		busy(w, "window views")
 		return
 	}
 	defer release()
@@ -553,9 +551,8 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, who caller) {
 		use[v.Policies[i].ID] = &v.Policies[i]
 	}
 	if who.May("QueryDecisions") {
-		release, ok := c.heavy.take(who.Who)
+		release, ok := c.heavy.enter(w, who.Who, "window views")
 		if !ok {
-			busy(w, "window views")
 			return
 		}
 		defer release()
@@ -633,9 +630,8 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, who caller) {
 			return
 		}
 	}
-	release, ok := c.heavy.take(who.Who)
+	release, ok := c.heavy.enter(w, who.Who, "window views")
 	if !ok {
-		busy(w, "window views")
 		return
 	}
 	defer release()
