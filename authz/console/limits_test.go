@@ -200,18 +200,7 @@ func TestConsoleReviewBounded(t *testing.T) {
 // through it is quadratic), and at most MaxScan records.
 func TestConsolePoliciesOnePass(t *testing.T) {
 	const n, bound = 3000, 2500
-	path := filepath.Join(t.TempDir(), "decisions.jsonl")
-	var buf bytes.Buffer
-	for i := n - 1; i >= 0; i-- {
-		b, err := json.Marshal(replayable(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf.Write(append(b, '\n'))
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeLog(t, n)
 	src := &countingSource{LogSource: &decisionlog.FileSource{Path: path}}
 	srv, _ := setupSource(t, console.Options{MaxScan: bound}, src)
 	code, body, _ := do(t, "GET", srv.URL+"/console/api/policies?window=744h", tokenA, nil)

@@ -719,12 +719,34 @@ func (c *Console) revocationsOf(ctx context.Context, who caller) (revocationsVie
 }
 
 func (c *Console) revocations(w http.ResponseWriter, r *http.Request, who caller) {
+	c.answerRevocations(w, r, who, "", "")
+}
+
+// answerRevocations answers the revocations list with an edit's outcome:
+// msg on success, fail (and 400) when the edit was refused; neither for a
+// plain read. A list that cannot be read answers 503.
+func (c *Console) answerRevocations(w http.ResponseWriter, r *http.Request, who caller, msg, fail string) {
 	v, err := c.revocationsOf(r.Context(), who)
 	if err != nil {
 		http.Error(w, grpcstatus.Convert(err).Message(), http.StatusServiceUnavailable)
 		return
 	}
+	v.Message, v.Error = msg, fail
+	if fail != "" {
+		w.WriteHeader(http.StatusBadRequest)
+	}
 	c.fragment(w, "revocations", v)
+}
+
+// parseForm parses a POST's form, its body bounded to maxQuery bytes; on
+// failure it has answered 400.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxQuery)
+	if err := r.ParseForm(); err != nil {
+		badRequest(w, errors.New("form: too long or malformed"))
+		return false
+	}
+	return true
 }
 
 // looksLikeJWT reports whether v has a compact JWS's shape: three
@@ -741,9 +763,7 @@ func looksLikeJWT(v string) bool {
 // revoke revokes a token (jti) or a subject through the admin API's
 // Revoke, with its checks, and answers the list.
 func (c *Console) revoke(w http.ResponseWriter, r *http.Request, who caller) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxQuery)
-	if err := r.ParseForm(); err != nil {
-		badRequest(w, errors.New("form: too long or malformed"))
+	if !parseForm(w, r) {
 		return
 	}
 	kind, value := r.PostForm.Get("kind"), strings.TrimSpace(r.PostForm.Get("value"))
@@ -781,24 +801,13 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, who caller) {
 		// jtis and subjects are not secrets: the log says what was revoked.
 		audit(w, nil, "kind", out.GetRevocation().GetKind(), "target", out.GetRevocation().GetId())
 	}
-	v, err := c.revocationsOf(r.Context(), who)
-	if err != nil {
-		http.Error(w, grpcstatus.Convert(err).Message(), http.StatusServiceUnavailable)
-		return
-	}
-	v.Message, v.Error = msg, fail
-	if fail != "" {
-		w.WriteHeader(http.StatusBadRequest)
-	}
-	c.fragment(w, "revocations", v)
+	c.answerRevocations(w, r, who, msg, fail)
 }
 
 // unrevoke takes back one revocation (kind and id as the list shows them)
 // through the admin API's Unrevoke, with its checks, and answers the list.
 func (c *Console) unrevoke(w http.ResponseWriter, r *http.Request, who caller) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxQuery)
-	if err := r.ParseForm(); err != nil {
-		badRequest(w, errors.New("form: too long or malformed"))
+	if !parseForm(w, r) {
 		return
 	}
 	kind, id := r.PostForm.Get("kind"), r.PostForm.Get("id")
@@ -810,14 +819,5 @@ func (c *Console) unrevoke(w http.ResponseWriter, r *http.Request, who caller) {
 		msg = "unrevoked " + kind + " " + id
 		audit(w, nil, "kind", kind, "target", id)
 	}
-	v, err := c.revocationsOf(r.Context(), who)
-	if err != nil {
-		http.Error(w, grpcstatus.Convert(err).Message(), http.StatusServiceUnavailable)
-		return
-	}
-	v.Message, v.Error = msg, fail
-	if fail != "" {
-		w.WriteHeader(http.StatusBadRequest)
-	}
-	c.fragment(w, "revocations", v)
+	c.answerRevocations(w, r, who, msg, fail)
 }

@@ -10,18 +10,17 @@ import (
 	"time"
 )
 
-// TestAdminConnsDisplace: when the admin listener is full, a new
-// connection displaces the oldest unauthenticated one, never an
-// authenticated one; with every slot authenticated, it is refused.
-func TestAdminConnsDisplace(t *testing.T) {
+// serveAdminConns listens on loopback through a and accepts until the
+// test ends. dial connects a client and answers it with the server's side
+// of the connection, nil when a refused it.
+func serveAdminConns(t *testing.T, a *adminConns) (dial func() (client, server net.Conn)) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAdminConns(2, nil)
-	a.authTimeout = time.Hour
 	al := a.listen(l)
-	defer al.Close()
+	t.Cleanup(func() { al.Close() })
 	accepted := make(chan net.Conn, 8)
 	go func() {
 		for {
@@ -32,7 +31,7 @@ func TestAdminConnsDisplace(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	dial := func() (client, server net.Conn) {
+	return func() (client, server net.Conn) {
 		t.Helper()
 		c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
 		if err != nil {
@@ -46,6 +45,15 @@ func TestAdminConnsDisplace(t *testing.T) {
 			return c, nil
 		}
 	}
+}
+
+// TestAdminConnsDisplace: when the admin listener is full, a new
+// connection displaces the oldest unauthenticated one, never an
+// authenticated one; with every slot authenticated, it is refused.
+func TestAdminConnsDisplace(t *testing.T) {
+	a := newAdminConns(2, nil)
+	a.authTimeout = time.Hour
+	dial := serveAdminConns(t, a)
 	closed := func(c net.Conn) bool {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err := io.Copy(io.Discard, c)
@@ -85,42 +93,13 @@ func TestAdminConnsDisplace(t *testing.T) {
 // connection, one in use is not; one caller keeps at most perCaller
 // connections authenticated.
 func TestAdminConnsIdleAndPerCaller(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var clock atomic.Int64 // the admission clock, in ns
 	clock.Store(time.Date(2026, 6, 2, 14, 30, 0, 0, time.UTC).UnixNano())
 	a := newAdminConns(3, nil)
 	a.authTimeout = time.Hour
 	a.perCaller = 2
 	a.now = func() time.Time { return time.Unix(0, clock.Load()) }
-	al := a.listen(l)
-	defer al.Close()
-	accepted := make(chan net.Conn, 8)
-	go func() {
-		for {
-			c, err := al.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func() (client, server net.Conn) {
-		t.Helper()
-		c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		select {
-		case s := <-accepted:
-			return c, s
-		case <-time.After(5 * time.Second):
-			return c, nil
-		}
-	}
+	dial := serveAdminConns(t, a)
 	var servers []net.Conn
 	for range 3 {
 		_, s := dial()

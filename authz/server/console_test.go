@@ -115,13 +115,18 @@ func TestConsoleHTTP(t *testing.T) {
 	if code, _, _ := consoleGet(t, hc, base, "GET", "/console/api/explain?id="+id, nil, rv...); code != http.StatusForbidden {
 		t.Errorf("revoker explaining: %d", code)
 	}
-	form := url.Values{"kind": {"jti"}, "value": {"jti-mallory"}}.Encode()
-	post := func(hdr ...string) (int, string) {
-		code, body, _ := consoleGet(t, hc, base, "POST", "/console/api/revoke", strings.NewReader(form),
-			append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...)
-		return code, body
+	// postTo posts a form to path with the headers hdr.
+	postTo := func(path, form string) func(hdr ...string) (int, string) {
+		return func(hdr ...string) (int, string) {
+			code, body, _ := consoleGet(t, hc, base, "POST", path, strings.NewReader(form),
+				append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...)
+			return code, body
+		}
 	}
-	for _, tc := range []struct {
+	// refused are the edits' callers the console refuses: a reader, and a
+	// revoker without the console header, cross-site, from another origin
+	// or without a token.
+	refused := []struct {
 		name string
 		hdr  []string
 	}{
@@ -130,7 +135,9 @@ func TestConsoleHTTP(t *testing.T) {
 		{"cross-site", append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "cross-site"}, rv...)},
 		{"other origin", append([]string{"X-Warden-Console", "1", "Origin", "https://evil.example"}, rv...)},
 		{"no token", []string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}},
-	} {
+	}
+	post := postTo("/console/api/revoke", url.Values{"kind": {"jti"}, "value": {"jti-mallory"}}.Encode())
+	for _, tc := range refused {
 		if code, _ := post(tc.hdr...); code != http.StatusForbidden && code != http.StatusUnauthorized {
 			t.Errorf("revoke by %s: %d", tc.name, code)
 		}
@@ -154,22 +161,8 @@ func TestConsoleHTTP(t *testing.T) {
 
 	// Unrevoke: the same checks as revoke (Revoke grant, same origin,
 	// X-Warden-Console); then mallory is decided by policy again.
-	unform := url.Values{"kind": {"jti"}, "id": {"jti-mallory"}}.Encode()
-	unpost := func(hdr ...string) (int, string) {
-		code, body, _ := consoleGet(t, hc, base, "POST", "/console/api/unrevoke", strings.NewReader(unform),
-			append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...)
-		return code, body
-	}
-	for _, tc := range []struct {
-		name string
-		hdr  []string
-	}{
-		{"reader", append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}, rd...)},
-		{"no console header", append([]string{"Sec-Fetch-Site", "same-origin"}, rv...)},
-		{"cross-site", append([]string{"X-Warden-Console", "1", "Sec-Fetch-Site", "cross-site"}, rv...)},
-		{"other origin", append([]string{"X-Warden-Console", "1", "Origin", "https://evil.example"}, rv...)},
-		{"no token", []string{"X-Warden-Console", "1", "Sec-Fetch-Site", "same-origin"}},
-	} {
+	unpost := postTo("/console/api/unrevoke", url.Values{"kind": {"jti"}, "id": {"jti-mallory"}}.Encode())
+	for _, tc := range refused {
 		if code, _ := unpost(tc.hdr...); code != http.StatusForbidden && code != http.StatusUnauthorized {
 			t.Errorf("unrevoke by %s: %d", tc.name, code)
 		}
