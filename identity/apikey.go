@@ -471,7 +471,7 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 	}
 	var match bool
 	if e.sha256 != nil {
-		sum := sha256.Sum256([]byte(key))
+		sum := hashToken(key)
 		match = subtle.ConstantTimeCompare(sum[:], e.sha256) == 1
 	}
 	if e.argon != "" || set.hasArgon {

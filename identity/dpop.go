@@ -211,7 +211,7 @@ func (a *Authenticator) checkProof(ctx context.Context, is *issuer, in Input, ra
 	if u, ok := normalizeHTU(c.htu); !ok || u != want {
 		return bad("htu does not match the request URI")
 	}
-	sum := sha256.Sum256([]byte(raw))
+	sum := hashToken(raw)
 	if subtle.ConstantTimeCompare([]byte(c.ath), []byte(base64.RawURLEncoding.EncodeToString(sum[:]))) != 1 {
 		return bad("ath does not match the access token")
 	}
