@@ -499,20 +499,8 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 // apiKeyCredential extracts the key of an "ApiKey" authorization header,
 // as bearer does a token: present for any attempt at the scheme.
 func apiKeyCredential(h string) (key string, present bool) {
-	v := strings.Trim(h, " \t")
-	if len(v) > 7 && strings.EqualFold(v[:6], "apikey") && v[6] == ' ' {
-		t := strings.TrimLeft(v[7:], " ")
-		if isToken68(t) {
-			return t, true
-		}
-	}
-	for e := range strings.SplitSeq(h, ",") {
-		e = strings.TrimLeftFunc(e, unicode.IsSpace)
-		if len(e) >= 6 && strings.EqualFold(e[:6], "apikey") && (len(e) == 6 || !isTchar(e[6])) {
-			return "", true
-		}
-	}
-	return "", false
+	_, key, present = credentials(h, "ApiKey")
+	return key, present
 }
 
 // fetch reads the entry of id from the store. A malformed entry is logged
