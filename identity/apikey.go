@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -392,7 +393,7 @@ func newAPIKeys(cfg APIKeysConfig, lookup APIKeyLookup, log *slog.Logger) (*apiK
 
 // load reads the file; on error the set in use stays.
 func (k *apiKeys) load() error {
-	b, err := os.ReadFile(k.cfg.File)
+	b, err := readAtMost(k.cfg.File, maxAPIKeyFile+1) // ParseAPIKeys refuses more
 	if err != nil {
 		return fmt.Errorf("identity.api_keys.file: %w", err)
 	}
@@ -402,6 +403,17 @@ func (k *apiKeys) load() error {
 	}
 	k.set.Store(set)
 	return nil
+}
+
+// readAtMost reads at most n bytes of the file at path: a file swapped for
+// a huge one (or a device) costs no more than n.
+func readAtMost(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 // watch reads the file again whenever it (or its directory entry: editors
