@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -392,7 +393,7 @@ func newAPIKeys(cfg APIKeysConfig, lookup APIKeyLookup, log *slog.Logger) (*apiK
 
 // load reads the file; on error the set in use stays.
 func (k *apiKeys) load() error {
-	b, err := os.ReadFile(k.cfg.File)
+	b, err := readAtMost(k.cfg.File, maxAPIKeyFile+1) // ParseAPIKeys refuses more
 	if err != nil {
 		return fmt.Errorf("identity.api_keys.file: %w", err)
 	}
@@ -402,6 +403,17 @@ func (k *apiKeys) load() error {
 	}
 	k.set.Store(set)
 	return nil
+}
+
+// readAtMost reads at most n bytes of the file at path: a file swapped for
+// a huge one (or a device) costs no more than n.
+func readAtMost(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 // watch reads the file again whenever it (or its directory entry: editors
@@ -471,7 +483,7 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 	}
 	var match bool
 	if e.sha256 != nil {
-		sum := sha256.Sum256([]byte(key))
+		sum := hashToken(key)
 		match = subtle.ConstantTimeCompare(sum[:], e.sha256) == 1
 	}
 	if e.argon != "" || set.hasArgon {
@@ -499,20 +511,8 @@ func (k *apiKeys) verify(ctx context.Context, key string) (*APIKeyInfo, error) {
 // apiKeyCredential extracts the key of an "ApiKey" authorization header,
 // as bearer does a token: present for any attempt at the scheme.
 func apiKeyCredential(h string) (key string, present bool) {
-	v := strings.Trim(h, " \t")
-	if len(v) > 7 && strings.EqualFold(v[:6], "apikey") && v[6] == ' ' {
-		t := strings.TrimLeft(v[7:], " ")
-		if isToken68(t) {
-			return t, true
-		}
-	}
-	for e := range strings.SplitSeq(h, ",") {
-		e = strings.TrimLeftFunc(e, unicode.IsSpace)
-		if len(e) >= 6 && strings.EqualFold(e[:6], "apikey") && (len(e) == 6 || !isTchar(e[6])) {
-			return "", true
-		}
-	}
-	return "", false
+	_, key, present = credentials(h, "ApiKey")
+	return key, present
 }
 
 // fetch reads the entry of id from the store. A malformed entry is logged

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -78,4 +79,21 @@ func writeKeys(t *testing.T, content string) *apiKeys {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestAPIKeyFileReadBounded: a keys file over the limit is refused having
+// read no more than the limit (and a byte).
+func TestAPIKeyFileReadBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keys.yaml")
+	if err := os.WriteFile(p, make([]byte, maxAPIKeyFile+4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := readAtMost(p, maxAPIKeyFile+1)
+	if err != nil || len(b) != maxAPIKeyFile+1 {
+		t.Fatalf("read %d bytes, %v; want %d", len(b), err, maxAPIKeyFile+1)
+	}
+	k := &apiKeys{cfg: APIKeysConfig{File: p}}
+	if err := k.load(); err == nil || !strings.Contains(err.Error(), "over") {
+		t.Fatalf("load = %v, want the size refusal", err)
+	}
 }

@@ -277,8 +277,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, in Input) (Identity, e
 // The DPoP scheme (RFC 9449 §7.1) is read the same way: scheme is
 // SchemeBearer or SchemeDPoP for a well-formed credential.
 func authorization(h string) (scheme, tok string, present bool) {
+	return credentials(h, SchemeBearer, SchemeDPoP)
+}
+
+// credentials reads h as authorization() does, for the given schemes: the
+// scheme and token68 of a well-formed credential, or present alone for
+// any other attempt at one of them.
+func credentials(h string, schemes ...string) (scheme, tok string, present bool) {
 	v := strings.Trim(h, " \t") // a field value's optional whitespace
-	for _, s := range []string{SchemeBearer, SchemeDPoP} {
+	for _, s := range schemes {
 		if len(v) > len(s) && strings.EqualFold(v[:len(s)], s) && v[len(s)] == ' ' {
 			t := strings.TrimLeft(v[len(s)+1:], " ")
 			if isToken68(t) {
@@ -287,8 +294,10 @@ func authorization(h string) (scheme, tok string, present bool) {
 		}
 	}
 	for e := range strings.SplitSeq(h, ",") {
-		if schemeAttempt(e, SchemeBearer) || schemeAttempt(e, SchemeDPoP) {
-			return "", "", true
+		for _, s := range schemes {
+			if schemeAttempt(e, s) {
+				return "", "", true
+			}
 		}
 	}
 	return "", "", false

@@ -176,11 +176,9 @@ func parseProof(proof string, algs []string) (jkt string, c proofClaims, err err
 	if !ok {
 		return bad("no iat")
 	}
-	iat, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || iat < 0 || iat > 1e11 {
+	if c.iat, ok = unixSeconds(n); !ok {
 		return bad("iat out of range")
 	}
-	c.iat = time.Unix(int64(iat), 0)
 	return base64.RawURLEncoding.EncodeToString(tp), c, nil
 }
 
@@ -211,7 +209,7 @@ func (a *Authenticator) checkProof(ctx context.Context, is *issuer, in Input, ra
 	if u, ok := normalizeHTU(c.htu); !ok || u != want {
 		return bad("htu does not match the request URI")
 	}
-	sum := sha256.Sum256([]byte(raw))
+	sum := hashToken(raw)
 	if subtle.ConstantTimeCompare([]byte(c.ath), []byte(base64.RawURLEncoding.EncodeToString(sum[:]))) != 1 {
 		return bad("ath does not match the access token")
 	}

@@ -234,6 +234,16 @@ func (is *issuer) checkClaims(t *Token) error {
 	return nil
 }
 
+// unixSeconds reads a NumericDate claim in whole seconds, 0 to 1e11 (the
+// zero time and false outside that).
+func unixSeconds(n json.Number) (time.Time, bool) {
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > 1e11 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}
+
 // tokenFromClaims extracts the registered and configured claims.
 func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
 	t := &Token{View: token.View{Claims: claims}, Issuer: cfg.Name}
@@ -261,14 +271,11 @@ func tokenFromClaims(cfg IssuerConfig, claims map[string]any) (*Token, error) {
 			}
 			return time.Time{}
 		}
-		f, ferr := n.Float64()
-		if ferr != nil || f < 0 || f > 1e11 {
-			if err == nil {
-				err = fmt.Errorf("%w: %s is out of range", ErrClaims, name)
-			}
-			return time.Time{}
+		tv, ok := unixSeconds(n)
+		if !ok && err == nil {
+			err = fmt.Errorf("%w: %s is out of range", ErrClaims, name)
 		}
-		return time.Unix(int64(f), 0)
+		return tv
 	}
 	t.Iss = str("iss")
 	t.Sub = str("sub")
