@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"sync"
@@ -36,14 +37,16 @@ var ErrReplayFull = errors.New("replay cache full")
 var errReplayKey = errors.New("replay key empty or too long")
 
 // replayList is the memory store's replay cache: keys and until when they
-// are kept, by its own clock (time.Now unless set). The zero value is
-// empty.
+// are kept, by its own clock (time.Now unless set), with a min-heap of the
+// same keys by expiry so that expired keys are dropped in O(log n) each and
+// a full list answers at once (never a scan of a million keys under the
+// lock). The zero value is empty.
 type replayList struct {
-	mu    sync.Mutex
-	keys  map[string]time.Time
-	max   int
-	now   func() time.Time
-	swept time.Time // the last full sweep of expired keys
+	mu   sync.Mutex
+	keys map[string]time.Time
+	exp  replayHeap
+	max  int
+	now  func() time.Time
 }
 
 func (l *replayList) seen(key string, ttl time.Duration) (bool, error) {
@@ -56,28 +59,46 @@ func (l *replayList) seen(key string, ttl time.Duration) (bool, error) {
 	if l.now != nil {
 		now = l.now()
 	}
-	until := now.Add(ttl)
 	if l.keys == nil {
 		l.keys = map[string]time.Time{}
 	}
-	if u, ok := l.keys[key]; ok && now.Before(u) {
+	// Every expired key goes first (each was pushed once, by the call that
+	// recorded it), so the heap holds exactly the map's keys.
+	for len(l.exp) > 0 && !now.Before(l.exp[0].until) {
+		e := heap.Pop(&l.exp).(replayEntry)
+		delete(l.keys, e.key)
+	}
+	if _, ok := l.keys[key]; ok {
 		return true, nil
 	}
 	limit := l.max
 	if limit <= 0 {
 		limit = MaxReplayKeys
 	}
-	if len(l.keys) >= limit || now.Sub(l.swept) > time.Minute {
-		for k, u := range l.keys {
-			if !now.Before(u) {
-				delete(l.keys, k)
-			}
-		}
-		l.swept = now
-		if len(l.keys) >= limit {
-			return false, ErrReplayFull
-		}
+	if len(l.keys) >= limit {
+		return false, ErrReplayFull
 	}
+	until := now.Add(ttl)
 	l.keys[key] = until
+	heap.Push(&l.exp, replayEntry{key, until})
 	return false, nil
+}
+
+type replayEntry struct {
+	key   string
+	until time.Time
+}
+
+// replayHeap orders replay keys by expiry (container/heap).
+type replayHeap []replayEntry
+
+func (h replayHeap) Len() int           { return len(h) }
+func (h replayHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h replayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *replayHeap) Push(x any)        { *h = append(*h, x.(replayEntry)) }
+func (h *replayHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
