@@ -52,6 +52,7 @@ type Authenticator struct {
 	issuers   map[string]*issuer // by iss
 	remote    []*keySet
 	cache     *tokenCache
+	expired   *expiredCache
 	trust     map[string]bool
 	anonymous bool
 	now       func() time.Time
@@ -86,6 +87,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		cfg:       cfg,
 		issuers:   map[string]*issuer{},
 		cache:     newTokenCache(cfg.CacheSize),
+		expired:   &expiredCache{},
 		trust:     map[string]bool{},
 		anonymous: *cfg.Anonymous,
 		now:       o.Now,
@@ -376,6 +378,12 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 	if a.opaque != nil && !looksLikeJWT(raw) {
 		return a.opaque.verify(ctx, raw)
 	}
+	if a.expired.expired(key, now) {
+		// The refusal below, without the parse: what leads to it depends
+		// only on the token's bytes and the configuration, and the clock
+		// is still at or past the token's exp + skew.
+		return nil, nil, ErrExpired
+	}
 	p, err := preparse(raw, a.cfg.MaxTokenBytes)
 	if err != nil {
 		return nil, nil, err
@@ -395,6 +403,15 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 	}
 	t, err := is.verify(ctx, raw, p)
 	if err != nil {
+		if err == ErrExpired { // checkClaims's own refusal, never one wrapping it
+			// checkClaims refuses an expired token first, after the
+			// checks of its bytes alone (preparse, alg, typ, claim
+			// types): the same token is refused the same way for as
+			// long as the clock is past exp + skew.
+			if et, terr := tokenFromClaims(is.cfg, p.claims); terr == nil {
+				a.expired.put(key, et.Exp.Add(is.cfg.Skew()))
+			}
+		}
 		return nil, nil, err
 	}
 	v := principalOf(t)
