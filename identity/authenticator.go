@@ -52,6 +52,7 @@ type Authenticator struct {
 	issuers   map[string]*issuer // by iss
 	remote    []*keySet
 	cache     *tokenCache
+	expired   *expiredCache
 	trust     map[string]bool
 	anonymous bool
 	now       func() time.Time
@@ -86,6 +87,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		cfg:       cfg,
 		issuers:   map[string]*issuer{},
 		cache:     newTokenCache(cfg.CacheSize),
+		expired:   &expiredCache{},
 		trust:     map[string]bool{},
 		anonymous: *cfg.Anonymous,
 		now:       o.Now,
@@ -331,13 +333,17 @@ func isTchar(c byte) bool {
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isToken68(t string) bool {
 	i := 0
-	for i < len(t) {
-		c := t[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0 {
-			i++
-			continue
+	// Eight bytes a round, one branch for them: a bearer token is
+	// hundreds of bytes, all of them token68 but the padding.
+	for ; i+8 <= len(t); i += 8 {
+		c := t[i : i+8]
+		if token68Chars[c[0]]&token68Chars[c[1]]&token68Chars[c[2]]&token68Chars[c[3]]&
+			token68Chars[c[4]]&token68Chars[c[5]]&token68Chars[c[6]]&token68Chars[c[7]] == 0 {
+			break
 		}
-		break
+	}
+	for i < len(t) && token68Chars[t[i]] != 0 {
+		i++
 	}
 	if i == 0 {
 		return false
@@ -348,6 +354,20 @@ func isToken68(t string) bool {
 		}
 	}
 	return true
+}
+
+// token68Chars are the bytes of a token68 before its "=" padding.
+var token68Chars = byteSet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/")
+
+// hexDigits are the hexadecimal digits in either case.
+var hexDigits = byteSet("0123456789abcdefABCDEF")
+
+// byteSet is the table of the bytes in s: 1 for each of them, 0 for others.
+func byteSet(s string) (t [256]uint8) {
+	for i := 0; i < len(s); i++ {
+		t[s[i]] = 1
+	}
+	return t
 }
 
 func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified, *issuer, error) {
@@ -366,6 +386,12 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 	}
 	if a.opaque != nil && !looksLikeJWT(raw) {
 		return a.opaque.verify(ctx, raw)
+	}
+	if a.expired.expired(key, now) {
+		// The refusal below, without the parse: what leads to it depends
+		// only on the token's bytes and the configuration, and the clock
+		// is still at or past the token's exp + skew.
+		return nil, nil, ErrExpired
 	}
 	p, err := preparse(raw, a.cfg.MaxTokenBytes)
 	if err != nil {
@@ -386,6 +412,15 @@ func (a *Authenticator) verifyToken(ctx context.Context, raw string) (*verified,
 	}
 	t, err := is.verify(ctx, raw, p)
 	if err != nil {
+		if err == ErrExpired { // checkClaims's own refusal, never one wrapping it
+			// checkClaims refuses an expired token first, after the
+			// checks of its bytes alone (preparse, alg, typ, claim
+			// types): the same token is refused the same way for as
+			// long as the clock is past exp + skew.
+			if et, terr := tokenFromClaims(is.cfg, p.claims); terr == nil {
+				a.expired.put(key, et.Exp.Add(is.cfg.Skew()))
+			}
+		}
 		return nil, nil, err
 	}
 	v := principalOf(t)
@@ -466,19 +501,43 @@ func hasCnf(claims map[string]any) bool {
 // looksLikeAPIKey reports whether a bearer token is, or holds, a Warden API
 // key: it starts with the key prefix in any case ("wk_", "WK_"), or holds
 // a whole key's shape anywhere ("wk_" + 16 hex + "_" + 64 hex, any case).
+//
+// It runs on every bearer token before the cache, so it looks only where
+// a key can start: at each "_" (found by a fast byte search) preceded by
+// "wk" in any case. The prefix is ASCII in any case and the rest hex
+// digits and "_", so no Unicode folding can make a key of other bytes
+// (apikey_shape_test.go compares it with the folding original).
 func looksLikeAPIKey(raw string) bool {
-	if len(raw) >= len(apiKeyPrefix) && strings.EqualFold(raw[:len(apiKeyPrefix)], apiKeyPrefix) {
+	if len(raw) >= len(apiKeyPrefix) && raw[0]|0x20 == 'w' && raw[1]|0x20 == 'k' && raw[2] == '_' {
 		return true
 	}
 	const n = len(apiKeyPrefix) + apiKeyIDLen + 1 + apiKeySecretLen
-	for i := 0; i+n <= len(raw); i++ {
-		if !strings.EqualFold(raw[i:i+len(apiKeyPrefix)], apiKeyPrefix) {
-			continue
+	// A key at i has its prefix's "_" at i+2, and i+n <= len(raw).
+	last := len(raw) - n + 2
+	for off := 2; off <= last; {
+		j := strings.IndexByte(raw[off:last+1], '_')
+		if j < 0 {
+			return false
 		}
-		k := strings.ToLower(raw[i : i+n])
-		if _, ok := splitAPIKey(k); ok {
+		j += off
+		if raw[j-2]|0x20 == 'w' && raw[j-1]|0x20 == 'k' && isKeyTail(raw[j+1:j-2+n]) {
 			return true
 		}
+		off = j + 1
 	}
 	return false
+}
+
+// isKeyTail reports whether t is an API key after its prefix in any case:
+// 16 hex digits, "_", 64 hex digits.
+func isKeyTail(t string) bool {
+	if len(t) != apiKeyIDLen+1+apiKeySecretLen || t[apiKeyIDLen] != '_' {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if i != apiKeyIDLen && hexDigits[t[i]] == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,8 @@ package identity
 import (
 	"context"
 	"crypto"
+	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -47,6 +49,42 @@ func BenchmarkVerify(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := a.Authenticate(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// authenticate-800 is the same with a token of about 800 bytes, the
+	// size of the benchmark mix's (more claims, longer groups).
+	c800 := is.Claims("bob", aud)
+	c800["groups"] = []string{"admins", "ops", "orders-readers", "billing"}
+	c800["scope"] = "orders:read orders:write invoices:read profile openid"
+	c800["client_id"] = "orders-frontend-web-application"
+	c800["amr"] = []string{"pwd", "mfa"}
+	tok800 := is.Sign(b, c800)
+	if n := len(tok800); n < 700 || n > 900 {
+		b.Fatalf("token of %d bytes, want about 800", n)
+	}
+	b.Run("authenticate-800", func(b *testing.B) {
+		in := Input{Authorization: Credential("Bearer " + tok800)}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.Authenticate(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// expired is a refusal the benchmark mix sends 5% of the time: a
+	// well-signed token of the same size past its exp (+ skew).
+	cexp := maps.Clone(c800)
+	cexp["exp"] = time.Now().Add(-time.Hour).Unix()
+	cexp["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+	cexp["nbf"] = cexp["iat"]
+	tokExp := is.Sign(b, cexp)
+	b.Run("expired", func(b *testing.B) {
+		in := Input{Authorization: Credential("Bearer " + tokExp)}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.Authenticate(ctx, in); !errors.Is(err, ErrExpired) {
 				b.Fatal(err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -72,6 +73,49 @@ func (c *tokenCache) put(key [32]byte, v *verified, until, now time.Time) {
 		}
 	}
 	s.m[key] = cacheEntry{id: v, until: until}
+}
+
+// expiredSlots is the number of tokens the expired cache holds at most.
+const expiredSlots = 1024
+
+// expiredCache remembers tokens refused as expired (ErrExpired: past exp +
+// skew), keyed like tokenCache, so that a client retrying one skips its
+// parse. It is direct-mapped: a fixed array of slots, each holding the
+// latest expired token whose hash falls on it, so a flood of distinct
+// expired tokens only overwrites slots. Only expiry is kept: it is the one
+// refusal that time moving forward never undoes, and every check before it
+// is fixed by the token's bytes and the configuration. A hit still compares
+// the clock with the token's exp + skew, so a clock set back answers as
+// the full path would (see Authenticator.verifyToken).
+type expiredCache struct {
+	slots [expiredSlots]atomic.Pointer[expiredEntry]
+}
+
+type expiredEntry struct {
+	key   [32]byte
+	since time.Time // exp + skew
+}
+
+func (c *expiredCache) slot(key [32]byte) *atomic.Pointer[expiredEntry] {
+	return &c.slots[binary.LittleEndian.Uint64(key[8:16])%expiredSlots]
+}
+
+// expired reports whether key is a token refused as expired whose exp +
+// skew is not after now. A nil cache holds nothing.
+func (c *expiredCache) expired(key [32]byte, now time.Time) bool {
+	if c == nil {
+		return false
+	}
+	e := c.slot(key).Load()
+	return e != nil && e.key == key && !now.Before(e.since)
+}
+
+// put remembers key as expired from since (its exp + skew) on.
+func (c *expiredCache) put(key [32]byte, since time.Time) {
+	if c == nil {
+		return
+	}
+	c.slot(key).Store(&expiredEntry{key: key, since: since})
 }
 
 // hashToken hashes the token without copying it (the bytes are only read).
