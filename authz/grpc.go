@@ -13,13 +13,27 @@ import (
 // GRPCCodec is the server option RegisterGRPC needs: gRPC's proto codec,
 // except that a Check's request is decoded by decodeCheckRequest, straight
 // into what the pipeline reads (one allocation for its strings, instead of
-// one or more per field and about eight per header). Every other message
-// of the server (health, reflection) goes through the proto codec.
+// one or more per field and about eight per header), and its response is
+// written by encodeCheckResponse. Every other message of the server
+// (health, reflection) goes through the proto codec.
 func GRPCCodec() grpc.ServerOption {
 	return grpc.ForceServerCodecV2(codec{encoding.GetCodecV2(protoenc.Name)})
 }
 
 type codec struct{ encoding.CodecV2 }
+
+// Marshal writes a CheckResponse with encodeCheckResponse, anything else
+// as the proto codec does.
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*authv3.CheckResponse); ok {
+		b, err := encodeCheckResponse(make([]byte, 0, 512), m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if w, ok := v.(*wireCheck); ok {
