@@ -15,8 +15,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz"
+	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
