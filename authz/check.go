@@ -83,6 +83,12 @@ type Limits struct {
 	MaxBodyBytes   int `yaml:"max_body_bytes"`   // body or raw_body (with_request_body)
 }
 
+// headersOver reports whether count header fields of size bytes are over
+// l (screen then refuses them).
+func (l Limits) headersOver(count, bytes int) bool {
+	return l.MaxHeaders > 0 && count > l.MaxHeaders || l.MaxHeaderBytes > 0 && bytes > l.MaxHeaderBytes
+}
+
 // screen is the first stage: a request over the limits is refused unread.
 func (l Limits) screen(in *request) *denial {
 	switch {
@@ -154,10 +160,17 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 
 // Evaluate runs the pipeline and returns the response with its record. It
 // never fails: an internal fault is a deny (503).
-func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) (out Outcome) {
+func (a *Authorizer) Evaluate(ctx context.Context, req *authv3.CheckRequest) Outcome {
+	return a.evaluate(ctx, inputOf(req, a.o.Limits), 0)
+}
+
+// evaluate is Evaluate of a request as read from the message or the wire;
+// held is the size of the one allocation its strings share, if they do.
+func (a *Authorizer) evaluate(ctx context.Context, ci *checkInput, held int) (out Outcome) {
 	start := time.Now()
 	now := a.o.Now()
-	in := parseRequest(req, now, a.o.Limits)
+	in := parseInput(ci, now, a.o.Limits)
+	in.shared = held
 	c := &check{in: &in, decisionID: newDecisionID(), time: now}
 	if in.sourceIP.IsValid() {
 		c.sourceIP = in.sourceIP.Unmap().String()

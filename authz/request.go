@@ -31,81 +31,75 @@ type request struct {
 	// (before repeated ones are joined) and their names' and values' bytes;
 	// bodyBytes is the body's size. Limits screens them.
 	headerCount, headerBytes, bodyBytes int
+	// shared is the size of the one allocation the strings share when
+	// they were decoded from the wire (decodeCheckRequest), else 0.
+	shared int
 }
 
 // parseRequest reads a CheckRequest as Envoy sends it (ENVOY.md). It never
 // calls Validate: Envoy's header values may exceed the generated limits.
 // now is the request time when Envoy sent none.
+func parseRequest(req *authv3.CheckRequest, now time.Time, l Limits) request {
+	return parseInput(inputOf(req, l), now, l)
+}
+
+// parseInput reads a CheckRequest's fields (inputOf, decodeCheckRequest).
+// It keeps ci's header slices (lower-casing their names in place).
 //
 // Its cost is linear in the request (O(n log n) for the sort): the header
 // fields are counted and measured first, and a request over l is not read
 // further (Limits.screen then refuses it), so a flood of header fields
 // costs one pass over them.
-func parseRequest(req *authv3.CheckRequest, now time.Time, l Limits) request {
-	attrs := req.GetAttributes()
+func parseInput(ci *checkInput, now time.Time, l Limits) request {
 	var in request
-	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
-		if ip, err := netip.ParseAddr(sa.GetAddress()); err == nil {
+	if ci.srcSocket {
+		if ip, err := netip.ParseAddr(ci.srcAddr); err == nil {
 			in.sourceIP = ip.WithZone("")
-			in.sourcePort = sa.GetPortValue()
+			in.sourcePort = ci.srcPort
 		}
 	}
-	in.peerPrincipal = attrs.GetSource().GetPrincipal()
-	in.peerCertificate = attrs.GetSource().GetCertificate()
-	in.extensions = attrs.GetContextExtensions()
-	h := attrs.GetRequest().GetHttp()
-	if t := attrs.GetRequest().GetTime(); t != nil && t.IsValid() {
-		in.time = t.AsTime()
+	in.peerPrincipal = ci.principal
+	in.peerCertificate = ci.certificate
+	in.extensions = ci.extensions
+	if ci.hasTime && validTime(ci.timeSec, ci.timeNanos) {
+		in.time = time.Unix(ci.timeSec, int64(ci.timeNanos)).UTC()
 	} else {
 		in.time = now
 	}
-	if h == nil {
+	if !ci.hasHTTP {
 		// Network (TCP) filter: only addresses, principals and SNI.
 		in.network = true
 		in.method = "CONNECT"
-		in.host = attrs.GetDestination().GetService()
+		in.host = ci.destService
 		return in
 	}
-	in.method, in.path, in.host, in.scheme = h.GetMethod(), h.GetPath(), h.GetHost(), h.GetScheme()
-	in.protocol = h.GetProtocol()
-	in.bodyBytes = max(len(h.GetBody()), len(h.GetRawBody()))
+	in.method, in.path, in.host, in.scheme = ci.method, ci.path, ci.host, ci.scheme
+	in.protocol = ci.protocol
+	in.bodyBytes = max(ci.bodyBytes, ci.rawBodyBytes)
 	// header_map (encode_raw_headers) replaces headers when present.
-	list := h.GetHeaderMap().GetHeaders()
-	if len(list) > 0 {
-		in.headerCount = len(list)
-		for _, hv := range list {
-			in.headerBytes += len(hv.GetKey()) + rawLen(hv)
-		}
-	} else {
-		in.headerCount = len(h.GetHeaders())
-		for k, v := range h.GetHeaders() {
-			in.headerBytes += len(k) + len(v)
-		}
-	}
+	in.headerCount, in.headerBytes = ci.headerCount, ci.headerBytes
 	if l.screen(&in) != nil {
 		return in // refused unread
 	}
-	if len(list) > 0 {
-		in.headers = make([]policy.Header, len(list))
-		for i, hv := range list {
-			in.headers[i] = policy.Header{Name: strings.ToLower(hv.GetKey()), Value: rawValue(hv)}
-		}
+	list := ci.headerMap
+	if len(list) == 0 {
+		list = ci.headers
+	}
+	for i := range list {
+		list[i].Name = strings.ToLower(list[i].Name)
+	}
+	if len(ci.headerMap) > 0 {
 		// Stable, so a repeated header's values keep their order when
 		// joined.
-		slices.SortStableFunc(in.headers, byName)
-		in.headers = joinRepeated(in.headers)
+		slices.SortStableFunc(list, byName)
 	} else {
-		in.headers = make([]policy.Header, 0, len(h.GetHeaders()))
-		for k, v := range h.GetHeaders() {
-			in.headers = append(in.headers, policy.Header{Name: strings.ToLower(k), Value: v})
-		}
 		// Map keys are distinct, but two may differ only in case: the
 		// value breaks the tie, so their join does not depend on map order.
-		slices.SortFunc(in.headers, func(a, b policy.Header) int {
+		slices.SortFunc(list, func(a, b policy.Header) int {
 			return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Value, b.Value))
 		})
-		in.headers = joinRepeated(in.headers)
 	}
+	in.headers = joinRepeated(list)
 	in.method = firstNonEmpty(in.method, in.header(":method"))
 	in.path = firstNonEmpty(in.path, in.header(":path"))
 	in.host = firstNonEmpty(in.host, in.header(":authority"))
@@ -121,15 +115,6 @@ func rawValue(hv *corev3.HeaderValue) string {
 		return string(v)
 	}
 	return hv.GetValue()
-}
-
-// rawLen is len(rawValue(hv)) without copying raw_value into a string
-// (the measuring pass runs before the request is screened).
-func rawLen(hv *corev3.HeaderValue) int {
-	if v := hv.GetRawValue(); len(v) > 0 {
-		return len(v)
-	}
-	return len(hv.GetValue())
 }
 
 func byName(a, b policy.Header) int { return strings.Compare(a.Name, b.Name) }
@@ -175,8 +160,12 @@ func (in *request) pathOnly() string {
 }
 
 // heldBytes bounds the memory a record's Cedar section can reference: the
-// path, headers and context extensions.
+// path, headers and context extensions, or all the request's strings when
+// they share one allocation.
 func (in *request) heldBytes() int {
+	if in.shared > 0 {
+		return in.shared
+	}
 	n := len(in.path) + in.headerBytes
 	for k, v := range in.extensions {
 		n += len(k) + len(v)

@@ -58,7 +58,7 @@ func adminLimits(g config.GRPC) config.GRPC {
 //
 // onRefuse is told of each stream refused.
 func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption {
-	streams := &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[string]int{}}
+	streams := &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[any]int{}}
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(uint32(g.MaxConcurrentStreams)),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
@@ -95,18 +95,31 @@ type streamLimit struct {
 
 	mu     sync.Mutex
 	open   int
-	byConn map[string]int // open streams by the connection's remote address
+	byConn map[any]int // open streams by connection (connKey)
 }
 
 var errBusy = status.Error(codes.Unavailable, "warden: too many streams open; retry")
 
+// connKey names a stream's connection: its remote address, which grpc-go
+// gives every stream of a connection as the same net.Addr (for TCP, the
+// same *net.TCPAddr: its pointer, without formatting it per stream).
+func connKey(ctx context.Context) any {
+	p, ok := peer.FromContext(ctx)
+	switch {
+	case !ok || p.Addr == nil:
+		return ""
+	case isTCP(p.Addr):
+		return p.Addr
+	}
+	return p.Addr.String()
+}
+
+func isTCP(a net.Addr) bool { _, ok := a.(*net.TCPAddr); return ok }
+
 // tap runs for each new stream before its handler goroutine starts (under
 // the transport's lock: it must not block).
 func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
-	conn := ""
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		conn = p.Addr.String()
-	}
+	conn := connKey(ctx)
 	l.mu.Lock()
 	if l.open >= l.max && l.byConn[conn] >= l.reserve {
 		l.mu.Unlock()

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strings"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -16,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/wardenauthz/warden/authz"
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/config"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
@@ -70,6 +70,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		// would grow its stack through the pipeline on every Check (about a
 		// tenth of the CPU under load); past the workers, grpc-go spawns.
 		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
+		authz.GRPCCodec(),
 	}, grpcLimits(s.Config.Server.GRPC, s.Config.Server.MaxRecvBytes, s.refused.WithLabelValues("grpc").Inc)...)
 	if t := s.Config.Server.TLS; t.CertFile != "" {
 		tc, err := s.listenerTLS(t, "server.tls", false)
@@ -79,7 +80,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	g := grpc.NewServer(opts...)
-	authv3.RegisterAuthorizationServer(g, s.Authorizer)
+	s.Authorizer.RegisterGRPC(g)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	h.SetServingStatus("envoy.service.auth.v3.Authorization", healthpb.HealthCheckResponse_SERVING)

@@ -1,0 +1,566 @@
+package authz
+
+import (
+	"errors"
+	"unicode/utf8"
+	"unsafe"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardenauthz/warden/policy"
+)
+
+// checkInput is what parseRequest reads of a CheckRequest. It is filled
+// either from a decoded message (inputOf) or straight from the wire
+// (decodeCheckRequest): the gRPC path skips the generic protobuf decoder,
+// whose header map costs about eight allocations per header field.
+type checkInput struct {
+	// source.address.socket_address, when that is the address's case.
+	srcSocket   bool
+	srcAddr     string
+	srcPort     uint32
+	principal   string // source.principal
+	certificate string // source.certificate
+	destService string // destination.service
+	extensions  map[string]string
+
+	hasTime   bool // request.time is present
+	timeSec   int64
+	timeNanos int32
+
+	hasHTTP                              bool // request.http is present
+	method, path, host, scheme, protocol string
+	bodyBytes, rawBodyBytes              int
+	// headers are the headers map's entries (distinct keys, any order);
+	// headerMap is header_map.headers in order, each with its raw_value
+	// when that is not empty, else its value. headerCount and headerBytes
+	// measure the form in use (header_map when it has entries); inputOf
+	// leaves both lists out of a request over the header limits.
+	headers, headerMap       []policy.Header
+	headerCount, headerBytes int
+}
+
+// inputOf reads a decoded CheckRequest. It measures the header fields
+// first and copies none of a request over l's header limits, which
+// Limits.screen then refuses unread.
+func inputOf(req *authv3.CheckRequest, l Limits) *checkInput {
+	attrs := req.GetAttributes()
+	ci := &checkInput{
+		principal:   attrs.GetSource().GetPrincipal(),
+		certificate: attrs.GetSource().GetCertificate(),
+		destService: attrs.GetDestination().GetService(),
+		extensions:  attrs.GetContextExtensions(),
+	}
+	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
+		ci.srcSocket, ci.srcAddr, ci.srcPort = true, sa.GetAddress(), sa.GetPortValue()
+	}
+	if t := attrs.GetRequest().GetTime(); t != nil {
+		ci.hasTime, ci.timeSec, ci.timeNanos = true, t.GetSeconds(), t.GetNanos()
+	}
+	h := attrs.GetRequest().GetHttp()
+	if h == nil {
+		return ci
+	}
+	ci.hasHTTP = true
+	ci.method, ci.path, ci.host, ci.scheme, ci.protocol = h.GetMethod(), h.GetPath(), h.GetHost(), h.GetScheme(), h.GetProtocol()
+	ci.bodyBytes, ci.rawBodyBytes = len(h.GetBody()), len(h.GetRawBody())
+	if list := h.GetHeaderMap().GetHeaders(); len(list) > 0 {
+		ci.headerCount = len(list)
+		for _, hv := range list {
+			ci.headerBytes += len(hv.GetKey()) + rawLen(hv)
+		}
+	} else {
+		ci.headerCount = len(h.GetHeaders())
+		for k, v := range h.GetHeaders() {
+			ci.headerBytes += len(k) + len(v)
+		}
+	}
+	if l.headersOver(ci.headerCount, ci.headerBytes) {
+		return ci
+	}
+	if len(h.GetHeaders()) > 0 {
+		ci.headers = make([]policy.Header, 0, len(h.GetHeaders()))
+		for k, v := range h.GetHeaders() {
+			ci.headers = append(ci.headers, policy.Header{Name: k, Value: v})
+		}
+	}
+	if list := h.GetHeaderMap().GetHeaders(); len(list) > 0 {
+		ci.headerMap = make([]policy.Header, len(list))
+		for i, hv := range list {
+			ci.headerMap[i] = policy.Header{Name: hv.GetKey(), Value: rawValue(hv)}
+		}
+	}
+	return ci
+}
+
+// rawLen is len(rawValue(hv)) without copying raw_value into a string.
+func rawLen(hv *corev3.HeaderValue) int {
+	if v := hv.GetRawValue(); len(v) > 0 {
+		return len(v)
+	}
+	return len(hv.GetValue())
+}
+
+// validTime is timestamppb's IsValid: 0001-01-01 to 9999-12-31, UTC.
+func validTime(sec int64, nanos int32) bool {
+	const minSec, maxSec = -62135596800, 253402300800
+	return sec >= minSec && sec < maxSec && nanos >= 0 && nanos < 1e9
+}
+
+// errWire is the answer to a CheckRequest that protobuf would refuse to
+// decode (proto.Unmarshal's errors carry no more than this either).
+var errWire = errors.New("proto: cannot parse invalid wire-format data")
+
+// errWireUTF8 is a string field that is not UTF-8, which proto3 refuses.
+var errWireUTF8 = errors.New("proto: string field contains invalid UTF-8")
+
+// decodeCheckRequest decodes a CheckRequest's wire form as proto.Unmarshal
+// followed by inputOf does (FuzzCheckRequestWire holds it to that): the
+// same fields, the same last-one-wins and merge rules, the same refusals
+// (malformed wire data, invalid field numbers, strings that are not
+// UTF-8, in every field of the message, read or not). Unknown fields and
+// fields of an unexpected wire type are skipped, as protobuf does.
+//
+// The strings it returns are copied into one allocation owned by the
+// result (b may be reused once it returns); heldBytes is that
+// allocation's size, which a record referencing any of them keeps alive.
+func decodeCheckRequest(b []byte) (*checkInput, int, error) {
+	ci := new(checkInput)
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		if num == 1 && typ == protowire.BytesType {
+			return ci.attributes(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if ci.headers != nil {
+		ci.headers = distinctLast(ci.headers)
+	}
+	list := ci.headerMap
+	if len(list) == 0 {
+		list = ci.headers
+	}
+	ci.headerCount = len(list)
+	for _, h := range list {
+		ci.headerBytes += len(h.Name) + len(h.Value)
+	}
+	return ci, ci.own(), nil
+}
+
+// eachField calls f with every field of the message b: its number, wire
+// type, its contents when it is length-delimited (else nil) and its
+// encoded value. It refuses what protobuf refuses of any message: a
+// malformed tag or value, a field number out of range, an unmatched end
+// of group.
+func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v, raw []byte) error) error {
+	for len(b) > 0 {
+		tag, n := protowire.ConsumeVarint(b)
+		if n < 0 || tag>>3 < uint64(protowire.MinValidNumber) || tag>>3 > uint64(protowire.MaxValidNumber) {
+			return errWire
+		}
+		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
+		b = b[n:]
+		var v []byte
+		if typ == protowire.BytesType {
+			v, n = protowire.ConsumeBytes(b)
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return errWire
+		}
+		raw := b[:n]
+		b = b[n:]
+		if err := f(num, typ, v, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// str is a proto3 string field's value (aliasing v until own copies it).
+func str(v []byte) (string, error) {
+	if !utf8.Valid(v) {
+		return "", errWireUTF8
+	}
+	return unsafe.String(unsafe.SliceData(v), len(v)), nil
+}
+
+// strField sets *p to a string field's value when the field has the
+// string wire type; any other type is an unknown field, skipped.
+func strField(p *string, typ protowire.Type, v []byte) error {
+	if typ != protowire.BytesType {
+		return nil
+	}
+	s, err := str(v)
+	if err == nil {
+		*p = s
+	}
+	return err
+}
+
+// checkStr refuses a string field that is not UTF-8 (a field read by no
+// one, which protobuf would still refuse).
+func checkStr(typ protowire.Type, v []byte) error {
+	var s string
+	return strField(&s, typ, v)
+}
+
+// varintField reads a varint field; ok is false for any other wire type
+// (an unknown field). The value was checked by eachField.
+func varintField(typ protowire.Type, b []byte) (uint64, bool) {
+	if typ != protowire.VarintType {
+		return 0, false
+	}
+	v, _ := protowire.ConsumeVarint(b)
+	return v, true
+}
+
+// AttributeContext.
+func (ci *checkInput) attributes(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, raw []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case 1: // source
+			return ci.peer(v, true)
+		case 2: // destination
+			return ci.peer(v, false)
+		case 4: // request
+			return ci.request(v)
+		case 10: // context_extensions
+			k, val, err := mapEntry(v)
+			if err != nil {
+				return err
+			}
+			if ci.extensions == nil {
+				ci.extensions = map[string]string{}
+			}
+			ci.extensions[k] = val
+		case 11, 13: // metadata_context, route_metadata_context
+			return checkMessage(v, new(corev3.Metadata), 2)
+		case 12: // tls_session {string sni = 1}
+			return eachField(v, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+				if num == 1 {
+					return checkStr(typ, v)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+}
+
+// checkMessage refuses what proto.Unmarshal would refuse of a field Warden
+// does not read (the metadata: structs, lists, Any), at the depth the
+// field has in a CheckRequest. Envoy's are empty unless configured.
+func checkMessage(v []byte, m proto.Message, depth int) error {
+	if len(v) == 0 {
+		return nil
+	}
+	return proto.UnmarshalOptions{RecursionLimit: protowire.DefaultRecursionLimit - depth}.Unmarshal(v, m)
+}
+
+// AttributeContext.Peer: source (read) or destination (its service).
+func (ci *checkInput) peer(b []byte, source bool) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		switch num {
+		case 1: // address
+			if typ != protowire.BytesType {
+				return nil
+			}
+			return ci.address(v, source)
+		case 2: // service
+			if source {
+				return checkStr(typ, v)
+			}
+			return strField(&ci.destService, typ, v)
+		case 3: // labels
+			if typ != protowire.BytesType {
+				return nil
+			}
+			_, _, err := mapEntry(v)
+			return err
+		case 4: // principal
+			if source {
+				return strField(&ci.principal, typ, v)
+			}
+			return checkStr(typ, v)
+		case 5: // certificate
+			if source {
+				return strField(&ci.certificate, typ, v)
+			}
+			return checkStr(typ, v)
+		}
+		return nil
+	})
+}
+
+// config.core.v3.Address: a oneof of socket_address (1), pipe (2) and
+// envoy_internal_address (3). A later case replaces an earlier one; the
+// same case again merges into it.
+func (ci *checkInput) address(b []byte, source bool) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case 1:
+			if source {
+				ci.srcSocket = true // merged into what an earlier one set
+			}
+			return ci.socketAddress(v, source)
+		case 2:
+			if source {
+				ci.srcSocket, ci.srcAddr, ci.srcPort = false, "", 0
+			}
+			return checkMessage(v, new(corev3.Pipe), 4)
+		case 3:
+			if source {
+				ci.srcSocket, ci.srcAddr, ci.srcPort = false, "", 0
+			}
+			return checkMessage(v, new(corev3.EnvoyInternalAddress), 4)
+		}
+		return nil
+	})
+}
+
+// config.core.v3.SocketAddress: address (2), and port_value (3) in a oneof
+// with named_port (4).
+func (ci *checkInput) socketAddress(b []byte, source bool) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, raw []byte) error {
+		switch num {
+		case 2:
+			if source {
+				return strField(&ci.srcAddr, typ, v)
+			}
+			return checkStr(typ, v)
+		case 3:
+			if p, ok := varintField(typ, raw); ok && source {
+				ci.srcPort = uint32(p)
+			}
+		case 4:
+			if typ == protowire.BytesType && source {
+				ci.srcPort = 0
+			}
+			return checkStr(typ, v)
+		case 5, 7: // resolver_name, network_namespace_filepath
+			return checkStr(typ, v)
+		}
+		return nil
+	})
+}
+
+// AttributeContext.Request: time (1) and http (2).
+func (ci *checkInput) request(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case 1:
+			ci.hasTime = true
+			return eachField(v, func(num protowire.Number, typ protowire.Type, _, raw []byte) error {
+				x, ok := varintField(typ, raw)
+				switch {
+				case !ok:
+				case num == 1:
+					ci.timeSec = int64(x)
+				case num == 2:
+					ci.timeNanos = int32(x)
+				}
+				return nil
+			})
+		case 2:
+			ci.hasHTTP = true
+			return ci.http(v)
+		}
+		return nil
+	})
+}
+
+// AttributeContext.HttpRequest.
+func (ci *checkInput) http(b []byte) error {
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		switch num {
+		case 1, 7, 8: // id, query, fragment
+			return checkStr(typ, v)
+		case 2:
+			return strField(&ci.method, typ, v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			k, val, err := mapEntry(v)
+			if err == nil {
+				if ci.headers == nil {
+					ci.headers = make([]policy.Header, 0, 32)
+				}
+				ci.headers = append(ci.headers, policy.Header{Name: k, Value: val})
+			}
+			return err
+		case 4:
+			return strField(&ci.path, typ, v)
+		case 5:
+			return strField(&ci.host, typ, v)
+		case 6:
+			return strField(&ci.scheme, typ, v)
+		case 10:
+			return strField(&ci.protocol, typ, v)
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if !utf8.Valid(v) {
+				return errWireUTF8
+			}
+			ci.bodyBytes = len(v)
+		case 12:
+			if typ == protowire.BytesType {
+				ci.rawBodyBytes = len(v)
+			}
+		case 13: // header_map {repeated HeaderValue headers = 1}
+			if typ != protowire.BytesType {
+				return nil
+			}
+			return eachField(v, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+				if num != 1 || typ != protowire.BytesType {
+					return nil
+				}
+				h, err := headerValue(v)
+				if err == nil {
+					if ci.headerMap == nil {
+						ci.headerMap = make([]policy.Header, 0, 32)
+					}
+					ci.headerMap = append(ci.headerMap, h)
+				}
+				return err
+			})
+		}
+		return nil
+	})
+}
+
+// config.core.v3.HeaderValue: key (1), value (2), raw_value (3); its
+// value is raw_value when that is not empty (rawValue).
+func headerValue(b []byte) (policy.Header, error) {
+	var h policy.Header
+	var raw []byte
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		switch num {
+		case 1:
+			return strField(&h.Name, typ, v)
+		case 2:
+			return strField(&h.Value, typ, v)
+		case 3:
+			if typ == protowire.BytesType {
+				raw = v
+			}
+		}
+		return nil
+	})
+	if len(raw) > 0 {
+		h.Value = unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
+	return h, err
+}
+
+// mapEntry reads a map<string, string> entry: key (1) and value (2), each
+// "" when absent, the last one winning.
+func mapEntry(b []byte) (k, v string, err error) {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, f, _ []byte) error {
+		switch num {
+		case 1:
+			return strField(&k, typ, f)
+		case 2:
+			return strField(&v, typ, f)
+		}
+		return nil
+	})
+	return k, v, err
+}
+
+// distinctLast keeps the last entry of each name, as decoding into a map
+// does (Envoy never repeats one; a hand-made message may), in place.
+func distinctLast(hs []policy.Header) []policy.Header {
+	out := hs[:0]
+	if len(hs) <= 64 {
+		// Quadratic but without allocating: an entry stays when no later
+		// one has its name (out only ever overwrites entries already seen).
+	next:
+		for i, h := range hs {
+			for _, l := range hs[i+1:] {
+				if l.Name == h.Name {
+					continue next
+				}
+			}
+			out = append(out, h)
+		}
+		return out
+	}
+	last := make(map[string]int, len(hs))
+	for i, h := range hs {
+		last[h.Name] = i
+	}
+	for i, h := range hs {
+		if last[h.Name] == i {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// own copies every string ci holds into one allocation, so that none
+// aliases the buffer it was decoded from, and returns its size.
+func (ci *checkInput) own() int {
+	n := len(ci.srcAddr) + len(ci.principal) + len(ci.certificate) + len(ci.destService) +
+		len(ci.method) + len(ci.path) + len(ci.host) + len(ci.scheme) + len(ci.protocol)
+	for k, v := range ci.extensions {
+		n += len(k) + len(v)
+	}
+	for _, hs := range [2][]policy.Header{ci.headers, ci.headerMap} {
+		for _, h := range hs {
+			n += len(h.Name) + len(h.Value)
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	a := arena{buf: make([]byte, 0, n)}
+	for _, p := range [...]*string{&ci.srcAddr, &ci.principal, &ci.certificate, &ci.destService,
+		&ci.method, &ci.path, &ci.host, &ci.scheme, &ci.protocol} {
+		*p = a.copy(*p)
+	}
+	if ci.extensions != nil {
+		m := make(map[string]string, len(ci.extensions))
+		for k, v := range ci.extensions {
+			m[a.copy(k)] = a.copy(v)
+		}
+		ci.extensions = m
+	}
+	for _, hs := range [2][]policy.Header{ci.headers, ci.headerMap} {
+		for i := range hs {
+			hs[i].Name, hs[i].Value = a.copy(hs[i].Name), a.copy(hs[i].Value)
+		}
+	}
+	return n
+}
+
+// arena hands out strings copied into one buffer that never grows (its
+// capacity is their total), so earlier strings stay valid.
+type arena struct{ buf []byte }
+
+func (a *arena) copy(s string) string {
+	if s == "" {
+		return ""
+	}
+	i := len(a.buf)
+	a.buf = append(a.buf, s...)
+	return unsafe.String(&a.buf[i], len(s))
+}
