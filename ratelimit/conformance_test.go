@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,5 +315,60 @@ func TestRedisCallsLeftBehindAreBounded(t *testing.T) {
 	t.Logf("%d concurrent Takes, %d in flight at most: %d refused as busy", n, inflight, busy)
 	if busy < (n-inflight)/2 {
 		t.Errorf("%d of %d Takes refused as busy, want most", busy, n-inflight)
+	}
+}
+
+// TestRedisConcurrentTakesCountOnce: concurrent Takes share pipelines
+// (redis_batch.go), and every one is counted exactly once: of 400 Takes
+// on one bucket that allows 100, exactly 100 are allowed.
+func TestRedisConcurrentTakesCountOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	r := startRedis(t, []string{srv.Addr}, ratelimit.RedisOptions{Timeout: 5 * time.Second, MaxStaleness: time.Minute})
+	b := []ratelimit.Bucket{{Key: "shared", Interval: time.Hour, Tolerance: 100 * time.Hour}}
+	const workers, each = 40, 10
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				outs, err := r.Take(context.Background(), time.Now(), b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if outs[0].Allowed {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 100 {
+		t.Errorf("%d of %d Takes allowed, want exactly 100", n, workers*each)
+	}
+}
+
+// TestRedisTakeAfterScriptFlush: when Redis has lost the GCRA script (a
+// restart, a failover, SCRIPT FLUSH), the Take loads it and sends again
+// only what failed: the bucket is counted once.
+func TestRedisTakeAfterScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	r := startRedis(t, []string{srv.Addr}, ratelimit.RedisOptions{Timeout: 5 * time.Second, MaxStaleness: time.Minute})
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	b := []ratelimit.Bucket{{Key: "a", Interval: time.Hour, Tolerance: 9 * time.Hour}, {Key: "b", Interval: time.Hour, Tolerance: 9 * time.Hour}}
+	for i := range 3 {
+		if err := admin.ScriptFlush(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		outs, err := r.Take(context.Background(), time.Now(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, o := range outs {
+			if want := 8 - i; !o.Allowed || o.Remaining != want {
+				t.Errorf("take %d, bucket %d: allowed %v, %d remaining, want %d (each take counted once)", i, j, o.Allowed, o.Remaining, want)
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,11 +63,15 @@ type RedisOptions struct {
 // Buckets of different rules sit in different slots, so unlike Memory a
 // Check denied by one rule may still have consumed from another.
 type Redis struct {
-	c        redis.UniversalClient
-	o        RedisOptions
-	revs     revocationList // the mirror (revocation_redis.go)
-	synced   atomic.Int64   // unix ns of the last successful resync
-	inflight chan struct{}  // Take's outstanding calls (see call)
+	c         redis.UniversalClient
+	o         RedisOptions
+	revs      revocationList // the mirror (revocation_redis.go)
+	synced    atomic.Int64   // unix ns of the last successful resync
+	inflight  chan struct{}  // outstanding calls (Take, call)
+	queue     chan *take     // Takes waiting for a batch (redis_batch.go)
+	batchOnce sync.Once
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: the batchers stop
 
 	afterScan func() // tests: runs between resync's scan and its replace
 }
@@ -136,7 +141,8 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 	if o.MaxInflight == 0 {
 		o.MaxInflight = 1024
 	}
-	r := &Redis{c: c, o: o, inflight: make(chan struct{}, o.MaxInflight)}
+	r := &Redis{c: c, o: o, inflight: make(chan struct{}, o.MaxInflight),
+		queue: make(chan *take, o.MaxInflight), closed: make(chan struct{})}
 	r.revs.init()
 	return r
 }
@@ -146,50 +152,9 @@ func NewRedis(c redis.UniversalClient, o RedisOptions) *Redis {
 func (r *Redis) Client() redis.UniversalClient { return r.c }
 
 // Close closes the client.
-func (r *Redis) Close() error { return r.c.Close() }
-
-// Take implements Counter: one pipelined round trip for all buckets.
-func (r *Redis) Take(ctx context.Context, _ time.Time, buckets []Bucket) ([]Outcome, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
-	defer cancel()
-	run := func() ([]*redis.Cmd, error) {
-		pipe := r.c.Pipeline()
-		cmds := make([]*redis.Cmd, len(buckets))
-		for i, b := range buckets {
-			cmds[i] = gcraScript.EvalSha(ctx, pipe, []string{rlPrefix + b.Key + "}"},
-				b.Interval.Microseconds(), b.Tolerance.Microseconds())
-		}
-		_, err := pipe.Exec(ctx)
-		return cmds, err
-	}
-	var cmds []*redis.Cmd
-	err := r.call(ctx, func() (err error) {
-		cmds, err = run()
-		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			if err := gcraScript.Load(ctx, r.c).Err(); err != nil {
-				return err
-			}
-			cmds, err = run()
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	outs := make([]Outcome, len(buckets))
-	for i, cmd := range cmds {
-		v, err := cmd.Int64Slice()
-		if err != nil || len(v) != 3 {
-			return nil, fmt.Errorf("gcra: unexpected reply %v: %w", cmd.Val(), err)
-		}
-		b := buckets[i]
-		o := Outcome{Allowed: v[0] == 1, RetryAfter: time.Duration(v[1]) * time.Microsecond, Reset: time.Duration(v[2]) * time.Microsecond}
-		if o.Allowed {
-			o.Remaining = int((b.Tolerance - o.Reset) / b.Interval)
-		}
-		outs[i] = o
-	}
-	return outs, nil
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() { close(r.closed) })
+	return r.c.Close()
 }
 
 // ErrBusy means too many Redis calls are outstanding: Redis is slow or

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/internal/abusetest"
@@ -284,4 +287,29 @@ func dialH2(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 		t.Fatal(err)
 	}
 	return c, fr
+}
+
+// TestStreamSlotsComeBackWithTheAnswer: a stream's place under max_streams
+// is given back when its Check is answered, not some time later: a client
+// sending one Check at a time is never refused, however tight the limit
+// (the slot used to come back from a context callback on a goroutine of
+// its own, after the client's next Check had already been refused).
+func TestStreamSlotsComeBackWithTheAnswer(t *testing.T) {
+	e := start(t, func(c *config.Config) {
+		c.Server.GRPC.MaxConcurrentStreams = 1
+		c.Server.GRPC.MaxStreams = 1
+		c.Server.GRPC.ConnectionReserve = 1
+	})
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	refused := 0
+	for range 2000 {
+		if _, err := e.client.Check(context.Background(), req); status.Code(err) == codes.Unavailable {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d of 2000 sequential Checks refused as too many streams", refused)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -74,6 +75,7 @@ func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption
 			MaxConnectionIdle: g.MaxConnectionIdle, MaxConnectionAge: g.MaxConnectionAge, MaxConnectionAgeGrace: g.MaxConnectionAgeGrace,
 		}),
 		grpc.InTapHandle(streams.tap),
+		grpc.ChainUnaryInterceptor(streams.handled),
 	}
 }
 
@@ -131,18 +133,50 @@ func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, er
 	l.open++
 	l.byConn[conn]++
 	l.mu.Unlock()
-	// The stream's context ends with the stream (grpc-go cancels it), or
-	// at the deadline, which ends the stream; either way the slot is
-	// given back. The timer goes with the parent's cancellation.
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	// The slot is given back when the call's handler returns (its request
+	// was read whole: nothing of it is buffered any more), or when the
+	// stream's context ends first: with the stream (grpc-go cancels it,
+	// e.g. a client that never finishes its request) or at the deadline,
+	// which ends the stream. The timer goes with the parent's cancellation.
+	// (Only from the context, the slot came back late under load: the
+	// callback runs on a goroutine of its own, after the client may
+	// already have sent its next request.)
+	sl := &slot{l: l, conn: conn}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, slotKey{}, sl), l.timeout)
 	context.AfterFunc(ctx, func() {
 		cancel()
-		l.mu.Lock()
-		l.open--
-		if l.byConn[conn]--; l.byConn[conn] == 0 {
-			delete(l.byConn, conn)
-		}
-		l.mu.Unlock()
+		sl.release()
 	})
 	return ctx, nil
+}
+
+// slot is one stream's place in the count, given back once.
+type slot struct {
+	l    *streamLimit
+	conn any
+	done atomic.Bool
+}
+
+type slotKey struct{}
+
+func (s *slot) release() {
+	if !s.done.CompareAndSwap(false, true) {
+		return
+	}
+	l := s.l
+	l.mu.Lock()
+	l.open--
+	if l.byConn[s.conn]--; l.byConn[s.conn] == 0 {
+		delete(l.byConn, s.conn)
+	}
+	l.mu.Unlock()
+}
+
+// handled gives a unary call's slot back as its handler returns.
+func (l *streamLimit) handled(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		s.release()
+	}
+	return resp, err
 }
