@@ -205,11 +205,13 @@ func (s *Set) decide(r *Request, indexed bool) Result {
 func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	res := m.result()
 	var policies cedar.PolicyIterator = fullScan{s}
+	var cands []int32
 	if indexed {
 		bufp := candPool.Get().(*[]int32)
 		defer func() { *bufp = (*bufp)[:0]; candPool.Put(bufp) }()
 		*bufp = s.index.candidates((*bufp)[:0], m.actions, m.req.Principal.Type, m.principals)
-		policies = selection{set: s, order: *bufp}
+		cands = *bufp
+		policies = selection{set: s, order: cands}
 	}
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
@@ -219,7 +221,7 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	}
 	if res.Allow {
 		// @step_up_max_age holds whatever the forbid's condition says.
-		if su, ids := s.staleAuth(m); su != nil {
+		if su, ids := s.staleAuthAmong(m, cands, indexed); su != nil {
 			res.Allow, res.Reasons, res.StepUp = false, ids, su
 			return res
 		}
