@@ -2,8 +2,12 @@ package policy
 
 import (
 	"fmt"
+	"hash/maphash"
+	"iter"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go"
 )
@@ -71,30 +75,96 @@ type mapped struct {
 	// for Logged: the request entities' parents and attributes
 	principalParents, resourceParents []cedar.EntityUID
 	principalAttrs                    cedar.Record
+	// sc is the scratch m lives in (nil for a mapped made otherwise).
+	sc *scratch
+}
+
+// scratch is one decision's working memory: the mapped request, its
+// overlay and the buffers they fill, in one allocation that Decide takes
+// from scratchPool and gives back once the decision is made. Nothing of
+// it outlives the decision: the Result holds values (the context record,
+// the uids) and copies, never its buffers.
+type scratch struct {
+	m          mapped
+	o          overlay
+	ents       [3]cedar.Entity // principal, resource, synthesized action
+	params     [4]Param
+	alt        [4]Param
+	actions    [8]cedar.EntityUID
+	principals [8]cedar.EntityUID
+	parents    [4]cedar.EntityUID // the principal's groups
+	sel        pooledSelection
+	ctx        ctxScratch
+}
+
+var scratchPool = sync.Pool{New: func() any { return newScratch() }}
+
+func newScratch() *scratch {
+	sc := new(scratch)
+	sc.sel.all = sc.sel.each
+	return sc
+}
+
+// release empties sc for the pool, keeping its reusable parts (the
+// selection's iterator, the context's maps): it holds nothing of the
+// decision made.
+func (sc *scratch) release() {
+	sel, ctx := sc.sel, sc.ctx
+	sel.selection = selection{}
+	ctx.clear()
+	*sc = scratch{sel: sel, ctx: ctx}
+}
+
+// reset readies sc (new or released) for a decision of s.
+func (sc *scratch) reset(s *Set) *mapped {
+	sc.o = overlay{static: s.entities, ents: sc.ents[:0]}
+	sc.m = mapped{ents: &sc.o, actions: sc.actions[:0], principals: sc.principals[:0], sc: sc}
+	return &sc.m
+}
+
+// pooledSelection is a selection whose iterator function is made once per
+// scratch, not per decision.
+type pooledSelection struct {
+	selection
+	all iter.Seq2[cedar.PolicyID, *cedar.Policy]
+}
+
+func (p *pooledSelection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return p.all }
+
+func (p *pooledSelection) each(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+	p.selection.All()(yield)
 }
 
 func (s *Set) mapRequest(r *Request) *mapped {
-	m := &mapped{ents: &overlay{static: s.entities}}
+	return s.mapInto(r, newScratch())
+}
+
+// mapInto maps r into sc (see scratch).
+func (s *Set) mapInto(r *Request, sc *scratch) *mapped {
+	m := sc.reset(s)
 	path, rawQuery, _ := strings.Cut(r.Path, "?")
 	method := strings.ToUpper(r.Method)
 	host := hostOnly(r.Host)
 	extService := r.Extensions["service"]
-	var params []Param
+	params := sc.params[:0]
 	if r.Method != "CONNECT" || r.Path != "" { // the TCP filter sends no path
 		if m.pathErr = authoritySyntax(r.Host); m.pathErr == nil {
 			m.pathErr = querySyntax(rawQuery)
 		}
 		if m.pathErr == nil {
-			m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
+			m.route, params, m.pathErr = s.routeForBuf(method, host, extService, path, params, sc.alt[:0])
 		}
 	}
 	// Action.
 	am := actionMethod(method, m.route)
-	action := cedar.NewEntityUID(actionType, cedar.String(am))
+	var action cedar.EntityUID
 	if m.route != nil {
-		action = routeAction(am, m.route.Template)
-	} else if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
-		m.unrouted = s.hasRoutes(extService)
+		action = m.route.action(method)
+	} else {
+		action = cedar.NewEntityUID(actionType, cedar.String(am))
+		if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
+			m.unrouted = s.hasRoutes(extService)
+		}
 	}
 	s.addAction(m, action, am)
 	// Resource.
@@ -110,13 +180,19 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	if m.route != nil {
 		if uid, ok := m.route.resource(params); ok {
 			resource = uid
-			m.resourceParents = []cedar.EntityUID{svc}
-			m.ents.addMerged(s.entities, resource, m.resourceParents, cedar.Record{})
+			if s.entities.has(resource) {
+				m.resourceParents = []cedar.EntityUID{svc}
+				m.ents.addMerged(s.entities, resource, m.resourceParents, cedar.Record{})
+			} else { // its parents are the service alone, the same every time
+				var set cedar.EntityUIDSet
+				m.resourceParents, set = m.route.resourceParents(m.service, svc)
+				m.ents.add(cedar.Entity{UID: resource, Parents: set})
+			}
 		}
 	}
 	// Principal.
 	principal := cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID))
-	var parents []cedar.EntityUID
+	parents := sc.parents[:0]
 	for _, g := range r.Principal.Groups {
 		parents = append(parents, cedar.NewEntityUID("Group", cedar.String(g)))
 	}
@@ -131,12 +207,15 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	} else if len(r.Principal.Attributes) > 0 {
 		attrs = strRecord(r.Principal.Attributes)
 	}
+	if len(parents) == 0 {
+		parents = nil
+	}
 	s.addPrincipal(m, principal, parents, attrs)
 	m.req = cedar.Request{
 		Principal: principal,
 		Action:    action,
 		Resource:  resource,
-		Context:   buildContext(r, host, path, rawQuery, params, m.route, m.service, s.needs),
+		Context:   buildContext(r, host, path, rawQuery, params, m.route, m.service, s.needs, &sc.ctx),
 	}
 	return m
 }
@@ -165,21 +244,96 @@ func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
 }
 
 // addPrincipal puts the principal with its parents and attributes in m.
+// A principal without attributes is mapped once per set and kept in its
+// principal cache (pcache), by its uid and parents.
 func (s *Set) addPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
-	m.principals = append(m.principals, principal)
-	if len(parents) > 0 || attrs.Len() > 0 {
-		m.ents.addMerged(s.entities, principal, parents, attrs)
-	}
-	m.principals = s.entities.appendAncestors(m.principals, principal)
-	for _, p := range parents {
-		m.principals = append(m.principals, p)
-		m.principals = s.entities.appendAncestors(m.principals, p)
-	}
 	m.principalParents, m.principalAttrs = parents, attrs
+	c := s.pcache
+	if c == nil || attrs.Len() > 0 || len(parents) > maxCachedParents {
+		e := s.mapPrincipal(principal, parents, attrs, m.principals)
+		if e.merged {
+			m.ents.add(e.ent)
+		}
+		m.principals = e.principals
+		return
+	}
+	slot := &c.slots[c.hash(principal, parents)%principalCacheSlots]
+	e := slot.Load()
+	if e == nil || e.store != s.entities || e.uid != principal || !slices.Equal(e.parents, parents) {
+		e = s.mapPrincipal(principal, slices.Clip(slices.Clone(parents)), attrs, nil)
+		e.principals = slices.Clip(e.principals)
+		slot.Store(e)
+	}
+	if e.merged {
+		m.ents.add(e.ent)
+	}
+	m.principals = append(m.principals, e.principals...)
+}
+
+// mapPrincipal is the principal's entity merged with the set's, and the
+// principal and its ancestors appended to dst.
+func (s *Set) mapPrincipal(principal cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record, dst []cedar.EntityUID) *principalEntry {
+	e := &principalEntry{store: s.entities, uid: principal, parents: parents}
+	if len(parents) > 0 || attrs.Len() > 0 {
+		e.ent, e.merged = merged(s.entities, principal, parents, attrs), true
+	}
+	dst = append(dst, principal)
+	dst = s.entities.appendAncestors(dst, principal)
+	for _, p := range parents {
+		dst = append(dst, p)
+		dst = s.entities.appendAncestors(dst, p)
+	}
+	e.principals = dst
+	return e
+}
+
+// principalCache keeps mapped principals (mapPrincipal) of a set, direct
+// mapped by a hash of the uid and parents; an entry is immutable once
+// stored, and a lookup compares the whole key, so a collision costs only
+// a new mapping.
+type principalCache struct {
+	seed  maphash.Seed
+	slots [principalCacheSlots]atomic.Pointer[principalEntry]
+}
+
+// principalCacheSlots bounds the principals kept; maxCachedParents the
+// parents (groups) of one: a principal with more is mapped every time.
+const (
+	principalCacheSlots = 1024
+	maxCachedParents    = 64
+)
+
+type principalEntry struct {
+	store      *entityStore
+	uid        cedar.EntityUID
+	parents    []cedar.EntityUID // as the request gave them
+	ent        cedar.Entity      // merged with the set's (when merged)
+	merged     bool
+	principals []cedar.EntityUID // the principal and its ancestors
+}
+
+func newPrincipalCache() *principalCache { return &principalCache{seed: maphash.MakeSeed()} }
+
+func (c *principalCache) hash(uid cedar.EntityUID, parents []cedar.EntityUID) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	w := func(u cedar.EntityUID) {
+		h.WriteString(string(u.Type))
+		h.WriteByte(0)
+		h.WriteString(string(u.ID))
+		h.WriteByte(0)
+	}
+	w(uid)
+	for _, p := range parents {
+		w(p)
+	}
+	return h.Sum64()
 }
 
 func (s *Set) decide(r *Request, indexed bool) Result {
-	m := s.mapRequest(r)
+	sc := scratchPool.Get().(*scratch)
+	defer func() { sc.release(); scratchPool.Put(sc) }()
+	m := s.mapInto(r, sc)
 	if m.pathErr != nil {
 		res := m.result()
 		res.PathError = m.pathErr
@@ -211,7 +365,12 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 		defer func() { *bufp = (*bufp)[:0]; candPool.Put(bufp) }()
 		*bufp = s.index.candidates((*bufp)[:0], m.actions, m.req.Principal.Type, m.principals)
 		cands = *bufp
-		policies = selection{set: s, order: cands}
+		if m.sc != nil {
+			m.sc.sel.selection = selection{set: s, order: cands}
+			policies = &m.sc.sel
+		} else {
+			policies = selection{set: s, order: cands}
+		}
 	}
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
@@ -255,6 +414,10 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	case selection:
 		p.skip = skip
 		without = p
+	case *pooledSelection:
+		sel := p.selection
+		sel.skip = skip
+		without = sel
 	default:
 		without = selection{set: s, order: allOrder(s), skip: skip}
 	}
@@ -350,6 +513,12 @@ func (o *overlay) add(e cedar.Entity) { o.ents = append(o.ents, e) }
 // addMerged adds uid with extra parents and attributes, merged with the
 // static entity of the same uid, if any.
 func (o *overlay) addMerged(static *entityStore, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
+	o.add(merged(static, uid, parents, attrs))
+}
+
+// merged is uid with extra parents and attributes, merged with the static
+// entity of the same uid, if any.
+func merged(static *entityStore, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) cedar.Entity {
 	e := cedar.Entity{UID: uid, Attributes: attrs}
 	if se, ok := static.Get(uid); ok {
 		for p := range se.Parents.All() {
@@ -367,7 +536,7 @@ func (o *overlay) addMerged(static *entityStore, uid cedar.EntityUID, parents []
 		e.Tags = se.Tags
 	}
 	e.Parents = cedar.NewEntityUIDSet(parents...)
-	o.add(e)
+	return e
 }
 
 func (o *overlay) Get(uid cedar.EntityUID) (cedar.Entity, bool) {

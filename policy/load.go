@@ -62,6 +62,7 @@ type Set struct {
 	byID     map[cedar.PolicyID]*compiled
 	index    *index
 	entities *entityStore
+	pcache   *principalCache // mapped principals (nil: none kept)
 	routes   []*Route
 	// foldLits: some route literal has an upper-case or non-ASCII letter,
 	// so a path without one may still match it without case (routeFor).
@@ -203,6 +204,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	s.schema = rs
 	addActionEntities(sb, routes)
 	s.entities = sb.build()
+	s.pcache = newPrincipalCache()
 	s.names = map[cedar.EntityUID]string{}
 	for uid := range s.entities.all() {
 		if uid.Type == actionType {

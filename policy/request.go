@@ -111,14 +111,63 @@ func strRecord(m map[string]string) cedar.Record {
 	return cedar.NewRecord(rm)
 }
 
+// ctxScratch holds the maps buildContext fills: cedar.NewRecord copies
+// them, so a decision's scratch keeps them, cleared, for the next.
+type ctxScratch struct{ ctx, req, hdr, params cedar.RecordMap }
+
+// maxKeptKeys bounds the members of a map kept for reuse.
+const maxKeptKeys = 64
+
+// get is the map *p (made with room for hint members when none is kept).
+func (c *ctxScratch) get(p *cedar.RecordMap, hint int) cedar.RecordMap {
+	if *p == nil {
+		*p = make(cedar.RecordMap, hint)
+	}
+	return *p
+}
+
+// clear empties the maps, dropping any grown past maxKeptKeys.
+func (c *ctxScratch) clear() {
+	for _, p := range [...]*cedar.RecordMap{&c.ctx, &c.req, &c.hdr, &c.params} {
+		if len(*p) > maxKeptKeys {
+			*p = nil
+		} else {
+			clear(*p)
+		}
+	}
+}
+
+// credentialRecords are context.credential for the credential kinds
+// identity names (identity.CredentialKind), made once.
+var credentialRecords = func() map[string]cedar.Value {
+	out := map[string]cedar.Value{}
+	for _, k := range []string{"jwt", "dpop", "mtls_bound", "introspected", "api_key"} {
+		out[k] = cedar.NewRecord(cedar.RecordMap{"kind": str(k)})
+	}
+	return out
+}()
+
+func credentialRecord(kind string) cedar.Value {
+	if v, ok := credentialRecords[kind]; ok {
+		return v
+	}
+	return cedar.NewRecord(cedar.RecordMap{"kind": str(kind)})
+}
+
 // buildContext is the Cedar context of SPEC §5 (host is hostOnly(r.Host),
 // computed once by mapRequest); absent parts are omitted, and so are the
 // parts no policy of the set can observe (see ctxNeeds; nil builds
-// everything).
-func buildContext(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds) cedar.Record {
-	ctx := make(cedar.RecordMap, 8)
+// everything). Its maps are sc's (nil: made afresh); the parts that are
+// the same for every request of a token, credential kind or route are
+// made once (token.View.RecordValue, credentialRecord,
+// Route.contextRoute).
+func buildContext(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds, sc *ctxScratch) cedar.Record {
+	if sc == nil {
+		sc = &ctxScratch{}
+	}
+	ctx := sc.get(&sc.ctx, 8)
 	if n.wantRequest() {
-		req := make(cedar.RecordMap, 8)
+		req := sc.get(&sc.req, 8)
 		add := func(k, v string) {
 			if v != "" && n.wantReq(k) {
 				req[cedar.String(k)] = cedar.String(v)
@@ -145,7 +194,7 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 			req["query"] = cedar.NewRecord(qm)
 		}
 		if n.wantReq("headers") { // always present (ModelSchema), if empty
-			hm := make(cedar.RecordMap, len(r.Headers))
+			hm := sc.get(&sc.hdr, len(r.Headers))
 			for _, h := range r.Headers {
 				if secretHeader(h.Name) || strings.HasPrefix(h.Name, ":") {
 					continue
@@ -161,7 +210,7 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["request"] = cedar.NewRecord(req)
 	}
 	if len(params) > 0 && n.wantTop("path_params") {
-		pm := make(cedar.RecordMap, len(params))
+		pm := sc.get(&sc.params, len(params))
 		for _, p := range params {
 			pm[cedar.String(p.Name)] = cedar.String(p.Value)
 		}
@@ -178,10 +227,10 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["now"] = cedar.NewDatetime(r.Time)
 	}
 	if r.Token != nil && n.wantTop("token") {
-		ctx["token"] = r.Token.Record()
+		ctx["token"] = r.Token.RecordValue()
 	}
 	if r.Credential != "" && n.wantTop("credential") {
-		ctx["credential"] = cedar.NewRecord(cedar.RecordMap{"kind": str(r.Credential)})
+		ctx["credential"] = credentialRecord(r.Credential)
 	}
 	if w := r.Workload; w != nil && n.wantTop("workload") {
 		wm := cedar.RecordMap{"id": str(w.ID), "trust_domain": str(w.TrustDomain)}
@@ -195,15 +244,11 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["extensions"] = strRecord(r.Extensions)
 	}
 	if n.wantTop("route") {
-		rt := cedar.RecordMap{}
-		if service != "" {
-			rt["service"] = str(service)
-		}
-		if route != nil {
-			rt["template"] = str(route.Template)
-		}
-		if len(rt) > 0 {
-			ctx["route"] = cedar.NewRecord(rt)
+		switch {
+		case route != nil:
+			ctx["route"] = route.contextRoute(service)
+		case service != "":
+			ctx["route"] = cedar.NewRecord(cedar.RecordMap{"service": str(service)})
 		}
 	}
 	return cedar.NewRecord(ctx)
