@@ -22,7 +22,8 @@ type Result struct {
 	// Service and Template describe the matched route ("" when none).
 	Service  string
 	Template string
-	// Reasons are the determining policy ids; Errors the policies whose
+	// Reasons are the determining policy ids (read only: a list may be
+	// shared between results); Errors the policies whose
 	// evaluation errored ("id: message"). An erroring permit grants nothing;
 	// an erroring forbid denies (PolicyError) unless the set skips errors.
 	Reasons []string
@@ -132,7 +133,15 @@ type pooledSelection struct {
 func (p *pooledSelection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return p.all }
 
 func (p *pooledSelection) each(yield func(cedar.PolicyID, *cedar.Policy) bool) {
-	p.selection.All()(yield)
+	for _, i := range p.order {
+		c := p.set.policies[i]
+		if p.skip != nil && p.skip(c) {
+			continue
+		}
+		if !yield(c.id, c.policy) {
+			return
+		}
+	}
 }
 
 func (s *Set) mapRequest(r *Request) *mapped {
@@ -374,7 +383,7 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	}
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
-	res.Reasons, res.Errors = diagnostics(diag)
+	res.Reasons, res.Errors = s.diagnostics(diag)
 	if s.forbidErrored(&res, dec, diag) {
 		return res
 	}
@@ -482,6 +491,18 @@ func diagnostics(diag cedar.Diagnostic) (reasons, errs []string) {
 		errs = append(errs, fmt.Sprintf("%s: %s", e.PolicyID, e.Message))
 	}
 	return reasons, errs
+}
+
+// diagnostics is diagnostics(diag), where one policy alone decides with
+// its own list (compiled.alone): no allocation.
+func (s *Set) diagnostics(diag cedar.Diagnostic) (reasons, errs []string) {
+	if len(diag.Reasons) == 1 {
+		if c := s.byID[diag.Reasons[0].PolicyID]; c != nil && len(c.alone) == 1 {
+			_, errs = diagnostics(cedar.Diagnostic{Errors: diag.Errors})
+			return c.alone[:1:1], errs
+		}
+	}
+	return diagnostics(diag)
 }
 
 func contains(ss []string, s string) bool {

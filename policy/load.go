@@ -132,6 +132,9 @@ type compiled struct {
 	stepACR   string // @step_up_acr
 	stepAge   int    // @step_up_max_age (seconds), -1 when absent
 	order     int32
+	// alone is Result.Reasons when this policy alone decides (shared by
+	// those results: length and capacity 1, never written into).
+	alone []string
 }
 
 func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
@@ -312,6 +315,7 @@ func (s *Set) addPolicies(file string, b []byte) fielderr.List {
 			continue
 		}
 		c.id = cedar.PolicyID(id)
+		c.alone = []string{string(id)}
 		if prev, dup := s.byID[c.id]; dup {
 			bad("duplicate @id(%q), first used at %s", id, prev.pos)
 			continue
