@@ -128,10 +128,13 @@ func genMapRequest(r *rand.Rand) *Request {
 		req.Credential = pick("jwt", "dpop", "mtls_bound", "introspected", "api_key", "other")
 	}
 	if r.IntN(2) == 0 {
-		req.SourceIP, req.SourcePort = netip.MustParseAddr(pick("127.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0")), uint32(r.IntN(65536))
+		req.SourceIP, req.SourcePort = netip.MustParseAddr(pick("127.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0", "10.0.0.1")), uint32(r.IntN(3))
 	}
-	if r.IntN(4) == 0 {
+	switch r.IntN(4) {
+	case 0:
 		req.Time = time.Time{}
+	case 1: // the same second, another millisecond
+		req.Time = req.Time.Add(time.Duration(r.IntN(3)) * time.Millisecond)
 	}
 	if req.Token != nil && r.IntN(2) == 0 {
 		req.Token = &token.View{Iss: "i", Sub: req.Principal.ID, Groups: []string{"g1"}, AuthTime: req.Time.Add(-time.Minute),
@@ -284,5 +287,27 @@ func TestDecideConcurrentScratch(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestSourceRecordCache: whatever the cache holds (more addresses and
+// ports than it has slots, so they collide), context.source is the record
+// of the request's own address and port.
+func TestSourceRecordCache(t *testing.T) {
+	check := func(ip netip.Addr, port uint32) {
+		t.Helper()
+		want := cedar.NewRecord(cedar.RecordMap{"ip": cedar.IPAddr(netip.PrefixFrom(ip, ip.BitLen())), "port": cedar.Long(port)})
+		if got := sourceRecord(ip, port); !want.Equal(got) {
+			t.Fatalf("%s port %d: got %v, want %v", ip, port, got, want)
+		}
+	}
+	for range 2 {
+		for port := range uint32(1000) { // one address, many ports
+			check(netip.MustParseAddr("10.0.0.1"), port)
+		}
+		for i := range 1000 { // one port, many addresses
+			check(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 443)
+			check(netip.AddrFrom16([16]byte{0xfd, 15: byte(i)}), 443)
+		}
 	}
 }

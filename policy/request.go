@@ -1,14 +1,16 @@
 package policy
 
 import (
-	"golang.org/x/net/idna"
-
+	"encoding/binary"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
+	"golang.org/x/net/idna"
 
 	"github.com/wardenauthz/warden/internal/token"
 )
@@ -113,7 +115,13 @@ func strRecord(m map[string]string) cedar.Record {
 
 // ctxScratch holds the maps buildContext fills: cedar.NewRecord copies
 // them, so a decision's scratch keeps them, cleared, for the next.
-type ctxScratch struct{ ctx, req, hdr, params cedar.RecordMap }
+type ctxScratch struct {
+	ctx, req, hdr, params cedar.RecordMap
+	// now is context.now of the last request, at nowMs: requests of the
+	// same millisecond share it.
+	nowMs int64
+	now   cedar.Value
+}
 
 // maxKeptKeys bounds the members of a map kept for reuse.
 const maxKeptKeys = 64
@@ -147,6 +155,51 @@ var credentialRecords = func() map[string]cedar.Value {
 	return out
 }()
 
+// methodValues are the standard methods as cedar.Values, made once.
+var methodValues = func() map[string]cedar.Value {
+	out := map[string]cedar.Value{}
+	for _, m := range append(slices.Clone(stdMethods), "CONNECT") {
+		out[m] = str(m)
+	}
+	return out
+}()
+
+func methodValue(m string) cedar.Value {
+	if v, ok := methodValues[m]; ok {
+		return v
+	}
+	return str(m)
+}
+
+// sourceCache keeps context.source records, direct mapped by address and
+// port: the requests of one client connection share one. A collision or
+// a new connection costs one record.
+var sourceCache [sourceCacheSlots]atomic.Pointer[sourceEntry]
+
+const sourceCacheSlots = 256
+
+type sourceEntry struct {
+	ip   netip.Addr
+	port uint32
+	rec  cedar.Value
+}
+
+// sourceRecord is context.source for ip (unmapped, without zone) and port.
+func sourceRecord(ip netip.Addr, port uint32) cedar.Value {
+	a := ip.As16()
+	h := (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(port)) * 0x9E3779B97F4A7C15
+	slot := &sourceCache[h>>56%sourceCacheSlots]
+	if e := slot.Load(); e != nil && e.ip == ip && e.port == port {
+		return e.rec
+	}
+	e := &sourceEntry{ip: ip, port: port, rec: cedar.NewRecord(cedar.RecordMap{
+		"ip":   cedar.IPAddr(netip.PrefixFrom(ip, ip.BitLen())),
+		"port": cedar.Long(port),
+	})}
+	slot.Store(e)
+	return e.rec
+}
+
 func credentialRecord(kind string) cedar.Value {
 	if v, ok := credentialRecords[kind]; ok {
 		return v
@@ -174,7 +227,7 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 			}
 		}
 		if n.wantReq("method") { // method and path are always present
-			req["method"] = str(r.Method)
+			req["method"] = methodValue(r.Method)
 		}
 		if n.wantReq("path") {
 			req["path"] = str(path)
@@ -217,14 +270,13 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["path_params"] = cedar.NewRecord(pm)
 	}
 	if r.SourceIP.IsValid() && n.wantTop("source") {
-		ip := r.SourceIP.Unmap().WithZone("")
-		ctx["source"] = cedar.NewRecord(cedar.RecordMap{
-			"ip":   cedar.IPAddr(netip.PrefixFrom(ip, ip.BitLen())),
-			"port": cedar.Long(r.SourcePort),
-		})
+		ctx["source"] = sourceRecord(r.SourceIP.Unmap().WithZone(""), r.SourcePort)
 	}
 	if !r.Time.IsZero() && n.wantTop("now") {
-		ctx["now"] = cedar.NewDatetime(r.Time)
+		if ms := r.Time.UnixMilli(); sc.now == nil || sc.nowMs != ms {
+			sc.now, sc.nowMs = cedar.NewDatetime(r.Time), ms
+		}
+		ctx["now"] = sc.now
 	}
 	if r.Token != nil && n.wantTop("token") {
 		ctx["token"] = r.Token.RecordValue()
