@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -205,21 +206,16 @@ func (s *Set) mapInto(r *Request, sc *scratch) *mapped {
 	for _, g := range r.Principal.Groups {
 		parents = append(parents, cedar.NewEntityUID("Group", cedar.String(g)))
 	}
-	var attrs cedar.Record
+	var src attrSource
 	if w := r.Workload; w != nil && r.Principal.Type == "Workload" {
-		am := cedar.RecordMap{"trust_domain": str(w.TrustDomain)}
-		if w.Namespace != "" {
-			am["namespace"] = str(w.Namespace)
-			am["service_account"] = str(w.ServiceAccount)
-		}
-		attrs = cedar.NewRecord(am)
+		src.w, src.isW = *w, true
 	} else if len(r.Principal.Attributes) > 0 {
-		attrs = strRecord(r.Principal.Attributes)
+		src.attrs = r.Principal.Attributes
 	}
 	if len(parents) == 0 {
 		parents = nil
 	}
-	s.addPrincipal(m, principal, parents, attrs)
+	s.addRequestPrincipal(m, principal, parents, src)
 	m.req = cedar.Request{
 		Principal: principal,
 		Action:    action,
@@ -253,30 +249,67 @@ func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
 }
 
 // addPrincipal puts the principal with its parents and attributes in m.
-// A principal without attributes is mapped once per set and kept in its
-// principal cache (pcache), by its uid and parents.
 func (s *Set) addPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
 	m.principalParents, m.principalAttrs = parents, attrs
-	c := s.pcache
-	if c == nil || attrs.Len() > 0 || len(parents) > maxCachedParents {
-		e := s.mapPrincipal(principal, parents, attrs, m.principals)
-		if e.merged {
-			m.ents.add(e.ent)
+	e := s.mapPrincipal(principal, parents, attrs, m.principals)
+	if e.merged {
+		m.ents.add(e.ent)
+	}
+	m.principals = e.principals
+}
+
+// attrSource is what a request's principal attributes are made from: its
+// workload (a Workload principal's) or its attribute map (an API key's).
+type attrSource struct {
+	w     Workload
+	isW   bool
+	attrs map[string]string
+}
+
+// record is the principal's attributes.
+func (a attrSource) record() cedar.Record {
+	switch {
+	case a.isW:
+		am := cedar.RecordMap{"trust_domain": str(a.w.TrustDomain)}
+		if a.w.Namespace != "" {
+			am["namespace"] = str(a.w.Namespace)
+			am["service_account"] = str(a.w.ServiceAccount)
 		}
-		m.principals = e.principals
+		return cedar.NewRecord(am)
+	case len(a.attrs) > 0:
+		return strRecord(a.attrs)
+	}
+	return cedar.Record{}
+}
+
+func (a attrSource) equal(b attrSource) bool {
+	return a.isW == b.isW && a.w == b.w && maps.Equal(a.attrs, b.attrs)
+}
+
+// addRequestPrincipal is addPrincipal for a request's principal, whose
+// attributes come from src. It is mapped once per set and kept in the
+// set's principal cache (pcache), by its uid, parents and src.
+func (s *Set) addRequestPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar.EntityUID, src attrSource) {
+	c := s.pcache
+	if c == nil || len(parents) > maxCachedParents || len(src.attrs) > maxCachedParents {
+		s.addPrincipal(m, principal, parents, src.record())
 		return
 	}
 	slot := &c.slots[c.hash(principal, parents)%principalCacheSlots]
 	e := slot.Load()
-	if e == nil || e.store != s.entities || e.uid != principal || !slices.Equal(e.parents, parents) {
+	if e == nil || e.store != s.entities || e.uid != principal || !slices.Equal(e.parents, parents) || !e.src.equal(src) {
+		attrs := src.record()
 		e = s.mapPrincipal(principal, slices.Clip(slices.Clone(parents)), attrs, nil)
 		e.principals = slices.Clip(e.principals)
+		e.src, e.attrs = src, attrs
+		e.src.attrs = maps.Clone(src.attrs)
 		slot.Store(e)
 	}
 	if e.merged {
 		m.ents.add(e.ent)
 	}
 	m.principals = append(m.principals, e.principals...)
+	m.principalParents, m.principalAttrs = parents, e.attrs
 }
 
 // mapPrincipal is the principal's entity merged with the set's, and the
@@ -297,7 +330,8 @@ func (s *Set) mapPrincipal(principal cedar.EntityUID, parents []cedar.EntityUID,
 }
 
 // principalCache keeps mapped principals (mapPrincipal) of a set, direct
-// mapped by a hash of the uid and parents; an entry is immutable once
+// mapped by a hash of the uid and parents (the attributes' source is
+// compared, not hashed); an entry is immutable once
 // stored, and a lookup compares the whole key, so a collision costs only
 // a new mapping.
 type principalCache struct {
@@ -306,7 +340,8 @@ type principalCache struct {
 }
 
 // principalCacheSlots bounds the principals kept; maxCachedParents the
-// parents (groups) of one: a principal with more is mapped every time.
+// parents (groups) and attributes of one: a principal with more is mapped
+// every time.
 const (
 	principalCacheSlots = 1024
 	maxCachedParents    = 64
@@ -319,6 +354,8 @@ type principalEntry struct {
 	ent        cedar.Entity      // merged with the set's (when merged)
 	merged     bool
 	principals []cedar.EntityUID // the principal and its ancestors
+	src        attrSource        // the attributes' source
+	attrs      cedar.Record      // the attributes (src.record())
 }
 
 func newPrincipalCache() *principalCache { return &principalCache{seed: maphash.MakeSeed()} }
