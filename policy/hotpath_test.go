@@ -311,3 +311,38 @@ func TestSourceRecordCache(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecideShapes: the request shapes a Check brings (a token's
+// user, an mTLS workload, an API key), each with its source address and
+// credential kind, against a set that reads them.
+func BenchmarkDecideShapes(b *testing.B) {
+	src := `@id("staff") permit(principal in Group::"g1", action in Action::"read", resource in Service::"svc") when { context.source.ip.isLoopback() };
+@id("wl") permit(principal is Workload, action, resource) when { principal.trust_domain == "td" && context.credential.kind == "mtls_bound" };
+@id("key") permit(principal is ApiKey, action, resource) when { principal.team == "x" && context.route.template == "/a/{id}" };
+@id("age") @step_up_max_age("300") forbid(principal, action in Action::"write", resource) when { context.token.acr == "mfa" };`
+	s, err := Load(Source{FS: mapFSOf("p.cedar", src), Dir: ".", Name: "bench"}, propRoutes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := Request{Method: "GET", Path: "/a/42", Host: "svc.example", Time: time.Unix(1_700_000_000, 0),
+		SourceIP: netip.MustParseAddr("127.0.0.1"), SourcePort: 40000}
+	user, wl, key := base, base, base
+	user.Principal = Principal{Type: "User", ID: "corp|u7", Groups: []string{"g1", "g2"}}
+	user.Token, user.Credential = &token.View{Iss: "https://idp", Sub: "u7", AuthTime: time.Unix(1_699_999_990, 0)}, "jwt"
+	wl.Principal, wl.Credential = Principal{Type: "Workload", ID: "spiffe://td/ns/a/sa/b"}, "mtls_bound"
+	wl.Workload = &Workload{ID: "spiffe://td/ns/a/sa/b", TrustDomain: "td", Namespace: "a", ServiceAccount: "b"}
+	key.Principal, key.Credential = Principal{Type: "ApiKey", ID: "k1", Attributes: map[string]string{"team": "x"}}, "api_key"
+	for _, tc := range []struct {
+		name string
+		req  *Request
+	}{{"user", &user}, {"workload", &wl}, {"apikey", &key}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !s.Decide(tc.req).Allow {
+					b.Fatal("denied")
+				}
+			}
+		})
+	}
+}
