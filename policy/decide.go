@@ -361,19 +361,13 @@ type principalEntry struct {
 func newPrincipalCache() *principalCache { return &principalCache{seed: maphash.MakeSeed()} }
 
 func (c *principalCache) hash(uid cedar.EntityUID, parents []cedar.EntityUID) uint64 {
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	w := func(u cedar.EntityUID) {
-		h.WriteString(string(u.Type))
-		h.WriteByte(0)
-		h.WriteString(string(u.ID))
-		h.WriteByte(0)
-	}
-	w(uid)
+	// Only the spread matters (a lookup compares the whole key): the
+	// parents' ids, not their types.
+	h := maphash.String(c.seed, string(uid.ID)) ^ maphash.String(c.seed, string(uid.Type))*0x9E3779B97F4A7C15
 	for _, p := range parents {
-		w(p)
+		h = (h ^ maphash.String(c.seed, string(p.ID))) * 0x100000001B3
 	}
-	return h.Sum64()
+	return h
 }
 
 func (s *Set) decide(r *Request, indexed bool) Result {
