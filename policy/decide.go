@@ -1,16 +1,20 @@
 package policy
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"iter"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // Result is the outcome of one authorization.
@@ -220,7 +224,7 @@ func (s *Set) mapInto(r *Request, sc *scratch) *mapped {
 		Principal: principal,
 		Action:    action,
 		Resource:  resource,
-		Context:   buildContext(r, host, path, rawQuery, params, m.route, m.service, s.needs, &sc.ctx),
+		Context:   s.context(r, host, path, rawQuery, params, m.route, m.service, &sc.ctx),
 	}
 	return m
 }
@@ -337,6 +341,74 @@ func (s *Set) mapPrincipal(principal cedar.EntityUID, parents []cedar.EntityUID,
 type principalCache struct {
 	seed  maphash.Seed
 	slots [principalCacheSlots]atomic.Pointer[principalEntry]
+	ctxs  [ctxCacheSlots]atomic.Pointer[ctxEntry]
+}
+
+// ctxCacheSlots bounds the contexts kept (see Set.context).
+const ctxCacheSlots = 256
+
+// ctxKey is everything a context made only of parts that are the same
+// for every request of a token, credential kind, source, millisecond and
+// route is made from (see Set.context).
+type ctxKey struct {
+	needs    *ctxNeeds
+	tok      *token.View // nil: none
+	cred     string
+	src      netip.Addr // invalid: none
+	port     uint32
+	now      int64
+	hasNow   bool
+	route    *Route
+	service  string
+	hasRoute bool
+}
+
+type ctxEntry struct {
+	key ctxKey
+	rec cedar.Record
+}
+
+// context is buildContext's record. A context that holds nothing but the
+// token, the credential kind, the source, the time and the route (no
+// request, path parameters, workload or extensions, because no policy
+// reads them or the request has none) is kept in the set's cache, direct
+// mapped by those parts, and the next request with the same ones (the
+// same token view, the same connection, the same millisecond) shares it.
+func (s *Set) context(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, sc *ctxScratch) cedar.Record {
+	c, n := s.pcache, s.needs
+	if c == nil || n.wantRequest() || len(params) > 0 && n.wantTop("path_params") ||
+		r.Workload != nil && n.wantTop("workload") || len(r.Extensions) > 0 && n.wantTop("extensions") {
+		return buildContext(r, host, path, rawQuery, params, route, service, n, sc)
+	}
+	k := ctxKey{needs: n}
+	h := uint64(0)
+	if r.Token != nil && n.wantTop("token") {
+		k.tok = r.Token
+		h ^= maphash.String(c.seed, r.Token.Sub) ^ maphash.String(c.seed, r.Token.Jti)*3
+	}
+	if r.Credential != "" && n.wantTop("credential") {
+		k.cred = r.Credential
+	}
+	if r.SourceIP.IsValid() && n.wantTop("source") {
+		k.src, k.port = r.SourceIP.Unmap().WithZone(""), r.SourcePort
+		a := k.src.As16()
+		h ^= (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(k.port)) * 0x9E3779B97F4A7C15
+	}
+	if !r.Time.IsZero() && n.wantTop("now") {
+		k.now, k.hasNow = r.Time.UnixMilli(), true
+		h ^= uint64(k.now) * 0xBF58476D1CE4E5B9
+	}
+	if n.wantTop("route") {
+		k.route, k.service, k.hasRoute = route, service, true
+		h ^= maphash.String(c.seed, service) * 5
+	}
+	slot := &c.ctxs[(h^h>>29)%ctxCacheSlots]
+	if e := slot.Load(); e != nil && e.key == k {
+		return e.rec
+	}
+	rec := buildContext(r, host, path, rawQuery, params, route, service, n, sc)
+	slot.Store(&ctxEntry{key: k, rec: rec})
+	return rec
 }
 
 // principalCacheSlots bounds the principals kept; maxCachedParents the

@@ -95,6 +95,14 @@ var mapRoutes = append(slices.Clone(propRoutes),
 	RouteConfig{Service: "svc", Method: "GET", Path: "/f/{rest...}"},
 )
 
+// sharedTokens are token views that requests share, as identity's cache
+// shares them between the Checks presenting one token.
+var sharedTokens = []*token.View{
+	{Iss: "i", Sub: "u1", Acr: "mfa", AuthTime: time.Unix(1_699_999_990, 0)},
+	{Iss: "i", Sub: "u1", Claims: map[string]any{"n": json.Number("3")}},
+	{Iss: "i", Sub: "u2", Jti: "j"},
+}
+
 // genMapRequest varies every input the mapping reads.
 func genMapRequest(r *rand.Rand) *Request {
 	req := genRequest(r)
@@ -136,9 +144,12 @@ func genMapRequest(r *rand.Rand) *Request {
 	case 1: // the same second, another millisecond
 		req.Time = req.Time.Add(time.Duration(r.IntN(3)) * time.Millisecond)
 	}
-	if req.Token != nil && r.IntN(2) == 0 {
+	switch {
+	case req.Token != nil && r.IntN(2) == 0:
 		req.Token = &token.View{Iss: "i", Sub: req.Principal.ID, Groups: []string{"g1"}, AuthTime: req.Time.Add(-time.Minute),
 			Claims: map[string]any{"n": json.Number("3")}}
+	case r.IntN(2) == 0: // a cached token: the same view in many requests
+		req.Token = sharedTokens[r.IntN(len(sharedTokens))]
 	}
 	return req
 }
@@ -344,5 +355,60 @@ func BenchmarkDecideShapes(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestContextCache: a context kept in the set's cache is served only to a
+// request with the same token view, credential kind, source, millisecond,
+// route and service, for the same needs: requests that differ in one of
+// them alone (more than the cache has slots, so they collide) each get
+// their own context.
+func TestContextCache(t *testing.T) {
+	src := `@id("a") permit(principal, action, resource) when { context has token && context.source.port > 0 && context.now.toDate() == context.now.toDate() && context.credential.kind == "jwt" && context.route.service == "svc" };`
+	s, err := Load(Source{FS: mapFSOf("p.cedar", src), Dir: ".", Name: "ctx"}, propRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.needs.wantRequest() {
+		t.Fatal("the set reads context.request: its contexts are never kept")
+	}
+	sc := newScratch()
+	check := func(set *Set, req *Request) {
+		t.Helper()
+		old, m := set.mapRequestOld(req), set.mapInto(req, sc)
+		if !old.req.Context.Equal(m.req.Context) {
+			t.Fatalf("request %+v: context %v, want %v", req, m.req.Context, old.req.Context)
+		}
+		sc.release()
+	}
+	base := Request{Principal: Principal{Type: "User", ID: "u"}, Method: "POST", Path: "/a", Host: "svc.example",
+		Token: sharedTokens[0], Credential: "jwt", SourceIP: netip.MustParseAddr("10.0.0.1"), SourcePort: 1, Time: time.Unix(1_700_000_000, 0)}
+	// A set that needs all but the credential: its contexts fall in the
+	// same slots (the credential is not hashed), and differ.
+	o := *s
+	o.needs = newCtxNeeds()
+	for k := range s.needs.top {
+		o.needs.top[k] = k != "credential"
+	}
+	others := []*Set{s, &o}
+	for range 2 {
+		for i := range 1000 {
+			req := base
+			req.Time = base.Time.Add(time.Duration(i) * time.Millisecond)
+			check(s, &req)
+			req = base
+			req.SourcePort = uint32(i)
+			check(s, &req)
+			req = base
+			req.Extensions = map[string]string{"service": fmt.Sprintf("svc%d", i)}
+			check(s, &req)
+			req = base
+			req.Credential = []string{"jwt", "dpop", "api_key"}[i%3]
+			check(s, &req)
+			req = base
+			req.Token = sharedTokens[i%2] // the same subject and no jti: the same slot
+			check(s, &req)
+			check(others[i%len(others)], &base)
+		}
 	}
 }
