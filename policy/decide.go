@@ -1,11 +1,20 @@
 package policy
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"iter"
+	"maps"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go"
+
+	"github.com/wardenauthz/warden/internal/token"
 )
 
 // Result is the outcome of one authorization.
@@ -18,7 +27,8 @@ type Result struct {
 	// Service and Template describe the matched route ("" when none).
 	Service  string
 	Template string
-	// Reasons are the determining policy ids; Errors the policies whose
+	// Reasons are the determining policy ids (read only: a list may be
+	// shared between results); Errors the policies whose
 	// evaluation errored ("id: message"). An erroring permit grants nothing;
 	// an erroring forbid denies (PolicyError) unless the set skips errors.
 	Reasons []string
@@ -71,30 +81,104 @@ type mapped struct {
 	// for Logged: the request entities' parents and attributes
 	principalParents, resourceParents []cedar.EntityUID
 	principalAttrs                    cedar.Record
+	// sc is the scratch m lives in (nil for a mapped made otherwise).
+	sc *scratch
+}
+
+// scratch is one decision's working memory: the mapped request, its
+// overlay and the buffers they fill, in one allocation that Decide takes
+// from scratchPool and gives back once the decision is made. Nothing of
+// it outlives the decision: the Result holds values (the context record,
+// the uids) and copies, never its buffers.
+type scratch struct {
+	m          mapped
+	o          overlay
+	ents       [3]cedar.Entity // principal, resource, synthesized action
+	params     [4]Param
+	alt        [4]Param
+	actions    [8]cedar.EntityUID
+	principals [8]cedar.EntityUID
+	parents    [4]cedar.EntityUID // the principal's groups
+	sel        pooledSelection
+	ctx        ctxScratch
+}
+
+var scratchPool = sync.Pool{New: func() any { return newScratch() }}
+
+func newScratch() *scratch {
+	sc := new(scratch)
+	sc.sel.all = sc.sel.each
+	return sc
+}
+
+// release empties sc for the pool, keeping its reusable parts (the
+// selection's iterator, the context's maps): it holds nothing of the
+// decision made.
+func (sc *scratch) release() {
+	sel, ctx := sc.sel, sc.ctx
+	sel.selection = selection{}
+	ctx.clear()
+	*sc = scratch{sel: sel, ctx: ctx}
+}
+
+// reset readies sc (new or released) for a decision of s.
+func (sc *scratch) reset(s *Set) *mapped {
+	sc.o = overlay{static: s.entities, ents: sc.ents[:0]}
+	sc.m = mapped{ents: &sc.o, actions: sc.actions[:0], principals: sc.principals[:0], sc: sc}
+	return &sc.m
+}
+
+// pooledSelection is a selection whose iterator function is made once per
+// scratch, not per decision.
+type pooledSelection struct {
+	selection
+	all iter.Seq2[cedar.PolicyID, *cedar.Policy]
+}
+
+func (p *pooledSelection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return p.all }
+
+func (p *pooledSelection) each(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+	for _, i := range p.order {
+		c := p.set.policies[i]
+		if p.skip != nil && p.skip(c) {
+			continue
+		}
+		if !yield(c.id, c.policy) {
+			return
+		}
+	}
 }
 
 func (s *Set) mapRequest(r *Request) *mapped {
-	m := &mapped{ents: &overlay{static: s.entities}}
+	return s.mapInto(r, newScratch())
+}
+
+// mapInto maps r into sc (see scratch).
+func (s *Set) mapInto(r *Request, sc *scratch) *mapped {
+	m := sc.reset(s)
 	path, rawQuery, _ := strings.Cut(r.Path, "?")
 	method := strings.ToUpper(r.Method)
 	host := hostOnly(r.Host)
 	extService := r.Extensions["service"]
-	var params []Param
+	params := sc.params[:0]
 	if r.Method != "CONNECT" || r.Path != "" { // the TCP filter sends no path
 		if m.pathErr = authoritySyntax(r.Host); m.pathErr == nil {
 			m.pathErr = querySyntax(rawQuery)
 		}
 		if m.pathErr == nil {
-			m.route, params, m.pathErr = s.routeFor(method, host, extService, path, params)
+			m.route, params, m.pathErr = s.routeForBuf(method, host, extService, path, params, sc.alt[:0])
 		}
 	}
 	// Action.
 	am := actionMethod(method, m.route)
-	action := cedar.NewEntityUID(actionType, cedar.String(am))
+	var action cedar.EntityUID
 	if m.route != nil {
-		action = routeAction(am, m.route.Template)
-	} else if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
-		m.unrouted = s.hasRoutes(extService)
+		action = m.route.action(method)
+	} else {
+		action = cedar.NewEntityUID(actionType, cedar.String(am))
+		if m.pathErr == nil && r.Path != "" && !s.allowUnrouted {
+			m.unrouted = s.hasRoutes(extService)
+		}
 	}
 	s.addAction(m, action, am)
 	// Resource.
@@ -110,33 +194,37 @@ func (s *Set) mapRequest(r *Request) *mapped {
 	if m.route != nil {
 		if uid, ok := m.route.resource(params); ok {
 			resource = uid
-			m.resourceParents = []cedar.EntityUID{svc}
-			m.ents.addMerged(s.entities, resource, m.resourceParents, cedar.Record{})
+			if s.entities.has(resource) {
+				m.resourceParents = []cedar.EntityUID{svc}
+				m.ents.addMerged(s.entities, resource, m.resourceParents, cedar.Record{})
+			} else { // its parents are the service alone, the same every time
+				var set cedar.EntityUIDSet
+				m.resourceParents, set = m.route.resourceParents(m.service, svc)
+				m.ents.add(cedar.Entity{UID: resource, Parents: set})
+			}
 		}
 	}
 	// Principal.
 	principal := cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID))
-	var parents []cedar.EntityUID
+	parents := sc.parents[:0]
 	for _, g := range r.Principal.Groups {
 		parents = append(parents, cedar.NewEntityUID("Group", cedar.String(g)))
 	}
-	var attrs cedar.Record
+	var src attrSource
 	if w := r.Workload; w != nil && r.Principal.Type == "Workload" {
-		am := cedar.RecordMap{"trust_domain": str(w.TrustDomain)}
-		if w.Namespace != "" {
-			am["namespace"] = str(w.Namespace)
-			am["service_account"] = str(w.ServiceAccount)
-		}
-		attrs = cedar.NewRecord(am)
+		src.w, src.isW = *w, true
 	} else if len(r.Principal.Attributes) > 0 {
-		attrs = strRecord(r.Principal.Attributes)
+		src.attrs = r.Principal.Attributes
 	}
-	s.addPrincipal(m, principal, parents, attrs)
+	if len(parents) == 0 {
+		parents = nil
+	}
+	s.addRequestPrincipal(m, principal, parents, src)
 	m.req = cedar.Request{
 		Principal: principal,
 		Action:    action,
 		Resource:  resource,
-		Context:   buildContext(r, host, path, rawQuery, params, m.route, m.service, s.needs),
+		Context:   s.context(r, host, path, rawQuery, params, m.route, m.service, &sc.ctx),
 	}
 	return m
 }
@@ -166,20 +254,198 @@ func (s *Set) addAction(m *mapped, action cedar.EntityUID, method string) {
 
 // addPrincipal puts the principal with its parents and attributes in m.
 func (s *Set) addPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
-	m.principals = append(m.principals, principal)
-	if len(parents) > 0 || attrs.Len() > 0 {
-		m.ents.addMerged(s.entities, principal, parents, attrs)
-	}
-	m.principals = s.entities.appendAncestors(m.principals, principal)
-	for _, p := range parents {
-		m.principals = append(m.principals, p)
-		m.principals = s.entities.appendAncestors(m.principals, p)
-	}
 	m.principalParents, m.principalAttrs = parents, attrs
+	e := s.mapPrincipal(principal, parents, attrs, m.principals)
+	if e.merged {
+		m.ents.add(e.ent)
+	}
+	m.principals = e.principals
+}
+
+// attrSource is what a request's principal attributes are made from: its
+// workload (a Workload principal's) or its attribute map (an API key's).
+type attrSource struct {
+	w     Workload
+	isW   bool
+	attrs map[string]string
+}
+
+// record is the principal's attributes.
+func (a attrSource) record() cedar.Record {
+	switch {
+	case a.isW:
+		am := cedar.RecordMap{"trust_domain": str(a.w.TrustDomain)}
+		if a.w.Namespace != "" {
+			am["namespace"] = str(a.w.Namespace)
+			am["service_account"] = str(a.w.ServiceAccount)
+		}
+		return cedar.NewRecord(am)
+	case len(a.attrs) > 0:
+		return strRecord(a.attrs)
+	}
+	return cedar.Record{}
+}
+
+func (a attrSource) equal(b attrSource) bool {
+	return a.isW == b.isW && a.w == b.w && maps.Equal(a.attrs, b.attrs)
+}
+
+// addRequestPrincipal is addPrincipal for a request's principal, whose
+// attributes come from src. It is mapped once per set and kept in the
+// set's principal cache (pcache), by its uid, parents and src.
+func (s *Set) addRequestPrincipal(m *mapped, principal cedar.EntityUID, parents []cedar.EntityUID, src attrSource) {
+	c := s.pcache
+	if c == nil || len(parents) > maxCachedParents || len(src.attrs) > maxCachedParents {
+		s.addPrincipal(m, principal, parents, src.record())
+		return
+	}
+	slot := &c.slots[c.hash(principal, parents)%principalCacheSlots]
+	e := slot.Load()
+	if e == nil || e.store != s.entities || e.uid != principal || !slices.Equal(e.parents, parents) || !e.src.equal(src) {
+		attrs := src.record()
+		e = s.mapPrincipal(principal, slices.Clip(slices.Clone(parents)), attrs, nil)
+		e.principals = slices.Clip(e.principals)
+		e.src, e.attrs = src, attrs
+		e.src.attrs = maps.Clone(src.attrs)
+		slot.Store(e)
+	}
+	if e.merged {
+		m.ents.add(e.ent)
+	}
+	m.principals = append(m.principals, e.principals...)
+	m.principalParents, m.principalAttrs = parents, e.attrs
+}
+
+// mapPrincipal is the principal's entity merged with the set's, and the
+// principal and its ancestors appended to dst.
+func (s *Set) mapPrincipal(principal cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record, dst []cedar.EntityUID) *principalEntry {
+	e := &principalEntry{store: s.entities, uid: principal, parents: parents}
+	if len(parents) > 0 || attrs.Len() > 0 {
+		e.ent, e.merged = merged(s.entities, principal, parents, attrs), true
+	}
+	dst = append(dst, principal)
+	dst = s.entities.appendAncestors(dst, principal)
+	for _, p := range parents {
+		dst = append(dst, p)
+		dst = s.entities.appendAncestors(dst, p)
+	}
+	e.principals = dst
+	return e
+}
+
+// principalCache keeps mapped principals (mapPrincipal) of a set, direct
+// mapped by a hash of the uid and parents (the attributes' source is
+// compared, not hashed); an entry is immutable once
+// stored, and a lookup compares the whole key, so a collision costs only
+// a new mapping.
+type principalCache struct {
+	seed  maphash.Seed
+	slots [principalCacheSlots]atomic.Pointer[principalEntry]
+	ctxs  [ctxCacheSlots]atomic.Pointer[ctxEntry]
+}
+
+// ctxCacheSlots bounds the contexts kept (see Set.context).
+const ctxCacheSlots = 256
+
+// ctxKey is everything a context made only of parts that are the same
+// for every request of a token, credential kind, source, millisecond and
+// route is made from (see Set.context).
+type ctxKey struct {
+	needs    *ctxNeeds
+	tok      *token.View // nil: none
+	cred     string
+	src      netip.Addr // invalid: none
+	port     uint32
+	now      int64
+	hasNow   bool
+	route    *Route
+	service  string
+	hasRoute bool
+}
+
+type ctxEntry struct {
+	key ctxKey
+	rec cedar.Record
+}
+
+// context is buildContext's record. A context that holds nothing but the
+// token, the credential kind, the source, the time and the route (no
+// request, path parameters, workload or extensions, because no policy
+// reads them or the request has none) is kept in the set's cache, direct
+// mapped by those parts, and the next request with the same ones (the
+// same token view, the same connection, the same millisecond) shares it.
+func (s *Set) context(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, sc *ctxScratch) cedar.Record {
+	c, n := s.pcache, s.needs
+	if c == nil || n.wantRequest() || len(params) > 0 && n.wantTop("path_params") ||
+		r.Workload != nil && n.wantTop("workload") || len(r.Extensions) > 0 && n.wantTop("extensions") {
+		return buildContext(r, host, path, rawQuery, params, route, service, n, sc)
+	}
+	k := ctxKey{needs: n}
+	h := uint64(0)
+	if r.Token != nil && n.wantTop("token") {
+		k.tok = r.Token
+		h ^= maphash.String(c.seed, r.Token.Sub) ^ maphash.String(c.seed, r.Token.Jti)*3
+	}
+	if r.Credential != "" && n.wantTop("credential") {
+		k.cred = r.Credential
+	}
+	if r.SourceIP.IsValid() && n.wantTop("source") {
+		k.src, k.port = r.SourceIP.Unmap().WithZone(""), r.SourcePort
+		a := k.src.As16()
+		h ^= (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(k.port)) * 0x9E3779B97F4A7C15
+	}
+	if !r.Time.IsZero() && n.wantTop("now") {
+		k.now, k.hasNow = r.Time.UnixMilli(), true
+		h ^= uint64(k.now) * 0xBF58476D1CE4E5B9
+	}
+	if n.wantTop("route") {
+		k.route, k.service, k.hasRoute = route, service, true
+		h ^= maphash.String(c.seed, service) * 5
+	}
+	slot := &c.ctxs[(h^h>>29)%ctxCacheSlots]
+	if e := slot.Load(); e != nil && e.key == k {
+		return e.rec
+	}
+	rec := buildContext(r, host, path, rawQuery, params, route, service, n, sc)
+	slot.Store(&ctxEntry{key: k, rec: rec})
+	return rec
+}
+
+// principalCacheSlots bounds the principals kept; maxCachedParents the
+// parents (groups) and attributes of one: a principal with more is mapped
+// every time.
+const (
+	principalCacheSlots = 1024
+	maxCachedParents    = 64
+)
+
+type principalEntry struct {
+	store      *entityStore
+	uid        cedar.EntityUID
+	parents    []cedar.EntityUID // as the request gave them
+	ent        cedar.Entity      // merged with the set's (when merged)
+	merged     bool
+	principals []cedar.EntityUID // the principal and its ancestors
+	src        attrSource        // the attributes' source
+	attrs      cedar.Record      // the attributes (src.record())
+}
+
+func newPrincipalCache() *principalCache { return &principalCache{seed: maphash.MakeSeed()} }
+
+func (c *principalCache) hash(uid cedar.EntityUID, parents []cedar.EntityUID) uint64 {
+	// Only the spread matters (a lookup compares the whole key): the
+	// parents' ids, not their types.
+	h := maphash.String(c.seed, string(uid.ID)) ^ maphash.String(c.seed, string(uid.Type))*0x9E3779B97F4A7C15
+	for _, p := range parents {
+		h = (h ^ maphash.String(c.seed, string(p.ID))) * 0x100000001B3
+	}
+	return h
 }
 
 func (s *Set) decide(r *Request, indexed bool) Result {
-	m := s.mapRequest(r)
+	sc := scratchPool.Get().(*scratch)
+	defer func() { sc.release(); scratchPool.Put(sc) }()
+	m := s.mapInto(r, sc)
 	if m.pathErr != nil {
 		res := m.result()
 		res.PathError = m.pathErr
@@ -205,21 +471,28 @@ func (s *Set) decide(r *Request, indexed bool) Result {
 func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	res := m.result()
 	var policies cedar.PolicyIterator = fullScan{s}
+	var cands []int32
 	if indexed {
 		bufp := candPool.Get().(*[]int32)
 		defer func() { *bufp = (*bufp)[:0]; candPool.Put(bufp) }()
 		*bufp = s.index.candidates((*bufp)[:0], m.actions, m.req.Principal.Type, m.principals)
-		policies = selection{set: s, order: *bufp}
+		cands = *bufp
+		if m.sc != nil {
+			m.sc.sel.selection = selection{set: s, order: cands}
+			policies = &m.sc.sel
+		} else {
+			policies = selection{set: s, order: cands}
+		}
 	}
 	dec, diag := cedar.Authorize(policies, m.ents, m.req)
 	res.Allow = dec == cedar.Allow
-	res.Reasons, res.Errors = diagnostics(diag)
+	res.Reasons, res.Errors = s.diagnostics(diag)
 	if s.forbidErrored(&res, dec, diag) {
 		return res
 	}
 	if res.Allow {
 		// @step_up_max_age holds whatever the forbid's condition says.
-		if su, ids := s.staleAuth(m); su != nil {
+		if su, ids := s.staleAuthAmong(m, cands, indexed); su != nil {
 			res.Allow, res.Reasons, res.StepUp = false, ids, su
 			return res
 		}
@@ -253,6 +526,10 @@ func (s *Set) evaluate(m *mapped, indexed bool) Result {
 	case selection:
 		p.skip = skip
 		without = p
+	case *pooledSelection:
+		sel := p.selection
+		sel.skip = skip
+		without = sel
 	default:
 		without = selection{set: s, order: allOrder(s), skip: skip}
 	}
@@ -319,6 +596,18 @@ func diagnostics(diag cedar.Diagnostic) (reasons, errs []string) {
 	return reasons, errs
 }
 
+// diagnostics is diagnostics(diag), where one policy alone decides with
+// its own list (compiled.alone): no allocation.
+func (s *Set) diagnostics(diag cedar.Diagnostic) (reasons, errs []string) {
+	if len(diag.Reasons) == 1 {
+		if c := s.byID[diag.Reasons[0].PolicyID]; c != nil && len(c.alone) == 1 {
+			_, errs = diagnostics(cedar.Diagnostic{Errors: diag.Errors})
+			return c.alone[:1:1], errs
+		}
+	}
+	return diagnostics(diag)
+}
+
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
@@ -348,6 +637,12 @@ func (o *overlay) add(e cedar.Entity) { o.ents = append(o.ents, e) }
 // addMerged adds uid with extra parents and attributes, merged with the
 // static entity of the same uid, if any.
 func (o *overlay) addMerged(static *entityStore, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) {
+	o.add(merged(static, uid, parents, attrs))
+}
+
+// merged is uid with extra parents and attributes, merged with the static
+// entity of the same uid, if any.
+func merged(static *entityStore, uid cedar.EntityUID, parents []cedar.EntityUID, attrs cedar.Record) cedar.Entity {
 	e := cedar.Entity{UID: uid, Attributes: attrs}
 	if se, ok := static.Get(uid); ok {
 		for p := range se.Parents.All() {
@@ -365,7 +660,7 @@ func (o *overlay) addMerged(static *entityStore, uid cedar.EntityUID, parents []
 		e.Tags = se.Tags
 	}
 	e.Parents = cedar.NewEntityUIDSet(parents...)
-	o.add(e)
+	return e
 }
 
 func (o *overlay) Get(uid cedar.EntityUID) (cedar.Entity, bool) {

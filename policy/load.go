@@ -62,6 +62,7 @@ type Set struct {
 	byID     map[cedar.PolicyID]*compiled
 	index    *index
 	entities *entityStore
+	pcache   *principalCache // mapped principals (nil: none kept)
 	routes   []*Route
 	// foldLits: some route literal has an upper-case or non-ASCII letter,
 	// so a path without one may still match it without case (routeFor).
@@ -131,6 +132,9 @@ type compiled struct {
 	stepACR   string // @step_up_acr
 	stepAge   int    // @step_up_max_age (seconds), -1 when absent
 	order     int32
+	// alone is Result.Reasons when this policy alone decides (shared by
+	// those results: length and capacity 1, never written into).
+	alone []string
 }
 
 func (c *compiled) stepUp() bool { return c.stepACR != "" || c.stepAge >= 0 }
@@ -203,6 +207,7 @@ func Load(src Source, routeCfgs []RouteConfig) (*Set, error) {
 	s.schema = rs
 	addActionEntities(sb, routes)
 	s.entities = sb.build()
+	s.pcache = newPrincipalCache()
 	s.names = map[cedar.EntityUID]string{}
 	for uid := range s.entities.all() {
 		if uid.Type == actionType {
@@ -310,6 +315,7 @@ func (s *Set) addPolicies(file string, b []byte) fielderr.List {
 			continue
 		}
 		c.id = cedar.PolicyID(id)
+		c.alone = []string{string(id)}
 		if prev, dup := s.byID[c.id]; dup {
 			bad("duplicate @id(%q), first used at %s", id, prev.pos)
 			continue

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
@@ -41,6 +42,14 @@ func maxAges(ps []*compiled) []maxAge {
 // when none applies. It reads context.token.auth_time and context.now,
 // which ctxNeeds keeps for sets with such forbids.
 func (s *Set) staleAuth(m *mapped) (*StepUp, []string) {
+	return s.staleAuthAmong(m, nil, false)
+}
+
+// staleAuthAmong is staleAuth where, when indexed, cands are the index's
+// candidates for m (sorted): a forbid not among them is not in m's scope
+// (the index leaves out only policies whose principal or action scope
+// cannot match), so its scope is not evaluated.
+func (s *Set) staleAuthAmong(m *mapped, cands []int32, indexed bool) (*StepUp, []string) {
 	if len(s.maxAges) == 0 {
 		return nil, nil
 	}
@@ -50,6 +59,9 @@ func (s *Set) staleAuth(m *mapped) (*StepUp, []string) {
 	for _, a := range s.maxAges {
 		if known && age <= time.Duration(a.c.stepAge)*time.Second {
 			continue
+		}
+		if _, in := slices.BinarySearch(cands, a.c.order); indexed && !in {
+			continue // not in the forbid's scope
 		}
 		if dec, _ := cedar.Authorize(a.scope, m.ents, m.req); dec != cedar.Allow {
 			continue // not in the forbid's scope

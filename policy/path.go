@@ -355,6 +355,12 @@ func removeDots(p string) string {
 // merge_slashes, escaped slashes rejected) forwards only paths that read
 // one way, but not case, ";" or a trailing slash: those Warden refuses here.
 func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route, []Param, error) {
+	return s.routeForBuf(method, host, service, path, buf, nil)
+}
+
+// routeForBuf is routeFor with alt a buffer for the parameters of the
+// other readings (the caller's scratch; nil allocates).
+func (s *Set) routeForBuf(method, host, service, path string, buf, alt []Param) (*Route, []Param, error) {
 	if err := pathSyntax(path); err != nil {
 		return nil, buf, err
 	}
@@ -363,7 +369,7 @@ func (s *Set) routeFor(method, host, service, path string, buf []Param) (*Route,
 	if err != nil {
 		return nil, buf[:0], err
 	}
-	var alt []Param
+	alt = alt[:0]
 	for i := -1; i < len(rs); i++ {
 		r := reading{path: path}
 		if i >= 0 {

@@ -1,14 +1,16 @@
 package policy
 
 import (
-	"golang.org/x/net/idna"
-
+	"encoding/binary"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cedar-policy/cedar-go"
+	"golang.org/x/net/idna"
 
 	"github.com/wardenauthz/warden/internal/token"
 )
@@ -111,21 +113,121 @@ func strRecord(m map[string]string) cedar.Record {
 	return cedar.NewRecord(rm)
 }
 
+// ctxScratch holds the maps buildContext fills: cedar.NewRecord copies
+// them, so a decision's scratch keeps them, cleared, for the next.
+type ctxScratch struct {
+	ctx, req, hdr, params cedar.RecordMap
+	// now is context.now of the last request, at nowMs: requests of the
+	// same millisecond share it.
+	nowMs int64
+	now   cedar.Value
+}
+
+// maxKeptKeys bounds the members of a map kept for reuse.
+const maxKeptKeys = 64
+
+// get is the map *p (made with room for hint members when none is kept).
+func (c *ctxScratch) get(p *cedar.RecordMap, hint int) cedar.RecordMap {
+	if *p == nil {
+		*p = make(cedar.RecordMap, hint)
+	}
+	return *p
+}
+
+// clear empties the maps, dropping any grown past maxKeptKeys.
+func (c *ctxScratch) clear() {
+	for _, p := range [...]*cedar.RecordMap{&c.ctx, &c.req, &c.hdr, &c.params} {
+		if len(*p) > maxKeptKeys {
+			*p = nil
+		} else {
+			clear(*p)
+		}
+	}
+}
+
+// credentialRecords are context.credential for the credential kinds
+// identity names (identity.CredentialKind), made once.
+var credentialRecords = func() map[string]cedar.Value {
+	out := map[string]cedar.Value{}
+	for _, k := range []string{"jwt", "dpop", "mtls_bound", "introspected", "api_key"} {
+		out[k] = cedar.NewRecord(cedar.RecordMap{"kind": str(k)})
+	}
+	return out
+}()
+
+// methodValues are the standard methods as cedar.Values, made once.
+var methodValues = func() map[string]cedar.Value {
+	out := map[string]cedar.Value{}
+	for _, m := range append(slices.Clone(stdMethods), "CONNECT") {
+		out[m] = str(m)
+	}
+	return out
+}()
+
+func methodValue(m string) cedar.Value {
+	if v, ok := methodValues[m]; ok {
+		return v
+	}
+	return str(m)
+}
+
+// sourceCache keeps context.source records, direct mapped by address and
+// port: the requests of one client connection share one. A collision or
+// a new connection costs one record.
+var sourceCache [sourceCacheSlots]atomic.Pointer[sourceEntry]
+
+const sourceCacheSlots = 256
+
+type sourceEntry struct {
+	ip   netip.Addr
+	port uint32
+	rec  cedar.Value
+}
+
+// sourceRecord is context.source for ip (unmapped, without zone) and port.
+func sourceRecord(ip netip.Addr, port uint32) cedar.Value {
+	a := ip.As16()
+	h := (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(port)) * 0x9E3779B97F4A7C15
+	slot := &sourceCache[h>>56%sourceCacheSlots]
+	if e := slot.Load(); e != nil && e.ip == ip && e.port == port {
+		return e.rec
+	}
+	e := &sourceEntry{ip: ip, port: port, rec: cedar.NewRecord(cedar.RecordMap{
+		"ip":   cedar.IPAddr(netip.PrefixFrom(ip, ip.BitLen())),
+		"port": cedar.Long(port),
+	})}
+	slot.Store(e)
+	return e.rec
+}
+
+func credentialRecord(kind string) cedar.Value {
+	if v, ok := credentialRecords[kind]; ok {
+		return v
+	}
+	return cedar.NewRecord(cedar.RecordMap{"kind": str(kind)})
+}
+
 // buildContext is the Cedar context of SPEC §5 (host is hostOnly(r.Host),
 // computed once by mapRequest); absent parts are omitted, and so are the
 // parts no policy of the set can observe (see ctxNeeds; nil builds
-// everything).
-func buildContext(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds) cedar.Record {
-	ctx := make(cedar.RecordMap, 8)
+// everything). Its maps are sc's (nil: made afresh); the parts that are
+// the same for every request of a token, credential kind or route are
+// made once (token.View.RecordValue, credentialRecord,
+// Route.contextRoute).
+func buildContext(r *Request, host, path, rawQuery string, params []Param, route *Route, service string, n *ctxNeeds, sc *ctxScratch) cedar.Record {
+	if sc == nil {
+		sc = &ctxScratch{}
+	}
+	ctx := sc.get(&sc.ctx, 8)
 	if n.wantRequest() {
-		req := make(cedar.RecordMap, 8)
+		req := sc.get(&sc.req, 8)
 		add := func(k, v string) {
 			if v != "" && n.wantReq(k) {
 				req[cedar.String(k)] = cedar.String(v)
 			}
 		}
 		if n.wantReq("method") { // method and path are always present
-			req["method"] = str(r.Method)
+			req["method"] = methodValue(r.Method)
 		}
 		if n.wantReq("path") {
 			req["path"] = str(path)
@@ -145,7 +247,7 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 			req["query"] = cedar.NewRecord(qm)
 		}
 		if n.wantReq("headers") { // always present (ModelSchema), if empty
-			hm := make(cedar.RecordMap, len(r.Headers))
+			hm := sc.get(&sc.hdr, len(r.Headers))
 			for _, h := range r.Headers {
 				if secretHeader(h.Name) || strings.HasPrefix(h.Name, ":") {
 					continue
@@ -161,27 +263,26 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["request"] = cedar.NewRecord(req)
 	}
 	if len(params) > 0 && n.wantTop("path_params") {
-		pm := make(cedar.RecordMap, len(params))
+		pm := sc.get(&sc.params, len(params))
 		for _, p := range params {
 			pm[cedar.String(p.Name)] = cedar.String(p.Value)
 		}
 		ctx["path_params"] = cedar.NewRecord(pm)
 	}
 	if r.SourceIP.IsValid() && n.wantTop("source") {
-		ip := r.SourceIP.Unmap().WithZone("")
-		ctx["source"] = cedar.NewRecord(cedar.RecordMap{
-			"ip":   cedar.IPAddr(netip.PrefixFrom(ip, ip.BitLen())),
-			"port": cedar.Long(r.SourcePort),
-		})
+		ctx["source"] = sourceRecord(r.SourceIP.Unmap().WithZone(""), r.SourcePort)
 	}
 	if !r.Time.IsZero() && n.wantTop("now") {
-		ctx["now"] = cedar.NewDatetime(r.Time)
+		if ms := r.Time.UnixMilli(); sc.now == nil || sc.nowMs != ms {
+			sc.now, sc.nowMs = cedar.NewDatetime(r.Time), ms
+		}
+		ctx["now"] = sc.now
 	}
 	if r.Token != nil && n.wantTop("token") {
-		ctx["token"] = r.Token.Record()
+		ctx["token"] = r.Token.RecordValue()
 	}
 	if r.Credential != "" && n.wantTop("credential") {
-		ctx["credential"] = cedar.NewRecord(cedar.RecordMap{"kind": str(r.Credential)})
+		ctx["credential"] = credentialRecord(r.Credential)
 	}
 	if w := r.Workload; w != nil && n.wantTop("workload") {
 		wm := cedar.RecordMap{"id": str(w.ID), "trust_domain": str(w.TrustDomain)}
@@ -195,15 +296,11 @@ func buildContext(r *Request, host, path, rawQuery string, params []Param, route
 		ctx["extensions"] = strRecord(r.Extensions)
 	}
 	if n.wantTop("route") {
-		rt := cedar.RecordMap{}
-		if service != "" {
-			rt["service"] = str(service)
-		}
-		if route != nil {
-			rt["template"] = str(route.Template)
-		}
-		if len(rt) > 0 {
-			ctx["route"] = cedar.NewRecord(rt)
+		switch {
+		case route != nil:
+			ctx["route"] = route.contextRoute(service)
+		case service != "":
+			ctx["route"] = cedar.NewRecord(cedar.RecordMap{"service": str(service)})
 		}
 	}
 	return cedar.NewRecord(ctx)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -24,6 +25,73 @@ type Route struct {
 	resType  cedar.EntityType
 	resID    []segment // literal and {param} parts of the resource id
 	hasRes   bool
+	// actions are the route's actions by request method (routeAction),
+	// made once: its method's, or for "*" the standard methods'.
+	actions map[string]cedar.EntityUID
+	// memo keeps parts of the last request's Cedar form that depend only
+	// on the route and the service (nil: none kept).
+	memo *routeMemo
+}
+
+// routeMemo holds, for the service of the route's last request, the
+// resource's parents (the service, for a resource that is no entity of
+// the set) and context.route. Each is immutable once stored.
+type routeMemo struct {
+	parents atomic.Pointer[serviceParents]
+	ctx     atomic.Pointer[serviceRecord]
+}
+
+type serviceParents struct {
+	service string
+	svc     []cedar.EntityUID // the service, alone
+	set     cedar.EntityUIDSet
+}
+
+type serviceRecord struct {
+	service string
+	rec     cedar.Value
+}
+
+// action is the route's action for a request of method (actionMethod).
+func (r *Route) action(method string) cedar.EntityUID {
+	am := actionMethod(method, r)
+	if a, ok := r.actions[am]; ok {
+		return a
+	}
+	return routeAction(am, r.Template)
+}
+
+// resourceParents are the parents of a resource of the route that is no
+// entity of the set: the service svc, as a list and as a set.
+func (r *Route) resourceParents(service string, svc cedar.EntityUID) ([]cedar.EntityUID, cedar.EntityUIDSet) {
+	if r.memo != nil {
+		if p := r.memo.parents.Load(); p != nil && p.service == service {
+			return p.svc, p.set
+		}
+	}
+	p := &serviceParents{service: service, svc: []cedar.EntityUID{svc}, set: cedar.NewEntityUIDSet(svc)}
+	if r.memo != nil {
+		r.memo.parents.Store(p)
+	}
+	return p.svc, p.set
+}
+
+// contextRoute is context.route for a request of the route to service.
+func (r *Route) contextRoute(service string) cedar.Value {
+	if r.memo != nil {
+		if p := r.memo.ctx.Load(); p != nil && p.service == service {
+			return p.rec
+		}
+	}
+	rt := cedar.RecordMap{"template": str(r.Template)}
+	if service != "" {
+		rt["service"] = str(service)
+	}
+	p := &serviceRecord{service: service, rec: cedar.NewRecord(rt)}
+	if r.memo != nil {
+		r.memo.ctx.Store(p)
+	}
+	return p.rec
 }
 
 type segment struct {
@@ -86,9 +154,15 @@ func (r *Route) shadows(b *Route) bool {
 }
 
 func compileRoute(rc RouteConfig) (*Route, *fielderr.Error) {
-	r := &Route{Service: rc.Service, Method: strings.ToUpper(rc.Method), Template: rc.Path, Host: normHost(rc.Host)}
+	r := &Route{Service: rc.Service, Method: strings.ToUpper(rc.Method), Template: rc.Path, Host: normHost(rc.Host), memo: &routeMemo{}}
 	if r.Method != "*" && !isToken(r.Method) {
 		return nil, fielderr.Errorf("method", "%q is not an HTTP method", rc.Method)
+	}
+	r.actions = map[string]cedar.EntityUID{}
+	for _, m := range stdMethods {
+		if am := actionMethod(m, r); r.actions[am] == (cedar.EntityUID{}) {
+			r.actions[am] = routeAction(am, r.Template)
+		}
 	}
 	if !strings.HasPrefix(rc.Path, "/") {
 		return nil, fielderr.Errorf("path", "%q must start with /", rc.Path)
@@ -261,6 +335,14 @@ func (r *Route) match(method, host, service, path string, buf []Param, fold bool
 func (r *Route) resource(params []Param) (cedar.EntityUID, bool) {
 	if !r.hasRes {
 		return cedar.EntityUID{}, false
+	}
+	if len(r.resID) == 1 && r.resID[0].param != "" { // Type::"{id}": the parameter itself
+		for _, p := range params {
+			if p.Name == r.resID[0].param {
+				return cedar.NewEntityUID(r.resType, cedar.String(p.Value)), true
+			}
+		}
+		return cedar.NewEntityUID(r.resType, ""), true
 	}
 	var b strings.Builder
 	for _, s := range r.resID {

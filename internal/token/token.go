@@ -26,6 +26,7 @@ type View struct {
 
 	recOnce sync.Once
 	rec     cedar.Record
+	recVal  cedar.Value // rec, boxed once
 }
 
 // Seal names the principal the token makes — a Cedar entity of type typ
@@ -58,9 +59,18 @@ func (v *View) ScopesHeader() string { return v.scopes }
 // call only: a view shared by the Checks that present the same cached token
 // converts it once, not per Check. Safe for concurrent use.
 func (v *View) Record() cedar.Record {
-	v.recOnce.Do(func() { v.rec = record(v) })
+	v.recOnce.Do(v.makeRecord)
 	return v.rec
 }
+
+// RecordValue is Record as a cedar.Value, boxed once: a context that
+// holds it costs no allocation per Check.
+func (v *View) RecordValue() cedar.Value {
+	v.recOnce.Do(v.makeRecord)
+	return v.recVal
+}
+
+func (v *View) makeRecord() { v.rec = record(v); v.recVal = v.rec }
 
 // joinEscaped joins the groups (sep ',') or scopes (sep ' ') of an identity
 // header so that the upstream can split them back: in each item '%' becomes
