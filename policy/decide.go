@@ -286,6 +286,32 @@ func (a attrSource) record() cedar.Record {
 	return cedar.Record{}
 }
 
+// clone is a with copies of its strings.
+func (a attrSource) clone() attrSource {
+	a.w = Workload{ID: strings.Clone(a.w.ID), TrustDomain: strings.Clone(a.w.TrustDomain),
+		Namespace: strings.Clone(a.w.Namespace), ServiceAccount: strings.Clone(a.w.ServiceAccount)}
+	if a.attrs != nil {
+		m := make(map[string]string, len(a.attrs))
+		for k, v := range a.attrs {
+			m[strings.Clone(k)] = strings.Clone(v)
+		}
+		a.attrs = m
+	}
+	return a
+}
+
+func cloneUID(u cedar.EntityUID) cedar.EntityUID {
+	return cedar.NewEntityUID(cedar.EntityType(strings.Clone(string(u.Type))), cedar.String(strings.Clone(string(u.ID))))
+}
+
+func cloneUIDs(us []cedar.EntityUID) []cedar.EntityUID {
+	out := make([]cedar.EntityUID, len(us))
+	for i, u := range us {
+		out[i] = cloneUID(u)
+	}
+	return out
+}
+
 func (a attrSource) equal(b attrSource) bool {
 	return a.isW == b.isW && a.w == b.w && maps.Equal(a.attrs, b.attrs)
 }
@@ -302,11 +328,15 @@ func (s *Set) addRequestPrincipal(m *mapped, principal cedar.EntityUID, parents 
 	slot := &c.slots[c.hash(principal, parents)%principalCacheSlots]
 	e := slot.Load()
 	if e == nil || e.store != s.entities || e.uid != principal || !slices.Equal(e.parents, parents) || !e.src.equal(src) {
+		// The entry outlives the request: it holds copies of the
+		// request's strings (a workload's SPIFFE ID, an extension), never
+		// the strings themselves, which share one allocation with the
+		// whole request (authz's wire decoder) and would keep it alive.
+		principal, parents, src = cloneUID(principal), cloneUIDs(parents), src.clone()
 		attrs := src.record()
-		e = s.mapPrincipal(principal, slices.Clip(slices.Clone(parents)), attrs, nil)
+		e = s.mapPrincipal(principal, slices.Clip(parents), attrs, nil)
 		e.principals = slices.Clip(e.principals)
 		e.src, e.attrs = src, attrs
-		e.src.attrs = maps.Clone(src.attrs)
 		slot.Store(e)
 	}
 	if e.merged {
@@ -405,6 +435,12 @@ func (s *Set) context(r *Request, host, path, rawQuery string, params []Param, r
 	slot := &c.ctxs[(h^h>>29)%ctxCacheSlots]
 	if e := slot.Load(); e != nil && e.key == k {
 		return e.rec
+	}
+	// The entry outlives the request, whose strings share one allocation
+	// (see addRequestPrincipal): it holds a copy of the service.
+	service = strings.Clone(service)
+	if k.hasRoute {
+		k.service = service
 	}
 	rec := buildContext(r, host, path, rawQuery, params, route, service, n, sc)
 	slot.Store(&ctxEntry{key: k, rec: rec})
