@@ -152,7 +152,9 @@ func TestAPIKeyFileReload(t *testing.T) {
 	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "keys.yaml:") })
+	// The watcher may first read the file half written (truncated: "empty"):
+	// wait for the complete bad file's error.
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "keys.yaml:8:") })
 	if !strings.Contains(logs.String(), "keys.yaml:8:") || !strings.Contains(logs.String(), "keys[1]") {
 		t.Errorf("log does not name file:line and key: %s", logs.String())
 	}
