@@ -26,7 +26,7 @@ type codec struct{ encoding.CodecV2 }
 // as the proto codec does.
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*authv3.CheckResponse); ok {
-		b, err := encodeCheckResponse(make([]byte, 0, 512), m)
+		b, err := encodeCheckResponse(make([]byte, 0, 1024), m)
 		if err != nil {
 			return nil, err
 		}

@@ -385,6 +385,27 @@ func (ci *checkInput) request(b []byte) error {
 	})
 }
 
+// countField counts the fields num of the message b (for sizing; b is
+// read again, and checked, by eachField).
+func countField(b []byte, num protowire.Number) int {
+	n := 0
+	for len(b) > 0 {
+		tag, k := protowire.ConsumeVarint(b)
+		if k < 0 {
+			break
+		}
+		m := protowire.ConsumeFieldValue(protowire.Number(tag>>3), protowire.Type(tag&7), b[k:])
+		if m < 0 {
+			break
+		}
+		if protowire.Number(tag>>3) == num {
+			n++
+		}
+		b = b[k+m:]
+	}
+	return n
+}
+
 // AttributeContext.HttpRequest.
 func (ci *checkInput) http(b []byte) error {
 	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
@@ -400,7 +421,7 @@ func (ci *checkInput) http(b []byte) error {
 			k, val, err := mapEntry(v)
 			if err == nil {
 				if ci.headers == nil {
-					ci.headers = make([]policy.Header, 0, 32)
+					ci.headers = make([]policy.Header, 0, countField(b, 3))
 				}
 				ci.headers = append(ci.headers, policy.Header{Name: k, Value: val})
 			}
