@@ -222,14 +222,7 @@ func (l *DecisionLog) run() {
 	n := 0
 	for r := range l.ch {
 		l.bytes.Add(-int64(r.cost))
-		var c *Record
-		c, buf = l.bounded(buf, r)
-		if l.keep != nil {
-			l.keep.Add(c)
-		}
-		for _, w := range l.sinks {
-			l.fail(w.WriteLine(buf))
-		}
+		buf = l.write(buf, r)
 		if n++; len(l.ch) == 0 || n%256 == 0 {
 			for _, w := range l.sinks {
 				l.fail(w.Flush())
@@ -239,6 +232,20 @@ func (l *DecisionLog) run() {
 	for _, w := range l.sinks {
 		l.fail(w.Flush())
 	}
+}
+
+// write bounds and encodes r into buf, hands it to the Ring and writes it
+// to every sink (the log goroutine's work for one record).
+func (l *DecisionLog) write(buf []byte, r *Record) []byte {
+	var c *Record
+	c, buf = l.bounded(buf, r)
+	if l.keep != nil {
+		l.keep.Add(c)
+	}
+	for _, w := range l.sinks {
+		l.fail(w.WriteLine(buf))
+	}
+	return buf
 }
 
 func (l *DecisionLog) fail(err error) {
