@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -248,7 +249,7 @@ func (l *DecisionLog) run() {
 	for r := range l.ch {
 		l.bytes.Add(-int64(r.cost))
 		buf = l.write(buf, r)
-		if n++; len(l.ch) == 0 || n%256 == 0 {
+		if n++; n%256 == 0 || l.idle() {
 			for _, w := range l.sinks {
 				l.fail(w.Flush())
 			}
@@ -273,6 +274,18 @@ func (l *DecisionLog) write(buf []byte, r *Record) []byte {
 		l.fail(w.WriteLine(buf))
 	}
 	return buf
+}
+
+// idle reports that no record waits, once the goroutines ready to run
+// have run: on a busy core (GOMAXPROCS 1 under load) the Checks they are
+// finishing queue their records first, and the burst is written with one
+// flush (a write system call) instead of one per record.
+func (l *DecisionLog) idle() bool {
+	if len(l.ch) > 0 {
+		return false
+	}
+	runtime.Gosched()
+	return len(l.ch) == 0
 }
 
 func (l *DecisionLog) fail(err error) {
