@@ -196,31 +196,6 @@ func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
 	return l.finish(&c, buf, cedarSize)
 }
 
-// encode is bounded's line for a record no Ring keeps, written without
-// copying r when nothing of it needs cutting: its strings are redacted
-// into a copy of the Record only (a token, rate limit or list copied when
-// one of its strings changes), and its Cedar section, measured first, is
-// encoded as it is when it fits and nothing in it is redacted. A record
-// over MaxRecordBytes, or whose Cedar section needs redacting or leaving
-// out, takes bounded's way. r is never written (the pipeline may still
-// read it); a differential test holds the lines equal to bounded's.
-func (l *DecisionLog) encode(buf []byte, r *Record) []byte {
-	c := *r
-	c.redactOff(l.lim.MaxFieldBytes)
-	if r.Cedar != nil {
-		fits, _, redacts := measureCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
-		if !fits || redacts {
-			_, buf = l.bounded(buf, r)
-			return buf
-		}
-	}
-	buf, _ = appendJSON(buf[:0], &c)
-	if len(buf) > l.lim.MaxRecordBytes {
-		_, buf = l.bounded(buf, r)
-	}
-	return buf
-}
-
 func (l *DecisionLog) finish(c *Record, buf []byte, cedarSize int) (*Record, []byte) {
 	c.cost = recordOverhead + len(buf) + cedarSize
 	return c, buf
