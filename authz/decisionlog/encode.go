@@ -19,7 +19,7 @@ func (l *DecisionLog) encode(buf []byte, r *Record) []byte {
 	c := *r
 	c.redactOff(l.lim.MaxFieldBytes)
 	if r.Cedar != nil {
-		fits, _, redacts := measureCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
+		fits, redacts := measureCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
 		if !fits || redacts {
 			_, buf = l.bounded(buf, r)
 			return buf
@@ -105,11 +105,11 @@ func (c *Record) redactList(l []string, max int) []string {
 
 // measureCedar is what boundCedar would find of l, without building its
 // copy: whether it fits (no string over maxField, at most budget bytes in
-// all, each value costed as boundCedar costs it), the estimated size it
-// would have, and whether the redaction would change any string of it.
+// all, each value costed as boundCedar costs it), and whether the
+// redaction would change any string of it.
 // When it fits and nothing would change, l encodes exactly as its bounded
 // copy does.
-func measureCedar(l *policy.Logged, maxField, budget int) (fits bool, size int, redacts bool) {
+func measureCedar(l *policy.Logged, maxField, budget int) (fits, redacts bool) {
 	m := cedarMeasure{maxField: maxField}
 	m.uid(l.Principal, false)
 	m.uid(l.Action, true)
@@ -141,9 +141,9 @@ func measureCedar(l *policy.Logged, maxField, budget int) (fits bool, size int, 
 		}
 	}
 	if m.failed || m.used > budget {
-		return false, 0, false
+		return false, false
 	}
-	return true, m.used, m.redacts
+	return true, m.redacts
 }
 
 // cedarMeasure walks a Cedar section as cedarBounder does, counting
