@@ -90,24 +90,47 @@ func Redact(s string, path bool) (string, bool) {
 // short and plain. It errs only towards the full model (a differential
 // fuzz holds Redact equal to the model without it).
 func plain(s string, path bool) bool {
+	mask := byte(wordAnywhere)
+	if path {
+		mask = wordInPath
+	}
 	run := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '%':
+		k := byteKind[s[i]]
+		if k&maybe != 0 && (s[i] == '%' || i+1 < len(s) && (s[i+1] == 'y' || s[i+1] == 'w')) {
 			return false
-		case c == 'e' && i+1 < len(s) && (s[i+1] == 'y' || s[i+1] == 'w'):
-			return false
-		case wordByte(c, path):
-			if run++; run >= 32 {
-				return false
-			}
-		default:
+		}
+		if k&mask == 0 {
 			run = 0
+		} else if run++; run >= 32 {
+			return false
 		}
 	}
 	return true
 }
+
+// byteKind is, for each byte, whether wordByte holds for it outside a path
+// (wordAnywhere) and in one (wordInPath), and whether plain looks further
+// at it (maybe: '%' and 'e').
+var byteKind = func() (t [256]byte) {
+	for c := range 256 {
+		if wordByte(byte(c), false) {
+			t[c] |= wordAnywhere
+		}
+		if wordByte(byte(c), true) {
+			t[c] |= wordInPath
+		}
+	}
+	t['%'] |= maybe
+	t['e'] |= maybe
+	return t
+}()
+
+const (
+	wordAnywhere = 1 << iota
+	wordInPath
+	maybe
+)
 
 // Looks reports whether the whole of s is one credential-looking word (or
 // holds one).
