@@ -15,16 +15,18 @@ import (
 
 // cedarLogged is a Cedar section of every kind of value, its strings a and
 // b (names too), n members in one record; shape picks the optional parts.
+// No two names of a record are the same once redacted (bounding would
+// then keep either value).
 func cedarLogged(a, b string, n int, num int64, shape uint8) *policy.Logged {
 	s := func(v string) cedar.Value { return cedar.String(v) }
 	many := cedar.RecordMap{}
 	for i := range n % 40 {
-		many[cedar.String(a+strconv.Itoa(i))] = cedar.Long(int64(i) - num)
+		many[cedar.String(strconv.Itoa(i)+" "+a)] = cedar.Long(int64(i) - num)
 	}
 	d, _ := cedar.NewDecimal(num%100000, -2)
 	ctx := cedar.RecordMap{
 		"request": cedar.NewRecord(cedar.RecordMap{
-			"path": s(a), "method": s("GET"), "headers": cedar.NewRecord(cedar.RecordMap{cedar.String(a): s(b), cedar.String(b): s(a)}),
+			"path": s(a), "method": s("GET"), "headers": cedar.NewRecord(cedar.RecordMap{cedar.String("h1 " + a): s(b), cedar.String("h2 " + b): s(a)}),
 			"query": cedar.NewRecord(cedar.RecordMap{"q": cedar.NewSet(s(a), s(b), cedar.Long(num)), "e": cedar.NewSet()}),
 		}),
 		"many":   cedar.NewRecord(many),
@@ -35,7 +37,7 @@ func cedarLogged(a, b string, n int, num int64, shape uint8) *policy.Logged {
 		"empty":  cedar.NewRecord(nil),
 	}
 	if shape&1 != 0 {
-		ctx[cedar.String(a)] = s(b)
+		ctx[cedar.String("top "+a)] = s(b)
 	}
 	l := &policy.Logged{Decision: b, Principal: uidOf("User", a), Action: uidOf("Action", b), Resource: uidOf(a, b), Context: cedar.NewRecord(ctx)}
 	if shape&2 != 0 {

@@ -111,6 +111,14 @@ func (c *Record) redactList(l []string, max int) []string {
 // copy does.
 func measureCedar(l *policy.Logged, maxField, budget int) (fits, redacts bool) {
 	m := cedarMeasure{maxField: maxField}
+	m.walk(l)
+	if m.failed || m.used > budget {
+		return false, false
+	}
+	return true, m.redacts
+}
+
+func (m *cedarMeasure) walk(l *policy.Logged) {
 	m.uid(l.Principal, false)
 	m.uid(l.Action, true)
 	m.uid(l.Resource, true)
@@ -140,17 +148,15 @@ func measureCedar(l *policy.Logged, maxField, budget int) (fits, redacts bool) {
 			m.value(v, stated, false)
 		}
 	}
-	if m.failed || m.used > budget {
-		return false, false
-	}
-	return true, m.redacts
 }
 
 // cedarMeasure walks a Cedar section as cedarBounder does, counting
-// instead of copying.
+// instead of copying: used as cedarBounder counts it, and either whether
+// a redaction would change a string (redacts) or, with count, the bytes of
+// its strings (bytes).
 type cedarMeasure struct {
-	maxField, used  int
-	failed, redacts bool
+	maxField, used, bytes  int
+	failed, redacts, count bool
 }
 
 func (m *cedarMeasure) str(s cedar.String, redact, path bool) {
@@ -159,7 +165,9 @@ func (m *cedarMeasure) str(s cedar.String, redact, path bool) {
 		return
 	}
 	m.used += len(s) + valueCost
-	if redact && !m.redacts {
+	if m.count {
+		m.bytes += len(s)
+	} else if redact && !m.redacts {
 		_, m.redacts = credential.Redact(string(s), path)
 	}
 }
