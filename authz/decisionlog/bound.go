@@ -119,8 +119,17 @@ func cut(s string, max int) string {
 // fit (a string over maxField, or more than budget bytes in all, each value
 // costing its bytes and its estimated overhead in memory), and then the
 // record is not replayable. size is its estimated size in memory.
+//
+// Its strings are copied into one allocation, sized by a first pass that
+// counts them (and answers nil at once when l does not fit).
 func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, size int) {
+	m := cedarMeasure{maxField: maxField, count: true}
+	m.walk(l)
+	if m.failed || m.used > budget {
+		return nil, 0
+	}
 	b := cedarBounder{maxField: maxField, budget: budget}
+	b.copies.Grow(m.bytes)
 	c := *l
 	c.Principal = b.uid(l.Principal, false)
 	c.Action = b.uid(l.Action, true)
@@ -161,6 +170,19 @@ type uidT = types.ImplicitlyMarshaledEntityUID
 type cedarBounder struct {
 	maxField, budget, used int
 	failed                 bool
+	// copies holds the copied strings, one after the other.
+	copies strings.Builder
+}
+
+// keep is a copy of s in b.copies (a Builder never moves what it wrote:
+// a String taken earlier stays valid when it grows).
+func (b *cedarBounder) keep(s string) string {
+	if s == "" {
+		return ""
+	}
+	b.copies.WriteString(s)
+	all := b.copies.String()
+	return all[len(all)-len(s):]
 }
 
 func (b *cedarBounder) over() bool { return b.failed || b.used > b.budget }
@@ -177,7 +199,7 @@ func (b *cedarBounder) str(s cedar.String, redact, path bool) cedar.String {
 			return cedar.String(r)
 		}
 	}
-	return cedar.String(strings.Clone(string(s)))
+	return cedar.String(b.keep(string(s)))
 }
 
 func (b *cedarBounder) uid(u uidT, path bool) uidT {

@@ -171,3 +171,18 @@ func TestRingBytes(t *testing.T) {
 		t.Errorf("ring holds %d records, want the newest alone", n)
 	}
 }
+
+// TestRedactShortEscapedPath: a request path whose word is an escaped
+// slash and seven characters ("/%2Fabcdefg") is logged as it is; the
+// redaction on the log's goroutine panicked on it, ending the process.
+func TestRedactShortEscapedPath(t *testing.T) {
+	sink := &lineSink{}
+	l := New(Options{Size: 10, Sinks: []LineSink{sink}})
+	l.Record(&Record{DecisionID: "d", Request: RecordRequest{Path: "/%2Fabcdefg"}, Resource: "/%2Fabcdefg"})
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.lines) != 1 || !strings.Contains(sink.lines[0], `"path":"/%2Fabcdefg"`) {
+		t.Fatalf("lines %q", sink.lines)
+	}
+}

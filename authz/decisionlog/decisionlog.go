@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -222,15 +223,8 @@ func (l *DecisionLog) run() {
 	n := 0
 	for r := range l.ch {
 		l.bytes.Add(-int64(r.cost))
-		var c *Record
-		c, buf = l.bounded(buf, r)
-		if l.keep != nil {
-			l.keep.Add(c)
-		}
-		for _, w := range l.sinks {
-			l.fail(w.WriteLine(buf))
-		}
-		if n++; len(l.ch) == 0 || n%256 == 0 {
+		buf = l.write(buf, r)
+		if n++; n%256 == 0 || l.idle() {
 			for _, w := range l.sinks {
 				l.fail(w.Flush())
 			}
@@ -239,6 +233,34 @@ func (l *DecisionLog) run() {
 	for _, w := range l.sinks {
 		l.fail(w.Flush())
 	}
+}
+
+// write bounds and encodes r into buf, hands it to the Ring and writes it
+// to every sink (the log goroutine's work for one record).
+func (l *DecisionLog) write(buf []byte, r *Record) []byte {
+	if l.keep != nil {
+		var c *Record
+		c, buf = l.bounded(buf, r)
+		l.keep.Add(c)
+	} else {
+		buf = l.encode(buf, r)
+	}
+	for _, w := range l.sinks {
+		l.fail(w.WriteLine(buf))
+	}
+	return buf
+}
+
+// idle reports that no record waits, once the goroutines ready to run
+// have run: on a busy core (GOMAXPROCS 1 under load) the Checks they are
+// finishing queue their records first, and the burst is written with one
+// flush (a write system call) instead of one per record.
+func (l *DecisionLog) idle() bool {
+	if len(l.ch) > 0 {
+		return false
+	}
+	runtime.Gosched()
+	return len(l.ch) == 0
 }
 
 func (l *DecisionLog) fail(err error) {

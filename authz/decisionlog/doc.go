@@ -37,11 +37,13 @@
 //     it no longer holds the request's memory) and queues it, or drops and
 //     counts it when the buffer is full in records or bytes. It never
 //     blocks.
-//  3. The log's goroutine bounds a copy of the record (RecordLimits),
-//     encodes it as one JSON line, hands it to the Ring when there is one
-//     (Options.Keep), and writes it to every sink, flushing at the end of
-//     each burst; a failed write or flush is counted and told to
-//     Options.OnError.
+//  3. The log's goroutine bounds the record (RecordLimits) and encodes it
+//     as one JSON line: without copying what needs no cutting or redacting
+//     (encode), or as a bounded copy (bounded) when something does, and
+//     always for the Ring when there is one (Options.Keep), which must not
+//     keep the request's memory. It writes the line to every sink,
+//     flushing at the end of each burst; a failed write or flush is
+//     counted and told to Options.OnError.
 //  4. Close stops accepting records, writes out the buffered ones, closes
 //     the sinks and returns their close errors, joined.
 //  5. Readers (warden logs, the admin API, warden replay and

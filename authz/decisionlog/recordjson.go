@@ -58,11 +58,17 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 		b = append(b, `,"truncated":true`...)
 	}
 	if r.Cedar != nil {
-		// Only replayable logs have it: reflection is fine here. A context
-		// Cedar's JSON cannot hold (a header named __extn) leaves the
-		// record without it: kept, but not replayable.
-		if c, err := json.Marshal(r.Cedar); err == nil {
-			b = append(append(b, `,"cedar":`...), c...)
+		// Only replayable logs have it: what appendCedar does not write
+		// is left to encoding/json. A context Cedar's JSON cannot hold (a
+		// header named __extn) leaves the record without it: kept, but not
+		// replayable.
+		n := len(b)
+		var ok bool
+		if b, ok = appendCedar(append(b, `,"cedar":`...), r.Cedar); !ok {
+			b = b[:n]
+			if c, err := json.Marshal(r.Cedar); err == nil {
+				b = append(append(b, `,"cedar":`...), c...)
+			}
 		}
 	}
 	b = appendOpt(b, `,"transport":`, r.Transport)

@@ -49,6 +49,9 @@ const Redacted = "[REDACTED]"
 // and whether it replaced any. path says s is a URL path: a raw '/' then
 // separates words.
 func Redact(s string, path bool) (string, bool) {
+	if plain(s, path) {
+		return s, false
+	}
 	var b strings.Builder
 	last := 0 // s[last:] is not written yet
 	hit := false
@@ -78,6 +81,56 @@ func Redact(s string, path bool) (string, bool) {
 	b.WriteString(s[last:])
 	return b.String(), true
 }
+
+// plain reports, in one pass over s, that it holds nothing Redact replaces:
+// no '%' (an escape may spell anything), no "ey" or "ew" (every base64 JSON
+// part starts so: '{' is 'e' and the top of '"' or white space 'y' or 'w'),
+// and no word of 32 bytes or more (the least a long-hex or opaque part
+// needs). The decision log redacts every string of every record; most are
+// short and plain. It errs only towards the full model (a differential
+// fuzz holds Redact equal to the model without it).
+func plain(s string, path bool) bool {
+	mask := byte(wordAnywhere)
+	if path {
+		mask = wordInPath
+	}
+	run := 0
+	for i := 0; i < len(s); i++ {
+		k := byteKind[s[i]]
+		if k&maybe != 0 && (s[i] == '%' || i+1 < len(s) && (s[i+1] == 'y' || s[i+1] == 'w')) {
+			return false
+		}
+		if k&mask == 0 {
+			run = 0
+		} else if run++; run >= 32 {
+			return false
+		}
+	}
+	return true
+}
+
+// byteKind is, for each byte, whether wordByte holds for it outside a path
+// (wordAnywhere) and in one (wordInPath), and whether plain looks further
+// at it (maybe: '%' and 'e').
+var byteKind = func() (t [256]byte) {
+	for c := range 256 {
+		if wordByte(byte(c), false) {
+			t[c] |= wordAnywhere
+		}
+		if wordByte(byte(c), true) {
+			t[c] |= wordInPath
+		}
+	}
+	t['%'] |= maybe
+	t['e'] |= maybe
+	return t
+}()
+
+const (
+	wordAnywhere = 1 << iota
+	wordInPath
+	maybe
+)
 
 // Looks reports whether the whole of s is one credential-looking word (or
 // holds one).
@@ -283,6 +336,9 @@ func class(c byte) byte {
 // jsonB64 reports whether p's first 8 characters decode, in either base64
 // alphabet, to '{', optional white space and '"'.
 func jsonB64(p string) bool {
+	if len(p) < 8 { // a part with its leading '/'s trimmed may be shorter
+		return false
+	}
 	var out [6]byte
 	for g := 0; g < 2; g++ {
 		var v uint32

@@ -207,3 +207,101 @@ func TestRandomKeysFound(t *testing.T) {
 		}
 	}
 }
+
+// redactModel is Redact without its plain pre-check: the model itself.
+func redactModel(s string, path bool) (string, bool) {
+	var b strings.Builder
+	last := 0 // s[last:] is not written yet
+	hit := false
+	for i := 0; i < len(s); {
+		if !wordByte(s[i], path) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && wordByte(s[j], path) {
+			j++
+		}
+		if looks(s[i:j], path) {
+			if !hit {
+				b.Grow(len(s))
+				hit = true
+			}
+			b.WriteString(s[last:i])
+			b.WriteString(Redacted)
+			last = j
+		}
+		i = j
+	}
+	if !hit {
+		return s, false
+	}
+	b.WriteString(s[last:])
+	return b.String(), true
+}
+
+func sameAsModel(t *testing.T, s string, path bool) {
+	t.Helper()
+	got, hit := Redact(s, path)
+	want, wantHit := redactModel(s, path)
+	if got != want || hit != wantHit {
+		t.Fatalf("Redact(%q, %v) = %q, %v; the model says %q, %v", s, path, got, hit, want, wantHit)
+	}
+}
+
+// FuzzRedactPlain: Redact with its plain pre-check answers as the model
+// without it, for every input (a miss would leak a secret into the logs).
+func FuzzRedactPlain(f *testing.F) {
+	for _, s := range []string{"", "eyJhbGciOi", "ewogICJhIjog", "%65yJhbGciOiJIUzI1NiJ9", "/v1/orders/42", strings.Repeat("a1B", 11),
+		"5d41402abc4b2a76b9719d911017c592", "x-eyJ0eXAiOiJKV1Qi", "/a/" + strings.Repeat("Zq9", 12) + "/b", "user-6f1c2a8e-3b7d-4f0e-9a52-2d1f8c4b7e90"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, path bool) {
+		sameAsModel(t, s, path)
+		if len(s) <= 256 {
+			// the same bytes, repeated to reach the long-word bounds
+			sameAsModel(t, s+s+s, path)
+		}
+	})
+}
+
+// TestRedactPlainRandom: the differential test on strings drawn near the
+// pre-check's edges (words of 31 to 33 bytes, "ey"/"ew" and escapes placed
+// anywhere), every run.
+func TestRedactPlainRandom(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const alpha = "abcdefwyeyEY0123456789AZ-_+/=.~%%2F:;, {}\"\t"
+	j := jwt(t)
+	for range 200000 {
+		n := rng.IntN(70)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alpha[rng.IntN(len(alpha))]
+		}
+		s := string(b)
+		switch rng.IntN(6) {
+		case 0:
+			k := rng.IntN(n + 1)
+			s = s[:k] + j[:8+rng.IntN(len(j)-8)] + s[k:]
+		case 1:
+			s = strings.Repeat(randB64(8, base64.RawURLEncoding)[:4], 7+rng.IntN(3)) + s
+		}
+		sameAsModel(t, s, false)
+		sameAsModel(t, s, true)
+	}
+}
+
+// TestRedactShortAfterSlash: a path word whose escaped slashes leave under
+// 8 characters once trimmed ("/%2Fabcdefg": the part "/abcdefg") is judged,
+// not a panic (the decision log's goroutine redacts every request path: a
+// panic there ended the process).
+func TestRedactShortAfterSlash(t *testing.T) {
+	for _, s := range []string{"/%2Fabcdefg", "/%2F%2Fabcdefg", "%2F%2F%2Fabcdefg", "/x/%2fabcdefg/y"} {
+		for _, path := range []bool{true, false} {
+			if got, hit := Redact(s, path); hit || got != s {
+				t.Errorf("Redact(%q, %v) = %q, %v; want it unchanged", s, path, got, hit)
+			}
+		}
+	}
+}

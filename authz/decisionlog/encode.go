@@ -1,0 +1,210 @@
+package decisionlog
+
+import (
+	"github.com/cedar-policy/cedar-go"
+
+	"github.com/wardenauthz/warden/internal/credential"
+	"github.com/wardenauthz/warden/policy"
+)
+
+// encode is bounded's line for a record no Ring keeps, written without
+// copying r when nothing of it needs cutting: its strings are redacted
+// into a copy of the Record only (a token, rate limit or list copied when
+// one of its strings changes), and its Cedar section, measured first, is
+// encoded as it is when it fits and nothing in it is redacted. A record
+// over MaxRecordBytes, or whose Cedar section needs redacting or leaving
+// out, takes bounded's way. r is never written (the pipeline may still
+// read it); a differential test holds the lines equal to bounded's.
+func (l *DecisionLog) encode(buf []byte, r *Record) []byte {
+	c := *r
+	c.redactOff(l.lim.MaxFieldBytes)
+	if r.Cedar != nil {
+		fits, redacts := measureCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
+		if !fits || redacts {
+			_, buf = l.bounded(buf, r)
+			return buf
+		}
+	}
+	buf, _ = appendJSON(buf[:0], &c)
+	if len(buf) > l.lim.MaxRecordBytes {
+		_, buf = l.bounded(buf, r)
+	}
+	return buf
+}
+
+// redactOff is clip(max, false, true), the log goroutine's, for a copy of
+// a record: it writes c's own strings, and copies its token, rate limit
+// and lists (shared with the record it copies) only to change one of
+// their strings.
+func (c *Record) redactOff(max int) {
+	s := func(p *string, path bool) {
+		if v, changed := c.redactStr(*p, max, path); changed {
+			*p = v
+		}
+	}
+	q := &c.Request
+	s(&q.Method, false)
+	s(&q.Host, false)
+	s(&q.Path, true)
+	s(&q.SourceIP, false)
+	s(&q.RequestID, false)
+	s(&c.Principal, false)
+	s(&c.Action, true)
+	s(&c.Resource, true)
+	s(&c.Workload, false)
+	s(&c.Detail, false)
+	s(&c.Caller, false)
+	if t := c.Token; t != nil {
+		iss, a := c.redactStr(t.Iss, max, false)
+		jti, b := c.redactStr(t.Jti, max, false)
+		if a || b {
+			c.Token = &RecordToken{Iss: iss, Jti: jti, Exp: t.Exp}
+		}
+	}
+	if rl := c.RateLimit; rl != nil {
+		if rule, changed := c.redactStr(rl.Rule, max, false); changed {
+			c.RateLimit = &RecordRateLimit{Rule: rule, Remaining: rl.Remaining}
+		}
+	}
+	c.Policies = c.redactList(c.Policies, max)
+	c.Errors = c.redactList(c.Errors, max)
+}
+
+// redactStr is s cut to max bytes (c marked truncated) and redacted, and
+// whether that changed it.
+func (c *Record) redactStr(s string, max int, path bool) (string, bool) {
+	changed := false
+	if len(s) > max {
+		s, changed = cut(s, max), true
+		c.Truncated = true
+	}
+	if red, hit := credential.Redact(s, path); hit {
+		s, changed = red, true
+	}
+	return s, changed
+}
+
+// redactList is l capped at maxListed with its strings cut and redacted,
+// copied only when one changes.
+func (c *Record) redactList(l []string, max int) []string {
+	if len(l) > maxListed {
+		l = l[:maxListed:maxListed]
+		c.Truncated = true
+	}
+	copied := false
+	for i, v := range l {
+		if red, changed := c.redactStr(v, max, false); changed {
+			if !copied {
+				l, copied = append([]string(nil), l...), true
+			}
+			l[i] = red
+		}
+	}
+	return l
+}
+
+// measureCedar is what boundCedar would find of l, without building its
+// copy: whether it fits (no string over maxField, at most budget bytes in
+// all, each value costed as boundCedar costs it), and whether the
+// redaction would change any string of it.
+// When it fits and nothing would change, l encodes exactly as its bounded
+// copy does.
+func measureCedar(l *policy.Logged, maxField, budget int) (fits, redacts bool) {
+	m := cedarMeasure{maxField: maxField}
+	m.walk(l)
+	if m.failed || m.used > budget {
+		return false, false
+	}
+	return true, m.redacts
+}
+
+func (m *cedarMeasure) walk(l *policy.Logged) {
+	m.uid(l.Principal, false)
+	m.uid(l.Action, true)
+	m.uid(l.Resource, true)
+	for _, u := range l.Parents {
+		m.uid(u, false)
+	}
+	for _, u := range l.ResourceParents {
+		m.uid(u, false)
+	}
+	stated := l.Source == policy.SourceAuthZEN
+	if l.Attrs != nil {
+		m.record(*l.Attrs, stated)
+	}
+	if l.ResourceAttrs != nil {
+		m.record(*l.ResourceAttrs, true)
+	}
+	for k, v := range l.Context.All() {
+		if m.failed {
+			break
+		}
+		switch k {
+		case "request", "path_params", "extensions":
+			m.str(k, false, false)
+			m.value(v, true, k == "path_params")
+		default:
+			m.str(k, stated, false)
+			m.value(v, stated, false)
+		}
+	}
+}
+
+// cedarMeasure walks a Cedar section as cedarBounder does, counting
+// instead of copying: used as cedarBounder counts it, and either whether
+// a redaction would change a string (redacts) or, with count, the bytes of
+// its strings (bytes).
+type cedarMeasure struct {
+	maxField, used, bytes  int
+	failed, redacts, count bool
+}
+
+func (m *cedarMeasure) str(s cedar.String, redact, path bool) {
+	if len(s) > m.maxField {
+		m.failed = true
+		return
+	}
+	m.used += len(s) + valueCost
+	if m.count {
+		m.bytes += len(s)
+	} else if redact && !m.redacts {
+		_, m.redacts = credential.Redact(string(s), path)
+	}
+}
+
+func (m *cedarMeasure) uid(u uidT, path bool) {
+	m.str(cedar.String(u.Type), false, false)
+	m.str(u.ID, path, path)
+}
+
+func (m *cedarMeasure) record(r cedar.Record, redact bool) {
+	m.used += containerCost
+	for k, v := range r.All() {
+		if m.failed {
+			return
+		}
+		m.str(k, redact, false)
+		m.value(v, redact, k == "path")
+	}
+}
+
+func (m *cedarMeasure) value(v cedar.Value, redact, path bool) {
+	switch x := v.(type) {
+	case cedar.String:
+		m.str(x, redact, path)
+	case cedar.Record:
+		m.record(x, redact)
+	case cedar.Set:
+		m.used += containerCost
+		for e := range x.All() {
+			if m.failed {
+				return
+			}
+			m.value(e, redact, path)
+		}
+	case cedar.EntityUID:
+		m.uid(uidT(x), redact)
+	default:
+		m.used += valueCost
+	}
+}
