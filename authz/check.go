@@ -414,10 +414,20 @@ func (a *Authorizer) concludePanic(c *check) (out Outcome) {
 	return a.conclude(c, d)
 }
 
+// recordSlab is a record and its token and rate-limit sections in one
+// allocation.
+type recordSlab struct {
+	rec decisionlog.Record
+	tok decisionlog.RecordToken
+	rl  decisionlog.RecordRateLimit
+}
+
 // record is the decision record of c ending with d (nil: allow).
 func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 	in := c.in
-	rec := &decisionlog.Record{
+	s := new(recordSlab)
+	rec := &s.rec
+	*rec = decisionlog.Record{
 		Time:       c.time,
 		DecisionID: c.decisionID,
 		Node:       a.o.Node,
@@ -431,7 +441,8 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		rec.Workload = p.ID
 	}
 	if t := c.id.Token; t != nil && c.authenticated {
-		rec.Token = &decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+		s.tok = decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+		rec.Token = &s.tok
 	}
 	if res := c.res; res != nil {
 		if t := c.id.Token; t != nil && t.Principal() == res.Principal {
@@ -448,7 +459,8 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		}
 	}
 	if rl := c.rl; rl.Matched() {
-		rec.RateLimit = &decisionlog.RecordRateLimit{Rule: rl.Rule, Remaining: rl.Remaining}
+		s.rl = decisionlog.RecordRateLimit{Rule: rl.Rule, Remaining: rl.Remaining}
+		rec.RateLimit = &s.rl
 	}
 	if d == nil {
 		rec.Decision, rec.Status, rec.Reason = Allow, http.StatusOK, ReasonPolicyAllow

@@ -38,44 +38,11 @@ const recordOverhead = 512
 
 // clip cuts r's caller-influenced strings to max bytes and caps its lists.
 // On the request path it copies them (so that a queued record does not
-// keep the request's memory alive); off it, it redacts the
-// credential-looking words in them. It returns the bytes r's strings then
-// hold.
+// keep the request's memory alive: a path cut from a long request, or
+// one aliasing the request's buffer, would hold all of it), all into one
+// string; off it, it redacts the credential-looking words in them. It
+// returns the bytes r's strings then hold.
 func (r *Record) clip(max int, copies, redact bool) int {
-	n := 0
-	s := func(p *string, path bool) {
-		v := *p
-		if len(v) > max {
-			v = cut(v, max)
-			r.Truncated = true
-		}
-		if red, hit := redactIf(redact, v, path); hit {
-			v = red
-		} else if copies && v != "" {
-			v = strings.Clone(v)
-		}
-		*p = v
-		n += len(v)
-	}
-	q := &r.Request
-	s(&q.Method, false)
-	s(&q.Host, false)
-	s(&q.Path, true)
-	s(&q.SourceIP, false)
-	s(&q.RequestID, false)
-	s(&r.Principal, false)
-	s(&r.Action, true)
-	s(&r.Resource, true)
-	s(&r.Workload, false)
-	s(&r.Detail, false)
-	s(&r.Caller, false)
-	if t := r.Token; t != nil {
-		s(&t.Iss, false)
-		s(&t.Jti, false)
-	}
-	if rl := r.RateLimit; rl != nil {
-		s(&rl.Rule, false)
-	}
 	list := func(p *[]string) {
 		l := *p
 		if len(l) > maxListed {
@@ -88,14 +55,65 @@ func (r *Record) clip(max int, copies, redact bool) int {
 				l = []string{}
 			}
 		}
-		for i := range l {
-			s(&l[i], false)
-		}
 		*p = l
 	}
 	list(&r.Policies)
 	list(&r.Errors)
+	n := 0
+	r.eachString(func(p *string, path bool) {
+		v := *p
+		if len(v) > max {
+			v = cut(v, max)
+			r.Truncated = true
+		}
+		if red, hit := redactIf(redact, v, path); hit {
+			v = red
+		}
+		*p = v
+		n += len(v)
+	})
+	if copies && n > 0 {
+		var b strings.Builder
+		b.Grow(n)
+		r.eachString(func(p *string, _ bool) { b.WriteString(*p) })
+		all := b.String()
+		r.eachString(func(p *string, _ bool) {
+			if k := len(*p); k > 0 {
+				*p, all = all[:k], all[k:]
+			}
+		})
+	}
 	return n
+}
+
+// eachString calls f with each of r's caller-influenced strings, and
+// whether it reads as a path (credential.Redact).
+func (r *Record) eachString(f func(p *string, path bool)) {
+	q := &r.Request
+	f(&q.Method, false)
+	f(&q.Host, false)
+	f(&q.Path, true)
+	f(&q.SourceIP, false)
+	f(&q.RequestID, false)
+	f(&r.Principal, false)
+	f(&r.Action, true)
+	f(&r.Resource, true)
+	f(&r.Workload, false)
+	f(&r.Detail, false)
+	f(&r.Caller, false)
+	if t := r.Token; t != nil {
+		f(&t.Iss, false)
+		f(&t.Jti, false)
+	}
+	if rl := r.RateLimit; rl != nil {
+		f(&rl.Rule, false)
+	}
+	for i := range r.Policies {
+		f(&r.Policies[i], false)
+	}
+	for i := range r.Errors {
+		f(&r.Errors[i], false)
+	}
 }
 
 // maxListed bounds the policies and errors a record names.
