@@ -371,7 +371,22 @@ func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id
 	if limiter == nil {
 		return ratelimit.Decision{}, nil
 	}
-	d, err := limiter.Allow(ctx, rateRequest(in, sourceIP, id, res))
+	var (
+		d   ratelimit.Decision
+		err error
+	)
+	if l, ok := limiter.(*ratelimit.Limiter); ok {
+		// Called directly, the limiter keeps r and its lookups on this
+		// stack; through the interface, all three escape (each branch
+		// makes its own, so that one's escape is not the other's).
+		r := rateRequest(in, sourceIP, id, res)
+		r.Header, r.Claim = in.header, tokenClaim(id.Token)
+		d, err = l.Allow(ctx, &r)
+	} else {
+		r := rateRequest(in, sourceIP, id, res)
+		r.Header, r.Claim = in.header, tokenClaim(id.Token)
+		d, err = limiter.Allow(ctx, &r)
+	}
 	switch {
 	case err != nil && !a.o.RateLimitFailOpen:
 		a.o.Metrics.storeError("ratelimit")
@@ -519,8 +534,10 @@ func policyDenial(id *identity.Identity, res *policy.Result) *denial {
 	return &denial{reason: ReasonPolicyDeny, status: res.Status, detail: "access denied by policy"}
 }
 
-func rateRequest(in *request, sourceIP string, id *identity.Identity, res *policy.Result) *ratelimit.Request {
-	r := &ratelimit.Request{
+// rateRequest is what the rate-limit rules see of a Check, but for its
+// Header and Claim lookups (limit sets them: see there).
+func rateRequest(in *request, sourceIP string, id *identity.Identity, res *policy.Result) ratelimit.Request {
+	r := ratelimit.Request{
 		PrincipalType: id.Kind.String(),
 		Principal:     id.ID,
 		Groups:        id.Groups,
@@ -528,19 +545,24 @@ func rateRequest(in *request, sourceIP string, id *identity.Identity, res *polic
 		Method:        in.method,
 		Service:       res.Service,
 		Route:         res.Template,
-		Header:        in.header,
 		SourceIP:      sourceIP,
 	}
 	if t := id.Token; t != nil {
 		r.ClientID = t.ClientID
-		r.Claim = func(name string) string {
-			if s, ok := t.Claims[name].(string); ok {
-				return s
-			}
-			return ""
-		}
 	}
 	return r
+}
+
+// tokenClaim is the rate limiter's claim lookup of t (a string claim, ""
+// otherwise); nil without a token. It is inlined into its caller.
+func tokenClaim(t *identity.Token) func(name string) string {
+	if t == nil {
+		return nil
+	}
+	return func(name string) string {
+		s, _ := t.Claims[name].(string)
+		return s
+	}
 }
 
 func newDecisionID() string {
