@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -464,9 +465,9 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 			rec.Principal = t.PrincipalText()
 		}
 		if rec.Principal == "" {
-			rec.Principal = res.Principal.String()
+			rec.Principal = uidString(res.Principal)
 		}
-		rec.Action, rec.Resource = c.set.UIDString(res.Action), res.Resource.String()
+		rec.Action, rec.Resource = c.set.UIDString(res.Action), uidString(res.Resource)
 		rec.Policies, rec.Errors = res.Reasons, res.Errors
 		rec.Cedar = res.Logged
 		if rec.Policies == nil {
@@ -483,6 +484,24 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		rec.Decision, rec.Status, rec.Reason, rec.Detail = Deny, d.httpStatus(), d.reason, d.detail
 	}
 	return rec
+}
+
+// uidString is u.String() (Type::"id", the id escaped as Rust's
+// escape_debug does) in one allocation when the id needs no escaping:
+// printable ASCII without quotes or backslashes.
+func uidString(u cedar.EntityUID) string {
+	for i := 0; i < len(u.ID); i++ {
+		if c := u.ID[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '\'' {
+			return u.String()
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(u.Type) + len(u.ID) + 4)
+	b.WriteString(string(u.Type))
+	b.WriteString(`::"`)
+	b.WriteString(string(u.ID))
+	b.WriteByte('"')
+	return b.String()
 }
 
 // authDenial maps an authentication error to a denial.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -134,4 +135,17 @@ func BenchmarkAllow(b *testing.B) {
 	for b.Loop() {
 		_ = a.allow(rec, in, id, rl)
 	}
+}
+
+// FuzzUIDString: uidString is cedar's EntityUID.String.
+func FuzzUIDString(f *testing.F) {
+	for _, id := range []string{"orders", "svc:/orders/{id}", `a"b`, `a\b`, "a'b", "\x00", "\t", "é", "\u0301x", "x\u0301", " ~", "\x7f", "\xff"} {
+		f.Add("Route", id)
+	}
+	f.Fuzz(func(t *testing.T, typ, id string) {
+		u := cedar.NewEntityUID(cedar.EntityType(typ), cedar.String(id))
+		if got, want := uidString(u), u.String(); got != want {
+			t.Fatalf("uidString(%q, %q) = %q, want %q", typ, id, got, want)
+		}
+	})
 }
