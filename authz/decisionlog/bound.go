@@ -1,6 +1,7 @@
 package decisionlog
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -41,27 +42,12 @@ const recordOverhead = 512
 // keep the request's memory alive: a path cut from a long request, or
 // one aliasing the request's buffer, would hold all of it), all into one
 // string; off it, it redacts the credential-looking words in them. It
-// returns the bytes r's strings then hold.
+// returns the bytes r's strings then hold. It never writes the lists' own
+// arrays (Evaluate's caller may read them): a list is copied before an
+// element of it changes.
 func (r *Record) clip(max int, copies, redact bool) int {
-	list := func(p *[]string) {
-		l := *p
-		if len(l) > maxListed {
-			l = l[:maxListed:maxListed]
-			r.Truncated = true
-		}
-		if l != nil {
-			l = append([]string(nil), l...)
-			if len(l) == 0 {
-				l = []string{}
-			}
-		}
-		*p = l
-	}
-	list(&r.Policies)
-	list(&r.Errors)
 	n := 0
-	r.eachString(func(p *string, path bool) {
-		v := *p
+	bound := func(v string, path bool) string {
 		if len(v) > max {
 			v = cut(v, max)
 			r.Truncated = true
@@ -69,15 +55,41 @@ func (r *Record) clip(max int, copies, redact bool) int {
 		if red, hit := redactIf(redact, v, path); hit {
 			v = red
 		}
-		*p = v
 		n += len(v)
-	})
+		return v
+	}
+	r.eachField(func(p *string, path bool) { *p = bound(*p, path) })
+	list := func(p *[]string) {
+		l := *p
+		if len(l) > maxListed {
+			l = l[:maxListed:maxListed]
+			r.Truncated = true
+		}
+		if l != nil && len(l) == 0 {
+			l = []string{}
+		}
+		own := copies && len(l) > 0 // the copy below rewrites every element
+		if own {
+			l = slices.Clone(l)
+		}
+		for i, s := range l {
+			if v := bound(s, false); v != s {
+				if !own {
+					l, own = slices.Clone(l), true
+				}
+				l[i] = v
+			}
+		}
+		*p = l
+	}
+	list(&r.Policies)
+	list(&r.Errors)
 	if copies && n > 0 {
 		var b strings.Builder
 		b.Grow(n)
-		r.eachString(func(p *string, _ bool) { b.WriteString(*p) })
+		r.eachString(func(p *string) { b.WriteString(*p) })
 		all := b.String()
-		r.eachString(func(p *string, _ bool) {
+		r.eachString(func(p *string) {
 			if k := len(*p); k > 0 {
 				*p, all = all[:k], all[k:]
 			}
@@ -86,9 +98,20 @@ func (r *Record) clip(max int, copies, redact bool) int {
 	return n
 }
 
-// eachString calls f with each of r's caller-influenced strings, and
-// whether it reads as a path (credential.Redact).
-func (r *Record) eachString(f func(p *string, path bool)) {
+// eachString calls f with each of r's caller-influenced strings.
+func (r *Record) eachString(f func(p *string)) {
+	r.eachField(func(p *string, _ bool) { f(p) })
+	for i := range r.Policies {
+		f(&r.Policies[i])
+	}
+	for i := range r.Errors {
+		f(&r.Errors[i])
+	}
+}
+
+// eachField calls f with each of r's caller-influenced strings but for its
+// lists, and whether it reads as a path (credential.Redact).
+func (r *Record) eachField(f func(p *string, path bool)) {
 	q := &r.Request
 	f(&q.Method, false)
 	f(&q.Host, false)
@@ -107,12 +130,6 @@ func (r *Record) eachString(f func(p *string, path bool)) {
 	}
 	if rl := r.RateLimit; rl != nil {
 		f(&rl.Rule, false)
-	}
-	for i := range r.Policies {
-		f(&r.Policies[i], false)
-	}
-	for i := range r.Errors {
-		f(&r.Errors[i], false)
 	}
 }
 
