@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cedar-policy/cedar-go"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -371,7 +372,22 @@ func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id
 	if limiter == nil {
 		return ratelimit.Decision{}, nil
 	}
-	d, err := limiter.Allow(ctx, rateRequest(in, sourceIP, id, res))
+	var (
+		d   ratelimit.Decision
+		err error
+	)
+	if l, ok := limiter.(*ratelimit.Limiter); ok {
+		// Called directly, the limiter keeps r and its lookups on this
+		// stack; through the interface, all three escape (each branch
+		// makes its own, so that one's escape is not the other's).
+		r := rateRequest(in, sourceIP, id, res)
+		r.Header, r.Claim = in.header, tokenClaim(id.Token)
+		d, err = l.Allow(ctx, &r)
+	} else {
+		r := rateRequest(in, sourceIP, id, res)
+		r.Header, r.Claim = in.header, tokenClaim(id.Token)
+		d, err = limiter.Allow(ctx, &r)
+	}
 	switch {
 	case err != nil && !a.o.RateLimitFailOpen:
 		a.o.Metrics.storeError("ratelimit")
@@ -414,10 +430,20 @@ func (a *Authorizer) concludePanic(c *check) (out Outcome) {
 	return a.conclude(c, d)
 }
 
+// recordSlab is a record and its token and rate-limit sections in one
+// allocation.
+type recordSlab struct {
+	rec decisionlog.Record
+	tok decisionlog.RecordToken
+	rl  decisionlog.RecordRateLimit
+}
+
 // record is the decision record of c ending with d (nil: allow).
 func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 	in := c.in
-	rec := &decisionlog.Record{
+	s := new(recordSlab)
+	rec := &s.rec
+	*rec = decisionlog.Record{
 		Time:       c.time,
 		DecisionID: c.decisionID,
 		Node:       a.o.Node,
@@ -431,16 +457,17 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		rec.Workload = p.ID
 	}
 	if t := c.id.Token; t != nil && c.authenticated {
-		rec.Token = &decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+		s.tok = decisionlog.RecordToken{Iss: t.Iss, Jti: t.Jti, Exp: t.Exp}
+		rec.Token = &s.tok
 	}
 	if res := c.res; res != nil {
 		if t := c.id.Token; t != nil && t.Principal() == res.Principal {
 			rec.Principal = t.PrincipalText()
 		}
 		if rec.Principal == "" {
-			rec.Principal = res.Principal.String()
+			rec.Principal = uidString(res.Principal)
 		}
-		rec.Action, rec.Resource = c.set.UIDString(res.Action), res.Resource.String()
+		rec.Action, rec.Resource = c.set.UIDString(res.Action), uidString(res.Resource)
 		rec.Policies, rec.Errors = res.Reasons, res.Errors
 		rec.Cedar = res.Logged
 		if rec.Policies == nil {
@@ -448,7 +475,8 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		}
 	}
 	if rl := c.rl; rl.Matched() {
-		rec.RateLimit = &decisionlog.RecordRateLimit{Rule: rl.Rule, Remaining: rl.Remaining}
+		s.rl = decisionlog.RecordRateLimit{Rule: rl.Rule, Remaining: rl.Remaining}
+		rec.RateLimit = &s.rl
 	}
 	if d == nil {
 		rec.Decision, rec.Status, rec.Reason = Allow, http.StatusOK, ReasonPolicyAllow
@@ -456,6 +484,24 @@ func (a *Authorizer) record(c *check, d *denial) *decisionlog.Record {
 		rec.Decision, rec.Status, rec.Reason, rec.Detail = Deny, d.httpStatus(), d.reason, d.detail
 	}
 	return rec
+}
+
+// uidString is u.String() (Type::"id", the id escaped as Rust's
+// escape_debug does) in one allocation when the id needs no escaping:
+// printable ASCII without quotes or backslashes.
+func uidString(u cedar.EntityUID) string {
+	for i := 0; i < len(u.ID); i++ {
+		if c := u.ID[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '\'' {
+			return u.String()
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(u.Type) + len(u.ID) + 4)
+	b.WriteString(string(u.Type))
+	b.WriteString(`::"`)
+	b.WriteString(string(u.ID))
+	b.WriteByte('"')
+	return b.String()
 }
 
 // authDenial maps an authentication error to a denial.
@@ -507,8 +553,10 @@ func policyDenial(id *identity.Identity, res *policy.Result) *denial {
 	return &denial{reason: ReasonPolicyDeny, status: res.Status, detail: "access denied by policy"}
 }
 
-func rateRequest(in *request, sourceIP string, id *identity.Identity, res *policy.Result) *ratelimit.Request {
-	r := &ratelimit.Request{
+// rateRequest is what the rate-limit rules see of a Check, but for its
+// Header and Claim lookups (limit sets them: see there).
+func rateRequest(in *request, sourceIP string, id *identity.Identity, res *policy.Result) ratelimit.Request {
+	r := ratelimit.Request{
 		PrincipalType: id.Kind.String(),
 		Principal:     id.ID,
 		Groups:        id.Groups,
@@ -516,19 +564,24 @@ func rateRequest(in *request, sourceIP string, id *identity.Identity, res *polic
 		Method:        in.method,
 		Service:       res.Service,
 		Route:         res.Template,
-		Header:        in.header,
 		SourceIP:      sourceIP,
 	}
 	if t := id.Token; t != nil {
 		r.ClientID = t.ClientID
-		r.Claim = func(name string) string {
-			if s, ok := t.Claims[name].(string); ok {
-				return s
-			}
-			return ""
-		}
 	}
 	return r
+}
+
+// tokenClaim is the rate limiter's claim lookup of t (a string claim, ""
+// otherwise); nil without a token. It is inlined into its caller.
+func tokenClaim(t *identity.Token) func(name string) string {
+	if t == nil {
+		return nil
+	}
+	return func(name string) string {
+		s, _ := t.Claims[name].(string)
+		return s
+	}
 }
 
 func newDecisionID() string {

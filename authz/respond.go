@@ -2,7 +2,6 @@ package authz
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -84,29 +83,54 @@ func set(key, value string) *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, Append: appendFalse}
 }
 
-// headerSlab hands out the overwriting header options of one response from
-// two allocations instead of two per header.
-type headerSlab struct {
-	opts []corev3.HeaderValueOption
-	vals []corev3.HeaderValue
-}
+// slabHeaders is how many header options a response's slab holds: the
+// seven identity headers and the two rate-limit ones of an allow, or the
+// content-type, cache-control, decision id, WWW-Authenticate, Retry-After,
+// rate-limit and DPoP-Nonce headers of a deny. More come from the heap.
+const slabHeaders = 9
 
-func newHeaderSlab(n int) headerSlab {
-	return headerSlab{opts: make([]corev3.HeaderValueOption, 0, n), vals: make([]corev3.HeaderValue, 0, n)}
+// respSlab is what every response holds, allocated with it: the
+// CheckResponse, its status, its header options and its metadata.
+// Messages are only read (marshalled) once built, so sharing one
+// allocation is safe; nothing is reused.
+type respSlab struct {
+	resp   authv3.CheckResponse
+	status rpcstatus.Status
+	ptrs   [slabHeaders]*corev3.HeaderValueOption
+	opts   [slabHeaders]corev3.HeaderValueOption
+	vals   [slabHeaders]corev3.HeaderValue
+	n      int
+	md     mdSlab
 }
 
 // set is set(key, value), from the slab while it lasts.
-func (s *headerSlab) set(key, value string) *corev3.HeaderValueOption {
-	if len(s.opts) == cap(s.opts) {
+func (s *respSlab) set(key, value string) *corev3.HeaderValueOption {
+	if s.n == slabHeaders {
 		return set(key, value)
 	}
-	s.vals = append(s.vals, corev3.HeaderValue{Key: key, Value: value})
-	s.opts = s.opts[:len(s.opts)+1]
-	o := &s.opts[len(s.opts)-1]
-	o.Header = &s.vals[len(s.vals)-1]
+	v, o := &s.vals[s.n], &s.opts[s.n]
+	s.n++
+	v.Key, v.Value = key, value
+	o.Header = v
 	//lint:ignore SA1019 Envoy ≤ 1.36 reads only append (ENVOY.md)
 	o.Append = appendFalse
 	return o
+}
+
+// allowSlab is an allow's response in one allocation.
+type allowSlab struct {
+	respSlab
+	oneof  authv3.CheckResponse_OkResponse
+	ok     authv3.OkHttpResponse
+	remove [2]string // the headers to remove: authorization, a spoofed one
+}
+
+// denySlab is a deny's response in one allocation.
+type denySlab struct {
+	respSlab
+	oneof  authv3.CheckResponse_DeniedResponse
+	denied authv3.DeniedHttpResponse
+	code   typev3.HttpStatus
 }
 
 // validValue reports whether v can be sent as a header value (no control
@@ -129,44 +153,45 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 	// redaction as records (the record is redacted when it is bound).
 	detail, _ := credential.Redact(d.detail, false)
 	body, _ := json.Marshal(problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: detail, DecisionID: rec.DecisionID})
-	headers := []*corev3.HeaderValueOption{
-		set("content-type", "application/problem+json"),
-		set("cache-control", "no-store"),
-		set(a.h.decisionID, rec.DecisionID),
-	}
+	s := new(denySlab)
+	headers := s.ptrs[:0]
+	headers = append(headers,
+		s.set("content-type", "application/problem+json"),
+		s.set("cache-control", "no-store"),
+		s.set(a.h.decisionID, rec.DecisionID),
+	)
 	if d.www != "" {
 		www, _ := credential.Redact(d.www, false)
-		headers = append(headers, set("www-authenticate", www))
+		headers = append(headers, s.set("www-authenticate", www))
 	}
 	if d.retryAfter > 0 {
-		headers = append(headers, set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
+		headers = append(headers, s.set("retry-after", smallItoa(ceilSeconds(d.retryAfter))))
 	}
 	if d.rateLimit.Matched() {
-		addRateLimitHeaders(&headers, d.rateLimit)
+		s.addRateLimitHeaders(&headers, d.rateLimit)
 	}
 	if d.dpopNonce != "" {
-		headers = append(headers, set("dpop-nonce", d.dpopNonce))
+		headers = append(headers, s.set("dpop-nonce", d.dpopNonce))
 	}
-	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(m.code), Message: string(d.reason)},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
-			Headers: headers,
-			Body:    string(body),
-		}},
-		DynamicMetadata: metadata(rec),
-	}
+	s.code.Code = typev3.StatusCode(status)
+	s.denied.Status, s.denied.Headers, s.denied.Body = &s.code, headers, string(body)
+	s.oneof.DeniedResponse = &s.denied
+	s.status.Code, s.status.Message = int32(m.code), string(d.reason)
+	s.resp.Status, s.resp.HttpResponse = &s.status, &s.oneof
+	s.resp.DynamicMetadata = s.md.metadata(rec)
+	return &s.resp
 }
 
 // allow is the response to an allow: the identity headers (the groups and
 // scopes as id.Token's view carries them), the client's spoofed ones
 // removed, and rl's rate-limit headers (when rl matched); rec is its record.
 func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Identity, rl ratelimit.Decision) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, 7)}
-	slab := newHeaderSlab(7)
+	s := new(allowSlab)
+	ok := &s.ok
+	ok.Headers = s.ptrs[:0]
 	add := func(name, value string) {
 		if value != "" && validValue(value) {
-			ok.Headers = append(ok.Headers, slab.set(name, value))
+			ok.Headers = append(ok.Headers, s.set(name, value))
 		}
 	}
 	add(a.h.principal, rec.Principal)
@@ -180,9 +205,11 @@ func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Id
 		add(a.h.workload, id.Peer.ID)
 	}
 	add(a.h.decisionID, rec.DecisionID)
+	ok.Headers = ok.Headers[:len(ok.Headers):len(ok.Headers)] // the rest of s.ptrs is the rate-limit headers
 	// Strip every client-sent header under our prefix, in any spelling
 	// (underPrefix), that we did not set: the upstream must be able to trust
 	// them.
+	remove := s.remove[:0]
 	for _, h := range in.headers {
 		if !a.h.underPrefix(h.Name) {
 			continue
@@ -192,79 +219,135 @@ func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Id
 			ours = ours || o.Header.Key == h.Name
 		}
 		if !ours {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, h.Name)
+			remove = append(remove, h.Name)
 		}
 	}
 	// An API key is Warden's credential, never the upstream's: stripped
 	// whatever forward_authorization says (tokens, introspected ones too,
 	// follow it: an upstream may present them onward).
 	if (!a.o.ForwardAuthorization || id.Credential == identity.CredentialAPIKey) && in.authorization != "" {
-		ok.HeadersToRemove = append(ok.HeadersToRemove, "authorization")
+		remove = append(remove, "authorization")
+	}
+	if len(remove) > 0 {
+		ok.HeadersToRemove = remove
 	}
 	if rl.Matched() {
-		addRateLimitHeaders(&ok.ResponseHeadersToAdd, rl)
+		ok.ResponseHeadersToAdd = s.ptrs[len(ok.Headers):len(ok.Headers)]
+		s.addRateLimitHeaders(&ok.ResponseHeadersToAdd, rl)
 	}
-	return &authv3.CheckResponse{
-		Status:          &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-		DynamicMetadata: metadata(rec),
-	}
+	s.status.Code = int32(codes.OK)
+	s.oneof.OkResponse = ok
+	s.resp.Status, s.resp.HttpResponse = &s.status, &s.oneof
+	s.resp.DynamicMetadata = s.md.metadata(rec)
+	return &s.resp
 }
 
 // addRateLimitHeaders adds RateLimit-Policy and RateLimit
 // (draft-ietf-httpapi-ratelimit-headers) and, when denied, Retry-After.
-func addRateLimitHeaders(dst *[]*corev3.HeaderValueOption, d ratelimit.Decision) {
-	*dst = append(*dst,
-		set("ratelimit-policy", fmt.Sprintf(`"%s";q=%d;w=%d`, d.Rule, d.Limit, ceilSeconds(d.Window))),
-		set("ratelimit", fmt.Sprintf(`"%s";r=%d;t=%d`, d.Rule, d.Remaining, ceilSeconds(d.Reset))))
+// Both values are formatted into one string.
+func (s *respSlab) addRateLimitHeaders(dst *[]*corev3.HeaderValueOption, d ratelimit.Decision) {
+	var buf [96]byte
+	b := append(buf[:0], '"')
+	b = append(b, d.Rule...)
+	b = append(b, `";q=`...)
+	b = strconv.AppendInt(b, int64(d.Limit), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, int64(ceilSeconds(d.Window)), 10)
+	n := len(b)
+	b = append(b, '"')
+	b = append(b, d.Rule...)
+	b = append(b, `";r=`...)
+	b = strconv.AppendInt(b, int64(d.Remaining), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, int64(ceilSeconds(d.Reset)), 10)
+	v := string(b)
+	*dst = append(*dst, s.set("ratelimit-policy", v[:n]), s.set("ratelimit", v[n:]))
 	if !d.Allowed {
 		for _, h := range *dst {
 			if h.Header.Key == "retry-after" {
 				return
 			}
 		}
-		*dst = append(*dst, set("retry-after", strconv.Itoa(ceilSeconds(d.RetryAfter))))
+		*dst = append(*dst, s.set("retry-after", smallItoa(ceilSeconds(d.RetryAfter))))
 	}
 }
 
+// smallItoa is strconv.Itoa without an allocation for 0 to 99 (the
+// seconds of a Retry-After, mostly).
+func smallItoa(n int) string {
+	if 0 <= n && n < 100 {
+		if n < 10 {
+			return smallInts[n : n+1]
+		}
+		return smallInts[10+2*(n-10) : 12+2*(n-10)]
+	}
+	return strconv.Itoa(n)
+}
+
+// smallInts is 0 to 9, then 10 to 99.
+const smallInts = "0123456789" +
+	"10111213141516171819202122232425262728293031323334353637383940414243444546474849" +
+	"50515253545556575859606162636465666768697071727374757677787980818283848586878889" +
+	"90919293949596979899"
+
 func ceilSeconds(d time.Duration) int {
 	return int(math.Ceil(max(d, 0).Seconds()))
+}
+
+// slabPolicies is how many determining policies mdSlab holds; more come
+// from the heap.
+const slabPolicies = 4
+
+// mdSlab is a response's dynamic metadata, allocated with the response:
+// the Struct, its five strings and the policies' list.
+type mdSlab struct {
+	st       structpb.Struct
+	vals     [6 + slabPolicies]structpb.Value
+	strs     [5 + slabPolicies]structpb.Value_StringValue
+	listKind structpb.Value_ListValue
+	list     structpb.ListValue
+	policies [slabPolicies]*structpb.Value
 }
 
 // metadata is the dynamic metadata Envoy's access log sees, built directly
 // (structpb.NewStruct would go through map[string]any and a type switch).
 // Like NewStruct, it gives none when a string is not valid UTF-8 (proto3
 // could not marshal the response).
-func metadata(rec *decisionlog.Record) *structpb.Struct {
-	for _, s := range []string{rec.DecisionID, rec.Principal, string(rec.Reason), rec.Action, rec.Resource} {
+func (m *mdSlab) metadata(rec *decisionlog.Record) *structpb.Struct {
+	for _, s := range [...]string{rec.DecisionID, rec.Principal, string(rec.Reason), rec.Action, rec.Resource} {
 		if !utf8.ValidString(s) {
 			return nil
 		}
 	}
-	// The values come from two slabs rather than two allocations each.
-	n := 5 + len(rec.Policies)
-	vals := make([]structpb.Value, n)
-	strs := make([]structpb.Value_StringValue, n)
+	for _, p := range rec.Policies {
+		if !utf8.ValidString(p) {
+			return nil
+		}
+	}
+	vals, strs := m.vals[:], m.strs[:]
+	if n := len(rec.Policies); n > slabPolicies {
+		vals, strs = make([]structpb.Value, 6+n), make([]structpb.Value_StringValue, 5+n)
+	}
 	str := func(i int, s string) *structpb.Value {
 		strs[i].StringValue = s
 		vals[i].Kind = &strs[i]
 		return &vals[i]
 	}
-	policies := make([]*structpb.Value, len(rec.Policies))
+	policies := m.policies[:0]
 	for i, p := range rec.Policies {
-		if !utf8.ValidString(p) {
-			return nil
-		}
-		policies[i] = str(5+i, p)
+		policies = append(policies, str(5+i, p))
 	}
-	md := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"decision_id": str(0, rec.DecisionID),
-		"principal":   str(1, rec.Principal),
-		"policies":    structpb.NewListValue(&structpb.ListValue{Values: policies}),
-		"reason":      str(2, string(rec.Reason)),
-		"action":      str(3, rec.Action),
-		"resource":    str(4, rec.Resource),
-	}}
+	m.list.Values = policies
+	m.listKind.ListValue = &m.list
+	vals[5+len(rec.Policies)].Kind = &m.listKind
+	fields := make(map[string]*structpb.Value, 7)
+	fields["decision_id"] = str(0, rec.DecisionID)
+	fields["principal"] = str(1, rec.Principal)
+	fields["policies"] = &vals[5+len(rec.Policies)]
+	fields["reason"] = str(2, string(rec.Reason))
+	fields["action"] = str(3, rec.Action)
+	fields["resource"] = str(4, rec.Resource)
+	m.st.Fields = fields
 	if len(rec.Errors) > 0 { // the policies that errored ("id: message")
 		// Cedar's messages quote the values they failed on (a header, a
 		// claim): redacted as in records, so that Envoy's access log and
@@ -278,7 +361,7 @@ func metadata(rec *decisionlog.Record) *structpb.Struct {
 			e, _ = credential.Redact(e, false)
 			errs[i] = structpb.NewStringValue(e)
 		}
-		md.Fields["errors"] = structpb.NewListValue(&structpb.ListValue{Values: errs})
+		fields["errors"] = structpb.NewListValue(&structpb.ListValue{Values: errs})
 	}
-	return md
+	return &m.st
 }

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,40 +120,90 @@ func methodGroup(m string) string {
 }
 
 // key builds the bucket key of rule for r; parts are length-prefixed so no
-// value can forge another key.
+// value can forge another key. It is built in one allocation: the values
+// are read first (the first 8 kept on the stack, any further ones read
+// again), then written into a string of their exact size.
 func key(rule *Rule, r *Request) string {
+	var stack [8]keyPart
+	n := len(rule.Name)
+	for i, k := range rule.Key {
+		p := keyValue(k, r)
+		if i < len(stack) {
+			stack[i] = p
+		}
+		n += 2 + decimalLen(p.len()) + p.len()
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(rule.Name)
-	for _, k := range rule.Key {
-		var v string
-		switch name, arg, _ := strings.Cut(k, ":"); name {
-		case "principal":
-			v = r.PrincipalType + "::" + r.Principal
-		case "client_id":
-			v = r.ClientID
-		case "source_ip":
-			v = r.SourceIP
-		case "service":
-			v = r.Service
-		case "route":
-			v = r.Route
-		case "action":
-			v = r.Action
-		case "header":
-			if r.Header != nil {
-				v = r.Header(arg)
-			}
-		case "claim":
-			if r.Claim != nil {
-				v = r.Claim(arg)
-			}
+	var digits [20]byte
+	for i, k := range rule.Key {
+		var p keyPart
+		if i < len(stack) {
+			p = stack[i]
+		} else {
+			p = keyValue(k, r)
 		}
 		b.WriteByte('|')
-		b.WriteString(strconv.Itoa(len(v)))
+		b.Write(strconv.AppendInt(digits[:0], int64(p.len()), 10))
 		b.WriteByte(':')
-		b.WriteString(v)
+		if p.principal {
+			b.WriteString(p.typ)
+			b.WriteString("::")
+		}
+		b.WriteString(p.v)
 	}
 	return b.String()
+}
+
+// keyPart is one value of a bucket key: typ::v for a principal, else v.
+type keyPart struct {
+	typ, v    string
+	principal bool
+}
+
+func (p keyPart) len() int {
+	if p.principal {
+		return len(p.typ) + 2 + len(p.v)
+	}
+	return len(p.v)
+}
+
+// keyValue is r's value for key part k (principal, header:NAME, ...).
+func keyValue(k string, r *Request) keyPart {
+	var p keyPart
+	switch name, arg, _ := strings.Cut(k, ":"); name {
+	case "principal":
+		p = keyPart{typ: r.PrincipalType, v: r.Principal, principal: true}
+	case "client_id":
+		p.v = r.ClientID
+	case "source_ip":
+		p.v = r.SourceIP
+	case "service":
+		p.v = r.Service
+	case "route":
+		p.v = r.Route
+	case "action":
+		p.v = r.Action
+	case "header":
+		if r.Header != nil {
+			p.v = r.Header(arg)
+		}
+	case "claim":
+		if r.Claim != nil {
+			p.v = r.Claim(arg)
+		}
+	}
+	return p
+}
+
+// decimalLen is the number of digits of n ≥ 0.
+func decimalLen(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // Allow applies every matching rule.
@@ -175,7 +226,18 @@ func (l *Limiter) Allow(ctx context.Context, r *Request) (Decision, error) {
 	if len(bs) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	outs, err := l.counter.Take(ctx, l.now(), bs)
+	var (
+		outs []Outcome
+		err  error
+	)
+	if m, ok := l.counter.(*Memory); ok {
+		// Called directly, the memory store keeps the buckets and the
+		// outcomes on this stack (through the interface, both escape).
+		var stack [4]Outcome
+		outs = m.take(l.now(), bs, stack[:0])
+	} else {
+		outs, err = l.counter.Take(ctx, l.now(), slices.Clone(bs))
+	}
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit: %w", err)
 	}

@@ -70,6 +70,11 @@ func (m *Memory) Len() int {
 // Take implements Counter. Buckets in one call may sit in different shards:
 // they are locked in shard order so a Check is all-or-nothing.
 func (m *Memory) Take(_ context.Context, now time.Time, buckets []Bucket) ([]Outcome, error) {
+	return m.take(now, buckets, nil), nil
+}
+
+// take is Take, its outcomes appended to outs.
+func (m *Memory) take(now time.Time, buckets []Bucket, outs []Outcome) []Outcome {
 	hs := make([]lruKey, len(buckets))
 	idx := make([]int, len(buckets))
 	order := make([]int, 0, len(buckets))
@@ -89,7 +94,7 @@ func (m *Memory) Take(_ context.Context, now time.Time, buckets []Bucket) ([]Out
 			m.shards[i].Unlock()
 		}
 	}()
-	outs := make([]Outcome, len(buckets))
+	outs = slices.Grow(outs[:0], len(buckets))[:len(buckets)]
 	news := make([]time.Time, len(buckets))
 	allowed := true
 	for i, b := range buckets {
@@ -102,14 +107,14 @@ func (m *Memory) Take(_ context.Context, now time.Time, buckets []Bucket) ([]Out
 				outs[i].Remaining++ // not consumed after all
 			}
 		}
-		return outs, nil
+		return outs
 	}
 	for i := range buckets {
 		if m.shards[idx[i]].set(hs[i], news[i]) {
 			m.evicted.Add(1)
 		}
 	}
-	return outs, nil
+	return outs
 }
 
 // lruKey is a bucket key's 128-bit keyed hash.

@@ -1,6 +1,7 @@
 package decisionlog
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -38,64 +39,98 @@ const recordOverhead = 512
 
 // clip cuts r's caller-influenced strings to max bytes and caps its lists.
 // On the request path it copies them (so that a queued record does not
-// keep the request's memory alive); off it, it redacts the
-// credential-looking words in them. It returns the bytes r's strings then
-// hold.
+// keep the request's memory alive: a path cut from a long request, or
+// one aliasing the request's buffer, would hold all of it), all into one
+// string; off it, it redacts the credential-looking words in them. It
+// returns the bytes r's strings then hold. It never writes the lists' own
+// arrays (Evaluate's caller may read them): a list is copied before an
+// element of it changes.
 func (r *Record) clip(max int, copies, redact bool) int {
 	n := 0
-	s := func(p *string, path bool) {
-		v := *p
+	bound := func(v string, path bool) string {
 		if len(v) > max {
 			v = cut(v, max)
 			r.Truncated = true
 		}
 		if red, hit := redactIf(redact, v, path); hit {
 			v = red
-		} else if copies && v != "" {
-			v = strings.Clone(v)
 		}
-		*p = v
 		n += len(v)
+		return v
 	}
-	q := &r.Request
-	s(&q.Method, false)
-	s(&q.Host, false)
-	s(&q.Path, true)
-	s(&q.SourceIP, false)
-	s(&q.RequestID, false)
-	s(&r.Principal, false)
-	s(&r.Action, true)
-	s(&r.Resource, true)
-	s(&r.Workload, false)
-	s(&r.Detail, false)
-	s(&r.Caller, false)
-	if t := r.Token; t != nil {
-		s(&t.Iss, false)
-		s(&t.Jti, false)
-	}
-	if rl := r.RateLimit; rl != nil {
-		s(&rl.Rule, false)
-	}
+	r.eachField(func(p *string, path bool) { *p = bound(*p, path) })
 	list := func(p *[]string) {
 		l := *p
 		if len(l) > maxListed {
 			l = l[:maxListed:maxListed]
 			r.Truncated = true
 		}
-		if l != nil {
-			l = append([]string(nil), l...)
-			if len(l) == 0 {
-				l = []string{}
-			}
+		if l != nil && len(l) == 0 {
+			l = []string{}
 		}
-		for i := range l {
-			s(&l[i], false)
+		own := copies && len(l) > 0 // the copy below rewrites every element
+		if own {
+			l = slices.Clone(l)
+		}
+		for i, s := range l {
+			if v := bound(s, false); v != s {
+				if !own {
+					l, own = slices.Clone(l), true
+				}
+				l[i] = v
+			}
 		}
 		*p = l
 	}
 	list(&r.Policies)
 	list(&r.Errors)
+	if copies && n > 0 {
+		var b strings.Builder
+		b.Grow(n)
+		r.eachString(func(p *string) { b.WriteString(*p) })
+		all := b.String()
+		r.eachString(func(p *string) {
+			if k := len(*p); k > 0 {
+				*p, all = all[:k], all[k:]
+			}
+		})
+	}
 	return n
+}
+
+// eachString calls f with each of r's caller-influenced strings.
+func (r *Record) eachString(f func(p *string)) {
+	r.eachField(func(p *string, _ bool) { f(p) })
+	for i := range r.Policies {
+		f(&r.Policies[i])
+	}
+	for i := range r.Errors {
+		f(&r.Errors[i])
+	}
+}
+
+// eachField calls f with each of r's caller-influenced strings but for its
+// lists, and whether it reads as a path (credential.Redact).
+func (r *Record) eachField(f func(p *string, path bool)) {
+	q := &r.Request
+	f(&q.Method, false)
+	f(&q.Host, false)
+	f(&q.Path, true)
+	f(&q.SourceIP, false)
+	f(&q.RequestID, false)
+	f(&r.Principal, false)
+	f(&r.Action, true)
+	f(&r.Resource, true)
+	f(&r.Workload, false)
+	f(&r.Detail, false)
+	f(&r.Caller, false)
+	if t := r.Token; t != nil {
+		f(&t.Iss, false)
+		f(&t.Jti, false)
+	}
+	if rl := r.RateLimit; rl != nil {
+		f(&rl.Rule, false)
+	}
 }
 
 // maxListed bounds the policies and errors a record names.

@@ -159,19 +159,29 @@ func (l *DecisionLog) Buffered() (records, bytes int) {
 // left out), and when the line is still over
 // MaxRecordBytes, its strings cut shorter until it fits.
 func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
-	c := *r
+	// r may still be read by Evaluate's caller: c is a copy, its token
+	// and rate-limit sections too, in one allocation.
+	s := &recordCopy{rec: *r}
+	c := &s.rec
 	c.held = 0
-	c.Token, c.RateLimit = cloneToken(c.Token), cloneRateLimit(c.RateLimit)
+	if r.Token != nil {
+		s.tok = *r.Token
+		c.Token = &s.tok
+	}
+	if r.RateLimit != nil {
+		s.rl = *r.RateLimit
+		c.RateLimit = &s.rl
+	}
 	c.clip(l.lim.MaxFieldBytes, false, true)
 	cedarSize := 0
 	if r.Cedar != nil {
 		c.Cedar, cedarSize = boundCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
 		c.Truncated = c.Truncated || c.Cedar == nil
 	}
-	buf, _ = appendJSON(buf[:0], &c)
+	buf, _ = appendJSON(buf[:0], c)
 	if len(buf) > l.lim.MaxRecordBytes && c.Cedar != nil {
 		c.Cedar, cedarSize, c.Truncated = nil, 0, true
-		buf, _ = appendJSON(buf[:0], &c)
+		buf, _ = appendJSON(buf[:0], c)
 	}
 	// Escaping can make a string up to six times longer in JSON: cut the
 	// strings shorter, down to 8 bytes, then the lists, until it fits (a
@@ -188,12 +198,12 @@ func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
 				c.Errors = nil
 			}
 		default:
-			return l.finish(&c, buf, cedarSize)
+			return l.finish(c, buf, cedarSize)
 		}
 		c.Truncated = true
-		buf, _ = appendJSON(buf[:0], &c)
+		buf, _ = appendJSON(buf[:0], c)
 	}
-	return l.finish(&c, buf, cedarSize)
+	return l.finish(c, buf, cedarSize)
 }
 
 func (l *DecisionLog) finish(c *Record, buf []byte, cedarSize int) (*Record, []byte) {
@@ -201,20 +211,11 @@ func (l *DecisionLog) finish(c *Record, buf []byte, cedarSize int) (*Record, []b
 	return c, buf
 }
 
-func cloneToken(t *RecordToken) *RecordToken {
-	if t == nil {
-		return nil
-	}
-	c := *t
-	return &c
-}
-
-func cloneRateLimit(r *RecordRateLimit) *RecordRateLimit {
-	if r == nil {
-		return nil
-	}
-	c := *r
-	return &c
+// recordCopy is a record's copy with its token and rate-limit sections.
+type recordCopy struct {
+	rec Record
+	tok RecordToken
+	rl  RecordRateLimit
 }
 
 func (l *DecisionLog) run() {
