@@ -44,6 +44,7 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // wireCheck is a CheckRequest as the codec decodes it.
 type wireCheck struct {
+	lim  Limits // the Authorizer's: the decoder builds no more than these let through
 	in   *checkInput
 	held int // the bytes its strings keep alive
 }
@@ -55,7 +56,7 @@ func (w *wireCheck) decode(data mem.BufferSlice) error {
 	} else {
 		b = data.Materialize()
 	}
-	in, held, err := decodeCheckRequest(b)
+	in, held, err := decodeCheckRequest(b, w.lim)
 	w.in, w.held = in, held
 	return err
 }
@@ -73,11 +74,11 @@ func (a *Authorizer) RegisterGRPC(g *grpc.Server) {
 // interceptor; were one given, it sees the decoded request as a
 // *wireCheck.
 func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	var w wireCheck
+	a := srv.(*Authorizer)
+	w := wireCheck{lim: a.o.Limits}
 	if err := dec(&w); err != nil {
 		return nil, err
 	}
-	a := srv.(*Authorizer)
 	if interceptor == nil {
 		return a.evaluate(ctx, w.in, w.held).Response, nil
 	}

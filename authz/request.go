@@ -31,6 +31,9 @@ type request struct {
 	// (before repeated ones are joined) and their names' and values' bytes;
 	// bodyBytes is the body's size. Limits screens them.
 	headerCount, headerBytes, bodyBytes int
+	// extCount and extBytes measure the context extensions (Limits.screen
+	// refuses too many).
+	extCount, extBytes int
 	// shared is the size of the one allocation the strings share when
 	// they were decoded from the wire (decodeCheckRequest), else 0.
 	shared int
@@ -61,6 +64,7 @@ func parseInput(ci *checkInput, now time.Time, l Limits) request {
 	in.peerPrincipal = ci.principal
 	in.peerCertificate = ci.certificate
 	in.extensions = ci.extensions
+	in.extCount, in.extBytes = ci.extCount, ci.extBytes
 	if ci.hasTime && validTime(ci.timeSec, ci.timeNanos) {
 		in.time = time.Unix(ci.timeSec, int64(ci.timeNanos)).UTC()
 	} else {

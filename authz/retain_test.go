@@ -58,7 +58,7 @@ when { context.route.service like "*" };
 		if err != nil {
 			t.Fatal(err)
 		}
-		ci, n, err := decodeCheckRequest(b)
+		ci, n, err := decodeCheckRequest(b, Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/wardenauthz/warden/policy"
 )
@@ -41,6 +40,17 @@ type checkInput struct {
 	// leaves both lists out of a request over the header limits.
 	headers, headerMap       []policy.Header
 	headerCount, headerBytes int
+	// extCount and extBytes measure the context extensions (entries as
+	// sent, names and values); past the limits, extensions is left out.
+	extCount, extBytes int
+
+	// The wire decoder's limits and running measures: it stops building a
+	// header form or the extensions once past the limits (the request is
+	// then refused unread, by Limits.screen), so that a flood of fields
+	// costs a pass over them and no more.
+	lim                  Limits
+	mapRaw, mapRawBytes  int // headers map entries as sent (repeats too)
+	hmRaw, hmRawBytes    int // header_map entries
 }
 
 // inputOf reads a decoded CheckRequest. It measures the header fields
@@ -53,6 +63,13 @@ func inputOf(req *authv3.CheckRequest, l Limits) *checkInput {
 		certificate: attrs.GetSource().GetCertificate(),
 		destService: attrs.GetDestination().GetService(),
 		extensions:  attrs.GetContextExtensions(),
+	}
+	ci.extCount = len(ci.extensions)
+	for k, v := range ci.extensions {
+		ci.extBytes += len(k) + len(v)
+	}
+	if ci.extCount > maxExtensions || ci.extBytes > maxExtensionBytes {
+		ci.extensions = nil
 	}
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
 		ci.srcSocket, ci.srcAddr, ci.srcPort = true, sa.GetAddress(), sa.GetPortValue()
@@ -127,8 +144,8 @@ var errWireUTF8 = errors.New("proto: string field contains invalid UTF-8")
 // The strings it returns are copied into one allocation owned by the
 // result (b may be reused once it returns); heldBytes is that
 // allocation's size, which a record referencing any of them keeps alive.
-func decodeCheckRequest(b []byte) (*checkInput, int, error) {
-	ci := new(checkInput)
+func decodeCheckRequest(b []byte, l Limits) (*checkInput, int, error) {
+	ci := &checkInput{lim: l}
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
 		if num == 1 && typ == protowire.BytesType {
 			return ci.attributes(v)
@@ -138,16 +155,31 @@ func decodeCheckRequest(b []byte) (*checkInput, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if ci.headers != nil {
-		ci.headers = distinctLast(ci.headers)
+	if ci.extCount > maxExtensions || ci.extBytes > maxExtensionBytes {
+		ci.extensions = nil
 	}
-	list := ci.headerMap
-	if len(list) == 0 {
-		list = ci.headers
-	}
-	ci.headerCount = len(list)
-	for _, h := range list {
-		ci.headerBytes += len(h.Name) + len(h.Value)
+	switch {
+	case ci.hmRaw > 0 && l.headersOver(ci.hmRaw, ci.hmRawBytes):
+		ci.headers, ci.headerMap = nil, nil
+		ci.headerCount, ci.headerBytes = ci.hmRaw, ci.hmRawBytes
+	case ci.hmRaw == 0 && l.headersOver(ci.mapRaw, ci.mapRawBytes):
+		// Counted as sent: a repeated key (never from Envoy) counts
+		// twice, so such a request may be refused where one of distinct
+		// keys would not.
+		ci.headers, ci.headerMap = nil, nil
+		ci.headerCount, ci.headerBytes = ci.mapRaw, ci.mapRawBytes
+	default:
+		if ci.headers != nil {
+			ci.headers = distinctLast(ci.headers)
+		}
+		list := ci.headerMap
+		if len(list) == 0 {
+			list = ci.headers
+		}
+		ci.headerCount = len(list)
+		for _, h := range list {
+			ci.headerBytes += len(h.Name) + len(h.Value)
+		}
 	}
 	return ci, ci.own(), nil
 }
@@ -239,12 +271,17 @@ func (ci *checkInput) attributes(b []byte) error {
 			if err != nil {
 				return err
 			}
+			ci.extCount++
+			ci.extBytes += len(k) + len(val)
+			if ci.extCount > maxExtensions || ci.extBytes > maxExtensionBytes {
+				return nil // refused unread (Limits.screen)
+			}
 			if ci.extensions == nil {
 				ci.extensions = map[string]string{}
 			}
 			ci.extensions[k] = val
 		case 11, 13: // metadata_context, route_metadata_context
-			return checkMessage(v, new(corev3.Metadata), 2)
+			return checkMetadata(v, metadataDepth)
 		case 12: // tls_session {string sni = 1}
 			return eachField(v, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
 				if num == 1 {
@@ -257,14 +294,115 @@ func (ci *checkInput) attributes(b []byte) error {
 	})
 }
 
-// checkMessage refuses what proto.Unmarshal would refuse of a field Warden
-// does not read (the metadata: structs, lists, Any), at the depth the
-// field has in a CheckRequest. Envoy's are empty unless configured.
-func checkMessage(v []byte, m proto.Message, depth int) error {
-	if len(v) == 0 {
-		return nil
+// maxExtensions and maxExtensionBytes bound a request's context
+// extensions (Envoy's come from the route configuration: a few short
+// pairs); past them the request is refused unread.
+const (
+	maxExtensions     = 64
+	maxExtensionBytes = 64 << 10
+)
+
+// metadataDepth is the nesting protobuf allows a metadata's messages: its
+// recursion limit less the CheckRequest and AttributeContext around it
+// (TestDecodeCheckRequestDepth finds protobuf's limit and holds the two
+// to it).
+const metadataDepth = protowire.DefaultRecursionLimit - 2
+
+// checkMetadata refuses what proto.Unmarshal would refuse of a
+// config.core.v3.Metadata, a field Warden does not read, without building
+// it (Envoy's is empty unless configured; a built one costs tens of times
+// its size): filter_metadata (1) map<string, Struct>,
+// typed_filter_metadata (2) map<string, Any>. depth counts down each
+// message entered, map entries too, as protobuf does.
+func checkMetadata(b []byte, depth int) error {
+	if depth--; depth < 0 {
+		return errWireDepth
 	}
-	return proto.UnmarshalOptions{RecursionLimit: protowire.DefaultRecursionLimit - depth}.Unmarshal(v, m)
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		if typ != protowire.BytesType || num != 1 && num != 2 {
+			return nil
+		}
+		return checkMapEntry(v, depth, func(v []byte, depth int) error {
+			if num == 1 {
+				return checkStruct(v, depth)
+			}
+			return checkAny(v, depth)
+		})
+	})
+}
+
+// errWireDepth is a message nested past protobuf's recursion limit.
+var errWireDepth = errors.New("proto: exceeded maximum recursion depth")
+
+// checkMapEntry checks a map<string, message> entry: key (1) a string,
+// value (2) checked by val.
+func checkMapEntry(b []byte, depth int, val func([]byte, int) error) error {
+	if depth--; depth < 0 {
+		return errWireDepth
+	}
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		switch {
+		case num == 1:
+			return checkStr(typ, v)
+		case num == 2 && typ == protowire.BytesType:
+			return val(v, depth)
+		}
+		return nil
+	})
+}
+
+// google.protobuf.Struct: fields (1) map<string, Value>.
+func checkStruct(b []byte, depth int) error {
+	if depth--; depth < 0 {
+		return errWireDepth
+	}
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		return checkMapEntry(v, depth, checkValue)
+	})
+}
+
+// google.protobuf.Value: string_value (3), struct_value (5), list_value
+// (6) {repeated Value values = 1}; the rest are scalars.
+func checkValue(b []byte, depth int) error {
+	if depth--; depth < 0 {
+		return errWireDepth
+	}
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		switch {
+		case num == 3:
+			return checkStr(typ, v)
+		case typ != protowire.BytesType:
+		case num == 5:
+			return checkStruct(v, depth)
+		case num == 6:
+			if depth-1 < 0 {
+				return errWireDepth
+			}
+			return eachField(v, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+				if num != 1 || typ != protowire.BytesType {
+					return nil
+				}
+				return checkValue(v, depth-1)
+			})
+		}
+		return nil
+	})
+}
+
+// google.protobuf.Any: type_url (1) a string; value (2) bytes, not read.
+func checkAny(b []byte, depth int) error {
+	if depth--; depth < 0 {
+		return errWireDepth
+	}
+	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+		if num == 1 {
+			return checkStr(typ, v)
+		}
+		return nil
+	})
 }
 
 // AttributeContext.Peer: source (read) or destination (its service).
@@ -316,16 +454,16 @@ func (ci *checkInput) address(b []byte, source bool) error {
 				ci.srcSocket = true // merged into what an earlier one set
 			}
 			return ci.socketAddress(v, source)
-		case 2:
+		case 2, 3: // pipe {string path = 1; uint32 mode = 2}, envoy_internal_address {string server_listener_name = 1; string endpoint_id = 2}
 			if source {
 				ci.srcSocket, ci.srcAddr, ci.srcPort = false, "", 0
 			}
-			return checkMessage(v, new(corev3.Pipe), 4)
-		case 3:
-			if source {
-				ci.srcSocket, ci.srcAddr, ci.srcPort = false, "", 0
-			}
-			return checkMessage(v, new(corev3.EnvoyInternalAddress), 4)
+			return eachField(v, func(f protowire.Number, typ protowire.Type, v, _ []byte) error {
+				if f == 1 || f == 2 && num == 3 {
+					return checkStr(typ, v)
+				}
+				return nil
+			})
 		}
 		return nil
 	})
@@ -419,13 +557,23 @@ func (ci *checkInput) http(b []byte) error {
 				return nil
 			}
 			k, val, err := mapEntry(v)
-			if err == nil {
-				if ci.headers == nil {
-					ci.headers = make([]policy.Header, 0, countField(b, 3))
-				}
-				ci.headers = append(ci.headers, policy.Header{Name: k, Value: val})
+			if err != nil {
+				return err
 			}
-			return err
+			ci.mapRaw++
+			ci.mapRawBytes += len(k) + len(val)
+			if ci.lim.headersOver(ci.mapRaw, ci.mapRawBytes) {
+				return nil // no more built: refused unread
+			}
+			if ci.headers == nil {
+				n := countField(b, 3)
+				if ci.lim.MaxHeaders > 0 {
+					n = min(n, ci.lim.MaxHeaders)
+				}
+				ci.headers = make([]policy.Header, 0, n)
+			}
+			ci.headers = append(ci.headers, policy.Header{Name: k, Value: val})
+			return nil
 		case 4:
 			return strField(&ci.path, typ, v)
 		case 5:
@@ -455,13 +603,19 @@ func (ci *checkInput) http(b []byte) error {
 					return nil
 				}
 				h, err := headerValue(v)
-				if err == nil {
-					if ci.headerMap == nil {
-						ci.headerMap = make([]policy.Header, 0, 32)
-					}
-					ci.headerMap = append(ci.headerMap, h)
+				if err != nil {
+					return err
 				}
-				return err
+				ci.hmRaw++
+				ci.hmRawBytes += len(h.Name) + len(h.Value)
+				if ci.lim.headersOver(ci.hmRaw, ci.hmRawBytes) {
+					return nil // no more built: refused unread
+				}
+				if ci.headerMap == nil {
+					ci.headerMap = make([]policy.Header, 0, 32)
+				}
+				ci.headerMap = append(ci.headerMap, h)
+				return nil
 			})
 		}
 		return nil

@@ -34,7 +34,7 @@ func checkWire(t *testing.T, b []byte) {
 	var m authv3.CheckRequest
 	perr := proto.Unmarshal(b, &m)
 	own := bytes.Clone(b)
-	got, held, werr := decodeCheckRequest(own)
+	got, held, werr := decodeCheckRequest(own, Limits{})
 	if (perr == nil) != (werr == nil) {
 		t.Fatalf("proto.Unmarshal: %v; decodeCheckRequest: %v\ninput %x", perr, werr, b)
 	}
@@ -135,7 +135,7 @@ func TestDecodeCheckRequestSamples(t *testing.T) {
 		if err := proto.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		ci, _, err := decodeCheckRequest(b)
+		ci, _, err := decodeCheckRequest(b, Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,6 +172,9 @@ func TestDecodeCheckRequestDepth(t *testing.T) {
 	// lists lists (2 levels each), so that every depth is reached.
 	nested := func(depth, lists int) []byte {
 		v := structpb.NewStringValue("x")
+		if lists == 3 { // innermost an empty list
+			v, lists = structpb.NewListValue(&structpb.ListValue{}), 0
+		}
 		for range lists {
 			v = structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{v}})
 		}
@@ -187,7 +190,7 @@ func TestDecodeCheckRequestDepth(t *testing.T) {
 		}
 		return b
 	}
-	for lists := range 3 {
+	for lists := range 4 {
 		refused := func(d int) bool { return proto.Unmarshal(nested(d, lists), new(authv3.CheckRequest)) != nil }
 		lo, hi := 1, 8000 // protobuf accepts lo, refuses hi
 		if refused(lo) || !refused(hi) {
@@ -224,7 +227,15 @@ func FuzzCheckRequestWire(f *testing.F) {
 // "map" map<string,string>, "meta" config.core.v3.Metadata).
 var wireSchema = map[string]map[protowire.Number]string{
 	"CheckRequest":     {1: "m:AttributeContext"},
-	"AttributeContext": {1: "m:Peer", 2: "m:Peer", 4: "m:Request", 10: "map", 11: "meta", 12: "m:TLSSession", 13: "meta"},
+	"AttributeContext": {1: "m:Peer", 2: "m:Peer", 4: "m:Request", 10: "map", 11: "meta", 12: "m:TLSSession", 13: "m:Metadata"},
+	"Metadata":         {1: "m:StructEntry", 2: "m:AnyEntry"},
+	"StructEntry":      {1: "s", 2: "m:Struct"},
+	"AnyEntry":         {1: "s", 2: "m:Any"},
+	"Struct":           {1: "m:ValueEntry"},
+	"ValueEntry":       {1: "s", 2: "m:Value"},
+	"Value":            {1: "v", 2: "f64", 3: "s", 4: "v", 5: "m:Struct", 6: "m:ListValue"},
+	"ListValue":        {1: "m:Value"},
+	"Any":              {1: "s", 2: "b"},
 	"Peer":             {1: "m:Address", 2: "s", 3: "map", 4: "s", 5: "s"},
 	"Address":          {1: "m:SocketAddress", 2: "m:Pipe", 3: "m:Internal"},
 	"SocketAddress":    {1: "v", 2: "s", 3: "v", 4: "s", 5: "s", 6: "v", 7: "s"},
@@ -281,7 +292,7 @@ func genMessage(r *rand.Rand, name string, depth int) []byte {
 		num := nums[r.IntN(len(nums))]
 		kind := fields[num]
 		if r.IntN(12) == 0 { // the wrong wire type for a known field
-			if kind == "v" {
+			if kind == "v" || kind == "f64" {
 				b = protowire.AppendTag(b, num, protowire.BytesType)
 				b = protowire.AppendString(b, "x")
 			} else {
@@ -291,6 +302,9 @@ func genMessage(r *rand.Rand, name string, depth int) []byte {
 			continue
 		}
 		switch {
+		case kind == "f64":
+			b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+			b = protowire.AppendFixed64(b, r.Uint64())
 		case kind == "v":
 			b = protowire.AppendTag(b, num, protowire.VarintType)
 			vals := []uint64{0, 1, 80, 443, 65535, 1 << 32, 1<<32 + 8080, 1e9, 1e9 + 1, 1780408800, 253402300800, 1<<64 - 1, 1<<63 + 5}
@@ -356,7 +370,7 @@ func TestDecodeCheckRequestAllocations(t *testing.T) {
 			h.Headers[fmt.Sprintf("x-h-%d", i)] = "v"
 		}
 		b, _ := proto.Marshal(&authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: h}}})
-		if a := testing.AllocsPerRun(20, func() { _, _, _ = decodeCheckRequest(b) }); a > 4 {
+		if a := testing.AllocsPerRun(20, func() { _, _, _ = decodeCheckRequest(b, Limits{}) }); a > 4 {
 			t.Errorf("%d header fields: %v allocations", n, a)
 		}
 	}
@@ -370,7 +384,7 @@ func BenchmarkDecodeCheckRequest(b *testing.B) {
 	b.Run("wire", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			if _, _, err := decodeCheckRequest(samples[i%len(samples)]); err != nil {
+			if _, _, err := decodeCheckRequest(samples[i%len(samples)], Limits{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -418,4 +432,65 @@ func BenchmarkEncodeCheckResponse(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodeFloodsCostTheirSize: what the wire decoder allocates for a
+// flood of tiny fields stays small however many there are: header fields
+// in either form past the limits (refused 431 unread), context extensions
+// past theirs (refused 400), and metadata Warden only checks (a list of a
+// million empty values). Each generic protobuf message would cost tens of
+// times its two bytes on the wire.
+func TestDecodeFloodsCostTheirSize(t *testing.T) {
+	l := Limits{MaxHeaders: 128, MaxHeaderBytes: 96 << 10}
+	wrap := func(attrs []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), attrs)
+	}
+	field := func(num protowire.Number, v []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
+	}
+	repeat := func(num protowire.Number, v []byte, n int) []byte {
+		one := field(num, v)
+		return bytes.Repeat(one, n)
+	}
+	http := func(h []byte) []byte { return field(4, field(2, append(field(2, []byte("GET")), h...))) }
+	entry := func(i int) []byte { return append(field(1, fmt.Appendf(nil, "k%d", i)), field(2, []byte("v"))...) }
+	var distinct []byte
+	for i := range 100_000 {
+		distinct = append(distinct, field(3, entry(i))...)
+	}
+	var exts []byte
+	for i := range 100_000 {
+		exts = append(exts, field(10, entry(i))...)
+	}
+	for _, c := range []struct {
+		name   string
+		b      []byte
+		status int // of the screen; 0: not refused
+	}{
+		{"header_map of 200,000 empty fields", wrap(http(field(13, repeat(1, nil, 200_000)))), 431},
+		{"headers map of 100,000 keys", wrap(http(distinct)), 431},
+		{"100,000 context extensions", wrap(append(exts, http(nil)...)), 400},
+		{"metadata: a list of 1,000,000 empty values", wrap(field(11, field(1, append(field(1, []byte("f")),
+			field(2, field(1, append(field(1, []byte("k")), field(2, field(6, repeat(1, nil, 1_000_000)))...)))...)))), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var ci *checkInput
+			var err error
+			n := allocated(func() { ci, _, err = decodeCheckRequest(c.b, l) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 64<<10 {
+				t.Errorf("decoding %d bytes allocated %d bytes", len(c.b), n)
+			}
+			in := parseInput(ci, time.Now(), l)
+			d := l.screen(&in)
+			switch {
+			case c.status == 0 && d != nil:
+				t.Errorf("refused: %s", d.detail)
+			case c.status != 0 && (d == nil || d.status != c.status):
+				t.Errorf("screen: %+v, want %d", d, c.status)
+			}
+		})
+	}
 }

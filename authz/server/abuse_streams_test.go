@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 
 	"github.com/wardenauthz/warden/authz/config"
@@ -311,5 +313,23 @@ func TestStreamSlotsComeBackWithTheAnswer(t *testing.T) {
 	}
 	if refused > 0 {
 		t.Errorf("%d of 2000 sequential Checks refused as too many streams", refused)
+	}
+}
+
+// TestCompressedCheckRefused: a gzip-compressed CheckRequest is refused
+// unread (a few KiB of gzip would inflate to a max_recv_bytes message),
+// and the connection goes on answering plain ones.
+func TestCompressedCheckRefused(t *testing.T) {
+	e := start(t)
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	resp, err := e.client.Check(context.Background(), req, grpc.UseCompressor(gzip.Name))
+	if err == nil {
+		t.Fatalf("compressed Check answered: %v", resp.GetStatus())
+	}
+	if c := status.Code(err); c != codes.Internal && c != codes.Unimplemented {
+		t.Errorf("compressed Check: %v", err)
+	}
+	if _, err := e.client.Check(context.Background(), req); err != nil {
+		t.Fatalf("plain Check after a compressed one: %v", err)
 	}
 }

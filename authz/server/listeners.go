@@ -45,7 +45,7 @@ func (s *Service) buildAdmin() error {
 	}
 	s.AdminTokenFile = g.TokenFile
 	s.adminConns = newAdminConns(adminLimits(s.Config.Server.GRPC).MaxConnections, nil)
-	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor, s.adminConns.unary), grpc.MaxRecvMsgSize(adminMaxRecv)},
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor, s.adminConns.unary), grpc.MaxRecvMsgSize(adminMaxRecv), refuseCompressed},
 		grpcLimits(adminLimits(s.Config.Server.GRPC), adminMaxRecv, s.refused.WithLabelValues("admin").Inc)...)
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate
