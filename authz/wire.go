@@ -48,9 +48,9 @@ type checkInput struct {
 	// header form or the extensions once past the limits (the request is
 	// then refused unread, by Limits.screen), so that a flood of fields
 	// costs a pass over them and no more.
-	lim                  Limits
-	mapRaw, mapRawBytes  int // headers map entries as sent (repeats too)
-	hmRaw, hmRawBytes    int // header_map entries
+	lim                 Limits
+	mapRaw, mapRawBytes int // headers map entries as sent (repeats too)
+	hmRaw, hmRawBytes   int // header_map entries
 }
 
 // inputOf reads a decoded CheckRequest. It measures the header fields
