@@ -160,9 +160,18 @@ func looks(w string, path bool) bool {
 	if len(w) < 8 {
 		return false
 	}
+	// Escapes are decoded until none is left (at most 4 rounds): a token
+	// escaped twice (%2565 for e) is still a token.
 	d := w
-	if strings.IndexByte(w, '%') >= 0 {
-		d = unescape(w)
+	for range 4 {
+		if strings.IndexByte(d, '%') < 0 {
+			break
+		}
+		u := unescape(d)
+		if u == d {
+			break
+		}
+		d = u
 	}
 	for i := 0; i < len(d); {
 		if !b64(d[i]) {

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	mrand "math/rand/v2"
 	"regexp"
 	"strings"
@@ -40,18 +41,20 @@ func TestRedactCredentials(t *testing.T) {
 		in   string
 		path bool
 	}{
-		"jws":                      {j, false},
-		"jwe":                      {jwe, false},
-		"bearer":                   {"Bearer " + j, false},
-		"x-amzn-oidc-data":         {j, false},
-		"dpop":                     {j, false},
-		"jwt in path":              {"/callback/" + j + "/done", true},
-		"jwt dots moved":           {parts[0][:9] + "." + parts[0][9:] + parts[1] + ".." + parts[2], false},
-		"jwt percent-encoded dots": {strings.ReplaceAll(j, ".", "%2E"), true},
-		"std base64 json":          {base64.StdEncoding.EncodeToString([]byte(`{ "user_id": "alice", "roles": ["admin"] }`)), false},
-		"spaced json":              {base64.StdEncoding.EncodeToString([]byte("{\n  \"a\": 1}")), false},
-		"std base64 key":           {randB64(32, base64.StdEncoding), false},
-		"url base64 key":           {randB64(32, base64.RawURLEncoding), false},
+		"jws":                                   {j, false},
+		"jwe":                                   {jwe, false},
+		"bearer":                                {"Bearer " + j, false},
+		"x-amzn-oidc-data":                      {j, false},
+		"dpop":                                  {j, false},
+		"jwt in path":                           {"/callback/" + j + "/done", true},
+		"jwt dots moved":                        {parts[0][:9] + "." + parts[0][9:] + parts[1] + ".." + parts[2], false},
+		"jwt percent-encoded dots":              {strings.ReplaceAll(j, ".", "%2E"), true},
+		"jwt in path, every byte escaped twice": {"/orders/" + escapeAll(escapeAll(j)), true},
+		"jwt escaped three times":               {escapeAll(escapeAll(escapeAll(j))), false},
+		"std base64 json":                       {base64.StdEncoding.EncodeToString([]byte(`{ "user_id": "alice", "roles": ["admin"] }`)), false},
+		"spaced json":                           {base64.StdEncoding.EncodeToString([]byte("{\n  \"a\": 1}")), false},
+		"std base64 key":                        {randB64(32, base64.StdEncoding), false},
+		"url base64 key":                        {randB64(32, base64.RawURLEncoding), false},
 		"std base64 in path, escaped": {
 			"/k/" + strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(randB64(33, base64.StdEncoding)), true,
 		},
@@ -304,4 +307,13 @@ func TestRedactShortAfterSlash(t *testing.T) {
 			}
 		}
 	}
+}
+
+// escapeAll writes every byte of s as %XX.
+func escapeAll(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		fmt.Fprintf(&b, "%%%02X", s[i])
+	}
+	return b.String()
 }
