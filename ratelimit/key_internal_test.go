@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +39,11 @@ func keyOld(rule *Rule, r *Request) string {
 			if r.Claim != nil {
 				v = r.Claim(arg)
 			}
+		}
+		if len(v) > 64 { // a long value is held by its digest
+			sum := sha256.Sum256([]byte(v))
+			b.WriteString("|#" + hex.EncodeToString(sum[:]))
+			continue
 		}
 		b.WriteByte('|')
 		b.WriteString(strconv.Itoa(len(v)))
@@ -86,5 +93,27 @@ func BenchmarkAllowMemory(b *testing.B) {
 		if d, err := l.Allow(context.Background(), r); err != nil || !d.Allowed {
 			b.Fatal(d, err)
 		}
+	}
+}
+
+// TestKeyOfLongValueIsBounded: a bucket key holds a long value (a 90 KiB
+// header) by its digest: the key is as short whatever the caller sends,
+// distinct values still get distinct buckets, and the same value the
+// same one. (A flood of 95 KB header values filled Redis at 300 MB in 3 s.)
+func TestKeyOfLongValueIsBounded(t *testing.T) {
+	rule := &Rule{Name: "per-tenant", Key: []string{"header:x-tenant", "principal"}}
+	req := func(v string) *Request {
+		return &Request{PrincipalType: "User", Principal: "corp|alice", Header: func(string) string { return v }}
+	}
+	a, b := strings.Repeat("a", 90<<10), strings.Repeat("a", 90<<10-1)+"b"
+	ka, kb := key(rule, req(a)), key(rule, req(b))
+	if len(ka) > len(rule.Name)+2+64+20 || len(kb) != len(ka) {
+		t.Errorf("keys of 90 KiB values are %d and %d bytes", len(ka), len(kb))
+	}
+	if ka == kb || ka != key(rule, req(a)) {
+		t.Error("distinct long values share a bucket, or one value gets two")
+	}
+	if short := key(rule, req("tenant-1")); short != "per-tenant|8:tenant-1|16:User::corp|alice" {
+		t.Errorf("short values changed: %q", short)
 	}
 }

@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -131,7 +133,11 @@ func key(rule *Rule, r *Request) string {
 		if i < len(stack) {
 			stack[i] = p
 		}
-		n += 2 + decimalLen(p.len()) + p.len()
+		if p.len() > maxKeyPart {
+			n += 2 + 2*sha256.Size
+		} else {
+			n += 2 + decimalLen(p.len()) + p.len()
+		}
 	}
 	var b strings.Builder
 	b.Grow(n)
@@ -144,6 +150,11 @@ func key(rule *Rule, r *Request) string {
 		} else {
 			p = keyValue(k, r)
 		}
+		if p.len() > maxKeyPart {
+			b.WriteString("|#")
+			b.WriteString(p.digest())
+			continue
+		}
 		b.WriteByte('|')
 		b.Write(strconv.AppendInt(digits[:0], int64(p.len()), 10))
 		b.WriteByte(':')
@@ -154,6 +165,24 @@ func key(rule *Rule, r *Request) string {
 		b.WriteString(p.v)
 	}
 	return b.String()
+}
+
+// maxKeyPart is the longest value a bucket key holds as it is; a longer
+// one (a 90 KiB header) is held as "#" and the hex SHA-256 of the value,
+// so that a key costs the same in memory and in Redis however long the
+// caller makes it ("#" cannot start a length, so no value can forge it).
+const maxKeyPart = 64
+
+// digest is the hex SHA-256 of the part's value (typ::v for a principal).
+func (p keyPart) digest() string {
+	h := sha256.New()
+	if p.principal {
+		h.Write([]byte(p.typ))
+		h.Write([]byte("::"))
+	}
+	h.Write([]byte(p.v))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // keyPart is one value of a bucket key: typ::v for a principal, else v.
