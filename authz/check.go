@@ -99,7 +99,7 @@ func (l Limits) screen(in *request) *denial {
 	case l.MaxHeaderBytes > 0 && in.headerBytes > l.MaxHeaderBytes:
 		return &denial{reason: ReasonRequestInvalid, status: http.StatusRequestHeaderFieldsTooLarge,
 			detail: fmt.Sprintf("%d bytes of headers: the limit is %d", in.headerBytes, l.MaxHeaderBytes)}
-	case in.extCount > maxExtensions || in.extBytes > maxExtensionBytes:
+	case extensionsOver(in.extCount, in.extBytes):
 		return &denial{reason: ReasonRequestInvalid, status: http.StatusBadRequest,
 			detail: fmt.Sprintf("%d context extensions of %d bytes: the limit is %d of %d bytes", in.extCount, in.extBytes, maxExtensions, maxExtensionBytes)}
 	case l.MaxBodyBytes > 0 && in.bodyBytes > l.MaxBodyBytes:

@@ -9,6 +9,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardenauthz/warden/policy"
 )
@@ -65,8 +66,8 @@ func parseInput(ci *checkInput, now time.Time, l Limits) request {
 	in.peerCertificate = ci.certificate
 	in.extensions = ci.extensions
 	in.extCount, in.extBytes = ci.extCount, ci.extBytes
-	if ci.hasTime && validTime(ci.timeSec, ci.timeNanos) {
-		in.time = time.Unix(ci.timeSec, int64(ci.timeNanos)).UTC()
+	if t := (timestamppb.Timestamp{Seconds: ci.timeSec, Nanos: ci.timeNanos}); ci.hasTime && t.IsValid() {
+		in.time = t.AsTime()
 	} else {
 		in.time = now
 	}

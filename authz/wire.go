@@ -68,7 +68,7 @@ func inputOf(req *authv3.CheckRequest, l Limits) *checkInput {
 	for k, v := range ci.extensions {
 		ci.extBytes += len(k) + len(v)
 	}
-	if ci.extCount > maxExtensions || ci.extBytes > maxExtensionBytes {
+	if extensionsOver(ci.extCount, ci.extBytes) {
 		ci.extensions = nil
 	}
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
@@ -121,12 +121,6 @@ func rawLen(hv *corev3.HeaderValue) int {
 	return len(hv.GetValue())
 }
 
-// validTime is timestamppb's IsValid: 0001-01-01 to 9999-12-31, UTC.
-func validTime(sec int64, nanos int32) bool {
-	const minSec, maxSec = -62135596800, 253402300800
-	return sec >= minSec && sec < maxSec && nanos >= 0 && nanos < 1e9
-}
-
 // errWire is the answer to a CheckRequest that protobuf would refuse to
 // decode (proto.Unmarshal's errors carry no more than this either).
 var errWire = errors.New("proto: cannot parse invalid wire-format data")
@@ -155,7 +149,7 @@ func decodeCheckRequest(b []byte, l Limits) (*checkInput, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if ci.extCount > maxExtensions || ci.extBytes > maxExtensionBytes {
+	if extensionsOver(ci.extCount, ci.extBytes) {
 		ci.extensions = nil
 	}
 	switch {
@@ -273,7 +267,7 @@ func (ci *checkInput) attributes(b []byte) error {
 			}
 			ci.extCount++
 			ci.extBytes += len(k) + len(val)
-			if ci.extCount > maxExtensions || ci.extBytes > maxExtensionBytes {
+			if extensionsOver(ci.extCount, ci.extBytes) {
 				return nil // refused unread (Limits.screen)
 			}
 			if ci.extensions == nil {
@@ -301,6 +295,12 @@ const (
 	maxExtensions     = 64
 	maxExtensionBytes = 64 << 10
 )
+
+// extensionsOver reports whether count extensions of size bytes are over
+// those bounds.
+func extensionsOver(count, bytes int) bool {
+	return count > maxExtensions || bytes > maxExtensionBytes
+}
 
 // metadataDepth is the nesting protobuf allows a metadata's messages: its
 // recursion limit less the CheckRequest and AttributeContext around it
