@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
 
 	"github.com/wardenauthz/warden/authz/decisionlog"
 	"github.com/wardenauthz/warden/identity"
@@ -122,6 +123,10 @@ type Authorizer struct {
 	h headerNames
 	// sampleAllow is o.SampleAllow, changed by SetSampleAllow.
 	sampleAllow atomic.Uint64
+	// grpcInfo and grpcHandler are what RegisterGRPC gives the server's
+	// interceptor for every Check.
+	grpcInfo    *grpc.UnaryServerInfo
+	grpcHandler grpc.UnaryHandler
 }
 
 // SetSampleAllow changes the fraction of allows recorded (a reloaded

@@ -67,23 +67,28 @@ func (w *wireCheck) decode(data mem.BufferSlice) error {
 func (a *Authorizer) RegisterGRPC(g *grpc.Server) {
 	desc := authv3.Authorization_ServiceDesc
 	desc.Methods = []grpc.MethodDesc{{MethodName: "Check", Handler: checkHandler}}
+	a.grpcInfo = &grpc.UnaryServerInfo{Server: a, FullMethod: authv3.Authorization_Check_FullMethodName}
+	a.grpcHandler = a.checkWire
 	g.RegisterService(&desc, a)
 }
 
-// checkHandler is the Check method's handler. The server has no unary
-// interceptor; were one given, it sees the decoded request as a
-// *wireCheck.
+// checkHandler is the Check method's handler. A unary interceptor sees
+// the decoded request as a *wireCheck (the info and the handler it is
+// given are made once, in RegisterGRPC, not per Check).
 func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	a := srv.(*Authorizer)
-	w := wireCheck{lim: a.o.Limits}
-	if err := dec(&w); err != nil {
+	w := &wireCheck{lim: a.o.Limits}
+	if err := dec(w); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return a.evaluate(ctx, w.in, w.held).Response, nil
+		return a.checkWire(ctx, w)
 	}
-	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
-	return interceptor(ctx, &w, info, func(ctx context.Context, _ any) (any, error) {
-		return a.evaluate(ctx, w.in, w.held).Response, nil
-	})
+	return interceptor(ctx, w, a.grpcInfo, a.grpcHandler)
+}
+
+// checkWire answers a Check decoded by the codec.
+func (a *Authorizer) checkWire(ctx context.Context, req any) (any, error) {
+	w := req.(*wireCheck)
+	return a.evaluate(ctx, w.in, w.held).Response, nil
 }
