@@ -33,39 +33,23 @@ func (l *DecisionLog) encode(buf []byte, r *Record) []byte {
 }
 
 // redactOff is clip(max, false, true), the log goroutine's, for a copy of
-// a record: it writes c's own strings, and copies its token, rate limit
-// and lists (shared with the record it copies) only to change one of
-// their strings.
+// a record: the same fields (eachField), written in c only. Its token and
+// rate limit, shared with the record it copies, are copied first (a few
+// bytes each); its lists only when one of their strings changes.
 func (c *Record) redactOff(max int) {
-	s := func(p *string, path bool) {
+	if t := c.Token; t != nil {
+		t := *t
+		c.Token = &t
+	}
+	if rl := c.RateLimit; rl != nil {
+		rl := *rl
+		c.RateLimit = &rl
+	}
+	c.eachField(func(p *string, path bool) {
 		if v, changed := c.redactStr(*p, max, path); changed {
 			*p = v
 		}
-	}
-	q := &c.Request
-	s(&q.Method, false)
-	s(&q.Host, false)
-	s(&q.Path, true)
-	s(&q.SourceIP, false)
-	s(&q.RequestID, false)
-	s(&c.Principal, false)
-	s(&c.Action, true)
-	s(&c.Resource, true)
-	s(&c.Workload, false)
-	s(&c.Detail, false)
-	s(&c.Caller, false)
-	if t := c.Token; t != nil {
-		iss, a := c.redactStr(t.Iss, max, false)
-		jti, b := c.redactStr(t.Jti, max, false)
-		if a || b {
-			c.Token = &RecordToken{Iss: iss, Jti: jti, Exp: t.Exp}
-		}
-	}
-	if rl := c.RateLimit; rl != nil {
-		if rule, changed := c.redactStr(rl.Rule, max, false); changed {
-			c.RateLimit = &RecordRateLimit{Rule: rule, Remaining: rl.Remaining}
-		}
-	}
+	})
 	c.Policies = c.redactList(c.Policies, max)
 	c.Errors = c.redactList(c.Errors, max)
 }
