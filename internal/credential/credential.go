@@ -160,18 +160,9 @@ func looks(w string, path bool) bool {
 	if len(w) < 8 {
 		return false
 	}
-	// Escapes are decoded until none is left (at most 4 rounds): a token
-	// escaped twice (%2565 for e) is still a token.
 	d := w
-	for range 4 {
-		if strings.IndexByte(d, '%') < 0 {
-			break
-		}
-		u := unescape(d)
-		if u == d {
-			break
-		}
-		d = u
+	if strings.IndexByte(w, '%') >= 0 {
+		d = unescape(w)
 	}
 	for i := 0; i < len(d); {
 		if !b64(d[i]) {
@@ -194,16 +185,18 @@ func looks(w string, path bool) bool {
 	return false
 }
 
-// unescape decodes the %XX escapes of s, leaving malformed ones as they are.
+// unescape decodes the %XX escapes of s, however many times they were
+// applied (%2565 is e), leaving malformed ones as they are: a decoded byte
+// that completes an escape with the two before it is decoded again, so
+// one pass reaches what decoding until nothing changes would, in time
+// linear in s (each decoding shortens the output by two bytes).
 func unescape(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && unhex(s[i+1]) >= 0 && unhex(s[i+2]) >= 0 {
-			b = append(b, byte(unhex(s[i+1])<<4|unhex(s[i+2])))
-			i += 2
-			continue
-		}
 		b = append(b, s[i])
+		for n := len(b); n >= 3 && b[n-3] == '%' && unhex(b[n-2]) >= 0 && unhex(b[n-1]) >= 0; n = len(b) {
+			b = append(b[:n-3], byte(unhex(b[n-2])<<4|unhex(b[n-1])))
+		}
 	}
 	return string(b)
 }

@@ -51,6 +51,7 @@ func TestRedactCredentials(t *testing.T) {
 		"jwt percent-encoded dots":              {strings.ReplaceAll(j, ".", "%2E"), true},
 		"jwt in path, every byte escaped twice": {"/orders/" + escapeAll(escapeAll(j)), true},
 		"jwt escaped three times":               {escapeAll(escapeAll(escapeAll(j))), false},
+		"jwt escaped twelve times":              {escapeTimes(j, 12), true},
 		"std base64 json":                       {base64.StdEncoding.EncodeToString([]byte(`{ "user_id": "alice", "roles": ["admin"] }`)), false},
 		"spaced json":                           {base64.StdEncoding.EncodeToString([]byte("{\n  \"a\": 1}")), false},
 		"std base64 key":                        {randB64(32, base64.StdEncoding), false},
@@ -316,4 +317,15 @@ func escapeAll(s string) string {
 		fmt.Fprintf(&b, "%%%02X", s[i])
 	}
 	return b.String()
+}
+
+// escapeTimes escapes every byte of s, then the escapes' % signs n-1 times
+// more (%41, %2541, %252541, ...): each level two bytes longer, not three
+// times, as a proxy escaping a path again writes it.
+func escapeTimes(s string, n int) string {
+	s = escapeAll(s)
+	for range n - 1 {
+		s = strings.ReplaceAll(s, "%", "%25")
+	}
+	return s
 }
