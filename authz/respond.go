@@ -165,7 +165,7 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 		headers = append(headers, s.set("www-authenticate", www))
 	}
 	if d.retryAfter > 0 {
-		headers = append(headers, s.set("retry-after", smallItoa(ceilSeconds(d.retryAfter))))
+		headers = append(headers, s.set("retry-after", strconv.Itoa(ceilSeconds(d.retryAfter))))
 	}
 	if d.rateLimit.Matched() {
 		s.addRateLimitHeaders(&headers, d.rateLimit)
@@ -268,27 +268,9 @@ func (s *respSlab) addRateLimitHeaders(dst *[]*corev3.HeaderValueOption, d ratel
 				return
 			}
 		}
-		*dst = append(*dst, s.set("retry-after", smallItoa(ceilSeconds(d.RetryAfter))))
+		*dst = append(*dst, s.set("retry-after", strconv.Itoa(ceilSeconds(d.RetryAfter))))
 	}
 }
-
-// smallItoa is strconv.Itoa without an allocation for 0 to 99 (the
-// seconds of a Retry-After, mostly).
-func smallItoa(n int) string {
-	if 0 <= n && n < 100 {
-		if n < 10 {
-			return smallInts[n : n+1]
-		}
-		return smallInts[10+2*(n-10) : 12+2*(n-10)]
-	}
-	return strconv.Itoa(n)
-}
-
-// smallInts is 0 to 9, then 10 to 99.
-const smallInts = "0123456789" +
-	"10111213141516171819202122232425262728293031323334353637383940414243444546474849" +
-	"50515253545556575859606162636465666768697071727374757677787980818283848586878889" +
-	"90919293949596979899"
 
 func ceilSeconds(d time.Duration) int {
 	return int(math.Ceil(max(d, 0).Seconds()))

@@ -89,25 +89,6 @@ func sameResponse(t *testing.T, what string, want, got proto.Message) {
 	}
 }
 
-// TestSmallItoa: smallItoa is strconv.Itoa.
-func TestSmallItoa(t *testing.T) {
-	for n := -3; n < 1003; n++ {
-		if got, want := smallItoa(n), itoa(n); got != want {
-			t.Fatalf("smallItoa(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
-}
-
 // TestResponseHeadersDoNotShareSpace: appending to an allow's identity
 // headers cannot overwrite its rate-limit headers (they share a slab).
 func TestResponseHeadersDoNotShareSpace(t *testing.T) {

@@ -1,6 +1,7 @@
 package decisionlog
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -141,34 +142,9 @@ func appendCedarValue(b []byte, v cedar.Value) ([]byte, bool) {
 		if err != nil {
 			return b, false
 		}
-		return appendEscapedJSON(b, j), true
+		buf := bytes.NewBuffer(b)
+		json.HTMLEscape(buf, j) // as encoding/json escapes what a MarshalJSON returns
+		return buf.Bytes(), true
 	}
 	return b, false
-}
-
-// appendEscapedJSON appends the compact JSON j with <, >, &, U+2028 and
-// U+2029 escaped, as encoding/json escapes what a MarshalJSON returns.
-func appendEscapedJSON(b, j []byte) []byte {
-	start := 0
-	for i := 0; i < len(j); i++ {
-		var esc string
-		switch c := j[i]; {
-		case c == '<':
-			esc = `\u003c`
-		case c == '>':
-			esc = `\u003e`
-		case c == '&':
-			esc = `\u0026`
-		case c == 0xE2 && i+2 < len(j) && j[i+1] == 0x80 && (j[i+2] == 0xA8 || j[i+2] == 0xA9):
-			esc = `\u202` + string(rune('8'+j[i+2]-0xA8))
-		default:
-			continue
-		}
-		b = append(append(b, j[start:i]...), esc...)
-		if j[i] == 0xE2 {
-			i += 2
-		}
-		start = i + 1
-	}
-	return append(b, j[start:]...)
 }
