@@ -380,22 +380,9 @@ func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id
 	if limiter == nil {
 		return ratelimit.Decision{}, nil
 	}
-	var (
-		d   ratelimit.Decision
-		err error
-	)
-	if l, ok := limiter.(*ratelimit.Limiter); ok {
-		// Called directly, the limiter keeps r and its lookups on this
-		// stack; through the interface, all three escape (each branch
-		// makes its own, so that one's escape is not the other's).
-		r := rateRequest(in, sourceIP, id, res)
-		r.Header, r.Claim = in.header, tokenClaim(id.Token)
-		d, err = l.Allow(ctx, &r)
-	} else {
-		r := rateRequest(in, sourceIP, id, res)
-		r.Header, r.Claim = in.header, tokenClaim(id.Token)
-		d, err = limiter.Allow(ctx, &r)
-	}
+	r := rateRequest(in, sourceIP, id, res)
+	r.Header, r.Claim = in.header, tokenClaim(id.Token)
+	d, err := limiter.Allow(ctx, &r)
 	switch {
 	case err != nil && !a.o.RateLimitFailOpen:
 		a.o.Metrics.storeError("ratelimit")

@@ -255,18 +255,7 @@ func (l *Limiter) Allow(ctx context.Context, r *Request) (Decision, error) {
 	if len(bs) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	var (
-		outs []Outcome
-		err  error
-	)
-	if m, ok := l.counter.(*Memory); ok {
-		// Called directly, the memory store keeps the buckets and the
-		// outcomes on this stack (through the interface, both escape).
-		var stack [4]Outcome
-		outs = m.take(l.now(), bs, stack[:0])
-	} else {
-		outs, err = l.counter.Take(ctx, l.now(), slices.Clone(bs))
-	}
+	outs, err := l.counter.Take(ctx, l.now(), slices.Clone(bs))
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit: %w", err)
 	}
