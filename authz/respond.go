@@ -232,7 +232,9 @@ func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Id
 		ok.HeadersToRemove = remove
 	}
 	if rl.Matched() {
-		ok.ResponseHeadersToAdd = s.ptrs[len(ok.Headers):len(ok.Headers)]
+		// The slab's rest; the identity headers never pass its end today
+		// (7 of slabHeaders), and if they did, appending moved them out.
+		ok.ResponseHeadersToAdd = s.ptrs[min(len(ok.Headers), len(s.ptrs)):][:0]
 		s.addRateLimitHeaders(&ok.ResponseHeadersToAdd, rl)
 	}
 	s.status.Code = int32(codes.OK)
