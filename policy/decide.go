@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"iter"
@@ -414,15 +413,14 @@ func (s *Set) context(r *Request, host, path, rawQuery string, params []Param, r
 	h := uint64(0)
 	if r.Token != nil && n.wantTop("token") {
 		k.tok = r.Token
-		h ^= maphash.String(c.seed, r.Token.Sub) ^ maphash.String(c.seed, r.Token.Jti)*3
+		h ^= maphash.Comparable(c.seed, r.Token) // the key compares the view itself
 	}
 	if r.Credential != "" && n.wantTop("credential") {
 		k.cred = r.Credential
 	}
 	if r.SourceIP.IsValid() && n.wantTop("source") {
 		k.src, k.port = r.SourceIP.Unmap().WithZone(""), r.SourcePort
-		a := k.src.As16()
-		h ^= (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(k.port)) * 0x9E3779B97F4A7C15
+		h ^= sourceHash(k.src, k.port)
 	}
 	if !r.Time.IsZero() && n.wantTop("now") {
 		k.now, k.hasNow = r.Time.UnixMilli(), true

@@ -60,8 +60,10 @@ func (s *Set) staleAuthAmong(m *mapped, cands []int32, indexed bool) (*StepUp, [
 		if known && age <= time.Duration(a.c.stepAge)*time.Second {
 			continue
 		}
-		if _, in := slices.BinarySearch(cands, a.c.order); indexed && !in {
-			continue // not in the forbid's scope
+		if indexed {
+			if _, in := slices.BinarySearch(cands, a.c.order); !in {
+				continue // not in the forbid's scope
+			}
 		}
 		if dec, _ := cedar.Authorize(a.scope, m.ents, m.req); dec != cedar.Allow {
 			continue // not in the forbid's scope

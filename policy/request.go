@@ -184,11 +184,16 @@ type sourceEntry struct {
 	rec  cedar.Value
 }
 
+// sourceHash spreads a source address and port over cache slots (the
+// source records here, the set's contexts).
+func sourceHash(ip netip.Addr, port uint32) uint64 {
+	a := ip.As16()
+	return (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(port)) * 0x9E3779B97F4A7C15
+}
+
 // sourceRecord is context.source for ip (unmapped, without zone) and port.
 func sourceRecord(ip netip.Addr, port uint32) cedar.Value {
-	a := ip.As16()
-	h := (binary.LittleEndian.Uint64(a[:8])*31 ^ binary.LittleEndian.Uint64(a[8:]) ^ uint64(port)) * 0x9E3779B97F4A7C15
-	slot := &sourceCache[h>>56%sourceCacheSlots]
+	slot := &sourceCache[sourceHash(ip, port)>>56%sourceCacheSlots]
 	if e := slot.Load(); e != nil && e.ip == ip && e.port == port {
 		return e.rec
 	}
