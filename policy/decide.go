@@ -136,18 +136,6 @@ type pooledSelection struct {
 
 func (p *pooledSelection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return p.all }
 
-func (p *pooledSelection) each(yield func(cedar.PolicyID, *cedar.Policy) bool) {
-	for _, i := range p.order {
-		c := p.set.policies[i]
-		if p.skip != nil && p.skip(c) {
-			continue
-		}
-		if !yield(c.id, c.policy) {
-			return
-		}
-	}
-}
-
 func (s *Set) mapRequest(r *Request) *mapped {
 	return s.mapInto(r, newScratch())
 }

@@ -104,16 +104,17 @@ type selection struct {
 	skip  func(*compiled) bool
 }
 
-func (s selection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
-	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
-		for _, i := range s.order {
-			c := s.set.policies[i]
-			if s.skip != nil && s.skip(c) {
-				continue
-			}
-			if !yield(c.id, c.policy) {
-				return
-			}
+func (s selection) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] { return s.each }
+
+// each yields the chosen policies in order, those skip rejects left out.
+func (s *selection) each(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+	for _, i := range s.order {
+		c := s.set.policies[i]
+		if s.skip != nil && s.skip(c) {
+			continue
+		}
+		if !yield(c.id, c.policy) {
+			return
 		}
 	}
 }
