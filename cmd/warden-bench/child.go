@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/internal/gcconfig"
 )
 
 // The servers run as child processes of the benchmark (the benchmark binary
@@ -79,6 +81,7 @@ func serveWarden(ctx context.Context, cfgFile string, gl, hl net.Listener, annou
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	gcconfig.Configure(log, memlimit.FromCgroup) // as warden serve
 	svc, err := server.New(cfg, server.Options{Logger: log, Stdout: io.Discard})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/KimMachineGun/automemlimit/memlimit"
 
 	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/internal/gcconfig"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -22,7 +23,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	configureGC(log, memlimit.FromCgroup)
+	gcconfig.Configure(log, memlimit.FromCgroup)
 	server.LogRedisTo(log)
 	cfg, err := loadConfig(*cfgFile)
 	if err != nil {
