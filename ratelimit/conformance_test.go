@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -345,6 +346,63 @@ func TestRedisConcurrentTakesCountOnce(t *testing.T) {
 	wg.Wait()
 	if n := allowed.Load(); n != 100 {
 		t.Errorf("%d of %d Takes allowed, want exactly 100", n, workers*each)
+	}
+}
+
+// pipelineCounter counts the pipelines a client sends.
+type pipelineCounter struct{ n atomic.Int64 }
+
+func (*pipelineCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (p *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestRedisTakesShareRoundTrips: on one P, as in a pinned server, Takes
+// made at the same time go out together. Without the batchers yielding,
+// the Take that woke a batcher went out alone (1.2 Takes a pipeline in
+// the load benchmark): here, a burst of Checks ready at once then took
+// three pipelines (one from each batcher with the Take that woke it, then
+// the rest), where it takes two.
+func TestRedisTakesShareRoundTrips(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	srv := redistest.Start(t)
+	o := ratelimit.RedisOptions{Timeout: 5 * time.Second, MaxStaleness: time.Minute}
+	c := ratelimit.NewRedisClient(&redis.UniversalOptions{Addrs: []string{srv.Addr}}, o.Timeout)
+	var count pipelineCounter
+	c.AddHook(&count)
+	r := ratelimit.NewRedis(c, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); r.Close() })
+	r.Start(ctx)
+	b := []ratelimit.Bucket{{Key: "k", Interval: time.Millisecond, Tolerance: time.Hour}}
+	if _, err := r.Take(ctx, time.Now(), b); err != nil { // the script loaded
+		t.Fatal(err)
+	}
+	const bursts, checks = 20, 32
+	start := count.n.Load()
+	for range bursts {
+		ready := make(chan struct{})
+		var wg sync.WaitGroup
+		for range checks {
+			wg.Go(func() {
+				<-ready
+				if _, err := r.Take(ctx, time.Now(), b); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		runtime.Gosched() // all of them waiting on ready
+		close(ready)
+		wg.Wait()
+	}
+	pipelines := count.n.Load() - start
+	t.Logf("%d bursts of %d Takes in %d pipelines", bursts, checks, pipelines)
+	if 2*pipelines > 5*bursts {
+		t.Errorf("%d bursts of %d Takes in %d pipelines, want about 2 a burst (the batchers)", bursts, checks, pipelines)
 	}
 }
 
