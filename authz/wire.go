@@ -185,28 +185,38 @@ func decodeCheckRequest(b []byte, l Limits) (*checkInput, int, error) {
 // of group.
 func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v, raw []byte) error) error {
 	for len(b) > 0 {
-		tag, n := protowire.ConsumeVarint(b)
-		if n < 0 || tag>>3 < uint64(protowire.MinValidNumber) || tag>>3 > uint64(protowire.MaxValidNumber) {
-			return errWire
-		}
-		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
-		b = b[n:]
-		var v []byte
-		if typ == protowire.BytesType {
-			v, n = protowire.ConsumeBytes(b)
-		} else {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
+		num, typ, v, raw, n := nextField(b)
 		if n < 0 {
 			return errWire
 		}
-		raw := b[:n]
 		b = b[n:]
 		if err := f(num, typ, v, raw); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// nextField reads the first field of b as eachField does, and its size
+// with its tag (n < 0: b is malformed). The loops over a header's fields,
+// read many times a Check, use it directly rather than a closure.
+func nextField(b []byte) (num protowire.Number, typ protowire.Type, v, raw []byte, n int) {
+	tag, k := protowire.ConsumeVarint(b)
+	if k < 0 || tag>>3 < uint64(protowire.MinValidNumber) || tag>>3 > uint64(protowire.MaxValidNumber) {
+		return 0, 0, nil, nil, -1
+	}
+	num, typ = protowire.Number(tag>>3), protowire.Type(tag&7)
+	b = b[k:]
+	var m int
+	if typ == protowire.BytesType {
+		v, m = protowire.ConsumeBytes(b)
+	} else {
+		m = protowire.ConsumeFieldValue(num, typ, b)
+	}
+	if m < 0 {
+		return 0, 0, nil, nil, -1
+	}
+	return num, typ, v, b[:m], k + m
 }
 
 // str is a proto3 string field's value (aliasing v until own copies it).
@@ -546,80 +556,98 @@ func countField(b []byte, num protowire.Number) int {
 
 // AttributeContext.HttpRequest.
 func (ci *checkInput) http(b []byte) error {
-	return eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
-		switch num {
-		case 1, 7, 8: // id, query, fragment
-			return checkStr(typ, v)
-		case 2:
-			return strField(&ci.method, typ, v)
-		case 3:
-			if typ != protowire.BytesType {
-				return nil
+	all := b
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return errWire
+		}
+		b = b[n:]
+		if err := ci.httpField(all, num, typ, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// httpField reads one field of the HttpRequest all.
+func (ci *checkInput) httpField(all []byte, num protowire.Number, typ protowire.Type, v []byte) error {
+	switch num {
+	case 1, 7, 8: // id, query, fragment
+		return checkStr(typ, v)
+	case 2:
+		return strField(&ci.method, typ, v)
+	case 3:
+		if typ != protowire.BytesType {
+			return nil
+		}
+		k, val, err := mapEntry(v)
+		if err != nil {
+			return err
+		}
+		ci.mapRaw++
+		ci.mapRawBytes += len(k) + len(val)
+		if ci.lim.headersOver(ci.mapRaw, ci.mapRawBytes) {
+			return nil // no more built: refused unread
+		}
+		if ci.headers == nil {
+			n := countField(all, 3)
+			if ci.lim.MaxHeaders > 0 {
+				n = min(n, ci.lim.MaxHeaders)
 			}
-			k, val, err := mapEntry(v)
+			ci.headers = make([]policy.Header, 0, n)
+		}
+		ci.headers = append(ci.headers, policy.Header{Name: k, Value: val})
+		return nil
+	case 4:
+		return strField(&ci.path, typ, v)
+	case 5:
+		return strField(&ci.host, typ, v)
+	case 6:
+		return strField(&ci.scheme, typ, v)
+	case 10:
+		return strField(&ci.protocol, typ, v)
+	case 11:
+		if typ != protowire.BytesType {
+			return nil
+		}
+		if !utf8.Valid(v) {
+			return errWireUTF8
+		}
+		ci.bodyBytes = len(v)
+	case 12:
+		if typ == protowire.BytesType {
+			ci.rawBodyBytes = len(v)
+		}
+	case 13: // header_map {repeated HeaderValue headers = 1}
+		if typ != protowire.BytesType {
+			return nil
+		}
+		for len(v) > 0 {
+			num, typ, hv, _, n := nextField(v)
+			if n < 0 {
+				return errWire
+			}
+			v = v[n:]
+			if num != 1 || typ != protowire.BytesType {
+				continue
+			}
+			h, err := headerValue(hv)
 			if err != nil {
 				return err
 			}
-			ci.mapRaw++
-			ci.mapRawBytes += len(k) + len(val)
-			if ci.lim.headersOver(ci.mapRaw, ci.mapRawBytes) {
-				return nil // no more built: refused unread
+			ci.hmRaw++
+			ci.hmRawBytes += len(h.Name) + len(h.Value)
+			if ci.lim.headersOver(ci.hmRaw, ci.hmRawBytes) {
+				continue // no more built: refused unread
 			}
-			if ci.headers == nil {
-				n := countField(b, 3)
-				if ci.lim.MaxHeaders > 0 {
-					n = min(n, ci.lim.MaxHeaders)
-				}
-				ci.headers = make([]policy.Header, 0, n)
+			if ci.headerMap == nil {
+				ci.headerMap = make([]policy.Header, 0, 32)
 			}
-			ci.headers = append(ci.headers, policy.Header{Name: k, Value: val})
-			return nil
-		case 4:
-			return strField(&ci.path, typ, v)
-		case 5:
-			return strField(&ci.host, typ, v)
-		case 6:
-			return strField(&ci.scheme, typ, v)
-		case 10:
-			return strField(&ci.protocol, typ, v)
-		case 11:
-			if typ != protowire.BytesType {
-				return nil
-			}
-			if !utf8.Valid(v) {
-				return errWireUTF8
-			}
-			ci.bodyBytes = len(v)
-		case 12:
-			if typ == protowire.BytesType {
-				ci.rawBodyBytes = len(v)
-			}
-		case 13: // header_map {repeated HeaderValue headers = 1}
-			if typ != protowire.BytesType {
-				return nil
-			}
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
-				if num != 1 || typ != protowire.BytesType {
-					return nil
-				}
-				h, err := headerValue(v)
-				if err != nil {
-					return err
-				}
-				ci.hmRaw++
-				ci.hmRawBytes += len(h.Name) + len(h.Value)
-				if ci.lim.headersOver(ci.hmRaw, ci.hmRawBytes) {
-					return nil // no more built: refused unread
-				}
-				if ci.headerMap == nil {
-					ci.headerMap = make([]policy.Header, 0, 32)
-				}
-				ci.headerMap = append(ci.headerMap, h)
-				return nil
-			})
+			ci.headerMap = append(ci.headerMap, h)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // config.core.v3.HeaderValue: key (1), value (2), raw_value (3); its
@@ -627,38 +655,53 @@ func (ci *checkInput) http(b []byte) error {
 func headerValue(b []byte) (policy.Header, error) {
 	var h policy.Header
 	var raw []byte
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v, _ []byte) error {
+	for len(b) > 0 {
+		num, typ, v, _, n := nextField(b)
+		if n < 0 {
+			return h, errWire
+		}
+		b = b[n:]
+		var err error
 		switch num {
 		case 1:
-			return strField(&h.Name, typ, v)
+			err = strField(&h.Name, typ, v)
 		case 2:
-			return strField(&h.Value, typ, v)
+			err = strField(&h.Value, typ, v)
 		case 3:
 			if typ == protowire.BytesType {
 				raw = v
 			}
 		}
-		return nil
-	})
+		if err != nil {
+			return h, err
+		}
+	}
 	if len(raw) > 0 {
 		h.Value = unsafe.String(unsafe.SliceData(raw), len(raw))
 	}
-	return h, err
+	return h, nil
 }
 
 // mapEntry reads a map<string, string> entry: key (1) and value (2), each
 // "" when absent, the last one winning.
 func mapEntry(b []byte) (k, v string, err error) {
-	err = eachField(b, func(num protowire.Number, typ protowire.Type, f, _ []byte) error {
+	for len(b) > 0 {
+		num, typ, f, _, n := nextField(b)
+		if n < 0 {
+			return k, v, errWire
+		}
+		b = b[n:]
 		switch num {
 		case 1:
-			return strField(&k, typ, f)
+			err = strField(&k, typ, f)
 		case 2:
-			return strField(&v, typ, f)
+			err = strField(&v, typ, f)
 		}
-		return nil
-	})
-	return k, v, err
+		if err != nil {
+			return k, v, err
+		}
+	}
+	return k, v, nil
 }
 
 // distinctLast keeps the last entry of each name, as decoding into a map
