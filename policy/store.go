@@ -2,7 +2,9 @@ package policy
 
 import (
 	"bytes"
+	"hash/maphash"
 	"iter"
+	"math"
 	"slices"
 	"sync/atomic"
 
@@ -18,8 +20,13 @@ import (
 // many thousands; the decoded ones are kept in a small bounded cache.
 // It is immutable once built and safe for concurrent use.
 type entityStore struct {
-	ids  map[cedar.EntityUID]int32
-	uids []cedar.EntityUID // by index
+	// table indexes uids by hash: open addressing, linear probing, each
+	// slot a uid's index + 1 (0: empty), its length a power of two at
+	// least twice the uids'. A Go map of the uids cost 80-100 bytes an
+	// entry; the table costs 8-16.
+	seed  maphash.Seed
+	table []int32
+	uids  []cedar.EntityUID // by index
 	// defined: the uid is an entity of the set (not only a parent named
 	// by one).
 	defined []bool
@@ -27,14 +34,52 @@ type entityStore struct {
 	// and ancIdx likewise its ancestors.
 	parentOff, parentIdx []int32
 	ancOff, ancIdx       []int32
-	// attrs and tags are the entity's attributes and tags in Cedar's JSON
-	// form; nil: none.
-	attrs, tags [][]byte
+	// recs are the entities' attributes and tags in Cedar's JSON form,
+	// back to back: i's attributes are recs[recOff[2i]:recOff[2i+1]], its
+	// tags recs[recOff[2i+1]:recOff[2i+2]]; empty: none. (One array
+	// rather than a slice each: a slice's header and its own allocation
+	// cost more than a short record's bytes.)
+	recs   []byte
+	recOff []uint32
 	// kept are the attributes and tags, decoded, of the entities whose
 	// attributes or tags do not survive the JSON round trip unchanged
 	// (cedar-go reads some values it writes differently).
 	kept  map[int32]keptRecords
 	cache [entityCacheSlots]atomic.Pointer[cachedEntity]
+}
+
+// lookup is uid's index, if the store names it.
+func (s *entityStore) lookup(uid cedar.EntityUID) (int32, bool) {
+	if len(s.table) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(s.table) - 1)
+	for h := uidHash(s.seed, uid) & mask; ; h = (h + 1) & mask {
+		v := s.table[h]
+		if v == 0 {
+			return 0, false
+		}
+		if s.uids[v-1] == uid {
+			return v - 1, true
+		}
+	}
+}
+
+func uidHash(seed maphash.Seed, uid cedar.EntityUID) uint64 {
+	return maphash.String(seed, string(uid.ID)) ^ maphash.String(seed, string(uid.Type))*0x9E3779B97F4A7C15
+}
+
+// attrsOf and tagsOf are entity i's attributes and tags in JSON (nil:
+// none).
+func (s *entityStore) attrsOf(i int32) []byte { return s.rec(2 * int(i)) }
+func (s *entityStore) tagsOf(i int32) []byte  { return s.rec(2*int(i) + 1) }
+
+func (s *entityStore) rec(k int) []byte {
+	lo, hi := s.recOff[k], s.recOff[k+1]
+	if lo == hi {
+		return nil
+	}
+	return s.recs[lo:hi:hi]
 }
 
 // entityCacheSlots bounds the decoded entities kept (direct mapped by
@@ -56,7 +101,7 @@ var _ cedar.EntityGetter = (*entityStore)(nil)
 
 // Get is the entity uid, as cedar.EntityGetter.
 func (s *entityStore) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
-	i, ok := s.ids[uid]
+	i, ok := s.lookup(uid)
 	if !ok || !s.defined[i] {
 		return cedar.Entity{}, false
 	}
@@ -84,10 +129,10 @@ func (s *entityStore) decode(i int32) cedar.Entity {
 	if k, ok := s.kept[i]; ok {
 		e.Attributes, e.Tags = k.attrs, k.tags
 	}
-	if b := s.attrs[i]; b != nil {
+	if b := s.attrsOf(i); b != nil {
 		_ = e.Attributes.UnmarshalJSON(b)
 	}
-	if b := s.tags[i]; b != nil {
+	if b := s.tagsOf(i); b != nil {
 		_ = e.Tags.UnmarshalJSON(b)
 	}
 	return e
@@ -95,19 +140,19 @@ func (s *entityStore) decode(i int32) cedar.Entity {
 
 // has reports whether uid is an entity of the set.
 func (s *entityStore) has(uid cedar.EntityUID) bool {
-	i, ok := s.ids[uid]
+	i, ok := s.lookup(uid)
 	return ok && s.defined[i]
 }
 
 // hasParents reports whether uid is an entity of the set with parents.
 func (s *entityStore) hasParents(uid cedar.EntityUID) bool {
-	i, ok := s.ids[uid]
+	i, ok := s.lookup(uid)
 	return ok && s.defined[i] && s.parentOff[i+1] > s.parentOff[i]
 }
 
 // appendAncestors appends uid's transitive ancestors to dst.
 func (s *entityStore) appendAncestors(dst []cedar.EntityUID, uid cedar.EntityUID) []cedar.EntityUID {
-	i, ok := s.ids[uid]
+	i, ok := s.lookup(uid)
 	if !ok {
 		return dst
 	}
@@ -249,8 +294,23 @@ func (b *storeBuilder) addParents(uid cedar.EntityUID, parents ...cedar.EntityUI
 // ancestors (cycle-safe; a uid that is only referenced has none).
 func (b *storeBuilder) build() *entityStore {
 	n := len(b.uids)
-	s := &entityStore{ids: b.ids, uids: slices.Clip(b.uids), defined: slices.Clip(b.defined),
-		attrs: slices.Clip(b.attrs), tags: slices.Clip(b.tags), kept: b.kept}
+	s := &entityStore{seed: maphash.MakeSeed(), uids: slices.Clip(b.uids), defined: slices.Clip(b.defined), kept: b.kept}
+	b.ids = nil // the table replaces it
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	s.table = make([]int32, size)
+	mask := uint64(size - 1)
+	for i, uid := range s.uids {
+		h := uidHash(s.seed, uid) & mask
+		for s.table[h] != 0 {
+			h = (h + 1) & mask
+		}
+		s.table[h] = int32(i + 1)
+	}
+	s.packRecords(b.attrs, b.tags)
+	b.attrs, b.tags = nil, nil
 	s.parentOff = make([]int32, n+1)
 	edges := 0
 	for _, ps := range b.parents {
@@ -282,4 +342,41 @@ func (b *storeBuilder) build() *entityStore {
 	}
 	s.ancIdx = slices.Clone(anc)
 	return s
+}
+
+// maxPackedRecords bounds recs (its offsets are uint32): the records of
+// entities past it are kept decoded instead (a variable for the test).
+var maxPackedRecords = int(min(uint64(math.MaxUint32), uint64(math.MaxInt)))
+
+// packRecords copies the entities' JSON attributes and tags into recs.
+func (s *entityStore) packRecords(attrs, tags [][]byte) {
+	total := 0
+	for i := range attrs {
+		total += len(attrs[i]) + len(tags[i])
+	}
+	s.recs = make([]byte, 0, min(total, maxPackedRecords))
+	s.recOff = make([]uint32, 1, 2*len(attrs)+1)
+	for i := range attrs {
+		if len(s.recs)+len(attrs[i])+len(tags[i]) > maxPackedRecords {
+			// Keep them decoded (they decoded to what they were
+			// encoded from: the builder checked).
+			var k keptRecords
+			if attrs[i] != nil {
+				_ = k.attrs.UnmarshalJSON(attrs[i])
+			}
+			if tags[i] != nil {
+				_ = k.tags.UnmarshalJSON(tags[i])
+			}
+			if s.kept == nil {
+				s.kept = map[int32]keptRecords{}
+			}
+			s.kept[int32(i)] = k
+			s.recOff = append(s.recOff, uint32(len(s.recs)), uint32(len(s.recs)))
+			continue
+		}
+		s.recs = append(s.recs, attrs[i]...)
+		s.recOff = append(s.recOff, uint32(len(s.recs)))
+		s.recs = append(s.recs, tags[i]...)
+		s.recOff = append(s.recOff, uint32(len(s.recs)))
+	}
 }

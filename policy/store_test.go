@@ -265,6 +265,27 @@ func TestEntityStoreDifferential(t *testing.T) {
 	}
 }
 
+// TestEntityStorePackLimit: past maxPackedRecords, the entities' records
+// are kept decoded, with the same answers.
+func TestEntityStorePackLimit(t *testing.T) {
+	files := map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(genEntitiesJSON(rand.New(rand.NewPCG(1, 18))))}
+	whole, err := load(t, files, propRoutes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { maxPackedRecords = n }(maxPackedRecords)
+	maxPackedRecords = 300
+	cut, err := load(t, files, propRoutes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.entities.recs) <= 300 || len(cut.entities.recs) > 300 || len(cut.entities.kept) <= len(whole.entities.kept) {
+		t.Fatalf("packed %d bytes and kept %d entities decoded, %d and %d at the limit",
+			len(whole.entities.recs), len(whole.entities.kept), len(cut.entities.recs), len(cut.entities.kept))
+	}
+	TestEntityStoreDifferential(t)
+}
+
 func sameUIDs(a, b []cedar.EntityUID) bool {
 	key := func(us []cedar.EntityUID) string {
 		ss := make([]string, len(us))
