@@ -6,6 +6,7 @@ import (
 	"iter"
 	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go"
@@ -26,7 +27,15 @@ type entityStore struct {
 	// entry; the table costs 8-16.
 	seed  maphash.Seed
 	table []int32
-	uids  []cedar.EntityUID // by index
+	// The uids by index: uid i is types[typeOf[i]] and
+	// ids[idOff[i]:idOff[i+1]] (a uid header and a string each cost 50-60
+	// bytes an entity; this, 8 and the id's bytes), or, when the ids
+	// exceed maxPacked, wide[i].
+	types  []cedar.EntityType
+	typeOf []int32
+	idOff  []uint32
+	ids    string
+	wide   []cedar.EntityUID
 	// defined: the uid is an entity of the set (not only a parent named
 	// by one).
 	defined []bool
@@ -59,7 +68,7 @@ func (s *entityStore) lookup(uid cedar.EntityUID) (int32, bool) {
 		if v == 0 {
 			return 0, false
 		}
-		if s.uids[v-1] == uid {
+		if s.uid(v-1) == uid {
 			return v - 1, true
 		}
 	}
@@ -67,6 +76,14 @@ func (s *entityStore) lookup(uid cedar.EntityUID) (int32, bool) {
 
 func uidHash(seed maphash.Seed, uid cedar.EntityUID) uint64 {
 	return maphash.String(seed, string(uid.ID)) ^ maphash.String(seed, string(uid.Type))*0x9E3779B97F4A7C15
+}
+
+// uid is uid i.
+func (s *entityStore) uid(i int32) cedar.EntityUID {
+	if s.wide != nil {
+		return s.wide[i]
+	}
+	return cedar.EntityUID{Type: s.types[s.typeOf[i]], ID: cedar.String(s.ids[s.idOff[i]:s.idOff[i+1]])}
 }
 
 // attrsOf and tagsOf are entity i's attributes and tags in JSON (nil:
@@ -117,12 +134,12 @@ func (s *entityStore) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
 // decode builds entity i. Its attributes and tags were checked at load to
 // decode to what they were encoded from.
 func (s *entityStore) decode(i int32) cedar.Entity {
-	e := cedar.Entity{UID: s.uids[i]}
+	e := cedar.Entity{UID: s.uid(i)}
 	ps := s.parentIdx[s.parentOff[i]:s.parentOff[i+1]]
 	if len(ps) > 0 {
 		uids := make([]cedar.EntityUID, len(ps))
 		for j, p := range ps {
-			uids[j] = s.uids[p]
+			uids[j] = s.uid(p)
 		}
 		e.Parents = cedar.NewEntityUIDSet(uids...)
 	}
@@ -157,7 +174,7 @@ func (s *entityStore) appendAncestors(dst []cedar.EntityUID, uid cedar.EntityUID
 		return dst
 	}
 	for _, a := range s.ancIdx[s.ancOff[i]:s.ancOff[i+1]] {
-		dst = append(dst, s.uids[a])
+		dst = append(dst, s.uid(a))
 	}
 	return dst
 }
@@ -165,8 +182,8 @@ func (s *entityStore) appendAncestors(dst []cedar.EntityUID, uid cedar.EntityUID
 // all is the uids of the set's entities, in no particular order.
 func (s *entityStore) all() iter.Seq[cedar.EntityUID] {
 	return func(yield func(cedar.EntityUID) bool) {
-		for i, uid := range s.uids {
-			if s.defined[i] && !yield(uid) {
+		for i := range s.typeOf {
+			if s.defined[i] && !yield(s.uid(int32(i))) {
 				return
 			}
 		}
@@ -294,16 +311,17 @@ func (b *storeBuilder) addParents(uid cedar.EntityUID, parents ...cedar.EntityUI
 // ancestors (cycle-safe; a uid that is only referenced has none).
 func (b *storeBuilder) build() *entityStore {
 	n := len(b.uids)
-	s := &entityStore{seed: maphash.MakeSeed(), uids: slices.Clip(b.uids), defined: slices.Clip(b.defined), kept: b.kept}
-	b.ids = nil // the table replaces it
+	s := &entityStore{seed: maphash.MakeSeed(), defined: slices.Clip(b.defined), kept: b.kept}
+	s.packUIDs(b.uids)
+	b.ids, b.uids = nil, nil // the table and the packed uids replace them
 	size := 1
 	for size < 2*n {
 		size <<= 1
 	}
 	s.table = make([]int32, size)
 	mask := uint64(size - 1)
-	for i, uid := range s.uids {
-		h := uidHash(s.seed, uid) & mask
+	for i := range n {
+		h := uidHash(s.seed, s.uid(int32(i))) & mask
 		for s.table[h] != 0 {
 			h = (h + 1) & mask
 		}
@@ -344,9 +362,40 @@ func (b *storeBuilder) build() *entityStore {
 	return s
 }
 
-// maxPackedRecords bounds recs (its offsets are uint32): the records of
-// entities past it are kept decoded instead (a variable for the test).
-var maxPackedRecords = int(min(uint64(math.MaxUint32), uint64(math.MaxInt)))
+// packUIDs stores uids in packed form, or as they are when their ids
+// exceed maxPacked.
+func (s *entityStore) packUIDs(uids []cedar.EntityUID) {
+	total := 0
+	for _, uid := range uids {
+		total += len(uid.ID)
+	}
+	s.typeOf = make([]int32, len(uids))
+	if total > maxPacked {
+		s.wide = slices.Clone(uids)
+		return
+	}
+	typeIdx := map[cedar.EntityType]int32{}
+	var ids strings.Builder
+	ids.Grow(total)
+	s.idOff = make([]uint32, 1, len(uids)+1)
+	for i, uid := range uids {
+		t, ok := typeIdx[uid.Type]
+		if !ok {
+			t = int32(len(s.types))
+			typeIdx[uid.Type] = t
+			s.types = append(s.types, uid.Type)
+		}
+		s.typeOf[i] = t
+		ids.WriteString(string(uid.ID))
+		s.idOff = append(s.idOff, uint32(ids.Len()))
+	}
+	s.ids = ids.String()
+}
+
+// maxPacked bounds ids and recs (their offsets are uint32): past it, the
+// uids are kept as they are and the records of the entities beyond it
+// decoded (a variable for the test).
+var maxPacked = int(min(uint64(math.MaxUint32), uint64(math.MaxInt)))
 
 // packRecords copies the entities' JSON attributes and tags into recs.
 func (s *entityStore) packRecords(attrs, tags [][]byte) {
@@ -354,10 +403,10 @@ func (s *entityStore) packRecords(attrs, tags [][]byte) {
 	for i := range attrs {
 		total += len(attrs[i]) + len(tags[i])
 	}
-	s.recs = make([]byte, 0, min(total, maxPackedRecords))
+	s.recs = make([]byte, 0, min(total, maxPacked))
 	s.recOff = make([]uint32, 1, 2*len(attrs)+1)
 	for i := range attrs {
-		if len(s.recs)+len(attrs[i])+len(tags[i]) > maxPackedRecords {
+		if len(s.recs)+len(attrs[i])+len(tags[i]) > maxPacked {
 			// Keep them decoded (they decoded to what they were
 			// encoded from: the builder checked).
 			var k keptRecords

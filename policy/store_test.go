@@ -265,23 +265,26 @@ func TestEntityStoreDifferential(t *testing.T) {
 	}
 }
 
-// TestEntityStorePackLimit: past maxPackedRecords, the entities' records
-// are kept decoded, with the same answers.
+// TestEntityStorePackLimit: past maxPacked, the uids are kept as they
+// are and the entities' records decoded, with the same answers.
 func TestEntityStorePackLimit(t *testing.T) {
 	files := map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(genEntitiesJSON(rand.New(rand.NewPCG(1, 18))))}
 	whole, err := load(t, files, propRoutes...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(n int) { maxPackedRecords = n }(maxPackedRecords)
-	maxPackedRecords = 300
+	defer func(n int) { maxPacked = n }(maxPacked)
+	maxPacked = 100
 	cut, err := load(t, files, propRoutes...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(whole.entities.recs) <= 300 || len(cut.entities.recs) > 300 || len(cut.entities.kept) <= len(whole.entities.kept) {
+	if len(whole.entities.recs) <= 100 || len(cut.entities.recs) > 100 || len(cut.entities.kept) <= len(whole.entities.kept) {
 		t.Fatalf("packed %d bytes and kept %d entities decoded, %d and %d at the limit",
 			len(whole.entities.recs), len(whole.entities.kept), len(cut.entities.recs), len(cut.entities.kept))
+	}
+	if len(whole.entities.ids) <= 100 || whole.entities.wide != nil || cut.entities.wide == nil {
+		t.Fatalf("%d bytes of ids: packed %v, at the limit %v", len(whole.entities.ids), whole.entities.wide == nil, cut.entities.wide == nil)
 	}
 	TestEntityStoreDifferential(t)
 }
