@@ -43,12 +43,16 @@ type entityStore struct {
 	// and ancIdx likewise its ancestors.
 	parentOff, parentIdx []int32
 	ancOff, ancIdx       []int32
-	// recs are the entities' attributes and tags in Cedar's JSON form,
-	// back to back: i's attributes are recs[recOff[2i]:recOff[2i+1]], its
-	// tags recs[recOff[2i+1]:recOff[2i+2]]; empty: none. (One array
-	// rather than a slice each: a slice's header and its own allocation
-	// cost more than a short record's bytes.)
+	// recs are the distinct pairs of attributes and tags, in Cedar's
+	// JSON form, back to back: entity i's pair is p = recOf[i], its
+	// attributes recs[recOff[2p]:recOff[2p+1]] and its tags
+	// recs[recOff[2p+1]:recOff[2p+2]]; empty: none (pair 0 is empty).
+	// One array rather than a slice each (a slice's header and its own
+	// allocation cost more than a short record's bytes), and entities
+	// with the same attributes and tags (a department, a role) share
+	// them: 4 bytes an entity and 8 a distinct pair, beside its bytes.
 	recs   []byte
+	recOf  []uint32
 	recOff []uint32
 	// kept are the attributes and tags, decoded, of the entities whose
 	// attributes or tags do not survive the JSON round trip unchanged
@@ -88,8 +92,8 @@ func (s *entityStore) uid(i int32) cedar.EntityUID {
 
 // attrsOf and tagsOf are entity i's attributes and tags in JSON (nil:
 // none).
-func (s *entityStore) attrsOf(i int32) []byte { return s.rec(2 * int(i)) }
-func (s *entityStore) tagsOf(i int32) []byte  { return s.rec(2*int(i) + 1) }
+func (s *entityStore) attrsOf(i int32) []byte { return s.rec(2 * int(s.recOf[i])) }
+func (s *entityStore) tagsOf(i int32) []byte  { return s.rec(2*int(s.recOf[i]) + 1) }
 
 func (s *entityStore) rec(k int) []byte {
 	lo, hi := s.recOff[k], s.recOff[k+1]
@@ -397,35 +401,63 @@ func (s *entityStore) packUIDs(uids []cedar.EntityUID) {
 // decoded (a variable for the test).
 var maxPacked = int(min(uint64(math.MaxUint32), uint64(math.MaxInt)))
 
-// packRecords copies the entities' JSON attributes and tags into recs.
+// pairHash hashes a pair of attributes and tags (a variable for the test).
+var pairHash = func(seed maphash.Seed, attrs, tags []byte) uint64 {
+	return maphash.Bytes(seed, attrs) ^ maphash.Bytes(seed, tags)*0x9E3779B97F4A7C15
+}
+
+// packRecords copies the entities' distinct JSON attributes and tags into
+// recs.
 func (s *entityStore) packRecords(attrs, tags [][]byte) {
+	s.recOf = make([]uint32, len(attrs))
+	reps := []int{-1}            // pair → the first entity with it (pair 0: none)
+	first := map[uint64]uint32{} // hash of a pair → the first pair with it
 	total := 0
 	for i := range attrs {
-		total += len(attrs[i]) + len(tags[i])
-	}
-	s.recs = make([]byte, 0, min(total, maxPacked))
-	s.recOff = make([]uint32, 1, 2*len(attrs)+1)
-	for i := range attrs {
-		if len(s.recs)+len(attrs[i])+len(tags[i]) > maxPacked {
+		a, t := attrs[i], tags[i]
+		if a == nil && t == nil {
+			continue // pair 0
+		}
+		h := pairHash(s.seed, a, t)
+		p, seen := first[h]
+		if seen && bytes.Equal(attrs[reps[p]], a) && bytes.Equal(tags[reps[p]], t) {
+			s.recOf[i] = p
+			continue
+		}
+		if total+len(a)+len(t) > maxPacked {
 			// Keep them decoded (they decoded to what they were
 			// encoded from: the builder checked).
 			var k keptRecords
-			if attrs[i] != nil {
-				_ = k.attrs.UnmarshalJSON(attrs[i])
+			if a != nil {
+				_ = k.attrs.UnmarshalJSON(a)
 			}
-			if tags[i] != nil {
-				_ = k.tags.UnmarshalJSON(tags[i])
+			if t != nil {
+				_ = k.tags.UnmarshalJSON(t)
 			}
 			if s.kept == nil {
 				s.kept = map[int32]keptRecords{}
 			}
 			s.kept[int32(i)] = k
-			s.recOff = append(s.recOff, uint32(len(s.recs)), uint32(len(s.recs)))
 			continue
 		}
-		s.recs = append(s.recs, attrs[i]...)
+		p = uint32(len(reps))
+		reps = append(reps, i)
+		if !seen {
+			first[h] = p
+		}
+		total += len(a) + len(t)
+		s.recOf[i] = p
+	}
+	s.recs = make([]byte, 0, total)
+	s.recOff = make([]uint32, 1, 2*len(reps)+1)
+	for _, r := range reps {
+		if r >= 0 {
+			s.recs = append(s.recs, attrs[r]...)
+		}
 		s.recOff = append(s.recOff, uint32(len(s.recs)))
-		s.recs = append(s.recs, tags[i]...)
+		if r >= 0 {
+			s.recs = append(s.recs, tags[r]...)
+		}
 		s.recOff = append(s.recOff, uint32(len(s.recs)))
 	}
 }
