@@ -76,7 +76,7 @@ func BenchmarkEntityGet(b *testing.B) {
 			s.entities.Get(uid)
 		}
 	})
-	i := s.entities.ids[uid]
+	i, _ := s.entities.lookup(uid)
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

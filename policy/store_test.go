@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -263,6 +264,83 @@ func TestEntityStoreDifferential(t *testing.T) {
 	if reqs == 0 {
 		t.Error("no generated request was allowed: the generator tests nothing")
 	}
+}
+
+// TestEntityStorePackLimit: past maxPacked, the uids are kept as they
+// are and the entities' records decoded, with the same answers.
+func TestEntityStorePackLimit(t *testing.T) {
+	files := map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(genEntitiesJSON(rand.New(rand.NewPCG(1, 18))))}
+	whole, err := load(t, files, propRoutes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { maxPacked = n }(maxPacked)
+	maxPacked = 100
+	cut, err := load(t, files, propRoutes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.entities.recs) <= 100 || len(cut.entities.recs) > 100 || len(cut.entities.kept) <= len(whole.entities.kept) {
+		t.Fatalf("packed %d bytes and kept %d entities decoded, %d and %d at the limit",
+			len(whole.entities.recs), len(whole.entities.kept), len(cut.entities.recs), len(cut.entities.kept))
+	}
+	if len(whole.entities.ids) <= 100 || whole.entities.wide != nil || cut.entities.wide == nil {
+		t.Fatalf("%d bytes of ids: packed %v, at the limit %v", len(whole.entities.ids), whole.entities.wide == nil, cut.entities.wide == nil)
+	}
+	TestEntityStoreDifferential(t)
+}
+
+// TestEntityStoreSharedRecords: entities with the same attributes and tags
+// share one copy of them, and read as the map has them, also when every
+// pair's hash collides.
+func TestEntityStoreSharedRecords(t *testing.T) {
+	attrs := []any{map[string]any{}, map[string]any{"dept": "a"}, map[string]any{"dept": "b", "level": 3},
+		map[string]any{"dept": "a", "boss": map[string]any{"__entity": map[string]string{"type": "User", "id": "u1"}}}}
+	tags := []any{nil, map[string]any{}, map[string]any{"t": "x"}, map[string]any{"dept": "a"}}
+	ents := []map[string]any{{"uid": map[string]string{"type": "Action", "id": "custom-group"}, "parents": []any{}, "attrs": map[string]any{}}}
+	for i := range 300 {
+		e := map[string]any{"uid": map[string]string{"type": "User", "id": fmt.Sprintf("u%d", i)}, "parents": []any{}}
+		e["attrs"] = attrs[i%len(attrs)]
+		if tg := tags[i/len(attrs)%len(tags)]; tg != nil {
+			e["tags"] = tg
+		}
+		ents = append(ents, e)
+	}
+	b, err := json.Marshal(ents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T) {
+		s, err := load(t, map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(b)}, propRoutes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, _ := oldEntities(t, "entities.json", b, s)
+		for uid, want := range old {
+			if got, ok := s.entities.Get(uid); !ok || !got.Equal(want) {
+				t.Fatalf("%s: store %v %+v, map %+v", uid, ok, got, want)
+			}
+		}
+		if pairs := len(s.entities.recOff) / 2; pairs > len(attrs)*len(tags)+1 {
+			t.Errorf("%d distinct pairs kept for %d kinds", pairs, len(attrs)*len(tags))
+		}
+	}
+	t.Run("shared", check)
+	defer func(h func(maphash.Seed, []byte, []byte) uint64) { pairHash = h }(pairHash)
+	pairHash = func(maphash.Seed, []byte, []byte) uint64 { return 7 }
+	t.Run("colliding", func(t *testing.T) {
+		TestEntityStoreDifferential(t)
+		s, err := load(t, map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(b)}, propRoutes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, _ := oldEntities(t, "entities.json", b, s)
+		for uid, want := range old {
+			if got, ok := s.entities.Get(uid); !ok || !got.Equal(want) {
+				t.Fatalf("%s: store %v %+v, map %+v", uid, ok, got, want)
+			}
+		}
+	})
 }
 
 func sameUIDs(a, b []cedar.EntityUID) bool {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -48,10 +49,18 @@ func runChild(role, cfgFile string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if os.Getenv("WARDEN_BENCH_HEAPPROFILE") != "" && role == "warden" {
+		runtime.MemProfileRate = 4096 // fine enough to see what each structure holds
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() { // the parent closes stdin (or dies): stop
 		_, _ = io.Copy(io.Discard, os.Stdin)
+		if path := os.Getenv("WARDEN_BENCH_HEAPPROFILE"); path != "" && role == "warden" {
+			if err := writeHeapProfile(path); err != nil {
+				fmt.Fprintln(os.Stderr, "warden-bench child: heap profile:", err)
+			}
+		}
 		stop()
 	}()
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -72,6 +81,36 @@ func runChild(role, cfgFile string) error {
 		return serveNoop(ctx, gl, hl, announce)
 	}
 	return fmt.Errorf("unknown child role %q", role)
+}
+
+// writeHeapProfile writes the heap profile of the server as the load left
+// it (before it shuts down; after a collection, so that in-use is current)
+// to path, and beside it (path.memstats) the runtime's memory statistics
+// and the kernel's view of the process, to compare the resident set with
+// what the runtime holds.
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b, err := json.MarshalIndent(ms, "", "  ")
+	if err != nil {
+		return err
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	smaps, _ := os.ReadFile("/proc/self/smaps_rollup")
+	b = append(append(append(b, '\n'), status...), smaps...)
+	return os.WriteFile(path+".memstats", b, 0o644)
 }
 
 // serveWarden is `warden serve --config cfgFile` on the given listeners.
