@@ -68,6 +68,30 @@ func field(b []byte, num protowire.Number, typ protowire.Type) ([]byte, bool) {
 	return out, found
 }
 
+// checkMode is how a target's answers are checked.
+type checkMode int
+
+const (
+	checkNone checkMode = iota // any well-formed CheckResponse (the no-op, opa-empty)
+	checkGRPC                  // status.code is the kind's want (Warden)
+	checkHTTP                  // the HTTP status Envoy would send is the kind's wantHTTP (opa-rbac)
+)
+
+// right reports whether reply is the answer check expects for k.
+func right(check checkMode, k *kind, reply []byte) bool {
+	code, ok := statusCode(reply)
+	switch {
+	case !ok:
+		return false
+	case check == checkGRPC:
+		return code == k.want
+	case check == checkHTTP:
+		h, ok := httpAnswer(reply)
+		return ok && h == k.wantHTTP
+	}
+	return true
+}
+
 // loadResult is what one measured window saw.
 type loadResult struct {
 	calls, errors, wrong int64
@@ -80,7 +104,7 @@ type loadResult struct {
 // counts from when a request was due, so queueing is not hidden). It calls
 // onStart when the warm-up ends and the window starts, onEnd when it ends.
 func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window time.Duration,
-	check bool, onStart, onEnd func()) (*loadResult, error) {
+	check checkMode, onStart, onEnd func()) (*loadResult, error) {
 	cs := make([]*grpc.ClientConn, conns)
 	for i := range cs {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -155,10 +179,10 @@ func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window
 				}
 				calls++
 				lat = append(lat, d)
-				switch code, ok := statusCode(reply); {
+				switch {
 				case err != nil:
 					errs++
-				case !ok || check && code != k.want:
+				case !right(check, k, reply):
 					wrong++
 				}
 			}
