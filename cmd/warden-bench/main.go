@@ -183,9 +183,13 @@ func run(o options, c cpus, out io.Writer) error {
 	}
 	summary(out, o, all)
 	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{"mode": o.mode, "store": o.store, "policies": o.policies,
+		doc := map[string]any{"mode": o.mode, "store": o.store, "policies": o.policies,
 			"entities": o.entities, "rate": o.rate, "concurrency": o.conc, "conns": o.conns, "pinned": c.server != "",
-			"results": all}, "", "  ")
+			"results": all}
+		if o.opaEnvoy != "" {
+			doc["opa_envoy"] = opaVersion(o.opaEnvoy)
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -190,5 +191,34 @@ func TestHTTPAnswer(t *testing.T) {
 	}
 	if _, ok := httpAnswer([]byte{0x0a, 0x05}); ok {
 		t.Error("a truncated status read as an answer")
+	}
+}
+
+// An OPA-Envoy that exits at once is reported as not started, without
+// waiting out the 30 s start deadline.
+func TestStartOPAExits(t *testing.T) {
+	is := oidctest.Start()
+	defer is.Close()
+	dir := t.TempDir()
+	if err := writeOPAData(dir, is); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	ch, err := startOPA(cpus{}, "/bin/false", dir, "opa-empty")
+	if err == nil {
+		ch.stop()
+		t.Fatal("/bin/false started as OPA-Envoy")
+	}
+	if !strings.Contains(err.Error(), "did not start") || time.Since(t0) > 10*time.Second {
+		t.Errorf("after %v: %v", time.Since(t0), err)
+	}
+}
+
+// -opa-envoy is refused outside load mode (before any server starts).
+func TestOPAEnvoyLoadOnly(t *testing.T) {
+	o := quick("memory")
+	o.opaEnvoy = "/bin/false"
+	if err := run(o, cpus{}, io.Discard); err == nil || !strings.Contains(err.Error(), "only with -mode load") {
+		t.Errorf("got %v", err)
 	}
 }
