@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -95,6 +97,7 @@ func right(check checkMode, k *kind, reply []byte) bool {
 // loadResult is what one measured window saw.
 type loadResult struct {
 	calls, errors, wrong int64
+	timeouts             int64 // of the errors, Checks past envoyTimeout
 	elapsed              time.Duration
 	latencies            []time.Duration // of the calls that completed inside the window
 }
@@ -156,7 +159,7 @@ func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window
 			defer wg.Done()
 			conn := cs[w%conns]
 			var lat []time.Duration
-			var calls, errs, wrong int64
+			var calls, errs, timeouts, wrong int64
 			var reply []byte
 			n := w * 7919
 			for !stopping.Load() {
@@ -182,6 +185,9 @@ func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window
 				switch {
 				case err != nil:
 					errs++
+					if status.Code(err) == codes.DeadlineExceeded {
+						timeouts++
+					}
 				case !right(check, k, reply):
 					wrong++
 				}
@@ -189,6 +195,7 @@ func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window
 			mu.Lock()
 			res.calls += calls
 			res.errors += errs
+			res.timeouts += timeouts
 			res.wrong += wrong
 			res.latencies = append(res.latencies, lat...)
 			mu.Unlock()

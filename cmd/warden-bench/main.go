@@ -121,6 +121,7 @@ type measure struct {
 	Allocs    float64 `json:"allocs_per_check"`
 	Calls     int64   `json:"calls"`
 	Errors    int64   `json:"errors"`
+	Timeouts  int64   `json:"timeouts,omitempty"` // of the errors, Checks past Envoy's deadline
 	Wrong     int64   `json:"wrong_answers"`
 	ClientCPU float64 `json:"client_cores_busy"`
 	RSS       float64 `json:"rss_mb,omitempty"`
@@ -201,8 +202,11 @@ func run(o options, c cpus, out io.Writer) error {
 		if m.Target == "warden" && (m.Errors > 0 || m.Wrong > 0 || m.ReloadErr > 0) {
 			return fmt.Errorf("failed Checks: %d errors, %d wrong answers, %.0f failed reloads", m.Errors, m.Wrong, m.ReloadErr)
 		}
-		if isOPA(m.Target) && (m.Errors > 0 || m.Wrong > 0) {
-			return fmt.Errorf("%s: failed Checks: %d errors, %d wrong answers", m.Target, m.Errors, m.Wrong)
+		// OPA-Envoy past Envoy's deadline is a finding, reported in the
+		// errors column (Envoy would answer status_on_error); any other
+		// error or a wrong answer fails the run.
+		if isOPA(m.Target) && (m.Errors > m.Timeouts || m.Wrong > 0) {
+			return fmt.Errorf("%s: failed Checks: %d errors (%d past the deadline), %d wrong answers", m.Target, m.Errors, m.Timeouts, m.Wrong)
 		}
 	}
 	return nil
@@ -269,7 +273,7 @@ func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*mea
 		P99: us(percentile(res.latencies, 99)), P999: us(percentile(res.latencies, 99.9)),
 		CPU:    diff("process_cpu_seconds_total") * 1e6 / n,
 		Allocs: diff("go_memstats_mallocs_total") / n,
-		Calls:  res.calls, Errors: res.errors, Wrong: res.wrong,
+		Calls:  res.calls, Errors: res.errors, Timeouts: res.timeouts, Wrong: res.wrong,
 		ClientCPU: (cpuTime(ru1) - cpuTime(ru0)).Seconds() / res.elapsed.Seconds(),
 	}
 	if o.mode == "memory" {
@@ -441,4 +445,15 @@ func summary(w io.Writer, o options, all []measure) {
 			pairs(t, "noop", allocRatio), pairs(t, "noop", func(a, b measure) float64 { return a.P99 / b.P99 }))
 	}
 	fmt.Fprintf(w, "  warden/opa-rbac throughput %s; warden/opa-empty %s\n", pairs("warden", "opa-rbac", rps), pairs("warden", "opa-empty", rps))
+	for _, t := range []string{"opa-empty", "opa-rbac"} {
+		var timeouts, calls int64
+		for _, m := range all {
+			if m.Target == t {
+				timeouts, calls = timeouts+m.Timeouts, calls+m.Calls
+			}
+		}
+		if timeouts > 0 {
+			fmt.Fprintf(w, "  %s: %d of %d Checks past Envoy's %v deadline (the errors column; Envoy answers them with status_on_error)\n", t, timeouts, calls, envoyTimeout)
+		}
+	}
 }
