@@ -24,11 +24,12 @@ type fixture struct {
 
 // kind is one class of request in the mix.
 type kind struct {
-	name   string
-	weight int
-	want   int32 // gRPC status code Warden must answer (0 allow, 7 deny, 16 unauthenticated)
-	reqs   [][]byte
-	size   int
+	name     string
+	weight   int
+	want     int32 // gRPC status code Warden must answer (0 allow, 7 deny, 16 unauthenticated)
+	wantHTTP int32 // the HTTP status Envoy sends for it (200, 403, 401): what opa-rbac is held to
+	reqs     [][]byte
+	size     int
 }
 
 // The application policies: admins may do anything to orders (with MFA for
@@ -190,7 +191,7 @@ func (f *fixture) mint(o options, is *oidctest.Issuer) error {
 		{"expired", "GET", "/v1/orders/%d", "reader-%d", -time.Hour, map[string]any{"groups": []string{"readers"}, "scope": "openid orders:read"}, 16},
 	}
 	for _, s := range specs {
-		k := kind{name: s.name, weight: o.mix[s.name], want: s.want}
+		k := kind{name: s.name, weight: o.mix[s.name], want: s.want, wantHTTP: map[int32]int32{0: 200, 7: 403, 16: 401}[s.want]}
 		if k.weight == 0 {
 			continue
 		}

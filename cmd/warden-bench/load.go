@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -68,9 +70,34 @@ func field(b []byte, num protowire.Number, typ protowire.Type) ([]byte, bool) {
 	return out, found
 }
 
+// checkMode is how a target's answers are checked.
+type checkMode int
+
+const (
+	checkNone checkMode = iota // any well-formed CheckResponse (the no-op, opa-empty)
+	checkGRPC                  // status.code is the kind's want (Warden)
+	checkHTTP                  // the HTTP status Envoy would send is the kind's wantHTTP (opa-rbac)
+)
+
+// right reports whether reply is the answer check expects for k.
+func right(check checkMode, k *kind, reply []byte) bool {
+	code, ok := statusCode(reply)
+	switch {
+	case !ok:
+		return false
+	case check == checkGRPC:
+		return code == k.want
+	case check == checkHTTP:
+		h, ok := httpAnswer(reply)
+		return ok && h == k.wantHTTP
+	}
+	return true
+}
+
 // loadResult is what one measured window saw.
 type loadResult struct {
 	calls, errors, wrong int64
+	timeouts             int64 // of the errors, Checks past envoyTimeout
 	elapsed              time.Duration
 	latencies            []time.Duration // of the calls that completed inside the window
 }
@@ -80,7 +107,7 @@ type loadResult struct {
 // counts from when a request was due, so queueing is not hidden). It calls
 // onStart when the warm-up ends and the window starts, onEnd when it ends.
 func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window time.Duration,
-	check bool, onStart, onEnd func()) (*loadResult, error) {
+	check checkMode, onStart, onEnd func()) (*loadResult, error) {
 	cs := make([]*grpc.ClientConn, conns)
 	for i := range cs {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -132,7 +159,7 @@ func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window
 			defer wg.Done()
 			conn := cs[w%conns]
 			var lat []time.Duration
-			var calls, errs, wrong int64
+			var calls, errs, timeouts, wrong int64
 			var reply []byte
 			n := w * 7919
 			for !stopping.Load() {
@@ -155,16 +182,20 @@ func load(addr string, f *fixture, conns, conc int, rate float64, warmup, window
 				}
 				calls++
 				lat = append(lat, d)
-				switch code, ok := statusCode(reply); {
+				switch {
 				case err != nil:
 					errs++
-				case !ok || check && code != k.want:
+					if status.Code(err) == codes.DeadlineExceeded {
+						timeouts++
+					}
+				case !right(check, k, reply):
 					wrong++
 				}
 			}
 			mu.Lock()
 			res.calls += calls
 			res.errors += errs
+			res.timeouts += timeouts
 			res.wrong += wrong
 			res.latencies = append(res.latencies, lat...)
 			mu.Unlock()

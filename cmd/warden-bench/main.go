@@ -41,6 +41,7 @@ type options struct {
 	pin            bool
 	reloadEvery    time.Duration
 	jsonOut        string
+	opaEnvoy       string // an opa-envoy-plugin binary: also measure OPA-Envoy (load mode)
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the load generator to the rest (needs taskset and 2+ CPUs)")
 	flag.DurationVar(&o.reloadEvery, "reload-every", 2*time.Second, "reload mode: how often the policy file is replaced")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.opaEnvoy, "opa-envoy", "", "path to an opa-envoy-plugin binary: also measure OPA-Envoy with opa/empty.rego (opa-empty) and opa/rbac.rego (opa-rbac), load mode only (BENCHMARKS.md)")
 	flag.Parse()
 
 	if *role != "" {
@@ -119,6 +121,7 @@ type measure struct {
 	Allocs    float64 `json:"allocs_per_check"`
 	Calls     int64   `json:"calls"`
 	Errors    int64   `json:"errors"`
+	Timeouts  int64   `json:"timeouts,omitempty"` // of the errors, Checks past Envoy's deadline
 	Wrong     int64   `json:"wrong_answers"`
 	ClientCPU float64 `json:"client_cores_busy"`
 	RSS       float64 `json:"rss_mb,omitempty"`
@@ -154,12 +157,21 @@ func run(o options, c cpus, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	header(out, o, c, f)
-	var all []measure
 	targets := []string{"noop", "warden"}
+	if o.opaEnvoy != "" {
+		if o.mode != "load" {
+			return fmt.Errorf("-opa-envoy: only with -mode load")
+		}
+		if err := writeOPAData(dir, is); err != nil {
+			return err
+		}
+		targets = append(targets, "opa-empty", "opa-rbac")
+	}
 	if o.mode != "load" {
 		targets, o.runs = []string{"warden"}, max(o.runs, 1)
 	}
+	header(out, o, c, f)
+	var all []measure
 	for r := 1; r <= o.runs; r++ {
 		for _, t := range targets {
 			m, err := measureTarget(o, c, f, t, r)
@@ -167,14 +179,18 @@ func run(o options, c cpus, out io.Writer) error {
 				return fmt.Errorf("run %d, %s: %w", r, t, err)
 			}
 			all = append(all, *m)
-			row(out, m)
+			row(out, m, targetWidth(o))
 		}
 	}
 	summary(out, o, all)
 	if o.jsonOut != "" {
-		b, err := json.MarshalIndent(map[string]any{"mode": o.mode, "store": o.store, "policies": o.policies,
+		doc := map[string]any{"mode": o.mode, "store": o.store, "policies": o.policies,
 			"entities": o.entities, "rate": o.rate, "concurrency": o.conc, "conns": o.conns, "pinned": c.server != "",
-			"results": all}, "", "  ")
+			"results": all}
+		if o.opaEnvoy != "" {
+			doc["opa_envoy"] = opaVersion(o.opaEnvoy)
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -186,12 +202,24 @@ func run(o options, c cpus, out io.Writer) error {
 		if m.Target == "warden" && (m.Errors > 0 || m.Wrong > 0 || m.ReloadErr > 0) {
 			return fmt.Errorf("failed Checks: %d errors, %d wrong answers, %.0f failed reloads", m.Errors, m.Wrong, m.ReloadErr)
 		}
+		// OPA-Envoy past Envoy's deadline is a finding, reported in the
+		// errors column (Envoy would answer status_on_error); any other
+		// error or a wrong answer fails the run.
+		if isOPA(m.Target) && (m.Errors > m.Timeouts || m.Wrong > 0) {
+			return fmt.Errorf("%s: failed Checks: %d errors (%d past the deadline), %d wrong answers", m.Target, m.Errors, m.Timeouts, m.Wrong)
+		}
 	}
 	return nil
 }
 
 func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*measure, error) {
-	ch, err := startChild(c, target, f.config)
+	var ch *child
+	var err error
+	if isOPA(target) {
+		ch, err = startOPA(c, o.opaEnvoy, f.dir, target)
+	} else {
+		ch, err = startChild(c, target, f.config)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +250,14 @@ func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*mea
 			scrapeErr = err
 		}
 	}
-	res, err := load(ch.GRPC, f, o.conns, o.conc, o.rate, o.warmup, o.window, target == "warden", onStart, onEnd)
+	check := checkNone
+	switch target {
+	case "warden":
+		check = checkGRPC
+	case "opa-rbac": // OPA-Envoy denies with PERMISSION_DENIED and the HTTP status in denied_response
+		check = checkHTTP
+	}
+	res, err := load(ch.GRPC, f, o.conns, o.conc, o.rate, o.warmup, o.window, check, onStart, onEnd)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +273,7 @@ func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*mea
 		P99: us(percentile(res.latencies, 99)), P999: us(percentile(res.latencies, 99.9)),
 		CPU:    diff("process_cpu_seconds_total") * 1e6 / n,
 		Allocs: diff("go_memstats_mallocs_total") / n,
-		Calls:  res.calls, Errors: res.errors, Wrong: res.wrong,
+		Calls:  res.calls, Errors: res.errors, Timeouts: res.timeouts, Wrong: res.wrong,
 		ClientCPU: (cpuTime(ru1) - cpuTime(ru0)).Seconds() / res.elapsed.Seconds(),
 	}
 	if o.mode == "memory" {
@@ -306,13 +341,25 @@ func header(w io.Writer, o options, c cpus, f *fixture) {
 	for _, k := range f.kinds {
 		parts = append(parts, fmt.Sprintf("%s %d (%d B)", k.name, k.weight, k.size))
 	}
-	fmt.Fprintf(w, "mix: %s\n\n", strings.Join(parts, ", "))
-	fmt.Fprintf(w, "%-3s %-7s %9s %8s %8s %8s %8s %9s %9s %7s %6s %6s\n",
-		"run", "target", "req/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "CPU µs/op", "allocs/op", "client", "errors", "wrong")
+	fmt.Fprintf(w, "mix: %s\n", strings.Join(parts, ", "))
+	if o.opaEnvoy != "" {
+		fmt.Fprintf(w, "OPA-Envoy: %s (%s); opa-empty: opa/empty.rego, opa-rbac: opa/rbac.rego, answers checked as HTTP statuses\n", o.opaEnvoy, opaVersion(o.opaEnvoy))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-3s %-*s %9s %8s %8s %8s %8s %9s %9s %7s %6s %6s\n",
+		"run", targetWidth(o), "target", "req/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "CPU µs/op", "allocs/op", "client", "errors", "wrong")
 }
 
-func row(w io.Writer, m *measure) {
-	fmt.Fprintf(w, "%-3d %-7s %9.0f %8.0f %8.0f %8.0f %8.0f %9.1f %9.1f %6.2fc %6d %6d", m.Run, m.Target, m.RPS,
+// targetWidth is the target column's width: 7, or 9 with OPA-Envoy's names.
+func targetWidth(o options) int {
+	if o.opaEnvoy != "" {
+		return 9
+	}
+	return 7
+}
+
+func row(w io.Writer, m *measure, width int) {
+	fmt.Fprintf(w, "%-3d %-*s %9.0f %8.0f %8.0f %8.0f %8.0f %9.1f %9.1f %6.2fc %6d %6d", m.Run, width, m.Target, m.RPS,
 		m.P50, m.P90, m.P99, m.P999, m.CPU, m.Allocs, m.ClientCPU, m.Errors, m.Wrong)
 	if m.RSS > 0 {
 		fmt.Fprintf(w, "  RSS %.0f MB (peak %.0f MB; Go heap %.0f MB allocated of %.0f MB)", m.RSS, m.PeakRSS, m.HeapLive, m.HeapSys)
@@ -358,28 +405,55 @@ func summary(w io.Writer, o options, all []measure) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "median (min–max) over runs:")
-	for _, t := range []string{"noop", "warden"} {
+	for _, t := range []string{"noop", "warden", "opa-empty", "opa-rbac"} {
 		if by(t, func(m measure) float64 { return m.RPS }).med == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "  %-7s req/s %s; p99 %s µs; CPU %s µs/Check; allocs %s/Check\n", t,
+		fmt.Fprintf(w, "  %-*s req/s %s; p99 %s µs; CPU %s µs/Check; allocs %s/Check\n", targetWidth(o), t,
 			by(t, func(m measure) float64 { return m.RPS }), by(t, func(m measure) float64 { return m.P99 }),
 			by(t, func(m measure) float64 { return m.CPU }), by(t, func(m measure) float64 { return m.Allocs }))
 	}
 	if o.mode != "load" {
 		return
 	}
-	var ratio, over []float64
-	for _, m := range all {
-		if m.Target != "warden" {
-			continue
-		}
-		for _, n := range all {
-			if n.Target == "noop" && n.Run == m.Run {
-				ratio = append(ratio, m.RPS/n.RPS)
-				over = append(over, m.CPU-n.CPU)
+	// pairs: for each run where both targets ran, f(a, b).
+	pairs := func(a, b string, f func(a, b measure) float64) stat {
+		var xs []float64
+		for _, m := range all {
+			if m.Target != a {
+				continue
+			}
+			for _, n := range all {
+				if n.Target == b && n.Run == m.Run {
+					xs = append(xs, f(m, n))
+				}
 			}
 		}
+		return statOf(xs)
 	}
-	fmt.Fprintf(w, "  warden/noop throughput %s; CPU above the no-op server %s µs/Check\n", statOf(ratio), statOf(over))
+	rps := func(a, b measure) float64 { return a.RPS / b.RPS }
+	cpuOver := func(a, b measure) float64 { return a.CPU - b.CPU }
+	fmt.Fprintf(w, "  warden/noop throughput %s; CPU above the no-op server %s µs/Check\n", pairs("warden", "noop", rps), pairs("warden", "noop", cpuOver))
+	if o.opaEnvoy == "" {
+		return
+	}
+	cpuRatio := func(a, b measure) float64 { return a.CPU / b.CPU }
+	allocRatio := func(a, b measure) float64 { return a.Allocs / b.Allocs }
+	fmt.Fprintln(w, "ratios to the no-op in the same run (throughput; CPU per Check; allocations per Check; p99):")
+	for _, t := range []string{"warden", "opa-empty", "opa-rbac"} {
+		fmt.Fprintf(w, "  %-9s %s; %s; %s; %s\n", t, pairs(t, "noop", rps), pairs(t, "noop", cpuRatio),
+			pairs(t, "noop", allocRatio), pairs(t, "noop", func(a, b measure) float64 { return a.P99 / b.P99 }))
+	}
+	fmt.Fprintf(w, "  warden/opa-rbac throughput %s; warden/opa-empty %s\n", pairs("warden", "opa-rbac", rps), pairs("warden", "opa-empty", rps))
+	for _, t := range []string{"opa-empty", "opa-rbac"} {
+		var timeouts, calls int64
+		for _, m := range all {
+			if m.Target == t {
+				timeouts, calls = timeouts+m.Timeouts, calls+m.Calls
+			}
+		}
+		if timeouts > 0 {
+			fmt.Fprintf(w, "  %s: %d of %d Checks past Envoy's %v deadline (the errors column; Envoy answers them with status_on_error)\n", t, timeouts, calls, envoyTimeout)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wardenauthz/warden/ratelimit/redistest"
@@ -71,6 +72,7 @@ func pinSelf(c cpus) error {
 type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	opa   bool // OPA-Envoy: stopped by SIGTERM; its CPU time read from /proc
 	ready
 }
 
@@ -108,6 +110,9 @@ func startChild(c cpus, role, cfgFile string) (*child, error) {
 
 func (ch *child) stop() {
 	ch.stdin.Close()
+	if ch.opa {
+		_ = ch.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	done := make(chan struct{})
 	go func() { _ = ch.cmd.Wait(); close(done) }()
 	select {
@@ -141,7 +146,17 @@ func (ch *child) metrics() (map[string]float64, error) {
 			m[line[:i]] = v
 		}
 	}
-	return m, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if ch.opa {
+		cpu, err := procCPUSeconds(ch.cmd.Process.Pid)
+		if err != nil {
+			return nil, err
+		}
+		m["process_cpu_seconds_total"] = cpu
+	}
+	return m, nil
 }
 
 // peakRSS is the child's high-water resident set (VmHWM), in bytes. The
