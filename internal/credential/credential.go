@@ -86,23 +86,37 @@ func Redact(s string, path bool) (string, bool) {
 // no '%' (an escape may spell anything), no "ey" or "ew" (every base64 JSON
 // part starts so: '{' is 'e' and the top of '"' or white space 'y' or 'w'),
 // and no word of 32 bytes or more (the least a long-hex or opaque part
-// needs). The decision log redacts every string of every record; most are
-// short and plain. It errs only towards the full model (a differential
-// fuzz holds Redact equal to the model without it).
+// needs) unless it is hex digits and '-' alone with at most 40 digits in a
+// row: such a word is one part that is not base64 JSON (it has no 'y' or
+// 'w') and reads as hex, redacted only past 40 digits in a row (a UUID,
+// Envoy's x-request-id, is plain). The decision log redacts every string
+// of every record; most are short and plain. It errs only towards the full
+// model (a differential fuzz holds Redact equal to the model without it).
 func plain(s string, path bool) bool {
 	mask := byte(wordAnywhere)
 	if path {
 		mask = wordInPath
 	}
-	run := 0
+	run, hexRun, hexWord := 0, 0, true
 	for i := 0; i < len(s); i++ {
 		k := byteKind[s[i]]
 		if k&maybe != 0 && (s[i] == '%' || i+1 < len(s) && (s[i+1] == 'y' || s[i+1] == 'w')) {
 			return false
 		}
 		if k&mask == 0 {
-			run = 0
-		} else if run++; run >= 32 {
+			run, hexRun, hexWord = 0, 0, true
+			continue
+		}
+		run++
+		switch {
+		case k&hexDigit != 0:
+			hexRun++
+		case s[i] == '-':
+			hexRun = 0
+		default:
+			hexWord = false
+		}
+		if hexRun > 40 || run >= 32 && !hexWord {
 			return false
 		}
 	}
@@ -110,8 +124,8 @@ func plain(s string, path bool) bool {
 }
 
 // byteKind is, for each byte, whether wordByte holds for it outside a path
-// (wordAnywhere) and in one (wordInPath), and whether plain looks further
-// at it (maybe: '%' and 'e').
+// (wordAnywhere) and in one (wordInPath), whether plain looks further
+// at it (maybe: '%' and 'e'), and whether it is a hex digit (hexDigit).
 var byteKind = func() (t [256]byte) {
 	for c := range 256 {
 		if wordByte(byte(c), false) {
@@ -123,6 +137,11 @@ var byteKind = func() (t [256]byte) {
 	}
 	t['%'] |= maybe
 	t['e'] |= maybe
+	for c := range 256 {
+		if unhex(byte(c)) >= 0 {
+			t[c] |= hexDigit
+		}
+	}
 	return t
 }()
 
@@ -130,6 +149,7 @@ const (
 	wordAnywhere = 1 << iota
 	wordInPath
 	maybe
+	hexDigit
 )
 
 // Looks reports whether the whole of s is one credential-looking word (or
