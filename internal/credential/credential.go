@@ -97,26 +97,29 @@ func plain(s string, path bool) bool {
 	if path {
 		mask = wordInPath
 	}
-	run, hexRun, hexWord := 0, 0, true
+	// In one word so far: run bytes, hexRun digits since its last '-',
+	// and notHex set when one of them is neither a hex digit nor '-'.
+	// Branches taken rarely (predicted), one pass.
+	run, hexRun := 0, 0
+	prev, notHex := byte(0), byte(0)
 	for i := 0; i < len(s); i++ {
 		k := byteKind[s[i]]
-		if k&maybe != 0 && (s[i] == '%' || i+1 < len(s) && (s[i+1] == 'y' || s[i+1] == 'w')) {
+		if k&percent != 0 || prev&isE != 0 && k&isYW != 0 {
 			return false
 		}
+		prev = k
 		if k&mask == 0 {
-			run, hexRun, hexWord = 0, 0, true
+			run, hexRun, notHex = 0, 0, 0
 			continue
 		}
 		run++
-		switch {
-		case k&hexDigit != 0:
-			hexRun++
-		case s[i] == '-':
+		notHex |= k & nonHex
+		if k&dash != 0 {
 			hexRun = 0
-		default:
-			hexWord = false
+		} else {
+			hexRun++ // counts only while notHex is 0
 		}
-		if hexRun > 40 || run >= 32 && !hexWord {
+		if run >= 32 && (notHex != 0 || hexRun > 40) {
 			return false
 		}
 	}
@@ -124,8 +127,8 @@ func plain(s string, path bool) bool {
 }
 
 // byteKind is, for each byte, whether wordByte holds for it outside a path
-// (wordAnywhere) and in one (wordInPath), whether plain looks further
-// at it (maybe: '%' and 'e'), and whether it is a hex digit (hexDigit).
+// (wordAnywhere) and in one (wordInPath), and what plain looks for: '%',
+// 'e', 'y' or 'w', a byte neither a hex digit nor '-' (nonHex), '-'.
 var byteKind = func() (t [256]byte) {
 	for c := range 256 {
 		if wordByte(byte(c), false) {
@@ -134,22 +137,26 @@ var byteKind = func() (t [256]byte) {
 		if wordByte(byte(c), true) {
 			t[c] |= wordInPath
 		}
-	}
-	t['%'] |= maybe
-	t['e'] |= maybe
-	for c := range 256 {
-		if unhex(byte(c)) >= 0 {
-			t[c] |= hexDigit
+		if unhex(byte(c)) < 0 && c != '-' {
+			t[c] |= nonHex
 		}
 	}
+	t['%'] |= percent
+	t['e'] |= isE
+	t['y'] |= isYW
+	t['w'] |= isYW
+	t['-'] |= dash
 	return t
 }()
 
 const (
 	wordAnywhere = 1 << iota
 	wordInPath
-	maybe
-	hexDigit
+	percent
+	isE
+	isYW
+	nonHex
+	dash
 )
 
 // Looks reports whether the whole of s is one credential-looking word (or
