@@ -23,14 +23,26 @@ func GRPCCodec() grpc.ServerOption {
 type codec struct{ encoding.CodecV2 }
 
 // Marshal writes a CheckResponse with encodeCheckResponse, anything else
-// as the proto codec does.
+// as the proto codec does. A response is written into a buffer of gRPC's
+// pool, which gRPC gives back once it has sent it (as the proto codec does
+// for messages over 1 KiB; a Check's answer is usually under), rather than
+// a new kilobyte per Check for the collector; one that outgrows the buffer
+// is sent from its own.
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*authv3.CheckResponse); ok {
-		b, err := encodeCheckResponse(make([]byte, 0, 1024), m)
-		if err != nil {
+		pool := mem.DefaultBufferPool()
+		buf := pool.Get(1024)
+		b, err := encodeCheckResponse((*buf)[:0], m)
+		switch {
+		case err != nil:
+			pool.Put(buf)
 			return nil, err
+		case cap(b) != cap(*buf): // grown out of the pooled buffer
+			pool.Put(buf)
+			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 		}
-		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+		*buf = b
+		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 	}
 	return c.CodecV2.Marshal(v)
 }

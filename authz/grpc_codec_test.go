@@ -1,0 +1,48 @@
+package authz
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/encoding"
+	protoenc "google.golang.org/grpc/encoding/proto"
+)
+
+// TestCodecMarshalPooledBuffer: the codec's CheckResponse, written into a
+// pooled buffer, is encodeCheckResponse's bytes, for an answer that fits
+// the buffer and for one that outgrows it; a buffer given back and reused
+// for another answer leaves the first one's bytes nowhere in it.
+func TestCodecMarshalPooledBuffer(t *testing.T) {
+	c := codec{encoding.GetCodecV2(protoenc.Name)}
+	deny := func(body string) *authv3.CheckResponse {
+		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: 7, Message: "policy_deny"},
+			HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+				Status: &typev3.HttpStatus{Code: 403}, Body: body}}}
+	}
+	for _, body := range []string{"first-" + strings.Repeat("a", 100), strings.Repeat("b", 64<<10), "short"} {
+		m := deny(body)
+		want, err := encodeCheckResponse(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := got.Materialize()
+		if !bytes.Equal(b, want) {
+			t.Errorf("body of %d bytes: the codec wrote %d bytes, encodeCheckResponse %d", len(body), len(b), len(want))
+		}
+		if body == "short" && bytes.Contains(b, []byte("first-")) {
+			t.Errorf("a reused buffer carries an earlier answer: %q", b)
+		}
+		got.Free()
+	}
+	if _, err := c.Marshal(deny("\xff")); err == nil {
+		t.Error("a body that is not UTF-8 was written")
+	}
+}
