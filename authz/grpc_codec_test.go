@@ -2,6 +2,7 @@ package authz
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -44,5 +45,20 @@ func TestCodecMarshalPooledBuffer(t *testing.T) {
 	}
 	if _, err := c.Marshal(deny("\xff")); err == nil {
 		t.Error("a body that is not UTF-8 was written")
+	}
+}
+
+// TestProblemJSONAsMarshal: the problem body as json.Marshal writes it,
+// for the strings its escaping treats apart.
+func TestProblemJSONAsMarshal(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "<a>&", "\u2028\u2029", "\xff\xfe", "a\x00\x01\x1f\x7f", "\b\f\n\r\t", "é日本", "\xed\xa0\x80", "€\xe2\x82"} {
+		p := problem{Type: ProblemType(ReasonPolicyDeny), Title: s, Status: 403, Detail: "denied: " + s, DecisionID: s}
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := problemJSON(nil, p); string(got) != string(want) {
+			t.Errorf("%q: %s, json.Marshal %s", s, got, want)
+		}
 	}
 }
