@@ -166,8 +166,17 @@ func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, er
 	// release the slot again, and cancel what the stream's end cancels
 	// (grpc-go cancels a stream's context when it ends, and with it this
 	// one and its timer), on a goroutine of its own per call.
+	// A stream whose deadline (grpc-timeout: Envoy sends one with every
+	// Check) comes before stream_timeout needs no context of its own:
+	// context.WithTimeout would give it one only to be cancelled with the
+	// stream's, with the same deadline.
 	sl := &slot{l: l, conn: conn}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, slotKey{}, sl), l.timeout)
+	ctx = context.WithValue(ctx, slotKey{}, sl)
+	if d, ok := ctx.Deadline(); ok && d.Before(time.Now().Add(l.timeout)) {
+		sl.stop = context.AfterFunc(ctx, sl.release)
+		return ctx, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	sl.stop = context.AfterFunc(ctx, func() {
 		cancel()
 		sl.release()
