@@ -11,6 +11,7 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/encoding"
 	protoenc "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 )
 
 // TestCodecMarshalPooledBuffer: the codec's CheckResponse, written into a
@@ -60,5 +61,25 @@ func TestProblemJSONAsMarshal(t *testing.T) {
 		if got := problemJSON(nil, p); string(got) != string(want) {
 			t.Errorf("%q: %s, json.Marshal %s", s, got, want)
 		}
+	}
+}
+
+// TestCodecResponseBufferPooled: a response buffer is over gRPC's pooling
+// threshold (mem.NewBuffer hands smaller ones out as plain slices, never
+// given back) and comes back to the pool once gRPC frees it.
+func TestCodecResponseBufferPooled(t *testing.T) {
+	if mem.IsBelowBufferPoolingThreshold(respBufferBytes) {
+		t.Fatalf("response buffers of %d bytes are under gRPC's pooling threshold", respBufferBytes)
+	}
+	c := codec{encoding.GetCodecV2(protoenc.Name)}
+	m := &authv3.CheckResponse{Status: &rpcstatus.Status{Code: 7, Message: "policy_deny"}}
+	if a := testing.AllocsPerRun(100, func() {
+		d, err := c.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Free()
+	}); a > 1 {
+		t.Errorf("%v allocations per response marshalled and freed, want at most 1 (the BufferSlice)", a)
 	}
 }
