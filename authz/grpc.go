@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"sync"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -23,17 +24,53 @@ func GRPCCodec() grpc.ServerOption {
 type codec struct{ encoding.CodecV2 }
 
 // Marshal writes a CheckResponse with encodeCheckResponse, anything else
-// as the proto codec does.
+// as the proto codec does. A response is written into a pooled buffer,
+// which gRPC gives back once it has sent it (as the proto codec does with
+// its pool for messages over 1 KiB; a Check's answer is usually under),
+// rather than a new kilobyte per Check for the collector; one that
+// outgrows the buffer is sent from its own.
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*authv3.CheckResponse); ok {
-		b, err := encodeCheckResponse(make([]byte, 0, 1024), m)
-		if err != nil {
+		pool := &respBuffers
+		buf := pool.Get(respBufferBytes)
+		b, err := encodeCheckResponse((*buf)[:0], m)
+		switch {
+		case err != nil:
+			pool.Put(buf)
 			return nil, err
+		case cap(b) != cap(*buf): // grown out of the pooled buffer
+			pool.Put(buf)
+			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 		}
-		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+		*buf = b
+		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 	}
 	return c.CodecV2.Marshal(v)
 }
+
+// respBufferBytes is the size of a pooled response buffer: over gRPC's
+// pooling threshold (mem.IsBelowBufferPoolingThreshold, 1 KiB), or
+// mem.NewBuffer would not give it back.
+const respBufferBytes = 2048
+
+// respBuffers pools the response buffers. Unlike gRPC's default pool
+// (whose smallest tier over 1 KiB is 4 KiB) it does not clear a buffer it
+// hands out: the encoder appends from its start, and only what it wrote is
+// sent.
+var respBuffers respPool
+
+type respPool struct{ p sync.Pool }
+
+func (r *respPool) Get(n int) *[]byte {
+	if b, ok := r.p.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func (r *respPool) Put(b *[]byte) { r.p.Put(b) }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if w, ok := v.(*wireCheck); ok {

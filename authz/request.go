@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
 	"strings"
@@ -100,18 +99,43 @@ func parseInput(ci *checkInput, now time.Time, l Limits) request {
 	} else {
 		// Map keys are distinct, but two may differ only in case: the
 		// value breaks the tie, so their join does not depend on map order.
-		slices.SortFunc(list, func(a, b policy.Header) int {
-			return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Value, b.Value))
-		})
+		slices.SortFunc(list, byNameValue)
 	}
 	in.headers = joinRepeated(list)
-	in.method = firstNonEmpty(in.method, in.header(":method"))
-	in.path = firstNonEmpty(in.path, in.header(":path"))
-	in.host = firstNonEmpty(in.host, in.header(":authority"))
-	in.scheme = firstNonEmpty(in.scheme, in.header(":scheme"))
-	in.requestID = in.header("x-request-id")
-	in.authorization = in.header("authorization")
+	// The six headers the pipeline reads, in one pass (names are distinct
+	// once joined).
+	var method, path, host, scheme string
+	for _, h := range in.headers {
+		switch h.Name {
+		case ":method":
+			method = h.Value
+		case ":path":
+			path = h.Value
+		case ":authority":
+			host = h.Value
+		case ":scheme":
+			scheme = h.Value
+		case "x-request-id":
+			in.requestID = h.Value
+		case "authorization":
+			in.authorization = h.Value
+		}
+	}
+	in.method = firstNonEmpty(in.method, method)
+	in.path = firstNonEmpty(in.path, path)
+	in.host = firstNonEmpty(in.host, host)
+	in.scheme = firstNonEmpty(in.scheme, scheme)
 	return in
+}
+
+// byNameValue orders header fields by name, then value: a total order
+// (only identical fields tie), so the sorted list does not depend on the
+// order the map gave. The value is compared only when the names tie.
+func byNameValue(a, b policy.Header) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Value, b.Value)
 }
 
 // rawValue is a header_map entry's value: raw_value, else value.

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -67,6 +66,17 @@ type problem struct {
 	Status     int    `json:"status"`
 	Detail     string `json:"detail"`
 	DecisionID string `json:"decision_id"`
+}
+
+// problemJSON appends p as json.Marshal writes it (FuzzResponse holds the
+// two equal), without reflection.
+func problemJSON(b []byte, p problem) []byte {
+	b = decisionlog.AppendJSONString(append(b, `{"type":`...), p.Type)
+	b = decisionlog.AppendJSONString(append(b, `,"title":`...), p.Title)
+	b = strconv.AppendInt(append(b, `,"status":`...), int64(p.Status), 10)
+	b = decisionlog.AppendJSONString(append(b, `,"detail":`...), p.Detail)
+	b = decisionlog.AppendJSONString(append(b, `,"decision_id":`...), p.DecisionID)
+	return append(b, '}')
 }
 
 // ProblemType is the problem "type" URI of a reason.
@@ -152,7 +162,8 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 	// parameter, a token error): what leaves Warden goes through the same
 	// redaction as records (the record is redacted when it is bound).
 	detail, _ := credential.Redact(d.detail, false)
-	body, _ := json.Marshal(problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: detail, DecisionID: rec.DecisionID})
+	var bodyBuf [320]byte
+	body := problemJSON(bodyBuf[:0], problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: detail, DecisionID: rec.DecisionID})
 	s := new(denySlab)
 	headers := s.ptrs[:0]
 	headers = append(headers,

@@ -105,6 +105,10 @@ func appendTime(b []byte, t time.Time) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string as encoding/json writes it
+// (appendStr).
+func AppendJSONString(b []byte, s string) []byte { return appendStr(b, s) }
+
 // appendStr appends s as a JSON string as encoding/json does: invalid UTF-8
 // becomes U+FFFD; <, >, &, U+2028 and U+2029 are escaped.
 func appendStr(b []byte, s string) []byte {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -331,5 +332,33 @@ func TestCompressedCheckRefused(t *testing.T) {
 	}
 	if _, err := e.client.Check(context.Background(), req); err != nil {
 		t.Fatalf("plain Check after a compressed one: %v", err)
+	}
+}
+
+// TestAnsweredCheckStartsNoGoroutine: a stream whose Check is answered
+// gives its slot back and stops the callback that would give it back at the
+// context's end, which ran on a goroutine of its own for every call (issue
+// 18: CPU per Check). Counted: goroutines created over 500 sequential
+// Checks (the server answers on its stream workers).
+func TestAnsweredCheckStartsNoGoroutine(t *testing.T) {
+	e := start(t)
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	if _, err := e.client.Check(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	created := func() uint64 {
+		s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	const calls = 500
+	before := created()
+	for range calls {
+		if _, err := e.client.Check(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := created() - before; n > calls/10 {
+		t.Errorf("%d goroutines created over %d Checks", n, calls)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -75,6 +76,7 @@ func benchCheck(b *testing.B, mut func(*config.Config)) {
 	b.Run("grpc", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(4)
+		created := goroutinesCreated()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				resp, err := e.client.Check(context.Background(), req)
@@ -83,6 +85,7 @@ func benchCheck(b *testing.B, mut func(*config.Config)) {
 				}
 			}
 		})
+		b.ReportMetric(float64(goroutinesCreated()-created)/float64(b.N), "goroutines/op")
 	})
 	b.Run("noop-ceiling-grpc", func(b *testing.B) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -97,6 +100,7 @@ func benchCheck(b *testing.B, mut func(*config.Config)) {
 		b.ReportAllocs()
 		b.SetParallelism(4)
 		b.ResetTimer()
+		created := goroutinesCreated()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := c.Check(context.Background(), req); err != nil {
@@ -104,5 +108,14 @@ func benchCheck(b *testing.B, mut func(*config.Config)) {
 				}
 			}
 		})
+		b.ReportMetric(float64(goroutinesCreated()-created)/float64(b.N), "goroutines/op")
 	})
+}
+
+// goroutinesCreated is the goroutines the process has created (client and
+// server: the benchmarks report them per call).
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -162,9 +162,22 @@ func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, er
 	// (Only from the context, the slot came back late under load: the
 	// callback runs on a goroutine of its own, after the client may
 	// already have sent its next request.)
+	// handled, giving the slot back, also stops the callback: it would only
+	// release the slot again, and cancel what the stream's end cancels
+	// (grpc-go cancels a stream's context when it ends, and with it this
+	// one and its timer), on a goroutine of its own per call.
+	// A stream whose deadline (grpc-timeout: Envoy sends one with every
+	// Check) comes before stream_timeout needs no context of its own:
+	// context.WithTimeout would give it one only to be cancelled with the
+	// stream's, with the same deadline.
 	sl := &slot{l: l, conn: conn}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, slotKey{}, sl), l.timeout)
-	context.AfterFunc(ctx, func() {
+	ctx = context.WithValue(ctx, slotKey{}, sl)
+	if d, ok := ctx.Deadline(); ok && d.Before(time.Now().Add(l.timeout)) {
+		sl.stop = context.AfterFunc(ctx, sl.release)
+		return ctx, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	sl.stop = context.AfterFunc(ctx, func() {
 		cancel()
 		sl.release()
 	})
@@ -176,6 +189,7 @@ type slot struct {
 	l    *streamLimit
 	conn any
 	done atomic.Bool
+	stop func() bool // stops the callback that releases it at the context's end
 }
 
 type slotKey struct{}
@@ -198,6 +212,7 @@ func (l *streamLimit) handled(ctx context.Context, req any, _ *grpc.UnaryServerI
 	resp, err := h(ctx, req)
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
 		s.release()
+		s.stop()
 	}
 	return resp, err
 }

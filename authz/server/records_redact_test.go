@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
+	"github.com/wardenauthz/warden/internal/testwait"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
@@ -54,10 +56,16 @@ func TestRecordsRedactCredentialShapes(t *testing.T) {
 		e.check(t, h)
 	}
 	reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
-	resp, err := reader.QueryDecisions(context.Background(), &adminv1.QueryDecisionsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The log's goroutine puts the records in the ring after the answers:
+	// wait for the four.
+	var resp *adminv1.QueryDecisionsResponse
+	testwait.NoError(t, 10*time.Second, func() error {
+		var err error
+		if resp, err = reader.QueryDecisions(context.Background(), &adminv1.QueryDecisionsRequest{}); err == nil && len(resp.GetDecisions()) < 4 {
+			err = fmt.Errorf("%d records in the ring, want 4", len(resp.GetDecisions()))
+		}
+		return err
+	})
 	queried, _ := json.Marshal(resp)
 	e.cancel() // flush the decision log
 	<-e.done

@@ -86,23 +86,40 @@ func Redact(s string, path bool) (string, bool) {
 // no '%' (an escape may spell anything), no "ey" or "ew" (every base64 JSON
 // part starts so: '{' is 'e' and the top of '"' or white space 'y' or 'w'),
 // and no word of 32 bytes or more (the least a long-hex or opaque part
-// needs). The decision log redacts every string of every record; most are
-// short and plain. It errs only towards the full model (a differential
-// fuzz holds Redact equal to the model without it).
+// needs) unless it is hex digits and '-' alone with at most 40 digits in a
+// row: such a word is one part that is not base64 JSON (it has no 'y' or
+// 'w') and reads as hex, redacted only past 40 digits in a row (a UUID,
+// Envoy's x-request-id, is plain). The decision log redacts every string
+// of every record; most are short and plain. It errs only towards the full
+// model (a differential fuzz holds Redact equal to the model without it).
 func plain(s string, path bool) bool {
 	mask := byte(wordAnywhere)
 	if path {
 		mask = wordInPath
 	}
-	run := 0
+	// In one word so far: run bytes, hexRun digits since its last '-',
+	// and notHex set when one of them is neither a hex digit nor '-'.
+	// Branches taken rarely (predicted), one pass.
+	run, hexRun := 0, 0
+	prev, notHex := byte(0), byte(0)
 	for i := 0; i < len(s); i++ {
 		k := byteKind[s[i]]
-		if k&maybe != 0 && (s[i] == '%' || i+1 < len(s) && (s[i+1] == 'y' || s[i+1] == 'w')) {
+		if k&percent != 0 || prev&isE != 0 && k&isYW != 0 {
 			return false
 		}
+		prev = k
 		if k&mask == 0 {
-			run = 0
-		} else if run++; run >= 32 {
+			run, hexRun, notHex = 0, 0, 0
+			continue
+		}
+		run++
+		notHex |= k & nonHex
+		if k&dash != 0 {
+			hexRun = 0
+		} else {
+			hexRun++ // counts only while notHex is 0
+		}
+		if run >= 32 && (notHex != 0 || hexRun > 40) {
 			return false
 		}
 	}
@@ -110,8 +127,8 @@ func plain(s string, path bool) bool {
 }
 
 // byteKind is, for each byte, whether wordByte holds for it outside a path
-// (wordAnywhere) and in one (wordInPath), and whether plain looks further
-// at it (maybe: '%' and 'e').
+// (wordAnywhere) and in one (wordInPath), and what plain looks for: '%',
+// 'e', 'y' or 'w', a byte neither a hex digit nor '-' (nonHex), '-'.
 var byteKind = func() (t [256]byte) {
 	for c := range 256 {
 		if wordByte(byte(c), false) {
@@ -120,16 +137,26 @@ var byteKind = func() (t [256]byte) {
 		if wordByte(byte(c), true) {
 			t[c] |= wordInPath
 		}
+		if unhex(byte(c)) < 0 && c != '-' {
+			t[c] |= nonHex
+		}
 	}
-	t['%'] |= maybe
-	t['e'] |= maybe
+	t['%'] |= percent
+	t['e'] |= isE
+	t['y'] |= isYW
+	t['w'] |= isYW
+	t['-'] |= dash
 	return t
 }()
 
 const (
 	wordAnywhere = 1 << iota
 	wordInPath
-	maybe
+	percent
+	isE
+	isYW
+	nonHex
+	dash
 )
 
 // Looks reports whether the whole of s is one credential-looking word (or
