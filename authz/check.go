@@ -380,19 +380,9 @@ func (a *Authorizer) limit(ctx context.Context, in *request, sourceIP string, id
 	if limiter == nil {
 		return ratelimit.Decision{}, nil
 	}
-	var d ratelimit.Decision
-	var err error
-	if rl, ok := limiter.(*ratelimit.Limiter); ok {
-		// Called directly, r and its functions stay on the stack (three
-		// allocations per Check fewer than through the interface).
-		r := rateRequest(in, sourceIP, id, res)
-		r.Header, r.Claim = in.header, tokenClaim(id.Token)
-		d, err = rl.Allow(ctx, &r)
-	} else {
-		r := rateRequest(in, sourceIP, id, res)
-		r.Header, r.Claim = in.header, tokenClaim(id.Token)
-		d, err = limiter.Allow(ctx, &r)
-	}
+	r := rateRequest(in, sourceIP, id, res)
+	r.Header, r.Claim = in.header, tokenClaim(id.Token)
+	d, err := limiter.Allow(ctx, &r)
 	switch {
 	case err != nil && !a.o.RateLimitFailOpen:
 		a.o.Metrics.storeError("ratelimit")
