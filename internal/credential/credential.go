@@ -52,6 +52,12 @@ func Redact(s string, path bool) (string, bool) {
 	if plain(s, path) {
 		return s, false
 	}
+	return redactWords(s, path)
+}
+
+// redactWords is Redact without its plain pre-check: every word looked
+// at (the model plain is held to).
+func redactWords(s string, path bool) (string, bool) {
 	var b strings.Builder
 	last := 0 // s[last:] is not written yet
 	hit := false
