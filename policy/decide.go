@@ -470,7 +470,13 @@ func (c *principalCache) hash(uid cedar.EntityUID, parents []cedar.EntityUID) ui
 func (s *Set) decide(r *Request, indexed bool) Result {
 	sc := scratchPool.Get().(*scratch)
 	defer func() { sc.release(); scratchPool.Put(sc) }()
-	m := s.mapInto(r, sc)
+	return s.finish(s.mapInto(r, sc), indexed)
+}
+
+// finish decides a mapped request: a path error or an unknown route as
+// such, else Cedar's answer with the route's template and, for a
+// replayable set, what is logged.
+func (s *Set) finish(m *mapped, indexed bool) Result {
 	if m.pathErr != nil {
 		res := m.result()
 		res.PathError = m.pathErr

@@ -187,25 +187,7 @@ func equalMapped(old, new *mapped) string {
 
 // decideOld is decide on the old mapping.
 func (s *Set) decideOld(r *Request) Result {
-	m := s.mapRequestOld(r)
-	if m.pathErr != nil {
-		res := m.result()
-		res.PathError = m.pathErr
-		return res
-	}
-	if m.unrouted {
-		res := m.result()
-		res.RouteUnknown = true
-		return res
-	}
-	res := s.evaluate(m, true)
-	if m.route != nil {
-		res.Template = m.route.Template
-	}
-	if s.replayable {
-		res.Logged = m.logged(res.Allow)
-	}
-	return res
+	return s.finish(s.mapRequestOld(r), true)
 }
 
 var resultCmp = []cmp.Option{
