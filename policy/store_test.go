@@ -310,7 +310,8 @@ func TestEntityStoreSharedRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(t *testing.T) {
+	// same loads the set and holds every entity to the old map's.
+	same := func(t *testing.T) *Set {
 		s, err := load(t, map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(b)}, propRoutes...)
 		if err != nil {
 			t.Fatal(err)
@@ -321,6 +322,10 @@ func TestEntityStoreSharedRecords(t *testing.T) {
 				t.Fatalf("%s: store %v %+v, map %+v", uid, ok, got, want)
 			}
 		}
+		return s
+	}
+	check := func(t *testing.T) {
+		s := same(t)
 		if pairs := len(s.entities.recOff) / 2; pairs > len(attrs)*len(tags)+1 {
 			t.Errorf("%d distinct pairs kept for %d kinds", pairs, len(attrs)*len(tags))
 		}
@@ -328,18 +333,9 @@ func TestEntityStoreSharedRecords(t *testing.T) {
 	t.Run("shared", check)
 	defer func(h func(maphash.Seed, []byte, []byte) uint64) { pairHash = h }(pairHash)
 	pairHash = func(maphash.Seed, []byte, []byte) uint64 { return 7 }
-	t.Run("colliding", func(t *testing.T) {
+	t.Run("colliding", func(t *testing.T) { // sharing may fall short; what is read may not
 		TestEntityStoreDifferential(t)
-		s, err := load(t, map[string]string{"p.cedar": genStorePolicies, EntitiesFile: string(b)}, propRoutes...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old, _ := oldEntities(t, "entities.json", b, s)
-		for uid, want := range old {
-			if got, ok := s.entities.Get(uid); !ok || !got.Equal(want) {
-				t.Fatalf("%s: store %v %+v, map %+v", uid, ok, got, want)
-			}
-		}
+		same(t)
 	})
 }
 
