@@ -186,7 +186,7 @@ func (s *entityStore) appendAncestors(dst []cedar.EntityUID, uid cedar.EntityUID
 // all is the uids of the set's entities, in no particular order.
 func (s *entityStore) all() iter.Seq[cedar.EntityUID] {
 	return func(yield func(cedar.EntityUID) bool) {
-		for i := range s.typeOf {
+		for i := range s.defined {
 			if s.defined[i] && !yield(s.uid(int32(i))) {
 				return
 			}
@@ -223,21 +223,22 @@ type storeBuilder struct {
 	parents     [][]int32
 	attrs, tags [][]byte
 	kept        map[int32]keptRecords
-	// strs interns entity types and ids: each is kept once however often
-	// it is named.
-	strs map[string]string
+	// types interns entity types: each is kept once however many
+	// entities it names (ids need not be: each uid is indexed once, and the
+	// packed store copies its id).
+	types map[cedar.EntityType]cedar.EntityType
 }
 
 func newStoreBuilder() *storeBuilder {
-	return &storeBuilder{ids: map[cedar.EntityUID]int32{}, strs: map[string]string{}}
+	return &storeBuilder{ids: map[cedar.EntityUID]int32{}, types: map[cedar.EntityType]cedar.EntityType{}}
 }
 
-func (b *storeBuilder) intern(s string) string {
-	if v, ok := b.strs[s]; ok {
+func (b *storeBuilder) intern(t cedar.EntityType) cedar.EntityType {
+	if v, ok := b.types[t]; ok {
 		return v
 	}
-	b.strs[s] = s
-	return s
+	b.types[t] = t
+	return t
 }
 
 // index is uid's index, interning it.
@@ -245,7 +246,7 @@ func (b *storeBuilder) index(uid cedar.EntityUID) int32 {
 	if i, ok := b.ids[uid]; ok {
 		return i
 	}
-	uid = cedar.NewEntityUID(cedar.EntityType(b.intern(string(uid.Type))), cedar.String(b.intern(string(uid.ID))))
+	uid.Type = b.intern(uid.Type)
 	i := int32(len(b.uids))
 	b.ids[uid] = i
 	b.uids = append(b.uids, uid)
@@ -373,11 +374,11 @@ func (s *entityStore) packUIDs(uids []cedar.EntityUID) {
 	for _, uid := range uids {
 		total += len(uid.ID)
 	}
-	s.typeOf = make([]int32, len(uids))
 	if total > maxPacked {
 		s.wide = slices.Clone(uids)
 		return
 	}
+	s.typeOf = make([]int32, len(uids))
 	typeIdx := map[cedar.EntityType]int32{}
 	var ids strings.Builder
 	ids.Grow(total)
