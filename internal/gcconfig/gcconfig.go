@@ -56,8 +56,7 @@ func Configure(log *slog.Logger, provider memlimit.Provider) (stop func()) {
 		stop = t.stop
 		gogcFrom = "default"
 	}
-	gogc := debug.SetGCPercent(-1)
-	debug.SetGCPercent(gogc)
+	gogc := currentGOGC()
 
 	limitFrom := "cgroup"
 	_, userLimit := os.LookupEnv("GOMEMLIMIT")
@@ -87,6 +86,14 @@ func Configure(log *slog.Logger, provider memlimit.Provider) (stop func()) {
 	return stop
 }
 
+// currentGOGC is the runtime's GOGC now, read without setting it (as
+// debug.SetGCPercent(-1) would, racing the tuner).
+func currentGOGC() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
 // gogcFor is the GOGC that gives a live heap of live bytes at least
 // MinHeadroom of growth before the next collection, and never less than
 // DefaultGOGC.
@@ -110,6 +117,7 @@ func gogcFor(live uint64) int {
 type tuner struct {
 	stopped atomic.Bool
 	sample  []metrics.Sample
+	gogc    int // the GOGC last set
 }
 
 // sentinel is large enough not to be batched with other tiny objects,
@@ -140,7 +148,10 @@ func (t *tuner) tune() {
 	if t.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = t.sample[0].Value.Uint64()
 	}
-	debug.SetGCPercent(gogcFor(live))
+	if g := gogcFor(live); g != t.gogc {
+		debug.SetGCPercent(g)
+		t.gogc = g
+	}
 }
 
 func (t *tuner) stop() { t.stopped.Store(true) }

@@ -18,8 +18,7 @@ import (
 
 // restoreGC puts the GC settings back after a test of Configure.
 func restoreGC(t *testing.T) {
-	gogc := debug.SetGCPercent(-1)
-	debug.SetGCPercent(gogc)
+	gogc := currentGOGC()
 	limit := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() {
 		debug.SetGCPercent(gogc)
@@ -45,7 +44,7 @@ func TestConfigureGCFromCgroup(t *testing.T) {
 	if got, want := debug.SetMemoryLimit(-1), int64(900<<20); got != want {
 		t.Errorf("memory limit %d, want %d (0.9 of the cgroup's)", got, want)
 	}
-	if got := gogcNow(); got < DefaultGOGC {
+	if got := currentGOGC(); got < DefaultGOGC {
 		t.Errorf("GOGC %d, want at least the default %d", got, DefaultGOGC)
 	}
 	for _, want := range []string{`"memory_limit_bytes":943718400`, `"memory_limit_from":"cgroup"`, `"gogc_from":"default"`, `"gogc_min":100`, `"min_headroom_bytes":33554432`} {
@@ -105,11 +104,6 @@ func unsetenv(t *testing.T, k string) {
 	os.Unsetenv(k)
 }
 
-func gogcNow() int {
-	g := debug.SetGCPercent(-1)
-	debug.SetGCPercent(g)
-	return g
-}
 
 func liveHeap() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -162,7 +156,7 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 		t.Helper()
 		testwait.Until(t, 5*time.Second, what, func() bool {
 			runtime.GC()
-			return ok(gogcNow())
+			return ok(currentGOGC())
 		})
 	}
 	settled("GOGC raised for a small live heap", func(g int) bool {
@@ -185,7 +179,7 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if g := gogcNow(); g != 77 {
+	if g := currentGOGC(); g != 77 {
 		t.Errorf("GOGC %d after stop, want 77 (left alone)", g)
 	}
 }
@@ -201,7 +195,7 @@ func TestTunerOffWithGOGC(t *testing.T) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if g := gogcNow(); g != 50 {
+	if g := currentGOGC(); g != 50 {
 		t.Errorf("GOGC %d, want the operator's 50", g)
 	}
 }
