@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/prometheus/procfs"
 	"github.com/wardenauthz/warden/identity/oidctest"
 )
 
@@ -125,12 +125,8 @@ func startOPA(c cpus, bin, dir, target string) (*child, error) {
 
 // processGone: pid has exited (a zombie not yet reaped counts as gone).
 func processGone(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z' || b[i+2] == 'X'
+	st, err := procStat(pid)
+	return err != nil || st.State == "Z" || st.State == "X"
 }
 
 func lastLines(s string, n int) string {
@@ -141,30 +137,20 @@ func lastLines(s string, n int) string {
 // procCPUSeconds is the process's user+system CPU time from /proc/<pid>/stat
 // (OPA's /metrics has no process_cpu_seconds_total).
 func procCPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	st, err := procStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state); utime is field 14, stime 15
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	return (ut + st) / clockTicks, nil
+	return st.CPUTime(), nil
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
+func procStat(pid int) (procfs.ProcStat, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return procfs.ProcStat{}, err
+	}
+	return p.Stat()
+}
 
 // httpAnswer is the HTTP status Envoy sends the client for a CheckResponse:
 // 200 when status.code is OK, else denied_response.status.code

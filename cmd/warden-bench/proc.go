@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"github.com/wardenauthz/warden/ratelimit/redistest"
 )
 
@@ -162,17 +163,12 @@ func (ch *child) metrics() (map[string]float64, error) {
 // peakRSS is the child's high-water resident set (VmHWM), in bytes. The
 // taskset wrapper execs the server, so the pid is the server's.
 func (ch *child) peakRSS() (int64, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(ch.cmd.Process.Pid), "status"))
+	p, err := procfs.NewProc(ch.cmd.Process.Pid)
 	if err != nil {
 		return 0, err
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM")
+	st, err := p.NewStatus()
+	return int64(st.VmHWM), err
 }
 
 // redisServer starts a private redis-server on a unix socket in dir.
