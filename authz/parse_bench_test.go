@@ -54,13 +54,7 @@ func sameParse(t *testing.T, ci *checkInput, l Limits) {
 // FuzzParseInput: parseInput equals parseInputOld on whatever the wire
 // decoder reads, within and over the header limits.
 func FuzzParseInput(f *testing.F) {
-	for _, b := range envoySamples(f) {
-		f.Add(b)
-	}
-	r := rand.New(rand.NewPCG(5, 6))
-	for range 20 {
-		f.Add(genMessage(r, "CheckRequest", 0))
-	}
+	addCheckRequestSeeds(f, 5)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ci, _, err := decodeCheckRequest(bytes.Clone(b), Limits{})
 		if err != nil {

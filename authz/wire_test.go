@@ -212,14 +212,20 @@ func TestDecodeCheckRequestDepth(t *testing.T) {
 // FuzzCheckRequestWire: decodeCheckRequest against proto.Unmarshal and
 // inputOf on any bytes.
 func FuzzCheckRequestWire(f *testing.F) {
+	addCheckRequestSeeds(f, 3)
+	f.Fuzz(func(t *testing.T, b []byte) { checkWire(t, b) })
+}
+
+// addCheckRequestSeeds seeds f with Envoy's samples and 20 messages
+// generated from the schema (seed picks which).
+func addCheckRequestSeeds(f *testing.F, seed uint64) {
 	for _, b := range envoySamples(f) {
 		f.Add(b)
 	}
-	r := rand.New(rand.NewPCG(3, 4))
+	r := rand.New(rand.NewPCG(seed, seed+1))
 	for range 20 {
 		f.Add(genMessage(r, "CheckRequest", 0))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkWire(t, b) })
 }
 
 // The schema of what decodeCheckRequest reads, for genMessage: field
