@@ -104,7 +104,6 @@ func unsetenv(t *testing.T, k string) {
 	os.Unsetenv(k)
 }
 
-
 func liveHeap() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
