@@ -160,6 +160,8 @@ type Outcome struct {
 	// Request is what the policy stage was asked (nil when the request
 	// never reached it), for policy.Set.Explain.
 	Request *policy.Request
+
+	pooled pooledResponse // Response's slab, for checkWire
 }
 
 // Check implements envoy.service.auth.v3.Authorization/Check.
@@ -405,10 +407,11 @@ func (a *Authorizer) conclude(c *check, d *denial) Outcome {
 	rec := a.record(c, d)
 	out := Outcome{Record: rec, Result: c.res, Request: c.req}
 	if d != nil {
-		out.Response = a.deny(rec, d)
+		out.pooled = a.denied(rec, d)
 	} else {
-		out.Response = a.allow(rec, c.in, &c.id, c.rl)
+		out.pooled = a.allowed(rec, c.in, &c.id, c.rl)
 	}
+	out.Response = out.pooled.response()
 	return out
 }
 

@@ -29,7 +29,14 @@ type codec struct{ encoding.CodecV2 }
 // its pool for messages over 1 KiB; a Check's answer is usually under),
 // rather than a new kilobyte per Check for the collector; one that
 // outgrows the buffer is sent from its own.
+//
+// A pooledResponse (checkWire's answers) is written the same way, and its
+// slab given back to its pool once written.
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if p, ok := v.(pooledResponse); ok {
+		defer p.release()
+		v = p.response()
+	}
 	if m, ok := v.(*authv3.CheckResponse); ok {
 		pool := &respBuffers
 		buf := pool.Get(respBufferBytes)
@@ -127,5 +134,14 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 // checkWire answers a Check decoded by the codec.
 func (a *Authorizer) checkWire(ctx context.Context, req any) (any, error) {
 	w := req.(*wireCheck)
-	return a.evaluate(ctx, w.in, w.held).Response, nil
+	// The codec's Marshal writes the response and gives its slab back;
+	// nothing in gRPC reads it after that (its binary log logs the written
+	// bytes; this server installs no stats handler) except its
+	// golang.org/x/net/trace log, which keeps the message to print later:
+	// with that on, the slab is left to the collector.
+	out := a.evaluate(ctx, w.in, w.held)
+	if out.pooled == nil || grpc.EnableTracing {
+		return out.Response, nil
+	}
+	return out.pooled, nil
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -102,7 +103,8 @@ const slabHeaders = 9
 // respSlab is what every response holds, allocated with it: the
 // CheckResponse, its status, its header options and its metadata.
 // Messages are only read (marshalled) once built, so sharing one
-// allocation is safe; nothing is reused.
+// allocation is safe. A slab is reused only once the codec has written
+// the response for gRPC (pooledResponse), zeroed.
 type respSlab struct {
 	resp   authv3.CheckResponse
 	status rpcstatus.Status
@@ -143,6 +145,46 @@ type denySlab struct {
 	code   typev3.HttpStatus
 }
 
+// The slabs' pools. A Check answered over gRPC (checkWire) hands its slab
+// to the codec, whose Marshal writes the response into its own buffer and
+// then gives the slab back (release); checkWire says when gRPC could read
+// it after that. Every other caller's response (HTTP authorization, check
+// --explain, Check) is never given back, and left to the collector.
+var (
+	allowSlabs = sync.Pool{New: func() any { return new(allowSlab) }}
+	denySlabs  = sync.Pool{New: func() any { return new(denySlab) }}
+)
+
+// pooledResponse is a response whose slab goes back to its pool once
+// written: release must be the last use of the response.
+type pooledResponse interface {
+	response() *authv3.CheckResponse
+	release()
+}
+
+func (s *respSlab) response() *authv3.CheckResponse { return &s.resp }
+
+// reset zeroes s, keeping its metadata's map (cleared) for the next
+// response.
+func (s *respSlab) reset() {
+	fields := s.md.st.Fields
+	clear(fields)
+	*s = respSlab{}
+	s.md.st.Fields = fields
+}
+
+func (s *allowSlab) release() {
+	s.respSlab.reset()
+	s.oneof, s.ok, s.remove = authv3.CheckResponse_OkResponse{}, authv3.OkHttpResponse{}, [2]string{}
+	allowSlabs.Put(s)
+}
+
+func (s *denySlab) release() {
+	s.respSlab.reset()
+	s.oneof, s.denied, s.code = authv3.CheckResponse_DeniedResponse{}, authv3.DeniedHttpResponse{}, typev3.HttpStatus{}
+	denySlabs.Put(s)
+}
+
 // validValue reports whether v can be sent as a header value (no control
 // characters; Envoy with validate_mutations would answer 500).
 func validValue(v string) bool {
@@ -154,8 +196,9 @@ func validValue(v string) bool {
 	return len(v) <= 8192
 }
 
-// deny is the response to a denial; rec is its record (record).
-func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckResponse {
+// denied is the response to a denial, in its slab; rec is its record
+// (record).
+func (a *Authorizer) denied(rec *decisionlog.Record, d *denial) *denySlab {
 	m := mapping[d.reason]
 	status := rec.Status
 	// The detail and the challenge may quote the request (a path
@@ -164,7 +207,7 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 	detail, _ := credential.Redact(d.detail, false)
 	var bodyBuf [320]byte
 	body := problemJSON(bodyBuf[:0], problem{Type: ProblemType(d.reason), Title: m.title, Status: status, Detail: detail, DecisionID: rec.DecisionID})
-	s := new(denySlab)
+	s := denySlabs.Get().(*denySlab)
 	headers := s.ptrs[:0]
 	headers = append(headers,
 		s.set("content-type", "application/problem+json"),
@@ -190,14 +233,19 @@ func (a *Authorizer) deny(rec *decisionlog.Record, d *denial) *authv3.CheckRespo
 	s.status.Code, s.status.Message = int32(m.code), string(d.reason)
 	s.resp.Status, s.resp.HttpResponse = &s.status, &s.oneof
 	s.resp.DynamicMetadata = s.md.metadata(rec)
-	return &s.resp
+	return s
 }
 
 // allow is the response to an allow: the identity headers (the groups and
 // scopes as id.Token's view carries them), the client's spoofed ones
 // removed, and rl's rate-limit headers (when rl matched); rec is its record.
 func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Identity, rl ratelimit.Decision) *authv3.CheckResponse {
-	s := new(allowSlab)
+	return a.allowed(rec, in, id, rl).response()
+}
+
+// allowed is allow's response in its slab.
+func (a *Authorizer) allowed(rec *decisionlog.Record, in *request, id *identity.Identity, rl ratelimit.Decision) *allowSlab {
+	s := allowSlabs.Get().(*allowSlab)
 	ok := &s.ok
 	ok.Headers = s.ptrs[:0]
 	add := func(name, value string) {
@@ -252,7 +300,7 @@ func (a *Authorizer) allow(rec *decisionlog.Record, in *request, id *identity.Id
 	s.oneof.OkResponse = ok
 	s.resp.Status, s.resp.HttpResponse = &s.status, &s.oneof
 	s.resp.DynamicMetadata = s.md.metadata(rec)
-	return &s.resp
+	return s
 }
 
 // addRateLimitHeaders adds RateLimit-Policy and RateLimit
@@ -335,7 +383,10 @@ func (m *mdSlab) metadata(rec *decisionlog.Record) *structpb.Struct {
 	m.list.Values = policies
 	m.listKind.ListValue = &m.list
 	vals[5+len(rec.Policies)].Kind = &m.listKind
-	fields := make(map[string]*structpb.Value, 7)
+	fields := m.st.Fields // a pooled slab's, cleared
+	if fields == nil {
+		fields = make(map[string]*structpb.Value, 7)
+	}
 	fields["decision_id"] = str(0, rec.DecisionID)
 	fields["principal"] = str(1, rec.Principal)
 	fields["policies"] = &vals[5+len(rec.Policies)]
