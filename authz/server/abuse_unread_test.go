@@ -245,11 +245,14 @@ func waitCounts(t *testing.T, e *env, what string, open, held int) {
 	})
 }
 
-// unreadLimits: 8 streams a connection and in all, a reserve of 1.
+// unreadLimits: 8 streams a connection, 4 in all (max_buffered_bytes of
+// four 256 KiB streams), a reserve of 1.
 func unreadLimits(timeout time.Duration) func(*config.Config) {
 	return func(c *config.Config) {
 		c.Server.GRPC.MaxConcurrentStreams = 8
 		c.Server.GRPC.MaxStreams = 8
+		c.Server.MaxRecvBytes = 256 << 10
+		c.Server.GRPC.MaxBufferedBytes = 4 * config.StreamBytes(256<<10)
 		c.Server.GRPC.ConnectionReserve = 1
 		c.Server.GRPC.StreamTimeout = timeout
 	}
@@ -259,7 +262,8 @@ const unreadMetric = `warden_grpc_connections_closed_unread_total{listener="grpc
 
 // TestUnreadAnswersHeld: answers the client will not read (stream window
 // 0, no WINDOW_UPDATE, pings answered) count against max_streams while
-// they wait (another connection gets its reserve and no more: UNAVAILABLE),
+// they wait (their connection has no reserve left, another gets its
+// reserve and no more: UNAVAILABLE),
 // and the connection is closed after stream_timeout, within two sweeps
 // more; every count comes back. Before, the answers waited in grpc-go's
 // write queue outside max_streams for as long as the connection lived
@@ -309,13 +313,20 @@ func TestUnreadAnswersHeld(t *testing.T) {
 			checkLarge(t, client, req)
 
 			u := dial(0)
-			for range 8 {
+			for range 4 {
 				u.open(t, msg)
 			}
-			testwait.Until(t, 5*time.Second, "8 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 8 })
-			waitCounts(t, e, "8 answers held, no stream open", 0, 8)
+			testwait.Until(t, 5*time.Second, "4 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 4 })
+			waitCounts(t, e, "4 answers held, no stream open", 0, 4)
 			if _, ended, data, _ := u.counts(); ended != 0 || data != 0 {
 				t.Fatalf("%d streams ended, %d bytes of DATA read: want none (window 0)", ended, data)
+			}
+			// The shared streams are taken by the held answers, and the
+			// connection's reserve by its own.
+			fifth := u.open(t, msg)
+			testwait.Until(t, 5*time.Second, "the fifth Check answered", func() bool { return u.statusOf(fifth) != "" })
+			if s := u.statusOf(fifth); s != fmt.Sprint(int(codes.Unavailable)) {
+				t.Errorf("a Check past the held answers on their connection: grpc-status %s, want UNAVAILABLE", s)
 			}
 			u.mu.Lock()
 			var first time.Time
@@ -326,8 +337,8 @@ func TestUnreadAnswersHeld(t *testing.T) {
 			}
 			u.mu.Unlock()
 
-			// max_streams is taken by the held answers: another connection
-			// opens its reserve's one stream and is refused the next.
+			// Another connection opens its reserve's one stream and is
+			// refused the next.
 			p := dial(65535)
 			one := p.open(t, nil)
 			two := p.open(t, nil)
@@ -376,11 +387,11 @@ func TestUnreadAnswersReset(t *testing.T) {
 	_, msg := largeAnswer(t, e)
 	u := dialUnreadTCP(t, e.addr, 0)
 	var ids []uint32
-	for range 8 {
+	for range 4 {
 		ids = append(ids, u.open(t, msg))
 	}
-	testwait.Until(t, 5*time.Second, "8 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 8 })
-	waitCounts(t, e, "8 answers held", 0, 8)
+	testwait.Until(t, 5*time.Second, "4 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 4 })
+	waitCounts(t, e, "4 answers held", 0, 4)
 	at := time.Now()
 	for _, id := range ids {
 		u.reset(t, id)
@@ -398,11 +409,11 @@ func TestUnreadAnswersReset(t *testing.T) {
 	}
 
 	// Held again, then the client hangs up.
-	for range 8 {
+	for range 4 {
 		u.open(t, msg)
 	}
-	testwait.Until(t, 5*time.Second, "8 more answers begun", func() bool { b, _, _, _ := u.counts(); return b == 16 })
-	waitCounts(t, e, "8 answers held again", 0, 8)
+	testwait.Until(t, 5*time.Second, "4 more answers begun", func() bool { b, _, _, _ := u.counts(); return b == 8 })
+	waitCounts(t, e, "4 answers held again", 0, 4)
 	u.conn.Close()
 	waitCounts(t, e, "the closed connection's answers given back", 0, 0)
 	if n := metricValue(t, e.http, unreadMetric); n > 0 {

@@ -460,7 +460,9 @@ func (l *streamLimit) sweep() {
 	limit := time.Now().Add(-l.timeout - l.sweepEvery()).UnixNano()
 	for _, c := range held {
 		if o := c.oldest(); o != 0 && o < limit {
-			_ = c.Close()
+			// A TLS connection's Close may wait (up to 5 s) to send its
+			// close_notify; the next connection's does not wait for it.
+			go c.Close()
 			if l.onUnread != nil {
 				l.onUnread()
 			}
