@@ -139,15 +139,26 @@ func headerValue(f *http2.MetaHeadersFrame, name string) string {
 // is nil; it returns the stream's id.
 func (u *unreadClient) open(t *testing.T, msg []byte) uint32 {
 	t.Helper()
+	return u.call(t, "/envoy.service.auth.v3.Authorization/Check", "", msg)
+}
+
+// call opens a stream of method, with an authorization header unless
+// auth is empty (see open).
+func (u *unreadClient) call(t *testing.T, method, auth string, msg []byte) uint32 {
+	t.Helper()
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
 	id := u.next
 	u.next += 2
 	u.hb.Reset()
-	for _, h := range [][2]string{
-		{":method", "POST"}, {":scheme", "http"}, {":path", "/envoy.service.auth.v3.Authorization/Check"},
+	fields := [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", method},
 		{":authority", "warden"}, {"content-type", "application/grpc"}, {"te", "trailers"},
-	} {
+	}
+	if auth != "" {
+		fields = append(fields, [2]string{"authorization", auth})
+	}
+	for _, h := range fields {
 		_ = u.enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
 	}
 	if err := u.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: u.hb.Bytes(), EndHeaders: true}); err != nil {
@@ -494,4 +505,69 @@ func TestUnreadWellBehavedClient(t *testing.T) {
 		t.Errorf("%s = %v, want 0", unreadMetric, n)
 	}
 	waitCounts(t, e, "every count back", 0, 0)
+}
+
+// TestUnreadAnswersAdmin: the admin listener's answers left unread count
+// against its streams as the ext_authz listener's do, over plaintext, TLS
+// and TLS terminated by the console's listener; their connection's close
+// gives them back. (Its stream_timeout is 30 s at least: the close by the
+// sweeper is TestUnreadAnswersHeld's.)
+func TestUnreadAnswersAdmin(t *testing.T) {
+	for _, mode := range []string{"plaintext", "tls", "console-tls"} {
+		t.Run(mode, func(t *testing.T) {
+			tokens := adminTokens(t)
+			mutate := []func(*config.Config){func(c *config.Config) {
+				c.Admin.TokenFile = tokens
+				c.Admin.Console = mode == "console-tls"
+				// The admin listener's: 16 streams a connection and in all,
+				// a reserve of 1.
+				c.Server.GRPC.MaxConcurrentStreams = 16
+				c.Server.GRPC.MaxStreams = 16
+				c.Server.GRPC.ConnectionReserve = 1
+			}}
+			var tc *tls.Config
+			if mode != "plaintext" {
+				ca := testpki.NewCA(t, "ca")
+				srv := ca.Server(t, "warden")
+				mutate = append(mutate, func(c *config.Config) {
+					c.Admin.TLS = config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
+				})
+				pool := x509.NewCertPool()
+				pem, err := os.ReadFile(ca.CertFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pool.AppendCertsFromPEM(pem)
+				tc = &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+			}
+			e := start(t, mutate...)
+			dial := func(window uint32) *unreadClient {
+				if tc == nil {
+					return dialUnreadTCP(t, e.admin, window)
+				}
+				c, err := tls.Dial("tcp", e.admin, tc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dialUnread(t, c, window)
+			}
+			const method, auth = "/warden.admin.v1.AdminService/PolicyStatus", "Bearer " + readerToken
+			u := dial(0)
+			for range 16 {
+				u.call(t, method, auth, []byte{})
+			}
+			testwait.Until(t, 5*time.Second, "16 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 16 })
+			testwait.Until(t, 5*time.Second, "16 answers held", func() bool { o, h := server.AdminStreams(e.svc); return o == 0 && h == 16 })
+			p := dial(65535)
+			p.call(t, method, auth, nil)
+			two := p.call(t, method, auth, nil)
+			testwait.Until(t, 5*time.Second, "the stream past the reserve refused", func() bool { return p.statusOf(two) != "" })
+			if s := p.statusOf(two); s != fmt.Sprint(int(codes.Unavailable)) {
+				t.Errorf("the stream past the reserve: grpc-status %s, want UNAVAILABLE", s)
+			}
+			u.conn.Close()
+			p.conn.Close()
+			testwait.Until(t, 5*time.Second, "every count back", func() bool { o, h := server.AdminStreams(e.svc); return o == 0 && h == 0 })
+		})
+	}
 }
