@@ -222,6 +222,10 @@ type h2conn struct {
 	rd     frameScanner // the reader's
 	opened uint32       // the highest stream the client opened (the reader's)
 	wr     frameScanner // the writer's
+	// registered with the listener (the writer's): at the first Write,
+	// grpc-go's first flush, after which every failure closes this
+	// connection (before it, a failed transport closes only the raw one).
+	registered bool
 
 	t         streamTracker
 	heldCount atomic.Int32 // len(t.held), for the tap and the sweeper
@@ -276,6 +280,9 @@ func (c *h2conn) counted(before int) {
 }
 
 func (c *h2conn) Write(p []byte) (int, error) {
+	if !c.registered {
+		c.register()
+	}
 	c.scanWrite(p)
 	return c.Conn.Write(p)
 }
@@ -413,11 +420,25 @@ func (c trackCreds) OverrideServerName(name string) error {
 	return c.inner.OverrideServerName(name)
 }
 
-// track wraps conn and registers it with the listener.
+// track wraps conn for the listener.
 func (l *streamLimit) track(conn net.Conn) *h2conn {
 	c := &h2conn{Conn: conn, l: l, key: addrKey(conn.RemoteAddr())}
 	c.rd.preface = clientPrefaceSize
 	c.t.maxHeld = l.maxHeld
+	return c
+}
+
+// register makes c known to the tap (by its connKey: the peer address
+// grpc-go gives its streams; a TCP address's pointer is the connection's
+// own) and to the sweeper, unless it is closed already.
+func (c *h2conn) register() {
+	c.registered = true
+	l := c.l
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	if c.t.closed {
+		return
+	}
 	l.mu.Lock()
 	l.conns[c.key] = c
 	if !l.sweeping && l.timeout > 0 {
@@ -425,7 +446,6 @@ func (l *streamLimit) track(conn net.Conn) *h2conn {
 		time.AfterFunc(l.sweepEvery(), l.sweep)
 	}
 	l.mu.Unlock()
-	return c
 }
 
 func (l *streamLimit) unregister(c *h2conn) {

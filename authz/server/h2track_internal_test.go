@@ -20,6 +20,7 @@ func testConn(t testing.TB, ring, maxHeld int) *h2conn {
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
 	c := l.track(a)
+	c.register()
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -343,4 +344,34 @@ func FuzzFrameTracker(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTrackerRegistration: a connection is known to its listener from its
+// first Write until it closes, and never after (a close before the first
+// Write leaves nothing behind).
+func TestTrackerRegistration(t *testing.T) {
+	l := newStreamLimit(config.GRPC{MaxStreams: 8, MaxConcurrentStreams: 8, ConnectionReserve: 1, MaxBufferedBytes: 1 << 30}, 1<<16, nil, nil)
+	a, b := net.Pipe()
+	defer b.Close()
+	c := l.track(a)
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	if len(l.conns) != 0 {
+		t.Fatal("registered before its first Write")
+	}
+	if _, err := c.Write(newFrames().headers(1, false).bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if l.conns[c.key] != c || c.heldCount.Load() != 1 {
+		t.Fatalf("after the first Write: registered %v, %d held", l.conns[c.key] == c, c.heldCount.Load())
+	}
+	c.Close()
+	if len(l.conns) != 0 || l.held.Load() != 0 {
+		t.Fatalf("after Close: %d connections, %d held", len(l.conns), l.held.Load())
+	}
+	d := l.track(&net.TCPConn{})
+	d.Close()
+	d.register()
+	if len(l.conns) != 0 {
+		t.Fatal("a connection closed before its first Write was registered")
+	}
 }
