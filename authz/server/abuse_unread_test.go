@@ -28,6 +28,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/internal/abusetest"
 	"github.com/wardenauthz/warden/internal/testpki"
 	"github.com/wardenauthz/warden/internal/testwait"
 )
@@ -201,7 +202,13 @@ func (u *unreadClient) ping(t *testing.T) {
 func (u *unreadClient) counts() (begun, ended, data, pings int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.begun), len(u.status) + len(u.resets), u.data, u.pings
+	ended = len(u.status)
+	for id := range u.resets {
+		if _, ok := u.status[id]; !ok {
+			ended++
+		}
+	}
+	return len(u.begun), ended, u.data, u.pings
 }
 
 func (u *unreadClient) statusOf(id uint32) string {
@@ -569,5 +576,97 @@ func TestUnreadAnswersAdmin(t *testing.T) {
 			p.conn.Close()
 			testwait.Until(t, 5*time.Second, "every count back", func() bool { o, h := server.AdminStreams(e.svc); return o == 0 && h == 0 })
 		})
+	}
+}
+
+// TestAbuseUnreadAnswers: the session-9 outside attack. Connections that
+// never open their windows send complete Checks whose answers are about
+// 50 KB (80 spoofed header names echoed in headers_to_remove), 256 to a
+// connection: at most max_streams' shared streams (63 here: 256 MiB of
+// 4 MiB streams) and each connection's reserve (8) of answers are held,
+// the other Checks refused (UNAVAILABLE); heap stays within what those
+// answers hold; every connection is closed by 1.5 × stream_timeout and
+// the counts and heap come back. Before, every answer was held (2,048 of
+// 50 KB: +250 MB) for as long as the connections lived.
+func TestAbuseUnreadAnswers(t *testing.T) {
+	const timeout = time.Second
+	conns, streams := abusetest.Count(4, 8), abusetest.Count(128, 256)
+	e := start(t, func(c *config.Config) {
+		c.Server.GRPC.MaxConcurrentStreams = 256
+		c.Server.GRPC.MaxStreams = 4096
+		c.Server.MaxRecvBytes = 4 << 20
+		c.Server.GRPC.MaxBufferedBytes = 256 << 20
+		c.Server.GRPC.ConnectionReserve = 8
+		c.Server.GRPC.StreamTimeout = timeout
+	})
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	h := req.Attributes.Request.Http.Headers
+	for i := range 80 {
+		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 590))] = "1"
+	}
+	resp, err := e.client.Check(context.Background(), req)
+	if err != nil || resp.GetStatus().GetCode() != 0 {
+		t.Fatalf("the Check: %v %v", resp.GetStatus(), err)
+	}
+	answer := proto.Size(resp)
+	if answer < 48_000 {
+		t.Fatalf("an answer of %d bytes: want about 50 KB", answer)
+	}
+	msg, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 256 << 20 / int(config.StreamBytes(4<<20))
+	bound := shared + 8*conns
+
+	before := abusetest.Measure()
+	var us []*unreadClient
+	for range conns {
+		u := dialUnreadTCP(t, e.addr, 0)
+		us = append(us, u)
+		go func() {
+			for range streams {
+				if u.isClosed() {
+					return
+				}
+				u.open(t, msg)
+			}
+		}()
+	}
+	settled := func() (begun, ended int) {
+		for _, u := range us {
+			b, n, _, _ := u.counts()
+			begun, ended = begun+b, ended+n
+		}
+		return begun, ended
+	}
+	testwait.Until(t, 60*time.Second, "every stream answered or refused", func() bool {
+		b, n := settled()
+		return b+n >= conns*streams
+	})
+	during := abusetest.Measure()
+	begun, ended := settled()
+	_, held := server.GRPCStreams(e.svc)
+	t.Logf("%d connections × %d Checks, answers of %d bytes: %d begun (bound %d), %d refused, %d held", conns, streams, answer, begun, bound, ended, held)
+	if begun > bound {
+		t.Errorf("%d answers begun: want at most %d (max_streams' shared %d and a reserve of 8 on each of %d connections)", begun, bound, shared, conns)
+	}
+	abusetest.Check(t, "answers held", before, during, abusetest.Budget{
+		Heap: uint64(bound*answer) + abusetest.Scale[uint64](16*abusetest.MiB),
+	})
+	for _, u := range us {
+		select {
+		case <-u.closed:
+		case <-time.After(timeout*3/2 + 5*time.Second):
+			t.Fatal("a connection holding unread answers is still open")
+		}
+	}
+	waitCounts(t, e, "every count back", 0, 0)
+	abusetest.Check(t, "after", before, abusetest.Measure(), abusetest.Budget{Heap: abusetest.Scale[uint64](16 * abusetest.MiB)})
+	if n := metricValue(t, e.http, unreadMetric); n != float64(conns) {
+		t.Errorf("%s = %v, want %d", unreadMetric, n, conns)
+	}
+	if r := e.reason(t, e.token(t, "alice", "staff")); r != "policy_allow" {
+		t.Errorf("after: %s", r)
 	}
 }

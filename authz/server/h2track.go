@@ -230,7 +230,68 @@ type h2conn struct {
 	t         streamTracker
 	heldCount atomic.Int32 // len(t.held), for the tap and the sweeper
 	once      sync.Once
+
+	// Calls whose handler returned an answer grpc-go has not written yet
+	// (answered), in two buckets by the sweeper's epoch.
+	answering [2]atomic.Int32
+	epoch     atomic.Uint32
 }
+
+// Between a unary handler's return (its slot given back) and grpc-go's
+// write of the answer's HEADERS (its count as held), the call would count
+// nowhere, and under a burst the tap would let more in than the limits
+// (156 answers held over a bound of 95 in TestAbuseUnreadAnswers). So the
+// slot of a call answered without error becomes an answer on its way
+// (answered), counted as a held one, until an answer's HEADERS are
+// written on the connection (answerWritten: the answers are not told
+// apart, only counted) or, for one that never is (its stream reset first,
+// its message refused by grpc-go), until it is one or two sweeps old
+// (expireAnswers). A stream that writes HEADERS without such a call (a
+// streaming call's first message) takes one off early: that call's count
+// then misses the gap, as before.
+
+// answered counts an answer on its way (under l.mu, c registered).
+func (c *h2conn) answered() {
+	c.answering[c.epoch.Load()&1].Add(1)
+	c.l.answering.Add(1)
+}
+
+// answerWritten counts n answers' HEADERS written.
+func (c *h2conn) answerWritten(n int) {
+	for ; n > 0; n-- {
+		old := c.epoch.Load()&1 ^ 1
+		if !decPositive(&c.answering[old]) && !decPositive(&c.answering[old^1]) {
+			return
+		}
+		c.l.answering.Add(-1)
+	}
+}
+
+func decPositive(a *atomic.Int32) bool {
+	for {
+		v := a.Load()
+		if v <= 0 {
+			return false
+		}
+		if a.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
+}
+
+// expireAnswers drops the answers counted before the last sweep and
+// starts a new epoch: an answer on its way counts one to two sweeps at
+// most (under l.mu).
+func (c *h2conn) expireAnswers() {
+	old := c.epoch.Load()&1 ^ 1
+	if n := c.answering[old].Swap(0); n > 0 {
+		c.l.answering.Add(-int64(n))
+	}
+	c.epoch.Add(1)
+}
+
+// onTheWay is the connection's answers on their way.
+func (c *h2conn) onTheWay() int { return int(c.answering[0].Load() + c.answering[1].Load()) }
 
 func (c *h2conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -293,11 +354,15 @@ func (c *h2conn) Write(p []byte) (int, error) {
 // stream has an answer from before and a start and end in p cancel out.
 func (c *h2conn) scanWrite(p []byte) {
 	e := writeEvents{mayHold: c.heldCount.Load() > 0}
+	written := 0
 	for b := p; len(b) > 0; {
 		var h frameHeader
 		var ok bool
 		if b, h, ok = c.wr.next(b); !ok {
 			continue
+		}
+		if h.typ == frameHeaders && h.flags&flagEndStream == 0 && h.id != 0 {
+			written++
 		}
 		e.add(h)
 		if e.full() {
@@ -306,6 +371,10 @@ func (c *h2conn) scanWrite(p []byte) {
 	}
 	if e.ns+e.ne > 0 {
 		c.apply(&e)
+	}
+	// Held first, then no longer on the way: never counted nowhere.
+	if written > 0 {
+		c.answerWritten(written)
 	}
 }
 
@@ -368,6 +437,9 @@ func (c *h2conn) Close() error {
 		c.l.held.Add(-int64(n))
 		c.t.mu.Unlock()
 		c.l.unregister(c)
+		// Unregistered, it is given no more answers on their way.
+		on := c.answering[0].Swap(0) + c.answering[1].Swap(0)
+		c.l.answering.Add(-int64(on))
 	})
 	return c.Conn.Close()
 }
@@ -472,6 +544,7 @@ func (l *streamLimit) sweep() {
 	}
 	var held []*h2conn
 	for _, c := range l.conns {
+		c.expireAnswers()
 		if c.heldCount.Load() > 0 {
 			held = append(held, c)
 		}

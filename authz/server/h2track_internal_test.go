@@ -175,6 +175,9 @@ func BenchmarkTrackerAnswer(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.scanRead(req)
+		c.l.mu.Lock()
+		c.answered()
+		c.l.mu.Unlock()
 		c.scanWrite(head)
 		c.scanWrite(rest)
 	}
@@ -373,5 +376,54 @@ func TestTrackerRegistration(t *testing.T) {
 	d.register()
 	if len(l.conns) != 0 {
 		t.Fatal("a connection closed before its first Write was registered")
+	}
+}
+
+// TestTrackerAnswersOnTheWay: a call answered (its slot given back) counts
+// until its answer's HEADERS are written, then as held (never nowhere);
+// one never written counts one to two sweeps; a close gives all back.
+func TestTrackerAnswersOnTheWay(t *testing.T) {
+	c := testConn(t, 4, 100)
+	l := c.l
+	answered := func() { l.mu.Lock(); c.answered(); l.mu.Unlock() }
+	answered()
+	if _, n := l.counts(); n != 1 || c.onTheWay() != 1 {
+		t.Fatalf("an answer on its way: %d counted, %d on the connection", n, c.onTheWay())
+	}
+	c.scanWrite(newFrames().headers(1, false).bytes())
+	if _, n := l.counts(); n != 1 || c.onTheWay() != 0 || c.heldCount.Load() != 1 {
+		t.Fatalf("its HEADERS written: %d counted, %d on the way, %d held", n, c.onTheWay(), c.heldCount.Load())
+	}
+	c.scanWrite(newFrames().headers(1, true).bytes())
+	// Written whole in one Write.
+	answered()
+	c.scanWrite(newFrames().headers(3, false).data(3, 10, false).headers(3, true).bytes())
+	if _, n := l.counts(); n != 0 {
+		t.Fatalf("answers written: %d still counted", n)
+	}
+	// Never written: gone after two sweeps, not one.
+	answered()
+	l.mu.Lock()
+	c.expireAnswers()
+	l.mu.Unlock()
+	if _, n := l.counts(); n != 1 {
+		t.Fatalf("after one sweep: %d counted, want 1", n)
+	}
+	l.mu.Lock()
+	c.expireAnswers()
+	l.mu.Unlock()
+	if _, n := l.counts(); n != 0 || c.onTheWay() != 0 {
+		t.Fatalf("after two sweeps: %d counted, want 0", n)
+	}
+	// More HEADERS than answers on the way take nothing below 0.
+	c.scanWrite(newFrames().headers(5, false).headers(7, false).bytes())
+	if l.answering.Load() != 0 || c.onTheWay() != 0 {
+		t.Fatalf("on the way: %d on the listener, %d on the connection", l.answering.Load(), c.onTheWay())
+	}
+	answered()
+	answered()
+	c.Close()
+	if _, n := l.counts(); n != 0 {
+		t.Fatalf("after close: %d counted", n)
 	}
 }

@@ -132,7 +132,8 @@ type streamLimit struct {
 	onRefuse  func()
 	onUnread  func()
 
-	held atomic.Int64 // answers held over all connections
+	held      atomic.Int64 // answers held over all connections
+	answering atomic.Int64 // answers on their way over all connections (h2conn.answered)
 
 	mu       sync.Mutex
 	open     int
@@ -182,11 +183,12 @@ func isTCP(a net.Addr) bool { _, ok := a.(*net.TCPAddr); return ok }
 
 // tap runs for each new stream before its handler goroutine starts (under
 // the transport's lock: it must not block).
-// counts are the streams open and the answers held (tests).
+// counts are the streams open and the answers held or on their way
+// (tests).
 func (l *streamLimit) counts() (open, held int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.open, int(l.held.Load())
+	return l.open, int(l.held.Load() + l.answering.Load())
 }
 
 func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
@@ -194,9 +196,9 @@ func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, er
 	l.mu.Lock()
 	var connHeld int
 	if c := l.conns[conn]; c != nil {
-		connHeld = int(c.heldCount.Load())
+		connHeld = int(c.heldCount.Load()) + c.onTheWay()
 	}
-	if l.open+int(l.held.Load()) >= l.max && l.byConn[conn]+connHeld >= l.reserve {
+	if l.open+int(l.held.Load()+l.answering.Load()) >= l.max && l.byConn[conn]+connHeld >= l.reserve {
 		l.mu.Unlock()
 		if l.onRefuse != nil {
 			l.onRefuse()
@@ -246,7 +248,11 @@ type slot struct {
 
 type slotKey struct{}
 
-func (s *slot) release() {
+func (s *slot) release() { s.giveBack(false) }
+
+// giveBack gives the slot back, once; with answered, the call's answer
+// is on its way, counted on its connection until written (h2conn.answered).
+func (s *slot) giveBack(answered bool) {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
@@ -256,14 +262,20 @@ func (s *slot) release() {
 	if l.byConn[s.conn]--; l.byConn[s.conn] == 0 {
 		delete(l.byConn, s.conn)
 	}
+	if c := l.conns[s.conn]; answered && c != nil {
+		c.answered()
+	}
 	l.mu.Unlock()
 }
 
-// handled gives a unary call's slot back as its handler returns.
+// handled gives a unary call's slot back as its handler returns; an
+// answer (not an error: grpc-go writes that as trailers alone) on a
+// stream still open (not reset by the client, whose context grpc-go then
+// cancels: nothing more is written) stays counted until grpc-go writes it.
 func (l *streamLimit) handled(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	resp, err := h(ctx, req)
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
-		s.release()
+		s.giveBack(err == nil && ctx.Err() == nil)
 		s.stop()
 	}
 	return resp, err
