@@ -256,11 +256,13 @@ func (c *h2conn) answered() {
 	c.l.answering.Add(1)
 }
 
-// answerWritten counts n answers' HEADERS written.
+// answerWritten counts n answers' HEADERS written. It takes the current
+// epoch's first: an answer is written soon after it is counted, and the
+// older ones left are those never written, which expire.
 func (c *h2conn) answerWritten(n int) {
 	for ; n > 0; n-- {
-		old := c.epoch.Load()&1 ^ 1
-		if !decPositive(&c.answering[old]) && !decPositive(&c.answering[old^1]) {
+		cur := c.epoch.Load() & 1
+		if !decPositive(&c.answering[cur]) && !decPositive(&c.answering[cur^1]) {
 			return
 		}
 		c.l.answering.Add(-1)

@@ -146,12 +146,13 @@ type streamLimit struct {
 // connection's tracker allows for: grpc-go keeps a stream whose answer is
 // queued among the connection's open streams, so more held answers mean a
 // tracking error (the connection is closed); as many reset streams are
-// remembered.
+// remembered (at most 1,024 more: the ring is searched for every answer
+// not written whole at once).
 const trackSlack = 64
 
 func newStreamLimit(g config.GRPC, maxRecv int, onRefuse, onUnread func()) *streamLimit {
 	return &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout,
-		maxHeld: g.MaxConcurrentStreams + trackSlack, resetRing: g.MaxConcurrentStreams + trackSlack,
+		maxHeld: g.MaxConcurrentStreams + trackSlack, resetRing: min(g.MaxConcurrentStreams, 1024) + trackSlack,
 		onRefuse: onRefuse, onUnread: onUnread, byConn: map[any]int{}, conns: map[any]*h2conn{}}
 }
 
@@ -181,8 +182,6 @@ func addrKey(a net.Addr) any {
 
 func isTCP(a net.Addr) bool { _, ok := a.(*net.TCPAddr); return ok }
 
-// tap runs for each new stream before its handler goroutine starts (under
-// the transport's lock: it must not block).
 // counts are the streams open and the answers held or on their way
 // (tests).
 func (l *streamLimit) counts() (open, held int) {
@@ -191,6 +190,11 @@ func (l *streamLimit) counts() (open, held int) {
 	return l.open, int(l.held.Load() + l.answering.Load())
 }
 
+// tap runs for each new stream before its handler goroutine starts (under
+// the transport's lock: it must not block). Past the shared streams
+// (running calls, held answers and answers on their way, over all
+// connections), a connection may still open its reserve (the same, its
+// own).
 func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	conn := connKey(ctx)
 	l.mu.Lock()
