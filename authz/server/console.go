@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/wardenauthz/warden/authz/admin"
@@ -19,12 +18,12 @@ import (
 // adminCreds are the admin gRPC server's TLS credentials: with the console
 // on, the split listener terminates TLS (console.Split) and the server
 // takes its connections as they are.
-func (s *Service) adminCreds(tc *tls.Config) grpc.ServerOption {
+func (s *Service) adminCreds(tc *tls.Config) credentials.TransportCredentials {
 	if s.Config.Admin.Console {
 		s.adminTLS = tc
-		return grpc.Creds(console.TLSDone())
+		return console.TLSDone()
 	}
-	return grpc.Creds(credentials.NewTLS(tc))
+	return credentials.NewTLS(tc)
 }
 
 // newConsole builds the console (admin.console) over the admin API's

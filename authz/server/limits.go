@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -59,10 +60,19 @@ func adminLimits(g config.GRPC) config.GRPC {
 //
 //	(min(max_streams, max_buffered_bytes / S) + connection_reserve × max_connections) × S
 //
-// onRefuse is told of each stream refused.
-func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption {
-	streams := &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout, onRefuse: onRefuse, byConn: map[any]int{}}
+// Answers. A call's answer the client does not read (its HTTP/2 windows
+// closed) stays queued in grpc-go's writer after the handler returned:
+// such held answers count against max_streams and the reserve as open
+// streams do, and a connection holding one past stream_timeout is closed
+// (h2track.go). The listener's connections are followed from behind creds
+// (its TLS, nil for plaintext): grpcLimits installs them.
+//
+// onRefuse is told of each stream refused, onUnread of each connection
+// closed for an answer left unread.
+func grpcLimits(g config.GRPC, maxRecv int, creds credentials.TransportCredentials, onRefuse, onUnread func()) ([]grpc.ServerOption, *streamLimit) {
+	streams := newStreamLimit(g, maxRecv, onRefuse, onUnread)
 	return []grpc.ServerOption{
+		grpc.Creds(trackCreds{inner: creds, l: streams}),
 		grpc.MaxConcurrentStreams(uint32(g.MaxConcurrentStreams)),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		grpc.StaticStreamWindowSize(config.StreamWindow),
@@ -79,7 +89,7 @@ func grpcLimits(g config.GRPC, maxRecv int, onRefuse func()) []grpc.ServerOption
 		grpc.InTapHandle(streams.tap),
 		grpc.ChainUnaryInterceptor(streams.handled),
 		refuseCompressed,
-	}
+	}, streams
 }
 
 // refuseCompressed refuses compressed messages (grpc-encoding gzip, the one
@@ -110,15 +120,40 @@ func limitListener(l net.Listener, g config.GRPC) net.Listener {
 
 // streamLimit counts the streams open over all connections and on each,
 // and gives each stream a deadline.
+//
+// Held answers (h2track.go) count as open streams: held, over all
+// connections, and each connection's own (h2conn.heldCount).
 type streamLimit struct {
-	max      int // shared by all connections
-	reserve  int // a connection's own, past max
-	timeout  time.Duration
-	onRefuse func()
+	max       int // shared by all connections
+	reserve   int // a connection's own, past max
+	timeout   time.Duration
+	maxHeld   int // a connection's held answers past which it is closed
+	resetRing int // reset streams a connection remembers (streamTracker)
+	onRefuse  func()
+	onUnread  func()
 
-	mu     sync.Mutex
-	open   int
-	byConn map[any]int // open streams by connection (connKey)
+	held      atomic.Int64 // answers held over all connections
+	answering atomic.Int64 // answers on their way over all connections (h2conn.answered)
+
+	mu       sync.Mutex
+	open     int
+	byConn   map[any]int     // open streams by connection (connKey)
+	conns    map[any]*h2conn // the connections, by connKey
+	sweeping bool            // the sweeper is scheduled
+}
+
+// trackSlack is how many more streams than max_concurrent_streams a
+// connection's tracker allows for: grpc-go keeps a stream whose answer is
+// queued among the connection's open streams, so more held answers mean a
+// tracking error (the connection is closed); as many reset streams are
+// remembered (at most 1,024 more: the ring is searched for every answer
+// not written whole at once).
+const trackSlack = 64
+
+func newStreamLimit(g config.GRPC, maxRecv int, onRefuse, onUnread func()) *streamLimit {
+	return &streamLimit{max: g.SharedStreams(maxRecv), reserve: g.ConnectionReserve, timeout: g.StreamTimeout,
+		maxHeld: g.MaxConcurrentStreams + trackSlack, resetRing: min(g.MaxConcurrentStreams, 1024) + trackSlack,
+		onRefuse: onRefuse, onUnread: onUnread, byConn: map[any]int{}, conns: map[any]*h2conn{}}
 }
 
 var errBusy = status.Error(codes.Unavailable, "warden: too many streams open; retry")
@@ -126,25 +161,48 @@ var errBusy = status.Error(codes.Unavailable, "warden: too many streams open; re
 // connKey names a stream's connection: its remote address, which grpc-go
 // gives every stream of a connection as the same net.Addr (for TCP, the
 // same *net.TCPAddr: its pointer, without formatting it per stream).
+// (h2conn and TLS keep the accepted connection's RemoteAddr.)
 func connKey(ctx context.Context) any {
 	p, ok := peer.FromContext(ctx)
-	switch {
-	case !ok || p.Addr == nil:
+	if !ok {
 		return ""
-	case isTCP(p.Addr):
-		return p.Addr
 	}
-	return p.Addr.String()
+	return addrKey(p.Addr)
+}
+
+func addrKey(a net.Addr) any {
+	switch {
+	case a == nil:
+		return ""
+	case isTCP(a):
+		return a
+	}
+	return a.String()
 }
 
 func isTCP(a net.Addr) bool { _, ok := a.(*net.TCPAddr); return ok }
 
+// counts are the streams open and the answers held or on their way
+// (tests).
+func (l *streamLimit) counts() (open, held int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open, int(l.held.Load() + l.answering.Load())
+}
+
 // tap runs for each new stream before its handler goroutine starts (under
-// the transport's lock: it must not block).
+// the transport's lock: it must not block). Past the shared streams
+// (running calls, held answers and answers on their way, over all
+// connections), a connection may still open its reserve (the same, its
+// own).
 func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	conn := connKey(ctx)
 	l.mu.Lock()
-	if l.open >= l.max && l.byConn[conn] >= l.reserve {
+	var connHeld int
+	if c := l.conns[conn]; c != nil {
+		connHeld = int(c.heldCount.Load()) + c.onTheWay()
+	}
+	if l.open+int(l.held.Load()+l.answering.Load()) >= l.max && l.byConn[conn]+connHeld >= l.reserve {
 		l.mu.Unlock()
 		if l.onRefuse != nil {
 			l.onRefuse()
@@ -194,7 +252,11 @@ type slot struct {
 
 type slotKey struct{}
 
-func (s *slot) release() {
+func (s *slot) release() { s.giveBack(false) }
+
+// giveBack gives the slot back, once; with answered, the call's answer
+// is on its way, counted on its connection until written (h2conn.answered).
+func (s *slot) giveBack(answered bool) {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
@@ -204,14 +266,20 @@ func (s *slot) release() {
 	if l.byConn[s.conn]--; l.byConn[s.conn] == 0 {
 		delete(l.byConn, s.conn)
 	}
+	if c := l.conns[s.conn]; answered && c != nil {
+		c.answered()
+	}
 	l.mu.Unlock()
 }
 
-// handled gives a unary call's slot back as its handler returns.
+// handled gives a unary call's slot back as its handler returns; an
+// answer (not an error: grpc-go writes that as trailers alone) on a
+// stream still open (not reset by the client, whose context grpc-go then
+// cancels: nothing more is written) stays counted until grpc-go writes it.
 func (l *streamLimit) handled(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	resp, err := h(ctx, req)
 	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
-		s.release()
+		s.giveBack(err == nil && ctx.Err() == nil)
 		s.stop()
 	}
 	return resp, err

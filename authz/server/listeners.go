@@ -45,16 +45,18 @@ func (s *Service) buildAdmin() error {
 	}
 	s.AdminTokenFile = g.TokenFile
 	s.adminConns = newAdminConns(adminLimits(s.Config.Server.GRPC).MaxConnections, nil)
-	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor, s.adminConns.unary), grpc.MaxRecvMsgSize(adminMaxRecv), refuseCompressed},
-		grpcLimits(adminLimits(s.Config.Server.GRPC), adminMaxRecv, s.refused.WithLabelValues("admin").Inc)...)
+	var creds credentials.TransportCredentials
 	if a.TLS.CertFile != "" {
 		// token callers need no certificate
 		tc, err := s.listenerTLS(a.TLS, "admin.tls", g.TokenFile != "")
 		if err != nil {
 			return err
 		}
-		opts = append(opts, s.adminCreds(tc))
+		creds = s.adminCreds(tc)
 	}
+	limits, streams := grpcLimits(adminLimits(s.Config.Server.GRPC), adminMaxRecv, creds, s.refused.WithLabelValues("admin").Inc, s.unread.WithLabelValues("admin").Inc)
+	s.adminStreams = streams
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor, s.adminConns.unary), grpc.MaxRecvMsgSize(adminMaxRecv), refuseCompressed}, limits...)
 	s.admin = grpc.NewServer(opts...)
 	svc := &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
 		Subjects: s.Config.Identity.RevocationSubject}
@@ -64,6 +66,16 @@ func (s *Service) buildAdmin() error {
 
 // GRPCServer builds the gRPC server with ext_authz, health and reflection.
 func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
+	var creds credentials.TransportCredentials
+	if t := s.Config.Server.TLS; t.CertFile != "" {
+		tc, err := s.listenerTLS(t, "server.tls", false)
+		if err != nil {
+			return nil, nil, err
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	limits, streams := grpcLimits(s.Config.Server.GRPC, s.Config.Server.MaxRecvBytes, creds, s.refused.WithLabelValues("grpc").Inc, s.unread.WithLabelValues("grpc").Inc)
+	s.grpcStreams = streams
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.Config.Server.MaxRecvBytes),
 		// Long-lived workers run the Checks: a fresh goroutine per stream
@@ -71,14 +83,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		// tenth of the CPU under load); past the workers, grpc-go spawns.
 		grpc.NumStreamWorkers(uint32(max(64, 4*runtime.GOMAXPROCS(0)))),
 		authz.GRPCCodec(),
-	}, grpcLimits(s.Config.Server.GRPC, s.Config.Server.MaxRecvBytes, s.refused.WithLabelValues("grpc").Inc)...)
-	if t := s.Config.Server.TLS; t.CertFile != "" {
-		tc, err := s.listenerTLS(t, "server.tls", false)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
-	}
+	}, limits...)
 	g := grpc.NewServer(opts...)
 	s.Authorizer.RegisterGRPC(g)
 	h := health.NewServer()

@@ -105,10 +105,13 @@ type Service struct {
 	// it when set (see HTTPAuthzServer).
 	HTTPAuthzListener net.Listener
 
-	logger   *slog.Logger
-	refused  *prometheus.CounterVec // streams refused over a listener's max_streams
-	stopping atomic.Bool
-	closers  []func() error
+	logger  *slog.Logger
+	refused *prometheus.CounterVec // streams refused over a listener's max_streams
+	unread  *prometheus.CounterVec // connections closed for an answer left unread past stream_timeout
+	// the gRPC listeners' stream limits (tests read their counts)
+	grpcStreams, adminStreams *streamLimit
+	stopping                  atomic.Bool
+	closers                   []func() error
 
 	// redis is the Redis store (also Store), nil with the memory store: the
 	// decision log's stream sink and source share its client.
@@ -201,6 +204,11 @@ func newService(cfg *config.Config, o Options) *Service {
 		Help: "gRPC streams refused because the listener had max_streams (or max_buffered_bytes of streams) open and the connection its reserve.",
 	}, []string{"listener"})
 	reg.MustRegister(s.refused)
+	s.unread = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "warden", Subsystem: "grpc", Name: "connections_closed_unread_total",
+		Help: "gRPC connections closed because an answer waited unread (the client's HTTP/2 window closed) longer than stream_timeout.",
+	}, []string{"listener"})
+	reg.MustRegister(s.unread)
 	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "warden_config_reloads_total", Help: "Reloads of warden.yaml (file change or SIGHUP), by result.",
 	}, []string{"result"})

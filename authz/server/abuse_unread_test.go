@@ -1,0 +1,672 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/internal/abusetest"
+	"github.com/wardenauthz/warden/internal/testpki"
+	"github.com/wardenauthz/warden/internal/testwait"
+)
+
+// unreadClient is a raw HTTP/2 client that sends complete Check requests
+// and never reads their answers' bodies: it advertises a stream window of
+// window bytes and never sends WINDOW_UPDATE, while it answers SETTINGS
+// and PINGs (the session-9 outside attack, SECURITY.md row 24). It records
+// what the server sent per stream.
+type unreadClient struct {
+	conn net.Conn
+	fr   *http2.Framer
+	wmu  sync.Mutex
+	next uint32
+	enc  *hpack.Encoder
+	hb   bytes.Buffer
+
+	mu       sync.Mutex
+	begun    map[uint32]time.Time // response HEADERS without END_STREAM
+	status   map[uint32]string    // grpc-status of the streams the server ended with trailers
+	resets   map[uint32]http2.ErrCode
+	data     int // DATA bytes received
+	pings    int // PING acks received
+	closedAt time.Time
+	closed   chan struct{}
+}
+
+func dialUnread(t *testing.T, c net.Conn, window uint32) *unreadClient {
+	t.Helper()
+	u := &unreadClient{conn: c, fr: http2.NewFramer(c, c), next: 1, begun: map[uint32]time.Time{}, status: map[uint32]string{},
+		resets: map[uint32]http2.ErrCode{}, closed: make(chan struct{})}
+	u.enc = hpack.NewEncoder(&u.hb)
+	u.fr.ReadMetaHeaders = hpack.NewDecoder(64<<10, nil)
+	u.fr.MaxHeaderListSize = 1 << 20
+	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window}); err != nil {
+		t.Fatal(err)
+	}
+	go u.read()
+	t.Cleanup(func() { c.Close(); <-u.closed })
+	return u
+}
+
+func dialUnreadTCP(t *testing.T, addr string, window uint32) *unreadClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dialUnread(t, c, window)
+}
+
+func (u *unreadClient) read() {
+	defer func() {
+		u.mu.Lock()
+		u.closedAt = time.Now()
+		u.mu.Unlock()
+		close(u.closed)
+	}()
+	for {
+		f, err := u.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		u.mu.Lock()
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				u.wmu.Lock()
+				_ = u.fr.WriteSettingsAck()
+				u.wmu.Unlock()
+			}
+		case *http2.PingFrame:
+			if f.IsAck() {
+				u.pings++
+			} else {
+				u.wmu.Lock()
+				_ = u.fr.WritePing(true, f.Data)
+				u.wmu.Unlock()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamEnded() {
+				u.status[f.StreamID] = headerValue(f, "grpc-status")
+			} else {
+				u.begun[f.StreamID] = time.Now()
+			}
+		case *http2.DataFrame:
+			u.data += len(f.Data())
+		case *http2.RSTStreamFrame:
+			u.resets[f.StreamID] = f.ErrCode
+		}
+		u.mu.Unlock()
+	}
+}
+
+func headerValue(f *http2.MetaHeadersFrame, name string) string {
+	for _, h := range f.Fields {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// open writes a Check stream's HEADERS, and its message (gRPC-framed, in
+// DATA frames of at most 16 KiB, the last one ending the stream) unless msg
+// is nil; it returns the stream's id.
+func (u *unreadClient) open(t *testing.T, msg []byte) uint32 {
+	t.Helper()
+	return u.call(t, "/envoy.service.auth.v3.Authorization/Check", "", msg)
+}
+
+// call opens a stream of method, with an authorization header unless
+// auth is empty (see open).
+func (u *unreadClient) call(t *testing.T, method, auth string, msg []byte) uint32 {
+	t.Helper()
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	id := u.next
+	u.next += 2
+	u.hb.Reset()
+	fields := [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", method},
+		{":authority", "warden"}, {"content-type", "application/grpc"}, {"te", "trailers"},
+	}
+	if auth != "" {
+		fields = append(fields, [2]string{"authorization", auth})
+	}
+	for _, h := range fields {
+		_ = u.enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+	}
+	if err := u.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: u.hb.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatalf("stream %d: %v", id, err)
+	}
+	if msg == nil {
+		return id
+	}
+	body := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
+	body = append(body, msg...)
+	for len(body) > 0 {
+		n := min(len(body), 16<<10)
+		if err := u.fr.WriteData(id, n == len(body), body[:n]); err != nil {
+			t.Fatalf("stream %d: %v", id, err)
+		}
+		body = body[n:]
+	}
+	return id
+}
+
+func (u *unreadClient) reset(t *testing.T, id uint32) {
+	t.Helper()
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	if err := u.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (u *unreadClient) ping(t *testing.T) {
+	t.Helper()
+	u.wmu.Lock()
+	err := u.fr.WritePing(false, [8]byte{1})
+	u.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (u *unreadClient) counts() (begun, ended, data, pings int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	ended = len(u.status)
+	for id := range u.resets {
+		if _, ok := u.status[id]; !ok {
+			ended++
+		}
+	}
+	return len(u.begun), ended, u.data, u.pings
+}
+
+func (u *unreadClient) statusOf(id uint32) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.status[id]
+}
+
+func (u *unreadClient) isClosed() bool {
+	select {
+	case <-u.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// largeAnswer is a Check request whose (allow) answer is large: 40
+// spoofed identity headers of about 300 bytes each, all named back in
+// headers_to_remove (about 13 KB); its gRPC message.
+func largeAnswer(t *testing.T, e *env) (*authv3.CheckRequest, []byte) {
+	t.Helper()
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	h := req.Attributes.Request.Http.Headers
+	for i := range 40 {
+		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 300))] = "1"
+	}
+	b, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, b
+}
+
+// checkLarge checks that req's answer, over client, is the large allow.
+func checkLarge(t *testing.T, client authv3.AuthorizationClient, req *authv3.CheckRequest) {
+	t.Helper()
+	resp, err := client.Check(context.Background(), req)
+	if err != nil || resp.GetStatus().GetCode() != 0 {
+		t.Fatalf("the large answer's Check: %v %v", resp.GetStatus(), err)
+	}
+	if n := proto.Size(resp); n < 12_000 || len(resp.GetOkResponse().GetHeadersToRemove()) < 40 {
+		t.Fatalf("answer of %d bytes, %d headers to remove: not the large answer wanted", n, len(resp.GetOkResponse().GetHeadersToRemove()))
+	}
+}
+
+func waitCounts(t *testing.T, e *env, what string, open, held int) {
+	t.Helper()
+	testwait.Until(t, 5*time.Second, what, func() bool {
+		o, h := server.GRPCStreams(e.svc)
+		return o == open && h == held
+	})
+}
+
+// unreadLimits: 8 streams a connection, 4 in all (max_buffered_bytes of
+// four 256 KiB streams), a reserve of 1.
+func unreadLimits(timeout time.Duration) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Server.GRPC.MaxConcurrentStreams = 8
+		c.Server.GRPC.MaxStreams = 8
+		c.Server.MaxRecvBytes = 256 << 10
+		c.Server.GRPC.MaxBufferedBytes = 4 * config.StreamBytes(256<<10)
+		c.Server.GRPC.ConnectionReserve = 1
+		c.Server.GRPC.StreamTimeout = timeout
+	}
+}
+
+const unreadMetric = `warden_grpc_connections_closed_unread_total{listener="grpc"}`
+
+// TestUnreadAnswersHeld: answers the client will not read (stream window
+// 0, no WINDOW_UPDATE, pings answered) count against max_streams while
+// they wait (their connection has no reserve left, another gets its
+// reserve and no more: UNAVAILABLE),
+// and the connection is closed after stream_timeout, within two sweeps
+// more; every count comes back. Before, the answers waited in grpc-go's
+// write queue outside max_streams for as long as the connection lived
+// (2,048 of 50 KB: +250 MB). Over plaintext and TLS (the frames are
+// followed behind the handshake).
+func TestUnreadAnswersHeld(t *testing.T) {
+	for _, withTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plaintext", true: "tls"}[withTLS], func(t *testing.T) {
+			const timeout = 400 * time.Millisecond
+			mutate := []func(*config.Config){unreadLimits(timeout)}
+			var tc *tls.Config
+			if withTLS {
+				ca := testpki.NewCA(t, "ca")
+				srv := ca.Server(t, "warden")
+				mutate = append(mutate, func(c *config.Config) {
+					c.Server.TLS = config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
+				})
+				pool := x509.NewCertPool()
+				pem, err := os.ReadFile(ca.CertFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pool.AppendCertsFromPEM(pem)
+				tc = &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+			}
+			e := start(t, mutate...)
+			dial := func(window uint32) *unreadClient {
+				if tc == nil {
+					return dialUnreadTCP(t, e.addr, window)
+				}
+				c, err := tls.Dial("tcp", e.addr, tc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dialUnread(t, c, window)
+			}
+			req, msg := largeAnswer(t, e)
+			client := e.client
+			if tc != nil {
+				conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				client = authv3.NewAuthorizationClient(conn)
+			}
+			checkLarge(t, client, req)
+
+			u := dial(0)
+			for range 4 {
+				u.open(t, msg)
+			}
+			testwait.Until(t, 5*time.Second, "4 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 4 })
+			waitCounts(t, e, "4 answers held, no stream open", 0, 4)
+			if _, ended, data, _ := u.counts(); ended != 0 || data != 0 {
+				t.Fatalf("%d streams ended, %d bytes of DATA read: want none (window 0)", ended, data)
+			}
+			// The shared streams are taken by the held answers, and the
+			// connection's reserve by its own.
+			fifth := u.open(t, msg)
+			testwait.Until(t, 5*time.Second, "the fifth Check answered", func() bool { return u.statusOf(fifth) != "" })
+			if s := u.statusOf(fifth); s != fmt.Sprint(int(codes.Unavailable)) {
+				t.Errorf("a Check past the held answers on their connection: grpc-status %s, want UNAVAILABLE", s)
+			}
+			u.mu.Lock()
+			var first time.Time
+			for _, at := range u.begun {
+				if first.IsZero() || at.Before(first) {
+					first = at
+				}
+			}
+			u.mu.Unlock()
+
+			// Another connection opens its reserve's one stream and is
+			// refused the next.
+			p := dial(65535)
+			one := p.open(t, nil)
+			two := p.open(t, nil)
+			testwait.Until(t, 5*time.Second, "the stream past the reserve refused", func() bool { return p.statusOf(two) != "" })
+			if s := p.statusOf(two); s != fmt.Sprint(int(codes.Unavailable)) {
+				t.Errorf("the stream past the reserve: grpc-status %s, want UNAVAILABLE", s)
+			}
+			if s := p.statusOf(one); s != "" && !u.isClosed() {
+				t.Errorf("the reserve's stream ended (%s) while the answers were held", s)
+			}
+
+			// The connection is closed by stream_timeout and two sweeps (a
+			// quarter of it each).
+			select {
+			case <-u.closed:
+			case <-time.After(timeout*3/2 + 5*time.Second):
+				t.Fatal("the connection holding unread answers is still open")
+			}
+			u.mu.Lock()
+			held := u.closedAt.Sub(first)
+			u.mu.Unlock()
+			t.Logf("closed %v after the first answer began (stream_timeout %v)", held, timeout)
+			if held < timeout {
+				t.Errorf("closed %v after the first answer began: before stream_timeout (%v)", held, timeout)
+			}
+			if held > timeout*3/2+time.Second {
+				t.Errorf("closed %v after the first answer began: want within stream_timeout (%v) and two sweeps", held, timeout)
+			}
+			p.conn.Close()
+			waitCounts(t, e, "every count back", 0, 0)
+			if n := metricValue(t, e.http, unreadMetric); n != 1 {
+				t.Errorf("%s = %v, want 1", unreadMetric, n)
+			}
+			checkLarge(t, client, req)
+		})
+	}
+}
+
+// TestUnreadAnswersReset: the client's RST_STREAM on its held answers
+// gives their counts back at once (Envoy resets a stream whose timeout
+// fired), and the connection stays open past stream_timeout; closing the
+// connection gives every count back too.
+func TestUnreadAnswersReset(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	e := start(t, unreadLimits(timeout))
+	_, msg := largeAnswer(t, e)
+	u := dialUnreadTCP(t, e.addr, 0)
+	var ids []uint32
+	for range 4 {
+		ids = append(ids, u.open(t, msg))
+	}
+	testwait.Until(t, 5*time.Second, "4 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 4 })
+	waitCounts(t, e, "4 answers held", 0, 4)
+	at := time.Now()
+	for _, id := range ids {
+		u.reset(t, id)
+	}
+	waitCounts(t, e, "the reset answers given back", 0, 0)
+	if d := time.Since(at); d >= timeout {
+		t.Errorf("counts back %v after the resets: not before stream_timeout (%v)", d, timeout)
+	}
+	// Nothing of the connection is held: it outlives stream_timeout.
+	time.Sleep(2 * timeout)
+	u.ping(t)
+	testwait.Until(t, 5*time.Second, "the ping answered", func() bool { _, _, _, p := u.counts(); return p == 1 })
+	if u.isClosed() {
+		t.Fatal("the connection was closed though the client reset its held answers")
+	}
+
+	// Held again, then the client hangs up.
+	for range 4 {
+		u.open(t, msg)
+	}
+	testwait.Until(t, 5*time.Second, "4 more answers begun", func() bool { b, _, _, _ := u.counts(); return b == 8 })
+	waitCounts(t, e, "4 answers held again", 0, 4)
+	u.conn.Close()
+	waitCounts(t, e, "the closed connection's answers given back", 0, 0)
+	if n := metricValue(t, e.http, unreadMetric); n > 0 {
+		t.Errorf("%s = %v, want 0", unreadMetric, n)
+	}
+}
+
+// TestUnreadWellBehavedClient: a grpc-go client reading its answers, with
+// cancellations racing them (some streams reset after the response HEADERS
+// went out, before the trailers), over a short stream_timeout: its
+// connection is never closed (one dial), and the counts come back to 0.
+func TestUnreadWellBehavedClient(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	e := start(t, func(c *config.Config) { c.Server.GRPC.StreamTimeout = timeout })
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	var dials atomic.Int32
+	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	// The time a Check takes here: cancellations are spread around it.
+	start := time.Now()
+	for range 20 {
+		if _, err := client.Check(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	typical := time.Since(start) / 20
+	var ok, cancelled, other atomic.Int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(2 * time.Second)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for time.Now().Before(end) {
+				ctx, cancel := context.WithCancel(context.Background())
+				if r.IntN(2) == 0 {
+					time.AfterFunc(time.Duration(r.Int64N(int64(2*typical)+1)), cancel)
+				}
+				_, err := client.Check(ctx, req)
+				cancel()
+				switch status.Code(err) {
+				case codes.OK:
+					ok.Add(1)
+				case codes.Canceled:
+					cancelled.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d answered, %d cancelled, %d other (a Check takes %v)", ok.Load(), cancelled.Load(), other.Load(), typical)
+	if ok.Load() == 0 || cancelled.Load() == 0 {
+		t.Errorf("want both answered and cancelled Checks")
+	}
+	if other.Load() > 0 {
+		t.Errorf("%d Checks failed otherwise", other.Load())
+	}
+	// Past stream_timeout and two sweeps, the connection is still the one.
+	time.Sleep(2 * timeout)
+	if _, err := client.Check(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d dials: the connection was closed", n)
+	}
+	if n := metricValue(t, e.http, unreadMetric); n > 0 {
+		t.Errorf("%s = %v, want 0", unreadMetric, n)
+	}
+	waitCounts(t, e, "every count back", 0, 0)
+}
+
+// TestUnreadAnswersAdmin: the admin listener's answers left unread count
+// against its streams as the ext_authz listener's do, over plaintext, TLS
+// and TLS terminated by the console's listener; their connection's close
+// gives them back. (Its stream_timeout is 30 s at least: the close by the
+// sweeper is TestUnreadAnswersHeld's.)
+func TestUnreadAnswersAdmin(t *testing.T) {
+	for _, mode := range []string{"plaintext", "tls", "console-tls"} {
+		t.Run(mode, func(t *testing.T) {
+			tokens := adminTokens(t)
+			mutate := []func(*config.Config){func(c *config.Config) {
+				c.Admin.TokenFile = tokens
+				c.Admin.Console = mode == "console-tls"
+				// The admin listener's: 16 streams a connection and in all,
+				// a reserve of 1.
+				c.Server.GRPC.MaxConcurrentStreams = 16
+				c.Server.GRPC.MaxStreams = 16
+				c.Server.GRPC.ConnectionReserve = 1
+			}}
+			var tc *tls.Config
+			if mode != "plaintext" {
+				ca := testpki.NewCA(t, "ca")
+				srv := ca.Server(t, "warden")
+				mutate = append(mutate, func(c *config.Config) {
+					c.Admin.TLS = config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
+				})
+				pool := x509.NewCertPool()
+				pem, err := os.ReadFile(ca.CertFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pool.AppendCertsFromPEM(pem)
+				tc = &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+			}
+			e := start(t, mutate...)
+			dial := func(window uint32) *unreadClient {
+				if tc == nil {
+					return dialUnreadTCP(t, e.admin, window)
+				}
+				c, err := tls.Dial("tcp", e.admin, tc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dialUnread(t, c, window)
+			}
+			const method, auth = "/warden.admin.v1.AdminService/PolicyStatus", "Bearer " + readerToken
+			u := dial(0)
+			for range 16 {
+				u.call(t, method, auth, []byte{})
+			}
+			testwait.Until(t, 5*time.Second, "16 answers begun", func() bool { b, _, _, _ := u.counts(); return b == 16 })
+			testwait.Until(t, 5*time.Second, "16 answers held", func() bool { o, h := server.AdminStreams(e.svc); return o == 0 && h == 16 })
+			p := dial(65535)
+			p.call(t, method, auth, nil)
+			two := p.call(t, method, auth, nil)
+			testwait.Until(t, 5*time.Second, "the stream past the reserve refused", func() bool { return p.statusOf(two) != "" })
+			if s := p.statusOf(two); s != fmt.Sprint(int(codes.Unavailable)) {
+				t.Errorf("the stream past the reserve: grpc-status %s, want UNAVAILABLE", s)
+			}
+			u.conn.Close()
+			p.conn.Close()
+			testwait.Until(t, 5*time.Second, "every count back", func() bool { o, h := server.AdminStreams(e.svc); return o == 0 && h == 0 })
+		})
+	}
+}
+
+// TestAbuseUnreadAnswers: the session-9 outside attack. Connections that
+// never open their windows send complete Checks whose answers are about
+// 50 KB (80 spoofed header names echoed in headers_to_remove), 256 to a
+// connection: at most max_streams' shared streams (63 here: 256 MiB of
+// 4 MiB streams) and each connection's reserve (8) of answers are held,
+// the other Checks refused (UNAVAILABLE); heap stays within what those
+// answers hold; every connection is closed by 1.5 × stream_timeout and
+// the counts and heap come back. Before, every answer was held (2,048 of
+// 50 KB: +250 MB) for as long as the connections lived.
+func TestAbuseUnreadAnswers(t *testing.T) {
+	const timeout = time.Second
+	conns, streams := abusetest.Count(4, 8), abusetest.Count(128, 256)
+	e := start(t, func(c *config.Config) {
+		c.Server.GRPC.MaxConcurrentStreams = 256
+		c.Server.GRPC.MaxStreams = 4096
+		c.Server.MaxRecvBytes = 4 << 20
+		c.Server.GRPC.MaxBufferedBytes = 256 << 20
+		c.Server.GRPC.ConnectionReserve = 8
+		c.Server.GRPC.StreamTimeout = timeout
+	})
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	h := req.Attributes.Request.Http.Headers
+	for i := range 80 {
+		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 590))] = "1"
+	}
+	resp, err := e.client.Check(context.Background(), req)
+	if err != nil || resp.GetStatus().GetCode() != 0 {
+		t.Fatalf("the Check: %v %v", resp.GetStatus(), err)
+	}
+	answer := proto.Size(resp)
+	if answer < 48_000 {
+		t.Fatalf("an answer of %d bytes: want about 50 KB", answer)
+	}
+	msg, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 256 << 20 / int(config.StreamBytes(4<<20))
+	bound := shared + 8*conns
+
+	before := abusetest.Measure()
+	var us []*unreadClient
+	for range conns {
+		u := dialUnreadTCP(t, e.addr, 0)
+		us = append(us, u)
+		go func() {
+			for range streams {
+				if u.isClosed() {
+					return
+				}
+				u.open(t, msg)
+			}
+		}()
+	}
+	settled := func() (begun, ended int) {
+		for _, u := range us {
+			b, n, _, _ := u.counts()
+			begun, ended = begun+b, ended+n
+		}
+		return begun, ended
+	}
+	testwait.Until(t, 60*time.Second, "every stream answered or refused", func() bool {
+		b, n := settled()
+		return b+n >= conns*streams
+	})
+	during := abusetest.Measure()
+	begun, ended := settled()
+	_, held := server.GRPCStreams(e.svc)
+	t.Logf("%d connections × %d Checks, answers of %d bytes: %d begun (bound %d), %d refused, %d held", conns, streams, answer, begun, bound, ended, held)
+	if begun > bound {
+		t.Errorf("%d answers begun: want at most %d (max_streams' shared %d and a reserve of 8 on each of %d connections)", begun, bound, shared, conns)
+	}
+	abusetest.Check(t, "answers held", before, during, abusetest.Budget{
+		Heap: uint64(bound*answer) + abusetest.Scale[uint64](16*abusetest.MiB),
+	})
+	for _, u := range us {
+		select {
+		case <-u.closed:
+		case <-time.After(timeout*3/2 + 5*time.Second):
+			t.Fatal("a connection holding unread answers is still open")
+		}
+	}
+	waitCounts(t, e, "every count back", 0, 0)
+	abusetest.Check(t, "after", before, abusetest.Measure(), abusetest.Budget{Heap: abusetest.Scale[uint64](16 * abusetest.MiB)})
+	if n := metricValue(t, e.http, unreadMetric); n != float64(conns) {
+		t.Errorf("%s = %v, want %d", unreadMetric, n, conns)
+	}
+	if r := e.reason(t, e.token(t, "alice", "staff")); r != "policy_allow" {
+		t.Errorf("after: %s", r)
+	}
+}
