@@ -55,7 +55,7 @@ func (s *Service) serveAdmin(lis net.Listener, errc chan<- error) (stop func(con
 		errc <- fmt.Errorf("admin.addr %q is bound to %s, not a loopback address: the admin API and console need admin.tls there", s.Config.Admin.Addr, ta)
 		return func(context.Context) {}
 	}
-	lis = s.adminConns.listen(lis)
+	lis = s.adminConns.listen(tcpListener{lis})
 	if s.console == nil {
 		go func() { errc <- s.admin.Serve(lis) }()
 		return func(context.Context) {}

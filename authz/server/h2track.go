@@ -229,7 +229,13 @@ type h2conn struct {
 
 	t         streamTracker
 	heldCount atomic.Int32 // len(t.held), for the tap and the sweeper
-	once      sync.Once
+	// writing is when the Write under way began (0: none). A client that
+	// does not read its socket (its TCP window closed, whatever its HTTP/2
+	// windows say) blocks grpc-go's writer once the kernel's buffer is
+	// full (bounded by TCP_NOTSENT_LOWAT: tcpListener): the frames of that
+	// Write, and every answer queued behind it, then wait on the client.
+	writing atomic.Int64
+	once    sync.Once
 
 	// Calls whose handler returned an answer grpc-go has not written yet
 	// (answered), in two buckets by the sweeper's epoch.
@@ -329,8 +335,21 @@ func (c *h2conn) clientReset(id uint32) {
 	}
 	before := len(c.t.held)
 	c.t.resetByClient(id, c.l.resetRing)
+	held := len(c.t.held) < before
 	c.counted(before)
 	c.t.mu.Unlock()
+	if !held {
+		// A stream reset before its answer's HEADERS were written: if its
+		// call had returned, its answer was counted on its way and will
+		// never be written (grpc-go drops a reset stream). Every client
+		// cancellation (Envoy resets a Check past its timeout, or when
+		// its own client goes away) would otherwise keep a count for one
+		// or two sweeps, and a client cancelling some of its Checks was
+		// refused the rest. The reset of a stream still in its call takes
+		// another answer's count instead: counts on their way err low, as
+		// they did before they existed, never high.
+		c.answerWritten(1)
+	}
 }
 
 // counted gives the change in held answers since before to the counts
@@ -347,7 +366,10 @@ func (c *h2conn) Write(p []byte) (int, error) {
 		c.register()
 	}
 	c.scanWrite(p)
-	return c.Conn.Write(p)
+	c.writing.Store(time.Now().UnixNano())
+	n, err := c.Conn.Write(p)
+	c.writing.Store(0)
+	return n, err
 }
 
 // scanWrite follows what grpc-go writes (before it is written: an answer
@@ -535,7 +557,8 @@ func (l *streamLimit) unregister(c *h2conn) {
 // stream_timeout and two periods.
 func (l *streamLimit) sweepEvery() time.Duration { return l.timeout / 4 }
 
-// sweep closes the connections with an answer held too long; it runs
+// sweep closes the connections with an answer held, or a write blocked,
+// longer than stream_timeout and one period; it runs
 // every sweepEvery while the listener has connections.
 func (l *streamLimit) sweep() {
 	l.mu.Lock()
@@ -544,17 +567,17 @@ func (l *streamLimit) sweep() {
 		l.mu.Unlock()
 		return
 	}
+	limit := time.Now().Add(-l.timeout - l.sweepEvery()).UnixNano()
 	var held []*h2conn
 	for _, c := range l.conns {
 		c.expireAnswers()
-		if c.heldCount.Load() > 0 {
+		if w := c.writing.Load(); c.heldCount.Load() > 0 || w != 0 && w < limit {
 			held = append(held, c)
 		}
 	}
 	l.mu.Unlock()
-	limit := time.Now().Add(-l.timeout - l.sweepEvery()).UnixNano()
 	for _, c := range held {
-		if o := c.oldest(); o != 0 && o < limit {
+		if o, w := c.oldest(), c.writing.Load(); o != 0 && o < limit || w != 0 && w < limit {
 			// A TLS connection's Close may wait (up to 5 s) to send its
 			// close_notify; the next connection's does not wait for it.
 			go c.Close()

@@ -480,7 +480,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	httpLis = netutil.LimitListener(httpLis, maxHTTPConns)
 	errc := make(chan error, 4)
-	go func() { errc <- g.Serve(limitListener(grpcLis, s.Config.Server.GRPC)) }()
+	go func() { errc <- g.Serve(limitListener(tcpListener{grpcLis}, s.Config.Server.GRPC)) }()
 	stopHTTPAuthz := s.serveHTTPAuthz(errc)
 	if adminLis != nil && s.admin != nil {
 		stopConsole := s.serveAdmin(adminLis, errc)
