@@ -83,6 +83,36 @@ func dialUnreadTCP(t *testing.T, addr string, window uint32) *unreadClient {
 	return dialUnread(t, c, window)
 }
 
+// unreadTLS is a server certificate for a listener's TLS, and the client
+// config that trusts it (h2).
+func unreadTLS(t *testing.T) (config.TLS, *tls.Config) {
+	t.Helper()
+	ca := testpki.NewCA(t, "ca")
+	srv := ca.Server(t, "warden")
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	return config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+}
+
+// unreadDialer dials unread clients to addr, over TLS with tc unless it
+// is nil.
+func unreadDialer(t *testing.T, addr string, tc *tls.Config) func(window uint32) *unreadClient {
+	return func(window uint32) *unreadClient {
+		if tc == nil {
+			return dialUnreadTCP(t, addr, window)
+		}
+		c, err := tls.Dial("tcp", addr, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dialUnread(t, c, window)
+	}
+}
+
 func (u *unreadClient) read() {
 	defer func() {
 		u.mu.Lock()
@@ -294,30 +324,12 @@ func TestUnreadAnswersHeld(t *testing.T) {
 			mutate := []func(*config.Config){unreadLimits(timeout)}
 			var tc *tls.Config
 			if withTLS {
-				ca := testpki.NewCA(t, "ca")
-				srv := ca.Server(t, "warden")
-				mutate = append(mutate, func(c *config.Config) {
-					c.Server.TLS = config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
-				})
-				pool := x509.NewCertPool()
-				pem, err := os.ReadFile(ca.CertFile)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pool.AppendCertsFromPEM(pem)
-				tc = &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+				var srv config.TLS
+				srv, tc = unreadTLS(t)
+				mutate = append(mutate, func(c *config.Config) { c.Server.TLS = srv })
 			}
 			e := start(t, mutate...)
-			dial := func(window uint32) *unreadClient {
-				if tc == nil {
-					return dialUnreadTCP(t, e.addr, window)
-				}
-				c, err := tls.Dial("tcp", e.addr, tc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dialUnread(t, c, window)
-			}
+			dial := unreadDialer(t, e.addr, tc)
 			req, msg := largeAnswer(t, e)
 			client := e.client
 			if tc != nil {
@@ -576,30 +588,12 @@ func TestUnreadAnswersAdmin(t *testing.T) {
 			}}
 			var tc *tls.Config
 			if mode != "plaintext" {
-				ca := testpki.NewCA(t, "ca")
-				srv := ca.Server(t, "warden")
-				mutate = append(mutate, func(c *config.Config) {
-					c.Admin.TLS = config.TLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile}
-				})
-				pool := x509.NewCertPool()
-				pem, err := os.ReadFile(ca.CertFile)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pool.AppendCertsFromPEM(pem)
-				tc = &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
+				var srv config.TLS
+				srv, tc = unreadTLS(t)
+				mutate = append(mutate, func(c *config.Config) { c.Admin.TLS = srv })
 			}
 			e := start(t, mutate...)
-			dial := func(window uint32) *unreadClient {
-				if tc == nil {
-					return dialUnreadTCP(t, e.admin, window)
-				}
-				c, err := tls.Dial("tcp", e.admin, tc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return dialUnread(t, c, window)
-			}
+			dial := unreadDialer(t, e.admin, tc)
 			const method, auth = "/warden.admin.v1.AdminService/PolicyStatus", "Bearer " + readerToken
 			u := dial(0)
 			for range 16 {
