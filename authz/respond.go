@@ -164,24 +164,22 @@ type pooledResponse interface {
 
 func (s *respSlab) response() *authv3.CheckResponse { return &s.resp }
 
-// reset zeroes s, keeping its metadata's map (cleared) for the next
-// response.
-func (s *respSlab) reset() {
-	fields := s.md.st.Fields
-	clear(fields)
-	*s = respSlab{}
-	s.md.st.Fields = fields
-}
+// Each release zeroes the whole slab (a field added later is zeroed too),
+// keeping only its metadata's map, cleared, for the next response.
 
 func (s *allowSlab) release() {
-	s.respSlab.reset()
-	s.oneof, s.ok, s.remove = authv3.CheckResponse_OkResponse{}, authv3.OkHttpResponse{}, [2]string{}
+	fields := s.md.st.Fields
+	clear(fields)
+	*s = allowSlab{}
+	s.md.st.Fields = fields
 	allowSlabs.Put(s)
 }
 
 func (s *denySlab) release() {
-	s.respSlab.reset()
-	s.oneof, s.denied, s.code = authv3.CheckResponse_DeniedResponse{}, authv3.DeniedHttpResponse{}, typev3.HttpStatus{}
+	fields := s.md.st.Fields
+	clear(fields)
+	*s = denySlab{}
+	s.md.st.Fields = fields
 	denySlabs.Put(s)
 }
 

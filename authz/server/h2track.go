@@ -111,7 +111,7 @@ type streamTracker struct {
 
 type heldAnswer struct {
 	id uint32
-	at int64 // time.Now().UnixNano(), 0 while being applied
+	at int64 // monoNow(), 0 while being applied
 }
 
 // startAnswer adds id to the held answers unless the client reset it (or
@@ -235,6 +235,7 @@ type h2conn struct {
 	// full (bounded by TCP_NOTSENT_LOWAT: tcpListener): the frames of that
 	// Write, and every answer queued behind it, then wait on the client.
 	writing atomic.Int64
+	swept   atomic.Bool // closed by the sweeper (once)
 	once    sync.Once
 
 	// Calls whose handler returned an answer grpc-go has not written yet
@@ -366,7 +367,7 @@ func (c *h2conn) Write(p []byte) (int, error) {
 		c.register()
 	}
 	c.scanWrite(p)
-	c.writing.Store(time.Now().UnixNano())
+	c.writing.Store(monoNow())
 	n, err := c.Conn.Write(p)
 	c.writing.Store(0)
 	return n, err
@@ -421,7 +422,7 @@ func (c *h2conn) apply(e *writeEvents) {
 	}
 	after := len(c.t.held)
 	if after > before {
-		now := time.Now().UnixNano()
+		now := monoNow()
 		for i := range c.t.held {
 			if c.t.held[i].at == 0 {
 				c.t.held[i].at = now
@@ -557,6 +558,19 @@ func (l *streamLimit) unregister(c *h2conn) {
 // stream_timeout and two periods.
 func (l *streamLimit) sweepEvery() time.Duration { return l.timeout / 4 }
 
+// sweepGrace is how long past stream_timeout an answer may wait, or a
+// write be blocked: one sweep period (the time a streaming call's trailers
+// may take after its deadline), at least 250 ms (at the shortest
+// stream_timeout, 100 ms, a period is 25 ms).
+func (l *streamLimit) sweepGrace() time.Duration { return max(l.sweepEvery(), 250*time.Millisecond) }
+
+// monoNow is a monotonic clock in nanoseconds (since the process began
+// using it): a wall clock stepped forward (NTP, a VM resumed) must not
+// make every answer under way look held too long.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+var monoBase = time.Now()
+
 // sweep closes the connections with an answer held, or a write blocked,
 // longer than stream_timeout and one period; it runs
 // every sweepEvery while the listener has connections.
@@ -567,19 +581,26 @@ func (l *streamLimit) sweep() {
 		l.mu.Unlock()
 		return
 	}
-	limit := time.Now().Add(-l.timeout - l.sweepEvery()).UnixNano()
+	limit := monoNow() - int64(l.timeout+l.sweepGrace())
 	var held []*h2conn
 	for _, c := range l.conns {
-		c.expireAnswers()
-		if w := c.writing.Load(); c.heldCount.Load() > 0 || w != 0 && w < limit {
+		w := c.writing.Load()
+		if w == 0 {
+			// Answers queued behind a Write under way keep their counts:
+			// their HEADERS are not written while it waits.
+			c.expireAnswers()
+		}
+		if c.heldCount.Load() > 0 || w != 0 && w < limit {
 			held = append(held, c)
 		}
 	}
 	l.mu.Unlock()
 	for _, c := range held {
-		if o, w := c.oldest(), c.writing.Load(); o != 0 && o < limit || w != 0 && w < limit {
+		if o, w := c.oldest(), c.writing.Load(); (o != 0 && o < limit || w != 0 && w < limit) && c.swept.CompareAndSwap(false, true) {
 			// A TLS connection's Close may wait (up to 5 s) to send its
 			// close_notify; the next connection's does not wait for it.
+			// (swept: a later sweep, before Close unregisters it, does
+			// not close and count it again.)
 			go c.Close()
 			if l.onUnread != nil {
 				l.onUnread()

@@ -220,7 +220,7 @@ func FuzzFrameTracker(f *testing.F) {
 			op := next()
 			dir := int(op & 1)
 			fr := dirs[dir].fr
-			id := uint32(next() & 15)
+			id := uint32(next() & 63)
 			flags := next()
 			end, endHeaders, pad := flags&1 != 0, flags&2 == 0, make([]byte, flags>>3)
 			payload := make([]byte, int(next())*3)
