@@ -3,7 +3,13 @@
 package server_test
 
 import (
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -119,4 +125,168 @@ func dialUnreadSocket(t *testing.T, addr string) *unreadClient {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestSlowReaderBounded: a client that reads its socket slowly (16 KB
+// every 100 ms: no write stays blocked for stream_timeout) and keeps
+// opening Checks with 13 KB answers: the answers admitted and not yet
+// read whole never exceed the 4 shared streams and the connection's
+// reserve of 8, and what the kernel holds unsent, however long it goes on
+// (49 before, 19 now). Before, the answers queued
+// behind the slow socket stopped counting after one or two sweeps, and
+// such clients grew Warden's heap to 330 MB in 30 s (the session-10
+// outside attack).
+func TestSlowReaderBounded(t *testing.T) {
+	const timeout = time.Second
+	e := start(t, func(c *config.Config) {
+		c.Server.GRPC.StreamTimeout = timeout
+		c.Server.MaxRecvBytes = 256 << 10
+		c.Server.GRPC.MaxStreams, c.Server.GRPC.ConnectionReserve = 4, 8 // grpc-go itself refuses past 256 a connection
+	})
+	_, msg := largeAnswer(t, e)
+	u := dialUnreadSocket(t, e.addr)
+	// The slow reader: 16 KB every 100 ms, parsed for the streams that
+	// ended (trailers or a reset).
+	pr, pw := io.Pipe()
+	go func() {
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := u.conn.Read(buf)
+			if _, werr := pw.Write(buf[:n]); err != nil || werr != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	var ended atomic.Int32 // answers (streams with DATA) read whole
+	go func() {
+		fr := http2.NewFramer(io.Discard, pr)
+		answers := map[uint32]bool{}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.DataFrame:
+				answers[f.StreamID] = true
+			case *http2.HeadersFrame:
+				if f.StreamEnded() && answers[f.StreamID] {
+					ended.Add(1)
+				}
+			}
+		}
+	}()
+	const refusedMetric = `warden_grpc_streams_refused_total{listener="grpc"}`
+	refused0 := metricValue(t, e.http, refusedMetric)
+	opened, worst := 0, 0 // admitted and not read whole, at worst
+	for end := time.Now().Add(3 * timeout); time.Now().Before(end); {
+		if _, err := u.send("/envoy.service.auth.v3.Authorization/Check", "", msg); err != nil {
+			break // closed: an answer waited past stream_timeout
+		}
+		opened++
+		time.Sleep(20 * time.Millisecond)
+		admitted := opened - int(metricValue(t, e.http, refusedMetric)-refused0)
+		worst = max(worst, admitted-int(ended.Load()))
+	}
+	t.Logf("%d opened, %v refused, %d answers read whole; at worst %d admitted and not read", opened, metricValue(t, e.http, refusedMetric)-refused0, ended.Load(), worst)
+	// Counted: the 4 shared streams and the reserve of 8. Not counted, but
+	// bounded: what the kernel holds unsent (128 KiB, TCP_NOTSENT_LOWAT:
+	// about 10 answers of 13 KB), and one or two on their way.
+	if bound := 4 + 8 + (128<<10)/13_000 + 2; worst > bound {
+		t.Errorf("%d Checks admitted and not read whole at once: want at most %d", worst, bound)
+	}
+}
+
+// TestUnreadSocketHTTP: the probe listener (/metrics) and the HTTP
+// authorization listener with clients that pipeline requests and never
+// read their socket: what the kernel holds unsent for each connection
+// stays near 128 KiB (TCP_NOTSENT_LOWAT on every listener). Before, 128
+// such connections left 278 MB unsent on the probe listener and 296 MB on
+// the HTTP authorization one (the session-10 outside attack: about 2.2 MB
+// a connection).
+func TestUnreadSocketHTTP(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.Server.HTTPAuthzAddr = "127.0.0.1:0" })
+	for _, target := range []struct {
+		name, base, request string
+		n                   int
+	}{
+		{"metrics", e.http, "GET /metrics HTTP/1.1\r\nHost: warden\r\n\r\n", 400},
+		{"http_authz", e.httpAuthz, "GET / HTTP/1.1\r\nHost: warden\r\n\r\n", 10_000},
+	} {
+		t.Run(target.name, func(t *testing.T) {
+			addr := strings.TrimPrefix(target.base, "http://")
+			u := dialUnreadSocketRaw(t, addr)
+			// 2 MB and more of answers, which the kernel used to take.
+			_ = u.SetWriteDeadline(time.Now().Add(time.Second))
+			go func() {
+				for range target.n {
+					if _, err := u.Write([]byte(target.request)); err != nil {
+						return
+					}
+				}
+			}()
+			_, port, _ := net.SplitHostPort(addr)
+			var worst int
+			for range 20 {
+				time.Sleep(50 * time.Millisecond)
+				worst = max(worst, sendQueue(t, port))
+			}
+			t.Logf("at most %d bytes unsent on the server's side", worst)
+			if worst > 128<<10+64<<10 {
+				t.Errorf("%d bytes left unsent on one connection: want about 128 KiB at most", worst)
+			}
+		})
+	}
+}
+
+// dialUnreadSocketRaw is a TCP connection whose socket is never read (a
+// receive buffer of 2 KB).
+func dialUnreadSocketRaw(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sendQueue is the largest send queue (bytes) of the server's sockets on
+// port, from /proc/net/tcp (loopback IPv4).
+func sendQueue(t *testing.T, port string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skip("no /proc/net/tcp:", err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := fmt.Sprintf(":%04X", p)
+	worst := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasSuffix(f[1], local) {
+			continue
+		}
+		tx, _, _ := strings.Cut(f[4], ":")
+		n, err := strconv.ParseInt(tx, 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, int(n))
+	}
+	return worst
 }

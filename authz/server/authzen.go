@@ -53,6 +53,7 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 		MaxHeaderBytes:               64 << 10,
 		ErrorLog:                     slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
+	lis = tcpListener{lis}
 	if z.TLS.CertFile != "" {
 		// token and OIDC callers need no certificate
 		tc, err := s.listenerTLS(z.TLS, "authzen.tls", z.TokenFile != "" || len(z.Issuers) > 0)

@@ -239,9 +239,8 @@ type h2conn struct {
 	once    sync.Once
 
 	// Calls whose handler returned an answer grpc-go has not written yet
-	// (answered), in two buckets by the sweeper's epoch.
-	answering [2]atomic.Int32
-	epoch     atomic.Uint32
+	// (answered).
+	answering atomic.Int32
 }
 
 // Between a unary handler's return (its slot given back) and grpc-go's
@@ -251,25 +250,28 @@ type h2conn struct {
 // slot of a call answered without error becomes an answer on its way
 // (answered), counted as a held one, until an answer's HEADERS are
 // written on the connection (answerWritten: the answers are not told
-// apart, only counted) or, for one that never is (its stream reset first,
-// its message refused by grpc-go), until it is one or two sweeps old
-// (expireAnswers). A stream that writes HEADERS without such a call (a
-// streaming call's first message) takes one off early: that call's count
-// then misses the gap, as before.
+// apart, only counted), the client resets a stream with no answer out
+// (clientReset: grpc-go then writes nothing more of it), or the
+// connection closes. Nothing else ends the count: answers queued behind
+// a slow socket must keep counting for as long as they wait (they used to
+// expire after one or two sweeps, and a client reading 16 KB every 100 ms
+// grew Warden's heap to 330 MB in 30 s, the session-10 outside attack).
+// An answer never written for another reason (grpc-go failing to send it)
+// keeps its count until its connection closes. A stream that writes
+// HEADERS without such a call (a streaming call's first message) takes
+// one off early: that call's count then misses the gap, as before.
 
 // answered counts an answer on its way (under l.mu, c registered).
 func (c *h2conn) answered() {
-	c.answering[c.epoch.Load()&1].Add(1)
+	c.answering.Add(1)
 	c.l.answering.Add(1)
 }
 
-// answerWritten counts n answers' HEADERS written. It takes the current
-// epoch's first: an answer is written soon after it is counted, and the
-// older ones left are those never written, which expire.
+// answerWritten counts n answers' HEADERS written (or reset before),
+// never below 0.
 func (c *h2conn) answerWritten(n int) {
 	for ; n > 0; n-- {
-		cur := c.epoch.Load() & 1
-		if !decPositive(&c.answering[cur]) && !decPositive(&c.answering[cur^1]) {
+		if !decPositive(&c.answering) {
 			return
 		}
 		c.l.answering.Add(-1)
@@ -288,19 +290,8 @@ func decPositive(a *atomic.Int32) bool {
 	}
 }
 
-// expireAnswers drops the answers counted before the last sweep and
-// starts a new epoch: an answer on its way counts one to two sweeps at
-// most (under l.mu).
-func (c *h2conn) expireAnswers() {
-	old := c.epoch.Load()&1 ^ 1
-	if n := c.answering[old].Swap(0); n > 0 {
-		c.l.answering.Add(-int64(n))
-	}
-	c.epoch.Add(1)
-}
-
 // onTheWay is the connection's answers on their way.
-func (c *h2conn) onTheWay() int { return int(c.answering[0].Load() + c.answering[1].Load()) }
+func (c *h2conn) onTheWay() int { return int(c.answering.Load()) }
 
 func (c *h2conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -463,7 +454,7 @@ func (c *h2conn) Close() error {
 		c.t.mu.Unlock()
 		c.l.unregister(c)
 		// Unregistered, it is given no more answers on their way.
-		on := c.answering[0].Swap(0) + c.answering[1].Swap(0)
+		on := c.answering.Swap(0)
 		c.l.answering.Add(-int64(on))
 	})
 	return c.Conn.Close()
@@ -584,13 +575,7 @@ func (l *streamLimit) sweep() {
 	limit := monoNow() - int64(l.timeout+l.sweepGrace())
 	var held []*h2conn
 	for _, c := range l.conns {
-		w := c.writing.Load()
-		if w == 0 {
-			// Answers queued behind a Write under way keep their counts:
-			// their HEADERS are not written while it waits.
-			c.expireAnswers()
-		}
-		if c.heldCount.Load() > 0 || w != 0 && w < limit {
+		if w := c.writing.Load(); c.heldCount.Load() > 0 || w != 0 && w < limit {
 			held = append(held, c)
 		}
 	}

@@ -66,7 +66,7 @@ func (s *Service) serveHTTPAuthz(errc chan<- error) func(context.Context) error 
 	}
 	hs := s.HTTPAuthzServer()
 	go func() {
-		if err := hs.Serve(s.HTTPAuthzListener); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(tcpListener{s.HTTPAuthzListener}); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()

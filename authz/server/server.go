@@ -478,7 +478,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 	// and at most maxHTTPConns are open.
 	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
-	httpLis = netutil.LimitListener(httpLis, maxHTTPConns)
+	httpLis = netutil.LimitListener(tcpListener{httpLis}, maxHTTPConns)
 	errc := make(chan error, 4)
 	go func() { errc <- g.Serve(limitListener(tcpListener{grpcLis}, s.Config.Server.GRPC)) }()
 	stopHTTPAuthz := s.serveHTTPAuthz(errc)
