@@ -109,6 +109,12 @@ func (s *FileSource) catchUp(ctx context.Context, fh *os.File, lr *lineReader, e
 			return fh, err
 		}
 		if !os.SameFile(cur, st) {
+			// What was appended to fh after the read above, before its
+			// rename, is still fh's: read it before moving on (a record
+			// written just before a rotation was lost, under load).
+			if err := lr.readFrom(ctx, fh, emit); err != nil {
+				return fh, err
+			}
 			next, err := os.Open(s.Path)
 			if errors.Is(err, os.ErrNotExist) {
 				return fh, nil
