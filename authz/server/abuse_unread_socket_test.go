@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -16,9 +17,11 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/internal/abusetest"
 	"github.com/wardenauthz/warden/internal/testwait"
 )
 
@@ -289,4 +292,65 @@ func sendQueue(t *testing.T, port string) int {
 		worst = max(worst, int(n))
 	}
 	return worst
+}
+
+// TestSlowReaderResetsBounded: a client that reads its socket slowly and
+// resets each of its streams 100 ms after opening it (once its answer is
+// queued behind the slow socket): the reset answers keep their counts
+// until the writer has passed them, so the heap stays within what the
+// limits let be queued. Before, a reset gave the count back at once while
+// the answer's bytes stayed queued, every Check was admitted, and the
+// heap grew without bound (1.2 GB in 15 s; the session-10 outside attack).
+func TestSlowReaderResetsBounded(t *testing.T) {
+	const timeout = 5 * time.Second
+	e := start(t, func(c *config.Config) {
+		c.Server.GRPC.StreamTimeout = timeout
+		c.Server.GRPC.MaxStreams, c.Server.GRPC.ConnectionReserve = 8, 8
+	})
+	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
+	h := req.Attributes.Request.Http.Headers
+	for i := range 80 {
+		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 590))] = "1"
+	}
+	msg, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const answer, conns = 50_000, 4
+	before := abusetest.Measure()
+	var wg sync.WaitGroup
+	for range conns {
+		u := dialUnreadSocket(t, e.addr)
+		go func() { // 16 KB read every 100 ms
+			buf := make([]byte, 16<<10)
+			for {
+				if _, err := u.conn.Read(buf); err != nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		wg.Go(func() {
+			for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+				id, err := u.send("/envoy.service.auth.v3.Authorization/Check", "", msg)
+				if err != nil {
+					return
+				}
+				time.AfterFunc(100*time.Millisecond, func() {
+					u.wmu.Lock()
+					_ = u.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+					u.wmu.Unlock()
+				})
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	during := abusetest.Measure()
+	t.Logf("%v refused", metricValue(t, e.http, `warden_grpc_streams_refused_total{listener="grpc"}`))
+	// What the limits let be queued: 8 shared and 8 a connection; the
+	// slack covers the Checks under way and what the GC has not freed.
+	abusetest.Check(t, "slow reader resetting its streams", before, during, abusetest.Budget{
+		Heap: (8+8*conns)*answer*2 + abusetest.Scale[uint64](16*abusetest.MiB),
+	})
 }

@@ -241,6 +241,10 @@ type h2conn struct {
 	// Calls whose handler returned an answer grpc-go has not written yet
 	// (answered).
 	answering atomic.Int32
+	// Answers reset by the client whose bytes may still wait in grpc-go's
+	// write queue (pend), until HEADERS of a stream above resetMark.
+	pending   atomic.Int32
+	resetMark atomic.Uint32
 }
 
 // Between a unary handler's return (its slot given back) and grpc-go's
@@ -330,17 +334,46 @@ func (c *h2conn) clientReset(id uint32) {
 	held := len(c.t.held) < before
 	c.counted(before)
 	c.t.mu.Unlock()
-	if !held {
-		// A stream reset before its answer's HEADERS were written: if its
-		// call had returned, its answer was counted on its way and will
-		// never be written (grpc-go drops a reset stream). Every client
-		// cancellation (Envoy resets a Check past its timeout, or when
-		// its own client goes away) would otherwise keep a count for one
-		// or two sweeps, and a client cancelling some of its Checks was
-		// refused the rest. The reset of a stream still in its call takes
-		// another answer's count instead: counts on their way err low, as
-		// they did before they existed, never high.
-		c.answerWritten(1)
+	// The answer's bytes stay in grpc-go's write queue until its writer
+	// reaches the stream's cleanup, queued behind what was queued before
+	// the reset: behind a slow socket, long after. So the reset answer
+	// keeps its count (pending) until a stream the client opened after
+	// the reset writes HEADERS (its items come after the cleanup: the
+	// cleanup has run). Given back at once, a client reading its socket
+	// slowly and resetting each stream once answered had every answer
+	// admitted and queued: 1.2 GB in 15 s (the session-10 outside attack).
+	if held {
+		c.pend()
+		return
+	}
+	// A stream reset before its answer's HEADERS were written: if its
+	// call had returned, its answer was counted on its way and will never
+	// be written; its count becomes pending the same way. (Kept as on its
+	// way, a client cancelling some of its Checks was refused the rest;
+	// the reset of a stream still in its call moves another answer's
+	// count instead: the counts err low, never high.)
+	if decPositive(&c.answering) {
+		c.l.answering.Add(-1)
+		c.pend()
+	}
+}
+
+// pend counts a reset answer as pending until a stream opened after the
+// latest reset writes HEADERS (the reader's; c.opened is the highest
+// stream the client has opened).
+func (c *h2conn) pend() {
+	c.resetMark.Store(c.opened)
+	c.pending.Add(1)
+	c.l.pending.Add(1)
+}
+
+// unpend gives the pending counts back (the writer's, for HEADERS of
+// stream id).
+func (c *h2conn) unpend(id uint32) {
+	if id > c.resetMark.Load() {
+		if n := c.pending.Swap(0); n > 0 {
+			c.l.pending.Add(-int64(n))
+		}
 	}
 }
 
@@ -377,8 +410,13 @@ func (c *h2conn) scanWrite(p []byte) {
 		if b, h, ok = c.wr.next(b); !ok {
 			continue
 		}
-		if h.typ == frameHeaders && h.flags&flagEndStream == 0 && h.id != 0 {
-			written++
+		if h.typ == frameHeaders && h.id != 0 {
+			if h.flags&flagEndStream == 0 {
+				written++
+			}
+			if c.pending.Load() > 0 {
+				c.unpend(h.id)
+			}
 		}
 		e.add(h)
 		if e.full() {
@@ -454,6 +492,9 @@ func (c *h2conn) Close() error {
 		c.t.mu.Unlock()
 		c.l.unregister(c)
 		// Unregistered, it is given no more answers on their way.
+		if p := c.pending.Swap(0); p > 0 {
+			c.l.pending.Add(-int64(p))
+		}
 		on := c.answering.Swap(0)
 		c.l.answering.Add(-int64(on))
 	})

@@ -403,15 +403,27 @@ func TestTrackerAnswersOnTheWay(t *testing.T) {
 		t.Fatalf("answers written: %d still counted", n)
 	}
 	// Not written yet: it counts through any number of sweeps (an answer
-	// queued behind a slow socket), until the client resets its stream.
+	// queued behind a slow socket). The client resets its stream: it
+	// counts on (pending: its bytes may still wait in grpc-go's queue)
+	// until HEADERS of a stream opened after the reset are written, not
+	// those of one opened before.
 	answered()
 	c.scanRead(clientBytes(newFrames().headers(9, false)))
 	if _, n := l.counts(); n != 1 {
 		t.Fatalf("not written: %d counted, want 1", n)
 	}
 	c.scanRead(newFrames().rst(9).bytes())
-	if _, n := l.counts(); n != 0 || c.onTheWay() != 0 {
-		t.Fatalf("after the client's reset: %d counted, want 0", n)
+	if _, n := l.counts(); n != 1 || c.onTheWay() != 0 || c.pending.Load() != 1 {
+		t.Fatalf("after the client's reset: %d counted (%d pending), want 1 pending", n, c.pending.Load())
+	}
+	c.scanWrite(newFrames().headers(7, true).bytes())
+	if _, n := l.counts(); n != 1 {
+		t.Fatalf("HEADERS of a stream opened before the reset: %d counted, want 1", n)
+	}
+	c.scanRead(newFrames().headers(11, false).bytes())
+	c.scanWrite(newFrames().headers(11, true).bytes())
+	if _, n := l.counts(); n != 0 || c.pending.Load() != 0 {
+		t.Fatalf("HEADERS of a stream opened after the reset: %d counted, want 0", n)
 	}
 	// More HEADERS than answers on the way take nothing below 0.
 	c.scanWrite(newFrames().headers(5, false).headers(7, false).bytes())

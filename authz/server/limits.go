@@ -134,6 +134,7 @@ type streamLimit struct {
 
 	held      atomic.Int64 // answers held over all connections
 	answering atomic.Int64 // answers on their way over all connections (h2conn.answered)
+	pending   atomic.Int64 // answers reset by their client, maybe still queued (h2conn.pend)
 
 	mu       sync.Mutex
 	open     int
@@ -187,7 +188,7 @@ func isTCP(a net.Addr) bool { _, ok := a.(*net.TCPAddr); return ok }
 func (l *streamLimit) counts() (open, held int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.open, int(l.held.Load() + l.answering.Load())
+	return l.open, int(l.held.Load() + l.answering.Load() + l.pending.Load())
 }
 
 // tap runs for each new stream before its handler goroutine starts (under
@@ -200,9 +201,9 @@ func (l *streamLimit) tap(ctx context.Context, _ *tap.Info) (context.Context, er
 	l.mu.Lock()
 	var connHeld int
 	if c := l.conns[conn]; c != nil {
-		connHeld = int(c.heldCount.Load()) + c.onTheWay()
+		connHeld = int(c.heldCount.Load()) + c.onTheWay() + int(c.pending.Load())
 	}
-	if l.open+int(l.held.Load()+l.answering.Load()) >= l.max && l.byConn[conn]+connHeld >= l.reserve {
+	if l.open+int(l.held.Load()+l.answering.Load()+l.pending.Load()) >= l.max && l.byConn[conn]+connHeld >= l.reserve {
 		l.mu.Unlock()
 		if l.onRefuse != nil {
 			l.onRefuse()
