@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
@@ -70,11 +69,7 @@ func TestUnreadSocket(t *testing.T) {
 // (the session-10 review's probe: 16 against 12).
 func TestUnreadSocketQueueCounted(t *testing.T) {
 	const timeout = 2 * time.Second
-	e := start(t, func(c *config.Config) {
-		c.Server.GRPC.StreamTimeout = timeout
-		c.Server.MaxRecvBytes = 256 << 10
-		c.Server.GRPC.MaxStreams, c.Server.GRPC.ConnectionReserve = 4, 8 // grpc-go itself refuses past 256 a connection
-	})
+	e := start(t, socketLimits(timeout))
 	_, msg := largeAnswer(t, e)
 	u := dialUnreadSocket(t, e.addr)
 	for range 40 { // past what the kernel takes: the writer waits
@@ -98,24 +93,21 @@ func TestUnreadSocketQueueCounted(t *testing.T) {
 	}
 }
 
+// socketLimits: 4 shared streams and a reserve of 8 (grpc-go itself
+// refuses past 256 a connection), 256 KiB messages, stream_timeout.
+func socketLimits(timeout time.Duration) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Server.GRPC.StreamTimeout = timeout
+		c.Server.MaxRecvBytes = 256 << 10
+		c.Server.GRPC.MaxStreams, c.Server.GRPC.ConnectionReserve = 4, 8
+	}
+}
+
 // dialUnreadSocket is a client that opens its HTTP/2 windows wide and
 // never reads its socket (a receive buffer of 2 KB).
 func dialUnreadSocket(t *testing.T, addr string) *unreadClient {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := dialUnreadSocketRaw(t, addr)
 	u := &unreadClient{conn: c, fr: http2.NewFramer(c, c), next: 1}
 	u.enc = hpack.NewEncoder(&u.hb)
 	if _, err := c.Write([]byte(http2.ClientPreface)); err != nil {
@@ -141,11 +133,7 @@ func dialUnreadSocket(t *testing.T, addr string) *unreadClient {
 // outside attack).
 func TestSlowReaderBounded(t *testing.T) {
 	const timeout = time.Second
-	e := start(t, func(c *config.Config) {
-		c.Server.GRPC.StreamTimeout = timeout
-		c.Server.MaxRecvBytes = 256 << 10
-		c.Server.GRPC.MaxStreams, c.Server.GRPC.ConnectionReserve = 4, 8 // grpc-go itself refuses past 256 a connection
-	})
+	e := start(t, socketLimits(timeout))
 	_, msg := largeAnswer(t, e)
 	u := dialUnreadSocket(t, e.addr)
 	// The slow reader: 16 KB every 100 ms, parsed for the streams that
@@ -307,15 +295,7 @@ func TestSlowReaderResetsBounded(t *testing.T) {
 		c.Server.GRPC.StreamTimeout = timeout
 		c.Server.GRPC.MaxStreams, c.Server.GRPC.ConnectionReserve = 8, 8
 	})
-	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
-	h := req.Attributes.Request.Http.Headers
-	for i := range 80 {
-		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 590))] = "1"
-	}
-	msg, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, msg := spoofedAnswer(t, e, 80, 590)
 	const answer, conns = 50_000, 4
 	before := abusetest.Measure()
 	var wg sync.WaitGroup

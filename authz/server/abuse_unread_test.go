@@ -271,10 +271,18 @@ func (u *unreadClient) isClosed() bool {
 // headers_to_remove (about 13 KB); its gRPC message.
 func largeAnswer(t *testing.T, e *env) (*authv3.CheckRequest, []byte) {
 	t.Helper()
+	return spoofedAnswer(t, e, 40, 300)
+}
+
+// spoofedAnswer is a Check request (and its gRPC message) with n spoofed
+// identity headers whose names are about size bytes long, all named back
+// in its allow's headers_to_remove.
+func spoofedAnswer(t *testing.T, e *env, n, size int) (*authv3.CheckRequest, []byte) {
+	t.Helper()
 	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
 	h := req.Attributes.Request.Http.Headers
-	for i := range 40 {
-		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 300))] = "1"
+	for i := range n {
+		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", size))] = "1"
 	}
 	b, err := proto.Marshal(req)
 	if err != nil {
@@ -652,11 +660,7 @@ func TestAbuseUnreadAnswers(t *testing.T) {
 		c.Server.GRPC.ConnectionReserve = 8
 		c.Server.GRPC.StreamTimeout = timeout
 	})
-	req := sample(t, "01-get-bearer-jwt.json", e.token(t, "alice", "staff"))
-	h := req.Attributes.Request.Http.Headers
-	for i := range 80 {
-		h[fmt.Sprintf("x-warden-spoof-%02d-%s", i, strings.Repeat("a", 590))] = "1"
-	}
+	req, msg := spoofedAnswer(t, e, 80, 590)
 	resp, err := e.client.Check(context.Background(), req)
 	if err != nil || resp.GetStatus().GetCode() != 0 {
 		t.Fatalf("the Check: %v %v", resp.GetStatus(), err)
@@ -664,10 +668,6 @@ func TestAbuseUnreadAnswers(t *testing.T) {
 	answer := proto.Size(resp)
 	if answer < 48_000 {
 		t.Fatalf("an answer of %d bytes: want about 50 KB", answer)
-	}
-	msg, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
 	}
 	shared := 256 << 20 / int(config.StreamBytes(4<<20))
 	bound := shared + 8*conns
