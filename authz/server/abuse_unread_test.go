@@ -542,11 +542,13 @@ func TestCancellingClientKeepsItsStreams(t *testing.T) {
 		t.Errorf("want both answered and cancelled Checks")
 	}
 	// A cancelled call's stream stays open on the server until its call
-	// returns, so the client's next calls may find its 4 + 2 streams taken
-	// for a moment (about 0.2% of the calls here, as before answers were
-	// counted on their way); a count kept by every reset refused three
-	// quarters of them.
-	if all := ok + cancelled + other; other*100 > all*2 {
+	// returns, and an answer reset after its call returned stays pending
+	// until a later stream's HEADERS are written, so the client's next
+	// calls may find its 4 + 2 streams taken for a moment: 1.0-1.4% of the
+	// calls here under -race on a quiet machine, 2.3% in a loaded CI run
+	// (a 2% bound failed there). A count kept by every reset refused three
+	// quarters of them, so 8% still tells the two apart.
+	if all := ok + cancelled + other; other*100 > all*8 {
 		t.Errorf("%d of %d Checks refused or failed, with 3 under way against 4 streams and a reserve of 2", other, all)
 	}
 }
