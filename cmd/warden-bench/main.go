@@ -34,6 +34,7 @@ type options struct {
 	warmup, window time.Duration
 	conns, conc    int
 	rate           float64
+	interleave     int // load mode: slices per run that the targets take turns in (1: one window each)
 	policies       int
 	entities       int
 	users          int
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 4, "gRPC connections (M)")
 	flag.IntVar(&o.conc, "concurrency", 64, "concurrent calls in flight (N)")
 	flag.Float64Var(&o.rate, "rate", 0, "offered requests/s (open loop); 0: as fast as the server answers")
+	flag.IntVar(&o.interleave, "interleave", 1, "load mode: split each run's window into this many slices that the targets take in turns (all servers started once per run), so that each meets the same noise on a shared machine; 1: one window per target")
 	flag.IntVar(&o.policies, "policies", 1000, "policies in the set (3 application policies, the rest tenant policies)")
 	flag.IntVar(&o.entities, "entities", 0, "User entities in entities.json")
 	flag.IntVar(&o.users, "users", 200, "distinct users (tokens) per kind of request")
@@ -172,7 +174,21 @@ func run(o options, c cpus, out io.Writer) error {
 	}
 	header(out, o, c, f)
 	var all []measure
+	if o.interleave > 1 && o.mode != "load" {
+		return fmt.Errorf("-interleave: only with -mode load")
+	}
 	for r := 1; r <= o.runs; r++ {
+		if o.interleave > 1 {
+			ms, err := measureInterleaved(o, c, f, targets, r)
+			if err != nil {
+				return fmt.Errorf("run %d: %w", r, err)
+			}
+			for _, m := range ms {
+				all = append(all, *m)
+				row(out, m, targetWidth(o))
+			}
+			continue
+		}
 		for _, t := range targets {
 			m, err := measureTarget(o, c, f, t, r)
 			if err != nil {
@@ -212,14 +228,120 @@ func run(o options, c cpus, out io.Writer) error {
 	return nil
 }
 
-func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*measure, error) {
-	var ch *child
-	var err error
-	if isOPA(target) {
-		ch, err = startOPA(c, o.opaEnvoy, f.dir, target)
-	} else {
-		ch, err = startChild(c, target, f.config)
+// checkFor is how target's answers are checked.
+func checkFor(target string) checkMode {
+	switch target {
+	case "warden":
+		return checkGRPC
+	case "opa-rbac": // OPA-Envoy denies with PERMISSION_DENIED and the HTTP status in denied_response
+		return checkHTTP
 	}
+	return checkNone
+}
+
+func startTarget(o options, c cpus, f *fixture, target string) (*child, error) {
+	if isOPA(target) {
+		return startOPA(c, o.opaEnvoy, f.dir, target)
+	}
+	return startChild(c, target, f.config)
+}
+
+// sliceWarmup is the load before each slice after a run's first (the
+// servers are warm; the slice's connections are new).
+const sliceWarmup = 300 * time.Millisecond
+
+// measureInterleaved measures every target in one run of o.interleave
+// slices: all servers run for the whole run, and each slice loads them in
+// turn (the order reversed every other slice) for o.window/o.interleave,
+// so that on a shared machine, whose noise drifts over minutes, each target
+// meets the same noise. A target's figures are over all its slices.
+func measureInterleaved(o options, c cpus, f *fixture, targets []string, runN int) ([]*measure, error) {
+	chs := make([]*child, len(targets))
+	for i, t := range targets {
+		ch, err := startTarget(o, c, f, t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		defer ch.stop()
+		chs[i] = ch
+	}
+	type sums struct {
+		res          loadResult
+		cpu, mallocs float64 // the server's, seconds and count
+		client       time.Duration
+	}
+	acc := make([]sums, len(targets))
+	slice := o.window / time.Duration(o.interleave)
+	for s := range o.interleave {
+		for j := range targets {
+			i := j
+			if s%2 == 1 {
+				i = len(targets) - 1 - j
+			}
+			warm := sliceWarmup
+			if s == 0 {
+				warm = o.warmup
+			}
+			var before, after map[string]float64
+			var ru0, ru1 syscall.Rusage
+			var scrapeErr error
+			onStart := func() {
+				before, scrapeErr = chs[i].metrics()
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			}
+			onEnd := func() {
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+				var err error
+				if after, err = chs[i].metrics(); err != nil && scrapeErr == nil {
+					scrapeErr = err
+				}
+			}
+			res, err := load(chs[i].GRPC, f, o.conns, o.conc, o.rate, warm, slice, checkFor(targets[i]), onStart, onEnd)
+			if err == nil {
+				err = scrapeErr
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s, slice %d: %w", targets[i], s+1, err)
+			}
+			a := &acc[i]
+			a.res.calls += res.calls
+			a.res.errors += res.errors
+			a.res.timeouts += res.timeouts
+			a.res.wrong += res.wrong
+			a.res.elapsed += res.elapsed
+			a.res.latencies = append(a.res.latencies, res.latencies...)
+			a.cpu += after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
+			a.mallocs += after["go_memstats_mallocs_total"] - before["go_memstats_mallocs_total"]
+			a.client += cpuTime(ru1) - cpuTime(ru0)
+		}
+	}
+	ms := make([]*measure, len(targets))
+	for i, t := range targets {
+		a := &acc[i]
+		slices.Sort(a.res.latencies)
+		ms[i] = measureOf(t, runN, &a.res, a.cpu, a.mallocs, a.client)
+	}
+	return ms, nil
+}
+
+// measureOf is a target's figures from its load and what its server and
+// the load generator spent meanwhile (CPU seconds, allocations).
+func measureOf(target string, runN int, res *loadResult, cpu, mallocs float64, client time.Duration) *measure {
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	n := float64(res.calls)
+	return &measure{
+		Target: target, Run: runN, RPS: n / res.elapsed.Seconds(),
+		P50: us(percentile(res.latencies, 50)), P90: us(percentile(res.latencies, 90)),
+		P99: us(percentile(res.latencies, 99)), P999: us(percentile(res.latencies, 99.9)),
+		CPU:    cpu * 1e6 / n,
+		Allocs: mallocs / n,
+		Calls:  res.calls, Errors: res.errors, Timeouts: res.timeouts, Wrong: res.wrong,
+		ClientCPU: client.Seconds() / res.elapsed.Seconds(),
+	}
+}
+
+func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*measure, error) {
+	ch, err := startTarget(o, c, f, target)
 	if err != nil {
 		return nil, err
 	}
@@ -250,32 +372,15 @@ func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*mea
 			scrapeErr = err
 		}
 	}
-	check := checkNone
-	switch target {
-	case "warden":
-		check = checkGRPC
-	case "opa-rbac": // OPA-Envoy denies with PERMISSION_DENIED and the HTTP status in denied_response
-		check = checkHTTP
-	}
-	res, err := load(ch.GRPC, f, o.conns, o.conc, o.rate, o.warmup, o.window, check, onStart, onEnd)
+	res, err := load(ch.GRPC, f, o.conns, o.conc, o.rate, o.warmup, o.window, checkFor(target), onStart, onEnd)
 	if err != nil {
 		return nil, err
 	}
 	if scrapeErr != nil {
 		return nil, scrapeErr
 	}
-	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 	diff := func(name string) float64 { return after[name] - before[name] }
-	n := float64(res.calls)
-	m := &measure{
-		Target: target, Run: runN, RPS: n / res.elapsed.Seconds(),
-		P50: us(percentile(res.latencies, 50)), P90: us(percentile(res.latencies, 90)),
-		P99: us(percentile(res.latencies, 99)), P999: us(percentile(res.latencies, 99.9)),
-		CPU:    diff("process_cpu_seconds_total") * 1e6 / n,
-		Allocs: diff("go_memstats_mallocs_total") / n,
-		Calls:  res.calls, Errors: res.errors, Timeouts: res.timeouts, Wrong: res.wrong,
-		ClientCPU: (cpuTime(ru1) - cpuTime(ru0)).Seconds() / res.elapsed.Seconds(),
-	}
+	m := measureOf(target, runN, res, diff("process_cpu_seconds_total"), diff("go_memstats_mallocs_total"), cpuTime(ru1)-cpuTime(ru0))
 	if o.mode == "memory" {
 		m.RSS = after["process_resident_memory_bytes"] / (1 << 20)
 		m.HeapLive = after["go_memstats_heap_alloc_bytes"] / (1 << 20)
@@ -337,6 +442,10 @@ func header(w io.Writer, o options, c cpus, f *fixture) {
 	}
 	fmt.Fprintf(w, "load: %s, %d calls in flight over %d connections, %s warm-up + %s measured per target, %d run(s)\n",
 		load, o.conc, o.conns, o.warmup, o.window, o.runs)
+	if o.interleave > 1 {
+		fmt.Fprintf(w, "interleaved: the targets take turns in %d slices of %s a run (each after %s of warm-up, the first after %s), the order reversed every other slice\n",
+			o.interleave, o.window/time.Duration(o.interleave), sliceWarmup, o.warmup)
+	}
 	var parts []string
 	for _, k := range f.kinds {
 		parts = append(parts, fmt.Sprintf("%s %d (%d B)", k.name, k.weight, k.size))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,32 @@ func TestLoadSmoke(t *testing.T) {
 	for _, m := range res.Results {
 		if m.Calls == 0 || m.CPU <= 0 || m.Allocs <= 0 || m.P99 <= 0 {
 			t.Errorf("%s: figures missing: %+v", m.Target, m)
+		}
+	}
+}
+
+// TestInterleavedSmoke: at an offered rate, the targets taking turns in
+// slices: each target's figures are over all its slices (about the rate
+// over the whole window), and the report says how it was measured.
+func TestInterleavedSmoke(t *testing.T) {
+	o := quick("load")
+	o.rate, o.interleave, o.window = 400, 3, 900*time.Millisecond
+	var out bytes.Buffer
+	if err := run(o, cpus{}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "take turns in 3 slices of 300ms") {
+		t.Errorf("report does not say it interleaved:\n%s", out.String())
+	}
+	for _, target := range []string{"noop", "warden"} {
+		// 3 slices of 300 ms at 400/s: about 360 Checks each.
+		re := regexp.MustCompile(`(?m)^1\s+` + target + `\s+(\d+)`)
+		m := re.FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no row for %s:\n%s", target, out.String())
+		}
+		if rps, _ := strconv.Atoi(m[1]); rps < 300 || rps > 500 {
+			t.Errorf("%s: %d req/s over its slices, want about 400:\n%s", target, rps, out.String())
 		}
 	}
 }

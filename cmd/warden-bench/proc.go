@@ -85,6 +85,11 @@ func startChild(c cpus, role, cfgFile string) (*child, error) {
 	}
 	cmd := command(c.server, self, "-child", role, "-config", cfgFile)
 	cmd.Env = os.Environ() // GOMAXPROCS follows the CPUs taskset leaves it
+	// WARDEN_BENCH_ENV_warden (or _noop): space-separated NAME=value
+	// settings for that server alone (e.g. GOGC=off, GODEBUG=gctrace=1).
+	if e := os.Getenv("WARDEN_BENCH_ENV_" + role); e != "" {
+		cmd.Env = append(cmd.Env, strings.Fields(e)...)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
