@@ -3,9 +3,11 @@
 package server_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
+	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/abusetest"
 	"github.com/wardenauthz/warden/internal/testwait"
 )
@@ -333,4 +336,50 @@ func TestSlowReaderResetsBounded(t *testing.T) {
 	abusetest.Check(t, "slow reader resetting its streams", before, during, abusetest.Budget{
 		Heap: (8+8*conns)*answer*2 + abusetest.Scale[uint64](16*abusetest.MiB),
 	})
+}
+
+// TestConsoleStalledReaderClosed: an authenticated console caller that
+// pipelines requests and never reads the answers (a receive buffer of
+// 2 KB) is cut off by the console server's write timeout: its connection
+// closes and its goroutine ends. Before, nothing closed it (it is
+// authenticated and has a request under way, so the admin listener's
+// admission never displaces it): its handler stayed blocked in a write,
+// with a socket's worth of kernel memory, for as long as the client liked.
+func TestConsoleStalledReaderClosed(t *testing.T) {
+	tokens := adminTokens(t)
+	const timeout = time.Second
+	e := startOpts(t, oidctest.New(t), server.Options{Stdout: io.Discard, ConsoleWriteTimeout: timeout},
+		func(c *config.Config) { c.Admin.TokenFile = tokens; c.Admin.Console = true })
+	c := dialUnreadSocketRaw(t, e.admin)
+	get := func(path string) string {
+		return "GET " + path + " HTTP/1.1\r\nHost: " + e.admin + "\r\nAuthorization: Bearer " + readerToken + "\r\n\r\n"
+	}
+	// An authorized call first, its answer read: the connection counts as
+	// an operator's.
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, get("/console/api/whoami")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("whoami: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if _, authed := server.AdminConnsOpen(e.svc); authed != 1 {
+		t.Fatalf("%d connections authenticated, want 1", authed)
+	}
+	// Then 64 requests for the 9 KB script, none of the answers read.
+	var reqs strings.Builder
+	for range 64 {
+		reqs.WriteString(get("/console/assets/console.js"))
+	}
+	if _, err := io.WriteString(c, reqs.String()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	testwait.Until(t, timeout+5*time.Second, "the stalled connection closed", func() bool {
+		all, _ := server.AdminConnsOpen(e.svc)
+		return all == 0
+	})
+	t.Logf("closed %v after the requests (write timeout %v)", time.Since(start).Round(time.Millisecond), timeout)
 }

@@ -63,7 +63,8 @@ func (s *Service) serveAdmin(lis net.Listener, errc chan<- error) (stop func(con
 	gl, hl := console.Split(lis, s.adminTLS)
 	base, cancel := context.WithCancel(context.Background())
 	hs := &http.Server{Handler: s.console, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, BaseContext: func(net.Listener) context.Context { return base }}
+		WriteTimeout: s.consoleWrite, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { errc <- s.admin.Serve(gl) }()
 	go func() {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {

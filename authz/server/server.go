@@ -19,6 +19,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/tls"
@@ -71,7 +72,20 @@ type Options struct {
 	// TestKey verifies every issuer's tokens with this key, offline (see
 	// identity.Options.TestKey): for `warden policy test`.
 	TestKey *rsa.PrivateKey
+	// ConsoleWriteTimeout bounds the writing of a console response (the
+	// live view's events each). Default consoleWriteTimeout.
+	ConsoleWriteTimeout time.Duration
 }
+
+// consoleWriteTimeout is how long the console's HTTP server may take to
+// answer a request, from when it was read, its writes included: an
+// authenticated caller that stops reading its responses (pipelining
+// requests it never reads) otherwise held the connection, its goroutine
+// and a socket's worth of kernel memory for as long as it liked (nothing
+// else closes an authenticated connection in use). A view's scan is
+// bounded by 20 s (console.Options.ScanTimeout); the live view sets its own
+// deadline for each event.
+const consoleWriteTimeout = time.Minute
 
 // Service is an assembled Warden.
 type Service struct {
@@ -93,8 +107,9 @@ type Service struct {
 	admin *grpc.Server
 	// console is admin.console's handler, adminTLS the admin listener's
 	// TLS when the console shares it (console.go).
-	console  http.Handler
-	adminTLS *tls.Config
+	console      http.Handler
+	adminTLS     *tls.Config
+	consoleWrite time.Duration // the console server's WriteTimeout
 	// adminConns admits the admin listener's connections (adminconns.go).
 	adminConns *adminConns
 	// AdminTokenFile is the token file the admin API checks ("" when off
@@ -198,7 +213,8 @@ func newService(cfg *config.Config, o Options) *Service {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := authz.NewMetrics(reg)
-	s := &Service{Config: cfg, Metrics: m, metrics: newMetrics(reg), Registry: reg, logger: o.Logger, now: o.Now, node: o.Node}
+	s := &Service{Config: cfg, Metrics: m, metrics: newMetrics(reg), Registry: reg, logger: o.Logger, now: o.Now, node: o.Node,
+		consoleWrite: cmp.Or(o.ConsoleWriteTimeout, consoleWriteTimeout)}
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "warden", Subsystem: "grpc", Name: "streams_refused_total",
 		Help: "gRPC streams refused because the listener had max_streams (or max_buffered_bytes of streams) open and the connection its reserve.",
