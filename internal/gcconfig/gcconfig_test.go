@@ -47,7 +47,7 @@ func TestConfigureGCFromCgroup(t *testing.T) {
 	if got := currentGOGC(); got < DefaultGOGC {
 		t.Errorf("GOGC %d, want at least the default %d", got, DefaultGOGC)
 	}
-	for _, want := range []string{`"memory_limit_bytes":943718400`, `"memory_limit_from":"cgroup"`, `"gogc_from":"default"`, `"gogc_min":100`, `"min_headroom_bytes":33554432`} {
+	for _, want := range []string{`"memory_limit_bytes":943718400`, `"memory_limit_from":"cgroup"`, `"gogc_from":"default"`, `"gogc_min":100`, `"min_headroom_bytes":33554432`, `"small_heap_goal_bytes":100663296`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
@@ -117,24 +117,32 @@ func TestGOGCFor(t *testing.T) {
 	}{
 		{0, DefaultGOGC},           // before the first collection
 		{1, maxGOGC},               // bounded
-		{1 << 20, 3200},            // 1 MiB live: 32 MiB of growth
-		{6 << 20, 533},             // the load benchmark's 1,000 policies
-		{16 << 20, 200},            //
+		{1 << 20, 9300},            // 1 MiB live: a goal of 94 MiB
+		{6 << 20, 1300},            // the load benchmark's 1,000 policies: 84 MiB
+		{16 << 20, 300},            // 64 MiB
+		{24 << 20, 133},            // from here on, MinHeadroom of growth
+		{29 << 20, 110},            // 10,000 policies and 100,000 entities
 		{MinHeadroom - 1, 100},     // rounds down to the default, never below
 		{MinHeadroom, DefaultGOGC}, // from here on, Go's own ratio
-		{57 << 20, DefaultGOGC},    // 10,000 policies and 100,000 entities
+		{57 << 20, DefaultGOGC},
 		{8 << 30, DefaultGOGC},
 	} {
 		if got := gogcFor(c.live); got != c.want {
 			t.Errorf("gogcFor(%d) = %d, want %d", c.live, got, c.want)
 		}
 	}
-	// Between the bounds, the growth GOGC allows is MinHeadroom, short
-	// only by gogcFor's rounding down (under 1% of the live heap).
-	for live := uint64(1 << 16); live < MinHeadroom; live += 4093 {
+	// Between the bounds (maxGOGC for a live heap of about 96 KiB), the
+	// growth GOGC allows is MinHeadroom or what brings the goal to
+	// SmallHeapGoal - 2 × live, whichever is more, short only by gogcFor's
+	// rounding down (under 1% of the live heap).
+	for live := uint64(SmallHeapGoal/maxGOGC*100 + 1); live < MinHeadroom; live += 4093 {
 		g := uint64(gogcFor(live))
-		if grow := live * g / 100; grow > MinHeadroom || grow+live/100+1 < MinHeadroom {
-			t.Fatalf("gogcFor(%d) = %d lets the heap grow %d bytes, want about %d", live, g, grow, MinHeadroom)
+		want := uint64(MinHeadroom)
+		if 3*live < SmallHeapGoal {
+			want = max(want, SmallHeapGoal-3*live)
+		}
+		if grow := live * g / 100; grow > want || grow+live/100+1 < want {
+			t.Fatalf("gogcFor(%d) = %d lets the heap grow %d bytes, want about %d", live, g, grow, want)
 		}
 	}
 }
