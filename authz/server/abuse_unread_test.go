@@ -475,6 +475,86 @@ func TestUnreadAnswersReset(t *testing.T) {
 	}
 }
 
+// TestResetAnswersIdleGivenBack: a client that resets its held answers
+// and then opens no stream (nothing more is written on its connection)
+// has their pending counts given back once gRPC's writer has been quiet
+// for a sweep's grace; the connection is not closed. Before, they stayed
+// counted until the connection closed (max_connection_idle: 5 minutes),
+// holding the shared streams with none open (the session-11 outside
+// attack: another client was refused 87% of its Checks for as long as it
+// cared to watch).
+func TestResetAnswersIdleGivenBack(t *testing.T) {
+	const timeout = time.Second // sweeps every 250 ms, a grace of 250 ms
+	e := start(t, unreadLimits(timeout))
+	_, msg := largeAnswer(t, e)
+	u := dialUnreadTCP(t, e.addr, 0)
+	var ids []uint32
+	for range 4 {
+		ids = append(ids, u.open(t, msg))
+	}
+	waitCounts(t, e, "4 answers held", 0, 4)
+	at := time.Now()
+	for _, id := range ids {
+		u.reset(t, id)
+	}
+	testwait.Until(t, 5*time.Second, "the idle connection's pending counts given back", func() bool {
+		o, h := server.GRPCStreams(e.svc)
+		return o == 0 && h == 0
+	})
+	if d := time.Since(at); d > 3*timeout {
+		t.Errorf("counts back %v after the resets, want within a few sweeps", d)
+	}
+	if u.isClosed() {
+		t.Error("the connection was closed")
+	}
+	if n := metricValue(t, e.http, unreadMetric); n > 0 {
+		t.Errorf("%s = %v, want 0", unreadMetric, n)
+	}
+}
+
+// TestResetAnswersAckGivesBack: the ACK of a PING or SETTINGS the client
+// sent after its resets gives the pending counts back at once (gRPC
+// queues it behind the reset streams' cleanup), as a later stream's
+// HEADERS do: a client that keeps the writer busy with them cannot keep
+// the counts from the quiet sweep either.
+func TestResetAnswersAckGivesBack(t *testing.T) {
+	const timeout = 8 * time.Second // a grace of 2 s: the quiet sweep does not come into it
+	e := start(t, unreadLimits(timeout))
+	_, msg := largeAnswer(t, e)
+	for _, kind := range []string{"ping", "settings"} {
+		u := dialUnreadTCP(t, e.addr, 0)
+		var ids []uint32
+		for range 4 {
+			ids = append(ids, u.open(t, msg))
+		}
+		waitCounts(t, e, kind+": 4 answers held", 0, 4)
+		// A PING read before the resets: its ACK does not count.
+		u.ping(t)
+		testwait.Until(t, 5*time.Second, kind+": the first ping answered", func() bool { _, _, _, p := u.counts(); return p >= 1 })
+		for _, id := range ids {
+			u.reset(t, id)
+		}
+		waitCounts(t, e, kind+": the reset answers pending", 0, 4)
+		at := time.Now()
+		u.wmu.Lock()
+		var err error
+		if kind == "ping" {
+			err = u.fr.WritePing(false, [8]byte{2})
+		} else {
+			err = u.fr.WriteSettings()
+		}
+		u.wmu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitCounts(t, e, kind+": the pending counts given back by the ACK", 0, 0)
+		if d := time.Since(at); d >= time.Second {
+			t.Errorf("%s: counts back %v after the %s, want at once", kind, d, kind)
+		}
+		u.conn.Close()
+	}
+}
+
 // raceCancellations runs workers calling Check with req over client for 2
 // s, half of their calls cancelled at a random time around what a Check
 // takes (so that some resets race the answers); it returns how many were

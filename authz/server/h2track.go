@@ -48,8 +48,11 @@ const (
 	frameData         = 0x0
 	frameHeaders      = 0x1
 	frameRSTStream    = 0x3
+	frameSettings     = 0x4
+	framePing         = 0x6
 	flagEndStream     = 0x1
-	clientPrefaceSize = 24 // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	flagAck           = 0x1 // SETTINGS and PING
+	clientPrefaceSize = 24  // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 )
 
 func parseFrameHeader(b []byte) (frameHeader, int) {
@@ -235,8 +238,10 @@ type h2conn struct {
 	// full (bounded by TCP_NOTSENT_LOWAT: tcpListener): the frames of that
 	// Write, and every answer queued behind it, then wait on the client.
 	writing atomic.Int64
-	swept   atomic.Bool // closed by the sweeper (once)
-	once    sync.Once
+	// wrote is when the last Write ended (monotonic ns; 0: none yet).
+	wrote atomic.Int64
+	swept atomic.Bool // closed by the sweeper (once)
+	once  sync.Once
 
 	// Calls whose handler returned an answer grpc-go has not written yet
 	// (answered).
@@ -245,6 +250,16 @@ type h2conn struct {
 	// write queue (pend), until HEADERS of a stream above resetMark.
 	pending   atomic.Int32
 	resetMark atomic.Uint32
+	pendAt    atomic.Int64 // when the latest pend was (monotonic ns)
+	// The client's SETTINGS and PINGs read (the reader's), the count of
+	// them read before the latest reset (ackMark), and the ACKs grpc-go
+	// wrote (the writer's): grpc-go acknowledges each in order, queued
+	// behind the cleanup of every stream reset before it, so the ACK of
+	// one read after a reset gives the pending counts back as a later
+	// stream's HEADERS do.
+	acksAsked uint32
+	ackMark   atomic.Uint32
+	acksDone  uint32
 }
 
 // Between a unary handler's return (its slot given back) and grpc-go's
@@ -309,7 +324,13 @@ func (c *h2conn) scanRead(b []byte) {
 	for len(b) > 0 {
 		var h frameHeader
 		var ok bool
-		if b, h, ok = c.rd.next(b); !ok || h.id == 0 {
+		if b, h, ok = c.rd.next(b); !ok {
+			continue
+		}
+		if h.id == 0 {
+			if (h.typ == frameSettings || h.typ == framePing) && h.flags&flagAck == 0 {
+				c.acksAsked++
+			}
 			continue
 		}
 		switch h.typ {
@@ -363,17 +384,42 @@ func (c *h2conn) clientReset(id uint32) {
 // stream the client has opened).
 func (c *h2conn) pend() {
 	c.resetMark.Store(c.opened)
+	c.ackMark.Store(c.acksAsked)
+	c.pendAt.Store(monoNow())
 	c.pending.Add(1)
 	c.l.pending.Add(1)
+}
+
+// unpendQuiet gives the pending counts back when gRPC's writer has been
+// quiet (no Write under way, none ended) for quiet since the latest reset
+// (the sweeper's). Its writer only waits on the socket: when it is not
+// writing, it has run every cleanup queued (data held back by flow control
+// waits in the stream's own list, which the cleanup drops), so nothing of
+// the reset answers is left. Without this, a client that reset its held
+// answers and opened no stream after them kept their counts until its
+// connection closed (max_connection_idle, 5 minutes), holding the shared
+// streams with none open (the session-11 outside attack: another client
+// refused 87% of its Checks). A writer that keeps writing (a slow reader)
+// keeps them counted, and one blocked past stream_timeout closes the
+// connection.
+func (c *h2conn) unpendQuiet(now int64, quiet time.Duration) {
+	if c.writing.Load() != 0 || now-max(c.wrote.Load(), c.pendAt.Load()) < int64(quiet) {
+		return
+	}
+	c.unpendAll()
 }
 
 // unpend gives the pending counts back (the writer's, for HEADERS of
 // stream id).
 func (c *h2conn) unpend(id uint32) {
 	if id > c.resetMark.Load() {
-		if n := c.pending.Swap(0); n > 0 {
-			c.l.pending.Add(-int64(n))
-		}
+		c.unpendAll()
+	}
+}
+
+func (c *h2conn) unpendAll() {
+	if n := c.pending.Swap(0); n > 0 {
+		c.l.pending.Add(-int64(n))
 	}
 }
 
@@ -393,6 +439,7 @@ func (c *h2conn) Write(p []byte) (int, error) {
 	c.scanWrite(p)
 	c.writing.Store(monoNow())
 	n, err := c.Conn.Write(p)
+	c.wrote.Store(monoNow())
 	c.writing.Store(0)
 	return n, err
 }
@@ -416,6 +463,12 @@ func (c *h2conn) scanWrite(p []byte) {
 			}
 			if c.pending.Load() > 0 {
 				c.unpend(h.id)
+			}
+		}
+		if h.id == 0 && (h.typ == frameSettings || h.typ == framePing) && h.flags&flagAck != 0 {
+			c.acksDone++
+			if c.pending.Load() > 0 && c.acksDone > c.ackMark.Load() {
+				c.unpendAll()
 			}
 		}
 		e.add(h)
@@ -604,8 +657,9 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 var monoBase = time.Now()
 
 // sweep closes the connections with an answer held, or a write blocked,
-// longer than stream_timeout and one period; it runs
-// every sweepEvery while the listener has connections.
+// longer than stream_timeout and one period, and gives back the pending
+// counts of connections whose writer has been quiet (unpendQuiet); it
+// runs every sweepEvery while the listener has connections.
 func (l *streamLimit) sweep() {
 	l.mu.Lock()
 	if len(l.conns) == 0 {
@@ -613,11 +667,15 @@ func (l *streamLimit) sweep() {
 		l.mu.Unlock()
 		return
 	}
-	limit := monoNow() - int64(l.timeout+l.sweepGrace())
+	now := monoNow()
+	limit := now - int64(l.timeout+l.sweepGrace())
 	var held []*h2conn
 	for _, c := range l.conns {
 		if w := c.writing.Load(); c.heldCount.Load() > 0 || w != 0 && w < limit {
 			held = append(held, c)
+		}
+		if c.pending.Load() > 0 {
+			c.unpendQuiet(now, l.sweepGrace())
 		}
 	}
 	l.mu.Unlock()
