@@ -29,6 +29,16 @@ type HTTPAuthz struct {
 	// IdleTimeout a kept-alive connection between requests.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections bounds the listener's open connections (default
+	// 1024): past it, new connections wait in the kernel's accept queue
+	// until one closes. It also keeps file descriptors for the other
+	// listeners.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxRequests bounds the requests being handled at once over all
+	// connections (default 256), from the handler's start to its return
+	// (reading, deciding, writing the answer). Past it a request is
+	// answered 503 at once, with no body, never decided.
+	MaxRequests int `yaml:"max_requests"`
 
 	// Trusted is TrustedProxies parsed (set by validation).
 	Trusted []netip.Prefix `yaml:"-"`
@@ -41,7 +51,19 @@ func (h *HTTPAuthz) setDefaults() {
 	if h.IdleTimeout == 0 {
 		h.IdleTimeout = 90 * time.Second
 	}
+	if h.MaxConnections == 0 {
+		h.MaxConnections = DefaultHTTPAuthzMaxConnections
+	}
+	if h.MaxRequests == 0 {
+		h.MaxRequests = DefaultHTTPAuthzMaxRequests
+	}
 }
+
+// The defaults of server.http_authz.max_connections and max_requests.
+const (
+	DefaultHTTPAuthzMaxConnections = 1024
+	DefaultHTTPAuthzMaxRequests    = 256
+)
 
 // validateHTTPAuthz checks server.http_authz_addr and server.http_authz.
 func (c *Config) validateHTTPAuthz() fielderr.List {
@@ -90,6 +112,12 @@ func (c *Config) validateHTTPAuthz() fielderr.List {
 	}
 	if h.IdleTimeout < 0 || h.IdleTimeout > time.Hour {
 		bad("server.http_authz.idle_timeout", "must be between 0s and 1h")
+	}
+	if h.MaxConnections < 1 || h.MaxConnections > 1<<16 {
+		bad("server.http_authz.max_connections", "must be between 1 and 65536 (each open connection takes a file descriptor)")
+	}
+	if h.MaxRequests < 1 || h.MaxRequests > 1<<16 {
+		bad("server.http_authz.max_requests", "must be between 1 and 65536")
 	}
 	return errs
 }

@@ -58,3 +58,35 @@ server:
 		t.Errorf("bad address: %v", err)
 	}
 }
+
+// TestHTTPAuthzLimits: server.http_authz.max_connections and max_requests
+// default to 1024 and 256, and are refused with their key path out of
+// range.
+func TestHTTPAuthzLimits(t *testing.T) {
+	c, err := config.Parse("warden.yaml", []byte("identity: {anonymous: true}\nserver: {http_authz_addr: 127.0.0.1:9194}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := c.Server.HTTPAuthz; h.MaxConnections != 1024 || h.MaxRequests != 256 {
+		t.Errorf("defaults: %d connections, %d requests", h.MaxConnections, h.MaxRequests)
+	}
+	c, err = config.Parse("warden.yaml", []byte("identity: {anonymous: true}\nserver: {http_authz: {max_connections: 8, max_requests: 3}}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := c.Server.HTTPAuthz; h.MaxConnections != 8 || h.MaxRequests != 3 {
+		t.Errorf("set: %d connections, %d requests", h.MaxConnections, h.MaxRequests)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"max_connections: -1", `warden.yaml:5: server.http_authz.max_connections: must be between 1 and 65536`},
+		{"max_connections: 100000", `warden.yaml:5: server.http_authz.max_connections: must be between 1 and 65536`},
+		{"max_requests: -3", `warden.yaml:5: server.http_authz.max_requests: must be between 1 and 65536`},
+		{"max_requests: 70000", `warden.yaml:5: server.http_authz.max_requests: must be between 1 and 65536`},
+	} {
+		y := "identity: {anonymous: true}\nserver:\n  http_authz_addr: 127.0.0.1:9194\n  http_authz:\n    " + tc.yaml + "\n"
+		_, err := config.Parse("warden.yaml", []byte(y), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}

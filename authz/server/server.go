@@ -123,6 +123,9 @@ type Service struct {
 	logger  *slog.Logger
 	refused *prometheus.CounterVec // streams refused over a listener's max_streams
 	unread  *prometheus.CounterVec // connections closed for an answer left unread past stream_timeout
+	// httpAuthzRefused counts the HTTP authorization requests refused
+	// past server.http_authz.max_requests.
+	httpAuthzRefused prometheus.Counter
 	// the gRPC listeners' stream limits (tests read their counts)
 	grpcStreams, adminStreams *streamLimit
 	stopping                  atomic.Bool
@@ -225,6 +228,11 @@ func newService(cfg *config.Config, o Options) *Service {
 		Help: "gRPC connections closed because an answer waited unread (the client's HTTP/2 window closed) longer than stream_timeout.",
 	}, []string{"listener"})
 	reg.MustRegister(s.unread)
+	s.httpAuthzRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "warden_http_authz_requests_refused_total",
+		Help: "HTTP authorization requests answered 503 undecided because server.http_authz.max_requests were being handled.",
+	})
+	reg.MustRegister(s.httpAuthzRefused)
 	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "warden_config_reloads_total", Help: "Reloads of warden.yaml (file change or SIGHUP), by result.",
 	}, []string{"result"})

@@ -1,0 +1,305 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/internal/abusetest"
+)
+
+// h2cFlood is a raw h2c client on one connection of the HTTP authorization
+// listener: it opens GET streams whose header blocks decode to about
+// 105 KB and cost about 40 bytes on the wire (27 copies of a 3,900-byte
+// header, HPACK-indexed after the first), and counts the answers by
+// status.
+type h2cFlood struct {
+	conn   net.Conn
+	fr     *http2.Framer
+	enc    *hpack.Encoder
+	hb     bytes.Buffer
+	wmu    sync.Mutex
+	next   uint32
+	status sync.Map // status code → *atomic.Int64
+	done   chan struct{}
+}
+
+// dialH2C connects to addr; with zeroWindow the client's stream window is
+// 0 (SETTINGS_INITIAL_WINDOW_SIZE) and never opened: no answer's body can
+// be sent.
+func dialH2C(t *testing.T, addr string, zeroWindow bool) *h2cFlood {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	var settings []http2.Setting
+	if zeroWindow {
+		settings = append(settings, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	}
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(settings...); err != nil {
+		t.Fatal(err)
+	}
+	f := &h2cFlood{conn: c, fr: fr, next: 1, done: make(chan struct{})}
+	f.enc = hpack.NewEncoder(&f.hb)
+	go f.read()
+	t.Cleanup(func() { c.Close(); <-f.done })
+	return f
+}
+
+func (f *h2cFlood) read() {
+	defer close(f.done)
+	for {
+		fr, err := f.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		f.wmu.Lock()
+		switch fr := fr.(type) {
+		case *http2.SettingsFrame:
+			if !fr.IsAck() {
+				_ = f.fr.WriteSettingsAck()
+			}
+		case *http2.PingFrame:
+			if !fr.IsAck() {
+				_ = f.fr.WritePing(true, fr.Data)
+			}
+		case *http2.MetaHeadersFrame:
+			n, _ := f.status.LoadOrStore(fr.PseudoValue("status"), new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+		}
+		f.wmu.Unlock()
+	}
+}
+
+// answered is the count of answers with status code.
+func (f *h2cFlood) answered(code string) int64 {
+	if n, ok := f.status.Load(code); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+// open opens n GET streams with large headers; with endStream they are
+// complete requests, else their bodies never come.
+func (f *h2cFlood) open(t *testing.T, n int, endStream bool) {
+	big := strings.Repeat("b", 3900)
+	for range n {
+		f.wmu.Lock()
+		f.hb.Reset()
+		for _, h := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/ext_authz/orders/" + strconv.Itoa(int(f.next))}, {":authority", "warden"}} {
+			_ = f.enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+		}
+		for range 27 {
+			_ = f.enc.WriteField(hpack.HeaderField{Name: "x-big", Value: big})
+		}
+		err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.next, BlockFragment: f.hb.Bytes(), EndHeaders: true, EndStream: endStream})
+		f.wmu.Unlock()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.Fatalf("stream %d: %v", f.next, err)
+		}
+		f.next += 2
+	}
+}
+
+// httpAuthzBound is the documented bound (README, server.http_authz) of
+// what the HTTP authorization listener's connections and requests can
+// hold: connections × 2 MiB + max_requests × 2 × (max_header_bytes +
+// 16 KiB + max_body_bytes + 1).
+func httpAuthzBound(conns, requests, maxHeader, maxBody int) uint64 {
+	return uint64(conns)*2*abusetest.MiB + uint64(requests)*2*uint64(maxHeader+16<<10+maxBody+1)
+}
+
+// TestAbuseHTTPAuthzStreamFlood: the session-11 outside attack F1 scaled
+// down. 16 h2c connections each open 100 GET streams of 105 KB of headers
+// (40 bytes each on the wire): with no END_STREAM (the handler waits for
+// the body until read_timeout), or complete under a zero HTTP/2 window (the
+// answer's body waits). server.http_authz.max_requests are handled, the
+// rest answered 503 at once and counted; the heap and goroutines stay
+// within the documented bound (before: a handler and the headers of every
+// stream, 256 a connection, over all connections unbounded: 1,600 here). A
+// well-behaved HTTP/1.1 client on its own connection gets 503 while the
+// flood holds the shared requests (no reserve: this bounds memory, not
+// fairness), and is answered once the flood's connections close.
+func TestAbuseHTTPAuthzStreamFlood(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		zeroWindow bool
+	}{{"no END_STREAM", false}, {"zero window", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const maxRequests, maxBody, conns, streams = 32, 4 << 10, 16, 100
+			e := httpAuthz(t, []string{"127.0.0.1/32"}, func(c *config.Config) {
+				c.Server.HTTPAuthz.MaxRequests = maxRequests
+				c.Server.HTTPAuthz.ReadTimeout = 20 * time.Second // the flood holds its requests throughout
+				c.Server.Limits.MaxBodyBytes = maxBody
+			})
+			addr := strings.TrimPrefix(e.httpAuthz, "http://")
+			tok := e.token(t, "alice", "staff")
+			h1 := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			good := func() (int, string, string) {
+				t.Helper()
+				resp, err := h1.Do(asHTTP(t, e.httpAuthz, sample(t, "01-get-bearer-jwt.json", tok), styleEnvoy))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
+			}
+			if code, body, _ := good(); code != http.StatusOK {
+				t.Fatalf("before: %d %s", code, body)
+			}
+			before := abusetest.Measure()
+			var floods []*h2cFlood
+			for range conns {
+				f := dialH2C(t, addr, tc.zeroWindow)
+				f.open(t, streams, tc.zeroWindow)
+				floods = append(floods, f)
+			}
+			refused := func() (n int64) {
+				for _, f := range floods {
+					n += f.answered("503")
+				}
+				return n
+			}
+			want := int64(conns*streams - maxRequests)
+			deadline := time.Now().Add(15 * time.Second)
+			for refused() < want && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			during := abusetest.Measure()
+			if n := refused(); n < want {
+				t.Errorf("%d streams answered 503, want %d (%d handled at once)", n, want, maxRequests)
+			}
+			bound := httpAuthzBound(conns+1, maxRequests, 96<<10, maxBody)
+			t.Logf("documented bound %.1f MiB", float64(bound)/abusetest.MiB)
+			abusetest.Check(t, "during the flood", before, during, abusetest.Budget{
+				Heap:       bound,
+				Goroutines: maxRequests + 3*conns + 30,
+			})
+			code, body, retry := good()
+			if code != http.StatusServiceUnavailable || body != "" || retry == "" {
+				t.Errorf("a well-behaved client while the flood holds every request: %d %q Retry-After %q, want 503, no body, Retry-After", code, body, retry)
+			}
+			if got := metricValue(t, e.http, "warden_http_authz_requests_refused_total"); got < float64(want+1) {
+				t.Errorf("warden_http_authz_requests_refused_total %v, want at least %d", got, want+1)
+			}
+			for _, f := range floods {
+				f.conn.Close()
+				<-f.done
+			}
+			deadline = time.Now().Add(10 * time.Second)
+			for {
+				after := abusetest.Measure()
+				if after.Goroutines-before.Goroutines <= 20 {
+					abusetest.Check(t, "after", before, after, abusetest.Budget{Goroutines: 20})
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d goroutines more than before, 10s after the flood", after.Goroutines-before.Goroutines)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if code, body, _ := good(); code != http.StatusOK {
+				t.Errorf("after the flood: %d %s", code, body)
+			}
+		})
+	}
+}
+
+// TestAbuseHTTPAuthzConnectionCap: the session-11 outside attack F3 scaled
+// down. Idle keep-alive HTTP/1.1 connections up to
+// server.http_authz.max_connections are held; the next connection waits
+// (in the kernel's accept queue: before, every connection was accepted,
+// and 386 of them took every file descriptor of a Warden limited to 400)
+// while the gRPC listener and /healthz keep answering; it is answered once
+// a held one closes.
+func TestAbuseHTTPAuthzConnectionCap(t *testing.T) {
+	const maxConns = 4
+	e := httpAuthz(t, []string{"127.0.0.1/32"}, func(c *config.Config) {
+		c.Server.HTTPAuthz.MaxConnections = maxConns
+	})
+	addr := strings.TrimPrefix(e.httpAuthz, "http://")
+	tok := e.token(t, "alice", "staff")
+	const req = "GET /ext_authz/orders/1 HTTP/1.1\r\nHost: warden\r\n\r\n"
+	roundTrip := func(c net.Conn, br *bufio.Reader, wait time.Duration) (int, error) {
+		if _, err := io.WriteString(c, req); err != nil {
+			return 0, err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(wait))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := range maxConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if code, err := roundTrip(c, bufio.NewReader(c), 5*time.Second); err != nil || code != http.StatusUnauthorized {
+			t.Fatalf("held connection %d: %d %v", i, code, err)
+		}
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	br := bufio.NewReader(extra)
+	if code, err := roundTrip(extra, br, 500*time.Millisecond); !isTimeout(err) {
+		t.Errorf("connection %d past max_connections %d was answered: %d %v", maxConns+1, maxConns, code, err)
+	}
+	if r := e.reason(t, tok); r != "policy_allow" {
+		t.Errorf("gRPC while the HTTP authorization listener is full: %s", r)
+	}
+	resp, err := http.Get(e.http + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz while the HTTP authorization listener is full: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %d", resp.StatusCode)
+	}
+	held[0].Close()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp2, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the waiting connection once one closed: %v", err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the waiting connection once one closed: %d", resp2.StatusCode)
+	}
+}
