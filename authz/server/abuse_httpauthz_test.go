@@ -73,16 +73,8 @@ func (f *h2cFlood) read() {
 			return
 		}
 		f.wmu.Lock()
-		switch fr := fr.(type) {
-		case *http2.SettingsFrame:
-			if !fr.IsAck() {
-				_ = f.fr.WriteSettingsAck()
-			}
-		case *http2.PingFrame:
-			if !fr.IsAck() {
-				_ = f.fr.WritePing(true, fr.Data)
-			}
-		case *http2.MetaHeadersFrame:
+		ackControl(f.fr, fr)
+		if fr, ok := fr.(*http2.MetaHeadersFrame); ok {
 			n, _ := f.status.LoadOrStore(fr.PseudoValue("status"), new(atomic.Int64))
 			n.(*atomic.Int64).Add(1)
 		}

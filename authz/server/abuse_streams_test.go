@@ -54,15 +54,8 @@ func (f *h2flood) read() {
 			return
 		}
 		f.wmu.Lock()
+		ackControl(f.fr, fr)
 		switch fr := fr.(type) {
-		case *http2.SettingsFrame:
-			if !fr.IsAck() {
-				_ = f.fr.WriteSettingsAck()
-			}
-		case *http2.PingFrame:
-			if !fr.IsAck() {
-				_ = f.fr.WritePing(true, fr.Data)
-			}
 		case *http2.RSTStreamFrame:
 			if fr.ErrCode == http2.ErrCodeRefusedStream {
 				f.refused.Add(1)
@@ -354,5 +347,20 @@ func TestAnsweredCheckStartsNoGoroutine(t *testing.T) {
 	}
 	if n := goroutinesCreated() - before; n > calls/10 {
 		t.Errorf("%d goroutines created over %d Checks", n, calls)
+	}
+}
+
+// ackControl answers f when it is a SETTINGS or PING the server sent (not
+// an ACK), as an HTTP/2 client must (under the caller's write lock).
+func ackControl(w *http2.Framer, f http2.Frame) {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		if !f.IsAck() {
+			_ = w.WriteSettingsAck()
+		}
+	case *http2.PingFrame:
+		if !f.IsAck() {
+			_ = w.WritePing(true, f.Data)
+		}
 	}
 }

@@ -475,6 +475,18 @@ func TestUnreadAnswersReset(t *testing.T) {
 	}
 }
 
+// holdAnswers opens 4 Checks on u (its windows closed) and waits until
+// their answers are held (the limits' 4 shared streams).
+func holdAnswers(t *testing.T, e *env, u *unreadClient, msg []byte, what string) []uint32 {
+	t.Helper()
+	var ids []uint32
+	for range 4 {
+		ids = append(ids, u.open(t, msg))
+	}
+	waitCounts(t, e, what+"4 answers held", 0, 4)
+	return ids
+}
+
 // TestResetAnswersIdleGivenBack: a client that resets its held answers
 // and then opens no stream (nothing more is written on its connection)
 // has their pending counts given back once gRPC's writer has been quiet
@@ -488,11 +500,7 @@ func TestResetAnswersIdleGivenBack(t *testing.T) {
 	e := start(t, unreadLimits(timeout))
 	_, msg := largeAnswer(t, e)
 	u := dialUnreadTCP(t, e.addr, 0)
-	var ids []uint32
-	for range 4 {
-		ids = append(ids, u.open(t, msg))
-	}
-	waitCounts(t, e, "4 answers held", 0, 4)
+	ids := holdAnswers(t, e, u, msg, "")
 	at := time.Now()
 	for _, id := range ids {
 		u.reset(t, id)
@@ -523,11 +531,7 @@ func TestResetAnswersAckGivesBack(t *testing.T) {
 	_, msg := largeAnswer(t, e)
 	for _, kind := range []string{"ping", "settings"} {
 		u := dialUnreadTCP(t, e.addr, 0)
-		var ids []uint32
-		for range 4 {
-			ids = append(ids, u.open(t, msg))
-		}
-		waitCounts(t, e, kind+": 4 answers held", 0, 4)
+		ids := holdAnswers(t, e, u, msg, kind+": ")
 		// A PING read before the resets: its ACK does not count.
 		u.ping(t)
 		testwait.Until(t, 5*time.Second, kind+": the first ping answered", func() bool { _, _, _, p := u.counts(); return p >= 1 })
