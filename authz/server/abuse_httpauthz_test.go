@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -232,66 +231,19 @@ func TestAbuseHTTPAuthzConnectionCap(t *testing.T) {
 	e := httpAuthz(t, []string{"127.0.0.1/32"}, func(c *config.Config) {
 		c.Server.HTTPAuthz.MaxConnections = maxConns
 	})
-	addr := strings.TrimPrefix(e.httpAuthz, "http://")
 	tok := e.token(t, "alice", "staff")
 	const req = "GET /ext_authz/orders/1 HTTP/1.1\r\nHost: warden\r\n\r\n"
-	roundTrip := func(c net.Conn, br *bufio.Reader, wait time.Duration) (int, error) {
-		if _, err := io.WriteString(c, req); err != nil {
-			return 0, err
+	abusetest.ConnectionCap(t, strings.TrimPrefix(e.httpAuthz, "http://"), req, maxConns, http.StatusUnauthorized, func() {
+		if r := e.reason(t, tok); r != "policy_allow" {
+			t.Errorf("gRPC while the HTTP authorization listener is full: %s", r)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(wait))
-		resp, err := http.ReadResponse(br, nil)
+		resp, err := http.Get(e.http + "/healthz")
 		if err != nil {
-			return 0, err
+			t.Fatalf("/healthz while the HTTP authorization listener is full: %v", err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/healthz: %d", resp.StatusCode)
 		}
-	}()
-	for i := range maxConns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-		if code, err := roundTrip(c, bufio.NewReader(c), 5*time.Second); err != nil || code != http.StatusUnauthorized {
-			t.Fatalf("held connection %d: %d %v", i, code, err)
-		}
-	}
-	extra, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
-	br := bufio.NewReader(extra)
-	if code, err := roundTrip(extra, br, 500*time.Millisecond); !isTimeout(err) {
-		t.Errorf("connection %d past max_connections %d was answered: %d %v", maxConns+1, maxConns, code, err)
-	}
-	if r := e.reason(t, tok); r != "policy_allow" {
-		t.Errorf("gRPC while the HTTP authorization listener is full: %s", r)
-	}
-	resp, err := http.Get(e.http + "/healthz")
-	if err != nil {
-		t.Fatalf("/healthz while the HTTP authorization listener is full: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %d", resp.StatusCode)
-	}
-	held[0].Close()
-	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp2, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("the waiting connection once one closed: %v", err)
-	}
-	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusUnauthorized {
-		t.Errorf("the waiting connection once one closed: %d", resp2.StatusCode)
-	}
+	})
 }
