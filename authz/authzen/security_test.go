@@ -15,6 +15,7 @@ import (
 	"github.com/wardenauthz/warden/authz/authzen"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/identity/oidctest"
+	"github.com/wardenauthz/warden/internal/abusetest"
 	"github.com/wardenauthz/warden/internal/testpki"
 )
 
@@ -263,6 +264,19 @@ func TestAuthZENBounds(t *testing.T) {
 	if recs := p.recordsOf(t); len(recs) != 0 {
 		t.Errorf("refused requests logged %d decisions", len(recs))
 	}
+}
+
+// TestAuthZENConnectionCap: past authzen.max_connections, a new
+// connection waits to be accepted (its file descriptor kept for the other
+// listeners; without the cap, idle keep-alive connections could take every
+// one, as the session-11 outside attack did to the HTTP authorization
+// listener), and is served once one closes; the metadata stays answered on
+// the held connections meanwhile.
+func TestAuthZENConnectionCap(t *testing.T) {
+	const maxConns = 3
+	p := startPDP(t, exampleConfig, func(c *config.Config) { c.AuthZEN.MaxConnections = maxConns })
+	const req = "GET " + authzen.PathMetadata + " HTTP/1.1\r\nHost: pdp\r\n\r\n"
+	abusetest.ConnectionCap(t, strings.TrimPrefix(p.base, "http://"), req, maxConns, http.StatusOK, func() {})
 }
 
 // Credentials a PEP puts in an evaluation (a JWT in the context or in a

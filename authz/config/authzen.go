@@ -36,6 +36,11 @@ type AuthZEN struct {
 	MaxEvaluations int `yaml:"max_evaluations"`
 	// Timeout bounds reading a request and writing its answer (default 5s).
 	Timeout time.Duration `yaml:"timeout"`
+	// MaxConnections bounds the listener's open connections (default
+	// 1024): past it, new connections wait in the kernel's accept queue
+	// until one closes. It keeps file descriptors for the other listeners,
+	// and bounds the requests handled at once (HTTP/1.1: one a connection).
+	MaxConnections int `yaml:"max_connections"`
 	// PDP is the policy_decision_point URL the metadata names ("" : the
 	// scheme and host the caller used).
 	PDP string `yaml:"policy_decision_point"`
@@ -67,6 +72,9 @@ func (c *Config) setAuthZENDefaults() {
 	}
 	if z.Timeout == 0 {
 		z.Timeout = 5 * time.Second
+	}
+	if z.MaxConnections == 0 {
+		z.MaxConnections = 1024
 	}
 }
 
@@ -122,6 +130,9 @@ func (c *Config) validateAuthZEN() fielderr.List {
 	}
 	if z.Timeout < 0 {
 		bad("authzen.timeout", "must not be negative")
+	}
+	if z.MaxConnections < 1 || z.MaxConnections > 1<<16 {
+		bad("authzen.max_connections", "must be between 1 and 65536 (each open connection takes a file descriptor)")
 	}
 	if z.PDP != "" && !strings.HasPrefix(z.PDP, "https://") && !strings.HasPrefix(z.PDP, "http://") {
 		bad("authzen.policy_decision_point", "%q is not an http(s) URL", z.PDP)

@@ -62,3 +62,22 @@ authzen:
 		t.Errorf("examples/authzen: %v", err)
 	}
 }
+
+// authzen.max_connections: 1024 by default, refused at its key path out
+// of 1..65536.
+func TestAuthZENMaxConnections(t *testing.T) {
+	c, err := config.Parse("w.yaml", []byte("identity: {anonymous: true}\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthZEN.MaxConnections != 1024 {
+		t.Errorf("default max_connections %d, want 1024", c.AuthZEN.MaxConnections)
+	}
+	for _, v := range []string{"-1", "70000"} {
+		src := "server: {authzen_addr: 127.0.0.1:8080}\nidentity: {anonymous: true}\nauthzen:\n  token_file: t\n  max_connections: " + v + "\n"
+		_, err := config.Parse("w.yaml", []byte(src), t.TempDir())
+		if err == nil || !strings.Contains(err.Error(), "authzen.max_connections: must be between 1 and 65536") {
+			t.Errorf("max_connections %s: %v", v, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/authzen"
+	"golang.org/x/net/netutil"
 )
 
 // AuthZENEnabled reports whether server.authzen_addr is set.
@@ -53,7 +54,10 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 		MaxHeaderBytes:               64 << 10,
 		ErrorLog:                     slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
-	lis = tcpListener{lis}
+	// At most max_connections open (past it, new ones wait in the
+	// kernel's accept queue): the listener serves HTTP/1.1 alone (no
+	// h2 offered over TLS), so this also bounds the requests under way.
+	lis = netutil.LimitListener(tcpListener{lis}, z.MaxConnections)
 	if z.TLS.CertFile != "" {
 		// token and OIDC callers need no certificate
 		tc, err := s.listenerTLS(z.TLS, "authzen.tls", z.TokenFile != "" || len(z.Issuers) > 0)
