@@ -89,18 +89,7 @@ func TestAbuseConnectionFlood(t *testing.T) {
 	for _, c := range flood {
 		c.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		after := abusetest.Measure()
-		if after.Goroutines-before.Goroutines <= 20 {
-			abusetest.Check(t, "after", before, after, abusetest.Budget{Goroutines: 20})
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines more than before, 10s after the flood", after.Goroutines-before.Goroutines)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	abusetest.Settled(t, before, 20)
 	if r := e.reason(t, tok); r != "policy_allow" {
 		t.Errorf("after: %s", r)
 	}

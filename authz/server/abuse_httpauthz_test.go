@@ -41,22 +41,11 @@ type h2cFlood struct {
 // be sent.
 func dialH2C(t *testing.T, addr string, zeroWindow bool) *h2cFlood {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	var settings []http2.Setting
 	if zeroWindow {
 		settings = append(settings, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	}
-	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := fr.WriteSettings(settings...); err != nil {
-		t.Fatal(err)
-	}
+	c, fr := dialH2(t, addr, settings...)
 	f := &h2cFlood{conn: c, fr: fr, next: 1, done: make(chan struct{})}
 	f.enc = hpack.NewEncoder(&f.hb)
 	go f.read()
@@ -200,18 +189,7 @@ func TestAbuseHTTPAuthzStreamFlood(t *testing.T) {
 				f.conn.Close()
 				<-f.done
 			}
-			deadline = time.Now().Add(10 * time.Second)
-			for {
-				after := abusetest.Measure()
-				if after.Goroutines-before.Goroutines <= 20 {
-					abusetest.Check(t, "after", before, after, abusetest.Budget{Goroutines: 20})
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d goroutines more than before, 10s after the flood", after.Goroutines-before.Goroutines)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			abusetest.Settled(t, before, 20)
 			if code, body, _ := good(); code != http.StatusOK {
 				t.Errorf("after the flood: %d %s", code, body)
 			}

@@ -263,9 +263,10 @@ func TestAbusePingFlood(t *testing.T) {
 }
 
 // dialH2 opens a raw HTTP/2 connection to addr: it sends the client preface
-// and an empty SETTINGS frame and returns the framer, which decodes header
-// blocks. The caller reads frames and closes the connection.
-func dialH2(t *testing.T, addr string) (net.Conn, *http2.Framer) {
+// and a SETTINGS frame of settings (none: empty) and returns the framer,
+// which decodes header blocks. The caller reads frames and closes the
+// connection.
+func dialH2(t *testing.T, addr string, settings ...http2.Setting) (net.Conn, *http2.Framer) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -277,7 +278,7 @@ func dialH2(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 		c.Close()
 		t.Fatal(err)
 	}
-	if err := fr.WriteSettings(); err != nil {
+	if err := fr.WriteSettings(settings...); err != nil {
 		c.Close()
 		t.Fatal(err)
 	}

@@ -119,3 +119,22 @@ func Scale[T ~int | ~uint64 | ~int64](n T) T {
 	}
 	return n
 }
+
+// Settled waits (at most 10 s) until the process has at most goroutines
+// more than before, then checks the sample against that budget under
+// "after": a flood's goroutines end once its connections close.
+func Settled(t testing.TB, before Sample, goroutines int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after := Measure()
+		if after.Goroutines-before.Goroutines <= goroutines {
+			Check(t, "after", before, after, Budget{Goroutines: goroutines})
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more than before, 10s after the flood", after.Goroutines-before.Goroutines)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
