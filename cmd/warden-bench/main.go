@@ -282,23 +282,13 @@ func measureInterleaved(o options, c cpus, f *fixture, targets []string, runN in
 			if s == 0 {
 				warm = o.warmup
 			}
-			var before, after map[string]float64
-			var ru0, ru1 syscall.Rusage
-			var scrapeErr error
-			onStart := func() {
-				before, scrapeErr = chs[i].metrics()
-				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-			}
-			onEnd := func() {
-				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-				var err error
-				if after, err = chs[i].metrics(); err != nil && scrapeErr == nil {
-					scrapeErr = err
-				}
-			}
-			res, err := load(chs[i].GRPC, f, o.conns, o.conc, o.rate, warm, slice, checkFor(targets[i]), onStart, onEnd)
+			w := &window{ch: chs[i]}
+			res, err := load(chs[i].GRPC, f, o.conns, o.conc, o.rate, warm, slice, checkFor(targets[i]), w.start, func() {
+				w.usageEnd()
+				w.metricsEnd()
+			})
 			if err == nil {
-				err = scrapeErr
+				err = w.err
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s, slice %d: %w", targets[i], s+1, err)
@@ -310,9 +300,9 @@ func measureInterleaved(o options, c cpus, f *fixture, targets []string, runN in
 			a.res.wrong += res.wrong
 			a.res.elapsed += res.elapsed
 			a.res.latencies = append(a.res.latencies, res.latencies...)
-			a.cpu += after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
-			a.mallocs += after["go_memstats_mallocs_total"] - before["go_memstats_mallocs_total"]
-			a.client += cpuTime(ru1) - cpuTime(ru0)
+			a.cpu += w.diff("process_cpu_seconds_total")
+			a.mallocs += w.diff("go_memstats_mallocs_total")
+			a.client += w.client()
 		}
 	}
 	ms := make([]*measure, len(targets))
@@ -346,41 +336,35 @@ func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*mea
 		return nil, err
 	}
 	defer ch.stop()
-	var before, after map[string]float64
-	var ru0, ru1 syscall.Rusage
-	var scrapeErr error
+	w := &window{ch: ch}
 	stopReload := make(chan struct{})
 	reloadDone := make(chan error, 1)
 	onStart := func() {
-		before, scrapeErr = ch.metrics()
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		w.start()
 		if o.mode == "reload" {
 			go func() { reloadDone <- replacePolicies(f, o, stopReload) }()
 		}
 	}
 	onEnd := func() {
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		w.usageEnd()
 		if o.mode == "reload" {
 			close(stopReload)
-			if err := <-reloadDone; err != nil && scrapeErr == nil {
-				scrapeErr = err
+			if err := <-reloadDone; err != nil && w.err == nil {
+				w.err = err
 			}
 			time.Sleep(time.Second) // let the last reload finish before reading its metrics
 		}
-		var err error
-		if after, err = ch.metrics(); err != nil && scrapeErr == nil {
-			scrapeErr = err
-		}
+		w.metricsEnd()
 	}
 	res, err := load(ch.GRPC, f, o.conns, o.conc, o.rate, o.warmup, o.window, checkFor(target), onStart, onEnd)
 	if err != nil {
 		return nil, err
 	}
-	if scrapeErr != nil {
-		return nil, scrapeErr
+	if w.err != nil {
+		return nil, w.err
 	}
-	diff := func(name string) float64 { return after[name] - before[name] }
-	m := measureOf(target, runN, res, diff("process_cpu_seconds_total"), diff("go_memstats_mallocs_total"), cpuTime(ru1)-cpuTime(ru0))
+	diff, after := w.diff, w.after
+	m := measureOf(target, runN, res, diff("process_cpu_seconds_total"), diff("go_memstats_mallocs_total"), w.client())
 	if o.mode == "memory" {
 		m.RSS = after["process_resident_memory_bytes"] / (1 << 20)
 		m.HeapLive = after["go_memstats_heap_alloc_bytes"] / (1 << 20)
@@ -407,6 +391,35 @@ func measureTarget(o options, c cpus, f *fixture, target string, runN int) (*mea
 	}
 	return m, nil
 }
+
+// window is what one measured window cost: the server's metrics at its
+// start and end, and the load generator's CPU (its rusage) in between.
+type window struct {
+	ch            *child
+	before, after map[string]float64
+	ru0, ru1      syscall.Rusage
+	err           error // the first scrape's (or the caller's) failure
+}
+
+func (w *window) start() {
+	w.before, w.err = w.ch.metrics()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &w.ru0)
+}
+
+// usageEnd ends the generator's CPU; metricsEnd reads the server's
+// metrics, which may come later (a reload finishing).
+func (w *window) usageEnd() { _ = syscall.Getrusage(syscall.RUSAGE_SELF, &w.ru1) }
+
+func (w *window) metricsEnd() {
+	var err error
+	if w.after, err = w.ch.metrics(); err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *window) diff(name string) float64 { return w.after[name] - w.before[name] }
+
+func (w *window) client() time.Duration { return cpuTime(w.ru1) - cpuTime(w.ru0) }
 
 func cpuTime(r syscall.Rusage) time.Duration {
 	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
