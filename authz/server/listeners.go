@@ -75,7 +75,7 @@ func (s *Service) GRPCServer() (*grpc.Server, *health.Server, error) {
 		creds = credentials.NewTLS(tc)
 	}
 	limits, streams := grpcLimits(s.Config.Server.GRPC, s.Config.Server.MaxRecvBytes, creds, s.refused.WithLabelValues("grpc").Inc, s.unread.WithLabelValues("grpc").Inc)
-	s.grpcStreams = streams
+	s.grpcStreams.Store(streams)
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.Config.Server.MaxRecvBytes),
 		// Long-lived workers run the Checks: a fresh goroutine per stream

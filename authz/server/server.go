@@ -126,10 +126,12 @@ type Service struct {
 	// httpAuthzRefused counts the HTTP authorization requests refused
 	// past server.http_authz.max_requests.
 	httpAuthzRefused prometheus.Counter
-	// the gRPC listeners' stream limits (tests read their counts)
-	grpcStreams, adminStreams *streamLimit
-	stopping                  atomic.Bool
-	closers                   []func() error
+	// the gRPC listeners' stream limits (tests read their counts); the
+	// ext_authz listener's is built in Serve, so published atomically
+	grpcStreams  atomic.Pointer[streamLimit]
+	adminStreams *streamLimit
+	stopping     atomic.Bool
+	closers      []func() error
 
 	// redis is the Redis store (also Store), nil with the memory store: the
 	// decision log's stream sink and source share its client.
