@@ -42,7 +42,14 @@ type Service struct {
 	// are keyed on, refusing an unknown issuer
 	// (identity.Config.RevocationSubject).
 	Subjects func(string) (string, error)
+	// Sync, when set, writes out this replica's queued decision records
+	// before a query (decisionlog.DecisionLog.Sync), so that a decision
+	// made before the query is in its answer.
+	Sync func(context.Context) error
 }
+
+// syncWait bounds how long a query waits for the queued records.
+const syncWait = time.Second
 
 // QueryDecisions implements adminv1.AdminServiceServer.
 func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecisionsRequest) (*adminv1.QueryDecisionsResponse, error) {
@@ -58,6 +65,12 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 		size = DefaultPageSize
 	case size > MaxPageSize:
 		size = MaxPageSize
+	}
+	if s.Sync != nil {
+		// Best effort: past syncWait the query answers with what is written.
+		sctx, cancel := context.WithTimeout(ctx, syncWait)
+		_ = s.Sync(sctx)
+		cancel()
 	}
 	recs, next, err := s.Logs.Query(ctx, f, size, req.GetPageToken())
 	switch {

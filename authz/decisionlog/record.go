@@ -48,6 +48,9 @@ type Record struct {
 	// the decision log bounds it; cost is the record's estimated size in
 	// memory.
 	held, cost int
+	// synced, on a marker Sync queued (no record), is closed once every
+	// record before it is written and flushed.
+	synced chan struct{}
 }
 
 // RecordRequest is the logged part of the HTTP request.

@@ -59,7 +59,7 @@ func (s *Service) buildAdmin() error {
 	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(g.UnaryInterceptor, s.adminConns.unary), grpc.MaxRecvMsgSize(adminMaxRecv), refuseCompressed}, limits...)
 	s.admin = grpc.NewServer(opts...)
 	svc := &admin.Service{Logs: s.Logs, Store: s.Store, Policies: s.Policies, Node: s.node, Now: s.now,
-		Subjects: s.Config.Identity.RevocationSubject}
+		Subjects: s.Config.Identity.RevocationSubject, Sync: s.Log.Sync}
 	adminv1.RegisterAdminServiceServer(s.admin, svc)
 	return s.newConsole(g, svc)
 }
