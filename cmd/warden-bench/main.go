@@ -555,7 +555,9 @@ func summary(w io.Writer, o options, all []measure) {
 	}
 	rps := func(a, b measure) float64 { return a.RPS / b.RPS }
 	cpuOver := func(a, b measure) float64 { return a.CPU - b.CPU }
-	fmt.Fprintf(w, "  warden/noop throughput %s; CPU above the no-op server %s µs/Check\n", pairs("warden", "noop", rps), pairs("warden", "noop", cpuOver))
+	p99Over := func(a, b measure) float64 { return a.P99 - b.P99 }
+	fmt.Fprintf(w, "  warden/noop throughput %s; CPU above the no-op server %s µs/Check; p99 above the no-op's %s µs\n",
+		pairs("warden", "noop", rps), pairs("warden", "noop", cpuOver), pairs("warden", "noop", p99Over))
 	if o.opaEnvoy == "" {
 		return
 	}
