@@ -40,7 +40,7 @@ func TestLoadSmoke(t *testing.T) {
 	if err := run(o, cpus{}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"warden/noop throughput", "CPU above the no-op server", "reader 5", "expired 1"} {
+	for _, want := range []string{"warden/noop throughput", "CPU above the no-op server", "p99 above the no-op's", "reader 5", "expired 1"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
