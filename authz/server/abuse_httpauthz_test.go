@@ -225,3 +225,42 @@ func TestAbuseHTTPAuthzConnectionCap(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTPAuthzFrameLimit: the HTTP authorization listener reads HTTP/2
+// frames of at most 16 KiB (what one costs a connection while it is read):
+// a HEADERS frame over it (30 KB: 40 KB of header, compressed) ends the connection with FRAME_SIZE_ERROR
+// (net/http's default would read frames of up to 1 MiB, and answer this
+// one).
+func TestHTTPAuthzFrameLimit(t *testing.T) {
+	e := httpAuthz(t, []string{"127.0.0.1/32"})
+	c, fr := dialH2(t, strings.TrimPrefix(e.httpAuthz, "http://"))
+	defer c.Close()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, h := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/ext_authz/orders/1"}, {":authority", "warden"}, {"x-big", strings.Repeat("b", 40<<10)}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: h[0], Value: h[1]})
+	}
+	if hb.Len() <= 16<<10 {
+		t.Fatalf("header block of %d bytes, want over 16 KiB", hb.Len())
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("connection ended without a GOAWAY: %v", err)
+		}
+		ackControl(fr, f)
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			if f.ErrCode != http2.ErrCodeFrameSize {
+				t.Errorf("GOAWAY %v, want FRAME_SIZE_ERROR", f.ErrCode)
+			}
+			return
+		case *http2.MetaHeadersFrame:
+			t.Fatalf("a frame over 16 KiB was read and answered %s", f.PseudoValue("status"))
+		}
+	}
+}
