@@ -50,17 +50,26 @@ func waitSleeping(t *testing.T, l *DecisionLog) {
 	testwait.Until(t, 5*time.Second, "the writer waiting out its interval", l.sleeping.Load)
 }
 
+// waitingLog is a log of size records (limits lim) whose writer has
+// written one record and then waits out an hour's interval; rec records
+// another.
+func waitingLog(t *testing.T, size int, lim RecordLimits) (l *DecisionLog, sink *flushSink, rec func()) {
+	t.Helper()
+	sink = &flushSink{}
+	l = New(Options{Size: size, Sinks: []LineSink{sink}, Batch: time.Hour, Limits: lim})
+	rec = func() { l.Record(&Record{DecisionID: "d", Decision: "deny", Reason: "a reason of some length"}) }
+	rec()
+	testwait.Until(t, 5*time.Second, "the first record written", func() bool { return sink.lines.Load() == 1 })
+	waitSleeping(t, l)
+	return l, sink, rec
+}
+
 // TestBatchWakes: a record to an idle log is written at once; records
 // gathering while the writer waits wake it when they fill half the buffer
 // in count (or, below, in bytes), so a small buffer drops no more than
 // it would without batches; Close does not wait out the interval.
 func TestBatchWakes(t *testing.T) {
-	sink := &flushSink{}
-	l := New(Options{Size: 8, Sinks: []LineSink{sink}, Batch: time.Hour})
-	rec := func() { l.Record(&Record{DecisionID: "d", Decision: "deny"}) }
-	rec()
-	testwait.Until(t, 5*time.Second, "the first record written", func() bool { return sink.lines.Load() == 1 })
-	waitSleeping(t, l)
+	l, sink, rec := waitingLog(t, 8, RecordLimits{})
 	for range 3 {
 		rec()
 	}
@@ -90,14 +99,9 @@ func TestBatchWakesOnBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cost := probe.cost
-	sink := &flushSink{}
 	// Half the buffer's bytes is two records; half its count is 500.
-	l := New(Options{Size: 1000, Sinks: []LineSink{sink}, Batch: time.Hour, Limits: RecordLimits{BufferBytes: 4 * cost}})
+	l, sink, rec := waitingLog(t, 1000, RecordLimits{BufferBytes: 4 * cost})
 	defer l.Close(context.Background())
-	rec := func() { l.Record(&Record{DecisionID: "d", Decision: "deny", Reason: "a reason of some length"}) }
-	rec()
-	testwait.Until(t, 5*time.Second, "the first record written", func() bool { return sink.lines.Load() == 1 })
-	waitSleeping(t, l)
 	rec()
 	time.Sleep(20 * time.Millisecond)
 	if got := sink.lines.Load(); got != 1 {
@@ -111,12 +115,7 @@ func TestBatchWakesOnBytes(t *testing.T) {
 // and flushed, the writer waiting out its interval or not (the admin API's
 // queries call it: a decision made before a query is in its answer).
 func TestSync(t *testing.T) {
-	sink := &flushSink{}
-	l := New(Options{Size: 8, Sinks: []LineSink{sink}, Batch: time.Hour})
-	rec := func() { l.Record(&Record{DecisionID: "d", Decision: "deny"}) }
-	rec()
-	testwait.Until(t, 5*time.Second, "the first record written", func() bool { return sink.lines.Load() == 1 })
-	waitSleeping(t, l)
+	l, sink, rec := waitingLog(t, 8, RecordLimits{})
 	rec()
 	rec()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
