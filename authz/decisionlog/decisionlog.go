@@ -40,6 +40,9 @@ type DecisionLog struct {
 	wake      chan struct{}
 	wakeLen   int
 	wakeBytes int64
+	// scratch is encode's copy of the record being written (the log
+	// goroutine's alone).
+	scratch Record
 }
 
 // BatchInterval is how long the writer lets records gather after it has

@@ -14,9 +14,13 @@ import (
 // encoded as it is when it fits and nothing in it is redacted. A record
 // over MaxRecordBytes, or whose Cedar section needs redacting or leaving
 // out, takes bounded's way. r is never written (the pipeline may still
-// read it); a differential test holds the lines equal to bounded's.
+// read it); a differential test holds the lines equal to bounded's. The
+// copy is the log's scratch record (the log goroutine's alone), not a new
+// one per record.
 func (l *DecisionLog) encode(buf []byte, r *Record) []byte {
-	c := *r
+	c := &l.scratch
+	*c = *r
+	defer func() { *c = Record{} }() // keep nothing of r past its line
 	c.redactOff(l.lim.MaxFieldBytes)
 	if r.Cedar != nil {
 		fits, redacts := measureCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
@@ -25,7 +29,7 @@ func (l *DecisionLog) encode(buf []byte, r *Record) []byte {
 			return buf
 		}
 	}
-	buf, _ = appendJSON(buf[:0], &c)
+	buf, _ = appendJSON(buf[:0], c)
 	if len(buf) > l.lim.MaxRecordBytes {
 		_, buf = l.bounded(buf, r)
 	}
