@@ -399,7 +399,9 @@ func (l *DecisionLog) Close(ctx context.Context) error {
 	select {
 	case <-l.done:
 	case <-ctx.Done():
-		return ctx.Err()
+		// Say what is lost: the records still queued (and the one a
+		// stalled sink holds).
+		return fmt.Errorf("%w: %d decision records not written", ctx.Err(), len(l.ch))
 	}
 	l.closeOnce.Do(func() {
 		var errs []error

@@ -3,11 +3,15 @@ package decisionlog
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wardenauthz/warden/internal/testwait"
 )
 
 type countSink struct{ lines atomic.Int64 }
@@ -155,4 +159,42 @@ func TestMetricsRegisteredOnce(t *testing.T) {
 	// A second log registers nothing without a registry (no panic).
 	l2 := New(Options{Size: 1})
 	defer l2.Close(context.Background())
+}
+
+// stallSink blocks every write until release is closed.
+type stallSink struct {
+	countSink
+	release chan struct{}
+	entered atomic.Int64
+}
+
+func (s *stallSink) WriteLine(b []byte) error {
+	s.entered.Add(1)
+	<-s.release
+	return s.countSink.WriteLine(b)
+}
+
+// TestCloseGivingUpSaysWhatIsLost: Close past its context with a stalled
+// sink says how many records were not written (before: the context's
+// error alone, the records lost untold).
+func TestCloseGivingUpSaysWhatIsLost(t *testing.T) {
+	s := &stallSink{release: make(chan struct{})}
+	l := New(Options{Size: 16, Sinks: []LineSink{s}})
+	for range 5 {
+		l.Record(&Record{DecisionID: "d", Decision: "deny"})
+	}
+	testwait.Until(t, 5*time.Second, "the first record's write stalled", func() bool { return s.entered.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := l.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "4 decision records not written") {
+		t.Errorf("Close: %v, want the deadline and 4 records not written (the fifth held by the stalled sink)", err)
+	}
+	close(s.release)
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.lines.Load(); n != 5 {
+		t.Errorf("%d lines once the sink went on, want 5", n)
+	}
 }

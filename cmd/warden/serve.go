@@ -88,6 +88,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitError
 		}
 	}
+	// A stdout (or stderr) whose reader is gone fails its writes (the
+	// records' are counted and warned about) instead of killing the
+	// server with SIGPIPE: Envoy would deny every request meanwhile.
+	signal.Ignore(syscall.SIGPIPE)
 	svc.Start(ctx)
 	// warden.yaml reloads on change (policy.reload: watch) and on SIGHUP.
 	hup := make(chan os.Signal, 1)
