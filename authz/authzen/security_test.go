@@ -267,16 +267,17 @@ func TestAuthZENBounds(t *testing.T) {
 }
 
 // TestAuthZENConnectionCap: past authzen.max_connections, a new
-// connection waits to be accepted (its file descriptor kept for the other
-// listeners; without the cap, idle keep-alive connections could take every
-// one, as the session-11 outside attack did to the HTTP authorization
-// listener), and is served once one closes; the metadata stays answered on
-// the held connections meanwhile.
+// connection takes the place of the one idle the longest, or, with every
+// connection busy with a request, waits to be accepted (its file
+// descriptor kept for the other listeners; without the cap, keep-alive
+// connections could take every one, as the session-11 outside attack did
+// to the HTTP authorization listener) and is served once one closes.
 func TestAuthZENConnectionCap(t *testing.T) {
 	const maxConns = 3
 	p := startPDP(t, exampleConfig, func(c *config.Config) { c.AuthZEN.MaxConnections = maxConns })
 	const req = "GET " + authzen.PathMetadata + " HTTP/1.1\r\nHost: pdp\r\n\r\n"
-	abusetest.ConnectionCap(t, strings.TrimPrefix(p.base, "http://"), req, maxConns, http.StatusOK, func() {})
+	const busy = "POST " + authzen.PathEvaluation + " HTTP/1.1\r\nHost: pdp\r\nContent-Length: 1000\r\n\r\n{"
+	abusetest.ConnectionCap(t, strings.TrimPrefix(p.base, "http://"), req, busy, maxConns, http.StatusOK, func() {})
 }
 
 // Credentials a PEP puts in an evaluation (a JWT in the context or in a

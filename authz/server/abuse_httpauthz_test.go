@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/wardenauthz/warden/authz/config"
+	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/internal/abusetest"
 )
 
@@ -198,12 +199,14 @@ func TestAbuseHTTPAuthzStreamFlood(t *testing.T) {
 }
 
 // TestAbuseHTTPAuthzConnectionCap: the session-11 outside attack F3 scaled
-// down. Idle keep-alive HTTP/1.1 connections up to
-// server.http_authz.max_connections are held; the next connection waits
-// (in the kernel's accept queue: before, every connection was accepted,
-// and 386 of them took every file descriptor of a Warden limited to 400)
-// while the gRPC listener and /healthz keep answering; it is answered once
-// a held one closes.
+// down, and the session-12 one's F7. Past server.http_authz.max_connections
+// a new connection takes the place of the one idle the longest (before,
+// idle keep-alive connections held the listener for their idle timeout);
+// with every connection busy with a request, it waits (in the kernel's
+// accept queue: before the cap, every connection was accepted, and 386 of
+// them took every file descriptor of a Warden limited to 400) while the
+// gRPC listener and /healthz keep answering, and is answered once a held
+// one closes.
 func TestAbuseHTTPAuthzConnectionCap(t *testing.T) {
 	const maxConns = 4
 	e := httpAuthz(t, []string{"127.0.0.1/32"}, func(c *config.Config) {
@@ -211,7 +214,8 @@ func TestAbuseHTTPAuthzConnectionCap(t *testing.T) {
 	})
 	tok := e.token(t, "alice", "staff")
 	const req = "GET /ext_authz/orders/1 HTTP/1.1\r\nHost: warden\r\n\r\n"
-	abusetest.ConnectionCap(t, strings.TrimPrefix(e.httpAuthz, "http://"), req, maxConns, http.StatusUnauthorized, func() {
+	const busy = "POST /ext_authz/orders/1 HTTP/1.1\r\nHost: warden\r\nContent-Length: 1000\r\n\r\n{"
+	abusetest.ConnectionCap(t, strings.TrimPrefix(e.httpAuthz, "http://"), req, busy, maxConns, http.StatusUnauthorized, func() {
 		if r := e.reason(t, tok); r != "policy_allow" {
 			t.Errorf("gRPC while the HTTP authorization listener is full: %s", r)
 		}
@@ -262,5 +266,26 @@ func TestHTTPAuthzFrameLimit(t *testing.T) {
 		case *http2.MetaHeadersFrame:
 			t.Fatalf("a frame over 16 KiB was read and answered %s", f.PseudoValue("status"))
 		}
+	}
+}
+
+// TestProbeListenerIdleGivesWay: the session-12 outside attack F7. 260
+// keep-alive connections that had each made one /healthz request held
+// the probe and metrics listener (capped at 256) for its one-minute idle
+// timeout, and a kubelet's /healthz timed out meanwhile. Now a new
+// connection takes the place of the one idle the longest; connections
+// busy with a request still hold theirs.
+func TestProbeListenerIdleGivesWay(t *testing.T) {
+	e := start(t)
+	tok := e.token(t, "alice", "staff")
+	const req = "GET /healthz HTTP/1.1\r\nHost: warden\r\n\r\n"
+	const busy = "GET /healthz HTTP/1.1\r\nHost: warden\r\nContent-Length: 1000\r\n\r\n{"
+	abusetest.ConnectionCap(t, strings.TrimPrefix(e.http, "http://"), req, busy, server.MaxHTTPConns, http.StatusOK, func() {
+		if r := e.reason(t, tok); r != "policy_allow" {
+			t.Errorf("gRPC while the probe listener is full: %s", r)
+		}
+	})
+	if n := metricValue(t, e.http, `warden_http_connections_displaced_total{listener="http"}`); n < 1 {
+		t.Errorf("warden_http_connections_displaced_total{listener=\"http\"} = %v, want at least 1", n)
 	}
 }

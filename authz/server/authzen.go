@@ -11,7 +11,6 @@ import (
 
 	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/authzen"
-	"golang.org/x/net/netutil"
 )
 
 // AuthZENEnabled reports whether server.authzen_addr is set.
@@ -54,10 +53,13 @@ func (s *Service) ServeAuthZEN(ctx context.Context, lis net.Listener) error {
 		MaxHeaderBytes:               64 << 10,
 		ErrorLog:                     slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
-	// At most max_connections open (past it, new ones wait in the
-	// kernel's accept queue): the listener serves HTTP/1.1 alone (no
-	// h2 offered over TLS), so this also bounds the requests under way.
-	lis = netutil.LimitListener(tcpListener{lis}, z.MaxConnections)
+	// At most max_connections open (past it, a new one takes the place of
+	// the one idle the longest, else waits in the kernel's accept queue:
+	// idleCap): the listener serves HTTP/1.1 alone (no h2 offered over
+	// TLS), so this also bounds the requests under way.
+	capped := newIdleCap(tcpListener{lis}, z.MaxConnections, s.displaced.WithLabelValues("authzen").Inc)
+	hs.ConnState = capped.track
+	lis = capped
 	if z.TLS.CertFile != "" {
 		// token and OIDC callers need no certificate
 		tc, err := s.listenerTLS(z.TLS, "authzen.tls", z.TokenFile != "" || len(z.Issuers) > 0)

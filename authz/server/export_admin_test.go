@@ -16,3 +16,6 @@ func GRPCStreams(s *Service) (open, held int) {
 
 // AdminStreams reports the admin listener's (tests).
 func AdminStreams(s *Service) (open, held int) { return s.adminStreams.counts() }
+
+// MaxHTTPConns is the probe listener's connection cap (tests).
+const MaxHTTPConns = maxHTTPConns

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/httpauthz"
 )
@@ -161,12 +159,13 @@ func (s *Service) serveHTTPAuthz(errc chan<- error) func(context.Context) error 
 		return func(context.Context) error { return nil }
 	}
 	hs := s.HTTPAuthzServer()
-	// At most max_connections open: past it, new connections wait in the
-	// kernel's accept queue (as on the other listeners).
-	lis := netutil.LimitListener(tcpListener{s.HTTPAuthzListener},
-		cmp.Or(s.Config.Server.HTTPAuthz.MaxConnections, config.DefaultHTTPAuthzMaxConnections))
+	// At most max_connections open: past it, a new connection takes the
+	// place of the one idle the longest, else waits in the kernel's accept
+	// queue (idleCap).
+	lis := newIdleCap(tcpListener{s.HTTPAuthzListener},
+		cmp.Or(s.Config.Server.HTTPAuthz.MaxConnections, config.DefaultHTTPAuthzMaxConnections), s.displaced.WithLabelValues("http_authz").Inc)
 	go func() {
-		if err := hs.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		if err := lis.serve(hs); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()

@@ -43,7 +43,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"gopkg.in/natefinch/lumberjack.v2"
 
@@ -126,6 +125,9 @@ type Service struct {
 	// httpAuthzRefused counts the HTTP authorization requests refused
 	// past server.http_authz.max_requests.
 	httpAuthzRefused prometheus.Counter
+	// displaced counts idle HTTP connections closed at a listener's cap
+	// for a new one (idleCap).
+	displaced *prometheus.CounterVec
 	// the gRPC listeners' stream limits (tests read their counts); the
 	// ext_authz listener's is built in Serve, so published atomically
 	grpcStreams  atomic.Pointer[streamLimit]
@@ -235,6 +237,11 @@ func newService(cfg *config.Config, o Options) *Service {
 		Help: "HTTP authorization requests answered 503 undecided because server.http_authz.max_requests were being handled.",
 	})
 	reg.MustRegister(s.httpAuthzRefused)
+	s.displaced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "warden_http_connections_displaced_total",
+		Help: "Idle connections of an HTTP listener (probes, HTTP authorization, AuthZEN) closed at its connection cap to make room for a new one.",
+	}, []string{"listener"})
+	reg.MustRegister(s.displaced)
 	s.configReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "warden_config_reloads_total", Help: "Reloads of warden.yaml (file change or SIGHUP), by result.",
 	}, []string{"result"})
@@ -501,10 +508,11 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 		return err
 	}
 	// The probe and metrics listener: slow or idle clients are cut off,
-	// and at most maxHTTPConns are open.
+	// and at most maxHTTPConns are open (past it, a new one takes an idle
+	// one's place: idleCap).
 	hs := &http.Server{Handler: s.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
-	httpLis = netutil.LimitListener(tcpListener{httpLis}, maxHTTPConns)
+	probeLis := newIdleCap(tcpListener{httpLis}, maxHTTPConns, s.displaced.WithLabelValues("http").Inc)
 	errc := make(chan error, 4)
 	go func() { errc <- g.Serve(limitListener(tcpListener{grpcLis}, s.Config.Server.GRPC)) }()
 	stopHTTPAuthz := s.serveHTTPAuthz(errc)
@@ -514,7 +522,7 @@ func (s *Service) Serve(ctx context.Context, grpcLis, httpLis, adminLis net.List
 		defer s.admin.Stop()
 	}
 	go func() {
-		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := probeLis.serve(hs); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()

@@ -12,12 +12,19 @@ import (
 )
 
 // ConnectionCap checks an HTTP listener at addr capped at max open
-// connections: max kept-alive connections each get req (a whole HTTP/1.1
-// request) answered with status want; the next connection's req is not
-// answered within 500 ms (it waits to be accepted), during which during
-// runs (what must still work: the other listeners); once one of the max
-// closes, the waiting one is answered want.
-func ConnectionCap(t *testing.T, addr, req string, max, want int, during func()) {
+// connections, with idle ones giving way to new ones:
+//
+//   - max kept-alive connections each get req (a whole HTTP/1.1 request)
+//     answered with status want and go idle; the next connection's req is
+//     answered want at once, and the connection idle the longest (the
+//     first) has been closed for it;
+//   - max connections each busy with a request (busy: whole headers, a
+//     body announced and not all sent) hold the listener: the next
+//     connection's req is not answered within 1.5 s (past the grace a new,
+//     silent connection gets before it may give way), during which during
+//     runs (what must still work: the other listeners); once one of the
+//     max closes, the waiting one is answered want.
+func ConnectionCap(t *testing.T, addr, req, busy string, max, want int, during func()) {
 	t.Helper()
 	roundTrip := func(c net.Conn, br *bufio.Reader, wait time.Duration) (int, error) {
 		if _, err := io.WriteString(c, req); err != nil {
@@ -32,34 +39,62 @@ func ConnectionCap(t *testing.T, addr, req string, max, want int, during func())
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for i := range max {
+	dial := func() net.Conn {
+		t.Helper()
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		held = append(held, c)
-		if code, err := roundTrip(c, bufio.NewReader(c), 5*time.Second); err != nil || code != want {
-			t.Fatalf("held connection %d: %d %v", i, code, err)
+		return c
+	}
+	closeAll := func(cs []net.Conn) {
+		for _, c := range cs {
+			c.Close()
 		}
 	}
-	extra, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+
+	// Idle connections give way.
+	var idle []net.Conn
+	defer func() { closeAll(idle) }()
+	for i := range max {
+		c := dial()
+		idle = append(idle, c)
+		if code, err := roundTrip(c, bufio.NewReader(c), 5*time.Second); err != nil || code != want {
+			t.Fatalf("idle connection %d: %d %v", i, code, err)
+		}
 	}
+	extra := dial()
 	defer extra.Close()
-	br := bufio.NewReader(extra)
-	if code, err := roundTrip(extra, br, 500*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("connection %d past the cap of %d was answered: %d %v", max+1, max, code, err)
+	if code, err := roundTrip(extra, bufio.NewReader(extra), 5*time.Second); err != nil || code != want {
+		t.Errorf("connection %d past the cap of %d, the others idle: %d %v, want %d at once", max+1, max, code, err, want)
+	}
+	_ = idle[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := idle[0].Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the connection idle the longest was not closed for the new one: read %d %v", n, err)
+	}
+	extra.Close()
+	closeAll(idle)
+	idle = nil
+
+	// Busy connections hold their places.
+	var held []net.Conn
+	defer func() { closeAll(held) }()
+	for range max {
+		c := dial()
+		held = append(held, c)
+		if _, err := io.WriteString(c, busy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waiting := dial()
+	defer waiting.Close()
+	br := bufio.NewReader(waiting)
+	if code, err := roundTrip(waiting, br, 1500*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("connection %d past the cap of %d, the others busy, was answered: %d %v", max+1, max, code, err)
 	}
 	during()
 	held[0].Close()
-	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = waiting.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("the waiting connection once one closed: %v", err)
