@@ -162,3 +162,32 @@ func TestAdminForbiddenConnections(t *testing.T) {
 		t.Errorf("an operator's admin call beside %d refused connections: %v", n, err)
 	}
 }
+
+// TestAdminCallerCannotHoldTheListener: the session-12 outside attack F6.
+// A token allowed only to read held all 64 admin connections with a cheap
+// call on each, and an operator's new connection was refused for as long
+// as it cared to keep them. Admin API callers are now named to the
+// listener (as console callers are): one keeps at most 16 connections
+// authenticated, the rest may be displaced, and the revoker's call on a
+// new connection succeeds at once.
+func TestAdminCallerCannotHoldTheListener(t *testing.T) {
+	tokens := adminTokens(t)
+	e := start(t, func(c *config.Config) { c.Admin.TokenFile = tokens })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 64 {
+		reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
+		if _, err := reader.PolicyStatus(ctx, &adminv1.PolicyStatusRequest{}); err != nil {
+			t.Fatalf("reader connection %d: %v", i, err)
+		}
+	}
+	if all, authed := server.AdminConnsOpen(e.svc); all != 64 || authed != 16 {
+		t.Errorf("%d open, %d authenticated; want 64, the reader's 16", all, authed)
+	}
+	revoker := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, revokerToken)})
+	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer rcancel()
+	if _, err := revoker.Revoke(rctx, &adminv1.RevokeRequest{Target: &adminv1.RevokeRequest_Token{Token: &adminv1.RevokeToken{Jti: "held-listener"}}}); err != nil {
+		t.Errorf("the revoker's call beside 64 connections of one reader: %v", err)
+	}
+}

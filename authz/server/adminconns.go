@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
+
+	"github.com/wardenauthz/warden/authz/admin"
 )
 
 // adminAuthTimeout is how long an admin connection may stay open without
@@ -118,8 +120,8 @@ func (a *adminConns) admit(c net.Conn) *adminConn {
 }
 
 // authorized marks the connection from remote (a peer's address) as
-// making an authorized call by who ("" when not known: the admin API's
-// calls): it keeps its slot while the call is under way and authIdle
+// making an authorized call by who (the guard's name for the caller; ""
+// when not known): it keeps its slot while the call is under way and authIdle
 // after. A caller past perCaller authenticated connections does not mark
 // another (it closes authTimeout after it was accepted). done ends the
 // call.
@@ -156,10 +158,14 @@ func (a *adminConns) authorized(remote, who string) (done func()) {
 }
 
 // unary marks the connection of every admin call the guard let through
-// (chained after the guard's interceptor, it runs only for those).
+// (chained after the guard's interceptor, it runs only for those), by
+// its caller: one caller keeps at most perCaller connections
+// authenticated, as a console caller does (before, a token allowed only
+// QueryDecisions could hold all 64 connections with a call every 20 s and
+// keep an operator's Revoke out: the session-12 outside attack).
 func (a *adminConns) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		defer a.authorized(p.Addr.String(), "")()
+		defer a.authorized(p.Addr.String(), admin.CallerFrom(ctx))()
 	}
 	return h(ctx, req)
 }
@@ -189,7 +195,7 @@ type adminConn struct {
 	key   string
 	at    time.Time
 	timer *time.Timer
-	// Under a.mu: authenticated (by who, "" for the admin API), the
+	// Under a.mu: authenticated (by who), the
 	// authorized calls under way, when the last one began or ended.
 	authed bool
 	who    string
