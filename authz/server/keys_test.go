@@ -106,7 +106,10 @@ func TestHangingJWKSAnswers503BeforeTheDeadline(t *testing.T) {
 	is := oidctest.New(t)
 	e := startOpts(t, is, server.Options{Stdout: io.Discard, Now: clk.Now})
 	is.SetDelay(time.Hour)
-	for i, timeout := range []time.Duration{300 * time.Millisecond, 0, 300 * time.Millisecond} {
+	// Deadlines of 800 ms: Warden stops 80 ms short of them (10%), room
+	// enough for the answer on a loaded machine (with 300 ms, 30 ms was not,
+	// under the race detector beside other work).
+	for i, timeout := range []time.Duration{800 * time.Millisecond, 0, 800 * time.Millisecond} {
 		clk.Add(4 * time.Second) // past the unknown-kid interval: a fetch starts (or is joined)
 		rotated := oidctest.SignWith(t, oidctest.RSAKey("k-new", 2), map[string]any{
 			"iss": is.URL, "sub": "alice", "aud": aud, "iat": 1780000000, "exp": 4102444800, "groups": []string{"staff"},
