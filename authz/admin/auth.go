@@ -207,7 +207,7 @@ func (g *Guard) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 	who, err := g.authorize(ctx, method)
 	var resp any
 	if err == nil {
-		resp, err = h(ctx, req)
+		resp, err = h(WithCaller(ctx, who), req)
 	}
 	if g.Logger != nil {
 		g.Logger.Info("admin call", "method", method, "caller", who, "code", status.Code(err).String())
