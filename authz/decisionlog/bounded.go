@@ -306,6 +306,9 @@ func (s *FileSource) QueryBounded(ctx context.Context, f Filter, limit int, curs
 		r := &revLines{fh: lf.fh, pos: end, end: end}
 		for {
 			if (maxRead > 0 && read >= maxRead) || (read%1024 == 0 && ctx.Err() != nil) {
+				if r.end == 0 && i == len(files)-1 {
+					break // read to the end as the bound was reached
+				}
 				if next != "" {
 					return page(next, false)
 				}
