@@ -62,13 +62,17 @@ func (s *StreamSource) QueryBounded(ctx context.Context, f Filter, limit int, cu
 	var recs []*Record
 	var ids []string
 	read, last := 0, ""
+	// The first read asks for a page's worth (a page of one reads two
+	// entries), the following ones twice as many, up to 1000.
+	batch := min(1000, limit+1)
 	for {
-		n := int64(1000)
+		n := int64(batch)
+		batch = min(1000, 2*batch)
 		if maxRead > 0 {
 			if read >= maxRead {
 				return recs, "s:" + last, read, true, nil
 			}
-			n = int64(min(1000, maxRead-read))
+			n = min(n, int64(maxRead-read))
 		}
 		msgs, err := s.Client.XRevRangeN(ctx, s.Stream, end, start, n).Result()
 		if err != nil {
