@@ -301,11 +301,12 @@ func (s *FileSource) QueryBounded(ctx context.Context, f Filter, limit int, curs
 	}
 	for i := start; i < len(files); i++ {
 		lf := files[i]
+		if !f.Since.IsZero() && lf.st.ModTime().Before(f.Since) {
+			continue // last written before the window
+		}
 		end := lf.st.Size()
 		if i == start && cursor != "" {
 			end = at.off
-		} else if !f.Since.IsZero() && lf.st.ModTime().Before(f.Since) {
-			continue // last written before the window
 		}
 		r := &revLines{fh: lf.fh, pos: end, end: end}
 		for {
