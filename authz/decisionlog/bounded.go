@@ -45,7 +45,8 @@ func (g *Ring) QueryBounded(ctx context.Context, f Filter, limit int, cursor str
 }
 
 // QueryBounded implements BoundedQuerier over the stream, newest entry
-// first; its cursor is a stream entry id, as Query's.
+// first, stopping as the file source's does; its cursor is a stream entry
+// id, as Query's.
 func (s *StreamSource) QueryBounded(ctx context.Context, f Filter, limit int, cursor string, maxRead int) ([]*Record, string, int, bool, error) {
 	end := "+"
 	if cursor != "" {
@@ -86,6 +87,9 @@ func (s *StreamSource) QueryBounded(ctx context.Context, f Filter, limit int, cu
 			last = m.ID
 			if r, ok := decodeStream(m); ok && f.Match(r) {
 				recs, ids = append(recs, r), append(ids, m.ID)
+				if f.DecisionID != "" {
+					return recs, "", read, false, nil // a decision id names one record
+				}
 				if len(recs) > limit {
 					return recs[:limit], "s:" + ids[limit-1], read, false, nil
 				}
@@ -253,8 +257,9 @@ func (r *revLines) prev() ([]byte, error) {
 }
 
 // QueryBounded implements BoundedQuerier: it reads the files backwards
-// (the newest written record first) and stops at limit+1 matches, at
-// maxRead records or when ctx ends. Its cursor is a place in a file
+// (the newest written record first) and stops at limit+1 matches (at the
+// first with a decision id: it names one record), at maxRead records or
+// when ctx ends. Its cursor is a place in a file
 // (fileCursor), so paging returns every record once although records are
 // written a little out of time order; a page is sorted newest first.
 func (s *FileSource) QueryBounded(ctx context.Context, f Filter, limit int, cursor string, maxRead int) ([]*Record, string, int, bool, error) {
@@ -345,6 +350,9 @@ func (s *FileSource) QueryBounded(ctx context.Context, f Filter, limit int, curs
 				return page(next, false) // one more: next is not the end
 			}
 			recs = append(recs, &rec)
+			if f.DecisionID != "" {
+				return page("", false) // a decision id names one record
+			}
 			if len(recs) == limit {
 				if next, err = lf.cursor(r.end); err != nil {
 					return nil, "", read, false, err

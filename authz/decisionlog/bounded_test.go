@@ -106,6 +106,13 @@ func TestFileQueryBounded(t *testing.T) {
 		t.Errorf("page of one: %d records, next %q, read %d, capped %v, %v", len(page), next, read, capped, err)
 	}
 
+	// A decision id names one record: its lookup stops at it (the newest
+	// here: one record read), with no next page.
+	page, next, read, capped, err = src.QueryBounded(ctx, Filter{DecisionID: recs[len(recs)-1].DecisionID}, 100, "", 400)
+	if err != nil || len(page) != 1 || next != "" || capped || read != 1 {
+		t.Errorf("newest by id: %d records, next %q, read %d, capped %v, %v", len(page), next, read, capped, err)
+	}
+
 	// The oldest record, looked up by id with a bound of 400 records: each
 	// call reads 400, reports capped with nothing found, and continues.
 	f := Filter{DecisionID: recs[0].DecisionID}

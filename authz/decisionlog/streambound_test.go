@@ -42,6 +42,12 @@ func TestStreamQueryBounded(t *testing.T) {
 		t.Fatalf("page of one: %d records, next %q, read %d, capped %v, %v", len(recs), next, read, capped, err)
 	}
 
+	// A decision id names one record: its lookup stops at it.
+	recs, next, read, capped, err = src.QueryBounded(ctx, decisionlog.Filter{Since: since, DecisionID: fmt.Sprintf("%032x", n-5)}, 100, "", 1000)
+	if err != nil || len(recs) != 1 || next != "" || capped || read > 14 {
+		t.Errorf("recent by id: %d records, next %q, read %d, capped %v, %v", len(recs), next, read, capped, err)
+	}
+
 	f := decisionlog.Filter{Since: since, DecisionID: fmt.Sprintf("%032x", 1)}
 	cursor := ""
 	for calls := 1; ; calls++ {
