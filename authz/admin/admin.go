@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -46,10 +47,92 @@ type Service struct {
 	// before a query (decisionlog.DecisionLog.Sync), so that a decision
 	// made before the query is in its answer.
 	Sync func(context.Context) error
+	// MaxQueries bounds the decision queries computed at once (default
+	// DefaultMaxQueries), MaxQueriesPerCaller one caller's (default 1);
+	// past them a query is refused RESOURCE_EXHAUSTED, never queued.
+	MaxQueries, MaxQueriesPerCaller int
+	// MaxScan bounds the records one query reads (default DefaultMaxScan),
+	// ScanTimeout its time (default DefaultScanTimeout). A query stopped
+	// by either answers what it found with scan_bound_reached and a
+	// next_page_token that continues.
+	MaxScan     int
+	ScanTimeout time.Duration
+
+	once    sync.Once
+	queries *slots
 }
+
+// Defaults of Service's query bounds (the console's window views have the
+// same).
+const (
+	DefaultMaxQueries  = 2
+	DefaultMaxScan     = 20000
+	DefaultScanTimeout = 20 * time.Second
+)
 
 // syncWait bounds how long a query waits for the queued records.
 const syncWait = time.Second
+
+func (s *Service) init() {
+	s.once.Do(func() {
+		if s.MaxQueries <= 0 {
+			s.MaxQueries = DefaultMaxQueries
+		}
+		if s.MaxQueriesPerCaller <= 0 {
+			s.MaxQueriesPerCaller = 1
+		}
+		if s.MaxScan <= 0 {
+			s.MaxScan = DefaultMaxScan
+		}
+		if s.ScanTimeout <= 0 {
+			s.ScanTimeout = DefaultScanTimeout
+		}
+		s.queries = &slots{max: s.MaxQueries, perCaller: s.MaxQueriesPerCaller, by: map[string]int{}}
+	})
+}
+
+// slots bound what runs at once: max in all, perCaller for one caller (the
+// console's window views are bounded the same way).
+type slots struct {
+	max, perCaller int
+	mu             sync.Mutex
+	open           int
+	by             map[string]int
+}
+
+// take takes a slot for who; ok is false when all slots, or who's, are
+// taken.
+func (s *slots) take(who string) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open >= s.max || s.by[who] >= s.perCaller {
+		return nil, false
+	}
+	s.open++
+	s.by[who]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.open--
+		if s.by[who]--; s.by[who] == 0 {
+			delete(s.by, who)
+		}
+	}, true
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx naming the admin caller (the Guard's name for it:
+// a client ID or token:FILE:LINE); the query bounds count per caller.
+func WithCaller(ctx context.Context, who string) context.Context {
+	return context.WithValue(ctx, callerKey{}, who)
+}
+
+// CallerOf is the caller WithCaller named ("" when none).
+func CallerOf(ctx context.Context) string {
+	who, _ := ctx.Value(callerKey{}).(string)
+	return who
+}
 
 // QueryDecisions implements adminv1.AdminServiceServer.
 func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecisionsRequest) (*adminv1.QueryDecisionsResponse, error) {
@@ -66,20 +149,37 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 	case size > MaxPageSize:
 		size = MaxPageSize
 	}
+	s.init()
+	release, ok := s.queries.take(CallerOf(ctx))
+	if !ok {
+		return nil, status.Errorf(codes.ResourceExhausted, "too many decision queries under way (%d at once, %d per caller): try again shortly", s.MaxQueries, s.MaxQueriesPerCaller)
+	}
+	defer release()
 	if s.Sync != nil {
 		// Best effort: past syncWait the query answers with what is written.
 		sctx, cancel := context.WithTimeout(ctx, syncWait)
 		_ = s.Sync(sctx)
 		cancel()
 	}
-	recs, next, err := s.Logs.Query(ctx, f, size, req.GetPageToken())
+	qctx, cancel := context.WithTimeout(ctx, s.ScanTimeout)
+	defer cancel()
+	var recs []*decisionlog.Record
+	var next string
+	capped := false
+	if b, ok := s.Logs.(decisionlog.BoundedQuerier); ok {
+		recs, next, _, capped, err = b.QueryBounded(qctx, f, size, req.GetPageToken(), s.MaxScan)
+	} else {
+		recs, next, err = s.Logs.Query(qctx, f, size, req.GetPageToken())
+	}
 	switch {
 	case errors.Is(err, decisionlog.ErrBadCursor):
 		return nil, status.Error(codes.InvalidArgument, "page_token: not one this server issued")
+	case err != nil && ctx.Err() == nil && qctx.Err() != nil:
+		return nil, status.Errorf(codes.Unavailable, "decision log (%s): the query read nothing in %s: try again shortly", s.Logs.Kind(), s.ScanTimeout)
 	case err != nil:
 		return nil, status.Errorf(codes.Unavailable, "decision log (%s): %v", s.Logs.Kind(), err)
 	}
-	out := &adminv1.QueryDecisionsResponse{NextPageToken: next, Source: s.Logs.Kind()}
+	out := &adminv1.QueryDecisionsResponse{NextPageToken: next, Source: s.Logs.Kind(), ScanBoundReached: capped}
 	for _, r := range recs {
 		out.Decisions = append(out.Decisions, DecisionToProto(r))
 	}

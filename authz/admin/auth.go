@@ -207,22 +207,12 @@ func (g *Guard) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryS
 	who, err := g.authorize(ctx, method)
 	var resp any
 	if err == nil {
-		resp, err = h(context.WithValue(ctx, callerKey{}, who), req)
+		resp, err = h(WithCaller(ctx, who), req)
 	}
 	if g.Logger != nil {
 		g.Logger.Info("admin call", "method", method, "caller", who, "code", status.Code(err).String())
 	}
 	return resp, err
-}
-
-type callerKey struct{}
-
-// CallerFrom is who made an admin call the guard let through (as its log
-// line names it: "token:FILE:LINE", a client certificate's ID), "" outside
-// one.
-func CallerFrom(ctx context.Context) string {
-	who, _ := ctx.Value(callerKey{}).(string)
-	return who
 }
 
 // DevTokenPath is where the quick start's admin token lives:

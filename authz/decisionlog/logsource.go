@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -124,17 +123,13 @@ type FileSource struct {
 	// followed, when set (by tests), is called once Follow watches the
 	// file and has read up to its end.
 	followed func()
+	// opened, when set (by tests), is called when a query has opened the
+	// file at Path and not yet listed the backups.
+	opened func()
 }
 
 // Kind implements LogSource.
 func (s *FileSource) Kind() string { return "file" }
-
-func (s *FileSource) files() []string {
-	ext := filepath.Ext(s.Path)
-	backups, _ := filepath.Glob(strings.TrimSuffix(s.Path, ext) + "-*" + ext)
-	sort.Strings(backups) // timestamps sort oldest first
-	return append(backups, s.Path)
-}
 
 // Query implements LogSource: one pass over the window (ScanRaw).
 func (s *FileSource) Query(ctx context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {

@@ -4,9 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strconv"
 	"time"
 )
@@ -75,38 +74,34 @@ func recordTime(line []byte) (time.Time, bool) {
 }
 
 // ScanRaw implements RawScanner: the backups last written before since are
-// skipped unread.
+// skipped unread. The files are opened as QueryBounded opens them, so a
+// rotation during the scan loses no record written before it.
 func (s *FileSource) ScanRaw(ctx context.Context, since time.Time, fn func(line []byte) error) error {
-	found := false
-	for _, name := range s.files() {
-		st, err := os.Stat(name)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		found = true
-		if st.ModTime().Before(since) {
-			continue
-		}
-		if err := scanFile(ctx, name, since, fn); err != nil {
-			return err
-		}
+	files, err := s.open()
+	if err != nil {
+		return err
 	}
-	if !found {
-		return fmt.Errorf("%s: no decision log yet", s.Path)
+	defer func() {
+		for _, lf := range files {
+			lf.fh.Close()
+		}
+	}()
+	for i := len(files) - 1; i >= 0; i-- { // oldest first
+		lf := files[i]
+		if lf.st.ModTime().Before(since) {
+			continue
+		}
+		if err := scanFile(ctx, lf, since, fn); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func scanFile(ctx context.Context, name string, since time.Time, fn func([]byte) error) error {
-	fh, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
+func scanFile(ctx context.Context, lf *logFile, since time.Time, fn func([]byte) error) error {
+	// Up to the size when opened: what is written after is newer than the
+	// scan, and a file rotated meanwhile is not read twice.
+	sc := bufio.NewScanner(io.NewSectionReader(lf.fh, 0, lf.st.Size()))
 	sc.Buffer(make([]byte, 256<<10), 16<<20)
 	for n := 0; sc.Scan(); n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
@@ -121,7 +116,7 @@ func scanFile(ctx context.Context, name string, since time.Time, fn func([]byte)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", lf.name, err)
 	}
 	return nil
 }

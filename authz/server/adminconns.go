@@ -165,7 +165,7 @@ func (a *adminConns) authorized(remote, who string) (done func()) {
 // keep an operator's Revoke out: the session-12 outside attack).
 func (a *adminConns) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		defer a.authorized(p.Addr.String(), admin.CallerFrom(ctx))()
+		defer a.authorized(p.Addr.String(), admin.CallerOf(ctx))()
 	}
 	return h(ctx, req)
 }

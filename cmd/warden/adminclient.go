@@ -73,6 +73,8 @@ func adminError(err error) error {
 		return errors.New(status.Convert(err).Message())
 	case codes.Unavailable:
 		return errors.New("admin API unavailable: " + status.Convert(err).Message())
+	case codes.ResourceExhausted:
+		return errors.New("admin API busy: " + status.Convert(err).Message())
 	}
 	return err
 }

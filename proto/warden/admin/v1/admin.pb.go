@@ -189,9 +189,14 @@ type QueryDecisionsResponse struct {
 	// Empty when there are no more records.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// Where the records were read: "redis_stream", "file" or "memory".
-	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// The query stopped at the server's bound on what one call reads (records
+	// read or time) before the end of the window: decisions holds the matches
+	// found so far (possibly none) and next_page_token continues where it
+	// stopped. Not finding a record in such an answer is not "not found".
+	ScanBoundReached bool `protobuf:"varint,4,opt,name=scan_bound_reached,json=scanBoundReached,proto3" json:"scan_bound_reached,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *QueryDecisionsResponse) Reset() {
@@ -243,6 +248,13 @@ func (x *QueryDecisionsResponse) GetSource() string {
 		return x.Source
 	}
 	return ""
+}
+
+func (x *QueryDecisionsResponse) GetScanBoundReached() bool {
+	if x != nil {
+		return x.ScanBoundReached
+	}
+	return false
 }
 
 // Decision is one decision record (SPEC §8). It never holds a token, cookie
@@ -1315,11 +1327,12 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\x06reason\x12\x1a\n" +
 	"\bresource\x18\v \x01(\tR\bresource\x12\x16\n" +
 	"\x06policy\x18\f \x01(\tR\x06policy\x12\x12\n" +
-	"\x04node\x18\r \x01(\tR\x04node\"\x91\x01\n" +
+	"\x04node\x18\r \x01(\tR\x04node\"\xbf\x01\n" +
 	"\x16QueryDecisionsResponse\x127\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x19.warden.admin.v1.DecisionR\tdecisions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"\x8c\a\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12,\n" +
+	"\x12scan_bound_reached\x18\x04 \x01(\bR\x10scanBoundReached\"\x8c\a\n" +
 	"\bDecision\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
 	"\vdecision_id\x18\x02 \x01(\tR\n" +
