@@ -155,10 +155,13 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 		return nil, status.Errorf(codes.ResourceExhausted, "too many decision queries under way (%d at once, %d per caller): try again shortly", s.MaxQueries, s.MaxQueriesPerCaller)
 	}
 	defer release()
+	behind := false
 	if s.Sync != nil {
-		// Best effort: past syncWait the query answers with what is written.
+		// Past syncWait the query answers with what is written, and says
+		// so (log_behind): before, a stalled sink made it answer OK
+		// without decisions made before it (session-12 outside attack F3).
 		sctx, cancel := context.WithTimeout(ctx, syncWait)
-		_ = s.Sync(sctx)
+		behind = s.Sync(sctx) != nil && ctx.Err() == nil
 		cancel()
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.ScanTimeout)
@@ -179,7 +182,7 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 	case err != nil:
 		return nil, status.Errorf(codes.Unavailable, "decision log (%s): %v", s.Logs.Kind(), err)
 	}
-	out := &adminv1.QueryDecisionsResponse{NextPageToken: next, Source: s.Logs.Kind(), ScanBoundReached: capped}
+	out := &adminv1.QueryDecisionsResponse{NextPageToken: next, Source: s.Logs.Kind(), ScanBoundReached: capped, LogBehind: behind}
 	for _, r := range recs {
 		out.Decisions = append(out.Decisions, DecisionToProto(r))
 	}

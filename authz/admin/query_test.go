@@ -159,3 +159,28 @@ func TestQueryDecisionsScanBound(t *testing.T) {
 		t.Errorf("foreign page token: %v", err)
 	}
 }
+
+// TestQueryDecisionsLogBehind: a query whose Sync did not complete (a
+// sink stalled past syncWait) answers what is written and says log_behind
+// (the session-12 outside attack F3: it answered OK, silently without the
+// decisions made just before it); one whose Sync completed does not.
+func TestQueryDecisionsLogBehind(t *testing.T) {
+	now := time.Now()
+	src, _ := fileLog(t, 3, now)
+	for _, stalled := range []bool{false, true} {
+		s := &Service{Logs: src, Now: func() time.Time { return now }, Sync: func(ctx context.Context) error {
+			if stalled {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		}}
+		resp, err := s.QueryDecisions(WithCaller(context.Background(), "reader"), &adminv1.QueryDecisionsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Decisions) != 3 || resp.LogBehind != stalled {
+			t.Errorf("sink stalled %v: %d decisions, log_behind %v; want 3, %v", stalled, len(resp.Decisions), resp.LogBehind, stalled)
+		}
+	}
+}

@@ -83,6 +83,10 @@ func adminError(err error) error {
 type remoteSource struct {
 	c     adminv1.AdminServiceClient
 	close func() error
+	// warn, when set, is told once that the server's log was behind (its
+	// answer may lack its latest decisions).
+	warn   func(string)
+	warned bool
 }
 
 func (r *remoteSource) Kind() string { return "admin API" }
@@ -101,6 +105,10 @@ func (r *remoteSource) Query(ctx context.Context, f decisionlog.Filter, limit in
 	resp, err := r.c.QueryDecisions(ctx, req)
 	if err != nil {
 		return nil, "", adminError(err)
+	}
+	if resp.LogBehind && r.warn != nil && !r.warned {
+		r.warned = true
+		r.warn("the server's decision log is behind (a sink stalled or slow): its latest decisions may be missing")
 	}
 	// A server older than a filter field ignores it: every record is checked
 	// here too, so no record outside the filter is shown.

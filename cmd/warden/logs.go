@@ -74,6 +74,9 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer src.Close()
+	if r, ok := src.(*remoteSource); ok {
+		r.warn = func(msg string) { fmt.Fprintln(stderr, "warden logs: warning: "+msg) }
+	}
 	recs, err := newest(ctx, src, f, *limit)
 	if err != nil {
 		fmt.Fprintf(stderr, "warden logs: %v\n", err)

@@ -195,8 +195,12 @@ type QueryDecisionsResponse struct {
 	// found so far (possibly none) and next_page_token continues where it
 	// stopped. Not finding a record in such an answer is not "not found".
 	ScanBoundReached bool `protobuf:"varint,4,opt,name=scan_bound_reached,json=scanBoundReached,proto3" json:"scan_bound_reached,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The answering replica's queued decision records were not all written
+	// to its sinks within a second before the query (a sink is stalled or
+	// slow): decisions it made just before the query may be missing.
+	LogBehind     bool `protobuf:"varint,5,opt,name=log_behind,json=logBehind,proto3" json:"log_behind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueryDecisionsResponse) Reset() {
@@ -253,6 +257,13 @@ func (x *QueryDecisionsResponse) GetSource() string {
 func (x *QueryDecisionsResponse) GetScanBoundReached() bool {
 	if x != nil {
 		return x.ScanBoundReached
+	}
+	return false
+}
+
+func (x *QueryDecisionsResponse) GetLogBehind() bool {
+	if x != nil {
+		return x.LogBehind
 	}
 	return false
 }
@@ -1327,12 +1338,14 @@ const file_warden_admin_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\x06reason\x12\x1a\n" +
 	"\bresource\x18\v \x01(\tR\bresource\x12\x16\n" +
 	"\x06policy\x18\f \x01(\tR\x06policy\x12\x12\n" +
-	"\x04node\x18\r \x01(\tR\x04node\"\xbf\x01\n" +
+	"\x04node\x18\r \x01(\tR\x04node\"\xde\x01\n" +
 	"\x16QueryDecisionsResponse\x127\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x19.warden.admin.v1.DecisionR\tdecisions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x16\n" +
 	"\x06source\x18\x03 \x01(\tR\x06source\x12,\n" +
-	"\x12scan_bound_reached\x18\x04 \x01(\bR\x10scanBoundReached\"\x8c\a\n" +
+	"\x12scan_bound_reached\x18\x04 \x01(\bR\x10scanBoundReached\x12\x1d\n" +
+	"\n" +
+	"log_behind\x18\x05 \x01(\bR\tlogBehind\"\x8c\a\n" +
 	"\bDecision\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
 	"\vdecision_id\x18\x02 \x01(\tR\n" +
