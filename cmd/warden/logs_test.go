@@ -138,7 +138,14 @@ func TestLogsAcrossReplicas(t *testing.T) {
 	if viaAdmin := parseRecords(t, out); code != 0 || len(viaAdmin) != 2 || viaAdmin[0].DecisionID != recs[0].DecisionID || viaAdmin[1].DecisionID != recs[1].DecisionID {
 		t.Errorf("logs --server: exit %d %s\n%s", code, errs, out)
 	}
-	code, out, _ = runCLI(t, "logs", "--config", cfgs[0], "--since", "5m")
+	// Read from the stream directly, the last records may come up to a
+	// batch interval (5 ms) late: wait for all four.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, out, _ = runCLI(t, "logs", "--config", cfgs[0], "--since", "5m")
+		if code == 0 && strings.Count(out, "\n") == 5 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if code != 0 || strings.Count(out, "\n") != 5 || !strings.Contains(out, "DECISION_ID") {
 		t.Errorf("table of all four records:\n%s", out)
 	}
