@@ -1,0 +1,37 @@
+package credential
+
+import "testing"
+
+func TestRedactParamsCases(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"/api/healthz?access_token=01234567-89ab-4cde-8f01-23456789abcd", "/api/healthz?access_token=[REDACTED]"},
+		{"https://app.example/cb?state=xyz&code=SplxlOBeZQQYbYS6WxSbIA", "https://app.example/cb?state=xyz&code=[REDACTED]"},
+		{"https://app/cb?acc%65ss_tok%65n=S1&x=1", "https://app/cb?acc%65ss_tok%65n=[REDACTED]&x=1"},
+		{"/r?next=%2Fcb%3Fcode%3DS2%26state%3D1&z=2", "/r?next=%2Fcb%3Fcode%3D[REDACTED]%26state%3D1&z=2"},
+		{"/r?code=a%26b&z=2", "/r?code=[REDACTED]&z=2"},
+		{"https://user:pw@host/x", "https://[REDACTED]@host/x"},
+		{"/p;jsessionid=ABC", "/p;jsessionid=[REDACTED]"},
+		{"token=x", "token=[REDACTED]"},
+		{"alice@example.com", "alice@example.com"},
+		{"/a//b@c", "/a//b@c"},
+		{`Bearer realm="warden", error="invalid_token"`, `Bearer realm="warden", error="invalid_token"`},
+		{"code=", "code="},
+		{"code=[REDACTED]", "code=[REDACTED]"},
+		{"https://x/?user[password]=S3", "https://x/?user[password]=[REDACTED]"},
+	} {
+		got, hit := RedactParams(c.in)
+		if got != c.want || hit != (c.in != c.want) {
+			t.Errorf("RedactParams(%q) = %q, %v; want %q", c.in, got, hit, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"user:password@orders", "[REDACTED]@orders"},
+		{"orders", "orders"},
+		{"a@b@orders:8080", "[REDACTED]@orders:8080"},
+		{"orders/x@y", "orders/x@y"},
+	} {
+		if got, _ := RedactHost(c.in); got != c.want {
+			t.Errorf("RedactHost(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}
