@@ -47,9 +47,9 @@ const recordOverhead = 512
 // element of it changes.
 func (r *Record) clip(max int, copies, redact bool) int {
 	n := 0
-	bound := func(v string, path bool) string {
+	bound := func(v string, path, host bool) string {
 		if len(v) > max {
-			v = cut(v, max)
+			v = cutField(v, max, host)
 			r.Truncated = true
 		}
 		if red, hit := redactIf(redact, v, path); hit {
@@ -58,7 +58,7 @@ func (r *Record) clip(max int, copies, redact bool) int {
 		n += len(v)
 		return v
 	}
-	r.eachField(func(p *string, path bool) { *p = bound(*p, path) })
+	r.eachField(func(p *string, path bool) { *p = bound(*p, path, p == &r.Request.Host) })
 	if redact { // a host's userinfo (user:password@orders)
 		if h, hit := credential.RedactHost(r.Request.Host); hit {
 			n += len(h) - len(r.Request.Host)
@@ -79,7 +79,7 @@ func (r *Record) clip(max int, copies, redact bool) int {
 			l = slices.Clone(l)
 		}
 		for i, s := range l {
-			if v := bound(s, false); v != s {
+			if v := bound(s, false, false); v != s {
 				if !own {
 					l, own = slices.Clone(l), true
 				}
@@ -141,6 +141,20 @@ func (r *Record) eachField(f func(p *string, path bool)) {
 
 // maxListed bounds the policies and errors a record names.
 const maxListed = 64
+
+// cutField is cut(s, max), with the userinfo of an authority the cut
+// leaves open redacted (credential.RedactOpenUserinfo) when what is cut
+// off holds '@' or an escape: "https://svc:secret" of
+// "https://svc:secret@api/..." (or a host "user:secret" of
+// "user:secret@orders") would otherwise keep a password whose '@' is gone.
+func cutField(s string, max int, host bool) string {
+	p := cut(s, max)
+	if tail := s[len(p):]; strings.IndexByte(tail, '@') < 0 && strings.IndexByte(tail, '%') < 0 {
+		return p
+	}
+	p, _ = credential.RedactOpenUserinfo(p, host)
+	return p
+}
 
 // cut is s's first max bytes or fewer, ending at a rune boundary.
 func cut(s string, max int) string {
@@ -350,27 +364,25 @@ func kindOf(path bool, k cedar.String) textKind {
 }
 
 // cedarText is s as a bounded Cedar section keeps it, and whether that
-// differs from s: invalid UTF-8 replaced, a byte at a time, by U+FFFD (as
-// the rest of the record's JSON has it: cedar-go's JSON refuses it, and
-// the section would be lost); the values of credential-named parameters
-// and URL userinfo redacted in every string (credential.RedactParams), and
-// when redact (the caller-controlled strings) every credential-looking
-// word too (credential.Redact); a host's userinfo redacted.
+// differs from s: the values of credential-named parameters and URL
+// userinfo redacted in every string (credential.RedactParams), and when
+// redact (the caller-controlled strings) every credential-looking word too
+// (credential.Redact); a host's userinfo redacted; then invalid UTF-8
+// replaced, a byte at a time, by U+FFFD (as the rest of the record's JSON
+// has it: cedar-go's JSON refuses it, and the section would be lost).
 func cedarText(s string, redact bool, k textKind) (string, bool) {
-	changed := false
-	if !utf8.ValidString(s) {
-		s, changed = validUTF8(s), true
-	}
-	var hit bool
+	var changed, hit bool
 	if redact {
-		s, hit = credential.Redact(s, k == pathText)
+		s, changed = credential.Redact(s, k == pathText)
 	} else {
-		s, hit = credential.RedactParams(s)
+		s, changed = credential.RedactParams(s)
 	}
-	changed = changed || hit
 	if k == hostText {
 		s, hit = credential.RedactHost(s)
 		changed = changed || hit
+	}
+	if !utf8.ValidString(s) { // after: an escaped name may hold raw bytes of a rune
+		s, changed = validUTF8(s), true
 	}
 	return s, changed
 }

@@ -17,7 +17,7 @@ func (r *Record) clipOld(max int, copies, redact bool) int {
 	s := func(p *string, path bool) {
 		v := *p
 		if len(v) > max {
-			v = cut(v, max)
+			v = cutField(v, max, p == &r.Request.Host) // since session 12
 			r.Truncated = true
 		}
 		if red, hit := redactIf(redact, v, path); hit {

@@ -50,7 +50,7 @@ func (c *Record) redactOff(max int) {
 		c.RateLimit = &rl
 	}
 	c.eachField(func(p *string, path bool) {
-		if v, changed := c.redactStr(*p, max, path); changed {
+		if v, changed := c.redactStr(*p, max, path, p == &c.Request.Host); changed {
 			*p = v
 		}
 	})
@@ -63,10 +63,10 @@ func (c *Record) redactOff(max int) {
 
 // redactStr is s cut to max bytes (c marked truncated) and redacted, and
 // whether that changed it.
-func (c *Record) redactStr(s string, max int, path bool) (string, bool) {
+func (c *Record) redactStr(s string, max int, path, host bool) (string, bool) {
 	changed := false
 	if len(s) > max {
-		s, changed = cut(s, max), true
+		s, changed = cutField(s, max, host), true
 		c.Truncated = true
 	}
 	if red, hit := credential.Redact(s, path); hit {
@@ -84,7 +84,7 @@ func (c *Record) redactList(l []string, max int) []string {
 	}
 	copied := false
 	for i, v := range l {
-		if red, changed := c.redactStr(v, max, false); changed {
+		if red, changed := c.redactStr(v, max, false, false); changed {
 			if !copied {
 				l, copied = append([]string(nil), l...), true
 			}

@@ -176,12 +176,8 @@ func (d *decoded) userinfo(spans []span) []span {
 		if b[k] != '/' || b[k+1] != '/' {
 			continue
 		}
-		if k > 0 {
-			switch b[k-1] {
-			case ':', '=', ' ', '\t', '\r', '\n', '"', '\'', '<', '(', ',', '?', '&', ';', '#':
-			default:
-				continue
-			}
+		if !authorityStart(b, k) {
+			continue
 		}
 		if sp, ok := d.authority(k+2, max(d.dep[k], d.dep[k+1])); ok {
 			spans = append(spans, sp)
@@ -233,4 +229,52 @@ func (d *decoded) apply(s string, spans []span) (string, bool) {
 	}
 	b.WriteString(s[last:])
 	return b.String(), true
+}
+
+// RedactOpenUserinfo is for p, a string cut short (the rest of it held '@'
+// or an escape): the userinfo of an authority p leaves open (started, not
+// ended before p does, so its '@' may be in the part cut off) is
+// Redacted to p's end, and whether there was one. host says p is a host:
+// it starts an authority itself.
+func RedactOpenUserinfo(p string, host bool) (string, bool) {
+	d := decodeDepth(p)
+	b := d.b
+	// minEnd[i] is the least depth of an authority end at or after i.
+	minEnd := make([]uint8, len(b)+1)
+	minEnd[len(b)] = 255
+	for i := len(b) - 1; i >= 0; i-- {
+		minEnd[i] = minEnd[i+1]
+		if authorityEnd(b[i]) && d.dep[i] < minEnd[i] {
+			minEnd[i] = d.dep[i]
+		}
+	}
+	from := -1
+	if host && (len(b) == 0 || minEnd[0] > 0) {
+		from = 0
+	}
+	for k := 0; from < 0 && k+1 < len(b); k++ {
+		if b[k] != '/' || b[k+1] != '/' || !authorityStart(b, k) {
+			continue
+		}
+		if minEnd[k+2] > max(d.dep[k], d.dep[k+1]) {
+			from = k + 2
+		}
+	}
+	if from < 0 || from == len(b) || string(b[from:]) == Redacted {
+		return p, false
+	}
+	return d.apply(p, []span{{from, len(b)}})
+}
+
+// authorityStart: the "//" at b[k] starts an authority (at the start of
+// the string, or after : = white space " ' < ( , ? & ; or #).
+func authorityStart(b []byte, k int) bool {
+	if k == 0 {
+		return true
+	}
+	switch b[k-1] {
+	case ':', '=', ' ', '\t', '\r', '\n', '"', '\'', '<', '(', ',', '?', '&', ';', '#':
+		return true
+	}
+	return false
 }
