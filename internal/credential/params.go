@@ -58,6 +58,15 @@ func RedactParams(s string) (string, bool) {
 	if !paramsMaybe(s) {
 		return s, false
 	}
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '@') < 0 && !sensitivePair(s) {
+		return s, false // no escape, no userinfo, no credential name before an '='
+	}
+	return redactParamsModel(s)
+}
+
+// redactParamsModel is RedactParams without its pre-checks: every string
+// decoded and looked at (a differential test holds the two equal).
+func redactParamsModel(s string) (string, bool) {
 	d := decodeDepth(s)
 	var spans []span
 	spans = d.params(spans)
@@ -78,6 +87,25 @@ func RedactHost(s string) (string, bool) {
 	}
 	r, hit2 := RedactParams(s)
 	return r, hit || hit2
+}
+
+// sensitivePair reports, without allocating unless a name has upper
+// case, whether some '=' of s (read raw) follows a name SensitiveName
+// takes: a superset of what params finds when s has no escape.
+func sensitivePair(s string) bool {
+	for k := 0; k < len(s); k++ {
+		if s[k] != '=' {
+			continue
+		}
+		j := k
+		for j > 0 && !nameSep(s[j-1]) {
+			j--
+		}
+		if j < k && SensitiveName(s[j:k]) {
+			return true
+		}
+	}
+	return false
 }
 
 // paramsMaybe: s holds '=', '@' or '%' (an escape may spell either).

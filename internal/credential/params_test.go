@@ -1,6 +1,10 @@
 package credential
 
-import "testing"
+import (
+	mrand "math/rand/v2"
+	"strings"
+	"testing"
+)
 
 func TestRedactParamsCases(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
@@ -32,6 +36,29 @@ func TestRedactParamsCases(t *testing.T) {
 	} {
 		if got, _ := RedactHost(c.in); got != c.want {
 			t.Errorf("RedactHost(%q) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestRedactParamsFastPath: RedactParams with its pre-checks answers as
+// the model without them on strings drawn from names, separators and
+// escapes, every run (FuzzRedactPlain does so for any input).
+func TestRedactParamsFastPath(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(7, 8))
+	atoms := []string{"code", "Code", "x", "TOKEN", "api key", "=", "&", "?", "#", ";", ",", "/", "//", "@", ":", "%3D", "%26", "%2565", "%", "v", "[REDACTED]", " ", "\"", "\xff", "to\u212aen"}
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(10) {
+			b.WriteString(atoms[rng.IntN(len(atoms))])
+		}
+		s := b.String()
+		got, hit := RedactParams(s)
+		want, wantHit := redactParamsModel(s)
+		if got != want || hit != wantHit {
+			t.Fatalf("RedactParams(%q) = %q, %v; the model says %q, %v", s, got, hit, want, wantHit)
+		}
+		if again, hit2 := RedactParams(got); hit2 || again != got {
+			t.Fatalf("not idempotent: %q -> %q -> %q", s, got, again)
 		}
 	}
 }
