@@ -156,6 +156,11 @@ func (s *Set) mapInto(r *Request, sc *scratch) *mapped {
 			m.route, params, m.pathErr = s.routeForBuf(method, host, extService, path, params, sc.alt[:0])
 		}
 	}
+	if m.pathErr != nil { // refused (400): userinfo is never the service's name (a record's resource)
+		if i := strings.LastIndexByte(r.Host, '@'); i >= 0 {
+			host = hostOnly(r.Host[i+1:])
+		}
+	}
 	// Action.
 	am := actionMethod(method, m.route)
 	var action cedar.EntityUID

@@ -6,6 +6,8 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/wardenauthz/warden/internal/credential"
 )
 
 // uid is an entity UID in Cedar's implicit JSON form, {"type": T, "id": I}.
@@ -128,20 +130,11 @@ func uids(us []uid) []cedar.EntityUID {
 const Redacted = "[REDACTED]"
 
 // sensitive reports whether a header or query parameter name looks like it
-// carries a credential. Such values never leave in a decision record; a
-// policy that compares them with a literal replays against Redacted.
-func sensitive(name string) bool {
-	n := strings.ToLower(name)
-	if n == "code" || n == "sig" || n == "dpop" { // OAuth codes, signed URLs, DPoP proofs
-		return true
-	}
-	for _, s := range []string{"auth", "key", "token", "secret", "passw", "session", "cookie", "signature", "credential", "jwt", "assertion", "oidc", "saml"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
-}
+// carries a credential (credential.SensitiveName: the one list every
+// string of a decision record is redacted by). Such values never leave in
+// a decision record; a policy that compares them with a literal replays
+// against Redacted.
+func sensitive(name string) bool { return credential.SensitiveName(name) }
 
 // redact is ctx with request.headers and request.query values of sensitive
 // names replaced (ctx itself, unchanged, when there are none).

@@ -47,9 +47,9 @@ const recordOverhead = 512
 // element of it changes.
 func (r *Record) clip(max int, copies, redact bool) int {
 	n := 0
-	bound := func(v string, path bool) string {
+	bound := func(v string, path, host bool) string {
 		if len(v) > max {
-			v = cut(v, max)
+			v = cutField(v, max, host)
 			r.Truncated = true
 		}
 		if red, hit := redactIf(redact, v, path); hit {
@@ -58,7 +58,13 @@ func (r *Record) clip(max int, copies, redact bool) int {
 		n += len(v)
 		return v
 	}
-	r.eachField(func(p *string, path bool) { *p = bound(*p, path) })
+	r.eachField(func(p *string, path bool) { *p = bound(*p, path, p == &r.Request.Host) })
+	if redact { // a host's userinfo (user:password@orders)
+		if h, hit := credential.RedactHost(r.Request.Host); hit {
+			n += len(h) - len(r.Request.Host)
+			r.Request.Host = h
+		}
+	}
 	list := func(p *[]string) {
 		l := *p
 		if len(l) > maxListed {
@@ -73,7 +79,7 @@ func (r *Record) clip(max int, copies, redact bool) int {
 			l = slices.Clone(l)
 		}
 		for i, s := range l {
-			if v := bound(s, false); v != s {
+			if v := bound(s, false, false); v != s {
 				if !own {
 					l, own = slices.Clone(l), true
 				}
@@ -136,6 +142,20 @@ func (r *Record) eachField(f func(p *string, path bool)) {
 // maxListed bounds the policies and errors a record names.
 const maxListed = 64
 
+// cutField is cut(s, max), with the userinfo of an authority the cut
+// leaves open redacted (credential.RedactOpenUserinfo) when what is cut
+// off holds '@' or an escape: "https://svc:secret" of
+// "https://svc:secret@api/..." (or a host "user:secret" of
+// "user:secret@orders") would otherwise keep a password whose '@' is gone.
+func cutField(s string, max int, host bool) string {
+	p := cut(s, max)
+	if tail := s[len(p):]; strings.IndexByte(tail, '@') < 0 && strings.IndexByte(tail, '%') < 0 {
+		return p
+	}
+	p, _ = credential.RedactOpenUserinfo(p, host)
+	return p
+}
+
 // cut is s's first max bytes or fewer, ending at a rune boundary.
 func cut(s string, max int) string {
 	if len(s) <= max {
@@ -153,15 +173,18 @@ func cut(s string, max int) string {
 // resource) with credential-looking words redacted; nil when it does not
 // fit (a string over maxField, or more than budget bytes in all, each value
 // costing its bytes and its estimated overhead in memory), and then the
-// record is not replayable. size is its estimated size in memory.
+// record is not replayable. size is its estimated size in memory. lossy
+// says a member was left out: one named __entity or __extn, which Cedar's
+// JSON cannot hold (the record is then marked truncated, and keeps the
+// rest of its section).
 //
 // Its strings are copied into one allocation, sized by a first pass that
 // counts them (and answers nil at once when l does not fit).
-func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, size int) {
+func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, size int, lossy bool) {
 	m := cedarMeasure{maxField: maxField, count: true}
 	m.walk(l)
 	if m.failed || m.used > budget {
-		return nil, 0
+		return nil, 0, false
 	}
 	b := cedarBounder{maxField: maxField, budget: budget}
 	b.copies.Grow(m.bytes)
@@ -188,23 +211,28 @@ func boundCedar(l *policy.Logged, maxField, budget int) (out *policy.Logged, siz
 		}
 		switch k {
 		case "request", "path_params", "extensions":
-			ctx[b.str(k, false, false)] = b.value(v, true, k == "path_params")
+			ctx[b.str(k, false, plainText)] = b.value(v, true, kindOf(k == "path_params", k))
 		default:
-			ctx[b.str(k, stated, false)] = b.value(v, stated, false)
+			ks, vs := b.str(k, stated, plainText), b.value(v, stated, kindOf(false, k))
+			if reservedKey(k) { // an AuthZEN caller's context
+				b.lossy = true
+				continue
+			}
+			ctx[ks] = vs
 		}
 	}
 	c.Context = cedar.NewRecord(ctx)
 	if b.over() {
-		return nil, 0
+		return nil, 0, false
 	}
-	return &c, b.used
+	return &c, b.used, b.lossy
 }
 
 type uidT = types.ImplicitlyMarshaledEntityUID
 
 type cedarBounder struct {
 	maxField, budget, used int
-	failed                 bool
+	failed, lossy          bool
 	// copies holds the copied strings, one after the other.
 	copies strings.Builder
 }
@@ -222,24 +250,22 @@ func (b *cedarBounder) keep(s string) string {
 
 func (b *cedarBounder) over() bool { return b.failed || b.used > b.budget }
 
-// str bounds and copies one string, redacting it when caller-controlled.
-func (b *cedarBounder) str(s cedar.String, redact, path bool) cedar.String {
+// str bounds and copies one string, as cedarText keeps it.
+func (b *cedarBounder) str(s cedar.String, redact bool, k textKind) cedar.String {
 	if len(s) > b.maxField {
 		b.failed = true
 		return ""
 	}
 	b.used += len(s) + valueCost
-	if redact {
-		if r, hit := credential.Redact(string(s), path); hit {
-			return cedar.String(r)
-		}
+	if r, changed := cedarText(string(s), redact, k); changed {
+		return cedar.String(r)
 	}
 	return cedar.String(b.keep(string(s)))
 }
 
 func (b *cedarBounder) uid(u uidT, path bool) uidT {
 	e := cedar.EntityUID(u)
-	return uidT(cedar.NewEntityUID(cedar.EntityType(b.str(cedar.String(e.Type), false, false)), b.str(e.ID, path, path)))
+	return uidT(cedar.NewEntityUID(cedar.EntityType(b.str(cedar.String(e.Type), false, plainText)), b.str(e.ID, path, kindOf(path, ""))))
 }
 
 func (b *cedarBounder) uids(us []uidT) []uidT {
@@ -263,18 +289,23 @@ func (b *cedarBounder) record(r cedar.Record, redact bool) cedar.Record {
 		if b.over() {
 			break
 		}
-		m[b.str(k, redact, false)] = b.value(v, redact, k == "path")
+		ks, vs := b.str(k, redact, plainText), b.value(v, redact, kindOf(k == "path", k))
+		if reservedKey(k) {
+			b.lossy = true
+			continue
+		}
+		m[ks] = vs
 	}
 	return cedar.NewRecord(m)
 }
 
-func (b *cedarBounder) value(v cedar.Value, redact, path bool) cedar.Value {
+func (b *cedarBounder) value(v cedar.Value, redact bool, k textKind) cedar.Value {
 	if b.over() {
 		return cedar.String("")
 	}
 	switch x := v.(type) {
 	case cedar.String:
-		return b.str(x, redact, path)
+		return b.str(x, redact, k)
 	case cedar.Record:
 		return b.record(x, redact)
 	case cedar.Set:
@@ -284,7 +315,7 @@ func (b *cedarBounder) value(v cedar.Value, redact, path bool) cedar.Value {
 			if b.over() {
 				break
 			}
-			vs = append(vs, b.value(e, redact, path))
+			vs = append(vs, b.value(e, redact, k))
 		}
 		return cedar.NewSet(vs...)
 	case cedar.EntityUID:
@@ -303,6 +334,75 @@ const (
 	valueCost     = 64
 	containerCost = 192
 )
+
+// reservedKey: Cedar's JSON reads a record with such a member as an entity
+// or extension value, and cedar-go refuses to write one.
+func reservedKey(k cedar.String) bool { return k == "__entity" || k == "__extn" }
+
+// textKind is how a string of a Cedar section reads: a URL path (a raw '/'
+// separates credential-looking words), a host (userinfo before its last
+// '@' is redacted: credential.RedactHost), or plain text.
+type textKind uint8
+
+const (
+	plainText textKind = iota
+	pathText
+	hostText
+)
+
+// kindOf is the kind of a value under key k (path when the caller says
+// so): a host when k names one (request.host, a Host-like header:
+// host, x-forwarded-host, :authority).
+func kindOf(path bool, k cedar.String) textKind {
+	switch {
+	case path:
+		return pathText
+	case k == ":authority" || strings.Contains(strings.ToLower(string(k)), "host"):
+		return hostText
+	}
+	return plainText
+}
+
+// cedarText is s as a bounded Cedar section keeps it, and whether that
+// differs from s: the values of credential-named parameters and URL
+// userinfo redacted in every string (credential.RedactParams), and when
+// redact (the caller-controlled strings) every credential-looking word too
+// (credential.Redact); a host's userinfo redacted; then invalid UTF-8
+// replaced, a byte at a time, by U+FFFD (as the rest of the record's JSON
+// has it: cedar-go's JSON refuses it, and the section would be lost).
+func cedarText(s string, redact bool, k textKind) (string, bool) {
+	var changed, hit bool
+	if redact {
+		s, changed = credential.Redact(s, k == pathText)
+	} else {
+		s, changed = credential.RedactParams(s)
+	}
+	if k == hostText {
+		s, hit = credential.RedactHost(s)
+		changed = changed || hit
+	}
+	if !utf8.ValidString(s) { // after: an escaped name may hold raw bytes of a rune
+		s, changed = validUTF8(s), true
+	}
+	return s, changed
+}
+
+// validUTF8 is s with each byte that is not part of valid UTF-8 replaced
+// by U+FFFD, as encoding/json (and appendStr) writes it.
+func validUTF8(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
 
 func redactIf(on bool, s string, path bool) (string, bool) {
 	if !on {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cedar-policy/cedar-go"
 
-	"github.com/wardenauthz/warden/internal/credential"
 	"github.com/wardenauthz/warden/policy"
 )
 
@@ -41,9 +40,13 @@ func boundCedarOld(l *policy.Logged, maxField, budget int) (out *policy.Logged, 
 		}
 		switch k {
 		case "request", "path_params", "extensions":
-			ctx[b.str(k, false, false)] = b.value(v, true, k == "path_params")
+			ctx[b.str(k, false, plainText)] = b.value(v, true, kindOf(k == "path_params", k))
 		default:
-			ctx[b.str(k, stated, false)] = b.value(v, stated, false)
+			ks, vs := b.str(k, stated, plainText), b.value(v, stated, kindOf(false, k))
+			if reservedKey(k) { // since session 12: left out
+				continue
+			}
+			ctx[ks] = vs
 		}
 	}
 	c.Context = cedar.NewRecord(ctx)
@@ -61,23 +64,22 @@ type cedarBounderOld struct {
 func (b *cedarBounderOld) over() bool { return b.failed || b.used > b.budget }
 
 // str bounds and copies one string, redacting it when caller-controlled.
-func (b *cedarBounderOld) str(s cedar.String, redact, path bool) cedar.String {
+func (b *cedarBounderOld) str(s cedar.String, redact bool, k textKind) cedar.String {
 	if len(s) > b.maxField {
 		b.failed = true
 		return ""
 	}
 	b.used += len(s) + valueCost
-	if redact {
-		if r, hit := credential.Redact(string(s), path); hit {
-			return cedar.String(r)
-		}
+	// since session 12: every string (parameters), hosts, UTF-8 (cedarText)
+	if r, changed := cedarText(string(s), redact, k); changed {
+		return cedar.String(r)
 	}
 	return cedar.String(strings.Clone(string(s)))
 }
 
 func (b *cedarBounderOld) uid(u uidT, path bool) uidT {
 	e := cedar.EntityUID(u)
-	return uidT(cedar.NewEntityUID(cedar.EntityType(b.str(cedar.String(e.Type), false, false)), b.str(e.ID, path, path)))
+	return uidT(cedar.NewEntityUID(cedar.EntityType(b.str(cedar.String(e.Type), false, plainText)), b.str(e.ID, path, kindOf(path, ""))))
 }
 
 func (b *cedarBounderOld) uids(us []uidT) []uidT {
@@ -101,18 +103,22 @@ func (b *cedarBounderOld) record(r cedar.Record, redact bool) cedar.Record {
 		if b.over() {
 			break
 		}
-		m[b.str(k, redact, false)] = b.value(v, redact, k == "path")
+		ks, vs := b.str(k, redact, plainText), b.value(v, redact, kindOf(k == "path", k))
+		if reservedKey(k) { // since session 12: left out
+			continue
+		}
+		m[ks] = vs
 	}
 	return cedar.NewRecord(m)
 }
 
-func (b *cedarBounderOld) value(v cedar.Value, redact, path bool) cedar.Value {
+func (b *cedarBounderOld) value(v cedar.Value, redact bool, k textKind) cedar.Value {
 	if b.over() {
 		return cedar.String("")
 	}
 	switch x := v.(type) {
 	case cedar.String:
-		return b.str(x, redact, path)
+		return b.str(x, redact, k)
 	case cedar.Record:
 		return b.record(x, redact)
 	case cedar.Set:
@@ -122,7 +128,7 @@ func (b *cedarBounderOld) value(v cedar.Value, redact, path bool) cedar.Value {
 			if b.over() {
 				break
 			}
-			vs = append(vs, b.value(e, redact, path))
+			vs = append(vs, b.value(e, redact, k))
 		}
 		return cedar.NewSet(vs...)
 	case cedar.EntityUID:
@@ -159,7 +165,7 @@ func TestBoundCedarAsBefore(t *testing.T) {
 			l = diffRecord(a, b, c, 1, true, rng.IntN(2) == 0).Cedar
 		}
 		for _, lim := range diffLimits {
-			got, gotSize := boundCedar(l, lim.MaxFieldBytes, lim.MaxRecordBytes)
+			got, gotSize, _ := boundCedar(l, lim.MaxFieldBytes, lim.MaxRecordBytes)
 			want, wantSize := boundCedarOld(l, lim.MaxFieldBytes, lim.MaxRecordBytes)
 			if (got == nil) != (want == nil) || gotSize != wantSize {
 				t.Fatalf("boundCedar: %v, %d; before: %v, %d", got != nil, gotSize, want != nil, wantSize)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/wardenauthz/warden/internal/credential"
 )
 
 // clipOld is clip as it was before it copied into one string (issue 18):
@@ -15,7 +17,7 @@ func (r *Record) clipOld(max int, copies, redact bool) int {
 	s := func(p *string, path bool) {
 		v := *p
 		if len(v) > max {
-			v = cut(v, max)
+			v = cutField(v, max, p == &r.Request.Host) // since session 12
 			r.Truncated = true
 		}
 		if red, hit := redactIf(redact, v, path); hit {
@@ -29,6 +31,12 @@ func (r *Record) clipOld(max int, copies, redact bool) int {
 	q := &r.Request
 	s(&q.Method, false)
 	s(&q.Host, false)
+	if redact { // the host's userinfo (since session 12)
+		if h, hit := credential.RedactHost(q.Host); hit {
+			n += len(h) - len(q.Host)
+			q.Host = h
+		}
+	}
 	s(&q.Path, true)
 	s(&q.SourceIP, false)
 	s(&q.RequestID, false)

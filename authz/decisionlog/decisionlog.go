@@ -253,8 +253,9 @@ func (l *DecisionLog) bounded(buf []byte, r *Record) (*Record, []byte) {
 	c.clip(l.lim.MaxFieldBytes, false, true)
 	cedarSize := 0
 	if r.Cedar != nil {
-		c.Cedar, cedarSize = boundCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
-		c.Truncated = c.Truncated || c.Cedar == nil
+		var lossy bool
+		c.Cedar, cedarSize, lossy = boundCedar(r.Cedar, l.lim.MaxFieldBytes, l.lim.MaxRecordBytes)
+		c.Truncated = c.Truncated || c.Cedar == nil || lossy
 	}
 	buf, _ = appendJSON(buf[:0], c)
 	if len(buf) > l.lim.MaxRecordBytes && c.Cedar != nil {

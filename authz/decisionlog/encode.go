@@ -50,20 +50,23 @@ func (c *Record) redactOff(max int) {
 		c.RateLimit = &rl
 	}
 	c.eachField(func(p *string, path bool) {
-		if v, changed := c.redactStr(*p, max, path); changed {
+		if v, changed := c.redactStr(*p, max, path, p == &c.Request.Host); changed {
 			*p = v
 		}
 	})
+	if h, hit := credential.RedactHost(c.Request.Host); hit { // as clip
+		c.Request.Host = h
+	}
 	c.Policies = c.redactList(c.Policies, max)
 	c.Errors = c.redactList(c.Errors, max)
 }
 
 // redactStr is s cut to max bytes (c marked truncated) and redacted, and
 // whether that changed it.
-func (c *Record) redactStr(s string, max int, path bool) (string, bool) {
+func (c *Record) redactStr(s string, max int, path, host bool) (string, bool) {
 	changed := false
 	if len(s) > max {
-		s, changed = cut(s, max), true
+		s, changed = cutField(s, max, host), true
 		c.Truncated = true
 	}
 	if red, hit := credential.Redact(s, path); hit {
@@ -81,7 +84,7 @@ func (c *Record) redactList(l []string, max int) []string {
 	}
 	copied := false
 	for i, v := range l {
-		if red, changed := c.redactStr(v, max, false); changed {
+		if red, changed := c.redactStr(v, max, false, false); changed {
 			if !copied {
 				l, copied = append([]string(nil), l...), true
 			}
@@ -129,11 +132,14 @@ func (m *cedarMeasure) walk(l *policy.Logged) {
 		}
 		switch k {
 		case "request", "path_params", "extensions":
-			m.str(k, false, false)
-			m.value(v, true, k == "path_params")
+			m.str(k, false, plainText)
+			m.value(v, true, kindOf(k == "path_params", k))
 		default:
-			m.str(k, stated, false)
-			m.value(v, stated, false)
+			m.str(k, stated, plainText)
+			m.value(v, stated, kindOf(false, k))
+			if reservedKey(k) && !m.count {
+				m.redacts = true // left out of the bounded copy
+			}
 		}
 	}
 }
@@ -147,7 +153,7 @@ type cedarMeasure struct {
 	failed, redacts, count bool
 }
 
-func (m *cedarMeasure) str(s cedar.String, redact, path bool) {
+func (m *cedarMeasure) str(s cedar.String, redact bool, k textKind) {
 	if len(s) > m.maxField {
 		m.failed = true
 		return
@@ -155,14 +161,14 @@ func (m *cedarMeasure) str(s cedar.String, redact, path bool) {
 	m.used += len(s) + valueCost
 	if m.count {
 		m.bytes += len(s)
-	} else if redact && !m.redacts {
-		_, m.redacts = credential.Redact(string(s), path)
+	} else if !m.redacts {
+		_, m.redacts = cedarText(string(s), redact, k)
 	}
 }
 
 func (m *cedarMeasure) uid(u uidT, path bool) {
-	m.str(cedar.String(u.Type), false, false)
-	m.str(u.ID, path, path)
+	m.str(cedar.String(u.Type), false, plainText)
+	m.str(u.ID, path, kindOf(path, ""))
 }
 
 func (m *cedarMeasure) record(r cedar.Record, redact bool) {
@@ -171,15 +177,18 @@ func (m *cedarMeasure) record(r cedar.Record, redact bool) {
 		if m.failed {
 			return
 		}
-		m.str(k, redact, false)
-		m.value(v, redact, k == "path")
+		m.str(k, redact, plainText)
+		m.value(v, redact, kindOf(k == "path", k))
+		if reservedKey(k) && !m.count {
+			m.redacts = true // left out of the bounded copy
+		}
 	}
 }
 
-func (m *cedarMeasure) value(v cedar.Value, redact, path bool) {
+func (m *cedarMeasure) value(v cedar.Value, redact bool, k textKind) {
 	switch x := v.(type) {
 	case cedar.String:
-		m.str(x, redact, path)
+		m.str(x, redact, k)
 	case cedar.Record:
 		m.record(x, redact)
 	case cedar.Set:
@@ -188,7 +197,7 @@ func (m *cedarMeasure) value(v cedar.Value, redact, path bool) {
 			if m.failed {
 				return
 			}
-			m.value(e, redact, path)
+			m.value(e, redact, k)
 		}
 	case cedar.EntityUID:
 		m.uid(uidT(x), redact)

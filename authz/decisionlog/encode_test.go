@@ -107,6 +107,9 @@ func FuzzEncodeBounded(f *testing.F) {
 	f.Add("/orders/"+jwt, "t="+jwt, jwt, 3, uint8(1), true, true)
 	f.Add(strings.Repeat("\x01<", 300), "é\xff\u2028", "__extn", 70, uint8(2), true, false)
 	f.Add("", "", "", -1, uint8(0), false, false)
+	// credential-named parameters and userinfo in any string (session 12)
+	f.Add("/api/healthz?access_token=01234567-89ab-4cde-8f01-23456789abcd", "user:pw@orders", "https://app/cb?state=x&c%6Fde=Splx", 2, uint8(1), true, false)
+	f.Add("/login?next=%2Fcb%3Fcode%3DS%26x%3D1", "https://svc:"+strings.Repeat("p", 80)+"@api/v1", "\xff?sig=\xfe", 1, uint8(2), true, true)
 	f.Fuzz(func(t *testing.T, a, b, c string, n int, lim uint8, cedarSection, authzen bool) {
 		if len(a)+len(b)+len(c) > 4<<10 {
 			return
@@ -123,7 +126,8 @@ func TestEncodeBoundedRandom(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(3, 4))
 	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1hbmQtbW9yZQ"
 	atoms := []string{"", "a", "/v1/orders/42", "api.example.com", jwt, "/x/" + jwt, "5d41402abc4b2a76b9719d911017c592",
-		"\x01<>&\"\\", "é\xff", "\u2028", "%2Fabcdefg", strings.Repeat("ab", 40), strings.Repeat("\x01", 700), "__entity"}
+		"\x01<>&\"\\", "é\xff", "\u2028", "%2Fabcdefg", strings.Repeat("ab", 40), strings.Repeat("\x01", 700), "__entity",
+		"?access_token=", "&code=", "%3Fsig%3D", "user:pw@", "https://", "@orders", "/p;jsessionid=", "%40", "x-forwarded-host"}
 	draw := func() string {
 		var s strings.Builder
 		for range rng.IntN(4) {

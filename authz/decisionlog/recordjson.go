@@ -59,15 +59,19 @@ func appendJSON(b []byte, r *Record) ([]byte, error) {
 	}
 	if r.Cedar != nil {
 		// Only replayable logs have it: what appendCedar does not write
-		// is left to encoding/json. A context Cedar's JSON cannot hold (a
-		// header named __extn) leaves the record without it: kept, but not
-		// replayable.
+		// is left to encoding/json. The decision log's bounded copy never
+		// holds what Cedar's JSON cannot (invalid UTF-8 is replaced, a
+		// member named __entity or __extn left out: boundCedar); should a
+		// section still fail to encode, the record is kept without it and
+		// says "truncated" (never silently not replayable).
 		n := len(b)
 		var ok bool
 		if b, ok = appendCedar(append(b, `,"cedar":`...), r.Cedar); !ok {
 			b = b[:n]
 			if c, err := json.Marshal(r.Cedar); err == nil {
 				b = append(append(b, `,"cedar":`...), c...)
+			} else if !r.Truncated {
+				b = append(b, `,"truncated":true`...) // where it would have been: cedar follows it
 			}
 		}
 	}

@@ -45,14 +45,17 @@ import "strings"
 // Redacted replaces a credential-looking word.
 const Redacted = "[REDACTED]"
 
-// Redact returns s with every credential-looking word replaced by Redacted,
-// and whether it replaced any. path says s is a URL path: a raw '/' then
-// separates words.
+// Redact returns s with the values of credential-named parameters and URL
+// userinfo replaced by Redacted (RedactParams), then every
+// credential-looking word, and whether it replaced any. path says s is a
+// URL path: a raw '/' then separates words.
 func Redact(s string, path bool) (string, bool) {
+	s, hit := RedactParams(s)
 	if plain(s, path) {
-		return s, false
+		return s, hit
 	}
-	return redactWords(s, path)
+	r, hitWords := redactWords(s, path)
+	return r, hit || hitWords
 }
 
 // redactWords is Redact without its plain pre-check: every word looked

@@ -2,11 +2,14 @@ package secretscan
 
 import (
 	"bufio"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/wardenauthz/warden/internal/credential"
 )
 
 // patterns are secrets by shape.
@@ -57,6 +60,11 @@ func TestSuiteLeaksNoSecrets(t *testing.T) {
 					t.Errorf("%s:%d: a %s: %.24s...", filepath.Base(f), n, name, m)
 				}
 			}
+			if kind == "records" {
+				if v, ok := recordParamLeak(line); ok {
+					t.Errorf("%s:%d: a credential-named parameter's value or userinfo in a record string: %.60q", filepath.Base(f), n, v)
+				}
+			}
 			for _, s := range secrets {
 				if strings.Contains(line, s) {
 					t.Errorf("%s:%d: the registered secret %.6s...", filepath.Base(f), n, s)
@@ -72,6 +80,75 @@ func TestSuiteLeaksNoSecrets(t *testing.T) {
 	// A capture that lost its input would pass vacuously.
 	if lines["records"] < 1000 || lines["slog"] < 20 || lines["stderr"] < 5 || len(secrets) < 4 {
 		t.Errorf("the capture is too small to mean anything: %v lines, %d secrets", lines, len(secrets))
+	}
+}
+
+// recordParamLeak finds, in a decision record (a JSON line), a string
+// holding the value of a credential-named parameter or URL userinfo the
+// parameters model would redact (credential.RedactParams), or a host
+// (a member named *host*) holding userinfo (credential.RedactHost): every
+// record string went through them, so none should. A marker cut short at the end of
+// a string (a record cut to fit) is read whole.
+func recordParamLeak(line string) (string, bool) {
+	var v any
+	if json.Unmarshal([]byte(line), &v) != nil {
+		return "", false
+	}
+	var found string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			s := x
+			for i := len(credential.Redacted) - 1; i > 0; i-- {
+				if strings.HasSuffix(s, credential.Redacted[:i]) {
+					s += credential.Redacted[i:]
+					break
+				}
+			}
+			if _, hit := credential.RedactParams(s); hit && found == "" {
+				found = x
+			}
+		case map[string]any:
+			for k, e := range x {
+				walk(k)
+				walk(e)
+				if h, ok := e.(string); ok && strings.Contains(k, "host") && found == "" {
+					if _, hit := credential.RedactHost(h); hit {
+						found = h
+					}
+				}
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return found, found != ""
+}
+
+// TestRecordParamLeak: the records' parameter scan finds a kept value and
+// userinfo, not their redacted or cut forms.
+func TestRecordParamLeak(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{
+		{`{"cedar":{"context":{"request":{"headers":{"referer":"https://app/cb?code=Splx"}}}}}`, true},
+		{`{"request":{"host":"user:pw@orders"}}`, true},
+		{`{"request":{"host":"[REDACTED]@orders"}}`, false},
+		{`{"request":{"path":"/x","request_id":"a?access_token=01234567"}}`, true},
+		{`{"headers":{"location":"https://svc:pw@api/v1"}}`, true},
+		{`{"cedar":{"context":{"request":{"headers":{"referer":"https://app/cb?code=[REDACTED]"}}}}}`, false},
+		{`{"detail":"https://app/cb?code=[REDA"}`, false},
+		{`{"headers":{"location":"https://[REDACTED]@api/v1"}}`, false},
+		{`{"policies":["p1"],"request":{"path":"/orders/1?page=2"}}`, false},
+	} {
+		if _, got := recordParamLeak(tc.line); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.line, got, tc.want)
+		}
 	}
 }
 
