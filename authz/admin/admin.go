@@ -59,7 +59,7 @@ type Service struct {
 	ScanTimeout time.Duration
 
 	once    sync.Once
-	queries *slots
+	queries *Slots
 }
 
 // Defaults of Service's query bounds (the console's window views have the
@@ -87,22 +87,27 @@ func (s *Service) init() {
 		if s.ScanTimeout <= 0 {
 			s.ScanTimeout = DefaultScanTimeout
 		}
-		s.queries = &slots{max: s.MaxQueries, perCaller: s.MaxQueriesPerCaller, by: map[string]int{}}
+		s.queries = NewSlots(s.MaxQueries, s.MaxQueriesPerCaller)
 	})
 }
 
-// slots bound what runs at once: max in all, perCaller for one caller (the
-// console's window views are bounded the same way).
-type slots struct {
+// Slots bound what runs at once: max in all, perCaller for one caller
+// (QueryDecisions here; the console's live and window views).
+type Slots struct {
 	max, perCaller int
 	mu             sync.Mutex
 	open           int
 	by             map[string]int
 }
 
-// take takes a slot for who; ok is false when all slots, or who's, are
-// taken.
-func (s *slots) take(who string) (release func(), ok bool) {
+// NewSlots bounds calls to max at once, perCaller for one caller.
+func NewSlots(max, perCaller int) *Slots {
+	return &Slots{max: max, perCaller: perCaller, by: map[string]int{}}
+}
+
+// Take takes a slot for who; release gives it back. ok is false when all
+// slots, or who's, are taken.
+func (s *Slots) Take(who string) (release func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.open >= s.max || s.by[who] >= s.perCaller {
@@ -150,7 +155,7 @@ func (s *Service) QueryDecisions(ctx context.Context, req *adminv1.QueryDecision
 		size = MaxPageSize
 	}
 	s.init()
-	release, ok := s.queries.take(CallerOf(ctx))
+	release, ok := s.queries.Take(CallerOf(ctx))
 	if !ok {
 		return nil, status.Errorf(codes.ResourceExhausted, "too many decision queries under way (%d at once, %d per caller): try again shortly", s.MaxQueries, s.MaxQueriesPerCaller)
 	}

@@ -92,11 +92,11 @@ func TestQueryDecisionsConcurrency(t *testing.T) {
 	// One caller may hold one query: a second caller still gets the other.
 	s2 := &Service{Logs: src, Now: func() time.Time { return now }, MaxQueries: 3, MaxQueriesPerCaller: 2}
 	s2.init()
-	r1, ok1 := s2.queries.take("x")
-	r2, ok2 := s2.queries.take("x")
-	_, ok3 := s2.queries.take("x")
-	r4, ok4 := s2.queries.take("y")
-	_, ok5 := s2.queries.take("z")
+	r1, ok1 := s2.queries.Take("x")
+	r2, ok2 := s2.queries.Take("x")
+	_, ok3 := s2.queries.Take("x")
+	r4, ok4 := s2.queries.Take("y")
+	_, ok5 := s2.queries.Take("z")
 	if !ok1 || !ok2 || ok3 || !ok4 || ok5 {
 		t.Errorf("slots: %v %v %v %v %v, want true true false true false", ok1, ok2, ok3, ok4, ok5)
 	}

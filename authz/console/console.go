@@ -23,7 +23,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -114,8 +113,8 @@ type Console struct {
 	o       Options
 	mux     *http.ServeMux
 	pages   *template.Template
-	streams *slots // live views
-	heavy   *slots // window views
+	streams *admin.Slots // live views
+	heavy   *admin.Slots // window views
 	csrf    *http.CrossOriginProtection
 	// refused logs unauthenticated calls, once a minute at most.
 	refused *slog.Logger
@@ -167,7 +166,7 @@ func New(o Options) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{o: o, mux: http.NewServeMux(), pages: t, csrf: http.NewCrossOriginProtection(),
-		streams: newSlots(o.MaxStreams, o.MaxStreamsPerCaller), heavy: newSlots(o.MaxHeavy, 1),
+		streams: admin.NewSlots(o.MaxStreams, o.MaxStreamsPerCaller), heavy: admin.NewSlots(o.MaxHeavy, 1),
 		refused: slog.New(ratelog.New(o.Logger.Handler(), slog.LevelWarn, time.Minute, o.Now))}
 	assets, _ := fs.Sub(files, "assets")
 	static := http.FileServerFS(assets)
@@ -344,43 +343,10 @@ func codeOf(status int, err error) string {
 	}
 }
 
-// slots bound what runs at once: max in all, perCaller for one caller.
-type slots struct {
-	max, perCaller int
-	mu             sync.Mutex
-	open           int
-	by             map[string]int
-}
-
-func newSlots(max, perCaller int) *slots {
-	return &slots{max: max, perCaller: perCaller, by: map[string]int{}}
-}
-
-// take takes a slot for who; release gives it back. ok is false when all
-// slots, or who's, are taken.
-func (s *slots) take(who string) (release func(), ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.open >= s.max || s.by[who] >= s.perCaller {
-		return nil, false
-	}
-	s.open++
-	s.by[who]++
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.open--
-		if s.by[who]--; s.by[who] == 0 {
-			delete(s.by, who)
-		}
-	}, true
-}
-
-// busy answers a call over a slot bound.
 // enter takes one of s's slots for who, or answers 503 busy (naming what)
 // and reports false.
-func (s *slots) enter(w http.ResponseWriter, who, what string) (release func(), ok bool) {
-	release, ok = s.take(who)
+func enter(s *admin.Slots, w http.ResponseWriter, who, what string) (release func(), ok bool) {
+	release, ok = s.Take(who)
 	if !ok {
 		busy(w, what)
 	}

@@ -170,7 +170,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request, who caller) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	release, ok := c.streams.enter(w, who.Who, "live views")
+	release, ok := enter(c.streams, w, who.Who, "live views")
 	if !ok {
 		return
 	}
@@ -432,7 +432,7 @@ func (c *Console) explain(w http.ResponseWriter, r *http.Request, who caller) {
 		return
 	}
 	// A file source reads the whole window to find one id: a window view.
-	release, ok := c.heavy.enter(w, who.Who, "window views")
+	release, ok := enter(c.heavy, w, who.Who, "window views")
 	if !ok {
 		return
 	}
@@ -551,7 +551,7 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, who caller) {
 		use[v.Policies[i].ID] = &v.Policies[i]
 	}
 	if who.May("QueryDecisions") {
-		release, ok := c.heavy.enter(w, who.Who, "window views")
+		release, ok := enter(c.heavy, w, who.Who, "window views")
 		if !ok {
 			return
 		}
@@ -630,7 +630,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, who caller) {
 			return
 		}
 	}
-	release, ok := c.heavy.enter(w, who.Who, "window views")
+	release, ok := enter(c.heavy, w, who.Who, "window views")
 	if !ok {
 		return
 	}
