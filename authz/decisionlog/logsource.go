@@ -175,41 +175,15 @@ func decodeStream(m redis.XMessage) (*Record, bool) {
 	return &rec, true
 }
 
-// Query implements LogSource. Its cursor is a stream entry id.
+// Query implements LogSource. Its cursor is a stream entry id. It is
+// QueryBounded without a bound on what it reads; the context's end is an
+// error, not a partial page.
 func (s *StreamSource) Query(ctx context.Context, f Filter, limit int, cursor string) ([]*Record, string, error) {
-	end := "+"
-	if cursor != "" {
-		id, ok := strings.CutPrefix(cursor, "s:")
-		if !ok || !validStreamID(id) {
-			return nil, "", ErrBadCursor
-		}
-		end = "(" + id
+	recs, next, _, stopped, err := s.QueryBounded(ctx, f, limit, cursor, 0)
+	if stopped {
+		return nil, "", ctx.Err()
 	}
-	// Entry ids are XADD times, never earlier than the record's time.
-	start := "-"
-	if !f.Since.IsZero() {
-		start = strconv.FormatInt(f.Since.UnixMilli(), 10)
-	}
-	var recs []*Record
-	var ids []string
-	for {
-		msgs, err := s.Client.XRevRangeN(ctx, s.Stream, end, start, 1000).Result()
-		if err != nil {
-			return nil, "", err
-		}
-		for _, m := range msgs {
-			if r, ok := decodeStream(m); ok && f.Match(r) {
-				recs, ids = append(recs, r), append(ids, m.ID)
-				if len(recs) > limit {
-					return recs[:limit], "s:" + ids[limit-1], nil
-				}
-			}
-		}
-		if len(msgs) < 1000 {
-			return recs, "", nil
-		}
-		end = "(" + msgs[len(msgs)-1].ID
-	}
+	return recs, next, err
 }
 
 func validStreamID(id string) bool {
