@@ -3,20 +3,16 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
-	"github.com/wardenauthz/warden/authz/admin"
 	"github.com/wardenauthz/warden/authz/checkreq"
 	"github.com/wardenauthz/warden/authz/config"
 	"github.com/wardenauthz/warden/authz/server"
 	"github.com/wardenauthz/warden/identity/oidctest"
 	"github.com/wardenauthz/warden/internal/testlog"
-	"github.com/wardenauthz/warden/internal/testwait"
 	adminv1 "github.com/wardenauthz/warden/proto/warden/admin/v1"
 )
 
@@ -81,21 +77,8 @@ func TestRecordsRedactParamsInHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
-	var resp *adminv1.QueryDecisionsResponse
-	testwait.NoError(t, 10*time.Second, func() error {
-		var err error
-		if resp, err = reader.QueryDecisions(context.Background(), &adminv1.QueryDecisionsRequest{}); err == nil && len(resp.GetDecisions()) < 3 {
-			err = fmt.Errorf("%d records in the ring, want 3", len(resp.GetDecisions()))
-		}
-		return err
-	})
-	queried, _ := json.Marshal(resp)
-	e.cancel() // flush the decision log
-	<-e.done
-	e.done <- nil
-	out := stdout.String()
-	for name, text := range map[string]string{"stdout sink": out, "QueryDecisions": string(queried)} {
+	out, queried, resp := recordsOut(t, e, &stdout, 3)
+	for name, text := range map[string]string{"stdout sink": out, "QueryDecisions": queried} {
 		for i, s := range secrets {
 			if strings.Contains(strings.ToLower(text), strings.ToLower(s)) { // a host is lowercased
 				t.Errorf("%s holds the %s secret", name, places[i])

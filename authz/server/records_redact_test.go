@@ -55,22 +55,8 @@ func TestRecordsRedactCredentialShapes(t *testing.T) {
 	} {
 		e.check(t, h)
 	}
-	reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
-	// The log's goroutine puts the records in the ring after the answers:
-	// wait for the four.
-	var resp *adminv1.QueryDecisionsResponse
-	testwait.NoError(t, 10*time.Second, func() error {
-		var err error
-		if resp, err = reader.QueryDecisions(context.Background(), &adminv1.QueryDecisionsRequest{}); err == nil && len(resp.GetDecisions()) < 4 {
-			err = fmt.Errorf("%d records in the ring, want 4", len(resp.GetDecisions()))
-		}
-		return err
-	})
-	queried, _ := json.Marshal(resp)
-	e.cancel() // flush the decision log
-	<-e.done
-	e.done <- nil
-	for name, out := range map[string]string{"stdout sink": stdout.String(), "QueryDecisions": string(queried)} {
+	sink, queried, _ := recordsOut(t, e, &stdout, 4)
+	for name, out := range map[string]string{"stdout sink": sink, "QueryDecisions": queried} {
 		if !strings.Contains(out, "cedar") {
 			t.Fatalf("%s: no Cedar section: the replayable context was not checked", name)
 		}
@@ -170,4 +156,24 @@ func storeErrors(t *testing.T, e *env, op string) float64 {
 		}
 	}
 	return 0
+}
+
+// recordsOut reads e's records through the admin API (the ring) once it
+// holds want of them, then stops e, its decision log flushed, and returns
+// what its stdout sink wrote and the query's answer (as JSON too).
+func recordsOut(t *testing.T, e *env, stdout *testlog.Buffer, want int) (sink, queried string, resp *adminv1.QueryDecisionsResponse) {
+	t.Helper()
+	reader := dialAdmin(t, e.admin, admin.ClientOptions{TokenFile: tokenFileOf(t, readerToken)})
+	testwait.NoError(t, 10*time.Second, func() error {
+		var err error
+		if resp, err = reader.QueryDecisions(context.Background(), &adminv1.QueryDecisionsRequest{}); err == nil && len(resp.GetDecisions()) < want {
+			err = fmt.Errorf("%d records in the ring, want %d", len(resp.GetDecisions()), want)
+		}
+		return err
+	})
+	b, _ := json.Marshal(resp)
+	e.cancel() // flush the decision log
+	<-e.done
+	e.done <- nil
+	return stdout.String(), string(b), resp
 }
