@@ -278,6 +278,11 @@ func TestHTTPAuthzFrameLimit(t *testing.T) {
 func TestProbeListenerIdleGivesWay(t *testing.T) {
 	e := start(t)
 	tok := e.token(t, "alice", "staff")
+	// The harness's own keep-alive connections to the listener (its
+	// readiness checks) would be idle longer than the helper's: close them
+	// and give the server a moment to see it.
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(time.Second)
 	const req = "GET /healthz HTTP/1.1\r\nHost: warden\r\n\r\n"
 	const busy = "GET /healthz HTTP/1.1\r\nHost: warden\r\nContent-Length: 1000\r\n\r\n{"
 	abusetest.ConnectionCap(t, strings.TrimPrefix(e.http, "http://"), req, busy, server.MaxHTTPConns, http.StatusOK, func() {
